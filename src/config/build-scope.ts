@@ -1,0 +1,73 @@
+/**
+ * What directive handlers write into while the configuration is read: one
+ * record per level, holding only what that level sets. finalize.ts turns it
+ * into the resolved model.
+ */
+
+import type { SourcePlace } from "./errors.js";
+import type { Context } from "./table.js";
+import type {
+  ErrorLogTarget,
+  ListenConf,
+  LocConf,
+  LocationModifier,
+  MainConf,
+  ProxyPass,
+  SrvConf,
+  UpstreamConf,
+} from "./model.js";
+import type { Prefixes } from "./paths.js";
+import type { VariableRegistry } from "../vars/registry.js";
+import type { LogFormat } from "../log/format.js";
+
+export interface MainBuild extends Partial<Omit<MainConf, "errorLogs">> {
+  errorLogs?: ErrorLogTarget[];
+  eventsSeen?: boolean;
+  http?: HttpBuild;
+}
+
+export interface HttpBuild {
+  readonly registry: VariableRegistry;
+  readonly upstreams: Map<string, UpstreamConf>;
+  readonly logFormats: Map<string, LogFormat>;
+  readonly servers: ServerBuild[];
+  readonly srv: Partial<SrvConf>;
+  readonly loc: Partial<LocConf>;
+  /** Variables defined by `map` (their targets), to refuse a second definition. */
+  readonly mapTargets: Set<string>;
+  /** Literal `proxy_pass` hosts, resolved into implicit upstreams after reading. */
+  readonly implicitUpstreams: Array<{ readonly name: string; readonly place: SourcePlace }>;
+}
+
+export interface ServerBuild {
+  readonly listens: ListenConf[];
+  readonly names: string[];
+  readonly srv: Partial<SrvConf>;
+  readonly loc: Partial<LocConf>;
+  readonly locations: LocationBuild[];
+  readonly place: SourcePlace;
+}
+
+export interface LocationBuild {
+  readonly modifier: LocationModifier;
+  readonly path: string;
+  readonly regex: RegExp | undefined;
+  readonly loc: Partial<LocConf>;
+  readonly locations: LocationBuild[];
+  proxyPass?: ProxyPass;
+  readonly place: SourcePlace;
+}
+
+export interface BuildScope {
+  readonly context: Context;
+  readonly prefixes: Prefixes;
+  readonly main: MainBuild;
+  readonly http?: HttpBuild;
+  readonly server?: ServerBuild;
+  readonly location?: LocationBuild;
+  /** The per-location settings of the current level (http, server, location). */
+  readonly loc?: Partial<LocConf>;
+  /** The per-server settings of the current level (http, server). */
+  readonly srv?: Partial<SrvConf>;
+  readonly upstream?: UpstreamConf;
+}

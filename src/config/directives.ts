@@ -1,0 +1,36 @@
+/**
+ * The directive table: every directive wsgate accepts, one row each, from the
+ * module files. Adding a directive is one row there and its handler.
+ * A name may have several rows (nginx's `server` in http and in upstream,
+ * `error_log` in main and in http); the analyzer takes the one allowed where
+ * the directive stands.
+ */
+
+import type { DirectiveSpec } from "./table.js";
+import { CORE_DIRECTIVES } from "./modules/core.js";
+import { HTTP_CORE_DIRECTIVES } from "./modules/http-core.js";
+import { LOG_DIRECTIVES } from "./modules/log.js";
+import { MAP_DIRECTIVES } from "./modules/map.js";
+import { PROXY_DIRECTIVES } from "./modules/proxy.js";
+import { UPSTREAM_DIRECTIVES } from "./modules/upstream.js";
+
+const ALL_ROWS: readonly DirectiveSpec[] = [
+  ...CORE_DIRECTIVES,
+  ...HTTP_CORE_DIRECTIVES,
+  ...LOG_DIRECTIVES,
+  ...MAP_DIRECTIVES,
+  ...PROXY_DIRECTIVES,
+  ...UPSTREAM_DIRECTIVES,
+];
+
+export const DIRECTIVES: ReadonlyMap<string, readonly DirectiveSpec[]> = indexByName(ALL_ROWS);
+
+function indexByName(rows: readonly DirectiveSpec[]): Map<string, DirectiveSpec[]> {
+  const byName = new Map<string, DirectiveSpec[]>();
+  for (const row of rows) {
+    const list = byName.get(row.name) ?? [];
+    list.push(row);
+    byName.set(row.name, list);
+  }
+  return byName;
+}

@@ -1,0 +1,79 @@
+/**
+ * Configuration errors as values: a kind, nginx's own message text, and the
+ * place (file and line) it was found. Rendering adds nginx's " in FILE:LINE".
+ */
+
+export type ConfigErrorKind =
+  | "syntax" // the lexer or the block structure
+  | "unknown-directive"
+  | "unsupported" // known to nginx, not implemented by wsgate
+  | "not-allowed" // wrong context
+  | "arguments" // wrong argument count, missing "{" or ";"
+  | "invalid-value"
+  | "duplicate"
+  | "include" // a file that cannot be read
+  | "host-not-found";
+
+export interface SourcePlace {
+  readonly file: string;
+  readonly line: number;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly kind: ConfigErrorKind,
+    readonly detail: string,
+    readonly place?: SourcePlace,
+  ) {
+    super(place ? `${detail} in ${place.file}:${place.line}` : detail);
+    this.name = "ConfigError";
+  }
+}
+
+/** nginx prints a failed system call as `open() "PATH" failed (2: No such file or directory)`. */
+export function systemErrorText(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  const errno =
+    typeof e.errno === "number" ? Math.abs(e.errno) : (ERRNO_NUMBER[e.code ?? ""] ?? 0);
+  const reason = e.code ? (ERRNO_TEXT[e.code] ?? e.code) : String(err);
+  return `${errno}: ${reason}`;
+}
+
+/** strerror(3) texts for the errors a proxy meets, as nginx prints them. */
+const ERRNO_TEXT: Record<string, string> = {
+  ENOENT: "No such file or directory",
+  EACCES: "Permission denied",
+  EISDIR: "Is a directory",
+  ENOTDIR: "Not a directory",
+  EADDRINUSE: "Address already in use",
+  EADDRNOTAVAIL: "Cannot assign requested address",
+  ECONNREFUSED: "Connection refused",
+  ECONNRESET: "Connection reset by peer",
+  ETIMEDOUT: "Connection timed out",
+  EHOSTUNREACH: "No route to host",
+  ENETUNREACH: "Network is unreachable",
+  EMFILE: "Too many open files",
+  ENFILE: "Too many open files in system",
+  EPIPE: "Broken pipe",
+  EPERM: "Operation not permitted",
+  EINVAL: "Invalid argument",
+  ENOMEM: "Cannot allocate memory",
+  ENOBUFS: "No buffer space available",
+  EAFNOSUPPORT: "Address family not supported by protocol",
+};
+
+/** Linux errno numbers, for errors whose errno Node did not fill in. */
+export const ERRNO_NUMBER: Record<string, number> = {
+  ENOENT: 2,
+  EACCES: 13,
+  ECONNREFUSED: 111,
+  ECONNRESET: 104,
+  ETIMEDOUT: 110,
+  EHOSTUNREACH: 113,
+  ENETUNREACH: 101,
+  EMFILE: 24,
+  ENFILE: 23,
+  EPIPE: 32,
+  EADDRINUSE: 98,
+  EADDRNOTAVAIL: 99,
+};

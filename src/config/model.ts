@@ -1,0 +1,191 @@
+/**
+ * The configuration as the server uses it: plain data, every value resolved.
+ *
+ * Per-location settings (LocConf) follow nginx's create/merge scheme: each
+ * level (http, server, location) records only what it sets, as a
+ * Partial<LocConf>, and inherit() fills the rest from the enclosing level once
+ * loading is done. Settings nginx does not inherit (proxy_pass, return) live on
+ * the LocationConf itself.
+ */
+
+import type { SourcePlace } from "./errors.js";
+import type { ComplexValue } from "../vars/complex-value.js";
+import type { VariableRegistry } from "../vars/registry.js";
+import type { LogFormat } from "../log/format.js";
+
+export const LOG_LEVELS = ["debug", "info", "notice", "warn", "error", "crit", "alert", "emerg"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface ErrorLogTarget {
+  /** Absolute path, or "stderr". */
+  readonly path: string;
+  readonly level: LogLevel;
+}
+
+export interface MainConf {
+  daemon: boolean;
+  masterProcess: boolean;
+  workerProcesses: number | "auto";
+  /** Absolute path of the pid file; "" when `pid off` ... nginx has no off, so never "". */
+  pid: string;
+  errorLogs: ErrorLogTarget[];
+  workerConnections: number;
+  workerShutdownTimeoutMs: number | undefined;
+  workerRlimitNofile: number | undefined;
+  user: { user: string; group: string } | undefined;
+}
+
+export interface ListenConf {
+  /** "" for all addresses (nginx's `listen 8020` is *:8020, IPv4 only). */
+  readonly host: string;
+  readonly port: number;
+  readonly defaultServer: boolean;
+  readonly ipv6only: boolean;
+  readonly backlog: number;
+  /** As nginx names it in messages: "0.0.0.0:8020", "[::]:8020". */
+  readonly text: string;
+  readonly place: SourcePlace;
+}
+
+export interface HeaderSetting {
+  readonly name: string;
+  readonly value: ComplexValue;
+}
+
+export interface ProxyPass {
+  /** http or https (as written). */
+  readonly scheme: "http" | "https";
+  /** An upstream group's name, or host:port of the implicit one. */
+  readonly upstream: string;
+  /** The value of $proxy_host: the group name, or host[:port] as written. */
+  readonly proxyHost: string;
+  /** The URI part of proxy_pass (`http://b/x/` → "/x/"); undefined when none was written. */
+  readonly uri: string | undefined;
+  readonly place: SourcePlace;
+}
+
+export interface AccessLogTarget {
+  /** Absolute path, or "stderr". */
+  readonly path: string;
+  readonly format: LogFormat;
+  readonly bufferBytes: number;
+  readonly flushMs: number;
+  readonly condition: ComplexValue | undefined;
+}
+
+/** Everything a location may set and inherit. */
+export interface LocConf {
+  proxyHttpVersion: "1.0" | "1.1";
+  proxySetHeaders: readonly HeaderSetting[];
+  proxyConnectTimeoutMs: number;
+  proxyReadTimeoutMs: number;
+  proxySendTimeoutMs: number;
+  proxyBuffering: boolean;
+  proxyRequestBuffering: boolean;
+  proxyPassRequestHeaders: boolean;
+  proxyPassRequestBody: boolean;
+  proxyHideHeaders: readonly string[];
+  proxyPassHeaders: readonly string[];
+  /** undefined = no access_log at this level yet; "off" = access_log off. */
+  accessLogs: readonly AccessLogTarget[] | "off";
+  errorLogs: readonly ErrorLogTarget[] | undefined;
+  keepaliveTimeoutMs: number;
+  keepaliveHeaderSeconds: number | undefined;
+  keepaliveRequests: number;
+  sendTimeoutMs: number;
+  clientBodyTimeoutMs: number;
+  clientMaxBodySize: number;
+  defaultType: string;
+  types: ReadonlyMap<string, string>;
+  sendfile: boolean;
+  tcpNopush: boolean;
+  tcpNodelay: boolean;
+  serverTokens: "on" | "off" | "build";
+  chunkedTransferEncoding: boolean;
+  resetTimedoutConnection: boolean;
+  lingeringClose: "on" | "off" | "always";
+}
+
+export interface SrvConf {
+  clientHeaderTimeoutMs: number;
+  clientHeaderBufferSize: number;
+  largeClientHeaderBuffers: { readonly count: number; readonly size: number };
+  ignoreInvalidHeaders: boolean;
+  underscoresInHeaders: boolean;
+  mergeSlashes: boolean;
+}
+
+export type LocationModifier = "" | "=" | "^~" | "~" | "~*" | "@";
+
+export interface LocationConf {
+  readonly modifier: LocationModifier;
+  readonly path: string;
+  readonly regex: RegExp | undefined;
+  loc: LocConf;
+  readonly locations: LocationConf[];
+  proxyPass: ProxyPass | undefined;
+  readonly place: SourcePlace;
+}
+
+export interface ServerConf {
+  readonly listens: ListenConf[];
+  readonly names: string[];
+  srv: SrvConf;
+  loc: LocConf;
+  readonly locations: LocationConf[];
+  readonly place: SourcePlace;
+}
+
+export interface UpstreamServerConf {
+  /** As written: "127.0.0.1:8010", "unix:/path", "backend.local:80". */
+  readonly name: string;
+  /** Resolved addresses (a hostname may resolve to several). */
+  readonly addresses: ReadonlyArray<UpstreamAddress>;
+  readonly weight: number;
+  readonly maxFails: number;
+  readonly failTimeoutMs: number;
+  readonly backup: boolean;
+  readonly down: boolean;
+  readonly maxConns: number;
+  readonly place: SourcePlace;
+}
+
+export type UpstreamAddress =
+  | { readonly kind: "inet"; readonly host: string; readonly port: number; readonly text: string }
+  | { readonly kind: "unix"; readonly path: string; readonly text: string };
+
+export interface UpstreamConf {
+  readonly name: string;
+  readonly servers: UpstreamServerConf[];
+  /** True for groups made from a literal `proxy_pass http://host:port`. */
+  readonly implicit: boolean;
+  readonly place: SourcePlace;
+}
+
+export interface HttpConf {
+  readonly servers: ServerConf[];
+  readonly upstreams: Map<string, UpstreamConf>;
+  readonly logFormats: Map<string, LogFormat>;
+  readonly variables: VariableRegistry;
+}
+
+export interface Config {
+  /** The main configuration file, absolute. */
+  readonly file: string;
+  readonly prefix: string;
+  readonly confPrefix: string;
+  readonly main: MainConf;
+  readonly http: HttpConf | undefined;
+  /** Every file read, for `-T`. */
+  readonly files: ReadonlyArray<{ readonly path: string; readonly text: string }>;
+}
+
+/** nginx's merge: what a level left unset comes from the level around it. */
+export function inherit<T extends object>(own: Partial<T>, parent: T): T {
+  const merged = { ...parent };
+  for (const key of Object.keys(own) as Array<keyof T>) {
+    const value = own[key];
+    if (value !== undefined) merged[key] = value as T[keyof T];
+  }
+  return merged;
+}

@@ -1,0 +1,237 @@
+/**
+ * ngx_http_core_module's directives that wsgate implements: the http, server
+ * and location blocks, listen and server_name, and the per-server and
+ * per-location settings of connections and types.
+ */
+
+import { ConfigError } from "../errors.js";
+import type { HttpBuild, LocationBuild, ServerBuild } from "../build-scope.js";
+import type { LocConf, LocationModifier, SrvConf } from "../model.js";
+import type { DirectiveNode } from "../parser.js";
+import { HTTP_CONTEXTS, HTTP_MAIN_SRV, placeOf, type DirectiveSpec } from "../table.js";
+import {
+  directiveError,
+  parseFlag,
+  parseNumber,
+  parseSize,
+  parseTimeMs,
+  setOnce,
+  valueError,
+} from "../values.js";
+import { parseListen } from "./listen.js";
+import { VariableRegistry } from "../../vars/registry.js";
+import { registerHttpVariables } from "../../vars/http-variables.js";
+import { COMBINED_FORMAT, LogFormat } from "../../log/format.js";
+import { compileRegex } from "../regex.js";
+
+export const HTTP_CORE_DIRECTIVES: readonly DirectiveSpec[] = [
+  {
+    name: "http",
+    contexts: ["main"],
+    args: [0],
+    block: true,
+    handle: (scope, node, walk) => {
+      if (scope.main.http) throw directiveError(node, "is duplicate");
+      const http = newHttp();
+      scope.main.http = http;
+      walk(node.block!, { ...scope, context: "http", http, loc: http.loc, srv: http.srv });
+    },
+  },
+  {
+    name: "server",
+    contexts: ["http"],
+    args: [0],
+    block: true,
+    handle: (scope, node, walk) => {
+      const server: ServerBuild = { listens: [], names: [], srv: {}, loc: {}, locations: [], place: placeOf(node) };
+      scope.http!.servers.push(server);
+      walk(node.block!, { ...scope, context: "server", server, loc: server.loc, srv: server.srv });
+    },
+  },
+  {
+    name: "listen",
+    contexts: ["server"],
+    args: "1more",
+    handle: (scope, node) => scope.server!.listens.push(parseListen(node)),
+  },
+  {
+    name: "server_name",
+    contexts: ["server"],
+    args: "1more",
+    handle: (scope, node) => scope.server!.names.push(...node.args.map((name) => name.toLowerCase())),
+  },
+  {
+    name: "location",
+    contexts: ["server", "location"],
+    args: [1, 2],
+    block: true,
+    handle: (scope, node, walk) => {
+      const location = newLocation(node, scope.location);
+      (scope.location ?? scope.server!).locations.push(location);
+      walk(node.block!, { ...scope, context: "location", location, loc: location.loc, srv: undefined });
+    },
+  },
+  locSlot("keepalive_timeout", [1, 2], (node, conf) => {
+    setOnce(conf, "keepaliveTimeoutMs", parseTimeMs(node, node.args[0]!), node);
+    if (node.args[1] !== undefined) conf.keepaliveHeaderSeconds = Math.floor(parseTimeMs(node, node.args[1]) / 1000);
+  }),
+  locSlot("keepalive_requests", [1], (node, conf) =>
+    setOnce(conf, "keepaliveRequests", parseNumber(node, node.args[0]!), node),
+  ),
+  locSlot("send_timeout", [1], (node, conf) => setOnce(conf, "sendTimeoutMs", parseTimeMs(node, node.args[0]!), node)),
+  locSlot("client_body_timeout", [1], (node, conf) =>
+    setOnce(conf, "clientBodyTimeoutMs", parseTimeMs(node, node.args[0]!), node),
+  ),
+  locSlot("client_max_body_size", [1], (node, conf) =>
+    setOnce(conf, "clientMaxBodySize", parseSize(node, node.args[0]!), node),
+  ),
+  locSlot("default_type", [1], (node, conf) => setOnce(conf, "defaultType", node.args[0]!, node)),
+  locFlag("sendfile", "sendfile"),
+  locFlag("tcp_nopush", "tcpNopush"),
+  locFlag("tcp_nodelay", "tcpNodelay"),
+  locFlag("chunked_transfer_encoding", "chunkedTransferEncoding"),
+  locFlag("reset_timedout_connection", "resetTimedoutConnection"),
+  locSlot("server_tokens", [1], (node, conf) => {
+    const value = node.args[0]!;
+    if (value !== "on" && value !== "off" && value !== "build") {
+      throw valueError(node, `invalid value "${value}" in "${node.name}" directive, it must be "on", "off" or "build"`);
+    }
+    setOnce(conf, "serverTokens", value, node);
+  }),
+  {
+    name: "types",
+    contexts: HTTP_CONTEXTS,
+    args: [0],
+    block: true,
+    handle: (scope, node) => {
+      if (scope.loc!.types !== undefined) throw directiveError(node, "is duplicate");
+      scope.loc!.types = parseTypes(node);
+    },
+  },
+  srvSlot("client_header_timeout", [1], (node, conf) =>
+    setOnce(conf, "clientHeaderTimeoutMs", parseTimeMs(node, node.args[0]!), node),
+  ),
+  srvSlot("client_header_buffer_size", [1], (node, conf) =>
+    setOnce(conf, "clientHeaderBufferSize", parseSize(node, node.args[0]!), node),
+  ),
+  srvSlot("large_client_header_buffers", [2], (node, conf) => {
+    const count = parseNumber(node, node.args[0]!);
+    const size = parseSize(node, node.args[1]!);
+    setOnce(conf, "largeClientHeaderBuffers", { count, size }, node);
+  }),
+  srvFlag("ignore_invalid_headers", "ignoreInvalidHeaders"),
+  srvFlag("underscores_in_headers", "underscoresInHeaders"),
+  srvFlag("merge_slashes", "mergeSlashes"),
+  // Sizes of nginx's fixed hash tables. wsgate's tables grow as needed, so the
+  // value is checked as nginx checks it and has nothing else to set.
+  ...["types_hash_max_size", "types_hash_bucket_size", "variables_hash_max_size", "variables_hash_bucket_size"].map(
+    (name): DirectiveSpec => ({ name, contexts: HTTP_CONTEXTS, args: [1], handle: (_scope, node) => void parseSize(node, node.args[0]!) }),
+  ),
+  ...["server_names_hash_max_size", "server_names_hash_bucket_size"].map(
+    (name): DirectiveSpec => ({ name, contexts: ["http"], args: [1], handle: (_scope, node) => void parseSize(node, node.args[0]!) }),
+  ),
+];
+
+function newHttp(): HttpBuild {
+  const registry = new VariableRegistry();
+  registerHttpVariables(registry);
+  const logFormats = new Map([["combined", LogFormat.compile("combined", "default", COMBINED_FORMAT, registry)]]);
+  return {
+    registry,
+    upstreams: new Map(),
+    logFormats,
+    servers: [],
+    srv: {},
+    loc: {},
+    mapTargets: new Set(),
+    implicitUpstreams: [],
+  };
+}
+
+/** `location [=|~|~*|^~] uri` or `location @name`, after ngx_http_core_location(). */
+function newLocation(node: DirectiveNode, parent: LocationBuild | undefined): LocationBuild {
+  const { modifier, path } = splitLocationArgs(node);
+  if (parent) checkNesting(node, parent, modifier, path);
+  const regex = modifier === "~" || modifier === "~*" ? compileRegex(node, path, modifier === "~*") : undefined;
+  return { modifier, path, regex, loc: {}, locations: [], place: placeOf(node) };
+}
+
+function splitLocationArgs(node: DirectiveNode): { modifier: LocationModifier; path: string } {
+  const [first, second] = node.args as [string, string | undefined];
+  if (second !== undefined) {
+    if (first === "=" || first === "~" || first === "~*" || first === "^~") return { modifier: first, path: second };
+    throw valueError(node, `invalid location modifier "${first}"`);
+  }
+  for (const modifier of ["=", "~*", "^~", "~"] as const) {
+    if (first.startsWith(modifier) && first.length > modifier.length) {
+      return { modifier, path: first.slice(modifier.length) };
+    }
+  }
+  if (first.startsWith("@")) return { modifier: "@", path: first };
+  return { modifier: "", path: first };
+}
+
+function checkNesting(node: DirectiveNode, parent: LocationBuild, modifier: LocationModifier, path: string): void {
+  if (parent.modifier === "=") {
+    throw valueError(node, `location "${path}" cannot be inside the exact location "${parent.path}"`);
+  }
+  if (parent.modifier === "@") {
+    throw valueError(node, `location "${path}" cannot be inside the named location "${parent.path}"`);
+  }
+  if (modifier === "@") throw valueError(node, `named location "${path}" can be on the server level only`);
+  const prefixed = modifier === "" || modifier === "=" || modifier === "^~";
+  const parentPrefixed = parent.modifier === "" || parent.modifier === "^~";
+  if (prefixed && parentPrefixed && !path.startsWith(parent.path)) {
+    throw valueError(node, `location "${path}" is outside location "${parent.path}"`);
+  }
+}
+
+function parseTypes(node: DirectiveNode): Map<string, string> {
+  const types = new Map<string, string>();
+  for (const entry of node.block!) {
+    if (entry.name === "include") continue; // already expanded by the parser
+    for (const extension of entry.args) {
+      const key = extension.toLowerCase();
+      // nginx keeps the first type given for an extension and warns about the rest.
+      if (!types.has(key)) types.set(key, entry.name);
+    }
+  }
+  if (types.size === 0 && node.block!.some((entry) => entry.args.length === 0)) {
+    throw new ConfigError("arguments", `invalid number of arguments in "types" directive`, placeOf(node));
+  }
+  return types;
+}
+
+function locSlot(
+  name: string,
+  args: readonly number[],
+  set: (node: DirectiveNode, conf: Partial<LocConf>) => void,
+): DirectiveSpec {
+  return { name, contexts: HTTP_CONTEXTS, args, handle: (scope, node) => set(node, scope.loc!) };
+}
+
+function locFlag(name: string, key: { [K in keyof LocConf]: LocConf[K] extends boolean ? K : never }[keyof LocConf]): DirectiveSpec {
+  return {
+    name,
+    contexts: HTTP_CONTEXTS,
+    args: "flag",
+    handle: (scope, node) => setOnce(scope.loc!, key, parseFlag(node, node.args[0]!), node),
+  };
+}
+
+function srvSlot(
+  name: string,
+  args: readonly number[],
+  set: (node: DirectiveNode, conf: Partial<SrvConf>) => void,
+): DirectiveSpec {
+  return { name, contexts: HTTP_MAIN_SRV, args, handle: (scope, node) => set(node, scope.srv!) };
+}
+
+function srvFlag(name: string, key: { [K in keyof SrvConf]: SrvConf[K] extends boolean ? K : never }[keyof SrvConf]): DirectiveSpec {
+  return {
+    name,
+    contexts: HTTP_MAIN_SRV,
+    args: "flag",
+    handle: (scope, node) => setOnce(scope.srv!, key, parseFlag(node, node.args[0]!), node),
+  };
+}

@@ -1,0 +1,83 @@
+/**
+ * nginx's value slots (ngx_conf_set_flag_slot, ngx_parse_time, ngx_parse_size …):
+ * the same accepted forms and the same refusals, so a value nginx refuses is
+ * refused here with its message.
+ */
+
+import { ConfigError } from "./errors.js";
+import type { DirectiveNode } from "./parser.js";
+import { placeOf } from "./table.js";
+
+/** `"name" directive MESSAGE in FILE:LINE` — how nginx reports a handler's refusal. */
+export function directiveError(node: DirectiveNode, message: string): ConfigError {
+  return new ConfigError("invalid-value", `"${node.name}" directive ${message}`, placeOf(node));
+}
+
+/** A refusal that names the value and not the directive (ngx_conf_log_error in a handler). */
+export function valueError(node: DirectiveNode, message: string): ConfigError {
+  return new ConfigError("invalid-value", message, placeOf(node));
+}
+
+export function parseFlag(node: DirectiveNode, value: string): boolean {
+  const lower = value.toLowerCase();
+  if (lower === "on") return true;
+  if (lower === "off") return false;
+  throw valueError(
+    node,
+    `invalid value "${value}" in "${node.name}" directive, it must be "on" or "off"`,
+  );
+}
+
+const TIME_UNITS: Record<string, number> = {
+  y: 365 * 24 * 3600 * 1000,
+  M: 30 * 24 * 3600 * 1000,
+  w: 7 * 24 * 3600 * 1000,
+  d: 24 * 3600 * 1000,
+  h: 3600 * 1000,
+  m: 60 * 1000,
+  s: 1000,
+  ms: 1,
+};
+
+/** ngx_parse_time(): "30", "30s", "1m30s", "500ms"; bare numbers are seconds. */
+export function parseTimeMs(node: DirectiveNode, value: string): number {
+  const re = /(\d+)\s*(ms|y|M|w|d|h|m|s)?\s*/gy;
+  let total = 0;
+  let seen = false;
+  let match: RegExpExecArray | null;
+  while ((match = re.exec(value)) !== null && match[0] !== "") {
+    total += Number(match[1]) * TIME_UNITS[match[2] ?? "s"]!;
+    seen = true;
+    if (re.lastIndex === value.length) break;
+  }
+  if (!seen || re.lastIndex !== value.length || !Number.isSafeInteger(total)) {
+    throw directiveError(node, "invalid value");
+  }
+  return total;
+}
+
+/** ngx_parse_size(): "512", "8k", "1m", "1g" (case-insensitive units). */
+export function parseSize(node: DirectiveNode, value: string): number {
+  const match = /^(\d+)([kKmMgG]?)$/.exec(value);
+  if (!match) throw directiveError(node, "invalid value");
+  const unit = match[2]!.toLowerCase();
+  const scale = unit === "k" ? 1024 : unit === "m" ? 1024 * 1024 : unit === "g" ? 1024 ** 3 : 1;
+  return Number(match[1]) * scale;
+}
+
+/** ngx_conf_set_num_slot(). */
+export function parseNumber(node: DirectiveNode, value: string): number {
+  if (!/^\d+$/.test(value)) throw directiveError(node, "invalid number");
+  return Number(value);
+}
+
+/** Record a value once per level; nginx refuses a second one as "is duplicate". */
+export function setOnce<T extends object, K extends keyof T>(
+  target: Partial<T>,
+  key: K,
+  value: T[K],
+  node: DirectiveNode,
+): void {
+  if (target[key] !== undefined) throw directiveError(node, "is duplicate");
+  target[key] = value;
+}

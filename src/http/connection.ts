@@ -1,0 +1,311 @@
+/**
+ * A client connection: reads request heads, hands each request to its
+ * handler, feeds it the request body, and after the response either waits
+ * for the next request (keep-alive, pipelining) or closes. A handler may take
+ * the socket over for a tunnel.
+ *
+ * States: "head" (reading a request head), "request" (a request in flight;
+ * body bytes go to its body sink, later bytes wait in `pending`), "closed",
+ * "detached" (the socket belongs to a tunnel now).
+ */
+
+import type { Socket } from "node:net";
+import type { SrvConf } from "../config/model.js";
+import { ChunkedDecoder } from "../proxy/chunked.js";
+import type { ConnectionInfo } from "./request.js";
+import { parseRequestHead, type RequestHead } from "./request-head.js";
+import type { BodyFraming } from "./request-headers.js";
+
+/** Bytes held for the next request while one is in flight, before reading pauses. */
+const PENDING_LIMIT = 64 * 1024;
+
+export interface BodySink {
+  /** A piece of body; false asks the connection to stop reading until resumeBody(). */
+  data(chunk: Buffer): boolean;
+  end(): void;
+  /** The body could not be read: a framing error (400) or a client gone. */
+  fail(status: number, reason: string): void;
+}
+
+export interface ConnectionEvents {
+  /** A complete head; the connection is now in "request" state. */
+  onHead(connection: ClientConnection, head: RequestHead): void;
+  /** The head could not be parsed; `requestLine` when the line itself was read. */
+  onBadHead(connection: ClientConnection, status: number, reason: string, requestLine?: string): void;
+  /** The client went away or timed out while a request was in flight. */
+  onAbort(connection: ClientConnection, reason: "closed" | "error" | "timeout"): void;
+  /** client_header_timeout with part of a request read: nginx logs a 408. */
+  onHeadTimeout(connection: ClientConnection, partial: string): void;
+}
+
+let nextConnectionId = 1;
+
+export class ClientConnection implements ConnectionInfo {
+  readonly id = nextConnectionId++;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+  requests = 0;
+  /** Set by the handler of the request in flight: called if the client goes away first. */
+  onAbortHandler: (() => void) | undefined;
+  private state: "head" | "request" | "closed" | "detached" = "head";
+  private pending: Buffer | undefined;
+  private sink: BodySink | undefined;
+  private bodyLeft = 0;
+  private chunked: ChunkedDecoder | undefined;
+  private bodyPaused = false;
+  /** Close instead of waiting for another request (graceful shutdown). */
+  private closeWhenDone = false;
+  private readonly handlers = {
+    data: (chunk: Buffer): void => this.onData(chunk),
+    end: (): void => this.onEnd(),
+    error: (): void => this.onSocketError(),
+    close: (): void => this.onClose(),
+    timeout: (): void => this.onTimeout(),
+  };
+
+  constructor(
+    readonly socket: Socket,
+    readonly srv: SrvConf,
+    private readonly events: ConnectionEvents,
+    private keepaliveTimeoutMs: number,
+  ) {
+    this.remoteAddress = stripMappedV4(socket.remoteAddress ?? "");
+    this.remotePort = socket.remotePort ?? 0;
+    this.localAddress = stripMappedV4(socket.localAddress ?? "");
+    this.localPort = socket.localPort ?? 0;
+    socket.on("data", this.handlers.data);
+    socket.on("end", this.handlers.end);
+    socket.on("error", this.handlers.error);
+    socket.on("close", this.handlers.close);
+    socket.on("timeout", this.handlers.timeout);
+    socket.setTimeout(srv.clientHeaderTimeoutMs);
+  }
+
+  bytesWritten(): number {
+    return this.socket.bytesWritten;
+  }
+
+  get isOpen(): boolean {
+    return this.state !== "closed" && !this.socket.destroyed;
+  }
+
+  write(data: string | Buffer): boolean {
+    if (this.state === "closed" || this.socket.destroyed) return false;
+    return typeof data === "string" ? this.socket.write(data, "latin1") : this.socket.write(data);
+  }
+
+  /** Start delivering the request body to `sink`, bytes already read first. */
+  readBody(framing: BodyFraming, sink: BodySink): void {
+    if (framing.kind === "none") {
+      sink.end();
+      return;
+    }
+    this.sink = sink;
+    if (framing.kind === "length") this.bodyLeft = framing.length;
+    else this.chunked = new ChunkedDecoder();
+    const buffered = this.pending;
+    this.pending = undefined;
+    if (buffered) this.feedBody(buffered);
+  }
+
+  pauseBody(): void {
+    this.bodyPaused = true;
+    this.socket.pause();
+  }
+
+  resumeBody(): void {
+    this.bodyPaused = false;
+    if (this.state === "request") this.socket.resume();
+  }
+
+  /** Time the client may stay silent while we wait on an upstream or send to it. */
+  setIdleTimeout(ms: number): void {
+    this.socket.setTimeout(ms);
+  }
+
+  /**
+   * The response is complete. Keep the connection for the next request, or
+   * close it once the response is flushed.
+   */
+  finishRequest(keepAlive: boolean): void {
+    if (this.state !== "request") return;
+    this.onAbortHandler = undefined;
+    // An unread body cannot be told apart from the next request: close.
+    const bodyUnread = this.sink !== undefined || this.bodyLeft > 0;
+    this.sink = undefined;
+    this.chunked = undefined;
+    if (!keepAlive || bodyUnread || this.closeWhenDone) {
+      this.close();
+      return;
+    }
+    this.state = "head";
+    this.socket.setTimeout(this.keepaliveTimeoutMs);
+    this.socket.resume();
+    const buffered = this.pending;
+    this.pending = undefined;
+    if (buffered && buffered.length > 0) setImmediate(() => this.onData(buffered));
+  }
+
+  /** Hand the socket to a tunnel, with the bytes read past the request. */
+  detach(): { socket: Socket; leftover: Buffer | undefined } {
+    this.state = "detached";
+    this.socket.off("data", this.handlers.data);
+    this.socket.off("end", this.handlers.end);
+    this.socket.off("timeout", this.handlers.timeout);
+    this.socket.off("close", this.handlers.close);
+    this.socket.off("error", this.handlers.error);
+    this.socket.setTimeout(0);
+    const leftover = this.pending;
+    this.pending = undefined;
+    return { socket: this.socket, leftover };
+  }
+
+  /** Graceful shutdown: close now if idle between requests, else after the current response. */
+  closeWhenIdle(): void {
+    this.closeWhenDone = true;
+    if (this.state === "head" && !this.pending) this.close();
+  }
+
+  /** Close after everything written so far is sent. */
+  close(): void {
+    if (this.state === "closed") return;
+    this.state = "closed";
+    this.socket.end();
+    this.socket.resume(); // drain and discard what the client still sends, so end() can finish
+  }
+
+  destroy(): void {
+    this.state = "closed";
+    this.socket.destroy();
+  }
+
+  setKeepaliveTimeout(ms: number): void {
+    this.keepaliveTimeoutMs = ms;
+  }
+
+  private onData(chunk: Buffer): void {
+    switch (this.state) {
+      case "head":
+        this.pending = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+        this.tryHead();
+        return;
+      case "request":
+        if (this.sink) this.feedBody(chunk);
+        else this.hold(chunk);
+        return;
+      default:
+        return; // closed: discard
+    }
+  }
+
+  private tryHead(): void {
+    const buf = this.pending!;
+    const result = parseRequestHead(buf, this.srv);
+    if (result.kind === "incomplete") return;
+    if (result.kind === "error") {
+      this.pending = undefined;
+      this.state = "request";
+      this.requests++;
+      this.events.onBadHead(this, result.status, result.reason, result.requestLine);
+      return;
+    }
+    this.pending = result.head.length < buf.length ? buf.subarray(result.head.length) : undefined;
+    this.state = "request";
+    this.socket.setTimeout(0); // the handler sets the timeouts of each phase
+    this.requests++;
+    this.events.onHead(this, result.head);
+  }
+
+  private feedBody(chunk: Buffer): void {
+    const sink = this.sink!;
+    let rest: Buffer | undefined;
+    let more = true;
+    if (this.chunked) {
+      const result = this.chunked.feed(chunk, (data) => {
+        more = sink.data(data) && more;
+      });
+      if (result === "invalid") {
+        this.sink = undefined;
+        sink.fail(400, "client sent invalid chunked body");
+        return;
+      }
+      if (result === "done") {
+        rest = this.chunked.rest;
+        this.sink = undefined;
+        this.chunked = undefined;
+        sink.end();
+      }
+    } else {
+      const take = Math.min(this.bodyLeft, chunk.length);
+      more = sink.data(take === chunk.length ? chunk : chunk.subarray(0, take));
+      this.bodyLeft -= take;
+      if (take < chunk.length) rest = chunk.subarray(take);
+      if (this.bodyLeft === 0) {
+        this.sink = undefined;
+        sink.end();
+      }
+    }
+    if (rest && rest.length > 0) this.hold(rest);
+    if (!more && this.sink) this.pauseBody();
+  }
+
+  /** Bytes past the current request: the next request's, or a tunnel's first. */
+  private hold(chunk: Buffer): void {
+    this.pending = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+    if (this.pending.length > PENDING_LIMIT) this.socket.pause();
+  }
+
+  private onEnd(): void {
+    if (this.state === "request") {
+      if (this.sink) {
+        const sink = this.sink;
+        this.sink = undefined;
+        sink.fail(400, "client prematurely closed connection");
+      }
+      this.abortRequest("closed");
+    }
+    this.destroy();
+  }
+
+  private onSocketError(): void {
+    if (this.state === "request") this.abortRequest("error");
+    this.state = "closed";
+  }
+
+  private onClose(): void {
+    if (this.state === "request") this.abortRequest("closed");
+    this.state = "closed";
+  }
+
+  private abortRequest(reason: "closed" | "error" | "timeout"): void {
+    const handler = this.onAbortHandler;
+    this.onAbortHandler = undefined;
+    if (handler) handler();
+    else this.events.onAbort(this, reason);
+  }
+
+  private onTimeout(): void {
+    if (this.state === "head") {
+      const partial = this.pending ? this.pending.toString("latin1") : "";
+      if (partial.trim() !== "") this.events.onHeadTimeout(this, partial);
+      this.destroy();
+      return;
+    }
+    if (this.state === "request") {
+      this.abortRequest("timeout");
+      this.destroy();
+    }
+  }
+
+  /** For tests and logs: is the body reader waiting on the handler? */
+  get isBodyPaused(): boolean {
+    return this.bodyPaused;
+  }
+}
+
+/** "::ffff:127.0.0.1" from a dual-stack socket is 127.0.0.1 to nginx. */
+function stripMappedV4(address: string): string {
+  return address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
+}

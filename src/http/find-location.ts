@@ -1,0 +1,56 @@
+/**
+ * Choosing the location for a URI, as ngx_http_core_find_location(): an
+ * exact `=` match ends the search; else the longest prefix wins, its nested
+ * locations are searched the same way, and unless it is `^~` the regexes of
+ * each level are tried in the order written, the first match winning.
+ */
+
+import type { LocationConf } from "../config/model.js";
+
+export interface LocationMatch {
+  readonly location: LocationConf;
+  readonly captures: string[] | undefined;
+}
+
+type Outcome = { kind: "final"; match: LocationMatch } | { kind: "prefix"; match: LocationMatch } | { kind: "none" };
+
+export function findLocation(locations: readonly LocationConf[], uri: string): LocationMatch | undefined {
+  const outcome = search(locations, uri);
+  return outcome.kind === "none" ? undefined : outcome.match;
+}
+
+function search(locations: readonly LocationConf[], uri: string): Outcome {
+  let outcome = staticMatch(locations, uri);
+  let noRegex = false;
+  if (outcome.kind === "prefix") {
+    const found = outcome.match.location;
+    noRegex = found.modifier === "^~";
+    const nested = search(found.locations, uri);
+    if (nested.kind === "final") return nested;
+    if (nested.kind === "prefix") outcome = nested;
+  }
+  if (!noRegex) {
+    for (const location of locations) {
+      if (!location.regex) continue;
+      const match = location.regex.exec(uri);
+      if (!match) continue;
+      const captures = Array.from(match, (group) => group ?? "");
+      const nested = search(location.locations, uri);
+      return { kind: "final", match: nested.kind === "none" ? { location, captures } : nested.match };
+    }
+  }
+  return outcome;
+}
+
+function staticMatch(locations: readonly LocationConf[], uri: string): Outcome {
+  let best: LocationConf | undefined;
+  for (const location of locations) {
+    if (location.modifier === "=") {
+      if (location.path === uri) return { kind: "final", match: { location, captures: undefined } };
+      continue;
+    }
+    if (location.modifier !== "" && location.modifier !== "^~") continue;
+    if (uri.startsWith(location.path) && (!best || location.path.length > best.path.length)) best = location;
+  }
+  return best ? { kind: "prefix", match: { location: best, captures: undefined } } : { kind: "none" };
+}

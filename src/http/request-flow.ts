@@ -1,0 +1,164 @@
+/**
+ * The life of a request, phase by phase (after nginx's phases and Pingora's
+ * request filters): head read → checks → server → location → content
+ * (proxy, or nginx's 404 where wsgate serves nothing) → log. Every error
+ * response goes through respondError(), which sends nginx's page and status.
+ */
+
+import type { HttpConf, LocConf } from "../config/model.js";
+import type { AccessLog } from "../log/access-log.js";
+import type { ErrorLog } from "../log/error-log.js";
+import { proxyRequest, type ProxyServices } from "../proxy/forward.js";
+import type { UpstreamGroup } from "../upstream/group.js";
+import type { ClientConnection, ConnectionEvents } from "./connection.js";
+import { findLocation } from "./find-location.js";
+import { HttpRequest } from "./request.js";
+import type { RequestHead } from "./request-head.js";
+import { requestFacts, type RequestFacts } from "./request-headers.js";
+import { selectServer, type AddressServers } from "./select-server.js";
+import { errorClosesConnection, errorResponse, wireStatus } from "./special-response.js";
+import { parseTarget } from "./uri.js";
+
+export interface FlowServices {
+  readonly http: HttpConf;
+  readonly accessLog: AccessLog;
+  readonly upstreams: ReadonlyMap<string, UpstreamGroup>;
+  /** The error log of a location's error_log lines, or the main one. */
+  errorLogFor(loc: LocConf): ErrorLog;
+  /** The servers of the address the connection came in on. */
+  serversFor(connection: ClientConnection): AddressServers;
+}
+
+const EMPTY_FACTS: RequestFacts = { host: "", framing: { kind: "none" }, keepAlive: false, upgrade: false, expectContinue: false };
+
+export class RequestFlow implements ConnectionEvents, ProxyServices {
+  readonly upstreams: ReadonlyMap<string, UpstreamGroup>;
+  private readonly inFlight = new WeakMap<ClientConnection, HttpRequest>();
+
+  constructor(private readonly services: FlowServices) {
+    this.upstreams = services.upstreams;
+  }
+
+  errorLogFor(r: HttpRequest): ErrorLog {
+    return this.services.errorLogFor(r.loc);
+  }
+
+  onHead(connection: ClientConnection, head: RequestHead): void {
+    const facts = requestFacts(head);
+    if ("status" in facts) {
+      this.defaultLog(connection).log("info", facts.reason, this.contextFor(connection, head.requestLine));
+      this.respondError(this.startRequest(connection, head, EMPTY_FACTS), facts.status);
+      return;
+    }
+    const index = this.services.serversFor(connection);
+    const { server, captures } = selectServer(index, facts.ok.host);
+    const target = parseTarget(head.target, server.srv.mergeSlashes);
+    if (!target) {
+      this.services.errorLogFor(server.loc).log("info", "client sent invalid request", this.contextFor(connection, head.requestLine));
+      this.respondError(this.startRequest(connection, head, facts.ok), 400);
+      return;
+    }
+    const match = findLocation(server.locations, target.path);
+    const r = new HttpRequest(connection, head, facts.ok, target.path, target.args, target.unparsed, server, match?.location, Date.now());
+    r.captures = match?.captures ?? captures;
+    this.inFlight.set(connection, r);
+    connection.setKeepaliveTimeout(r.loc.keepaliveTimeoutMs);
+    if (head.method === "CONNECT" || head.method === "TRACE") {
+      this.respondError(r, 405);
+      return;
+    }
+    const location = match?.location;
+    if (location?.proxyPass) {
+      proxyRequest(r, connection, location, location.proxyPass, this);
+      return;
+    }
+    // wsgate has no static file handler yet: where nginx would look for a file, it answers 404.
+    this.respondError(r, 404);
+  }
+
+  onBadHead(connection: ClientConnection, status: number, reason: string, requestLine?: string): void {
+    this.defaultLog(connection).log("info", reason, this.contextFor(connection, requestLine));
+    const head: RequestHead = {
+      method: "",
+      target: "",
+      requestLine: requestLine ?? "",
+      protocol: "",
+      version: 1001,
+      headers: [],
+      length: 0,
+    };
+    this.respondError(this.startRequest(connection, head, EMPTY_FACTS), status);
+  }
+
+  onAbort(connection: ClientConnection): void {
+    const r = this.inFlight.get(connection);
+    if (r && !r.finished) {
+      if (r.status === 0) r.status = 499;
+      this.log(r);
+    }
+  }
+
+  onHeadTimeout(connection: ClientConnection, partial: string): void {
+    this.defaultLog(connection).log("info", "client timed out (110: Connection timed out) while reading client request headers", {
+      connectionId: connection.id,
+      client: connection.remoteAddress,
+      server: "",
+    });
+    const line = partial.split("\r\n")[0] ?? "";
+    const head: RequestHead = { method: "", target: "", requestLine: line, protocol: "", version: 1001, headers: [], length: 0 };
+    const r = this.startRequest(connection, head, EMPTY_FACTS);
+    r.status = 408;
+    this.log(r);
+  }
+
+  respondError(r: HttpRequest, status: number): void {
+    const connection = r.connection as ClientConnection;
+    const keepAlive = r.facts.keepAlive && !errorClosesConnection(status) && connection.requests < r.loc.keepaliveRequests;
+    const response = errorResponse(status, {
+      keepAlive,
+      head: r.method === "HEAD",
+      serverTokens: r.loc.serverTokens,
+      keepAliveHeader: r.loc.keepaliveHeaderSeconds !== undefined ? `timeout=${r.loc.keepaliveHeaderSeconds}` : undefined,
+    });
+    r.status = wireStatus(status);
+    r.headerBytes = response.head.length;
+    connection.write(response.head + response.body);
+    this.finalize(r, keepAlive);
+  }
+
+  finalize(r: HttpRequest, keepAlive: boolean): void {
+    this.log(r);
+    (r.connection as ClientConnection).finishRequest(keepAlive);
+  }
+
+  finalizeTunnel(r: HttpRequest): void {
+    this.log(r);
+  }
+
+  private log(r: HttpRequest): void {
+    if (r.finished) return;
+    r.finished = true;
+    this.services.accessLog.write(r.loc.accessLogs, r);
+  }
+
+  /** A request record for errors found before a server was chosen: the address's default server. */
+  private startRequest(connection: ClientConnection, head: RequestHead, facts: RequestFacts): HttpRequest {
+    const server = this.services.serversFor(connection).defaultServer;
+    const r = new HttpRequest(connection, head, facts, "", "", head.target, server, undefined, Date.now());
+    this.inFlight.set(connection, r);
+    return r;
+  }
+
+  private defaultLog(connection: ClientConnection): ErrorLog {
+    return this.services.errorLogFor(this.services.serversFor(connection).defaultServer.loc);
+  }
+
+  private contextFor(connection: ClientConnection, requestLine?: string): Parameters<ErrorLog["log"]>[2] {
+    return {
+      connectionId: connection.id,
+      client: connection.remoteAddress,
+      server: this.services.serversFor(connection).defaultServer.names[0] ?? "",
+      ...(requestLine !== undefined ? { request: requestLine } : {}),
+    };
+  }
+}

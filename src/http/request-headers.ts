@@ -1,0 +1,123 @@
+/**
+ * The header checks of ngx_http_process_request_headers() and
+ * ngx_http_process_request_header(): Host, Content-Length,
+ * Transfer-Encoding, Connection, with nginx's refusals and their codes.
+ */
+
+import type { RequestHead } from "./request-head.js";
+
+export type BodyFraming =
+  | { readonly kind: "none" }
+  | { readonly kind: "length"; readonly length: number }
+  | { readonly kind: "chunked" };
+
+export interface RequestFacts {
+  /** Lower-cased host without port: from an absolute target, else the Host header; "" if none. */
+  readonly host: string;
+  readonly framing: BodyFraming;
+  /** The client asked to keep the connection (HTTP/1.1 default, or "keep-alive" on 1.0). */
+  readonly keepAlive: boolean;
+  /** The request carries an Upgrade header (a tunnel is possible if the upstream agrees). */
+  readonly upgrade: boolean;
+  readonly expectContinue: boolean;
+}
+
+export type FactsResult = { readonly ok: RequestFacts } | { readonly status: number; readonly reason: string };
+
+/** Headers that may appear once; a second one is refused as nginx's unique header lines are. */
+const UNIQUE = new Set(["host", "content-length", "transfer-encoding", "if-modified-since", "if-unmodified-since", "if-match", "if-none-match", "user-agent"]);
+
+export function requestFacts(head: RequestHead): FactsResult {
+  let hostHeader: string | undefined;
+  let contentLength: string | undefined;
+  let transferEncoding: string | undefined;
+  const connectionTokens: string[] = [];
+  let upgrade = false;
+  let expectContinue = false;
+  const seen = new Set<string>();
+  for (const [name, value] of head.headers) {
+    const lower = name.toLowerCase();
+    if (UNIQUE.has(lower)) {
+      if (seen.has(lower) && (lower === "host" || lower === "content-length" || lower === "transfer-encoding")) {
+        return refuse(lower === "host" ? "client sent duplicate host header" : `client sent duplicate header line: "${name}: ${value}"`);
+      }
+      seen.add(lower);
+    }
+    if (lower === "host") hostHeader = value;
+    else if (lower === "content-length") contentLength = value;
+    else if (lower === "transfer-encoding") transferEncoding = value;
+    else if (lower === "connection") connectionTokens.push(...value.toLowerCase().split(",").map((t) => t.trim()));
+    else if (lower === "upgrade") upgrade = true;
+    else if (lower === "expect" && value.toLowerCase() === "100-continue") expectContinue = true;
+  }
+
+  const host = requestHost(head.target, hostHeader);
+  if (host === undefined) return refuse("client sent invalid host header");
+  if (hostHeader === undefined && head.version >= 1001 && !/^https?:\/\//i.test(head.target)) {
+    return refuse(`client sent HTTP/1.1 request without "Host" header`);
+  }
+
+  const framing = bodyFraming(head, contentLength, transferEncoding);
+  if ("status" in framing) return framing;
+
+  const keepAlive =
+    head.version >= 1001 ? !connectionTokens.includes("close") : connectionTokens.includes("keep-alive");
+  return { ok: { host, framing, keepAlive, upgrade, expectContinue } };
+}
+
+function refuse(reason: string, status = 400): { status: number; reason: string } {
+  return { status, reason };
+}
+
+function bodyFraming(
+  head: RequestHead,
+  contentLength: string | undefined,
+  transferEncoding: string | undefined,
+): BodyFraming | { status: number; reason: string } {
+  if (transferEncoding !== undefined) {
+    if (head.version < 1001) {
+      return refuse(`client sent HTTP/1.0 request with "Transfer-Encoding" header`);
+    }
+    if (contentLength !== undefined) {
+      return refuse(`client sent "Content-Length" and "Transfer-Encoding" headers at the same time`);
+    }
+    if (transferEncoding.toLowerCase() !== "chunked") {
+      return refuse(`client sent unknown "Transfer-Encoding": "${transferEncoding}"`, 501);
+    }
+    return { kind: "chunked" };
+  }
+  if (contentLength !== undefined) {
+    if (!/^\d{1,15}$/.test(contentLength)) return refuse(`client sent invalid "Content-Length" header`);
+    const length = Number(contentLength);
+    return length === 0 ? { kind: "none" } : { kind: "length", length };
+  }
+  return { kind: "none" };
+}
+
+/**
+ * ngx_http_validate_host(): lower-case, strip the port and a trailing dot;
+ * refuse "..", "/" and control characters. Undefined means invalid.
+ */
+function requestHost(target: string, hostHeader: string | undefined): string | undefined {
+  const absolute = /^https?:\/\/([^/?#]*)/i.exec(target);
+  const raw = absolute ? absolute[1]! : hostHeader;
+  if (raw === undefined) return "";
+  return validateHost(raw);
+}
+
+export function validateHost(raw: string): string | undefined {
+  let host = raw.toLowerCase();
+  if (host.startsWith("[")) {
+    const close = host.indexOf("]");
+    if (close === -1) return undefined;
+    host = host.slice(0, close + 1);
+  } else {
+    const colon = host.indexOf(":");
+    if (colon !== -1) host = host.slice(0, colon);
+  }
+  if (host.endsWith(".")) host = host.slice(0, -1);
+  // eslint-disable-next-line no-control-regex
+  if (host.includes("..") || host.includes("/") || host.includes("\\") || /[\x00-\x1f\x7f]/.test(host)) return undefined;
+  if (host === "" && raw !== "") return undefined;
+  return host;
+}

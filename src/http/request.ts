@@ -1,0 +1,120 @@
+/**
+ * One request's context, carried through every phase (read head → select
+ * server and location → proxy or respond → log), and the source of its
+ * variables.
+ */
+
+import type { LocConf, LocationConf, ServerConf } from "../config/model.js";
+import type { HeaderList, UpstreamTry, VariableSource } from "../vars/source.js";
+import type { RequestHead } from "./request-head.js";
+import type { RequestFacts } from "./request-headers.js";
+import type { RequestLogContext } from "../log/error-log.js";
+
+/** What a request needs from the connection it arrived on. */
+export interface ConnectionInfo {
+  readonly id: number;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+  /** Bytes written to the client so far, over the connection's life. */
+  bytesWritten(): number;
+  readonly requests: number;
+}
+
+export class HttpRequest implements VariableSource {
+  readonly variableCache: Array<string | null | undefined> = [];
+  status = 0;
+  /** Bytes of the response head we sent (for $body_bytes_sent). */
+  headerBytes = 0;
+  responseHeaders: HeaderList = [];
+  readonly upstreamTries: UpstreamTry[] = [];
+  proxyHost = "";
+  captures: readonly string[] | undefined = undefined;
+  /** Set when the response is complete and the access log line written. */
+  finished = false;
+  private readonly bytesAtStart: number;
+
+  constructor(
+    readonly connection: ConnectionInfo,
+    readonly head: RequestHead,
+    readonly facts: RequestFacts,
+    readonly uri: string,
+    readonly args: string,
+    /** The target's path and query as sent, what proxy_pass without URI passes on. */
+    readonly unparsedUri: string,
+    readonly server: ServerConf,
+    readonly location: LocationConf | undefined,
+    readonly startMs: number,
+  ) {
+    this.bytesAtStart = connection.bytesWritten();
+  }
+
+  /** The settings in force: the location's, or the server's when no location matched. */
+  get loc(): LocConf {
+    return this.location?.loc ?? this.server.loc;
+  }
+
+  get remoteAddress(): string {
+    return this.connection.remoteAddress;
+  }
+  get remotePort(): number {
+    return this.connection.remotePort;
+  }
+  get serverAddress(): string {
+    return this.connection.localAddress;
+  }
+  get serverPort(): number {
+    return this.connection.localPort;
+  }
+  get connectionId(): number {
+    return this.connection.id;
+  }
+  get connectionRequests(): number {
+    return this.connection.requests;
+  }
+  get method(): string {
+    return this.head.method;
+  }
+  get requestLine(): string {
+    return this.head.requestLine;
+  }
+  get requestTarget(): string {
+    return this.head.target;
+  }
+  get httpVersion(): string {
+    return this.head.protocol;
+  }
+  get headers(): HeaderList {
+    return this.head.headers;
+  }
+  get hostHeader(): string {
+    return this.facts.host;
+  }
+  get serverName(): string {
+    return this.server.names[0] ?? "";
+  }
+  get requestLength(): number {
+    return this.head.length;
+  }
+  get bytesSent(): number {
+    return this.connection.bytesWritten() - this.bytesAtStart;
+  }
+  get bodyBytesSent(): number {
+    return Math.max(0, this.bytesSent - this.headerBytes);
+  }
+
+  /** What nginx appends to an error-log line about this request. */
+  logContext(action?: string, upstream?: string): RequestLogContext {
+    const hostHeader = this.head.headers.find(([name]) => name.toLowerCase() === "host")?.[1];
+    return {
+      connectionId: this.connection.id,
+      client: this.connection.remoteAddress,
+      server: this.serverName,
+      request: this.head.requestLine,
+      ...(upstream !== undefined ? { upstream } : {}),
+      ...(hostHeader !== undefined ? { host: hostHeader } : {}),
+      ...(action !== undefined ? { action } : {}),
+    };
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * Choosing the server block for a request on one listening address, as
+ * nginx's virtual-server lookup: exact name, then the longest wildcard
+ * starting with "*", then the longest ending with "*", then the first
+ * matching regex, else the address's default server (`default_server`, or
+ * the first server listed for it).
+ */
+
+import type { ServerConf } from "../config/model.js";
+
+export interface AddressServers {
+  readonly defaultServer: ServerConf;
+  readonly exact: ReadonlyMap<string, ServerConf>;
+  readonly leading: ReadonlyArray<readonly [suffix: string, server: ServerConf]>;
+  readonly trailing: ReadonlyArray<readonly [prefix: string, server: ServerConf]>;
+  readonly regexes: ReadonlyArray<readonly [regex: RegExp, server: ServerConf]>;
+}
+
+export function indexServers(servers: readonly ServerConf[], defaultServer: ServerConf): AddressServers {
+  const exact = new Map<string, ServerConf>();
+  const leading: Array<[string, ServerConf]> = [];
+  const trailing: Array<[string, ServerConf]> = [];
+  const regexes: Array<[RegExp, ServerConf]> = [];
+  for (const server of servers) {
+    for (const name of server.names) {
+      if (name.startsWith("~")) regexes.push([new RegExp(name.slice(1).replace(/\(\?P</g, "(?<")), server]);
+      else if (name.startsWith("*.")) leading.push([name.slice(1), server]);
+      else if (name.startsWith(".")) {
+        leading.push([name, server]);
+        if (!exact.has(name.slice(1))) exact.set(name.slice(1), server);
+      } else if (name.endsWith(".*")) trailing.push([name.slice(0, -1), server]);
+      else if (!exact.has(name)) exact.set(name, server);
+    }
+  }
+  leading.sort((a, b) => b[0].length - a[0].length);
+  trailing.sort((a, b) => b[0].length - a[0].length);
+  return { defaultServer, exact, leading, trailing, regexes };
+}
+
+export function selectServer(index: AddressServers, host: string): { server: ServerConf; captures?: string[] } {
+  if (host === "") return { server: index.defaultServer };
+  const exact = index.exact.get(host);
+  if (exact) return { server: exact };
+  for (const [suffix, server] of index.leading) if (host.endsWith(suffix)) return { server };
+  for (const [prefix, server] of index.trailing) if (host.startsWith(prefix)) return { server };
+  for (const [regex, server] of index.regexes) {
+    const match = regex.exec(host);
+    if (match) return { server, captures: Array.from(match, (group) => group ?? "") };
+  }
+  return { server: index.defaultServer };
+}

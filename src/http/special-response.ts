@@ -1,0 +1,64 @@
+/**
+ * nginx's error pages (ngx_http_special_response.c): one helper builds every
+ * error response wsgate sends itself, with nginx's page text, headers and
+ * keep-alive rules.
+ */
+
+import { SERVER_TOKEN, SERVER_TOKEN_BARE } from "../version.js";
+import { formatHttpDate } from "../vars/time.js";
+import { statusLine } from "./status.js";
+import { STATUS_HEADER_TOO_LARGE } from "./request-head.js";
+
+const CRLF = "\r\n";
+
+/** Errors after which nginx never keeps the connection (ngx_http_special_response_handler). */
+const CLOSES_CONNECTION = new Set([400, STATUS_HEADER_TOO_LARGE, 408, 413, 414, 500, 501, 505]);
+
+export function errorClosesConnection(status: number): boolean {
+  return CLOSES_CONNECTION.has(status);
+}
+
+/** The status a special code is sent and logged as (494 → 400). */
+export function wireStatus(status: number): number {
+  return status === STATUS_HEADER_TOO_LARGE ? 400 : status;
+}
+
+export function errorPageBody(status: number, serverTokens: "on" | "off" | "build"): string {
+  const tail = `<hr><center>${serverTokens === "off" ? SERVER_TOKEN_BARE : SERVER_TOKEN}</center>${CRLF}</body>${CRLF}</html>${CRLF}`;
+  if (status === STATUS_HEADER_TOO_LARGE) {
+    return (
+      `<html>${CRLF}<head><title>400 Request Header Or Cookie Too Large</title></head>${CRLF}<body>${CRLF}` +
+      `<center><h1>400 Bad Request</h1></center>${CRLF}<center>Request Header Or Cookie Too Large</center>${CRLF}` +
+      tail
+    );
+  }
+  const title = statusLine(status);
+  return `<html>${CRLF}<head><title>${title}</title></head>${CRLF}<body>${CRLF}<center><h1>${title}</h1></center>${CRLF}${tail}`;
+}
+
+export interface ErrorResponse {
+  readonly head: string;
+  readonly body: string;
+}
+
+/**
+ * The whole response for an error: head and page (no page for HEAD).
+ * `keepAlive` is whether the connection stays open afterwards.
+ */
+export function errorResponse(
+  status: number,
+  options: { keepAlive: boolean; head: boolean; serverTokens: "on" | "off" | "build"; keepAliveHeader?: string },
+): ErrorResponse {
+  const body = errorPageBody(status, options.serverTokens);
+  const server = options.serverTokens === "off" ? SERVER_TOKEN_BARE : SERVER_TOKEN;
+  let head =
+    `HTTP/1.1 ${statusLine(wireStatus(status))}${CRLF}` +
+    `Server: ${server}${CRLF}` +
+    `Date: ${formatHttpDate(Date.now())}${CRLF}` +
+    `Content-Type: text/html${CRLF}` +
+    `Content-Length: ${body.length}${CRLF}` +
+    `Connection: ${options.keepAlive ? "keep-alive" : "close"}${CRLF}`;
+  if (options.keepAlive && options.keepAliveHeader) head += `Keep-Alive: ${options.keepAliveHeader}${CRLF}`;
+  head += CRLF;
+  return { head, body: options.head ? "" : body };
+}

@@ -1,0 +1,133 @@
+/**
+ * Running a loaded configuration in this process: open the logs, bind every
+ * listening socket, then write the pid file (so a pid file always means
+ * "ready"), and act on nginx's signals until told to stop.
+ */
+
+import type { Config, LocConf, LocationConf } from "../config/model.js";
+import { AccessLog } from "../log/access-log.js";
+import { ErrorLog, ErrorLogs } from "../log/error-log.js";
+import { LogFiles } from "../log/files.js";
+import { HttpServer } from "../http/server.js";
+import { removePidFile, writePidFile } from "./pidfile.js";
+import { SIGNAL_NUMBER } from "./signals.js";
+
+export interface Running {
+  readonly server: HttpServer | undefined;
+  readonly errorLog: ErrorLog;
+  /** Resolves with the exit code once the process has shut down. */
+  readonly exited: Promise<number>;
+  /** As the signals do: "fast" (TERM/INT), "graceful" (QUIT). */
+  stop(how: "fast" | "graceful"): void;
+}
+
+/** Start serving; throws (with nginx's message) when a log, socket or pid file cannot be opened. */
+export async function startRuntime(config: Config): Promise<Running> {
+  const files = new LogFiles();
+  const errorLog = new ErrorLog(config.main.errorLogs, files);
+  const errorLogs = new ErrorLogs(errorLog, files);
+  const accessLog = new AccessLog(files);
+  let server: HttpServer | undefined;
+  try {
+    if (config.http) {
+      for (const loc of everyLocConf(config)) {
+        accessLog.openAll(loc.accessLogs === "off" ? [] : loc.accessLogs);
+        errorLogs.forLocation(loc);
+      }
+      server = new HttpServer(config.http, errorLogs, accessLog);
+      await server.listen();
+    }
+    writePidFile(config.main.pid);
+  } catch (err) {
+    await server?.stopListening();
+    files.closeAll();
+    throw err;
+  }
+
+  let resolveExit: (code: number) => void = () => undefined;
+  const exited = new Promise<number>((resolve) => (resolveExit = resolve));
+  let stopping = false;
+
+  const exit = (): void => {
+    accessLog.flush();
+    removePidFile(config.main.pid);
+    errorLog.log("notice", "exit");
+    files.closeAll();
+    removeSignalHandlers();
+    resolveExit(0);
+  };
+
+  const stop = (how: "fast" | "graceful"): void => {
+    if (stopping && how === "graceful") return;
+    stopping = true;
+    void (async () => {
+      await server?.stopListening();
+      if (how === "fast" || !server || server.openConnections === 0) {
+        server?.destroyConnections();
+        exit();
+        return;
+      }
+      errorLog.log("notice", "gracefully shutting down");
+      server.closeIdleConnections();
+      await waitForConnections(server, config.main.workerShutdownTimeoutMs);
+      server.destroyConnections();
+      exit();
+    })();
+  };
+
+  // A bug must cost one connection, not the process: log it as nginx logs a worker's crash, and go on.
+  const onUncaught = (err: Error): void => errorLog.log("alert", `uncaught exception: ${err.stack ?? String(err)}`);
+  process.on("uncaughtException", onUncaught);
+
+  const handlers: Array<[NodeJS.Signals, () => void]> = [
+    ["SIGTERM", () => signalled("SIGTERM", () => stop("fast"))],
+    ["SIGINT", () => signalled("SIGINT", () => stop("fast"))],
+    ["SIGQUIT", () => signalled("SIGQUIT", () => stop("graceful"))],
+    [
+      "SIGUSR1",
+      () =>
+        signalled("SIGUSR1", () => {
+          accessLog.flush();
+          errorLog.log("notice", "reopening logs");
+          for (const failure of files.reopen()) errorLog.log("alert", failure.error);
+        }),
+    ],
+    [
+      "SIGHUP",
+      () => signalled("SIGHUP", () => errorLog.log("alert", "reconfiguring is not supported by wsgate yet; the configuration in force is unchanged")),
+    ],
+  ];
+  const signalled = (signal: NodeJS.Signals, action: () => void): void => {
+    errorLog.log("notice", `signal ${SIGNAL_NUMBER[signal] ?? 0} (${signal}) received`);
+    action();
+  };
+  for (const [signal, handler] of handlers) process.on(signal, handler);
+  const removeSignalHandlers = (): void => {
+    for (const [signal, handler] of handlers) process.off(signal, handler);
+    process.off("uncaughtException", onUncaught);
+  };
+
+  return { server, errorLog, exited, stop };
+}
+
+/** Wait for the open connections (requests, tunnels) to end; at most `limitMs` (worker_shutdown_timeout) when set. */
+async function waitForConnections(server: HttpServer, limitMs: number | undefined): Promise<void> {
+  if (limitMs === undefined) return server.whenIdle();
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<void>((resolve) => (timer = setTimeout(resolve, limitMs)));
+  await Promise.race([server.whenIdle(), limit]);
+  clearTimeout(timer);
+}
+
+function* everyLocConf(config: Config): Generator<LocConf> {
+  const walk = function* (locations: readonly LocationConf[]): Generator<LocConf> {
+    for (const location of locations) {
+      yield location.loc;
+      yield* walk(location.locations);
+    }
+  };
+  for (const server of config.http?.servers ?? []) {
+    yield server.loc;
+    yield* walk(server.locations);
+  }
+}

@@ -1,0 +1,409 @@
+/**
+ * Proxying one request: pick a peer, connect, send the head and stream the
+ * body, read the response head, then either relay the response (with the
+ * framing the client needs) or, on a 101 to an Upgrade request, hand both
+ * sockets to the tunnel. A failed connect moves on to the next peer, as
+ * nginx's default `proxy_next_upstream error timeout`.
+ */
+
+import { connect, type Socket } from "node:net";
+import type { LocationConf, ProxyPass } from "../config/model.js";
+import { systemErrorText } from "../config/errors.js";
+import type { ClientConnection } from "../http/connection.js";
+import type { HttpRequest } from "../http/request.js";
+import type { ErrorLog } from "../log/error-log.js";
+import type { Peer, UpstreamGroup } from "../upstream/group.js";
+import type { UpstreamTry } from "../vars/source.js";
+import { ChunkedDecoder, LAST_CHUNK, encodeChunk } from "./chunked.js";
+import { buildClientHead } from "./response-headers.js";
+import { parseResponseHead, type ResponseHead } from "./response-head.js";
+import { startTunnel } from "./tunnel.js";
+import { buildUpstreamHead, upstreamUri, type UpstreamBody } from "./upstream-request.js";
+
+/** nginx's default proxy_buffer_size (one memory page): a longer response head is refused. */
+const RESPONSE_HEAD_LIMIT = 4096;
+
+export interface ProxyServices {
+  /** The error log in force for a request (its location's error_log, else the main one). */
+  errorLogFor(r: HttpRequest): ErrorLog;
+  readonly upstreams: ReadonlyMap<string, UpstreamGroup>;
+  /** Send nginx's error page for `status` and end the request. */
+  respondError(r: HttpRequest, status: number): void;
+  /** The response is complete: log it, keep or close the connection. */
+  finalize(r: HttpRequest, keepAlive: boolean): void;
+  /** An upgraded connection ended: log it. */
+  finalizeTunnel(r: HttpRequest): void;
+}
+
+export function proxyRequest(
+  r: HttpRequest,
+  connection: ClientConnection,
+  location: LocationConf,
+  pass: ProxyPass,
+  services: ProxyServices,
+): void {
+  const group = services.upstreams.get(pass.upstream) ?? services.upstreams.get(pass.upstream.replace(/:80$/, ""));
+  if (!group) {
+    // finalize.ts resolves every proxy_pass to a group; reaching here is a bug, not a client error.
+    services.errorLogFor(r).log("alert", `no upstream group "${pass.upstream}"`, r.logContext());
+    services.respondError(r, 500);
+    return;
+  }
+  r.proxyHost = pass.proxyHost;
+  new ProxySession(r, connection, location, pass, group, services).start();
+}
+
+class ProxySession {
+  private readonly tried = new Set<Peer>();
+  private upstream: Socket | undefined;
+  private peer: Peer | undefined;
+  private current: UpstreamTry | undefined;
+  private responseStarted = false;
+  private done = false;
+  private bodySent = false;
+
+  constructor(
+    private readonly r: HttpRequest,
+    private readonly connection: ClientConnection,
+    private readonly location: LocationConf,
+    private readonly pass: ProxyPass,
+    private readonly group: UpstreamGroup,
+    private readonly services: ProxyServices,
+  ) {}
+
+  start(): void {
+    this.connection.onAbortHandler = () => this.clientAborted();
+    if (this.r.facts.expectContinue && this.r.facts.framing.kind !== "none" && this.r.head.version >= 1001) {
+      this.connection.write("HTTP/1.1 100 Continue\r\n\r\n");
+    }
+    this.connectNext();
+  }
+
+  private get upstreamUrl(): string {
+    return `http://${this.current?.addr ?? this.pass.upstream}${upstreamUri(this.r, this.pass, this.location)}`;
+  }
+
+  private connectNext(): void {
+    const peer = this.group.pick(this.tried, Date.now());
+    if (!peer) {
+      if (this.tried.size === 0) {
+        this.logUpstream("error", "no live upstreams while connecting to upstream");
+      }
+      this.fail(this.lastFailureStatus);
+      return;
+    }
+    this.tried.add(peer);
+    this.peer = peer;
+    peer.active++;
+    const attempt: UpstreamTry = {
+      addr: peer.address.text,
+      status: 0,
+      connectMs: -1,
+      headerMs: -1,
+      responseMs: -1,
+      bytesReceived: 0,
+      bytesSent: 0,
+      responseHeaders: [],
+    };
+    this.current = attempt;
+    this.r.upstreamTries.push(attempt);
+    const tryStart = Date.now();
+    const socket =
+      peer.address.kind === "unix"
+        ? connect({ path: peer.address.path })
+        : connect({ host: peer.address.host, port: peer.address.port });
+    this.upstream = socket;
+    socket.setNoDelay(true);
+    socket.setTimeout(this.location.loc.proxyConnectTimeoutMs);
+    let connected = false;
+    socket.once("connect", () => {
+      connected = true;
+      attempt.connectMs = Date.now() - tryStart;
+      socket.setTimeout(this.location.loc.proxyReadTimeoutMs);
+      this.sendRequest(socket, tryStart);
+    });
+    socket.on("error", (err) => this.upstreamError(socket, err, connected));
+    socket.on("timeout", () => this.upstreamTimeout(socket, connected));
+  }
+
+  private lastFailureStatus = 502;
+
+  private sendRequest(socket: Socket, tryStart: number): void {
+    const body = this.upstreamBody();
+    const head = buildUpstreamHead(this.r, this.pass, this.location, body);
+    socket.write(head, "latin1");
+    this.readResponse(socket, tryStart);
+    if (body.kind === "none" || !this.location.loc.proxyPassRequestBody) return;
+    this.bodySent = true;
+    const chunked = body.kind === "chunked";
+    this.connection.setIdleTimeout(this.location.loc.clientBodyTimeoutMs);
+    socket.on("drain", () => this.connection.resumeBody());
+    this.connection.readBody(this.r.facts.framing, {
+      data: (chunk) => (chunked ? writeAllParts(socket, encodeChunk(chunk)) : socket.write(chunk)),
+      end: () => {
+        if (chunked) socket.write(LAST_CHUNK);
+        this.connection.setIdleTimeout(0);
+      },
+      fail: (status, reason) => {
+        this.services.errorLogFor(this.r).log("info", reason, this.r.logContext());
+        this.abortUpstream();
+        if (!this.responseStarted) this.fail(status);
+      },
+    });
+  }
+
+  /**
+   * The client's framing as the upstream gets it. A chunked body to an
+   * HTTP/1.1 upstream stays chunked; to HTTP/1.0 it cannot be sent without
+   * knowing its length, which would need the whole body first — refused with
+   * 411 as nginx does when it cannot buffer (see the README).
+   */
+  private upstreamBody(): UpstreamBody {
+    const framing = this.r.facts.framing;
+    if (!this.location.loc.proxyPassRequestBody || framing.kind === "none") return { kind: "none" };
+    if (framing.kind === "length") return framing;
+    return { kind: "chunked" };
+  }
+
+  private readResponse(socket: Socket, tryStart: number): void {
+    let buffered: Buffer | undefined;
+    const onData = (chunk: Buffer): void => {
+      buffered = buffered ? Buffer.concat([buffered, chunk]) : chunk;
+      const parsed = parseResponseHead(buffered, RESPONSE_HEAD_LIMIT);
+      if (parsed.kind === "incomplete") return;
+      socket.off("data", onData);
+      if (parsed.kind === "error") {
+        this.logUpstream("error", `${parsed.reason} while reading response header from upstream`);
+        this.current!.status = 502;
+        this.abortUpstream();
+        this.fail(502);
+        return;
+      }
+      const rest = parsed.head.length < buffered.length ? buffered.subarray(parsed.head.length) : undefined;
+      this.current!.headerMs = Date.now() - tryStart;
+      this.onResponseHead(socket, parsed.head, rest, tryStart);
+    };
+    socket.on("data", onData);
+    socket.on("end", () => {
+      if (!this.responseStarted && !this.done) {
+        this.logUpstream("error", "upstream prematurely closed connection while reading response header from upstream");
+        this.abortUpstream();
+        this.fail(502);
+      }
+    });
+  }
+
+  private onResponseHead(socket: Socket, head: ResponseHead, rest: Buffer | undefined, tryStart: number): void {
+    this.responseStarted = true;
+    this.group.succeeded(this.peer!, Date.now());
+    const attempt = this.current!;
+    attempt.status = head.status;
+    attempt.responseHeaders = head.headers;
+    if (head.status === 101 && this.r.facts.upgrade) {
+      this.upgrade(socket, head, rest, tryStart);
+      return;
+    }
+    this.relay(socket, head, rest, tryStart);
+  }
+
+  private upgrade(socket: Socket, head: ResponseHead, rest: Buffer | undefined, tryStart: number): void {
+    const r = this.r;
+    const { head: text, headers } = buildClientHead(head, this.location.loc, { chunked: false, keepAlive: false, upgrade: true });
+    r.status = 101;
+    r.responseHeaders = headers;
+    r.headerBytes = text.length;
+    this.connection.write(text);
+    const { socket: client, leftover } = this.connection.detach();
+    client.setNoDelay(true);
+    const attempt = this.current!;
+    startTunnel({
+      client,
+      upstream: socket,
+      fromClient: leftover,
+      fromUpstream: rest,
+      idleTimeoutMs: this.location.loc.proxyReadTimeoutMs,
+      onClose: (how) => {
+        attempt.responseMs = Date.now() - tryStart;
+        attempt.bytesReceived = socket.bytesRead;
+        attempt.bytesSent = socket.bytesWritten;
+        this.peer!.active--;
+        this.done = true;
+        if (how === "timeout") this.logUpstream("error", "upstream timed out (110: Connection timed out) while proxying upgraded connection");
+        this.services.finalizeTunnel(r);
+      },
+    });
+  }
+
+  private relay(socket: Socket, head: ResponseHead, rest: Buffer | undefined, tryStart: number): void {
+    const r = this.r;
+    const loc = this.location.loc;
+    const framing = responseFraming(head, r.method);
+    const clientChunked = framing.kind !== "length" && framing.kind !== "none" && r.head.version >= 1001 && loc.chunkedTransferEncoding;
+    const canKeepAlive = r.facts.keepAlive && loc.keepaliveTimeoutMs > 0 && r.connection.requests < loc.keepaliveRequests && (framing.kind === "length" || framing.kind === "none" || clientChunked);
+    const { head: text, headers } = buildClientHead(head, loc, {
+      chunked: clientChunked,
+      keepAlive: canKeepAlive,
+      upgrade: false,
+      keepAliveHeader: loc.keepaliveHeaderSeconds !== undefined ? `timeout=${loc.keepaliveHeaderSeconds}` : undefined,
+    });
+    r.status = head.status;
+    r.responseHeaders = headers;
+    r.headerBytes = text.length;
+    const client = this.connection;
+    client.setIdleTimeout(loc.sendTimeoutMs);
+    client.write(text);
+    const attempt = this.current!;
+    const finish = (complete: boolean): void => {
+      if (this.done) return;
+      this.done = true;
+      attempt.responseMs = Date.now() - tryStart;
+      attempt.bytesReceived = socket.bytesRead;
+      attempt.bytesSent = socket.bytesWritten;
+      this.peer!.active--;
+      socket.destroy();
+      if (!complete) {
+        this.logUpstream("error", "upstream prematurely closed connection while reading upstream");
+        this.services.finalize(r, false);
+        return;
+      }
+      if (clientChunked) client.write(LAST_CHUNK);
+      this.services.finalize(r, canKeepAlive);
+    };
+    const send = (data: Buffer): void => {
+      const ok = clientChunked ? writeAllParts(client.socket, encodeChunk(data)) : client.write(data);
+      if (!ok) socket.pause();
+    };
+    client.socket.on("drain", () => socket.resume());
+
+    if (framing.kind === "none") {
+      finish(true);
+      return;
+    }
+    let left = framing.kind === "length" ? framing.length : Infinity;
+    const decoder = framing.kind === "chunked" ? new ChunkedDecoder() : undefined;
+    const onBody = (chunk: Buffer): void => {
+      if (decoder) {
+        const result = decoder.feed(chunk, send);
+        if (result === "invalid") {
+          this.logUpstream("error", "upstream sent invalid chunked response while reading upstream");
+          finish(false);
+        } else if (result === "done") finish(true);
+        return;
+      }
+      const piece = chunk.length > left ? chunk.subarray(0, left) : chunk;
+      send(piece);
+      left -= piece.length;
+      if (left === 0) finish(true);
+    };
+    socket.on("data", onBody);
+    socket.removeAllListeners("end");
+    socket.on("end", () => finish(framing.kind === "close"));
+    socket.removeAllListeners("timeout");
+    socket.on("timeout", () => {
+      this.logUpstream("error", "upstream timed out (110: Connection timed out) while reading upstream");
+      finish(false);
+    });
+    if (rest) onBody(rest);
+  }
+
+  private upstreamError(socket: Socket, err: Error, connected: boolean): void {
+    if (this.done || socket !== this.upstream) return;
+    const reason = systemErrorText(err);
+    const code = (err as NodeJS.ErrnoException).code ?? "";
+    if (!connected && OUT_OF_RESOURCES.has(code)) {
+      // nginx's socket() failure: the proxy itself is short of descriptors or memory, a 500.
+      this.logUpstream("alert", `socket() failed (${reason}) while connecting to upstream`);
+      this.retryOrFail(socket, 500, false);
+      return;
+    }
+    if (!connected) {
+      this.logUpstream("error", `connect() failed (${reason}) while connecting to upstream`);
+      this.retryOrFail(socket, 502);
+      return;
+    }
+    if (!this.responseStarted) {
+      this.logUpstream("error", `recv() failed (${reason}) while reading response header from upstream`);
+      this.retryOrFail(socket, 502);
+      return;
+    }
+    this.logUpstream("error", `recv() failed (${reason}) while reading upstream`);
+  }
+
+  private upstreamTimeout(socket: Socket, connected: boolean): void {
+    if (this.done || socket !== this.upstream) return;
+    const phase = connected ? "reading response header from upstream" : "connecting to upstream";
+    this.logUpstream("error", `upstream timed out (110: Connection timed out) while ${phase}`);
+    this.retryOrFail(socket, 504);
+  }
+
+  /** proxy_next_upstream error timeout: try the next peer unless the body is already gone. */
+  private retryOrFail(socket: Socket, status: number, peerFailed = true): void {
+    socket.destroy();
+    this.current!.status = 0;
+    this.peer!.active--;
+    if (peerFailed) this.group.failed(this.peer!, Date.now());
+    else {
+      this.fail(status);
+      return;
+    }
+    this.current!.responseMs = -1;
+    this.lastFailureStatus = status;
+    if (this.bodySent || this.responseStarted || this.tried.size >= this.group.size) {
+      this.fail(status);
+      return;
+    }
+    this.connectNext();
+  }
+
+  private fail(status: number): void {
+    if (this.done) return;
+    this.done = true;
+    this.services.respondError(this.r, status);
+  }
+
+  private abortUpstream(): void {
+    this.upstream?.destroy();
+  }
+
+  private clientAborted(): void {
+    if (this.done) return;
+    this.done = true;
+    if (!this.responseStarted) {
+      this.logUpstream("info", "client prematurely closed connection while waiting for upstream");
+      this.r.status = 499;
+    }
+    if (this.peer) this.peer.active--;
+    this.abortUpstream();
+    this.services.finalize(this.r, false);
+  }
+
+  private logUpstream(level: "alert" | "error" | "info", message: string): void {
+    this.services.errorLogFor(this.r).log(level, message, this.r.logContext(undefined, this.upstreamUrl));
+  }
+}
+
+/** Errors that say this process, not the peer, is out of something. */
+const OUT_OF_RESOURCES = new Set(["EMFILE", "ENFILE", "ENOBUFS", "ENOMEM"]);
+
+type ResponseFraming = { kind: "none" } | { kind: "length"; length: number } | { kind: "chunked" } | { kind: "close" };
+
+/** How the upstream's body ends: no body, a length, chunked coding, or the connection closing. */
+function responseFraming(head: ResponseHead, method: string): ResponseFraming {
+  if (method === "HEAD" || head.status === 204 || head.status === 304 || head.status < 200) return { kind: "none" };
+  let length: number | undefined;
+  for (const [name, value] of head.headers) {
+    const lower = name.toLowerCase();
+    if (lower === "transfer-encoding" && value.toLowerCase().includes("chunked") && head.version >= 1001) {
+      return { kind: "chunked" };
+    }
+    if (lower === "content-length" && /^\d+$/.test(value)) length = Number(value);
+  }
+  if (length === undefined) return { kind: "close" };
+  return length === 0 ? { kind: "none" } : { kind: "length", length };
+}
+
+function writeAllParts(socket: Socket, parts: readonly Buffer[]): boolean {
+  let ok = true;
+  for (const part of parts) ok = socket.write(part) && ok;
+  return ok;
+}

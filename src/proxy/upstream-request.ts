@@ -1,0 +1,106 @@
+/**
+ * The request head sent upstream, after ngx_http_proxy_create_request():
+ * the request line with proxy_http_version; the proxy_set_header lines of the
+ * location in the order written, then nginx's defaults that they did not
+ * override (Host $proxy_host, Connection close, the body's framing, and TE,
+ * Keep-Alive, Expect, Upgrade removed); then the client's headers, except
+ * those the list names. A header whose value comes out empty is not sent.
+ */
+
+import type { HeaderSetting, LocConf, LocationConf, ProxyPass } from "../config/model.js";
+import type { HttpRequest } from "../http/request.js";
+import { escapeUri } from "../http/uri.js";
+
+/** How the body goes upstream: as the client framed it, or re-framed for HTTP/1.0. */
+export type UpstreamBody = { readonly kind: "none" } | { readonly kind: "length"; readonly length: number } | { readonly kind: "chunked" };
+
+type PlanEntry =
+  | { readonly name: string; readonly kind: "value"; readonly setting: HeaderSetting }
+  | { readonly name: string; readonly kind: "host" | "close" | "length" | "chunked" | "drop" };
+
+interface HeaderPlan {
+  readonly entries: readonly PlanEntry[];
+  /** Lower-cased names the plan owns: the client's headers of these names are not passed. */
+  readonly owned: ReadonlySet<string>;
+}
+
+const DEFAULTS: ReadonlyArray<{ name: string; kind: "host" | "close" | "length" | "chunked" | "drop" }> = [
+  { name: "Host", kind: "host" },
+  { name: "Connection", kind: "close" },
+  { name: "Content-Length", kind: "length" },
+  { name: "Transfer-Encoding", kind: "chunked" },
+  { name: "TE", kind: "drop" },
+  { name: "Keep-Alive", kind: "drop" },
+  { name: "Expect", kind: "drop" },
+  { name: "Upgrade", kind: "drop" },
+];
+
+const plans = new WeakMap<LocConf, HeaderPlan>();
+
+/** The plan is made once per location's settings, on first use. */
+function planFor(loc: LocConf): HeaderPlan {
+  let plan = plans.get(loc);
+  if (!plan) {
+    const entries: PlanEntry[] = loc.proxySetHeaders.map((setting) => ({ name: setting.name, kind: "value" as const, setting }));
+    const owned = new Set(entries.map((entry) => entry.name.toLowerCase()));
+    for (const entry of DEFAULTS) {
+      if (!owned.has(entry.name.toLowerCase())) {
+        entries.push(entry);
+        owned.add(entry.name.toLowerCase());
+      }
+    }
+    plan = { entries, owned };
+    plans.set(loc, plan);
+  }
+  return plan;
+}
+
+export function buildUpstreamHead(r: HttpRequest, pass: ProxyPass, location: LocationConf, body: UpstreamBody): string {
+  const loc = location.loc;
+  let head = `${r.method} ${upstreamUri(r, pass, location)} HTTP/${loc.proxyHttpVersion}\r\n`;
+  const plan = planFor(loc);
+  for (const entry of plan.entries) {
+    const value = entryValue(entry, r, pass, body);
+    if (value !== "") head += `${entry.name}: ${stripLineBreaks(value)}\r\n`;
+  }
+  if (loc.proxyPassRequestHeaders) {
+    for (const [name, value] of r.headers) {
+      if (!plan.owned.has(name.toLowerCase())) head += `${name}: ${value}\r\n`;
+    }
+  }
+  return head + "\r\n";
+}
+
+function entryValue(entry: PlanEntry, r: HttpRequest, pass: ProxyPass, body: UpstreamBody): string {
+  switch (entry.kind) {
+    case "value":
+      return entry.setting.value.evaluate(r);
+    case "host":
+      return pass.proxyHost;
+    case "close":
+      return "close";
+    case "length":
+      return body.kind === "length" ? String(body.length) : "";
+    case "chunked":
+      return body.kind === "chunked" ? "chunked" : "";
+    case "drop":
+      return "";
+  }
+}
+
+/** A value from a variable may hold CR or LF; they must never split a header on the wire. */
+function stripLineBreaks(value: string): string {
+  return /[\r\n]/.test(value) ? value.replace(/[\r\n]/g, " ") : value;
+}
+
+/**
+ * proxy_pass without a URI passes the client's URI as sent; with one, the
+ * part matching the location is replaced by it, in the normalised URI.
+ */
+export function upstreamUri(r: HttpRequest, pass: ProxyPass, location: LocationConf): string {
+  if (pass.uri === undefined) return r.unparsedUri;
+  const matched = location.modifier === "" || location.modifier === "^~" || location.modifier === "=" ? location.path.length : 0;
+  const rest = r.uri.slice(Math.min(matched, r.uri.length));
+  const path = pass.uri + escapeUri(rest);
+  return r.args !== "" ? `${path}?${r.args}` : path;
+}

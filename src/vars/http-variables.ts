@@ -1,0 +1,146 @@
+/**
+ * The request, connection, response and upstream variables of
+ * ngx_http_variables.c, ngx_http_upstream.c and ngx_http_proxy_module.c,
+ * with nginx's values in the corner cases: a missing header is "not found"
+ * (printed "-" in access logs), repeated headers are joined with ", "
+ * (cookies with "; ") as nginx does since 1.23, and per-try upstream values
+ * are comma-separated.
+ */
+
+import { hostname } from "node:os";
+import { randomBytes } from "node:crypto";
+import { NGINX_VERSION } from "../version.js";
+import type { VariableRegistry } from "./registry.js";
+import type { HeaderList, UpstreamTry, VariableSource } from "./source.js";
+import { formatIso8601, formatLocalTime, formatMsec } from "./time.js";
+
+type Getter = (r: VariableSource) => string | undefined;
+
+const FIXED: Record<string, Getter> = {
+  remote_addr: (r) => r.remoteAddress,
+  remote_port: (r) => String(r.remotePort),
+  server_addr: (r) => r.serverAddress,
+  server_port: (r) => String(r.serverPort),
+  connection: (r) => String(r.connectionId),
+  connection_requests: (r) => String(r.connectionRequests),
+  request: (r) => r.requestLine,
+  request_method: (r) => r.method,
+  request_uri: (r) => r.requestTarget,
+  uri: (r) => r.uri,
+  document_uri: (r) => r.uri,
+  args: (r) => r.args,
+  query_string: (r) => r.args,
+  is_args: (r) => (r.args !== "" ? "?" : ""),
+  scheme: () => "http",
+  https: () => "",
+  server_protocol: (r) => r.httpVersion,
+  host: (r) => r.hostHeader || r.serverName,
+  server_name: (r) => r.serverName,
+  hostname: () => hostname(),
+  pid: () => String(process.pid),
+  nginx_version: () => NGINX_VERSION,
+  content_length: (r) => header(r.headers, "content-length"),
+  content_type: (r) => header(r.headers, "content-type"),
+  remote_user: (r) => basicAuthUser(r.headers),
+  request_length: (r) => String(r.requestLength),
+  proxy_host: (r) => r.proxyHost || undefined,
+  proxy_add_x_forwarded_for: (r) => {
+    const forwarded = header(r.headers, "x-forwarded-for");
+    return forwarded === undefined ? r.remoteAddress : `${forwarded}, ${r.remoteAddress}`;
+  },
+  request_id: () => randomBytes(16).toString("hex"),
+};
+
+/** Values that change while a request is served: never cached. */
+const CHANGING: Record<string, Getter> = {
+  status: (r) => String(r.status).padStart(3, "0"),
+  body_bytes_sent: (r) => String(r.bodyBytesSent),
+  bytes_sent: (r) => String(r.bytesSent),
+  request_time: (r) => ((Date.now() - r.startMs) / 1000).toFixed(3),
+  time_local: () => formatLocalTime(Date.now()),
+  time_iso8601: () => formatIso8601(Date.now()),
+  msec: () => formatMsec(Date.now()),
+  upstream_addr: (r) => perTry(r, (t) => t.addr),
+  upstream_status: (r) => perTry(r, (t) => (t.status ? String(t.status) : "-")),
+  upstream_connect_time: (r) => perTry(r, (t) => seconds(t.connectMs)),
+  upstream_header_time: (r) => perTry(r, (t) => seconds(t.headerMs)),
+  upstream_response_time: (r) => perTry(r, (t) => seconds(t.responseMs)),
+  upstream_bytes_received: (r) => perTry(r, (t) => String(t.bytesReceived)),
+  upstream_bytes_sent: (r) => perTry(r, (t) => String(t.bytesSent)),
+};
+
+export function registerHttpVariables(registry: VariableRegistry): void {
+  for (const [name, get] of Object.entries(FIXED)) registry.define(name, get);
+  for (const [name, get] of Object.entries(CHANGING)) registry.define(name, get, false);
+  registry.definePrefix("http_", (suffix) => ({ get: (r) => joinedHeader(r.headers, suffix), cacheable: true }));
+  registry.definePrefix("sent_http_", (suffix) => ({
+    get: (r) => joinedHeader(r.responseHeaders, suffix),
+    cacheable: false,
+  }));
+  registry.definePrefix("upstream_http_", (suffix) => ({
+    get: (r) => {
+      const last = r.upstreamTries[r.upstreamTries.length - 1];
+      return last ? joinedHeader(last.responseHeaders, suffix) : undefined;
+    },
+    cacheable: false,
+  }));
+  registry.definePrefix("arg_", (suffix) => ({ get: (r) => queryArgument(r.args, suffix), cacheable: true }));
+  registry.definePrefix("cookie_", (suffix) => ({ get: (r) => cookie(r.headers, suffix), cacheable: true }));
+}
+
+/** Header names match variable names lower-cased with "-" as "_". */
+function variableName(headerName: string): string {
+  return headerName.toLowerCase().replace(/-/g, "_");
+}
+
+function joinedHeader(headers: HeaderList, suffix: string): string | undefined {
+  const separator = suffix === "cookie" ? "; " : ", ";
+  let value: string | undefined;
+  for (const [name, v] of headers) {
+    if (variableName(name) === suffix) value = value === undefined ? v : value + separator + v;
+  }
+  return value;
+}
+
+function header(headers: HeaderList, lowerName: string): string | undefined {
+  return joinedHeader(headers, variableName(lowerName));
+}
+
+function perTry(r: VariableSource, field: (t: UpstreamTry) => string): string | undefined {
+  if (r.upstreamTries.length === 0) return undefined;
+  return r.upstreamTries.map(field).join(", ");
+}
+
+function seconds(ms: number): string {
+  return ms < 0 ? "-" : (ms / 1000).toFixed(3);
+}
+
+/** $arg_NAME: the first NAME=value in the query string, not decoded (as nginx). */
+function queryArgument(args: string, name: string): string | undefined {
+  for (const pair of args.split("&")) {
+    const eq = pair.indexOf("=");
+    const key = eq === -1 ? pair : pair.slice(0, eq);
+    if (key.toLowerCase() === name) return eq === -1 ? "" : pair.slice(eq + 1);
+  }
+  return undefined;
+}
+
+/** $cookie_NAME: the named cookie of the Cookie header(s). */
+function cookie(headers: HeaderList, name: string): string | undefined {
+  const all = joinedHeader(headers, "cookie");
+  if (all === undefined) return undefined;
+  for (const part of all.split(/;\s*/)) {
+    const eq = part.indexOf("=");
+    if (eq !== -1 && part.slice(0, eq).trim().toLowerCase() === name) return part.slice(eq + 1);
+  }
+  return undefined;
+}
+
+/** $remote_user: the user of a Basic Authorization header; not found otherwise. */
+function basicAuthUser(headers: HeaderList): string | undefined {
+  const authorization = header(headers, "authorization");
+  if (!authorization || !/^basic /i.test(authorization)) return undefined;
+  const decoded = Buffer.from(authorization.slice(6).trim(), "base64").toString("latin1");
+  const colon = decoded.indexOf(":");
+  return colon === -1 ? undefined : decoded.slice(0, colon);
+}

@@ -1,0 +1,105 @@
+/**
+ * The variable table, after ngx_http_variables.c: every variable a
+ * configuration may name gets an index at load time; requests keep a cache
+ * array indexed by it, so evaluation never looks a name up.
+ *
+ * Names are resolved in two steps, as in nginx: a use anywhere in the file
+ * takes an index at once (a `map` may be defined after its first use), and
+ * link() binds every index to its getter at the end, failing on unknown names
+ * with nginx's `unknown "name" variable`.
+ */
+
+import { ConfigError, type SourcePlace } from "../config/errors.js";
+import type { VariableSource } from "./source.js";
+
+/** A getter answers the value, or undefined for nginx's "not found" (which prints as ""). */
+export type Getter = (r: VariableSource) => string | undefined;
+
+export interface VariableDefinition {
+  readonly get: Getter;
+  /** false for values that change during a request ($status, $request_time, volatile maps). */
+  readonly cacheable: boolean;
+}
+
+interface Slot {
+  readonly name: string;
+  definition?: VariableDefinition;
+  firstUse?: SourcePlace;
+}
+
+export class VariableRegistry {
+  private readonly slots: Slot[] = [];
+  private readonly byName = new Map<string, number>();
+  private readonly definitions = new Map<string, VariableDefinition>();
+  private readonly prefixes: Array<{ prefix: string; make: (suffix: string) => VariableDefinition }> = [];
+  private linked: ReadonlyArray<VariableDefinition> = [];
+
+  /** A variable with a fixed name ($remote_addr, a map's target, a `set` target). */
+  define(name: string, get: Getter, cacheable = true): void {
+    this.definitions.set(name.toLowerCase(), { get, cacheable });
+  }
+
+  isDefined(name: string): boolean {
+    return this.definitions.has(name.toLowerCase());
+  }
+
+  /** A family such as $http_NAME: the getter is made from the part after the prefix. */
+  definePrefix(prefix: string, make: (suffix: string) => VariableDefinition): void {
+    this.prefixes.push({ prefix, make });
+  }
+
+  /** The index a use of `$name` reads at run time. Names are case-insensitive, as in nginx. */
+  indexOf(name: string, place?: SourcePlace): number {
+    const key = name.toLowerCase();
+    let index = this.byName.get(key);
+    if (index === undefined) {
+      index = this.slots.length;
+      this.slots.push({ name: key, ...(place ? { firstUse: place } : {}) });
+      this.byName.set(key, index);
+    }
+    return index;
+  }
+
+  /** Bind every used name to its definition; throws on the first unknown one. */
+  link(): void {
+    const linked: VariableDefinition[] = [];
+    for (const slot of this.slots) {
+      const definition = this.definitions.get(slot.name) ?? this.fromPrefix(slot.name);
+      if (!definition) {
+        // nginx reports this after reading the whole file, without a place.
+        throw new ConfigError("invalid-value", `unknown "${slot.name}" variable`);
+      }
+      slot.definition = definition;
+      linked.push(definition);
+    }
+    this.linked = linked;
+  }
+
+  get size(): number {
+    return this.slots.length;
+  }
+
+  /** The value of variable `index` for this request ("" when not found). */
+  value(r: VariableSource, index: number): string {
+    return this.lookup(r, index) ?? "";
+  }
+
+  /** Like value(), but tells "not found" (undefined) apart from "": access logs print "-" for it. */
+  lookup(r: VariableSource, index: number): string | undefined {
+    const definition = this.linked[index]!;
+    if (!definition.cacheable) return definition.get(r);
+    const cache = r.variableCache;
+    const cached = cache[index];
+    if (cached !== undefined) return cached ?? undefined;
+    const value = definition.get(r);
+    cache[index] = value ?? null;
+    return value;
+  }
+
+  private fromPrefix(name: string): VariableDefinition | undefined {
+    for (const { prefix, make } of this.prefixes) {
+      if (name.startsWith(prefix) && name.length > prefix.length) return make(name.slice(prefix.length));
+    }
+    return undefined;
+  }
+}

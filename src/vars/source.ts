@@ -1,0 +1,62 @@
+/**
+ * What variables read from a request. The HTTP layer's request context
+ * implements this; keeping it here lets vars/ stand without importing http/.
+ */
+
+export type HeaderList = ReadonlyArray<readonly [name: string, value: string]>;
+
+export interface VariableSource {
+  /** Per-request cache of cacheable variables by registry index: null is "not found". */
+  readonly variableCache: Array<string | null | undefined>;
+
+  // The connection.
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly serverAddress: string;
+  readonly serverPort: number;
+  readonly connectionId: number;
+  readonly connectionRequests: number;
+
+  // The request as received.
+  readonly method: string;
+  readonly requestLine: string;
+  /** The request target exactly as sent: $request_uri. */
+  readonly requestTarget: string;
+  /** The normalised, decoded path being processed: $uri. */
+  readonly uri: string;
+  /** The query string without "?": $args. */
+  readonly args: string;
+  readonly httpVersion: string;
+  /** Request headers in arrival order, names as sent. */
+  readonly headers: HeaderList;
+  /** Host from the request line or Host header, lower-cased, without port; "" when absent. */
+  readonly hostHeader: string;
+  readonly serverName: string;
+  readonly startMs: number;
+  readonly requestLength: number;
+
+  // The response, as it is being sent.
+  readonly status: number;
+  readonly bytesSent: number;
+  readonly bodyBytesSent: number;
+  readonly responseHeaders: HeaderList;
+
+  // The upstream side: one entry per try, as nginx's comma-separated lists.
+  readonly upstreamTries: ReadonlyArray<UpstreamTry>;
+  /** $proxy_host of the location's proxy_pass. */
+  readonly proxyHost: string;
+  /** Captures of the last regex matched for this request ($1 … $9); a match replaces them, as in nginx. */
+  captures: readonly string[] | undefined;
+}
+
+export interface UpstreamTry {
+  readonly addr: string;
+  /** 0 until a status line was read; nginx prints "-" then for a 502. */
+  status: number;
+  connectMs: number;
+  headerMs: number;
+  responseMs: number;
+  bytesReceived: number;
+  bytesSent: number;
+  responseHeaders: HeaderList;
+}
