@@ -20,13 +20,14 @@ export interface CliOptions {
 
 export class CliError extends Error {}
 
-const VALUE_FLAGS: Record<string, { key: "prefix" | "errorLog" | "confFile" | "globals" | "signal"; missing: string }> = {
-  p: { key: "prefix", missing: `option "-p" requires directory name` },
-  e: { key: "errorLog", missing: `option "-e" requires file name` },
-  c: { key: "confFile", missing: `option "-c" requires file name` },
-  g: { key: "globals", missing: `option "-g" requires parameter` },
-  s: { key: "signal", missing: `option "-s" requires parameter` },
-};
+const VALUE_FLAGS: Record<string, { key: "prefix" | "errorLog" | "confFile" | "globals" | "signal"; missing: string }> =
+  {
+    p: { key: "prefix", missing: `option "-p" requires directory name` },
+    e: { key: "errorLog", missing: `option "-e" requires file name` },
+    c: { key: "confFile", missing: `option "-c" requires file name` },
+    g: { key: "globals", missing: `option "-g" requires parameter` },
+    s: { key: "signal", missing: `option "-s" requires parameter` },
+  };
 
 const SIGNALS = new Set(["stop", "quit", "reopen", "reload"]);
 

@@ -74,7 +74,12 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (options.version || options.help) return 0;
 
   const confFile = options.confFile ?? DEFAULT_CONF;
-  const startupLog = options.errorLog === undefined ? undefined : options.errorLog === "stderr" ? "stderr" : resolveFromPrefix(prefix, options.errorLog);
+  const startupLog =
+    options.errorLog === undefined
+      ? undefined
+      : options.errorLog === "stderr"
+        ? "stderr"
+        : resolveFromPrefix(prefix, options.errorLog);
   let config: Config;
   try {
     config = await loadConfig({
@@ -95,7 +100,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       stderr(`${PROGRAM}: configuration file ${config.file} test is successful`);
     }
     if (options.dump) {
-      for (const file of config.files) process.stdout.write(`# configuration file ${file.path}:\n${file.text}\n`, "latin1");
+      for (const file of config.files)
+        process.stdout.write(`# configuration file ${file.path}:\n${file.text}\n`, "latin1");
     }
     return 0;
   }

@@ -33,8 +33,7 @@ export class ConfigError extends Error {
 /** nginx prints a failed system call as `open() "PATH" failed (2: No such file or directory)`. */
 export function systemErrorText(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
-  const errno =
-    typeof e.errno === "number" ? Math.abs(e.errno) : (ERRNO_NUMBER[e.code ?? ""] ?? 0);
+  const errno = typeof e.errno === "number" ? Math.abs(e.errno) : (ERRNO_NUMBER[e.code ?? ""] ?? 0);
   const reason = e.code ? (ERRNO_TEXT[e.code] ?? e.code) : String(err);
   return `${errno}: ${reason}`;
 }

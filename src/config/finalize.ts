@@ -28,7 +28,9 @@ export function finalizeMain(main: MainBuild, prefixes: Prefixes, defaultErrorLo
     masterProcess: main.masterProcess ?? true,
     workerProcesses: main.workerProcesses ?? 1,
     pid: main.pid ?? resolveFromPrefix(prefixes.prefix, "logs/nginx.pid"),
-    errorLogs: main.errorLogs ?? [{ path: defaultErrorLog ?? resolveFromPrefix(prefixes.prefix, "logs/error.log"), level: "error" }],
+    errorLogs: main.errorLogs ?? [
+      { path: defaultErrorLog ?? resolveFromPrefix(prefixes.prefix, "logs/error.log"), level: "error" },
+    ],
     workerConnections: main.workerConnections ?? 512,
     workerShutdownTimeoutMs: main.workerShutdownTimeoutMs,
     workerRlimitNofile: main.workerRlimitNofile,
@@ -160,14 +162,27 @@ async function resolveUpstreams(http: HttpBuild): Promise<void> {
     const [host, port] = splitName(name);
     const explicit = http.upstreams.get(host);
     if (explicit && !explicit.implicit) {
-      if (port !== undefined) throw new ConfigError("invalid-value", `upstream "${host}" may not have port ${port}`, place);
+      if (port !== undefined)
+        throw new ConfigError("invalid-value", `upstream "${host}" may not have port ${port}`, place);
       continue;
     }
     if (http.upstreams.has(name)) continue;
     const addresses = await resolveAddress(port === undefined ? `${host}:80` : name, place, false, name);
     const group: UpstreamConf = {
       name,
-      servers: [{ name, addresses, weight: 1, maxFails: 1, failTimeoutMs: 10_000, backup: false, down: false, maxConns: 0, place }],
+      servers: [
+        {
+          name,
+          addresses,
+          weight: 1,
+          maxFails: 1,
+          failTimeoutMs: 10_000,
+          backup: false,
+          down: false,
+          maxConns: 0,
+          place,
+        },
+      ],
       implicit: true,
       place,
     };

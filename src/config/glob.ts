@@ -15,7 +15,10 @@ export function hasGlobMagic(pattern: string): boolean {
 
 export function expandGlob(pattern: string): string[] {
   const { root } = parse(pattern);
-  const parts = pattern.slice(root.length).split(sep).filter((part) => part !== "");
+  const parts = pattern
+    .slice(root.length)
+    .split(sep)
+    .filter((part) => part !== "");
   let paths = [root];
   for (const part of parts) {
     paths = hasGlobMagic(part) ? paths.flatMap((dir) => matchIn(dir, part)) : paths.map((dir) => join(dir, part));
@@ -31,7 +34,9 @@ function matchIn(dir: string, part: string): string[] {
   } catch {
     return [];
   }
-  return names.filter((name) => !(name.startsWith(".") && !part.startsWith(".")) && re.test(name)).map((name) => join(dir, name));
+  return names
+    .filter((name) => !(name.startsWith(".") && !part.startsWith(".")) && re.test(name))
+    .map((name) => join(dir, name));
 }
 
 function componentRegex(part: string): RegExp {

@@ -9,15 +9,7 @@ import type { DirectiveNode } from "./parser.js";
 import type { BuildScope } from "./build-scope.js";
 
 export type Context =
-  | "main"
-  | "events"
-  | "http"
-  | "server"
-  | "location"
-  | "upstream"
-  | "if-in-server"
-  | "if-in-location"
-  | "limit_except";
+  "main" | "events" | "http" | "server" | "location" | "upstream" | "if-in-server" | "if-in-location" | "limit_except";
 
 /**
  * nginx's argument masks: a list of allowed counts (NGX_CONF_TAKE1, TAKE12 …),

@@ -22,10 +22,7 @@ export function parseFlag(node: DirectiveNode, value: string): boolean {
   const lower = value.toLowerCase();
   if (lower === "on") return true;
   if (lower === "off") return false;
-  throw valueError(
-    node,
-    `invalid value "${value}" in "${node.name}" directive, it must be "on" or "off"`,
-  );
+  throw valueError(node, `invalid value "${value}" in "${node.name}" directive, it must be "on" or "off"`);
 }
 
 const TIME_UNITS: Record<string, number> = {

@@ -15,9 +15,13 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 async function start(): Promise<void> {
   const echo = await startEchoServer(8010, "127.0.0.1");
   mkdirSync(join(root, "logs"), { recursive: true });
-  const proxy = spawn(process.execPath, [join(root, "bin", "wsgate.js"), "-p", root, "-c", "conf/nginx.conf", "-g", "daemon off;"], {
-    stdio: "inherit",
-  });
+  const proxy = spawn(
+    process.execPath,
+    [join(root, "bin", "wsgate.js"), "-p", root, "-c", "conf/nginx.conf", "-g", "daemon off;"],
+    {
+      stdio: "inherit",
+    },
+  );
   console.log("wsgate listening on port 8020: try  npx wscat -c ws://127.0.0.1:8020");
   const stop = (): void => {
     proxy.kill("SIGQUIT");

@@ -29,7 +29,13 @@ export interface FlowServices {
   serversFor(connection: ClientConnection): AddressServers;
 }
 
-const EMPTY_FACTS: RequestFacts = { host: "", framing: { kind: "none" }, keepAlive: false, upgrade: false, expectContinue: false };
+const EMPTY_FACTS: RequestFacts = {
+  host: "",
+  framing: { kind: "none" },
+  keepAlive: false,
+  upgrade: false,
+  expectContinue: false,
+};
 
 export class RequestFlow implements ConnectionEvents, ProxyServices {
   readonly upstreams: ReadonlyMap<string, UpstreamGroup>;
@@ -54,12 +60,24 @@ export class RequestFlow implements ConnectionEvents, ProxyServices {
     const { server, captures } = selectServer(index, facts.ok.host);
     const target = parseTarget(head.target, server.srv.mergeSlashes);
     if (!target) {
-      this.services.errorLogFor(server.loc).log("info", "client sent invalid request", this.contextFor(connection, head.requestLine));
+      this.services
+        .errorLogFor(server.loc)
+        .log("info", "client sent invalid request", this.contextFor(connection, head.requestLine));
       this.respondError(this.startRequest(connection, head, facts.ok), 400);
       return;
     }
     const match = findLocation(server.locations, target.path);
-    const r = new HttpRequest(connection, head, facts.ok, target.path, target.args, target.unparsed, server, match?.location, Date.now());
+    const r = new HttpRequest(
+      connection,
+      head,
+      facts.ok,
+      target.path,
+      target.args,
+      target.unparsed,
+      server,
+      match?.location,
+      Date.now(),
+    );
     r.captures = match?.captures ?? captures;
     this.inFlight.set(connection, r);
     connection.setKeepaliveTimeout(r.loc.keepaliveTimeoutMs);
@@ -99,13 +117,25 @@ export class RequestFlow implements ConnectionEvents, ProxyServices {
   }
 
   onHeadTimeout(connection: ClientConnection, partial: string): void {
-    this.defaultLog(connection).log("info", "client timed out (110: Connection timed out) while reading client request headers", {
-      connectionId: connection.id,
-      client: connection.remoteAddress,
-      server: "",
-    });
+    this.defaultLog(connection).log(
+      "info",
+      "client timed out (110: Connection timed out) while reading client request headers",
+      {
+        connectionId: connection.id,
+        client: connection.remoteAddress,
+        server: "",
+      },
+    );
     const line = partial.split("\r\n")[0] ?? "";
-    const head: RequestHead = { method: "", target: "", requestLine: line, protocol: "", version: 1001, headers: [], length: 0 };
+    const head: RequestHead = {
+      method: "",
+      target: "",
+      requestLine: line,
+      protocol: "",
+      version: 1001,
+      headers: [],
+      length: 0,
+    };
     const r = this.startRequest(connection, head, EMPTY_FACTS);
     r.status = 408;
     this.log(r);
@@ -113,12 +143,14 @@ export class RequestFlow implements ConnectionEvents, ProxyServices {
 
   respondError(r: HttpRequest, status: number): void {
     const connection = r.connection as ClientConnection;
-    const keepAlive = r.facts.keepAlive && !errorClosesConnection(status) && connection.requests < r.loc.keepaliveRequests;
+    const keepAlive =
+      r.facts.keepAlive && !errorClosesConnection(status) && connection.requests < r.loc.keepaliveRequests;
     const response = errorResponse(status, {
       keepAlive,
       head: r.method === "HEAD",
       serverTokens: r.loc.serverTokens,
-      keepAliveHeader: r.loc.keepaliveHeaderSeconds !== undefined ? `timeout=${r.loc.keepaliveHeaderSeconds}` : undefined,
+      keepAliveHeader:
+        r.loc.keepaliveHeaderSeconds !== undefined ? `timeout=${r.loc.keepaliveHeaderSeconds}` : undefined,
     });
     r.status = wireStatus(status);
     r.headerBytes = response.head.length;

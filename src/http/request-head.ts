@@ -128,12 +128,10 @@ function parseRequestLine(text: string): RequestLine | { kind: "error"; status: 
 
 /** Origin-form ("/path?q") or absolute-form ("http://host/path"); no control characters. */
 function validTarget(target: string): boolean {
-  // eslint-disable-next-line no-control-regex
   if (/[\x00-\x20\x7f]/.test(target)) return false;
   return target.startsWith("/") || /^https?:\/\/[^/]/i.test(target);
 }
 
-// eslint-disable-next-line no-control-regex
 const CONTROL_OR_SPACE_IN_NAME = /[\x00-\x20\x7f]/;
 const VALID_NAME = /^[A-Za-z0-9-]+$/;
 const VALID_NAME_UNDERSCORE = /^[A-Za-z0-9_-]+$/;
@@ -146,7 +144,6 @@ function parseHeaderLine(text: string, limits: HeadLimits): [string, string] | "
   // Since nginx 1.21.1, spaces and control characters in a name are an error, not an ignored header.
   if (CONTROL_OR_SPACE_IN_NAME.test(name)) return "invalid";
   const value = text.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, "");
-  // eslint-disable-next-line no-control-regex
   if (/[\x00\r\n]/.test(value)) return "invalid";
   const valid = (limits.underscoresInHeaders ? VALID_NAME_UNDERSCORE : VALID_NAME).test(name);
   if (!valid && limits.ignoreInvalidHeaders) return "ignored";

@@ -7,9 +7,7 @@
 import type { RequestHead } from "./request-head.js";
 
 export type BodyFraming =
-  | { readonly kind: "none" }
-  | { readonly kind: "length"; readonly length: number }
-  | { readonly kind: "chunked" };
+  { readonly kind: "none" } | { readonly kind: "length"; readonly length: number } | { readonly kind: "chunked" };
 
 export interface RequestFacts {
   /** Lower-cased host without port: from an absolute target, else the Host header; "" if none. */
@@ -25,7 +23,16 @@ export interface RequestFacts {
 export type FactsResult = { readonly ok: RequestFacts } | { readonly status: number; readonly reason: string };
 
 /** Headers that may appear once; a second one is refused as nginx's unique header lines are. */
-const UNIQUE = new Set(["host", "content-length", "transfer-encoding", "if-modified-since", "if-unmodified-since", "if-match", "if-none-match", "user-agent"]);
+const UNIQUE = new Set([
+  "host",
+  "content-length",
+  "transfer-encoding",
+  "if-modified-since",
+  "if-unmodified-since",
+  "if-match",
+  "if-none-match",
+  "user-agent",
+]);
 
 export function requestFacts(head: RequestHead): FactsResult {
   let hostHeader: string | undefined;
@@ -39,14 +46,24 @@ export function requestFacts(head: RequestHead): FactsResult {
     const lower = name.toLowerCase();
     if (UNIQUE.has(lower)) {
       if (seen.has(lower) && (lower === "host" || lower === "content-length" || lower === "transfer-encoding")) {
-        return refuse(lower === "host" ? "client sent duplicate host header" : `client sent duplicate header line: "${name}: ${value}"`);
+        return refuse(
+          lower === "host"
+            ? "client sent duplicate host header"
+            : `client sent duplicate header line: "${name}: ${value}"`,
+        );
       }
       seen.add(lower);
     }
     if (lower === "host") hostHeader = value;
     else if (lower === "content-length") contentLength = value;
     else if (lower === "transfer-encoding") transferEncoding = value;
-    else if (lower === "connection") connectionTokens.push(...value.toLowerCase().split(",").map((t) => t.trim()));
+    else if (lower === "connection")
+      connectionTokens.push(
+        ...value
+          .toLowerCase()
+          .split(",")
+          .map((t) => t.trim()),
+      );
     else if (lower === "upgrade") upgrade = true;
     else if (lower === "expect" && value.toLowerCase() === "100-continue") expectContinue = true;
   }
@@ -116,8 +133,8 @@ export function validateHost(raw: string): string | undefined {
     if (colon !== -1) host = host.slice(0, colon);
   }
   if (host.endsWith(".")) host = host.slice(0, -1);
-  // eslint-disable-next-line no-control-regex
-  if (host.includes("..") || host.includes("/") || host.includes("\\") || /[\x00-\x1f\x7f]/.test(host)) return undefined;
+  if (host.includes("..") || host.includes("/") || host.includes("\\") || /[\x00-\x1f\x7f]/.test(host))
+    return undefined;
   if (host === "" && raw !== "") return undefined;
   return host;
 }

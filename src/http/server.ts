@@ -63,10 +63,13 @@ export class HttpServer {
         };
         server.once("error", onError);
         const host = binding.listen.host === "" ? "0.0.0.0" : binding.listen.host;
-        server.listen({ host, port: binding.listen.port, backlog: binding.listen.backlog, ipv6Only: binding.listen.ipv6only }, () => {
-          server.off("error", onError);
-          resolve();
-        });
+        server.listen(
+          { host, port: binding.listen.port, backlog: binding.listen.backlog, ipv6Only: binding.listen.ipv6only },
+          () => {
+            server.off("error", onError);
+            resolve();
+          },
+        );
       });
       this.listeners.push(server);
     }
@@ -108,7 +111,12 @@ export class HttpServer {
   private accept(socket: Socket, binding: Binding): void {
     const defaultLoc = binding.servers.defaultServer.loc;
     socket.setNoDelay(defaultLoc.tcpNodelay);
-    const connection = new ClientConnection(socket, binding.servers.defaultServer.srv, this.flow, defaultLoc.keepaliveTimeoutMs);
+    const connection = new ClientConnection(
+      socket,
+      binding.servers.defaultServer.srv,
+      this.flow,
+      defaultLoc.keepaliveTimeoutMs,
+    );
     this.bindingOf.set(connection, binding);
     this.connections.add(connection);
     socket.once("close", () => {
@@ -134,7 +142,9 @@ export class HttpServer {
       }
     }
     const index = (entry: { listen: ListenConf; servers: ServerConf[] }): AddressServers => {
-      const defaultServer = entry.servers.find((server) => server.listens.some((l) => l.text === entry.listen.text && l.defaultServer)) ?? entry.servers[0]!;
+      const defaultServer =
+        entry.servers.find((server) => server.listens.some((l) => l.text === entry.listen.text && l.defaultServer)) ??
+        entry.servers[0]!;
       return indexServers(entry.servers, defaultServer);
     };
     const wildcards = new Map<string, Binding>();

@@ -39,6 +39,7 @@ export function readPidFile(path: string): number {
     throw new ConfigError("include", `open() "${path}" failed (${systemErrorText(err)})`);
   }
   const pid = Number(text.trim());
-  if (!Number.isInteger(pid) || pid <= 0) throw new ConfigError("invalid-value", `invalid PID number "${text.trim()}" in "${path}"`);
+  if (!Number.isInteger(pid) || pid <= 0)
+    throw new ConfigError("invalid-value", `invalid PID number "${text.trim()}" in "${path}"`);
   return pid;
 }

@@ -94,7 +94,13 @@ export async function startRuntime(config: Config): Promise<Running> {
     ],
     [
       "SIGHUP",
-      () => signalled("SIGHUP", () => errorLog.log("alert", "reconfiguring is not supported by wsgate yet; the configuration in force is unchanged")),
+      () =>
+        signalled("SIGHUP", () =>
+          errorLog.log(
+            "alert",
+            "reconfiguring is not supported by wsgate yet; the configuration in force is unchanged",
+          ),
+        ),
     ],
   ];
   const signalled = (signal: NodeJS.Signals, action: () => void): void => {

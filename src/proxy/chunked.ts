@@ -81,7 +81,8 @@ export class ChunkedDecoder {
         }
         if (this.digits === 0) return false;
         if (ch === 13) this.state = State.SizeLf;
-        else if (ch === 59 || ch === 32 || ch === 9) this.state = State.SizeExtension; // ";" or white space
+        else if (ch === 59 || ch === 32 || ch === 9)
+          this.state = State.SizeExtension; // ";" or white space
         else return false;
         return true;
       }

@@ -208,7 +208,11 @@ class ProxySession {
 
   private upgrade(socket: Socket, head: ResponseHead, rest: Buffer | undefined, tryStart: number): void {
     const r = this.r;
-    const { head: text, headers } = buildClientHead(head, this.location.loc, { chunked: false, keepAlive: false, upgrade: true });
+    const { head: text, headers } = buildClientHead(head, this.location.loc, {
+      chunked: false,
+      keepAlive: false,
+      upgrade: true,
+    });
     r.status = 101;
     r.responseHeaders = headers;
     r.headerBytes = text.length;
@@ -228,7 +232,11 @@ class ProxySession {
         attempt.bytesSent = socket.bytesWritten;
         this.peer!.active--;
         this.done = true;
-        if (how === "timeout") this.logUpstream("error", "upstream timed out (110: Connection timed out) while proxying upgraded connection");
+        if (how === "timeout")
+          this.logUpstream(
+            "error",
+            "upstream timed out (110: Connection timed out) while proxying upgraded connection",
+          );
         this.services.finalizeTunnel(r);
       },
     });
@@ -238,8 +246,13 @@ class ProxySession {
     const r = this.r;
     const loc = this.location.loc;
     const framing = responseFraming(head, r.method);
-    const clientChunked = framing.kind !== "length" && framing.kind !== "none" && r.head.version >= 1001 && loc.chunkedTransferEncoding;
-    const canKeepAlive = r.facts.keepAlive && loc.keepaliveTimeoutMs > 0 && r.connection.requests < loc.keepaliveRequests && (framing.kind === "length" || framing.kind === "none" || clientChunked);
+    const clientChunked =
+      framing.kind !== "length" && framing.kind !== "none" && r.head.version >= 1001 && loc.chunkedTransferEncoding;
+    const canKeepAlive =
+      r.facts.keepAlive &&
+      loc.keepaliveTimeoutMs > 0 &&
+      r.connection.requests < loc.keepaliveRequests &&
+      (framing.kind === "length" || framing.kind === "none" || clientChunked);
     const { head: text, headers } = buildClientHead(head, loc, {
       chunked: clientChunked,
       keepAlive: canKeepAlive,
@@ -253,9 +266,12 @@ class ProxySession {
     client.setIdleTimeout(loc.sendTimeoutMs);
     client.write(text);
     const attempt = this.current!;
+    const resumeUpstream = (): void => void socket.resume();
+    client.socket.on("drain", resumeUpstream);
     const finish = (complete: boolean): void => {
       if (this.done) return;
       this.done = true;
+      client.socket.off("drain", resumeUpstream);
       attempt.responseMs = Date.now() - tryStart;
       attempt.bytesReceived = socket.bytesRead;
       attempt.bytesSent = socket.bytesWritten;
@@ -273,7 +289,6 @@ class ProxySession {
       const ok = clientChunked ? writeAllParts(client.socket, encodeChunk(data)) : client.write(data);
       if (!ok) socket.pause();
     };
-    client.socket.on("drain", () => socket.resume());
 
     if (framing.kind === "none") {
       finish(true);

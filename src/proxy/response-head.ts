@@ -44,10 +44,17 @@ export function parseResponseHead(buf: Buffer, limit: number): ResponseParse {
     }
     headers.push([line.slice(0, colon), line.slice(colon + 1).trim()]);
   }
-  const statusText = statusMatch[4] !== undefined && statusMatch[4] !== "" ? `${status} ${statusMatch[4]}` : String(status);
+  const statusText =
+    statusMatch[4] !== undefined && statusMatch[4] !== "" ? `${status} ${statusMatch[4]}` : String(status);
   return {
     kind: "head",
-    head: { status, statusText, version: Number(statusMatch[1]) * 1000 + Number(statusMatch[2]), headers, length: endLength(buf, end) },
+    head: {
+      status,
+      statusText,
+      version: Number(statusMatch[1]) * 1000 + Number(statusMatch[2]),
+      headers,
+      length: endLength(buf, end),
+    },
   };
 }
 

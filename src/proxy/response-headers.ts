@@ -60,7 +60,8 @@ export function buildClientHead(
   if (framing.chunked) sent.push(["Transfer-Encoding", "chunked"]);
   if (framing.upgrade) sent.push(["Connection", "upgrade"]);
   else sent.push(["Connection", framing.keepAlive ? "keep-alive" : "close"]);
-  if (framing.keepAlive && !framing.upgrade && framing.keepAliveHeader) sent.push(["Keep-Alive", framing.keepAliveHeader]);
+  if (framing.keepAlive && !framing.upgrade && framing.keepAliveHeader)
+    sent.push(["Keep-Alive", framing.keepAliveHeader]);
   sent.push(...others);
   let head = `HTTP/1.1 ${upstream.statusText}\r\n`;
   for (const [name, value] of sent) head += `${name}: ${value}\r\n`;

@@ -12,7 +12,8 @@ import type { HttpRequest } from "../http/request.js";
 import { escapeUri } from "../http/uri.js";
 
 /** How the body goes upstream: as the client framed it, or re-framed for HTTP/1.0. */
-export type UpstreamBody = { readonly kind: "none" } | { readonly kind: "length"; readonly length: number } | { readonly kind: "chunked" };
+export type UpstreamBody =
+  { readonly kind: "none" } | { readonly kind: "length"; readonly length: number } | { readonly kind: "chunked" };
 
 type PlanEntry =
   | { readonly name: string; readonly kind: "value"; readonly setting: HeaderSetting }
@@ -41,7 +42,11 @@ const plans = new WeakMap<LocConf, HeaderPlan>();
 function planFor(loc: LocConf): HeaderPlan {
   let plan = plans.get(loc);
   if (!plan) {
-    const entries: PlanEntry[] = loc.proxySetHeaders.map((setting) => ({ name: setting.name, kind: "value" as const, setting }));
+    const entries: PlanEntry[] = loc.proxySetHeaders.map((setting) => ({
+      name: setting.name,
+      kind: "value" as const,
+      setting,
+    }));
     const owned = new Set(entries.map((entry) => entry.name.toLowerCase()));
     for (const entry of DEFAULTS) {
       if (!owned.has(entry.name.toLowerCase())) {
@@ -99,7 +104,8 @@ function stripLineBreaks(value: string): string {
  */
 export function upstreamUri(r: HttpRequest, pass: ProxyPass, location: LocationConf): string {
   if (pass.uri === undefined) return r.unparsedUri;
-  const matched = location.modifier === "" || location.modifier === "^~" || location.modifier === "=" ? location.path.length : 0;
+  const matched =
+    location.modifier === "" || location.modifier === "^~" || location.modifier === "=" ? location.path.length : 0;
   const rest = r.uri.slice(Math.min(matched, r.uri.length));
   const path = pass.uri + escapeUri(rest);
   return r.args !== "" ? `${path}?${r.args}` : path;

@@ -36,23 +36,21 @@ export class UpstreamGroup {
 
   constructor(readonly conf: UpstreamConf) {
     const all = conf.servers.flatMap((server) =>
-      server.addresses.map(
-        (address): Peer => ({
-          address,
-          name: server.name,
-          weight: server.weight,
-          maxFails: server.maxFails,
-          failTimeoutMs: server.failTimeoutMs,
-          backup: server.backup,
-          down: server.down,
-          currentWeight: 0,
-          effectiveWeight: server.weight,
-          fails: 0,
-          checkedMs: 0,
-          active: 0,
-          maxConns: server.maxConns,
-        }),
-      ),
+      server.addresses.map((address): Peer => ({
+        address,
+        name: server.name,
+        weight: server.weight,
+        maxFails: server.maxFails,
+        failTimeoutMs: server.failTimeoutMs,
+        backup: server.backup,
+        down: server.down,
+        currentWeight: 0,
+        effectiveWeight: server.weight,
+        fails: 0,
+        checkedMs: 0,
+        active: 0,
+        maxConns: server.maxConns,
+      })),
     );
     this.peers = all.filter((peer) => !peer.backup);
     this.backups = all.filter((peer) => peer.backup);

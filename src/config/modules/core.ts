@@ -13,7 +13,17 @@ import { directiveError, parseFlag, parseNumber, parseTimeMs, setOnce, valueErro
 export const CORE_DIRECTIVES: readonly DirectiveSpec[] = [
   {
     name: "include",
-    contexts: ["main", "events", "http", "server", "location", "upstream", "if-in-server", "if-in-location", "limit_except"],
+    contexts: [
+      "main",
+      "events",
+      "http",
+      "server",
+      "location",
+      "upstream",
+      "if-in-server",
+      "if-in-location",
+      "limit_except",
+    ],
     args: [1],
     // The parser expands include in place; a row exists so `include x { }` is refused as nginx refuses it.
     handle: () => undefined,
@@ -64,8 +74,7 @@ export const CORE_DIRECTIVES: readonly DirectiveSpec[] = [
     name: "worker_shutdown_timeout",
     contexts: ["main"],
     args: [1],
-    handle: (scope, node) =>
-      setOnce(scope.main, "workerShutdownTimeoutMs", parseTimeMs(node, node.args[0]!), node),
+    handle: (scope, node) => setOnce(scope.main, "workerShutdownTimeoutMs", parseTimeMs(node, node.args[0]!), node),
   },
   {
     name: "error_log",
@@ -99,7 +108,8 @@ export const CORE_DIRECTIVES: readonly DirectiveSpec[] = [
 ];
 
 function parseWorkerCount(node: DirectiveNode, value: string): number {
-  if (!/^\d+$/.test(value)) throw new ConfigError("invalid-value", `invalid value "${value}" in "${node.name}" directive`, placeOf(node));
+  if (!/^\d+$/.test(value))
+    throw new ConfigError("invalid-value", `invalid value "${value}" in "${node.name}" directive`, placeOf(node));
   return Number(value);
 }
 

@@ -9,15 +9,7 @@ import type { HttpBuild, LocationBuild, ServerBuild } from "../build-scope.js";
 import type { LocConf, LocationModifier, SrvConf } from "../model.js";
 import type { DirectiveNode } from "../parser.js";
 import { HTTP_CONTEXTS, HTTP_MAIN_SRV, placeOf, type DirectiveSpec } from "../table.js";
-import {
-  directiveError,
-  parseFlag,
-  parseNumber,
-  parseSize,
-  parseTimeMs,
-  setOnce,
-  valueError,
-} from "../values.js";
+import { directiveError, parseFlag, parseNumber, parseSize, parseTimeMs, setOnce, valueError } from "../values.js";
 import { parseListen } from "./listen.js";
 import { VariableRegistry } from "../../vars/registry.js";
 import { registerHttpVariables } from "../../vars/http-variables.js";
@@ -125,11 +117,19 @@ export const HTTP_CORE_DIRECTIVES: readonly DirectiveSpec[] = [
   // Sizes of nginx's fixed hash tables. wsgate's tables grow as needed, so the
   // value is checked as nginx checks it and has nothing else to set.
   ...["types_hash_max_size", "types_hash_bucket_size", "variables_hash_max_size", "variables_hash_bucket_size"].map(
-    (name): DirectiveSpec => ({ name, contexts: HTTP_CONTEXTS, args: [1], handle: (_scope, node) => void parseSize(node, node.args[0]!) }),
+    (name): DirectiveSpec => ({
+      name,
+      contexts: HTTP_CONTEXTS,
+      args: [1],
+      handle: (_scope, node) => void parseSize(node, node.args[0]!),
+    }),
   ),
-  ...["server_names_hash_max_size", "server_names_hash_bucket_size"].map(
-    (name): DirectiveSpec => ({ name, contexts: ["http"], args: [1], handle: (_scope, node) => void parseSize(node, node.args[0]!) }),
-  ),
+  ...["server_names_hash_max_size", "server_names_hash_bucket_size"].map((name): DirectiveSpec => ({
+    name,
+    contexts: ["http"],
+    args: [1],
+    handle: (_scope, node) => void parseSize(node, node.args[0]!),
+  })),
 ];
 
 function newHttp(): HttpBuild {
@@ -210,7 +210,10 @@ function locSlot(
   return { name, contexts: HTTP_CONTEXTS, args, handle: (scope, node) => set(node, scope.loc!) };
 }
 
-function locFlag(name: string, key: { [K in keyof LocConf]: LocConf[K] extends boolean ? K : never }[keyof LocConf]): DirectiveSpec {
+function locFlag(
+  name: string,
+  key: { [K in keyof LocConf]: LocConf[K] extends boolean ? K : never }[keyof LocConf],
+): DirectiveSpec {
   return {
     name,
     contexts: HTTP_CONTEXTS,
@@ -227,7 +230,10 @@ function srvSlot(
   return { name, contexts: HTTP_MAIN_SRV, args, handle: (scope, node) => set(node, scope.srv!) };
 }
 
-function srvFlag(name: string, key: { [K in keyof SrvConf]: SrvConf[K] extends boolean ? K : never }[keyof SrvConf]): DirectiveSpec {
+function srvFlag(
+  name: string,
+  key: { [K in keyof SrvConf]: SrvConf[K] extends boolean ? K : never }[keyof SrvConf],
+): DirectiveSpec {
   return {
     name,
     contexts: HTTP_MAIN_SRV,

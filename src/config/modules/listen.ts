@@ -35,9 +35,11 @@ export function parseListen(node: DirectiveNode): ListenConf {
     const [key, value] = splitParameter(parameter);
     if (key === "default_server" || key === "default") defaultServer = true;
     else if (key === "ipv6only" && (value === "on" || value === "off")) ipv6only = value === "on";
-    else if (key === "backlog" && value !== undefined && /^-?\d+$/.test(value) && Number(value) !== 0) backlog = Number(value);
+    else if (key === "backlog" && value !== undefined && /^-?\d+$/.test(value) && Number(value) !== 0)
+      backlog = Number(value);
     else if (key === "backlog") throw valueError(node, `invalid backlog "${value ?? ""}"`);
-    else if (UNSUPPORTED_PARAMETERS.has(key)) throw valueError(node, `the "${key}" parameter of "listen" is not supported by wsgate`);
+    else if (UNSUPPORTED_PARAMETERS.has(key))
+      throw valueError(node, `the "${key}" parameter of "listen" is not supported by wsgate`);
     else throw valueError(node, `invalid parameter "${parameter}"`);
   }
   const text = host.includes(":") ? `[${host}]:${port}` : `${host || "0.0.0.0"}:${port}`;
@@ -61,7 +63,8 @@ function parseAddress(node: DirectiveNode, address: string): { host: string; por
     if (close === -1) throw valueError(node, `invalid IPv6 address in "${address}" of the "listen" directive`);
     host = address.slice(1, close);
     const rest = address.slice(close + 1);
-    if (rest !== "" && !rest.startsWith(":")) throw valueError(node, `invalid host in "${address}" of the "listen" directive`);
+    if (rest !== "" && !rest.startsWith(":"))
+      throw valueError(node, `invalid host in "${address}" of the "listen" directive`);
     portText = rest === "" ? undefined : rest.slice(1);
   } else if (/^\d+$/.test(address)) {
     host = "";

@@ -26,7 +26,10 @@ export const LOG_DIRECTIVES: readonly DirectiveSpec[] = [
       const escape = parseEscape(rest[0]!, placeOf(node));
       const strings = escape ? rest.slice(1) : rest;
       if (strings.length === 0) throw valueError(node, `invalid number of arguments in "log_format" directive`);
-      http.logFormats.set(name, LogFormat.compile(name, escape ?? "default", strings.join(""), http.registry, placeOf(node)));
+      http.logFormats.set(
+        name,
+        LogFormat.compile(name, escape ?? "default", strings.join(""), http.registry, placeOf(node)),
+      );
     },
   },
   {
@@ -69,7 +72,8 @@ function parseAccessLog(node: DirectiveNode, http: HttpBuild, prefixes: Prefixes
   for (const parameter of parameters) {
     if (parameter.startsWith("buffer=")) bufferBytes = parseSize(node, parameter.slice(7));
     else if (parameter.startsWith("flush=")) flushMs = parseTimeMs(node, parameter.slice(6));
-    else if (parameter.startsWith("if=")) condition = ComplexValue.compile(parameter.slice(3), http.registry, placeOf(node));
+    else if (parameter.startsWith("if="))
+      condition = ComplexValue.compile(parameter.slice(3), http.registry, placeOf(node));
     else if (parameter === "gzip" || parameter.startsWith("gzip=")) {
       throw valueError(node, `the "gzip" parameter of "access_log" is not supported by wsgate`);
     } else throw valueError(node, `invalid parameter "${parameter}"`);

@@ -31,9 +31,12 @@ export const MAP_DIRECTIVES: readonly DirectiveSpec[] = [
       http.registry.define(name, (r) => lookupMap(table, r), table.cacheable);
     },
   },
-  ...["map_hash_max_size", "map_hash_bucket_size"].map(
-    (name): DirectiveSpec => ({ name, contexts: ["http"], args: [1], handle: (_scope, node) => void parseSize(node, node.args[0]!) }),
-  ),
+  ...["map_hash_max_size", "map_hash_bucket_size"].map((name): DirectiveSpec => ({
+    name,
+    contexts: ["http"],
+    args: [1],
+    handle: (_scope, node) => void parseSize(node, node.args[0]!),
+  })),
 ];
 
 interface MapBuild extends MapTable {
@@ -62,7 +65,11 @@ function readMapBlock(node: DirectiveNode, registry: VariableRegistry, source: C
   return table;
 }
 
-function addEntry(table: MapBuild & { exact: Map<string, ComplexValue> }, line: DirectiveNode, registry: VariableRegistry): void {
+function addEntry(
+  table: MapBuild & { exact: Map<string, ComplexValue> },
+  line: DirectiveNode,
+  registry: VariableRegistry,
+): void {
   let key = line.name;
   const value = ComplexValue.compile(line.args[0]!, registry, placeOf(line));
   if (key === "default") {

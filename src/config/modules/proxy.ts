@@ -17,7 +17,10 @@ export const PROXY_DIRECTIVES: readonly DirectiveSpec[] = [
       const location = scope.location!;
       if (location.proxyPass) throw directiveError(node, "is duplicate");
       const pass = parseProxyPass(node);
-      if (pass.uri !== undefined && (location.modifier === "~" || location.modifier === "~*" || location.modifier === "@")) {
+      if (
+        pass.uri !== undefined &&
+        (location.modifier === "~" || location.modifier === "~*" || location.modifier === "@")
+      ) {
         throw directiveError(
           node,
           `cannot have URI part in location given by regular expression, or inside named location, or inside "if" statement, or inside "limit_except" block`,
@@ -76,7 +79,12 @@ export const PROXY_DIRECTIVES: readonly DirectiveSpec[] = [
 /** `http://name[:port][/uri]` after ngx_http_proxy_pass() and ngx_parse_url(). */
 function parseProxyPass(node: DirectiveNode): ProxyPass {
   const url = node.args[0]!;
-  const scheme = url.slice(0, 7).toLowerCase() === "http://" ? "http" : url.slice(0, 8).toLowerCase() === "https://" ? "https" : undefined;
+  const scheme =
+    url.slice(0, 7).toLowerCase() === "http://"
+      ? "http"
+      : url.slice(0, 8).toLowerCase() === "https://"
+        ? "https"
+        : undefined;
   if (!scheme) throw valueError(node, `invalid URL prefix in "${url}"`);
   if (url.includes("$")) throw valueError(node, `variables in "proxy_pass" are not supported by wsgate yet`);
   if (scheme === "https") throw valueError(node, `"proxy_pass https://" is not supported by wsgate yet`);
@@ -85,14 +93,19 @@ function parseProxyPass(node: DirectiveNode): ProxyPass {
   const authority = slash === -1 ? rest : rest.slice(0, slash);
   const uri = slash === -1 ? undefined : rest.slice(slash);
   if (authority === "") throw valueError(node, `no host in "${url}" of the "proxy_pass" directive`);
-  if (authority.startsWith("unix:")) throw valueError(node, `unix domain sockets in "proxy_pass" are not supported by wsgate yet`);
+  if (authority.startsWith("unix:"))
+    throw valueError(node, `unix domain sockets in "proxy_pass" are not supported by wsgate yet`);
   const { host, port } = splitHostPort(node, url, authority);
   const proxyHost = port === undefined || port === 80 ? host : `${host}:${port}`;
   const upstream = port === undefined ? host : `${host}:${port}`;
   return { scheme, upstream, proxyHost, uri, place: placeOf(node) };
 }
 
-export function splitHostPort(node: DirectiveNode, url: string, authority: string): { host: string; port: number | undefined } {
+export function splitHostPort(
+  node: DirectiveNode,
+  url: string,
+  authority: string,
+): { host: string; port: number | undefined } {
   let host = authority;
   let portText: string | undefined;
   if (authority.startsWith("[")) {
@@ -112,7 +125,10 @@ export function splitHostPort(node: DirectiveNode, url: string, authority: strin
   return { host: host.toLowerCase(), port };
 }
 
-function proxyTime(name: string, key: "proxyConnectTimeoutMs" | "proxyReadTimeoutMs" | "proxySendTimeoutMs"): DirectiveSpec {
+function proxyTime(
+  name: string,
+  key: "proxyConnectTimeoutMs" | "proxyReadTimeoutMs" | "proxySendTimeoutMs",
+): DirectiveSpec {
   return {
     name,
     contexts: HTTP_ALL_WITH_IF.filter((context) => context !== "if-in-location"),

@@ -35,7 +35,17 @@ export const UPSTREAM_DIRECTIVES: readonly DirectiveSpec[] = [
 /** `server address [weight=N] [max_fails=N] [fail_timeout=T] [backup] [down] [max_conns=N]`. */
 function parseUpstreamServer(node: DirectiveNode): UpstreamServerConf {
   const [name, ...parameters] = node.args as [string, ...string[]];
-  const server = { name, addresses: [], weight: 1, maxFails: 1, failTimeoutMs: 10_000, backup: false, down: false, maxConns: 0, place: placeOf(node) };
+  const server = {
+    name,
+    addresses: [],
+    weight: 1,
+    maxFails: 1,
+    failTimeoutMs: 10_000,
+    backup: false,
+    down: false,
+    maxConns: 0,
+    place: placeOf(node),
+  };
   for (const parameter of parameters) {
     const eq = parameter.indexOf("=");
     const key = eq === -1 ? parameter : parameter.slice(0, eq);
