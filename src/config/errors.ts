@@ -19,13 +19,18 @@ export interface SourcePlace {
   readonly line: number;
 }
 
+/** The place name of `-g` directives; nginx reports them "in command line", with no line number. */
+export const COMMAND_LINE = "command line";
+
 export class ConfigError extends Error {
   constructor(
     readonly kind: ConfigErrorKind,
     readonly detail: string,
     readonly place?: SourcePlace,
   ) {
-    super(place ? `${detail} in ${place.file}:${place.line}` : detail);
+    super(
+      place ? `${detail} in ${place.file === COMMAND_LINE ? COMMAND_LINE : `${place.file}:${place.line}`}` : detail,
+    );
     this.name = "ConfigError";
   }
 }

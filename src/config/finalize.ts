@@ -167,7 +167,8 @@ async function resolveUpstreams(http: HttpBuild): Promise<void> {
       continue;
     }
     if (http.upstreams.has(name)) continue;
-    const addresses = await resolveAddress(port === undefined ? `${host}:80` : name, place, false, name);
+    // nginx names an implicit group by its host alone in "host not found in upstream".
+    const addresses = await resolveAddress(port === undefined ? `${host}:80` : name, place, false, host);
     const group: UpstreamConf = {
       name,
       servers: [

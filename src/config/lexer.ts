@@ -74,6 +74,8 @@ class Lexer {
         i = this.skipComment(i);
       } else if (ch === ";" || ch === "{") {
         if (this.argsInStatement === 0) throw this.error(`unexpected "${ch}"`);
+        // nginx refuses a block in -g as soon as it reads the "{".
+        if (ch === "{" && this.source.isParameter) throw this.error("block directives are not supported in -g option");
         this.punct(ch);
         i++;
       } else if (ch === "}") {
@@ -152,7 +154,8 @@ class Lexer {
     i++; // the closing quote
     const next = text[i];
     if (next === undefined || SPACE.has(next) || next === ";" || next === "{") return i;
-    if (next === ")") return i + 1;
+    // nginx lets ")" follow (for `if ($a = "x")`) and reads it as the start of the next word.
+    if (next === ")") return i;
     throw this.error(`unexpected "${next}"`);
   }
 

@@ -5,7 +5,7 @@
  */
 
 import { readFileSync } from "node:fs";
-import { ConfigError, systemErrorText, type SourcePlace } from "./errors.js";
+import { COMMAND_LINE, ConfigError, systemErrorText, type SourcePlace } from "./errors.js";
 import { expandGlob, hasGlobMagic } from "./glob.js";
 import { tokenize, type LexSource, type Lexed, type Token } from "./lexer.js";
 import { resolveFromPrefix } from "./paths.js";
@@ -37,7 +37,7 @@ export function parseFile(file: string, options: ParseOptions): ParsedConfig {
 
 /** Parse a `-g` parameter string: directives for the main context, no includes of files. */
 export function parseParameter(text: string, options: ParseOptions): DirectiveNode[] {
-  const source: LexSource = { name: "command line", text, isParameter: true };
+  const source: LexSource = { name: COMMAND_LINE, text, isParameter: true };
   return new TreeBuilder(options, []).tokens(tokenize(source), source.name);
 }
 

@@ -38,6 +38,9 @@ export async function startRuntime(config: Config): Promise<Running> {
       await server.listen();
     }
     writePidFile(config.main.pid);
+    if (config.main.workerProcesses !== 1) {
+      errorLog.log("notice", `worker_processes ${config.main.workerProcesses}: wsgate serves from this one process until its worker model lands`);
+    }
   } catch (err) {
     await server?.stopListening();
     files.closeAll();

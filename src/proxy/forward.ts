@@ -61,6 +61,7 @@ class ProxySession {
   private responseStarted = false;
   private done = false;
   private bodySent = false;
+  private tunnelling = false;
 
   constructor(
     private readonly r: HttpRequest,
@@ -123,6 +124,7 @@ class ProxySession {
       this.sendRequest(socket, tryStart);
     });
     socket.on("error", (err) => this.upstreamError(socket, err, connected));
+    // Until a response head arrives; the relay and the tunnel set their own.
     socket.on("timeout", () => this.upstreamTimeout(socket, connected));
   }
 
@@ -195,6 +197,8 @@ class ProxySession {
 
   private onResponseHead(socket: Socket, head: ResponseHead, rest: Buffer | undefined, tryStart: number): void {
     this.responseStarted = true;
+    socket.removeAllListeners("timeout");
+    socket.removeAllListeners("end");
     this.group.succeeded(this.peer!, Date.now());
     const attempt = this.current!;
     attempt.status = head.status;
@@ -218,6 +222,7 @@ class ProxySession {
     r.headerBytes = text.length;
     this.connection.write(text);
     const { socket: client, leftover } = this.connection.detach();
+    this.tunnelling = true;
     client.setNoDelay(true);
     const attempt = this.current!;
     startTunnel({
@@ -311,9 +316,7 @@ class ProxySession {
       if (left === 0) finish(true);
     };
     socket.on("data", onBody);
-    socket.removeAllListeners("end");
     socket.on("end", () => finish(framing.kind === "close"));
-    socket.removeAllListeners("timeout");
     socket.on("timeout", () => {
       this.logUpstream("error", "upstream timed out (110: Connection timed out) while reading upstream");
       finish(false);
@@ -341,7 +344,9 @@ class ProxySession {
       this.retryOrFail(socket, 502);
       return;
     }
-    this.logUpstream("error", `recv() failed (${reason}) while reading upstream`);
+    // In a tunnel the tunnel closes both sides; nginx names the phase so.
+    const phase = this.tunnelling ? "proxying upgraded connection" : "reading upstream";
+    this.logUpstream("error", `recv() failed (${reason}) while ${phase}`);
   }
 
   private upstreamTimeout(socket: Socket, connected: boolean): void {

@@ -97,7 +97,8 @@ function parseProxyPass(node: DirectiveNode): ProxyPass {
     throw valueError(node, `unix domain sockets in "proxy_pass" are not supported by wsgate yet`);
   const { host, port } = splitHostPort(node, url, authority);
   const proxyHost = port === undefined || port === 80 ? host : `${host}:${port}`;
-  const upstream = port === undefined ? host : `${host}:${port}`;
+  // Upstream names are matched without regard to case; $proxy_host keeps the case written.
+  const upstream = (port === undefined ? host : `${host}:${port}`).toLowerCase();
   return { scheme, upstream, proxyHost, uri, place: placeOf(node) };
 }
 
@@ -117,12 +118,12 @@ export function splitHostPort(
     host = authority.slice(0, colon);
     portText = authority.slice(colon + 1);
   }
-  if (portText === undefined) return { host: host.toLowerCase(), port: undefined };
+  if (portText === undefined) return { host, port: undefined };
   const port = Number(portText);
   if (!/^\d+$/.test(portText) || port < 1 || port > 65535) {
     throw valueError(node, `invalid port in upstream "${url.replace(/^https?:\/\//i, "")}"`);
   }
-  return { host: host.toLowerCase(), port };
+  return { host, port };
 }
 
 function proxyTime(
