@@ -16,6 +16,7 @@ export function walkBlock(nodes: readonly DirectiveNode[], scope: BuildScope): v
 }
 
 function analyzeDirective(node: DirectiveNode, scope: BuildScope): void {
+  if (node.error) throw node.error;
   const spec = specFor(node, scope);
   checkShape(spec, node);
   spec.handle(scope, node, walkBlock);

@@ -40,12 +40,23 @@ export interface Lexed {
   readonly tokens: readonly Token[];
   /** The line nginx is on when it reaches the end of the text. */
   readonly endLine: number;
+  /** The lexical error that stopped reading, after `tokens`. */
+  readonly error?: ConfigError;
 }
 
+/**
+ * The tokens of `source`. A lexical error does not throw here: the tokens read
+ * before it are returned with the error, so that directives before the error
+ * are still checked first, as nginx, which reads and handles in one pass.
+ */
 export function tokenize(source: LexSource): Lexed {
   const lexer = new Lexer(source);
-  const tokens = lexer.run();
-  return { tokens, endLine: lexer.endLine };
+  try {
+    return { tokens: lexer.run(), endLine: lexer.endLine };
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    return { tokens: lexer.tokensSoFar, endLine: lexer.endLine, error: err };
+  }
 }
 
 class Lexer {
@@ -55,6 +66,10 @@ class Lexer {
   private argsInStatement = 0;
 
   constructor(private readonly source: LexSource) {}
+
+  get tokensSoFar(): readonly Token[] {
+    return this.tokens;
+  }
 
   get endLine(): number {
     return this.line;

@@ -15,6 +15,12 @@ export interface DirectiveNode extends SourcePlace {
   readonly args: readonly string[];
   /** Present (possibly empty) when the directive was written with a `{ }` block. */
   readonly block?: readonly DirectiveNode[];
+  /**
+   * Set on the last node of a tree whose reading failed here (syntax, missing
+   * include): the analyzer reports it when it gets this far, so directives
+   * before it are checked first, in nginx's order.
+   */
+  readonly error?: ConfigError;
 }
 
 export interface ParsedConfig {
@@ -42,6 +48,9 @@ export function parseParameter(text: string, options: ParseOptions): DirectiveNo
 }
 
 class TreeBuilder {
+  /** Once a reading error is placed in the tree, nothing after it is read. */
+  private stopped = false;
+
   constructor(
     private readonly options: ParseOptions,
     private readonly files: Array<{ path: string; text: string }>,
@@ -52,7 +61,9 @@ class TreeBuilder {
     try {
       text = readFileSync(path, "latin1");
     } catch (err) {
-      throw new ConfigError("include", `open() "${path}" failed (${systemErrorText(err)})`, includedFrom);
+      const error = new ConfigError("include", `open() "${path}" failed (${systemErrorText(err)})`, includedFrom);
+      if (!includedFrom) throw error;
+      return [this.stop(error)];
     }
     this.files.push({ path, text });
     return this.tokens(tokenize({ name: path, text }), path);
@@ -65,11 +76,11 @@ class TreeBuilder {
   private block(lexed: Lexed, state: { at: number }, file: string, inBlock: boolean): DirectiveNode[] {
     const tokens: readonly Token[] = lexed.tokens;
     const nodes: DirectiveNode[] = [];
-    while (state.at < tokens.length) {
+    while (state.at < tokens.length && !this.stopped) {
       const first = tokens[state.at]!;
       if (first.kind === "}") {
         state.at++;
-        if (!inBlock) throw new ConfigError("syntax", `unexpected "}"`, { file, line: first.line });
+        if (!inBlock) nodes.push(this.stop(new ConfigError("syntax", `unexpected "}"`, { file, line: first.line })));
         return nodes;
       }
       const args: string[] = [];
@@ -77,8 +88,9 @@ class TreeBuilder {
         args.push(tokens[state.at]!.value);
         state.at++;
       }
-      // The lexer guarantees a statement ends with ";" or "{" (or it threw).
-      const end = tokens[state.at++]!;
+      // Words with no ";" or "{" after them come only before a lexical error.
+      const end = tokens[state.at++];
+      if (!end) break;
       const name = args.shift()!;
       const place = { file, line: end.line };
       if (end.kind === "{") {
@@ -90,22 +102,33 @@ class TreeBuilder {
         nodes.push({ name, args, ...place });
       }
     }
-    if (inBlock) {
-      throw new ConfigError("syntax", `unexpected end of file, expecting "}"`, {
-        file,
-        line: lexed.endLine,
-      });
+    if (this.stopped) return nodes;
+    if (lexed.error) nodes.push(this.stop(lexed.error));
+    else if (inBlock) {
+      nodes.push(
+        this.stop(new ConfigError("syntax", `unexpected end of file, expecting "}"`, { file, line: lexed.endLine })),
+      );
     }
     return nodes;
+  }
+
+  private stop(error: ConfigError): DirectiveNode {
+    this.stopped = true;
+    return { name: "", args: [], file: error.place?.file ?? "", line: error.place?.line ?? 0, error };
   }
 
   /** ngx_conf_include(): one file, or every match of a glob (none is fine), sorted. */
   private include(args: string[], place: SourcePlace): DirectiveNode[] {
     if (args.length !== 1) {
-      throw new ConfigError("arguments", `invalid number of arguments in "include" directive`, place);
+      return [this.stop(new ConfigError("arguments", `invalid number of arguments in "include" directive`, place))];
     }
     const pattern = resolveFromPrefix(this.options.confPrefix, args[0]!);
     const paths = hasGlobMagic(pattern) ? expandGlob(pattern) : [pattern];
-    return paths.flatMap((path) => this.file(path, place));
+    const nodes: DirectiveNode[] = [];
+    for (const path of paths) {
+      if (this.stopped) break;
+      nodes.push(...this.file(path, place));
+    }
+    return nodes;
   }
 }

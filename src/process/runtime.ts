@@ -39,7 +39,10 @@ export async function startRuntime(config: Config): Promise<Running> {
     }
     writePidFile(config.main.pid);
     if (config.main.workerProcesses !== 1) {
-      errorLog.log("notice", `worker_processes ${config.main.workerProcesses}: wsgate serves from this one process until its worker model lands`);
+      errorLog.log(
+        "notice",
+        `worker_processes ${config.main.workerProcesses}: wsgate serves from this one process until its worker model lands`,
+      );
     }
   } catch (err) {
     await server?.stopListening();

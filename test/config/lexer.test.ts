@@ -14,15 +14,11 @@ function shape(text: string): string[] {
   return lex(text).map((token) => (token.kind === "word" ? token.value : token.kind));
 }
 
+/** The error that stopped reading; tokenize() returns it beside the tokens read before it. */
 function lexError(text: string, isParameter = false): ConfigError {
-  let caught: unknown;
-  try {
-    tokenize({ name: isParameter ? "command line" : FILE, text, isParameter });
-  } catch (err) {
-    caught = err;
-  }
-  assert.ok(caught instanceof ConfigError, `expected a ConfigError for ${JSON.stringify(text)}, got ${String(caught)}`);
-  return caught;
+  const { error } = tokenize({ name: isParameter ? "command line" : FILE, text, isParameter });
+  assert.ok(error instanceof ConfigError, `expected a ConfigError for ${JSON.stringify(text)}, got ${String(error)}`);
+  return error;
 }
 
 describe("lexer: words and punctuation", () => {

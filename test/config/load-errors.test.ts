@@ -5,6 +5,8 @@
 
 import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfigError } from "../../src/config/errors.js";
 import { loadConfig } from "../../src/config/load.js";
@@ -393,5 +395,28 @@ describe("loader errors, as nginx reports them", () => {
       { files: { "conf/nginx.conf": `\ndaemon off;\n${EVENTS}` }, globals: "daemon off;" },
       { message: `"daemon" directive is duplicate`, at: ["conf/nginx.conf", 2] },
     );
+  });
+});
+
+describe("errors are reported in nginx's order", () => {
+  test("a directive before a syntax error is checked first", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "wsgate-order-"));
+    try {
+      const file = join(dir, "nginx.conf");
+      writeFileSync(file, "events {}\nfoo;\n}\n");
+      await assert.rejects(loadConfig({ prefix: dir, confFile: file }), (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        assert.equal(err.message, `unknown directive "foo" in ${file}:2`);
+        return true;
+      });
+      writeFileSync(file, "events {}\nhttp {\n  bar;\n  include missing.conf;\n");
+      await assert.rejects(loadConfig({ prefix: dir, confFile: file }), (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        assert.equal(err.message, `unknown directive "bar" in ${file}:3`);
+        return true;
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

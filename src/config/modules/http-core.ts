@@ -189,6 +189,7 @@ function checkNesting(node: DirectiveNode, parent: LocationBuild, modifier: Loca
 function parseTypes(node: DirectiveNode): Map<string, string> {
   const types = new Map<string, string>();
   for (const entry of node.block!) {
+    if (entry.error) throw entry.error;
     if (entry.name === "include") continue; // already expanded by the parser
     for (const extension of entry.args) {
       const key = extension.toLowerCase();

@@ -56,6 +56,7 @@ function readMapBlock(node: DirectiveNode, registry: VariableRegistry, source: C
     cacheable: true,
   };
   for (const line of node.block!) {
+    if (line.error) throw line.error;
     if (line.block) throw valueError(line, `unexpected "{"`);
     if (line.args.length === 0 && line.name === "hostnames") table.hostnames = true;
     else if (line.args.length === 0 && line.name === "volatile") table.cacheable = false;
