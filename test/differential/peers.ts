@@ -1,0 +1,225 @@
+/**
+ * The differential harness: one configuration run under Debian's nginx and
+ * under wsgate side by side, in front of one recording backend, so a test can
+ * send the same bytes to both and compare what comes back, what the backend
+ * saw, and what each wrote to its access log.
+ */
+
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { connect, createServer, type Server, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The project root, from dist/test/differential/. */
+const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+const NGINX = ["/usr/sbin/nginx", "/usr/bin/nginx"].find((path) => existsSync(path));
+
+export function nginxPath(): string | undefined {
+  return NGINX;
+}
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
+  const address = server.address();
+  await new Promise<void>((done) => server.close(() => done()));
+  if (typeof address !== "object" || !address) throw new Error("no port");
+  return address.port;
+}
+
+/** A raw backend that records request heads and answers by a rule. */
+export interface RecordingBackend {
+  readonly port: number;
+  readonly heads: string[];
+  close(): Promise<void>;
+}
+
+const WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+export async function startRecordingBackend(): Promise<RecordingBackend> {
+  const heads: string[] = [];
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    socket.on("error", () => socket.destroy());
+    let buffered = Buffer.alloc(0);
+    socket.on("data", (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      const end = buffered.indexOf("\r\n\r\n");
+      if (end === -1) return;
+      const head = buffered.toString("latin1", 0, end + 4);
+      const bodyLength = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+      if (buffered.length < end + 4 + bodyLength) return;
+      heads.push(head);
+      buffered = Buffer.alloc(0);
+      answer(socket, head);
+    });
+  });
+  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
+  const address = server.address();
+  if (typeof address !== "object" || !address) throw new Error("no port");
+  return {
+    port: address.port,
+    heads,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((done) => server.close(() => done()));
+    },
+  };
+}
+
+/** 101 for a WebSocket handshake (then a text frame "hi"), else 200 with a body naming the path. */
+function answer(socket: Socket, head: string): void {
+  const key = /\r\nsec-websocket-key: *([^\r]+)/i.exec(head)?.[1];
+  if (key && /\r\nupgrade: *websocket/i.test(head)) {
+    const accept = createHash("sha1")
+      .update(key + WS_GUID)
+      .digest("base64");
+    socket.write(
+      `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
+    );
+    socket.end(Buffer.from([0x81, 0x02, 0x68, 0x69, 0x88, 0x00]));
+    return;
+  }
+  const path = head.split(" ")[1] ?? "";
+  const body = `path=${path}\n`;
+  socket.end(
+    `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Backend: yes\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+export interface Peer {
+  readonly name: "nginx" | "wsgate";
+  readonly port: number;
+  readonly prefix: string;
+  accessLog(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Start `name` with `httpBody` (the inside of the http block, with PORT for
+ * the peer's own listening port) in a fresh prefix.
+ */
+export async function startPeer(name: "nginx" | "wsgate", httpBody: string): Promise<Peer> {
+  const prefix = mkdtempSync(join(tmpdir(), `wsgate-diff-${name}-`));
+  mkdirSync(join(prefix, "logs"));
+  const port = await freePort();
+  const conf = [
+    `pid ${join(prefix, "logs", "nginx.pid")};`,
+    `error_log ${join(prefix, "logs", "error.log")} info;`,
+    `events { worker_connections 64; }`,
+    `http {`,
+    `  log_format main '$remote_addr - $remote_user [$time_local] "$request" '`,
+    `                  '$status $body_bytes_sent "$http_referer" '`,
+    `                  '"$http_user_agent" "$http_x_forwarded_for"';`,
+    `  access_log ${join(prefix, "logs", "access.log")} main;`,
+    httpBody.replaceAll("PORT", String(port)),
+    `}`,
+  ].join("\n");
+  writeFileSync(join(prefix, "nginx.conf"), conf);
+  const args = ["-p", prefix + "/", "-c", join(prefix, "nginx.conf"), "-g", "daemon off; master_process off;"];
+  const child: ChildProcess =
+    name === "nginx"
+      ? spawn(NGINX!, ["-e", join(prefix, "logs", "error.log"), ...args], { stdio: ["ignore", "ignore", "pipe"] })
+      : spawn(process.execPath, [join(ROOT, "bin", "wsgate.js"), ...args], { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  await waitForPort(port, child, () => stderr);
+  return {
+    name,
+    port,
+    prefix,
+    accessLog: () => readFileSync(join(prefix, "logs", "access.log"), "latin1"),
+    stop: async () => {
+      if (child.exitCode === null) {
+        const exited = new Promise((done) => child.once("exit", done));
+        child.kill("SIGQUIT");
+        const timer = setTimeout(() => child.kill("SIGKILL"), 3000);
+        await exited;
+        clearTimeout(timer);
+      }
+      rmSync(prefix, { recursive: true, force: true });
+    },
+  };
+}
+
+async function waitForPort(port: number, child: ChildProcess, stderr: () => string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`server exited: ${stderr()}`);
+    const ok = await new Promise<boolean>((done) => {
+      const socket = connect(port, "127.0.0.1");
+      socket.once("connect", () => {
+        socket.destroy();
+        done(true);
+      });
+      socket.once("error", () => done(false));
+    });
+    if (ok) return;
+    await new Promise((done) => setTimeout(done, 25));
+  }
+  child.kill("SIGKILL");
+  throw new Error(`server did not listen on ${port}: ${stderr()}`);
+}
+
+/** Send raw bytes, read until the server closes or `until` says the reply is complete. */
+export function exchange(port: number, request: string, until?: (reply: Buffer) => boolean): Promise<Buffer> {
+  return new Promise((done, fail) => {
+    const socket = connect(port, "127.0.0.1");
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => {
+      socket.destroy();
+      fail(new Error(`no complete reply for ${JSON.stringify(request.slice(0, 60))}`));
+    }, 5000);
+    const finish = (): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      done(Buffer.concat(chunks));
+    };
+    socket.on("data", (chunk: Buffer) => {
+      chunks.push(chunk);
+      if (until?.(Buffer.concat(chunks))) finish();
+    });
+    socket.on("end", finish);
+    socket.on("error", finish);
+    socket.write(request, "latin1");
+  });
+}
+
+/** The status line and the headers of a reply, minus those that differ by nature (Date, Server). */
+export function comparableHead(reply: Buffer): string[] {
+  const text = reply.toString("latin1");
+  const head = text.slice(0, text.indexOf("\r\n\r\n"));
+  return head.split("\r\n").filter((line) => !/^(date|server):/i.test(line));
+}
+
+/** Access-log lines with the time field blanked. */
+export function comparableLog(log: string): string[] {
+  return log
+    .split("\n")
+    .filter((line) => line !== "")
+    .map((line) => line.replace(/\[[^\]]+\]/, "[TIME]"));
+}
+
+/** Wait until `read()` has `count` lines (the log line of a tunnel comes when it closes). */
+export async function linesEventually(read: () => string, count: number): Promise<void> {
+  const deadline = Date.now() + 3000;
+  while (Date.now() < deadline) {
+    if (
+      read()
+        .split("\n")
+        .filter((line) => line !== "").length >= count
+    )
+      return;
+    await new Promise((done) => setTimeout(done, 20));
+  }
+}
+
+export function nginxRuns(): boolean {
+  if (!NGINX) return false;
+  return spawnSync(NGINX, ["-v"]).status === 0;
+}
