@@ -21,6 +21,7 @@ import {
   type UpstreamConf,
 } from "./model.js";
 import { resolveFromPrefix, type Prefixes } from "./paths.js";
+import { defaultUpstreamServer } from "./modules/upstream.js";
 
 export function finalizeMain(main: MainBuild, prefixes: Prefixes, defaultErrorLog?: string): MainConf {
   return {
@@ -171,19 +172,7 @@ async function resolveUpstreams(http: HttpBuild): Promise<void> {
     const addresses = await resolveAddress(port === undefined ? `${host}:80` : name, place, false, host);
     const group: UpstreamConf = {
       name,
-      servers: [
-        {
-          name,
-          addresses,
-          weight: 1,
-          maxFails: 1,
-          failTimeoutMs: 10_000,
-          backup: false,
-          down: false,
-          maxConns: 0,
-          place,
-        },
-      ],
+      servers: [{ ...defaultUpstreamServer(name, place), addresses }],
       implicit: true,
       place,
     };

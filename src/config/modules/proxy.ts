@@ -56,25 +56,22 @@ export const PROXY_DIRECTIVES: readonly DirectiveSpec[] = [
   proxyTime("proxy_send_timeout", "proxySendTimeoutMs"),
   proxyFlag("proxy_pass_request_headers", "proxyPassRequestHeaders"),
   proxyFlag("proxy_pass_request_body", "proxyPassRequestBody"),
-  {
-    name: "proxy_hide_header",
-    contexts: HTTP_ALL_WITH_IF,
-    args: [1],
-    handle: (scope, node) => {
-      const list = (scope.loc!.proxyHideHeaders ??= []) as string[];
-      list.push(node.args[0]!.toLowerCase());
-    },
-  },
-  {
-    name: "proxy_pass_header",
-    contexts: HTTP_ALL_WITH_IF,
-    args: [1],
-    handle: (scope, node) => {
-      const list = (scope.loc!.proxyPassHeaders ??= []) as string[];
-      list.push(node.args[0]!.toLowerCase());
-    },
-  },
+  headerList("proxy_hide_header", "proxyHideHeaders"),
+  headerList("proxy_pass_header", "proxyPassHeaders"),
 ];
+
+/** A directive whose lines at one level add up to a list of header names. */
+function headerList(name: string, key: "proxyHideHeaders" | "proxyPassHeaders"): DirectiveSpec {
+  return {
+    name,
+    contexts: HTTP_ALL_WITH_IF,
+    args: [1],
+    handle: (scope, node) => {
+      const list = (scope.loc![key] ??= []) as string[];
+      list.push(node.args[0]!.toLowerCase());
+    },
+  };
+}
 
 /** `http://name[:port][/uri]` after ngx_http_proxy_pass() and ngx_parse_url(). */
 function parseProxyPass(node: DirectiveNode): ProxyPass {

@@ -3,6 +3,7 @@
  * Addresses are checked here and resolved (hostnames) when loading finishes.
  */
 
+import type { SourcePlace } from "../errors.js";
 import type { UpstreamConf, UpstreamServerConf } from "../model.js";
 import type { DirectiveNode } from "../parser.js";
 import { placeOf, type DirectiveSpec } from "../table.js";
@@ -33,9 +34,9 @@ export const UPSTREAM_DIRECTIVES: readonly DirectiveSpec[] = [
 ];
 
 /** `server address [weight=N] [max_fails=N] [fail_timeout=T] [backup] [down] [max_conns=N]`. */
-function parseUpstreamServer(node: DirectiveNode): UpstreamServerConf {
-  const [name, ...parameters] = node.args as [string, ...string[]];
-  const server = {
+/** A `server` line's defaults: weight=1 max_fails=1 fail_timeout=10s. */
+export function defaultUpstreamServer(name: string, place: SourcePlace): UpstreamServerConf {
+  return {
     name,
     addresses: [],
     weight: 1,
@@ -44,8 +45,16 @@ function parseUpstreamServer(node: DirectiveNode): UpstreamServerConf {
     backup: false,
     down: false,
     maxConns: 0,
-    place: placeOf(node),
+    place,
   };
+}
+
+function parseUpstreamServer(node: DirectiveNode): UpstreamServerConf {
+  const [name, ...parameters] = node.args as [string, ...string[]];
+  const server: { -readonly [K in keyof UpstreamServerConf]: UpstreamServerConf[K] } = defaultUpstreamServer(
+    name,
+    placeOf(node),
+  );
   for (const parameter of parameters) {
     const eq = parameter.indexOf("=");
     const key = eq === -1 ? parameter : parameter.slice(0, eq);
