@@ -97,6 +97,7 @@ export interface Peer {
   readonly port: number;
   readonly prefix: string;
   accessLog(): string;
+  errorLog(): string;
   stop(): Promise<void>;
 }
 
@@ -134,6 +135,7 @@ export async function startPeer(name: "nginx" | "wsgate", httpBody: string): Pro
     port,
     prefix,
     accessLog: () => readFileSync(join(prefix, "logs", "access.log"), "latin1"),
+    errorLog: () => readFileSync(join(prefix, "logs", "error.log"), "latin1"),
     stop: async () => {
       if (child.exitCode === null) {
         const exited = new Promise((done) => child.once("exit", done));
@@ -203,6 +205,14 @@ export function comparableLog(log: string): string[] {
     .split("\n")
     .filter((line) => line !== "")
     .map((line) => line.replace(/\[[^\]]+\]/, "[TIME]"));
+}
+
+/** Error-log lines at [error] and above, without time, pid and connection number. */
+export function comparableErrors(log: string): string[] {
+  return log
+    .split("\n")
+    .filter((line) => / \[(error|crit|alert|emerg)\] /.test(line))
+    .map((line) => line.replace(/^\S+ \S+ (\[\w+\]) \d+#\d+: (\*\d+ )?/, "$1 "));
 }
 
 /** Wait until `read()` has `count` lines (the log line of a tunnel comes when it closes). */

@@ -7,6 +7,7 @@
 import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import {
+  comparableErrors,
   comparableHead,
   comparableLog,
   exchange,
@@ -130,16 +131,21 @@ describe("differential: wsgate and nginx answer alike", { skip }, () => {
   test("upstream down: the same 502 and log line", async () => {
     const { freePort } = await import("./peers.js");
     const dead = await freePort();
-    const seen: Record<string, Seen> = {};
+    const seen: Record<string, Seen & { errors: string[] }> = {};
     for (const peerName of ["nginx", "wsgate"] as const) {
       const peer = await startPeer(peerName, SEED(dead));
       try {
-        seen[peerName] = await run(peer, backend, [PLAIN_REQUESTS[0]!]);
+        seen[peerName] = {
+          ...(await run(peer, backend, [PLAIN_REQUESTS[0]!])),
+          errors: comparableErrors(peer.errorLog()),
+        };
       } finally {
         await peer.stop();
       }
     }
     assert.deepEqual(seen.wsgate!.replies, seen.nginx!.replies);
     assert.deepEqual(seen.wsgate!.log, seen.nginx!.log);
+    assert.equal(seen.nginx!.errors.length, 1, "nginx logged the refused connect");
+    assert.deepEqual(seen.wsgate!.errors, seen.nginx!.errors, "the error-log line");
   });
 });

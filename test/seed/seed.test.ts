@@ -1,0 +1,126 @@
+/**
+ * The seed's system end to end: the shipped conf/nginx.conf and
+ * conf/conf.d/websocket_proxy.conf (ports moved to free ones), the echo
+ * backend, and the real wscat package as the client.
+ */
+
+import { after, before, describe, test } from "node:test";
+import * as assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { WebSocketServer } from "ws";
+import { startEchoServer } from "../../src/examples/echo-server.js";
+import { exchange, freePort, linesEventually } from "../differential/peers.js";
+
+const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+
+/** The shipped files, with the seed's ports replaced and logs kept in `prefix`. */
+function shippedConfig(prefix: string, backendPort: number, proxyPort: number): void {
+  mkdirSync(join(prefix, "conf", "conf.d"), { recursive: true });
+  mkdirSync(join(prefix, "logs"));
+  const main = readFileSync(join(ROOT, "conf", "nginx.conf"), "latin1");
+  const seed = readFileSync(join(ROOT, "conf", "conf.d", "websocket_proxy.conf"), "latin1");
+  assert.match(seed, /server 127\.0\.0\.1:8010;/);
+  assert.match(seed, /listen 8020;/);
+  writeFileSync(join(prefix, "conf", "nginx.conf"), main);
+  writeFileSync(join(prefix, "conf", "mime.types"), readFileSync(join(ROOT, "conf", "mime.types")));
+  writeFileSync(
+    join(prefix, "conf", "conf.d", "websocket_proxy.conf"),
+    seed.replace("127.0.0.1:8010", `127.0.0.1:${backendPort}`).replace("listen 8020", `listen ${proxyPort}`),
+  );
+}
+
+function runWscat(port: number, message: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const wscat = spawn(
+      process.execPath,
+      [join(ROOT, "node_modules", "wscat", "bin", "wscat"), "-c", `ws://127.0.0.1:${port}`, "-x", message, "-w", "1"],
+      // wscat quits when its standard input ends: keep the pipe open until it exits.
+      { stdio: ["pipe", "pipe", "pipe"] },
+    );
+    let out = "";
+    wscat.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
+    wscat.stderr.on("data", (chunk: Buffer) => (out += chunk.toString()));
+    const timer = setTimeout(() => {
+      wscat.kill("SIGKILL");
+      reject(new Error(`wscat did not finish: ${out}`));
+    }, 10_000);
+    wscat.once("exit", () => {
+      clearTimeout(timer);
+      resolve(out);
+    });
+  });
+}
+
+describe("the seed's setup, end to end", () => {
+  let prefix: string;
+  let echo: WebSocketServer;
+  let proxy: ChildProcess;
+  let proxyPort: number;
+
+  before(async () => {
+    prefix = mkdtempSync(join(tmpdir(), "wsgate-seed-"));
+    const backendPort = await freePort();
+    proxyPort = await freePort();
+    shippedConfig(prefix, backendPort, proxyPort);
+    echo = await startEchoServer(backendPort, "127.0.0.1");
+    proxy = spawn(process.execPath, [join(ROOT, "bin", "wsgate.js"), "-p", prefix, "-g", "daemon off;"], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    const deadline = Date.now() + 5000;
+    while (!existsSync(join(prefix, "logs", "nginx.pid"))) {
+      assert.ok(Date.now() < deadline, "wsgate wrote no pid file");
+      assert.equal(proxy.exitCode, null, "wsgate exited");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  });
+
+  after(async () => {
+    if (proxy && proxy.exitCode === null) {
+      const exited = new Promise((resolve) => proxy.once("exit", resolve));
+      proxy.kill("SIGQUIT");
+      await exited;
+    }
+    await new Promise((resolve) => echo?.close(resolve));
+    rmSync(prefix, { recursive: true, force: true });
+  });
+
+  test("wscat through wsgate gets the echo server's answer", async () => {
+    const output = await runWscat(proxyPort, "hello");
+    assert.match(output, /Server received from client: hello/);
+  });
+
+  test("the access log gets one main-format line with status 101 and the tunnel's bytes", async () => {
+    const log = (): string => readFileSync(join(prefix, "logs", "test_websocket.access.log"), "latin1");
+    await linesEventually(log, 1);
+    const reply = "Server received from client: hello";
+    // The backend's text frame (2-byte header) and its answer to wscat's close, which carries no code: 2 bytes.
+    const bodyBytes = 2 + reply.length + 2;
+    assert.match(
+      log().split("\n")[0]!,
+      new RegExp(
+        `^127\\.0\\.0\\.1 - - \\[\\d\\d/\\w{3}/\\d{4}:\\d\\d:\\d\\d:\\d\\d [+-]\\d{4}\\] "GET / HTTP/1\\.1" 101 ${bodyBytes} "-" "-" "-"$`,
+      ),
+    );
+  });
+
+  test("plain HTTP is proxied: the backend's 426 comes back as nginx passes it", async () => {
+    const reply = (
+      await exchange(proxyPort, "GET / HTTP/1.1\r\nHost: localhost\r\nUser-Agent: curl/8\r\nConnection: close\r\n\r\n")
+    ).toString("latin1");
+    assert.match(reply, /^HTTP\/1\.1 426 Upgrade Required\r\n/);
+    assert.match(reply, /\r\nServer: wsgate\/\d+\.\d+\.\d+\r\n/);
+    assert.match(reply, /\r\nConnection: close\r\n/);
+    assert.ok(reply.endsWith("Upgrade Required"));
+  });
+
+  test("the error log has no error", () => {
+    const errors = readFileSync(join(prefix, "logs", "error.log"), "latin1")
+      .split("\n")
+      .filter((line) => / \[(error|crit|alert|emerg)\] /.test(line));
+    assert.deepEqual(errors, []);
+  });
+});
