@@ -5,4 +5,6 @@ cd "$(dirname "$0")/.."
 bash scripts/install-test-deps.sh
 npm run build
 npm run lint
-node --test dist/test/
+# Only the *.test.js files: under a test/ folder Node would take every .js file for a test.
+mapfile -t tests < <(find dist/test -name '*.test.js' | sort)
+node --test "${tests[@]}"
