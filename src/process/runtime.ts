@@ -85,34 +85,31 @@ export async function startRuntime(config: Config): Promise<Running> {
   const onUncaught = (err: Error): void => errorLog.log("alert", `uncaught exception: ${err.stack ?? String(err)}`);
   process.on("uncaughtException", onUncaught);
 
-  const handlers: Array<[NodeJS.Signals, () => void]> = [
-    ["SIGTERM", () => signalled("SIGTERM", () => stop("fast"))],
-    ["SIGINT", () => signalled("SIGINT", () => stop("fast"))],
-    ["SIGQUIT", () => signalled("SIGQUIT", () => stop("graceful"))],
-    [
-      "SIGUSR1",
-      () =>
-        signalled("SIGUSR1", () => {
-          accessLog.flush();
-          errorLog.log("notice", "reopening logs");
-          for (const failure of files.reopen()) errorLog.log("alert", failure.error);
-        }),
-    ],
+  const reopenLogs = (): void => {
+    accessLog.flush();
+    errorLog.log("notice", "reopening logs");
+    for (const failure of files.reopen()) errorLog.log("alert", failure.error);
+  };
+  // nginx's words after "signal N (NAME) received" (it adds "from PID", which Node cannot see).
+  const actions: Array<[NodeJS.Signals, string, () => void]> = [
+    ["SIGTERM", "exiting", () => stop("fast")],
+    ["SIGINT", "exiting", () => stop("fast")],
+    ["SIGQUIT", "shutting down", () => stop("graceful")],
+    ["SIGUSR1", "reopening logs", reopenLogs],
     [
       "SIGHUP",
+      "reconfiguring",
       () =>
-        signalled("SIGHUP", () =>
-          errorLog.log(
-            "alert",
-            "reconfiguring is not supported by wsgate yet; the configuration in force is unchanged",
-          ),
-        ),
+        errorLog.log("alert", "reconfiguring is not supported by wsgate yet; the configuration in force is unchanged"),
     ],
   ];
-  const signalled = (signal: NodeJS.Signals, action: () => void): void => {
-    errorLog.log("notice", `signal ${SIGNAL_NUMBER[signal] ?? 0} (${signal}) received`);
-    action();
-  };
+  const handlers = actions.map(([signal, words, action]): [NodeJS.Signals, () => void] => [
+    signal,
+    () => {
+      errorLog.log("notice", `signal ${SIGNAL_NUMBER[signal] ?? 0} (${signal}) received, ${words}`);
+      action();
+    },
+  ]);
   for (const [signal, handler] of handlers) process.on(signal, handler);
   const removeSignalHandlers = (): void => {
     for (const [signal, handler] of handlers) process.off(signal, handler);
