@@ -108,6 +108,8 @@ export class ClientConnection implements ConnectionInfo {
     const buffered = this.pending;
     this.pending = undefined;
     if (buffered) this.feedBody(buffered);
+    // Reading may have stopped while the bytes waited for a sink (hold()).
+    if (this.sink && !this.bodyPaused) this.socket.resume();
   }
 
   pauseBody(): void {
@@ -143,9 +145,14 @@ export class ClientConnection implements ConnectionInfo {
     this.state = "head";
     this.socket.setTimeout(this.keepaliveTimeoutMs);
     this.socket.resume();
-    const buffered = this.pending;
-    this.pending = undefined;
-    if (buffered && buffered.length > 0) setImmediate(() => this.onData(buffered));
+    // A pipelined request already read waits in `pending`; bytes arriving meanwhile are appended
+    // to it, so requests keep their order. Deferred, so a run of pipelined requests answered
+    // at once does not grow the stack.
+    if (this.pending && this.pending.length > 0) {
+      setImmediate(() => {
+        if (this.state === "head" && this.pending) this.tryHead();
+      });
+    }
   }
 
   /** Hand the socket to a tunnel, with the bytes read past the request. */
