@@ -420,3 +420,12 @@ describe("errors are reported in nginx's order", () => {
     }
   });
 });
+
+describe("the directive catalogue", () => {
+  test("every directive wsgate implements is one nginx knows", async () => {
+    const { DIRECTIVES } = await import("../../src/config/directives.js");
+    const { NGINX_DIRECTIVES } = await import("../../src/config/nginx-directives.js");
+    const unknownToNginx = [...DIRECTIVES.keys()].filter((name) => !NGINX_DIRECTIVES.has(name));
+    assert.deepEqual(unknownToNginx, []);
+  });
+});
