@@ -34,6 +34,8 @@ export async function freePort(): Promise<number> {
 export interface RecordingBackend {
   readonly port: number;
   readonly heads: string[];
+  /** Connections accepted so far (a request cut short leaves no head but a connection). */
+  readonly connections: number;
   close(): Promise<void>;
 }
 
@@ -42,7 +44,9 @@ const WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 export async function startRecordingBackend(): Promise<RecordingBackend> {
   const heads: string[] = [];
   const sockets = new Set<Socket>();
+  let connections = 0;
   const server: Server = createServer((socket) => {
+    connections++;
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
     socket.on("error", () => socket.destroy());
@@ -65,6 +69,9 @@ export async function startRecordingBackend(): Promise<RecordingBackend> {
   return {
     port: address.port,
     heads,
+    get connections() {
+      return connections;
+    },
     close: async () => {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((done) => server.close(() => done()));
