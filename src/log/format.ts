@@ -1,8 +1,8 @@
 /**
  * log_format, after ngx_http_log_module.c: the format's strings are joined,
  * compiled once, and each variable is printed with the format's escaping.
- * A variable that is "not found" prints as "-" (except with escape=json,
- * where it prints nothing), an empty one prints nothing.
+ * A variable that is "not found" prints as "-" with the default escaping and
+ * as nothing with escape=json or escape=none; an empty one prints nothing.
  */
 
 import { ConfigError, type SourcePlace } from "../config/errors.js";
@@ -41,7 +41,7 @@ export class LogFormat {
         continue;
       }
       const value = this.registry.lookup(r, op);
-      if (value === undefined) line += this.escape === "json" ? "" : "-";
+      if (value === undefined) line += this.escape === "default" ? "-" : "";
       else line += escapeValue(value, this.escape);
     }
     return line;

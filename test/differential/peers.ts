@@ -105,6 +105,8 @@ export interface Peer {
   readonly prefix: string;
   accessLog(): string;
   errorLog(): string;
+  /** A file under the prefix's logs/ (relative log paths resolve against the prefix). */
+  readLog(name: string): string;
   stop(): Promise<void>;
 }
 
@@ -143,6 +145,7 @@ export async function startPeer(name: "nginx" | "wsgate", httpBody: string): Pro
     prefix,
     accessLog: () => readFileSync(join(prefix, "logs", "access.log"), "latin1"),
     errorLog: () => readFileSync(join(prefix, "logs", "error.log"), "latin1"),
+    readLog: (name) => readFileSync(join(prefix, "logs", name), "latin1"),
     stop: async () => {
       if (child.exitCode === null) {
         const exited = new Promise((done) => child.once("exit", done));
