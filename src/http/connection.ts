@@ -44,8 +44,8 @@ export class ClientConnection implements ConnectionInfo {
   readonly id = nextConnectionId++;
   readonly remoteAddress: string;
   readonly remotePort: number;
-  readonly localAddress: string;
-  readonly localPort: number;
+  // The local address costs a getsockname(): asked for only when a variable or a server choice needs it.
+  private local: { address: string; port: number } | undefined;
   requests = 0;
   /** Set by the handler of the request in flight: called if the client goes away first. */
   onAbortHandler: (() => void) | undefined;
@@ -71,16 +71,25 @@ export class ClientConnection implements ConnectionInfo {
     private readonly events: ConnectionEvents,
     private keepaliveTimeoutMs: number,
   ) {
+    // Read now: logs written when a tunnel closes need it, and a closed socket no longer has it.
     this.remoteAddress = stripMappedV4(socket.remoteAddress ?? "");
     this.remotePort = socket.remotePort ?? 0;
-    this.localAddress = stripMappedV4(socket.localAddress ?? "");
-    this.localPort = socket.localPort ?? 0;
     socket.on("data", this.handlers.data);
     socket.on("end", this.handlers.end);
     socket.on("error", this.handlers.error);
     socket.on("close", this.handlers.close);
     socket.on("timeout", this.handlers.timeout);
     socket.setTimeout(srv.clientHeaderTimeoutMs);
+  }
+
+  get localAddress(): string {
+    this.local ??= { address: stripMappedV4(this.socket.localAddress ?? ""), port: this.socket.localPort ?? 0 };
+    return this.local.address;
+  }
+
+  get localPort(): number {
+    void this.localAddress;
+    return this.local!.port;
   }
 
   bytesWritten(): number {
@@ -158,6 +167,8 @@ export class ClientConnection implements ConnectionInfo {
   /** Hand the socket to a tunnel, with the bytes read past the request. */
   detach(): { socket: Socket; leftover: Buffer | undefined } {
     this.state = "detached";
+    // The tunnel's log line is written after the socket closes, when its address can no longer be read.
+    void this.localAddress;
     this.socket.off("data", this.handlers.data);
     this.socket.off("end", this.handlers.end);
     this.socket.off("timeout", this.handlers.timeout);

@@ -127,6 +127,7 @@ export class HttpServer {
 
   private serversFor(connection: ClientConnection): AddressServers {
     const binding = this.bindingOf.get(connection)!;
+    if (binding.byLocalAddress.size === 0) return binding.servers;
     return binding.byLocalAddress.get(connection.localAddress) ?? binding.servers;
   }
 
