@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { clientFrame, openWebSocket, serverFrameLength } from "../../bench/load.js";
-import { freePort } from "../differential/peers.js";
+import { freePort } from "../support/sockets.js";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 

@@ -5,15 +5,8 @@
 
 import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
-import {
-  comparableLog,
-  exchange,
-  linesEventually,
-  nginxRuns,
-  startPeer,
-  startRecordingBackend,
-  type RecordingBackend,
-} from "./peers.js";
+import { comparableLog, nginxRuns, startPeer, startRecordingBackend, type RecordingBackend } from "./peers.js";
+import { exchange, linesEventually } from "../support/sockets.js";
 
 const skip = nginxRuns() ? false : "Debian's nginx is not installed (scripts/install-test-deps.sh installs it)";
 

@@ -6,7 +6,8 @@
 
 import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
-import { exchange, nginxRuns, startPeer, startRecordingBackend, type Peer, type RecordingBackend } from "./peers.js";
+import { nginxRuns, startPeer, startRecordingBackend, type Peer, type RecordingBackend } from "./peers.js";
+import { exchange } from "../support/sockets.js";
 
 const skip = nginxRuns() ? false : "Debian's nginx is not installed (scripts/install-test-deps.sh installs it)";
 

@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { freePort } from "../support/sockets.js";
 import { fileURLToPath } from "node:url";
 
 /** The project root, from dist/test/differential/. */
@@ -19,15 +20,6 @@ const NGINX = ["/usr/sbin/nginx", "/usr/bin/nginx"].find((path) => existsSync(pa
 
 export function nginxPath(): string | undefined {
   return NGINX;
-}
-
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
-  const address = server.address();
-  await new Promise<void>((done) => server.close(() => done()));
-  if (typeof address !== "object" || !address) throw new Error("no port");
-  return address.port;
 }
 
 /** A raw backend that records request heads and answers by a rule. */
@@ -178,30 +170,6 @@ async function waitForPort(port: number, child: ChildProcess, stderr: () => stri
   throw new Error(`server did not listen on ${port}: ${stderr()}`);
 }
 
-/** Send raw bytes, read until the server closes or `until` says the reply is complete. */
-export function exchange(port: number, request: string, until?: (reply: Buffer) => boolean): Promise<Buffer> {
-  return new Promise((done, fail) => {
-    const socket = connect(port, "127.0.0.1");
-    const chunks: Buffer[] = [];
-    const timer = setTimeout(() => {
-      socket.destroy();
-      fail(new Error(`no complete reply for ${JSON.stringify(request.slice(0, 60))}`));
-    }, 5000);
-    const finish = (): void => {
-      clearTimeout(timer);
-      socket.destroy();
-      done(Buffer.concat(chunks));
-    };
-    socket.on("data", (chunk: Buffer) => {
-      chunks.push(chunk);
-      if (until?.(Buffer.concat(chunks))) finish();
-    });
-    socket.on("end", finish);
-    socket.on("error", finish);
-    socket.write(request, "latin1");
-  });
-}
-
 /** The status line and the headers of a reply, minus those that differ by nature (Date, Server). */
 export function comparableHead(reply: Buffer): string[] {
   const text = reply.toString("latin1");
@@ -223,20 +191,6 @@ export function comparableErrors(log: string): string[] {
     .split("\n")
     .filter((line) => / \[(error|crit|alert|emerg)\] /.test(line))
     .map((line) => line.replace(/^\S+ \S+ (\[\w+\]) \d+#\d+: (\*\d+ )?/, "$1 "));
-}
-
-/** Wait until `read()` has `count` lines (the log line of a tunnel comes when it closes). */
-export async function linesEventually(read: () => string, count: number): Promise<void> {
-  const deadline = Date.now() + 3000;
-  while (Date.now() < deadline) {
-    if (
-      read()
-        .split("\n")
-        .filter((line) => line !== "").length >= count
-    )
-      return;
-    await new Promise((done) => setTimeout(done, 20));
-  }
 }
 
 export function nginxRuns(): boolean {

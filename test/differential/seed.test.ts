@@ -10,29 +10,18 @@ import {
   comparableErrors,
   comparableHead,
   comparableLog,
-  exchange,
-  linesEventually,
   nginxRuns,
   startPeer,
   startRecordingBackend,
   type Peer,
   type RecordingBackend,
 } from "./peers.js";
+import { exchange, freePort, linesEventually } from "../support/sockets.js";
+import { seedHttp } from "../support/seed-config.js";
 
 const skip = nginxRuns() ? false : "Debian's nginx is not installed (scripts/install-test-deps.sh installs it)";
 
-const SEED = (backend: number): string => `
-  map $http_upgrade $connection_upgrade { default upgrade; '' close; }
-  upstream websocket { server 127.0.0.1:${backend}; }
-  server {
-    listen PORT;
-    location / {
-      proxy_pass http://websocket;
-      proxy_http_version 1.1;
-      proxy_set_header Upgrade $http_upgrade;
-      proxy_set_header Connection $connection_upgrade;
-    }
-  }`;
+const SEED = (backend: number): string => seedHttp(backend, "PORT");
 
 const DEFAULTS = (backend: number): string => `
   server {
@@ -129,7 +118,6 @@ describe("differential: wsgate and nginx answer alike", { skip }, () => {
   });
 
   test("upstream down: the same 502 and log line", async () => {
-    const { freePort } = await import("./peers.js");
     const dead = await freePort();
     const seen: Record<string, Seen & { errors: string[] }> = {};
     for (const peerName of ["nginx", "wsgate"] as const) {

@@ -8,19 +8,12 @@ import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
 import { connect } from "node:net";
-import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { freePort } from "../differential/peers.js";
-
-const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+import { freePort } from "../support/sockets.js";
+import { startWsgate, type Wsgate } from "./harness.js";
 
 describe("keep-alive and pipelining", () => {
   let backend: Server;
-  let proxy: ChildProcess;
-  let prefix: string;
+  let wsgate: Wsgate;
   let port: number;
 
   before(async () => {
@@ -37,37 +30,14 @@ describe("keep-alive and pipelining", () => {
     const address = backend.address();
     assert.ok(address && typeof address === "object");
     port = await freePort();
-    prefix = mkdtempSync(join(tmpdir(), "wsgate-pipe-"));
-    mkdirSync(join(prefix, "logs"));
-    writeFileSync(
-      join(prefix, "nginx.conf"),
-      `events {} pid logs/nginx.pid; error_log logs/error.log info;
-       http { access_log logs/access.log;
-         server { listen ${port};
-           location / { proxy_pass http://127.0.0.1:${address.port}; proxy_http_version 1.1; } } }`,
+    wsgate = await startWsgate(
+      `server { listen ${port}; location / { proxy_pass http://127.0.0.1:${address.port}; proxy_http_version 1.1; } }`,
     );
-    proxy = spawn(
-      process.execPath,
-      [join(ROOT, "bin", "wsgate.js"), "-p", prefix, "-c", "nginx.conf", "-g", "daemon off;"],
-      {
-        stdio: "ignore",
-      },
-    );
-    const deadline = Date.now() + 5000;
-    while (!existsSync(join(prefix, "logs", "nginx.pid"))) {
-      assert.ok(Date.now() < deadline && proxy.exitCode === null, "wsgate did not start");
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
   });
 
   after(async () => {
-    if (proxy?.exitCode === null) {
-      const exited = new Promise((resolve) => proxy.once("exit", resolve));
-      proxy.kill("SIGQUIT");
-      await exited;
-    }
+    await wsgate?.stop();
     await new Promise((resolve) => backend?.close(resolve));
-    rmSync(prefix, { recursive: true, force: true });
   });
 
   test("five pipelined requests, with a 5 MB body and a chunked one, come back in order", async () => {
@@ -101,7 +71,7 @@ describe("keep-alive and pipelining", () => {
       "path=/five len=0",
     ]);
     assert.equal(reply.match(/^HTTP\/1\.1 200 OK\r\n/gm)?.length, 5);
-    const log = readFileSync(join(prefix, "logs", "access.log"), "latin1");
+    const log = wsgate.log("access.log");
     assert.deepEqual(
       log
         .trim()

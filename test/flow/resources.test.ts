@@ -7,7 +7,7 @@
 import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import { createServer, connect, type Server, type Socket } from "node:net";
-import { exchange, freePort } from "../differential/peers.js";
+import { exchange, freePort } from "../support/sockets.js";
 import { eventWithin, startWsgate, type Wsgate } from "./harness.js";
 
 /** Connect and tell whether the server kept the connection (false: it was closed at once). */

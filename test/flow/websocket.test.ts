@@ -9,26 +9,13 @@ import { createHash, randomBytes } from "node:crypto";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { WebSocket, WebSocketServer } from "ws";
 import { eventWithin, startWsgate, type Wsgate } from "./harness.js";
-import { linesEventually } from "../differential/peers.js";
-
-const SEED = (backend: number): string => `
-  map $http_upgrade $connection_upgrade { default upgrade; '' close; }
-  upstream websocket { server 127.0.0.1:${backend}; }
-  server {
-    listen 127.0.0.1:0;
-    location / {
-      proxy_pass http://websocket;
-      proxy_http_version 1.1;
-      proxy_set_header Upgrade $http_upgrade;
-      proxy_set_header Connection $connection_upgrade;
-    }
-  }`;
+import { freePort, linesEventually } from "../support/sockets.js";
+import { seedHttp } from "../support/seed-config.js";
 
 /** The seed configuration in front of `backend`, on a free port. */
 async function seedOn(backend: number): Promise<{ wsgate: Wsgate; port: number }> {
-  const { freePort } = await import("../differential/peers.js");
   const port = await freePort();
-  const wsgate = await startWsgate(SEED(backend).replace("127.0.0.1:0", `127.0.0.1:${port}`));
+  const wsgate = await startWsgate(seedHttp(backend, `127.0.0.1:${port}`));
   return { wsgate, port };
 }
 

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { WebSocketServer } from "ws";
 import { startEchoServer } from "../../src/examples/echo-server.js";
-import { exchange, freePort, linesEventually } from "../differential/peers.js";
+import { exchange, freePort, linesEventually } from "../support/sockets.js";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 

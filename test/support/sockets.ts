@@ -1,0 +1,53 @@
+/**
+ * Socket helpers for tests: a free port, a raw request/reply exchange, and a
+ * bounded wait for log lines (which are written when connections close).
+ */
+
+import { connect, createServer } from "node:net";
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
+  const address = server.address();
+  await new Promise<void>((done) => server.close(() => done()));
+  if (typeof address !== "object" || !address) throw new Error("no port");
+  return address.port;
+}
+
+/** Send raw bytes, read until the server closes or `until` says the reply is complete. */
+export function exchange(port: number, request: string, until?: (reply: Buffer) => boolean): Promise<Buffer> {
+  return new Promise((done, fail) => {
+    const socket = connect(port, "127.0.0.1");
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => {
+      socket.destroy();
+      fail(new Error(`no complete reply for ${JSON.stringify(request.slice(0, 60))}`));
+    }, 5000);
+    const finish = (): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      done(Buffer.concat(chunks));
+    };
+    socket.on("data", (chunk: Buffer) => {
+      chunks.push(chunk);
+      if (until?.(Buffer.concat(chunks))) finish();
+    });
+    socket.on("end", finish);
+    socket.on("error", finish);
+    socket.write(request, "latin1");
+  });
+}
+
+/** Wait until `read()` has `count` lines (the log line of a tunnel comes when it closes). */
+export async function linesEventually(read: () => string, count: number): Promise<void> {
+  const deadline = Date.now() + 3000;
+  while (Date.now() < deadline) {
+    if (
+      read()
+        .split("\n")
+        .filter((line) => line !== "").length >= count
+    )
+      return;
+    await new Promise((done) => setTimeout(done, 20));
+  }
+}
