@@ -96,10 +96,6 @@ export class ClientConnection implements ConnectionInfo {
     return this.socket.bytesWritten;
   }
 
-  get isOpen(): boolean {
-    return this.state !== "closed" && !this.socket.destroyed;
-  }
-
   write(data: string | Buffer): boolean {
     if (this.state === "closed" || this.socket.destroyed) return false;
     return typeof data === "string" ? this.socket.write(data, "latin1") : this.socket.write(data);
@@ -315,11 +311,6 @@ export class ClientConnection implements ConnectionInfo {
       this.abortRequest("timeout");
       this.destroy();
     }
-  }
-
-  /** For tests and logs: is the body reader waiting on the handler? */
-  get isBodyPaused(): boolean {
-    return this.bodyPaused;
   }
 }
 

@@ -75,14 +75,6 @@ export class HttpServer {
     }
   }
 
-  /** The ports actually bound (for tests that listen on port 0 … not used by nginx configs). */
-  addresses(): string[] {
-    return this.listeners.map((server) => {
-      const address = server.address();
-      return typeof address === "object" && address ? `${address.address}:${address.port}` : String(address);
-    });
-  }
-
   /** Stop accepting; open connections go on. */
   async stopListening(): Promise<void> {
     await Promise.all(this.listeners.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));

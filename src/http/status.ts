@@ -46,7 +46,3 @@ export function statusLine(status: number): string {
   const reason = REASONS[status];
   return reason === undefined ? `${status} ` : `${status} ${reason}`;
 }
-
-export function reasonPhrase(status: number): string | undefined {
-  return REASONS[status];
-}

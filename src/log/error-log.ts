@@ -37,12 +37,6 @@ export class ErrorLog {
     this.targets = targets.map((target) => ({ path: target.path, severity: SEVERITY[target.level] }));
   }
 
-  /** Would a message at `level` be written anywhere? (Saves building messages nobody reads.) */
-  enabled(level: LogLevel): boolean {
-    const severity = SEVERITY[level];
-    return this.targets.some((target) => severity <= target.severity);
-  }
-
   log(level: LogLevel, message: string, context?: RequestLogContext): void {
     const severity = SEVERITY[level];
     let line: string | undefined;

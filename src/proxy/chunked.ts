@@ -29,10 +29,6 @@ export class ChunkedDecoder {
   /** Bytes after the terminating chunk, once done (the next request's or response's). */
   rest: Buffer | undefined;
 
-  get done(): boolean {
-    return this.isDone();
-  }
-
   private isDone(): boolean {
     return this.state === State.Done;
   }

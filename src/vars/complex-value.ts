@@ -22,11 +22,6 @@ export class ComplexValue {
     return new ComplexValue(registry, parse(text, registry, place), text);
   }
 
-  /** True when the value has no variables: evaluate() then always answers `source`. */
-  get isConstant(): boolean {
-    return this.parts.every((part) => typeof part === "string");
-  }
-
   evaluate(r: VariableSource): string {
     const parts = this.parts;
     if (parts.length === 1 && typeof parts[0] === "string") return parts[0];

@@ -75,10 +75,6 @@ export class VariableRegistry {
     this.linked = linked;
   }
 
-  get size(): number {
-    return this.slots.length;
-  }
-
   /** The value of variable `index` for this request ("" when not found). */
   value(r: VariableSource, index: number): string {
     return this.lookup(r, index) ?? "";
