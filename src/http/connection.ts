@@ -40,6 +40,48 @@ export interface ConnectionEvents {
 
 let nextConnectionId = 1;
 
+const kConnection = Symbol("wsgate.connection");
+type ConnectionSocket = Socket & { [kConnection]: ClientConnection };
+
+/**
+ * The socket listeners, shared by every connection (`this` is the socket):
+ * thousands of open connections cost no closures.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- EventEmitter's own listener type
+type Listener = (...args: any[]) => void;
+const SOCKET_LISTENERS: ReadonlyArray<readonly [string, Listener]> = [
+  [
+    "data",
+    function (this: ConnectionSocket, chunk: Buffer) {
+      this[kConnection].onData(chunk);
+    },
+  ],
+  [
+    "end",
+    function (this: ConnectionSocket) {
+      this[kConnection].onEnd();
+    },
+  ],
+  [
+    "error",
+    function (this: ConnectionSocket) {
+      this[kConnection].onSocketError();
+    },
+  ],
+  [
+    "close",
+    function (this: ConnectionSocket) {
+      this[kConnection].onClose();
+    },
+  ],
+  [
+    "timeout",
+    function (this: ConnectionSocket) {
+      this[kConnection].onTimeout();
+    },
+  ],
+];
+
 export class ClientConnection implements ConnectionInfo {
   readonly id = nextConnectionId++;
   readonly remoteAddress: string;
@@ -57,13 +99,6 @@ export class ClientConnection implements ConnectionInfo {
   private bodyPaused = false;
   /** Close instead of waiting for another request (graceful shutdown). */
   private closeWhenDone = false;
-  private readonly handlers = {
-    data: (chunk: Buffer): void => this.onData(chunk),
-    end: (): void => this.onEnd(),
-    error: (): void => this.onSocketError(),
-    close: (): void => this.onClose(),
-    timeout: (): void => this.onTimeout(),
-  };
 
   constructor(
     readonly socket: Socket,
@@ -74,11 +109,8 @@ export class ClientConnection implements ConnectionInfo {
     // Read now: logs written when a tunnel closes need it, and a closed socket no longer has it.
     this.remoteAddress = stripMappedV4(socket.remoteAddress ?? "");
     this.remotePort = socket.remotePort ?? 0;
-    socket.on("data", this.handlers.data);
-    socket.on("end", this.handlers.end);
-    socket.on("error", this.handlers.error);
-    socket.on("close", this.handlers.close);
-    socket.on("timeout", this.handlers.timeout);
+    (socket as ConnectionSocket)[kConnection] = this;
+    for (const [event, listener] of SOCKET_LISTENERS) socket.on(event, listener);
     socket.setTimeout(srv.clientHeaderTimeoutMs);
   }
 
@@ -165,11 +197,7 @@ export class ClientConnection implements ConnectionInfo {
     this.state = "detached";
     // The tunnel's log line is written after the socket closes, when its address can no longer be read.
     void this.localAddress;
-    this.socket.off("data", this.handlers.data);
-    this.socket.off("end", this.handlers.end);
-    this.socket.off("timeout", this.handlers.timeout);
-    this.socket.off("close", this.handlers.close);
-    this.socket.off("error", this.handlers.error);
+    for (const [event, listener] of SOCKET_LISTENERS) this.socket.off(event, listener);
     this.socket.setTimeout(0);
     const leftover = this.pending;
     this.pending = undefined;
@@ -199,7 +227,8 @@ export class ClientConnection implements ConnectionInfo {
     this.keepaliveTimeoutMs = ms;
   }
 
-  private onData(chunk: Buffer): void {
+  /** @internal socket listener */
+  onData(chunk: Buffer): void {
     switch (this.state) {
       case "head":
         this.pending = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
@@ -271,7 +300,8 @@ export class ClientConnection implements ConnectionInfo {
     if (this.pending.length > PENDING_LIMIT) this.socket.pause();
   }
 
-  private onEnd(): void {
+  /** @internal socket listener */
+  onEnd(): void {
     if (this.state === "request") {
       if (this.sink) {
         const sink = this.sink;
@@ -283,12 +313,14 @@ export class ClientConnection implements ConnectionInfo {
     this.destroy();
   }
 
-  private onSocketError(): void {
+  /** @internal socket listener */
+  onSocketError(): void {
     if (this.state === "request") this.abortRequest("error");
     this.state = "closed";
   }
 
-  private onClose(): void {
+  /** @internal socket listener */
+  onClose(): void {
     if (this.state === "request") this.abortRequest("closed");
     this.state = "closed";
   }
@@ -300,7 +332,8 @@ export class ClientConnection implements ConnectionInfo {
     else this.events.onAbort(this, reason);
   }
 
-  private onTimeout(): void {
+  /** @internal socket listener */
+  onTimeout(): void {
     if (this.state === "head") {
       const partial = this.pending ? this.pending.toString("latin1") : "";
       if (partial.trim() !== "") this.events.onHeadTimeout(this, partial);

@@ -221,6 +221,8 @@ class ProxySession {
     r.responseHeaders = headers;
     r.headerBytes = text.length;
     this.connection.write(text);
+    // The tunnel keeps its own idle time for both sockets; this socket's timer is not needed.
+    socket.setTimeout(0);
     const { socket: client, leftover } = this.connection.detach();
     this.tunnelling = true;
     client.setNoDelay(true);

@@ -8,9 +8,16 @@
  * ends or fails, what was already read from it is delivered to the other,
  * then both are closed. The idle timeout (proxy_read_timeout) counts activity
  * in either direction, as nginx re-arms its timer on every event of the tunnel.
+ *
+ * Memory matters here — a chat server holds tens of thousands of idle
+ * tunnels — so a tunnel is one small object: the socket listeners are shared
+ * module-level functions that find their tunnel through the socket (no
+ * closures per tunnel), and the idle timeout is an entry in one sweeper (no
+ * timer per socket).
  */
 
 import type { Socket } from "node:net";
+import { IdleSweeper, type IdleEntry } from "./idle-sweeper.js";
 
 export type TunnelEnd = "client closed" | "upstream closed" | "client error" | "upstream error" | "timeout";
 
@@ -26,57 +33,97 @@ export interface TunnelOptions {
   readonly onClose: (how: TunnelEnd) => void;
 }
 
-export function startTunnel(options: TunnelOptions): void {
-  const { client, upstream } = options;
-  let how: TunnelEnd | undefined;
-  let open = 2;
-  const closed = (): void => {
-    if (--open === 0) options.onClose(how ?? "client closed");
-  };
-  const finish = (reason: TunnelEnd): void => {
-    how ??= reason;
-  };
+const kTunnel = Symbol("wsgate.tunnel");
+type TunnelSocket = Socket & { [kTunnel]?: Tunnel };
 
-  const linger = options.idleTimeoutMs > 0 ? options.idleTimeoutMs : 60_000;
-  pump(client, upstream, "client", finish, linger);
-  pump(upstream, client, "upstream", finish, linger);
-  client.once("close", closed);
-  upstream.once("close", closed);
+const sweeper = new IdleSweeper();
 
-  if (options.idleTimeoutMs > 0) {
-    upstream.setTimeout(options.idleTimeoutMs, () => {
-      finish("timeout");
-      client.destroy();
-      upstream.destroy();
-    });
+/** How long a closing side may take to flush what it was given before it is cut off. */
+const DEFAULT_LINGER_MS = 60_000;
+
+class Tunnel implements IdleEntry {
+  lastActiveMs = Date.now();
+  how: TunnelEnd | undefined;
+  open = 2;
+
+  constructor(
+    readonly client: TunnelSocket,
+    readonly upstream: TunnelSocket,
+    readonly idleLimitMs: number,
+    readonly onClose: (how: TunnelEnd) => void,
+  ) {}
+
+  other(socket: Socket): TunnelSocket {
+    return socket === this.client ? this.upstream : this.client;
   }
+
+  end(socket: Socket, reason: "closed" | "error"): void {
+    this.how ??= socket === this.client ? `client ${reason}` : `upstream ${reason}`;
+  }
+
+  expire(): void {
+    this.how ??= "timeout";
+    this.client.destroy();
+    this.upstream.destroy();
+  }
+
+  get lingerMs(): number {
+    return this.idleLimitMs > 0 ? this.idleLimitMs : DEFAULT_LINGER_MS;
+  }
+}
+
+export function startTunnel(options: TunnelOptions): void {
+  const client = options.client as TunnelSocket;
+  const upstream = options.upstream as TunnelSocket;
+  const tunnel = new Tunnel(client, upstream, options.idleTimeoutMs, options.onClose);
+  for (const socket of [client, upstream]) {
+    socket[kTunnel] = tunnel;
+    socket.on("data", onData);
+    socket.on("drain", onDrain);
+    socket.on("end", onEnd);
+    socket.on("error", onError);
+    socket.once("close", onClose);
+  }
+  if (options.idleTimeoutMs > 0) sweeper.add(tunnel);
   if (options.fromClient && options.fromClient.length > 0) upstream.write(options.fromClient);
   if (options.fromUpstream && options.fromUpstream.length > 0) client.write(options.fromUpstream);
   client.resume();
   upstream.resume();
 }
 
-/** One direction: from → to, pausing `from` while `to` is full. */
-function pump(
-  from: Socket,
-  to: Socket,
-  side: "client" | "upstream",
-  finish: (reason: TunnelEnd) => void,
-  lingerMs: number,
-): void {
-  from.on("data", (chunk: Buffer) => {
-    if (!to.write(chunk)) from.pause();
-  });
-  to.on("drain", () => from.resume());
-  from.on("end", () => {
-    finish(side === "client" ? "client closed" : "upstream closed");
-    closeAfterFlush(to, lingerMs);
-  });
-  from.on("error", () => {
-    finish(side === "client" ? "client error" : "upstream error");
-    from.destroy();
-    closeAfterFlush(to, lingerMs);
-  });
+// The listeners below are shared by every tunnel; `this` is the socket that emitted.
+
+function onData(this: TunnelSocket, chunk: Buffer): void {
+  const tunnel = this[kTunnel]!;
+  tunnel.lastActiveMs = Date.now();
+  if (!tunnel.other(this).write(chunk)) this.pause();
+}
+
+/** The socket we write to has room again: read again from the other one. */
+function onDrain(this: TunnelSocket): void {
+  const tunnel = this[kTunnel]!;
+  tunnel.lastActiveMs = Date.now();
+  tunnel.other(this).resume();
+}
+
+function onEnd(this: TunnelSocket): void {
+  const tunnel = this[kTunnel]!;
+  tunnel.end(this, "closed");
+  closeAfterFlush(tunnel.other(this), tunnel.lingerMs);
+}
+
+function onError(this: TunnelSocket): void {
+  const tunnel = this[kTunnel]!;
+  tunnel.end(this, "error");
+  this.destroy();
+  closeAfterFlush(tunnel.other(this), tunnel.lingerMs);
+}
+
+function onClose(this: TunnelSocket): void {
+  const tunnel = this[kTunnel]!;
+  if (--tunnel.open > 0) return;
+  sweeper.remove(tunnel);
+  tunnel.onClose(tunnel.how ?? "client closed");
 }
 
 /** Send what is queued, then close; a peer that stops reading is cut off after `lingerMs`. */
