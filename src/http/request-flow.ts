@@ -39,10 +39,13 @@ const EMPTY_FACTS: RequestFacts = {
 
 export class RequestFlow implements ConnectionEvents, ProxyServices {
   readonly upstreams: ReadonlyMap<string, UpstreamGroup>;
+  readonly keepsResponseHeaders: boolean;
   private readonly inFlight = new WeakMap<ClientConnection, HttpRequest>();
 
   constructor(private readonly services: FlowServices) {
     this.upstreams = services.upstreams;
+    const variables = services.http.variables;
+    this.keepsResponseHeaders = variables.usesPrefix("sent_http_") || variables.usesPrefix("upstream_http_");
   }
 
   errorLogFor(r: HttpRequest): ErrorLog {

@@ -33,6 +33,8 @@ export interface ProxyServices {
   finalize(r: HttpRequest, keepAlive: boolean): void;
   /** An upgraded connection ended: log it. */
   finalizeTunnel(r: HttpRequest): void;
+  /** Whether any variable reads response headers ($sent_http_…, $upstream_http_…) after the response. */
+  readonly keepsResponseHeaders: boolean;
 }
 
 export function proxyRequest(
@@ -202,7 +204,7 @@ class ProxySession {
     this.group.succeeded(this.peer!, Date.now());
     const attempt = this.current!;
     attempt.status = head.status;
-    attempt.responseHeaders = head.headers;
+    if (this.services.keepsResponseHeaders) attempt.responseHeaders = head.headers;
     if (head.status === 101 && this.r.facts.upgrade) {
       this.upgrade(socket, head, rest, tryStart);
       return;
@@ -218,7 +220,8 @@ class ProxySession {
       upgrade: true,
     });
     r.status = 101;
-    r.responseHeaders = headers;
+    // A tunnel lives for hours: keep its header lists only if a log line will read them.
+    if (this.services.keepsResponseHeaders) r.responseHeaders = headers;
     r.headerBytes = text.length;
     this.connection.write(text);
     // The tunnel keeps its own idle time for both sockets; this socket's timer is not needed.

@@ -60,6 +60,11 @@ export class VariableRegistry {
     return index;
   }
 
+  /** Does the configuration use any variable of this family ($sent_http_…)? */
+  usesPrefix(prefix: string): boolean {
+    return this.slots.some((slot) => slot.name.startsWith(prefix));
+  }
+
   /** Bind every used name to its definition; throws on the first unknown one. */
   link(): void {
     const linked: VariableDefinition[] = [];

@@ -14,13 +14,20 @@ const FORMATS = (backend: number, logs: string): string => `
   log_format esc '"$http_user_agent" "$http_x_test" $remote_user $status $request_length';
   log_format js escape=json '{"ua":"$http_user_agent","x":"$http_x_test","missing":"$http_x_none","u":"$remote_user"}';
   log_format raw escape=none '$http_user_agent|$http_x_test';
+  log_format sent '$status $sent_http_connection $sent_http_upgrade $upstream_http_sec_websocket_accept $upstream_status';
   server {
     listen PORT;
     access_log ${logs}/combined.log combined;
     access_log ${logs}/esc.log esc;
     access_log ${logs}/js.log js;
     access_log ${logs}/raw.log raw;
-    location / { proxy_pass http://127.0.0.1:${backend}; }
+    access_log ${logs}/sent.log sent;
+    location / {
+      proxy_pass http://127.0.0.1:${backend};
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection $http_connection;
+    }
     location /quiet { access_log off; proxy_pass http://127.0.0.1:${backend}; }
   }`;
 
@@ -29,6 +36,8 @@ const REQUESTS = [
   "GET /?a=1 HTTP/1.1\r\nHost: a\r\nAuthorization: Basic dXNlcjpwYXNz\r\nConnection: close\r\n\r\n",
   "GET /quiet HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
   "GET / HTTP/1.0\r\n\r\n",
+  "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
 ];
 
 describe("differential: access-log formats", { skip }, () => {
@@ -46,15 +55,19 @@ describe("differential: access-log formats", { skip }, () => {
       try {
         for (const request of REQUESTS) await exchange(again.port, request);
         const read = (file: string) => (): string => again.readLog(file);
-        await linesEventually(read("combined.log"), 3);
+        await linesEventually(read("combined.log"), 4);
         seen[name] = Object.fromEntries(
-          ["combined.log", "esc.log", "js.log", "raw.log"].map((file) => [file, comparableLog(read(file)())]),
+          ["combined.log", "esc.log", "js.log", "raw.log", "sent.log"].map((file) => [
+            file,
+            comparableLog(read(file)()),
+          ]),
         );
       } finally {
         await again.stop();
       }
     }
-    assert.equal(seen.nginx!["combined.log"]!.length, 3, "access_log off kept one request out");
+    assert.equal(seen.nginx!["combined.log"]!.length, 4, "access_log off kept one request out");
+    assert.match(seen.nginx!["sent.log"]!.at(-1)!, /^101 upgrade websocket \S+= 101$/);
     assert.deepEqual(seen.wsgate, seen.nginx);
   });
 });
