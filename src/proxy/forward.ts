@@ -14,7 +14,8 @@ import type { HttpRequest } from "../http/request.js";
 import type { ErrorLog } from "../log/error-log.js";
 import type { Peer, UpstreamGroup } from "../upstream/group.js";
 import type { UpstreamTry } from "../vars/source.js";
-import { ChunkedDecoder, LAST_CHUNK, encodeChunk } from "./chunked.js";
+import { LAST_CHUNK, encodeChunk } from "./chunked.js";
+import { readResponseBody, responseFraming, writeParts, type BodyOutcome } from "./response-body.js";
 import { buildClientHead } from "./response-headers.js";
 import { parseResponseHead, type ResponseHead } from "./response-head.js";
 import { startTunnel } from "./tunnel.js";
@@ -143,7 +144,7 @@ class ProxySession {
     this.connection.setIdleTimeout(this.location.loc.clientBodyTimeoutMs);
     socket.on("drain", () => this.connection.resumeBody());
     this.connection.readBody(this.r.facts.framing, {
-      data: (chunk) => (chunked ? writeAllParts(socket, encodeChunk(chunk)) : socket.write(chunk)),
+      data: (chunk) => (chunked ? writeParts(socket, encodeChunk(chunk)) : socket.write(chunk)),
       end: () => {
         if (chunked) socket.write(LAST_CHUNK);
         this.connection.setIdleTimeout(0);
@@ -278,7 +279,11 @@ class ProxySession {
     const attempt = this.current!;
     const resumeUpstream = (): void => void socket.resume();
     client.socket.on("drain", resumeUpstream);
-    const finish = (complete: boolean): void => {
+    const send = (data: Buffer): void => {
+      const ok = clientChunked ? writeParts(client.socket, encodeChunk(data)) : client.write(data);
+      if (!ok) socket.pause();
+    };
+    readResponseBody(socket, framing, rest, send, (outcome) => {
       if (this.done) return;
       this.done = true;
       client.socket.off("drain", resumeUpstream);
@@ -287,46 +292,14 @@ class ProxySession {
       attempt.bytesSent = socket.bytesWritten;
       this.peer!.active--;
       socket.destroy();
-      if (!complete) {
-        this.logUpstream("error", "upstream prematurely closed connection while reading upstream");
+      if (outcome !== "complete") {
+        this.logUpstream("error", `${BODY_FAILURE[outcome]} while reading upstream`);
         this.services.finalize(r, false);
         return;
       }
       if (clientChunked) client.write(LAST_CHUNK);
       this.services.finalize(r, canKeepAlive);
-    };
-    const send = (data: Buffer): void => {
-      const ok = clientChunked ? writeAllParts(client.socket, encodeChunk(data)) : client.write(data);
-      if (!ok) socket.pause();
-    };
-
-    if (framing.kind === "none") {
-      finish(true);
-      return;
-    }
-    let left = framing.kind === "length" ? framing.length : Infinity;
-    const decoder = framing.kind === "chunked" ? new ChunkedDecoder() : undefined;
-    const onBody = (chunk: Buffer): void => {
-      if (decoder) {
-        const result = decoder.feed(chunk, send);
-        if (result === "invalid") {
-          this.logUpstream("error", "upstream sent invalid chunked response while reading upstream");
-          finish(false);
-        } else if (result === "done") finish(true);
-        return;
-      }
-      const piece = chunk.length > left ? chunk.subarray(0, left) : chunk;
-      send(piece);
-      left -= piece.length;
-      if (left === 0) finish(true);
-    };
-    socket.on("data", onBody);
-    socket.on("end", () => finish(framing.kind === "close"));
-    socket.on("timeout", () => {
-      this.logUpstream("error", "upstream timed out (110: Connection timed out) while reading upstream");
-      finish(false);
     });
-    if (rest) onBody(rest);
   }
 
   private upstreamError(socket: Socket, err: Error, connected: boolean): void {
@@ -410,25 +383,9 @@ class ProxySession {
 /** Errors that say this process, not the peer, is out of something. */
 const OUT_OF_RESOURCES = new Set(["EMFILE", "ENFILE", "ENOBUFS", "ENOMEM"]);
 
-type ResponseFraming = { kind: "none" } | { kind: "length"; length: number } | { kind: "chunked" } | { kind: "close" };
-
-/** How the upstream's body ends: no body, a length, chunked coding, or the connection closing. */
-function responseFraming(head: ResponseHead, method: string): ResponseFraming {
-  if (method === "HEAD" || head.status === 204 || head.status === 304 || head.status < 200) return { kind: "none" };
-  let length: number | undefined;
-  for (const [name, value] of head.headers) {
-    const lower = name.toLowerCase();
-    if (lower === "transfer-encoding" && value.toLowerCase().includes("chunked") && head.version >= 1001) {
-      return { kind: "chunked" };
-    }
-    if (lower === "content-length" && /^\d+$/.test(value)) length = Number(value);
-  }
-  if (length === undefined) return { kind: "close" };
-  return length === 0 ? { kind: "none" } : { kind: "length", length };
-}
-
-function writeAllParts(socket: Socket, parts: readonly Buffer[]): boolean {
-  let ok = true;
-  for (const part of parts) ok = socket.write(part) && ok;
-  return ok;
-}
+/** nginx's words for a response body that did not end as framed. */
+const BODY_FAILURE: Record<Exclude<BodyOutcome, "complete">, string> = {
+  premature: "upstream prematurely closed connection",
+  invalid: "upstream sent invalid chunked response",
+  timeout: "upstream timed out (110: Connection timed out)",
+};

@@ -1,0 +1,81 @@
+/**
+ * Reading an upstream's response body: how it is framed (no body, a length,
+ * chunked coding, or until the connection closes), and a reader that hands
+ * out the body's bytes and says once how it ended.
+ */
+
+import type { Socket } from "node:net";
+import { ChunkedDecoder } from "./chunked.js";
+import type { ResponseHead } from "./response-head.js";
+
+export type ResponseFraming =
+  | { readonly kind: "none" }
+  | { readonly kind: "length"; readonly length: number }
+  | { readonly kind: "chunked" }
+  | { readonly kind: "close" };
+
+/** How the upstream's body ends, as nginx reads it. */
+export function responseFraming(head: ResponseHead, method: string): ResponseFraming {
+  if (method === "HEAD" || head.status === 204 || head.status === 304 || head.status < 200) return { kind: "none" };
+  let length: number | undefined;
+  for (const [name, value] of head.headers) {
+    const lower = name.toLowerCase();
+    if (lower === "transfer-encoding" && value.toLowerCase().includes("chunked") && head.version >= 1001) {
+      return { kind: "chunked" };
+    }
+    if (lower === "content-length" && /^\d+$/.test(value)) length = Number(value);
+  }
+  if (length === undefined) return { kind: "close" };
+  return length === 0 ? { kind: "none" } : { kind: "length", length };
+}
+
+/** complete: the body ended as framed; premature: the connection closed first; invalid: bad chunked coding. */
+export type BodyOutcome = "complete" | "premature" | "invalid" | "timeout";
+
+/**
+ * Read the body from `socket` (`rest` first: bytes that came with the head),
+ * passing each piece to `onData`; `onEnd` is called exactly once.
+ */
+export function readResponseBody(
+  socket: Socket,
+  framing: ResponseFraming,
+  rest: Buffer | undefined,
+  onData: (data: Buffer) => void,
+  onEnd: (outcome: BodyOutcome) => void,
+): void {
+  let ended = false;
+  const end = (outcome: BodyOutcome): void => {
+    if (ended) return;
+    ended = true;
+    socket.off("data", onBody);
+    onEnd(outcome);
+  };
+  if (framing.kind === "none") {
+    end("complete");
+    return;
+  }
+  let left = framing.kind === "length" ? framing.length : Infinity;
+  const decoder = framing.kind === "chunked" ? new ChunkedDecoder() : undefined;
+  function onBody(chunk: Buffer): void {
+    if (decoder) {
+      const result = decoder.feed(chunk, onData);
+      if (result !== "more") end(result === "done" ? "complete" : "invalid");
+      return;
+    }
+    const piece = chunk.length > left ? chunk.subarray(0, left) : chunk;
+    onData(piece);
+    left -= piece.length;
+    if (left === 0) end("complete");
+  }
+  socket.on("data", onBody);
+  socket.on("end", () => end(framing.kind === "close" ? "complete" : "premature"));
+  socket.on("timeout", () => end("timeout"));
+  if (rest) onBody(rest);
+}
+
+/** Write several buffers; false when the socket asked us to wait for 'drain'. */
+export function writeParts(socket: Socket, parts: readonly Buffer[]): boolean {
+  let ok = true;
+  for (const part of parts) ok = socket.write(part) && ok;
+  return ok;
+}
