@@ -89,6 +89,8 @@ export class ClientConnection implements ConnectionInfo {
   // The local address costs a getsockname(): asked for only when a variable or a server choice needs it.
   private local: { address: string; port: number } | undefined;
   requests = 0;
+  /** Body bytes of the current request read so far, framing included ($request_length counts them). */
+  bodyBytesRead = 0;
   /** Set by the handler of the request in flight: called if the client goes away first. */
   onAbortHandler: (() => void) | undefined;
   private state: "head" | "request" | "closed" | "detached" = "head";
@@ -258,6 +260,7 @@ export class ClientConnection implements ConnectionInfo {
     this.state = "request";
     this.socket.setTimeout(0); // the handler sets the timeouts of each phase
     this.requests++;
+    this.bodyBytesRead = 0;
     this.events.onHead(this, result.head);
   }
 
@@ -271,6 +274,7 @@ export class ClientConnection implements ConnectionInfo {
       });
       if (result === "invalid") {
         this.sink = undefined;
+        this.bodyBytesRead += chunk.length;
         sink.fail(400, "client sent invalid chunked body");
         return;
       }
@@ -290,6 +294,7 @@ export class ClientConnection implements ConnectionInfo {
         sink.end();
       }
     }
+    this.bodyBytesRead += chunk.length - (rest?.length ?? 0);
     if (rest && rest.length > 0) this.hold(rest);
     if (!more && this.sink) this.pauseBody();
   }

@@ -20,6 +20,8 @@ export interface ConnectionInfo {
   /** Bytes written to the client so far, over the connection's life. */
   bytesWritten(): number;
   readonly requests: number;
+  /** Body bytes of the request in flight read so far. */
+  readonly bodyBytesRead: number;
 }
 
 export class HttpRequest implements VariableSource {
@@ -94,8 +96,9 @@ export class HttpRequest implements VariableSource {
   get serverName(): string {
     return this.server.names[0] ?? "";
   }
+  /** Request line, headers and body as received. */
   get requestLength(): number {
-    return this.head.length;
+    return this.head.length + this.connection.bodyBytesRead;
   }
   get bytesSent(): number {
     return this.connection.bytesWritten() - this.bytesAtStart;

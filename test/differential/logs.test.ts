@@ -35,6 +35,7 @@ const REQUESTS = [
   'GET / HTTP/1.1\r\nHost: a\r\nUser-Agent: Mozilla "quoted" \\back\r\nX-Test: caf\xe9 \x01\x7f tab\there\r\nConnection: close\r\n\r\n',
   "GET /?a=1 HTTP/1.1\r\nHost: a\r\nAuthorization: Basic dXNlcjpwYXNz\r\nConnection: close\r\n\r\n",
   "GET /quiet HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+  "POST /form HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\nConnection: close\r\n\r\nhello=world",
   "GET / HTTP/1.0\r\n\r\n",
   "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
@@ -55,7 +56,7 @@ describe("differential: access-log formats", { skip }, () => {
       try {
         for (const request of REQUESTS) await exchange(again.port, request);
         const read = (file: string) => (): string => again.readLog(file);
-        await linesEventually(read("combined.log"), 4);
+        await linesEventually(read("combined.log"), 5);
         seen[name] = Object.fromEntries(
           ["combined.log", "esc.log", "js.log", "raw.log", "sent.log"].map((file) => [
             file,
@@ -66,7 +67,7 @@ describe("differential: access-log formats", { skip }, () => {
         await again.stop();
       }
     }
-    assert.equal(seen.nginx!["combined.log"]!.length, 4, "access_log off kept one request out");
+    assert.equal(seen.nginx!["combined.log"]!.length, 5, "access_log off kept one request out");
     assert.match(seen.nginx!["sent.log"]!.at(-1)!, /^101 upgrade websocket \S+= 101$/);
     assert.deepEqual(seen.wsgate, seen.nginx);
   });
