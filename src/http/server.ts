@@ -56,7 +56,6 @@ export class HttpServer {
   async listen(): Promise<void> {
     for (const binding of this.bindings) {
       const server = createServer({ noDelay: true, pauseOnConnect: false }, (socket) => this.accept(socket, binding));
-      server.on("error", (err) => this.errorLog.log("alert", `accept() failed (${systemErrorText(err)})`));
       await new Promise<void>((resolve, reject) => {
         const onError = (err: Error): void => {
           reject(new ListenError(`bind() to ${binding.listen.text} failed (${systemErrorText(err)})`));

@@ -45,6 +45,8 @@ export async function startRuntime(config: Config): Promise<Running> {
       );
     }
   } catch (err) {
+    // nginx writes a failed start to its error log as well as to stderr.
+    if (err instanceof Error) errorLog.log("emerg", err.message);
     await server?.stopListening();
     files.closeAll();
     throw err;
