@@ -66,6 +66,8 @@ export class HttpServer {
           { host, port: binding.listen.port, backlog: binding.listen.backlog, ipv6Only: binding.listen.ipv6only },
           () => {
             server.off("error", onError);
+            // From now on an error is a failed accept(); the socket keeps listening.
+            server.on("error", (err) => this.errorLog.log("alert", `accept() failed (${systemErrorText(err)})`));
             resolve();
           },
         );
