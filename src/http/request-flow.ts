@@ -88,6 +88,17 @@ export class RequestFlow implements ConnectionEvents, ProxyServices {
       this.respondError(r, 405);
       return;
     }
+    const framing = facts.ok.framing;
+    const limit = r.loc.clientMaxBodySize;
+    if (framing.kind === "length" && limit > 0 && framing.length > limit) {
+      this.errorLogFor(r).log(
+        "error",
+        `client intended to send too large body: ${framing.length} bytes`,
+        r.logContext(),
+      );
+      this.respondError(r, 413);
+      return;
+    }
     const location = match?.location;
     if (location?.proxyPass) {
       proxyRequest(r, connection, location, location.proxyPass, this);

@@ -134,20 +134,42 @@ class ProxySession {
   private lastFailureStatus = 502;
 
   private sendRequest(socket: Socket, tryStart: number): void {
-    const body = this.upstreamBody();
-    const head = buildUpstreamHead(this.r, this.pass, this.location, body);
-    socket.write(head, "latin1");
-    this.readResponse(socket, tryStart);
-    if (body.kind === "none" || !this.location.loc.proxyPassRequestBody) return;
+    const framing = this.r.facts.framing;
+    const loc = this.location.loc;
+    if (!loc.proxyPassRequestBody || framing.kind === "none") {
+      this.sendHead(socket, { kind: "none" }, tryStart);
+      return;
+    }
     this.bodySent = true;
-    const chunked = body.kind === "chunked";
-    this.connection.setIdleTimeout(this.location.loc.clientBodyTimeoutMs);
-    socket.on("drain", () => this.connection.resumeBody());
-    this.connection.readBody(this.r.facts.framing, {
-      data: (chunk) => (chunked ? writeParts(socket, encodeChunk(chunk)) : socket.write(chunk)),
+    this.connection.setIdleTimeout(loc.clientBodyTimeoutMs);
+    // An HTTP/1.0 upstream cannot take a chunked body: read it whole first (bounded by
+    // client_max_body_size, as nginx's buffering is) and send it with its length.
+    const collect = framing.kind === "chunked" && loc.proxyHttpVersion === "1.0";
+    const chunked = framing.kind === "chunked" && !collect;
+    const collected: Buffer[] = [];
+    const limit = loc.clientMaxBodySize;
+    let received = 0;
+    if (!collect) {
+      this.sendHead(socket, chunked ? { kind: "chunked" } : framing, tryStart);
+      socket.on("drain", () => this.connection.resumeBody());
+    }
+    this.connection.readBody(framing, {
+      data: (chunk) => {
+        received += chunk.length;
+        if (framing.kind === "chunked" && limit > 0 && received > limit) {
+          this.tooLarge(received);
+          return false;
+        }
+        if (collect) return collected.push(chunk) > 0;
+        return chunked ? writeParts(socket, encodeChunk(chunk)) : socket.write(chunk);
+      },
       end: () => {
-        if (chunked) socket.write(LAST_CHUNK);
         this.connection.setIdleTimeout(0);
+        if (this.done) return;
+        if (collect) {
+          this.sendHead(socket, { kind: "length", length: received }, tryStart);
+          for (const chunk of collected) socket.write(chunk);
+        } else if (chunked) socket.write(LAST_CHUNK);
       },
       fail: (status, reason) => {
         this.services.errorLogFor(this.r).log("info", reason, this.r.logContext());
@@ -157,17 +179,26 @@ class ProxySession {
     });
   }
 
-  /**
-   * The client's framing as the upstream gets it. A chunked body to an
-   * HTTP/1.1 upstream stays chunked; to HTTP/1.0 it cannot be sent without
-   * knowing its length, which would need the whole body first — refused with
-   * 411 as nginx does when it cannot buffer (see the README).
-   */
-  private upstreamBody(): UpstreamBody {
-    const framing = this.r.facts.framing;
-    if (!this.location.loc.proxyPassRequestBody || framing.kind === "none") return { kind: "none" };
-    if (framing.kind === "length") return framing;
-    return { kind: "chunked" };
+  private sendHead(socket: Socket, body: UpstreamBody, tryStart: number): void {
+    socket.write(buildUpstreamHead(this.r, this.pass, this.location, body), "latin1");
+    this.readResponse(socket, tryStart);
+  }
+
+  /** A chunked body past client_max_body_size: nginx's 413, and the upstream request abandoned. */
+  private tooLarge(received: number): void {
+    if (this.done) return;
+    this.services
+      .errorLogFor(this.r)
+      .log("error", `client intended to send too large chunked body: ${received} bytes`, this.r.logContext());
+    this.abortUpstream();
+    if (this.peer) this.peer.active--;
+    if (!this.responseStarted) {
+      this.fail(413);
+      return;
+    }
+    // A response is already on its way: there is no status left to send, only the connection to close.
+    this.done = true;
+    this.connection.destroy();
   }
 
   private readResponse(socket: Socket, tryStart: number): void {

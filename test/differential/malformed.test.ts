@@ -7,7 +7,7 @@
 import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import { nginxRuns, startPeer, startRecordingBackend, type Peer, type RecordingBackend } from "./peers.js";
-import { exchange } from "../support/sockets.js";
+import { exchange, hasWholeResponse } from "../support/sockets.js";
 
 const skip = nginxRuns() ? false : "Debian's nginx is not installed (scripts/install-test-deps.sh installs it)";
 
@@ -46,6 +46,13 @@ const CASES: ReadonlyArray<readonly [string, string, "streamed"?]> = [
   ["a path climbing above the root", "GET /../etc/passwd HTTP/1.1\r\nHost: a\r\n\r\n"],
   ["an encoded climb above the root", "GET /a/%2e%2e/%2e%2e/etc HTTP/1.1\r\nHost: a\r\n\r\n"],
   ["an invalid host", "GET / HTTP/1.1\r\nHost: a/../b\r\n\r\n"],
+  ["a Content-Length over client_max_body_size", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2000000\r\n\r\n"],
+  [
+    "a chunked body over client_max_body_size",
+    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" +
+      `100000\r\n${"x".repeat(0x100000)}\r\n10\r\n${"y".repeat(16)}\r\n0\r\n\r\n`,
+    "streamed",
+  ],
   ["a bad chunk size", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "streamed"],
 ];
 
@@ -71,9 +78,10 @@ describe("differential: malformed requests get nginx's answer", { skip }, () => 
   for (const [name, bytes, streamed] of CASES) {
     test(name, async () => {
       const before = backend.connections;
-      const nginxReply = statusLine(await exchange(peers.nginx!.port, bytes));
+      // nginx lingers after an error, reading what the client may still send: stop at a whole response.
+      const nginxReply = statusLine(await exchange(peers.nginx!.port, bytes, hasWholeResponse));
       const nginxPassed = backend.connections - before;
-      const wsgateReply = statusLine(await exchange(peers.wsgate!.port, bytes));
+      const wsgateReply = statusLine(await exchange(peers.wsgate!.port, bytes, hasWholeResponse));
       const wsgatePassed = backend.connections - before - nginxPassed;
       assert.equal(wsgateReply, nginxReply);
       if (streamed) assert.ok(wsgatePassed <= 1);

@@ -50,6 +50,8 @@ export async function startRecordingBackend(): Promise<RecordingBackend> {
       const head = buffered.toString("latin1", 0, end + 4);
       const bodyLength = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
       if (buffered.length < end + 4 + bodyLength) return;
+      // A chunked body is answered once its last chunk has arrived, as a real server would.
+      if (/\r\ntransfer-encoding: *chunked/i.test(head) && !buffered.includes("\r\n0\r\n\r\n", end)) return;
       heads.push(head);
       buffered = Buffer.alloc(0);
       answer(socket, head);

@@ -75,7 +75,12 @@ describe("differential: wsgate and nginx answer alike", { skip }, () => {
       const requests =
         name === "the seed configuration"
           ? PLAIN_REQUESTS
-          : [...PLAIN_REQUESTS, "GET /own/x%20y HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"];
+          : [
+              ...PLAIN_REQUESTS,
+              "GET /own/x%20y HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+              // HTTP/1.0 upstream (nginx's default): a chunked body arrives with its length.
+              "POST /chunked HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+            ];
       const seen: Record<string, Seen> = {};
       for (const peerName of ["nginx", "wsgate"] as const) {
         const peer = await startPeer(peerName, http(backend.port));

@@ -31,7 +31,7 @@ describe("keep-alive and pipelining", () => {
     assert.ok(address && typeof address === "object");
     port = await freePort();
     wsgate = await startWsgate(
-      `server { listen ${port}; location / { proxy_pass http://127.0.0.1:${address.port}; proxy_http_version 1.1; } }`,
+      `client_max_body_size 10m; server { listen ${port}; location / { proxy_pass http://127.0.0.1:${address.port}; proxy_http_version 1.1; } }`,
     );
   });
 

@@ -51,3 +51,12 @@ export async function linesEventually(read: () => string, count: number): Promis
     await new Promise((done) => setTimeout(done, 20));
   }
 }
+
+/** True once `reply` holds a whole response whose body length is given by Content-Length. */
+export function hasWholeResponse(reply: Buffer): boolean {
+  const text = reply.toString("latin1");
+  const end = text.indexOf("\r\n\r\n");
+  if (end === -1) return false;
+  const length = /\r\ncontent-length: *(\d+)/i.exec(text.slice(0, end))?.[1];
+  return length !== undefined && text.length >= end + 4 + Number(length);
+}
