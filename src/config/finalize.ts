@@ -91,8 +91,6 @@ function defaultLoc(http: HttpBuild, prefixes: Prefixes): LocConf {
     tcpNodelay: true,
     serverTokens: "on",
     chunkedTransferEncoding: true,
-    resetTimedoutConnection: false,
-    lingeringClose: "on",
   };
 }
 

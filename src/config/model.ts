@@ -102,8 +102,6 @@ export interface LocConf {
   tcpNodelay: boolean;
   serverTokens: "on" | "off" | "build";
   chunkedTransferEncoding: boolean;
-  resetTimedoutConnection: boolean;
-  lingeringClose: "on" | "off" | "always";
 }
 
 export interface SrvConf {

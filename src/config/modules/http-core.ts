@@ -82,7 +82,6 @@ export const HTTP_CORE_DIRECTIVES: readonly DirectiveSpec[] = [
   locFlag("tcp_nopush", "tcpNopush"),
   locFlag("tcp_nodelay", "tcpNodelay"),
   locFlag("chunked_transfer_encoding", "chunkedTransferEncoding"),
-  locFlag("reset_timedout_connection", "resetTimedoutConnection"),
   locSlot("server_tokens", [1], (node, conf) => {
     const value = node.args[0]!;
     if (value !== "on" && value !== "off" && value !== "build") {
