@@ -101,7 +101,7 @@ export async function finalizeHttp(http: HttpBuild, prefixes: Prefixes): Promise
   const servers = http.servers.map((server) => finalizeServer(server, httpSrv, httpLoc));
   checkDefaultServers(servers);
   await resolveUpstreams(http);
-  return { servers, upstreams: http.upstreams, logFormats: http.logFormats, variables: http.registry };
+  return { servers, upstreams: http.upstreams, logFormats: http.logFormats, variables: http.registry, loc: httpLoc };
 }
 
 function finalizeServer(server: ServerBuild, httpSrv: SrvConf, httpLoc: LocConf): ServerConf {

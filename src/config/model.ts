@@ -165,6 +165,8 @@ export interface HttpConf {
   readonly upstreams: Map<string, UpstreamConf>;
   readonly logFormats: Map<string, LogFormat>;
   readonly variables: VariableRegistry;
+  /** The http level's own settings (its access_log files are opened even when every server overrides them). */
+  readonly loc: LocConf;
 }
 
 export interface Config {

@@ -137,6 +137,7 @@ function* everyLocConf(config: Config): Generator<LocConf> {
       yield* walk(location.locations);
     }
   };
+  if (config.http) yield config.http.loc;
   for (const server of config.http?.servers ?? []) {
     yield server.loc;
     yield* walk(server.locations);

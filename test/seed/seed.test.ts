@@ -117,6 +117,11 @@ describe("the seed's setup, end to end", () => {
     assert.ok(reply.endsWith("Upgrade Required"));
   });
 
+  test("the http-level access log is opened at start, as nginx opens it, though the server overrides it", () => {
+    assert.ok(existsSync(join(prefix, "logs", "access.log")));
+    assert.equal(readFileSync(join(prefix, "logs", "access.log"), "latin1"), "");
+  });
+
   test("the error log has no error", () => {
     const errors = readFileSync(join(prefix, "logs", "error.log"), "latin1")
       .split("\n")
