@@ -18,6 +18,7 @@ import { requestFacts, type RequestFacts } from "./request-headers.js";
 import { selectServer, type AddressServers } from "./select-server.js";
 import { errorClosesConnection, errorResponse, wireStatus } from "./special-response.js";
 import { parseTarget } from "./uri.js";
+import { requestHeadersRead } from "../vars/http-variables.js";
 
 export interface FlowServices {
   readonly http: HttpConf;
@@ -40,12 +41,14 @@ const EMPTY_FACTS: RequestFacts = {
 export class RequestFlow implements ConnectionEvents, ProxyServices {
   readonly upstreams: ReadonlyMap<string, UpstreamGroup>;
   readonly keepsResponseHeaders: boolean;
+  readonly requestHeadersRead: ReadonlySet<string>;
   private readonly inFlight = new WeakMap<ClientConnection, HttpRequest>();
 
   constructor(private readonly services: FlowServices) {
     this.upstreams = services.upstreams;
     const variables = services.http.variables;
     this.keepsResponseHeaders = variables.usesPrefix("sent_http_") || variables.usesPrefix("upstream_http_");
+    this.requestHeadersRead = requestHeadersRead(variables.usedNames());
   }
 
   errorLogFor(r: HttpRequest): ErrorLog {

@@ -9,6 +9,7 @@ import type { HeaderList, UpstreamTry, VariableSource } from "../vars/source.js"
 import type { RequestHead } from "./request-head.js";
 import type { RequestFacts } from "./request-headers.js";
 import type { RequestLogContext } from "../log/error-log.js";
+import { variableName } from "../vars/http-variables.js";
 
 /** What a request needs from the connection it arrived on. */
 export interface ConnectionInfo {
@@ -105,6 +106,14 @@ export class HttpRequest implements VariableSource {
   }
   get bodyBytesSent(): number {
     return Math.max(0, this.bytesSent - this.headerBytes);
+  }
+
+  /** Drop the request headers no variable reads (`names` as variable-style names): a tunnel lives for hours. */
+  keepOnlyHeaders(names: ReadonlySet<string>): void {
+    const headers = this.head.headers;
+    let kept = 0;
+    for (const header of headers) if (names.has(variableName(header[0]))) headers[kept++] = header;
+    headers.length = kept;
   }
 
   /** What nginx appends to an error-log line about this request. */

@@ -36,6 +36,8 @@ export interface ProxyServices {
   finalizeTunnel(r: HttpRequest): void;
   /** Whether any variable reads response headers ($sent_http_…, $upstream_http_…) after the response. */
   readonly keepsResponseHeaders: boolean;
+  /** The request headers some variable reads (variable-style names); a tunnel keeps only these. */
+  readonly requestHeadersRead: ReadonlySet<string>;
 }
 
 export function proxyRequest(
@@ -254,6 +256,7 @@ class ProxySession {
     r.status = 101;
     // A tunnel lives for hours: keep its header lists only if a log line will read them.
     if (this.services.keepsResponseHeaders) r.responseHeaders = headers;
+    r.keepOnlyHeaders(this.services.requestHeadersRead);
     r.headerBytes = text.length;
     this.connection.write(text);
     // The tunnel keeps its own idle time for both sockets; this socket's timer is not needed.

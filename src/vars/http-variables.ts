@@ -88,8 +88,25 @@ export function registerHttpVariables(registry: VariableRegistry): void {
   registry.definePrefix("cookie_", (suffix) => ({ get: (r) => cookie(r.headers, suffix), cacheable: true }));
 }
 
+/**
+ * The request headers (as variable-style names: lower case, "_" for "-") that
+ * the variables in `used` can read. A long-lived request (a tunnel) keeps only
+ * these; "host" stays for the error log's `host:` field.
+ */
+export function requestHeadersRead(used: readonly string[]): ReadonlySet<string> {
+  const keep = new Set(["host"]);
+  for (const name of used) {
+    if (name.startsWith("http_")) keep.add(name.slice(5));
+    else if (name.startsWith("cookie_")) keep.add("cookie");
+    else if (name === "remote_user") keep.add("authorization");
+    else if (name === "content_length" || name === "content_type") keep.add(name);
+    else if (name === "proxy_add_x_forwarded_for") keep.add("x_forwarded_for");
+  }
+  return keep;
+}
+
 /** Header names match variable names lower-cased with "-" as "_". */
-function variableName(headerName: string): string {
+export function variableName(headerName: string): string {
   return headerName.toLowerCase().replace(/-/g, "_");
 }
 

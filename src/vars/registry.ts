@@ -60,6 +60,11 @@ export class VariableRegistry {
     return index;
   }
 
+  /** Every variable name the configuration uses. */
+  usedNames(): string[] {
+    return this.slots.map((slot) => slot.name);
+  }
+
   /** Does the configuration use any variable of this family ($sent_http_…)? */
   usesPrefix(prefix: string): boolean {
     return this.slots.some((slot) => slot.name.startsWith(prefix));

@@ -37,7 +37,8 @@ const REQUESTS = [
   "GET /quiet HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
   "POST /form HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\nConnection: close\r\n\r\nhello=world",
   "GET / HTTP/1.0\r\n\r\n",
-  "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+  // A tunnel: its log line is written when it closes, from headers kept that long.
+  "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nUser-Agent: tunnel-ua\r\nX-Test: kept\r\n" +
     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
 ];
 
@@ -69,6 +70,7 @@ describe("differential: access-log formats", { skip }, () => {
     }
     assert.equal(seen.nginx!["combined.log"]!.length, 5, "access_log off kept one request out");
     assert.match(seen.nginx!["sent.log"]!.at(-1)!, /^101 upgrade websocket \S+= 101$/);
+    assert.match(seen.nginx!["raw.log"]!.at(-1)!, /^tunnel-ua\|kept$/);
     assert.deepEqual(seen.wsgate, seen.nginx);
   });
 });
