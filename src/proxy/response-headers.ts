@@ -3,8 +3,9 @@
  * shape of nginx's header filter: status line (the upstream's reason phrase
  * kept), Server, Date, Content-Type, Content-Length, Last-Modified, Location,
  * Transfer-Encoding, Connection, Keep-Alive, then the upstream's other
- * headers in their order. Hop-by-hop headers and nginx's default hidden ones
- * (Date, Server, X-Pad, X-Accel-*) are not passed.
+ * headers in their order. Hop-by-hop headers (but Upgrade, which nginx
+ * passes) and nginx's default hidden ones (Date, Server, X-Pad, X-Accel-*)
+ * are not passed.
  */
 
 import type { LocConf } from "../config/model.js";
@@ -70,7 +71,7 @@ export function buildClientHead(
 
 function passes(lower: string, loc: LocConf, framing: ClientFraming): boolean {
   if (HOP_BY_HOP.has(lower)) return false;
-  if (lower === "upgrade") return framing.upgrade;
+  // Upgrade is not hop-by-hop to nginx: it passes with a 101 and with any other status (a 426 must carry it).
   if (lower === "content-length" && framing.chunked) return false;
   if (loc.proxyHideHeaders.includes(lower)) return false;
   if (HIDDEN_BY_DEFAULT.has(lower)) return loc.proxyPassHeaders.includes(lower);

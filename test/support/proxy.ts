@@ -1,0 +1,149 @@
+/**
+ * Running wsgate as a real process for end-to-end tests: a full nginx.conf
+ * (and any other files) in a fresh prefix, `daemon off;`, ready when its pid
+ * file exists (wsgate writes it only after every listening socket is bound),
+ * stopped with a signal and a bounded wait.
+ */
+
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The repository (this file is compiled to dist/test/support/). */
+export const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+export const WSGATE_BIN = join(ROOT, "bin", "wsgate.js");
+
+export interface StartOptions {
+  /** The whole nginx.conf text, ports already in it. */
+  readonly conf: string;
+  /** More files, paths relative to the prefix. */
+  readonly files?: Readonly<Record<string, string>>;
+  /** Start under `ulimit -n` (through bash). */
+  readonly openFileLimit?: number;
+  /** How long to wait for the pid file. */
+  readonly startMs?: number;
+}
+
+export interface WsgateProcess {
+  readonly prefix: string;
+  readonly pid: number;
+  readonly child: ChildProcess;
+  /** A file of the prefix ("" if it does not exist). */
+  readFile(name: string): string;
+  /** logs/NAME ("" if it does not exist). */
+  accessLog(name?: string): string;
+  /** logs/error.log (or the name given). */
+  errorLog(name?: string): string;
+  /** What the process wrote on stdout and stderr. */
+  output(): string;
+  /** Whether the process is still running. */
+  alive(): boolean;
+  /** Signal, wait for the exit (bounded, then SIGKILL), remove the prefix; resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** A loopback port that was free a moment ago (listen on port 0, read it, close). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => (port ? resolve(port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+/** Several distinct free ports. */
+export async function freePorts(count: number): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < count) ports.add(await freePort());
+  return [...ports];
+}
+
+/**
+ * Poll `predicate` until it holds, at most `ms`. Only for files appearing
+ * (log lines are written when a connection closes); await events elsewhere.
+ */
+export async function waitFor(predicate: () => boolean, ms = 3000, what = "condition"): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (predicate()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+function readText(path: string): string {
+  return existsSync(path) ? readFileSync(path, "latin1") : "";
+}
+
+/** The pid file the configuration names, relative to the prefix; undefined when it names none. */
+function pidFileOf(conf: string): string | undefined {
+  return /^\s*pid\s+([^;\s]+)\s*;/m.exec(conf)?.[1];
+}
+
+export async function startWsgate(options: StartOptions): Promise<WsgateProcess> {
+  const prefix = mkdtempSync(join(tmpdir(), "wsgate-e2e-"));
+  mkdirSync(join(prefix, "logs"));
+  writeFileSync(join(prefix, "nginx.conf"), options.conf, "latin1");
+  for (const [name, text] of Object.entries(options.files ?? {})) {
+    const path = join(prefix, name);
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, text, "latin1");
+  }
+  const named = pidFileOf(options.conf);
+  const pidFile = named ?? "logs/wsgate.pid";
+  const globals = named === undefined ? `daemon off; pid ${pidFile};` : "daemon off;";
+  const args = [WSGATE_BIN, "-p", prefix + "/", "-c", "nginx.conf", "-g", globals];
+  const child =
+    options.openFileLimit === undefined
+      ? spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] })
+      : spawn("bash", ["-c", `ulimit -n ${options.openFileLimit} && exec "$0" "$@"`, process.execPath, ...args], {
+          stdio: ["ignore", "pipe", "pipe"],
+        });
+  let output = "";
+  child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString("latin1")));
+  child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString("latin1")));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const pidPath = pidFile.startsWith("/") ? pidFile : join(prefix, pidFile);
+  const running = (): boolean => child.exitCode === null && child.signalCode === null;
+
+  const deadline = Date.now() + (options.startMs ?? 5000);
+  while (!existsSync(pidPath)) {
+    if (!running() || Date.now() > deadline) {
+      if (running()) child.kill("SIGKILL");
+      await exited;
+      const log = readText(join(prefix, "logs", "error.log"));
+      rmSync(prefix, { recursive: true, force: true });
+      throw new Error(`wsgate did not start (exit ${String(child.exitCode)}): ${output}${log}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  const pid = Number(readText(pidPath).trim());
+
+  return {
+    prefix,
+    pid,
+    child,
+    readFile: (name) => readText(join(prefix, name)),
+    accessLog: (name = "access.log") => readText(join(prefix, "logs", name)),
+    errorLog: (name = "error.log") => readText(join(prefix, "logs", name)),
+    output: () => output,
+    alive: running,
+    stop: async (signal = "SIGQUIT") => {
+      if (running()) {
+        child.kill(signal);
+        const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+        await exited;
+        clearTimeout(timer);
+      }
+      rmSync(prefix, { recursive: true, force: true });
+      return child.exitCode;
+    },
+  };
+}
