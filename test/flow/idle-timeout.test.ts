@@ -7,7 +7,7 @@
 import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import { WebSocket, WebSocketServer } from "ws";
-import { freePort } from "../support/sockets.js";
+import { freePort, linesEventually } from "../support/sockets.js";
 import { eventWithin, startWsgate, type Wsgate } from "./harness.js";
 
 describe("idle tunnels and proxy_read_timeout", () => {
@@ -47,6 +47,8 @@ describe("idle tunnels and proxy_read_timeout", () => {
     await eventWithin(client, "close", 4000);
     const lasted = Date.now() - opened;
     assert.ok(lasted >= 1000, `closed after ${lasted} ms, before the limit`);
+    // The line is written once both sockets have closed, which may be just after the client saw its close.
+    await linesEventually(() => wsgate.log("error.log"), 1);
     assert.match(
       wsgate.log("error.log"),
       /\[error\] \d+#\d+: \*\d+ upstream timed out \(110: Connection timed out\) while proxying upgraded connection, client: 127\.0\.0\.1/,
