@@ -21,6 +21,8 @@ export function findLocation(locations: readonly LocationConf[], uri: string): L
 
 function search(locations: readonly LocationConf[], uri: string): Outcome {
   let outcome = staticMatch(locations, uri);
+  // An exact `=` match ends the search: no nested locations, no regexes.
+  if (outcome.kind === "final") return outcome;
   let noRegex = false;
   if (outcome.kind === "prefix") {
     const found = outcome.match.location;

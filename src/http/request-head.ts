@@ -139,11 +139,12 @@ const VALID_NAME_UNDERSCORE = /^[A-Za-z0-9_-]+$/;
 /** One header line: [name, value], "ignored" (nginx drops it), or "invalid" (400). */
 function parseHeaderLine(text: string, limits: HeadLimits): [string, string] | "ignored" | "invalid" {
   const colon = text.indexOf(":");
-  if (colon <= 0) return "invalid";
-  const name = text.slice(0, colon);
+  if (colon === 0) return "invalid";
+  // A line without ":" is, to nginx's parser, a header with an empty value (and it passes it on so).
+  const name = colon === -1 ? text : text.slice(0, colon);
   // Since nginx 1.21.1, spaces and control characters in a name are an error, not an ignored header.
   if (CONTROL_OR_SPACE_IN_NAME.test(name)) return "invalid";
-  const value = text.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, "");
+  const value = colon === -1 ? "" : text.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, "");
   if (/[\x00\r\n]/.test(value)) return "invalid";
   const valid = (limits.underscoresInHeaders ? VALID_NAME_UNDERSCORE : VALID_NAME).test(name);
   if (!valid && limits.ignoreInvalidHeaders) return "ignored";

@@ -41,18 +41,18 @@ export function requestFacts(head: RequestHead): FactsResult {
   const connectionTokens: string[] = [];
   let upgrade = false;
   let expectContinue = false;
-  const seen = new Set<string>();
+  const seen = new Map<string, readonly [string, string]>();
   for (const [name, value] of head.headers) {
     const lower = name.toLowerCase();
     if (UNIQUE.has(lower)) {
-      if (seen.has(lower) && (lower === "host" || lower === "content-length" || lower === "transfer-encoding")) {
+      const previous = seen.get(lower);
+      if (previous && (lower === "host" || lower === "content-length" || lower === "transfer-encoding")) {
+        const what = lower === "host" ? "host header" : "header line";
         return refuse(
-          lower === "host"
-            ? "client sent duplicate host header"
-            : `client sent duplicate header line: "${name}: ${value}"`,
+          `client sent duplicate ${what}: "${name}: ${value}", previous value: "${previous[0]}: ${previous[1]}"`,
         );
       }
-      seen.add(lower);
+      seen.set(lower, [name, value]);
     }
     if (lower === "host") hostHeader = value;
     else if (lower === "content-length") contentLength = value;
@@ -70,7 +70,8 @@ export function requestFacts(head: RequestHead): FactsResult {
 
   const host = requestHost(head.target, hostHeader);
   if (host === undefined) return refuse("client sent invalid host header");
-  if (hostHeader === undefined && head.version >= 1001 && !/^https?:\/\//i.test(head.target)) {
+  // nginx asks for the Host header itself: an absolute-form target does not stand in for it.
+  if (hostHeader === undefined && head.version >= 1001) {
     return refuse(`client sent HTTP/1.1 request without "Host" header`);
   }
 
@@ -91,20 +92,23 @@ function bodyFraming(
   contentLength: string | undefined,
   transferEncoding: string | undefined,
 ): BodyFraming | { status: number; reason: string } {
+  // nginx's order: the length's syntax, then Transfer-Encoding (an unknown coding is 501 even beside a length).
+  if (contentLength !== undefined && !/^\d{1,15}$/.test(contentLength)) {
+    return refuse(`client sent invalid "Content-Length" header`);
+  }
   if (transferEncoding !== undefined) {
     if (head.version < 1001) {
       return refuse(`client sent HTTP/1.0 request with "Transfer-Encoding" header`);
     }
-    if (contentLength !== undefined) {
-      return refuse(`client sent "Content-Length" and "Transfer-Encoding" headers at the same time`);
-    }
     if (transferEncoding.toLowerCase() !== "chunked") {
       return refuse(`client sent unknown "Transfer-Encoding": "${transferEncoding}"`, 501);
+    }
+    if (contentLength !== undefined) {
+      return refuse(`client sent "Content-Length" and "Transfer-Encoding" headers at the same time`);
     }
     return { kind: "chunked" };
   }
   if (contentLength !== undefined) {
-    if (!/^\d{1,15}$/.test(contentLength)) return refuse(`client sent invalid "Content-Length" header`);
     const length = Number(contentLength);
     return length === 0 ? { kind: "none" } : { kind: "length", length };
   }
@@ -135,6 +139,7 @@ export function validateHost(raw: string): string | undefined {
   if (host.endsWith(".")) host = host.slice(0, -1);
   if (host.includes("..") || host.includes("/") || host.includes("\\") || /[\x00-\x1f\x7f]/.test(host))
     return undefined;
-  if (host === "" && raw !== "") return undefined;
+  // An empty name (`Host: `, `Host: .`) is invalid to nginx too.
+  if (host === "") return undefined;
   return host;
 }

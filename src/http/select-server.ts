@@ -23,7 +23,7 @@ export function indexServers(servers: readonly ServerConf[], defaultServer: Serv
   const regexes: Array<[RegExp, ServerConf]> = [];
   for (const server of servers) {
     for (const name of server.names) {
-      if (name.startsWith("~")) regexes.push([new RegExp(name.slice(1).replace(/\(\?P</g, "(?<")), server]);
+      if (name.startsWith("~")) regexes.push([serverNameRegex(name.slice(1)), server]);
       else if (name.startsWith("*.")) leading.push([name.slice(1), server]);
       else if (name.startsWith(".")) {
         leading.push([name, server]);
@@ -35,6 +35,11 @@ export function indexServers(servers: readonly ServerConf[], defaultServer: Serv
   leading.sort((a, b) => b[0].length - a[0].length);
   trailing.sort((a, b) => b[0].length - a[0].length);
   return { defaultServer, exact, leading, trailing, regexes };
+}
+
+/** nginx compiles a server_name regex caseless when its source has an upper-case letter (hosts are lower-cased). */
+function serverNameRegex(source: string): RegExp {
+  return new RegExp(source.replace(/\(\?P</g, "(?<"), /[A-Z]/.test(source) ? "i" : "");
 }
 
 export function selectServer(index: AddressServers, host: string): { server: ServerConf; captures?: string[] } {

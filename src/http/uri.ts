@@ -73,12 +73,15 @@ function normalizePath(path: string, mergeSlashes: boolean): string | undefined 
   return "/" + out.join("/");
 }
 
+/** Escaped besides controls, space, DEL and bytes >= 0x80 (nginx's table since 1.21.1 adds `"<>\^{|}` and the backquote). */
+const URI_ESCAPED = new Set([...'"#%<>?\\^`{|}'].map((ch) => ch.charCodeAt(0)));
+
 /** nginx's escaping of a URI it passes on after changing it (ngx_escape_uri, NGX_ESCAPE_URI). */
 export function escapeUri(path: string): string {
   let out = "";
   for (let i = 0; i < path.length; i++) {
     const code = path.charCodeAt(i);
-    if (code <= 0x20 || code >= 0x7f || code === 0x22 || code === 0x23 || code === 0x25 || code === 0x3f) {
+    if (code <= 0x20 || code >= 0x7f || URI_ESCAPED.has(code)) {
       out += "%" + code.toString(16).toUpperCase().padStart(2, "0");
     } else out += path[i];
   }

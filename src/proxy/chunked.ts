@@ -101,10 +101,13 @@ export class ChunkedDecoder {
         return true;
       case State.Trailer:
         if (ch === 13) this.state = State.LastLf;
+        else if (ch === 10)
+          return false; // a bare LF, refused here as everywhere else
         else this.state = State.TrailerLine;
         return true;
       case State.TrailerLine:
         if (ch === 13) this.state = State.TrailerLf;
+        else if (ch === 10) return false;
         return true;
       case State.TrailerLf:
         if (ch !== 10) return false;

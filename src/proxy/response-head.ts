@@ -38,11 +38,14 @@ export function parseResponseHead(buf: Buffer, limit: number): ResponseParse {
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i]!;
     if (line === "") continue;
-    const colon = line.indexOf(":");
-    if (colon <= 0 || /[\s\x00]/.test(line.slice(0, colon))) {
-      return { kind: "error", reason: "upstream sent invalid header" };
+    const bad = invalidByteAt(line);
+    if (bad !== -1) {
+      const hex = line.charCodeAt(bad).toString(16).padStart(2, "0");
+      return { kind: "error", reason: `upstream sent invalid header: "${line.slice(0, bad)}\\x${hex}..."` };
     }
-    headers.push([line.slice(0, colon), line.slice(colon + 1).trim()]);
+    // As in nginx's parser, a line without ":" is a header with an empty value.
+    const colon = line.indexOf(":");
+    headers.push(colon === -1 ? [line, ""] : [line.slice(0, colon), line.slice(colon + 1).trim()]);
   }
   const statusText =
     statusMatch[4] !== undefined && statusMatch[4] !== "" ? `${status} ${statusMatch[4]}` : String(status);
@@ -56,6 +59,18 @@ export function parseResponseHead(buf: Buffer, limit: number): ResponseParse {
       length: endLength(buf, end),
     },
   };
+}
+
+/** Where a header line breaks nginx's grammar: a space or control byte in the name, a leading ":", a NUL; else -1. */
+function invalidByteAt(line: string): number {
+  if (line[0] === ":") return 0;
+  const colon = line.indexOf(":");
+  const nameEnd = colon === -1 ? line.length : colon;
+  for (let i = 0; i < nameEnd; i++) {
+    const code = line.charCodeAt(i);
+    if (code <= 0x20 || code === 0x7f) return i;
+  }
+  return line.indexOf("\0", nameEnd);
 }
 
 /** Index where the blank line starts (CRLFCRLF, or LF LF), or -1. */

@@ -24,8 +24,12 @@ const HIDDEN_BY_DEFAULT = new Set([
   "x-accel-buffering",
   "x-accel-charset",
 ]);
-/** Written by the header filter in its own place, before the other headers. */
-const PLACED = ["content-type", "content-length", "last-modified", "location"] as const;
+/**
+ * Written by the header filter in its own place, before the other headers.
+ * (Last-Modified and Location, which nginx also places for its own
+ * responses, keep the upstream's order on a proxied one.)
+ */
+const PLACED = ["content-type", "content-length"] as const;
 
 export interface ClientFraming {
   /** Send the body with chunked coding (length unknown, HTTP/1.1 client). */
@@ -49,11 +53,11 @@ export function buildClientHead(
     if ((PLACED as readonly string[]).includes(lower) && !placed.has(lower)) placed.set(lower, header);
     else others.push(header);
   }
-  const server = loc.serverTokens === "off" ? SERVER_TOKEN_BARE : SERVER_TOKEN;
-  const sent: Array<[string, string]> = [
-    ["Server", server],
-    ["Date", formatHttpDate(Date.now())],
-  ];
+  // An upstream Server or Date let through by proxy_pass_header replaces wsgate's own, in the upstream's place.
+  const upstreamSends = (name: string): boolean => others.some(([other]) => other.toLowerCase() === name);
+  const sent: Array<[string, string]> = [];
+  if (!upstreamSends("server")) sent.push(["Server", loc.serverTokens === "off" ? SERVER_TOKEN_BARE : SERVER_TOKEN]);
+  if (!upstreamSends("date")) sent.push(["Date", formatHttpDate(Date.now())]);
   for (const name of PLACED) {
     const header = placed.get(name);
     if (header) sent.push(header);

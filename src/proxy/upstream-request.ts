@@ -107,6 +107,9 @@ export function upstreamUri(r: HttpRequest, pass: ProxyPass, location: LocationC
   const matched =
     location.modifier === "" || location.modifier === "^~" || location.modifier === "=" ? location.path.length : 0;
   const rest = r.uri.slice(Math.min(matched, r.uri.length));
-  const path = pass.uri + escapeUri(rest);
+  // nginx escapes it only when the client's path held an escape (r->quoted_uri); else it goes as decoded.
+  const question = r.unparsedUri.indexOf("?");
+  const quoted = (question === -1 ? r.unparsedUri : r.unparsedUri.slice(0, question)).includes("%");
+  const path = pass.uri + (quoted ? escapeUri(rest) : rest);
   return r.args !== "" ? `${path}?${r.args}` : path;
 }

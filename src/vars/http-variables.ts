@@ -132,23 +132,40 @@ function seconds(ms: number): string {
   return ms < 0 ? "-" : (ms / 1000).toFixed(3);
 }
 
-/** $arg_NAME: the first NAME=value in the query string, not decoded (as nginx). */
+/** $arg_NAME: the first NAME=value in the query string, not decoded; a bare NAME without "=" does not count (ngx_http_arg). */
 function queryArgument(args: string, name: string): string | undefined {
   for (const pair of args.split("&")) {
     const eq = pair.indexOf("=");
-    const key = eq === -1 ? pair : pair.slice(0, eq);
-    if (key.toLowerCase() === name) return eq === -1 ? "" : pair.slice(eq + 1);
+    if (eq !== -1 && pair.slice(0, eq).toLowerCase() === name) return pair.slice(eq + 1);
   }
   return undefined;
 }
 
-/** $cookie_NAME: the named cookie of the Cookie header(s). */
+/**
+ * $cookie_NAME: the named cookie of the Cookie header(s), as
+ * ngx_http_parse_multi_header_lines(): spaces around "=" skipped, the value
+ * runs to ";" (trailing spaces kept); cookies are separated by ";" or ",".
+ */
 function cookie(headers: HeaderList, name: string): string | undefined {
   const all = joinedHeader(headers, "cookie");
   if (all === undefined) return undefined;
-  for (const part of all.split(/;\s*/)) {
-    const eq = part.indexOf("=");
-    if (eq !== -1 && part.slice(0, eq).trim().toLowerCase() === name) return part.slice(eq + 1);
+  let i = 0;
+  while (i < all.length) {
+    if (all.slice(i, i + name.length).toLowerCase() === name) {
+      let j = i + name.length;
+      while (all[j] === " ") j++;
+      if (all[j] === "=") {
+        j++;
+        while (all[j] === " ") j++;
+        const end = all.indexOf(";", j);
+        return all.slice(j, end === -1 ? all.length : end);
+      }
+    }
+    while (i < all.length) {
+      const ch = all[i++];
+      if (ch === ";" || ch === ",") break;
+    }
+    while (all[i] === " ") i++;
   }
   return undefined;
 }
@@ -159,5 +176,6 @@ function basicAuthUser(headers: HeaderList): string | undefined {
   if (!authorization || !/^basic /i.test(authorization)) return undefined;
   const decoded = Buffer.from(authorization.slice(6).trim(), "base64").toString("latin1");
   const colon = decoded.indexOf(":");
-  return colon === -1 ? undefined : decoded.slice(0, colon);
+  // nginx declines an empty user name as it declines a missing ":".
+  return colon <= 0 ? undefined : decoded.slice(0, colon);
 }

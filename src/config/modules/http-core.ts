@@ -50,7 +50,9 @@ export const HTTP_CORE_DIRECTIVES: readonly DirectiveSpec[] = [
     name: "server_name",
     contexts: ["server"],
     args: "1more",
-    handle: (scope, node) => scope.server!.names.push(...node.args.map((name) => name.toLowerCase())),
+    // nginx lower-cases names but not regexes (lower-casing would turn \D into \d).
+    handle: (scope, node) =>
+      scope.server!.names.push(...node.args.map((name) => (name.startsWith("~") ? name : name.toLowerCase()))),
   },
   {
     name: "location",
