@@ -1,94 +1,121 @@
 /**
- * `npm run bench`: the same workload through each peer (wsgate, Debian's
- * nginx, and "direct" — no proxy — for the latency baseline), the proxy pinned
- * to core 0 and the backend and load generator to core 1. Prints a table; the
- * method and figures go in bench/RESULTS.md.
+ * `npm run bench`: the same WebSocket and HTTP workload through each peer —
+ * wsgate, Debian's nginx, and "direct" (no proxy: the load generator against
+ * the backend, the baseline for added latency) — and one table with a
+ * wsgate/nginx column. Each proxy runs alone on core 0 (`taskset -c 0`); the
+ * backend and the load generator share core 1. bench/RESULTS.md has the method.
  *
- *   npm run bench -- [--quick] [--peers wsgate,nginx,direct] [--idle N]
+ *   npm run bench -- [--quick] [--only rtt,throughput,upgrades,http,idle] [--peers direct,nginx,wsgate]
+ *                    [--idle N] [--seconds S] [--warmup S] [--backend ws|raw] [--json FILE]
+ *
+ * Every load stops by itself (phases are S seconds after a warm-up; the idle
+ * phase has a deadline) and every process started here is stopped by its PID.
  */
 
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const LOAD = join(ROOT, "dist", "bench", "load.js");
+const BACKEND = join(ROOT, "dist", "bench", "echo-backend.js");
 const NGINX = ["/usr/sbin/nginx", "/usr/bin/nginx"].find((path) => existsSync(path));
-const TICKS = 100; // CLK_TCK on Linux
+const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "latin1" }).trim()) || 100;
+const NOFILE = 20000;
+const PROXY_CORE = 0;
+const LOAD_CORE = 1;
 
-type PeerName = "wsgate" | "nginx" | "direct";
+const PHASES = ["rtt", "throughput", "upgrades", "http", "idle"] as const;
+type Phase = (typeof PHASES)[number];
+const PEERS = ["direct", "nginx", "wsgate"] as const;
+type PeerName = (typeof PEERS)[number];
+type Backend = "ws" | "raw";
 
 interface Options {
   readonly seconds: number;
+  readonly warmup: number;
   readonly idle: number;
   readonly peers: readonly PeerName[];
+  readonly only: readonly Phase[];
+  readonly backend: Backend;
+  readonly json: string | undefined;
 }
 
+const USAGE = `usage: node dist/bench/run.js [--quick] [--only ${PHASES.join(",")}] [--peers ${PEERS.join(",")}]
+                             [--idle N] [--seconds S] [--warmup S] [--backend ws|raw] [--json FILE]`;
+
 function parseOptions(argv: readonly string[]): Options {
+  const known = new Set(["--quick", "--only", "--peers", "--idle", "--seconds", "--warmup", "--backend", "--json"]);
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === "--help" || arg === "-h") {
+      process.stdout.write(USAGE + "\n");
+      process.exit(0);
+    }
+    if (!known.has(arg)) throw new Error(`unknown option ${arg}\n${USAGE}`);
+    if (arg !== "--quick") i++;
+  }
   const quick = argv.includes("--quick");
   const value = (flag: string): string | undefined => {
     const at = argv.indexOf(flag);
-    return at === -1 ? undefined : argv[at + 1];
+    if (at === -1) return undefined;
+    const v = argv[at + 1];
+    if (v === undefined) throw new Error(`${flag} needs a value`);
+    return v;
   };
-  const peers = (value("--peers") ?? "direct,nginx,wsgate").split(",") as PeerName[];
-  return {
-    seconds: quick ? 2 : 5,
-    idle: Number(value("--idle") ?? (quick ? 1000 : 9000)),
-    peers: peers.filter((peer) => peer !== "nginx" || NGINX),
+  const list = <T extends string>(flag: string, all: readonly T[], fallback: readonly T[]): T[] => {
+    const text = value(flag);
+    if (text === undefined) return [...fallback];
+    const items = text.split(",").map((item) => item.trim()) as T[];
+    for (const item of items) if (!all.includes(item)) throw new Error(`${flag}: unknown "${item}"`);
+    return items;
   };
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (typeof address !== "object" || !address) throw new Error("no port");
-  return address.port;
-}
-
-/** user+sys CPU seconds of a process, from /proc. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "latin1").split(") ")[1]!.split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / TICKS;
-}
-
-function rssKb(pid: number): number {
-  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "latin1"));
-  return Number(match?.[1] ?? 0);
-}
-
-/** Start a pinned process; resolve once `ready()` says so (or after a port accepts). */
-function pinned(core: number, command: string, args: readonly string[]): ChildProcess {
-  // The load and the proxies need many descriptors: raise the soft limit to the hard one.
-  return spawn("bash", ["-c", `ulimit -n $(ulimit -Hn); exec taskset -c ${core} "$0" "$@"`, command, ...args], {
-    stdio: ["pipe", "pipe", "inherit"],
-  });
-}
-
-async function waitForPort(port: number, child: ChildProcess): Promise<void> {
-  const { connect } = await import("node:net");
-  const deadline = Date.now() + 5000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error("process exited early");
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, "127.0.0.1");
-      socket.once("connect", () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once("error", () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((resolve) => setTimeout(resolve, 25));
+  const num = (flag: string, fallback: number): number => {
+    const n = Number(value(flag) ?? fallback);
+    if (!Number.isFinite(n) || n < 0) throw new Error(`${flag}: not a number`);
+    return n;
+  };
+  let peers = list("--peers", PEERS, PEERS);
+  if (!NGINX && peers.includes("nginx")) {
+    process.stderr.write("bench: no nginx at /usr/sbin/nginx or /usr/bin/nginx; leaving it out\n");
+    peers = peers.filter((peer) => peer !== "nginx");
   }
-  throw new Error(`nothing listening on ${port}`);
+  const backend = value("--backend") ?? "ws";
+  if (backend !== "ws" && backend !== "raw") throw new Error("--backend: ws or raw");
+  return {
+    seconds: num("--seconds", quick ? 1.5 : 5),
+    warmup: num("--warmup", quick ? 0.5 : 1),
+    idle: Math.floor(num("--idle", quick ? 1000 : 9000)),
+    peers,
+    only: list("--only", PHASES, PHASES),
+    backend,
+    json: value("--json"),
+  };
 }
 
+// ---------------------------------------------------------------- processes
+
+const children = new Set<ChildProcess>();
+
+/** Start `argv` pinned to `core`, with the open-file limit raised to NOFILE (or as far as the hard limit allows). */
+function pinned(core: number, argv: readonly string[], stdin: "pipe" | "ignore" = "ignore"): ChildProcess {
+  const script = `ulimit -n ${NOFILE} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec taskset -c ${core} "$@"`;
+  const child = spawn("bash", ["-c", script, "bench", ...argv], { stdio: [stdin, "pipe", "pipe"] });
+  children.add(child);
+  child.once("exit", () => children.delete(child));
+  return child;
+}
+
+function exited(child: ChildProcess): boolean {
+  return child.exitCode !== null || child.signalCode !== null;
+}
+
+/** Stop a child we started, by its PID: `signal`, then SIGKILL after 5 s. */
 function stop(child: ChildProcess, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  if (exited(child)) return Promise.resolve();
   return new Promise((resolve) => {
     const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
     child.once("exit", () => {
@@ -99,201 +126,483 @@ function stop(child: ChildProcess, signal: NodeJS.Signals = "SIGTERM"): Promise<
   });
 }
 
-function proxyConfig(prefix: string, listen: number, backend: number): string {
-  return `worker_processes 1;
-worker_rlimit_nofile 20000;
-pid ${prefix}/nginx.pid;
-error_log ${prefix}/error.log error;
-events { worker_connections 20000; }
-http {
-  access_log off;
-  map $http_upgrade $connection_upgrade { default upgrade; '' close; }
-  upstream websocket { server 127.0.0.1:${backend}; }
-  server {
-    listen 127.0.0.1:${listen};
-    location / {
-      proxy_pass http://websocket;
-      proxy_http_version 1.1;
-      proxy_set_header Upgrade $http_upgrade;
-      proxy_set_header Connection $connection_upgrade;
+function killAll(): void {
+  for (const child of children) if (!exited(child)) child.kill("SIGKILL");
+}
+process.on("exit", killAll);
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    killAll();
+    process.exit(130);
+  });
+}
+
+/** Calls `onLine` with every line the child writes to stdout; collects stderr. */
+function lines(child: ChildProcess, onLine: (line: string) => void): { stderr: () => string } {
+  let out = "";
+  let err = "";
+  child.stdout!.on("data", (chunk: Buffer) => {
+    out += chunk.toString("latin1");
+    for (let nl = out.indexOf("\n"); nl !== -1; nl = out.indexOf("\n")) {
+      const line = out.slice(0, nl);
+      out = out.slice(nl + 1);
+      onLine(line);
     }
+  });
+  child.stderr!.on("data", (chunk: Buffer) => {
+    if (err.length < 64 * 1024) err += chunk.toString("latin1");
+  });
+  return { stderr: () => err };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (typeof address !== "object" || !address) throw new Error("no free port");
+  return address.port;
+}
+
+async function waitForPort(port: number, child: ChildProcess, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    if (exited(child)) throw new Error(`${what} exited before listening`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, "127.0.0.1");
+      socket.once("connect", () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once("error", () => resolve(false));
+    });
+    if (ok) return;
+    await sleep(25);
   }
+  throw new Error(`${what}: nothing listening on ${port} after 10 s`);
+}
+
+// ---------------------------------------------------------------- /proc
+
+/** user+sys CPU seconds of a process: /proc/PID/stat fields 14 and 15, in clock ticks. */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" "); // fields[0] is field 3
+    return (Number(fields[14 - 3]) + Number(fields[15 - 3])) / CLK_TCK;
+  } catch {
+    return NaN;
+  }
+}
+
+/** A /proc/PID/status line in kB (VmRSS, VmHWM). */
+function statusKb(pid: number | undefined, field: "VmRSS" | "VmHWM"): number {
+  if (pid === undefined) return NaN;
+  try {
+    const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, "latin1"));
+    return Number(match?.[1] ?? NaN);
+  } catch {
+    return NaN;
+  }
+}
+
+// ---------------------------------------------------------------- peers
+
+/** The benchmark configuration: the seed's map/upstream/location, one worker, no access log. */
+function benchConfig(listen: number, backend: number): string {
+  return `worker_processes 1;
+worker_rlimit_nofile ${NOFILE};
+pid logs/nginx.pid;
+error_log logs/error.log error;
+events {
+    worker_connections ${NOFILE};
+}
+http {
+    access_log off;
+    map $http_upgrade $connection_upgrade {
+        default upgrade;
+        '' close;
+    }
+    upstream websocket {
+        server 127.0.0.1:${backend};
+    }
+    server {
+        listen 127.0.0.1:${listen};
+        location / {
+            proxy_pass http://websocket;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
+        }
+    }
 }
 `;
 }
 
-interface PeerRun {
+interface Proxy {
   readonly port: number;
   readonly pid: number | undefined;
-  stop(): Promise<void>;
+  readonly child: ChildProcess | undefined;
+  /** Stops it; returns its error-log and stderr lines. */
+  stop(): Promise<string[]>;
 }
 
-async function startPeer(name: PeerName, backend: number): Promise<PeerRun> {
-  if (name === "direct") return { port: backend, pid: undefined, stop: async () => undefined };
+async function startProxy(name: PeerName, backendPort: number): Promise<Proxy> {
+  if (name === "direct") return { port: backendPort, pid: undefined, child: undefined, stop: async () => [] };
   const prefix = mkdtempSync(join(tmpdir(), `wsgate-bench-${name}-`));
   mkdirSync(join(prefix, "logs"));
   const port = await freePort();
-  writeFileSync(join(prefix, "nginx.conf"), proxyConfig(prefix, port, backend));
-  const child =
+  writeFileSync(join(prefix, "nginx.conf"), benchConfig(port, backendPort));
+  const argv =
     name === "nginx"
-      ? pinned(0, NGINX!, [
-          "-p",
-          prefix + "/",
-          "-c",
-          join(prefix, "nginx.conf"),
-          "-g",
-          "daemon off; master_process off;",
-        ])
-      : pinned(0, process.execPath, [
-          join(ROOT, "bin", "wsgate.js"),
-          "-p",
-          prefix,
-          "-c",
-          "nginx.conf",
-          "-g",
-          "daemon off;",
-        ]);
-  await waitForPort(port, child);
+      ? [NGINX!, "-p", prefix + "/", "-c", join(prefix, "nginx.conf"), "-g", "daemon off; master_process off;"]
+      : [process.execPath, join(ROOT, "bin", "wsgate.js"), "-p", prefix, "-c", "nginx.conf", "-g", "daemon off;"];
+  const child = pinned(PROXY_CORE, argv);
+  const output = lines(child, () => undefined);
+  await waitForPort(port, child, name);
   return {
     port,
     pid: child.pid,
+    child,
     stop: async () => {
+      const crashed = exited(child) ? [`${name} had exited: code ${child.exitCode}, signal ${child.signalCode}`] : [];
       await stop(child, "SIGTERM");
+      let log = "";
+      try {
+        log = readFileSync(join(prefix, "logs", "error.log"), "latin1");
+      } catch {
+        // no log written
+      }
       rmSync(prefix, { recursive: true, force: true });
+      return [...crashed, ...(log + output.stderr()).split("\n").filter((line) => line.trim() !== "")];
     },
   };
 }
 
-interface LoadResult {
-  readonly [key: string]: number;
+// ---------------------------------------------------------------- phases
+
+type Json = Record<string, number | string | undefined>;
+
+interface PhaseRun {
+  readonly result: Json;
+  /** CPU seconds over the measured window (NaN for an absent proxy). */
+  readonly proxyCpuS: number;
+  readonly backendCpuS: number;
+  readonly loadCpuS: number;
+  readonly windowS: number;
 }
 
-/** Run one load phase pinned to core 1; returns its JSON and the proxy's CPU seconds meanwhile. */
-async function load(
-  peer: PeerRun,
-  mode: string,
+/** One load phase: the load generator pinned to core 1; proxy and backend CPU sampled at "go" and "result". */
+async function runPhase(
+  mode: Exclude<Phase, "idle">,
+  proxy: Proxy,
+  backendPid: number | undefined,
+  options: Options,
   args: readonly string[],
-): Promise<{ result: LoadResult; proxyCpu: number; loadCpu: number }> {
-  const before = peer.pid ? cpuSeconds(peer.pid) : 0;
-  const child = pinned(1, process.execPath, [
-    join(ROOT, "dist", "bench", "load.js"),
+): Promise<PhaseRun> {
+  const child = pinned(LOAD_CORE, [
+    process.execPath,
+    LOAD,
     mode,
-    String(peer.port),
-    "backend=raw",
+    String(proxy.port),
+    `backend=${options.backend}`,
+    `seconds=${options.seconds}`,
+    `warmup=${options.warmup}`,
     ...args,
   ]);
-  let out = "";
-  child.stdout!.on("data", (chunk: Buffer) => (out += chunk.toString()));
-  let loadCpu = 0;
-  const sampler = setInterval(() => {
-    try {
-      if (child.pid) loadCpu = cpuSeconds(child.pid);
-    } catch {
-      // exited
+  let proxy0 = NaN;
+  let backend0 = NaN;
+  let proxyCpuS = NaN;
+  let backendCpuS = NaN;
+  let result: Json | undefined;
+  const output = lines(child, (line) => {
+    const event = JSON.parse(line) as Json;
+    if (event["event"] === "go") {
+      proxy0 = cpuSeconds(proxy.pid);
+      backend0 = cpuSeconds(backendPid);
+    } else if (event["event"] === "result") {
+      proxyCpuS = cpuSeconds(proxy.pid) - proxy0;
+      backendCpuS = cpuSeconds(backendPid) - backend0;
+      result = event;
     }
-  }, 200);
-  await new Promise((resolve) => child.once("exit", resolve));
-  clearInterval(sampler);
-  const proxyCpu = peer.pid ? cpuSeconds(peer.pid) - before : 0;
-  const lines = out.trim().split("\n");
-  return { result: JSON.parse(lines[lines.length - 1]!) as LoadResult, proxyCpu, loadCpu };
-}
-
-/** The idle phase: RSS before and after opening N tunnels, then every one must echo. */
-async function idlePhase(
-  peer: PeerRun,
-  connections: number,
-): Promise<{ kbPerConnection: number; opened: number; echoed: number }> {
-  const before = peer.pid ? rssKb(peer.pid) : 0;
-  const child = pinned(1, process.execPath, [
-    join(ROOT, "dist", "bench", "load.js"),
-    "idle",
-    String(peer.port),
-    `connections=${connections}`,
-  ]);
-  let out = "";
-  const opened = new Promise<void>((resolve) => {
-    child.stdout!.on("data", (chunk: Buffer) => {
-      out += chunk.toString();
-      if (out.includes("\n")) resolve();
-    });
   });
-  await opened;
-  await new Promise((resolve) => setTimeout(resolve, 1000)); // let the proxy settle (GC) before measuring
-  const after = peer.pid ? rssKb(peer.pid) : 0;
-  child.stdin!.write("echo\n");
-  await new Promise((resolve) => child.once("exit", resolve));
-  const lines = out.trim().split("\n");
-  const first = JSON.parse(lines[0]!) as { opened: number };
-  const last = JSON.parse(lines[lines.length - 1]!) as { echoed: number };
+  const limit = setTimeout(() => child.kill("SIGKILL"), (options.seconds + options.warmup + 60) * 1000);
+  const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+  clearTimeout(limit);
+  if (!result) throw new Error(`load ${mode} failed (exit ${code}): ${output.stderr().trim()}`);
   return {
-    kbPerConnection: first.opened ? (after - before) / first.opened : 0,
-    opened: first.opened,
-    echoed: last.echoed,
+    result,
+    proxyCpuS,
+    backendCpuS,
+    loadCpuS: Number(result["cpuS"]),
+    windowS: Number(result["elapsedS"]),
   };
 }
 
-async function benchmark(name: PeerName, options: Options): Promise<Record<string, string>> {
-  const backendPort = await freePort();
-  const backend = pinned(1, process.execPath, [
-    join(ROOT, "dist", "bench", "echo-backend.js"),
-    String(backendPort),
-    "raw",
-  ]);
-  await waitForPort(backendPort, backend);
-  let peer = await startPeer(name, backendPort);
-  const s = String(options.seconds);
+interface IdleRun {
+  readonly result: Json;
+  readonly rssBeforeKb: number;
+  readonly rssAfterKb: number;
+  readonly kbPerConnection: number;
+}
+
+/** Open N idle WebSockets through a fresh proxy, RSS before and after, then every one must echo once. */
+async function runIdle(proxy: Proxy, options: Options): Promise<IdleRun> {
+  await sleep(500);
+  const rssBeforeKb = statusKb(proxy.pid, "VmRSS");
+  const child = pinned(
+    LOAD_CORE,
+    [process.execPath, LOAD, "idle", String(proxy.port), `backend=${options.backend}`, `connections=${options.idle}`],
+    "pipe",
+  );
+  let rssAfterKb = NaN;
+  let opened = 0;
+  let result: Json | undefined;
+  const output = lines(child, (line) => {
+    const event = JSON.parse(line) as Json;
+    if (event["event"] === "opened") {
+      opened = Number(event["opened"]);
+      // Let the proxy settle (pending callbacks, a GC) before reading its memory, then ask for the echoes.
+      void sleep(1000).then(() => {
+        rssAfterKb = statusKb(proxy.pid, "VmRSS");
+        child.stdin!.end("echo\n");
+      });
+    } else if (event["event"] === "result") {
+      result = event;
+    }
+  });
+  child.stdin!.on("error", () => undefined);
+  const limit = setTimeout(() => child.kill("SIGKILL"), 180_000);
+  const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+  clearTimeout(limit);
+  if (!result) throw new Error(`load idle failed (exit ${code}): ${output.stderr().trim()}`);
+  return { result, rssBeforeKb, rssAfterKb, kbPerConnection: opened > 0 ? (rssAfterKb - rssBeforeKb) / opened : NaN };
+}
+
+interface PeerResults {
+  rtt?: PhaseRun;
+  throughput?: PhaseRun;
+  upgrades?: PhaseRun;
+  http?: PhaseRun;
+  idle?: IdleRun;
+  peakRssKb?: number;
+  problems: string[];
+}
+
+async function benchmarkPeer(name: PeerName, options: Options): Promise<PeerResults> {
+  const out: PeerResults = { problems: [] };
+  const backend = pinned(LOAD_CORE, [process.execPath, BACKEND, "0", options.backend]);
+  const backendPort = await new Promise<number>((resolve, reject) => {
+    const output = lines(backend, (line) => {
+      const match = /^ready (\d+)$/.exec(line);
+      if (match) resolve(Number(match[1]));
+    });
+    backend.once("exit", () => reject(new Error(`backend exited: ${output.stderr()}`)));
+  });
+  const say = (text: string): boolean => process.stderr.write(`bench: ${name}: ${text}\n`);
+  let proxy: Proxy | undefined;
   try {
-    const rtt = await load(peer, "rtt", ["connections=100", "size=64", `seconds=${s}`]);
-    const big = await load(peer, "throughput", ["connections=4", "size=16384", "window=8", `seconds=${s}`]);
-    const upgrades = await load(peer, "upgrades", ["concurrency=50", `seconds=${s}`]);
-    const http = await load(peer, "http", ["concurrency=50", `seconds=${s}`]);
-    // Memory is measured on a fresh process: the phases above grew its heap.
-    await peer.stop();
-    peer = await startPeer(name, backendPort);
-    const idle = name === "direct" ? undefined : await idlePhase(peer, options.idle);
-    const trips = rtt.result["trips"]!;
-    return {
-      "round trips/s (64 B, 100 conns)": rtt.result["perSecond"]!.toFixed(0),
-      "proxy CPU µs per round trip": name === "direct" ? "-" : ((rtt.proxyCpu / trips) * 1e6).toFixed(1),
-      "p50 / p99 RTT µs": `${rtt.result["p50us"]!.toFixed(0)} / ${rtt.result["p99us"]!.toFixed(0)}`,
-      "load generator CPU s (rtt phase)": rtt.loadCpu.toFixed(2),
-      "MB/s (16 KB frames)": big.result["mbPerSecond"]!.toFixed(0),
-      "upgrades/s": upgrades.result["perSecond"]!.toFixed(0),
-      "HTTP requests/s": http.result["perSecond"]!.toFixed(0),
-      "memory per idle tunnel (KB)": idle ? idle.kbPerConnection.toFixed(1) : "-",
-      "idle tunnels echoing afterwards": idle ? `${idle.echoed} / ${idle.opened} of ${options.idle}` : "-",
-    };
+    const phases = options.only.filter((phase) => phase !== "idle");
+    if (phases.length > 0) {
+      proxy = await startProxy(name, backendPort);
+      const args: Record<Exclude<Phase, "idle">, string[]> = {
+        rtt: ["connections=100", "size=64"],
+        throughput: ["connections=4", "size=16384", "window=8"],
+        upgrades: ["concurrency=50"],
+        http: ["concurrency=50"],
+      };
+      for (const phase of phases) {
+        say(phase);
+        const run = await runPhase(phase, proxy, backend.pid, options, args[phase]);
+        out[phase] = run;
+        for (const key of ["failed", "mismatches", "stalled", "errors", "closed", "notOk"]) {
+          const n = Number(run.result[key] ?? 0);
+          if (n > 0)
+            out.problems.push(
+              `${phase}: ${key}=${n}${run.result["firstError"] ? ` (${run.result["firstError"]})` : ""}`,
+            );
+        }
+        if (proxy.child && exited(proxy.child)) {
+          out.problems.push(
+            `${phase}: the proxy exited (code ${proxy.child.exitCode}, signal ${proxy.child.signalCode})`,
+          );
+          out.problems.push(...(await proxy.stop()));
+          proxy = await startProxy(name, backendPort);
+        }
+        await sleep(300);
+      }
+      out.peakRssKb = statusKb(proxy.pid, "VmHWM");
+    }
+    if (options.only.includes("idle") && name !== "direct") {
+      // Memory is measured on a freshly started proxy: the phases above grew its heap.
+      if (proxy) out.problems.push(...(await proxy.stop()));
+      proxy = await startProxy(name, backendPort);
+      say(`idle (${options.idle} connections)`);
+      const idle = await runIdle(proxy, options);
+      out.idle = idle;
+      for (const key of ["failed", "closedWhileIdle", "mismatches", "errors"]) {
+        const n = Number(idle.result[key] ?? 0);
+        if (n > 0)
+          out.problems.push(`idle: ${key}=${n}${idle.result["firstError"] ? ` (${idle.result["firstError"]})` : ""}`);
+      }
+      const missing = Number(idle.result["opened"]) - Number(idle.result["echoed"]);
+      if (missing > 0) out.problems.push(`idle: ${missing} of the open connections did not echo`);
+      if (proxy.child && exited(proxy.child)) out.problems.push("idle: the proxy exited");
+    }
   } finally {
-    await peer.stop();
+    if (proxy) out.problems.push(...(await proxy.stop()));
     await stop(backend);
   }
+  return out;
+}
+
+// ---------------------------------------------------------------- report
+
+interface Row {
+  readonly label: string;
+  readonly value: (peer: PeerResults, all: Map<PeerName, PeerResults>) => number | string | undefined;
+  readonly digits?: number;
+  /** No wsgate/nginx ratio for this row. */
+  readonly noRatio?: boolean;
+}
+
+const perTrip = (run: PhaseRun | undefined): number | undefined =>
+  run ? (run.proxyCpuS / Number(run.result["trips"])) * 1e6 : undefined;
+
+function percentOfCore(cpuS: number, run: PhaseRun): number {
+  return (cpuS / run.windowS) * 100;
+}
+
+const ROWS: Row[] = [
+  { label: "round trips/s (64 B frames, 100 conns)", value: (p) => num(p.rtt?.result["perSecond"]), digits: 0 },
+  { label: "proxy CPU µs per round trip", value: (p) => perTrip(p.rtt), digits: 1 },
+  { label: "p50 latency µs", value: (p) => num(p.rtt?.result["p50us"]), digits: 0 },
+  { label: "p99 latency µs", value: (p) => num(p.rtt?.result["p99us"]), digits: 0 },
+  {
+    label: "added p99 over direct µs",
+    value: (p, all) => {
+      const direct = num(all.get("direct")?.rtt?.result["p99us"]);
+      const own = num(p.rtt?.result["p99us"]);
+      return p === all.get("direct") || direct === undefined || own === undefined ? undefined : own - direct;
+    },
+    digits: 0,
+  },
+  {
+    label: "MB/s (16 KB frames, 4 conns × 8 in flight)",
+    value: (p) => num(p.throughput?.result["mbPerSecond"]),
+    digits: 0,
+  },
+  { label: "upgrades/s (50 at a time)", value: (p) => num(p.upgrades?.result["perSecond"]), digits: 0 },
+  { label: "HTTP requests/s (50 keep-alive conns)", value: (p) => num(p.http?.result["perSecond"]), digits: 0 },
+  { label: "memory per idle connection KB", value: (p) => p.idle?.kbPerConnection, digits: 1 },
+  {
+    label: "idle connections echoing afterwards",
+    value: (p) => (p.idle ? `${p.idle.result["echoed"]} / ${p.idle.result["requested"]}` : undefined),
+    noRatio: true,
+  },
+  {
+    label: "proxy RSS before → with idle conns MB",
+    value: (p) => (p.idle ? `${mb(p.idle.rssBeforeKb)} → ${mb(p.idle.rssAfterKb)}` : undefined),
+    noRatio: true,
+  },
+  { label: "proxy peak RSS after the load phases MB", value: (p) => (p.peakRssKb ?? NaN) / 1024, digits: 1 },
+];
+
+const mb = (kb: number): string => (kb / 1024).toFixed(1);
+
+function num(value: number | string | undefined): number | undefined {
+  const n = Number(value);
+  return value === undefined || !Number.isFinite(n) ? undefined : n;
+}
+
+function cell(value: number | string | undefined, digits = 0): string {
+  if (value === undefined) return "-";
+  if (typeof value === "string") return value;
+  return Number.isFinite(value) ? value.toFixed(digits) : "-";
+}
+
+function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  return [
+    `| ${header.join(" | ")} |`,
+    `|${header.map((_, i) => (i === 0 ? "---" : "---:")).join("|")}|`,
+    ...rows.map((row) => `| ${row.join(" | ")} |`),
+  ].join("\n");
+}
+
+function report(all: Map<PeerName, PeerResults>, options: Options): string {
+  const peers = [...all.keys()];
+  const ratio = all.has("wsgate") && all.has("nginx");
+  const header = ["", ...peers, ...(ratio ? ["wsgate/nginx"] : [])];
+  const main = ROWS.map((row) => {
+    const values = peers.map((peer) => row.value(all.get(peer)!, all));
+    const cells = values.map((value) => cell(value, row.digits));
+    if (ratio) {
+      const w = row.value(all.get("wsgate")!, all);
+      const n = row.value(all.get("nginx")!, all);
+      cells.push(
+        !row.noRatio && typeof w === "number" && typeof n === "number" && Number.isFinite(w / n) && n !== 0
+          ? `${(w / n).toFixed(2)}x`
+          : "-",
+      );
+    }
+    return [row.label, ...cells];
+  }).filter((row) => row.slice(1).some((c) => c !== "-"));
+
+  const usage: string[][] = [];
+  for (const phase of PHASES) {
+    if (phase === "idle") continue;
+    if (!peers.some((peer) => all.get(peer)![phase])) continue;
+    usage.push([
+      `${phase}: proxy (core 0)`,
+      ...peers.map((peer) => {
+        const run = all.get(peer)![phase];
+        return run && Number.isFinite(run.proxyCpuS) ? cell(percentOfCore(run.proxyCpuS, run)) : "-";
+      }),
+    ]);
+    usage.push([
+      `${phase}: load generator + backend (core 1)`,
+      ...peers.map((peer) => {
+        const run = all.get(peer)![phase];
+        if (!run) return "-";
+        const load = percentOfCore(run.loadCpuS, run);
+        const backend = percentOfCore(run.backendCpuS, run);
+        return `${load.toFixed(0)} + ${backend.toFixed(0)} = ${(load + backend).toFixed(0)}`;
+      }),
+    ]);
+  }
+
+  const problems = peers.flatMap((peer) => all.get(peer)!.problems.map((line) => `- ${peer}: ${line}`));
+  return [
+    `backend: ${options.backend}; ${options.seconds} s per phase after ${options.warmup} s of warm-up; ` +
+      `idle: ${options.idle} connections; peers: ${peers.join(", ")}`,
+    "",
+    table(header, main),
+    "",
+    "CPU use over each measured window, % of one core:",
+    "",
+    table(["", ...peers], usage),
+    "",
+    problems.length > 0 ? `Problems seen:\n${problems.join("\n")}` : "Problems seen: none.",
+    "",
+  ].join("\n");
 }
 
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
-  const columns: Array<[PeerName, Record<string, string>]> = [];
-  for (const peer of options.peers) {
-    process.stderr.write(`bench: ${peer}…\n`);
-    columns.push([peer, await benchmark(peer, options)]);
-  }
-  const rows = Object.keys(columns[0]![1]);
-  const ratioOf = (row: string): string => {
-    const w = columns.find(([name]) => name === "wsgate")?.[1][row];
-    const n = columns.find(([name]) => name === "nginx")?.[1][row];
-    const a = Number(w?.split(" ")[0]);
-    const b = Number(n?.split(" ")[0]);
-    return Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? `${(a / b).toFixed(2)}x` : "-";
-  };
-  const header = `| | ${columns.map(([name]) => name).join(" | ")} | wsgate/nginx |`;
-  const rule = `|---|${columns.map(() => "---").join("|")}|---|`;
-  const body = rows.map(
-    (row) => `| ${row} | ${columns.map(([, values]) => values[row]).join(" | ")} | ${ratioOf(row)} |`,
-  );
-  process.stdout.write([header, rule, ...body].join("\n") + "\n");
+  for (const file of [LOAD, BACKEND]) if (!existsSync(file)) throw new Error(`${file} is missing: run npx tsc -p .`);
+  const started = Date.now();
+  const all = new Map<PeerName, PeerResults>();
+  for (const peer of options.peers) all.set(peer, await benchmarkPeer(peer, options));
+  process.stdout.write(report(all, options));
+  process.stderr.write(`bench: done in ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
+  if (options.json) writeFileSync(options.json, JSON.stringify({ options, results: Object.fromEntries(all) }, null, 2));
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`bench: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
+  killAll();
   process.exit(1);
 });
