@@ -37,6 +37,8 @@ export interface HttpBuild {
   readonly mapTargets: Set<string>;
   /** Literal `proxy_pass` hosts, resolved into implicit upstreams after reading. */
   readonly implicitUpstreams: Array<{ readonly name: string; readonly place: SourcePlace }>;
+  /** The http block's closing "}", where nginx reports the checks it makes when merging servers. */
+  end: SourcePlace | undefined;
 }
 
 export interface ServerBuild {

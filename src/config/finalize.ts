@@ -43,6 +43,9 @@ const DEFAULT_SRV: SrvConf = {
   clientHeaderTimeoutMs: 60_000,
   clientHeaderBufferSize: 1024,
   largeClientHeaderBuffers: { count: 4, size: 8192 },
+  // 64 * sizeof(void *) on a 64-bit platform.
+  connectionPoolSize: 512,
+  maxHeaders: 1000,
   ignoreInvalidHeaders: true,
   underscoresInHeaders: false,
   mergeSlashes: true,
@@ -99,6 +102,7 @@ export async function finalizeHttp(http: HttpBuild, prefixes: Prefixes): Promise
   const httpLoc = inherit(http.loc, defaultLoc(http, prefixes));
   const httpSrv = inherit(http.srv, DEFAULT_SRV);
   const servers = http.servers.map((server) => finalizeServer(server, httpSrv, httpLoc));
+  checkHeaderBuffers(servers, http.end);
   checkDefaultServers(servers);
   await resolveUpstreams(http);
   return { servers, upstreams: http.upstreams, logFormats: http.logFormats, variables: http.registry, loc: httpLoc };
@@ -128,6 +132,16 @@ function finalizeLocation(location: LocationBuild, parent: LocConf): LocationCon
     proxyPass: location.proxyPass,
     place: location.place,
   };
+}
+
+/** ngx_http_core_merge_srv_conf(): a large header buffer must hold at least a connection pool's worth. */
+function checkHeaderBuffers(servers: readonly ServerConf[], end: SourcePlace | undefined): void {
+  for (const { srv } of servers) {
+    if (srv.largeClientHeaderBuffers.size < srv.connectionPoolSize) {
+      const message = `the "large_client_header_buffers" size must be equal to or greater than "connection_pool_size"`;
+      throw new ConfigError("invalid-value", message, end);
+    }
+  }
 }
 
 /** nginx listens on *:80 when a server has no `listen` (*:8000 when not started as root). */

@@ -108,6 +108,10 @@ export interface SrvConf {
   clientHeaderTimeoutMs: number;
   clientHeaderBufferSize: number;
   largeClientHeaderBuffers: { readonly count: number; readonly size: number };
+  /** Only checked against large_client_header_buffers, as nginx checks it. */
+  connectionPoolSize: number;
+  /** Header lines a request may have (ignored ones do not count). */
+  maxHeaders: number;
   ignoreInvalidHeaders: boolean;
   underscoresInHeaders: boolean;
   mergeSlashes: boolean;

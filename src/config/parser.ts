@@ -15,6 +15,8 @@ export interface DirectiveNode extends SourcePlace {
   readonly args: readonly string[];
   /** Present (possibly empty) when the directive was written with a `{ }` block. */
   readonly block?: readonly DirectiveNode[];
+  /** The line of a block's closing "}" (where nginx reports what it checks once a block is read). */
+  readonly blockEnd?: number;
   /**
    * Set on the last node of a tree whose reading failed here (syntax, missing
    * include): the analyzer reports it when it gets this far, so directives
@@ -73,13 +75,19 @@ class TreeBuilder {
     return this.block(lexed, { at: 0 }, file, false);
   }
 
-  private block(lexed: Lexed, state: { at: number }, file: string, inBlock: boolean): DirectiveNode[] {
+  private block(
+    lexed: Lexed,
+    state: { at: number; closedAt?: number },
+    file: string,
+    inBlock: boolean,
+  ): DirectiveNode[] {
     const tokens: readonly Token[] = lexed.tokens;
     const nodes: DirectiveNode[] = [];
     while (state.at < tokens.length && !this.stopped) {
       const first = tokens[state.at]!;
       if (first.kind === "}") {
         state.at++;
+        state.closedAt = first.line;
         if (!inBlock) nodes.push(this.stop(new ConfigError("syntax", `unexpected "}"`, { file, line: first.line })));
         return nodes;
       }
@@ -95,7 +103,7 @@ class TreeBuilder {
       const place = { file, line: end.line };
       if (end.kind === "{") {
         const block = this.block(lexed, state, file, true);
-        nodes.push({ name, args, block, ...place });
+        nodes.push({ name, args, block, ...place, ...(state.closedAt !== undefined && { blockEnd: state.closedAt }) });
       } else if (name === "include") {
         nodes.push(...this.include(args, place));
       } else {

@@ -12,6 +12,7 @@
  */
 
 import type { SrvConf } from "../config/model.js";
+import { HeaderBuffers } from "./header-buffers.js";
 
 export interface RequestHead {
   readonly method: string;
@@ -32,7 +33,10 @@ export type HeadParse =
   | { readonly kind: "head"; readonly head: RequestHead }
   | { readonly kind: "error"; readonly status: number; readonly reason: string; readonly requestLine?: string };
 
-export type HeadLimits = Pick<SrvConf, "largeClientHeaderBuffers" | "ignoreInvalidHeaders" | "underscoresInHeaders">;
+export type HeadLimits = Pick<
+  SrvConf,
+  "clientHeaderBufferSize" | "largeClientHeaderBuffers" | "maxHeaders" | "ignoreInvalidHeaders" | "underscoresInHeaders"
+>;
 
 const CR = 13;
 const LF = 10;
@@ -44,44 +48,46 @@ export function parseRequestHead(buf: Buffer, limits: HeadLimits): HeadParse {
   let pos = 0;
   // nginx skips empty lines before the request line (RFC 9112 2.2).
   while (pos + 1 < buf.length && buf[pos] === CR && buf[pos + 1] === LF) pos += 2;
-  const lineSize = limits.largeClientHeaderBuffers.size;
+  const buffers = new HeaderBuffers(limits);
   const requestLineEnd = findLineEnd(buf, pos);
   if (requestLineEnd === -1) {
-    if (buf.length - pos > lineSize) return error(414, "client sent too long URI");
+    if (buffers.reach(buf.length + 1, pos) !== "ok") return error(414, "client sent too long URI");
     return bareLf(buf, pos) ? error(400, "client sent invalid request") : { kind: "incomplete" };
   }
   if (requestLineEnd < 0) return error(400, "client sent invalid request");
-  if (requestLineEnd + 2 - pos > lineSize) return error(414, "client sent too long URI");
+  if (buffers.reach(requestLineEnd + 2, pos) !== "ok") return error(414, "client sent too long URI");
   const requestLine = buf.toString("latin1", pos, requestLineEnd);
   const line = parseRequestLine(requestLine);
   if ("status" in line) return { ...line, requestLine };
 
   const headers: Array<[string, string]> = [];
-  let total = requestLineEnd + 2 - pos;
-  const totalLimit = limits.largeClientHeaderBuffers.count * lineSize;
   pos = requestLineEnd + 2;
   for (;;) {
     const end = findLineEnd(buf, pos);
     if (end === -1) {
-      if (buf.length - pos > lineSize || total + buf.length - pos > totalLimit) {
-        return error(STATUS_HEADER_TOO_LARGE, "client sent too long header line", requestLine);
-      }
+      if (buffers.reach(buf.length + 1, pos) !== "ok") return tooLarge(requestLine);
       return bareLf(buf, pos) ? error(400, "client sent invalid header line", requestLine) : { kind: "incomplete" };
     }
     if (end < 0) return error(400, "client sent invalid header line", requestLine);
-    total += end + 2 - pos;
-    if (end + 2 - pos > lineSize || total > totalLimit) {
-      return error(STATUS_HEADER_TOO_LARGE, "client sent too long header line", requestLine);
-    }
+    if (buffers.reach(end + 2, pos) !== "ok") return tooLarge(requestLine);
     if (end === pos) {
       const head = { ...line, requestLine, headers, length: end + 2 };
       return { kind: "head", head };
     }
     const header = parseHeaderLine(buf.toString("latin1", pos, end), limits);
     if (header === "invalid") return error(400, "client sent invalid header line", requestLine);
-    if (header !== "ignored") headers.push(header);
+    if (header !== "ignored") {
+      if (headers.length >= limits.maxHeaders) {
+        return error(STATUS_HEADER_TOO_LARGE, "client sent too many header lines", requestLine);
+      }
+      headers.push(header);
+    }
     pos = end + 2;
   }
+}
+
+function tooLarge(requestLine: string): HeadParse {
+  return error(STATUS_HEADER_TOO_LARGE, "client sent too long header line", requestLine);
 }
 
 /** Index of the CR of the next CRLF; -1 if none yet; -2 if a bare LF or a CR not before LF comes first. */
@@ -105,7 +111,8 @@ function error(status: number, reason: string, requestLine?: string): HeadParse 
 }
 
 const METHOD = /^[A-Z_-]+$/;
-const VERSION = /^HTTP\/(\d{1,3})\.(\d{1,3})$/;
+/** nginx's grammar: the major version starts with 1-9 (so HTTP/0.9 and HTTP/01.1 are invalid); leading zeros of the minor are allowed. */
+const VERSION = /^HTTP\/([1-9]\d*)\.(\d+)$/;
 
 type RequestLine = Pick<RequestHead, "method" | "target" | "protocol" | "version">;
 
@@ -121,9 +128,9 @@ function parseRequestLine(text: string): RequestLine | { kind: "error"; status: 
   if (!version) return { kind: "error", status: 400, reason: "client sent invalid request" };
   const major = Number(version[1]);
   const minor = Number(version[2]);
+  if (major > 99 || minor > 99) return { kind: "error", status: 400, reason: "client sent invalid request" };
   if (major > 1) return { kind: "error", status: 505, reason: "client sent unsupported HTTP version" };
-  if (major < 1) return { kind: "error", status: 400, reason: "client sent invalid request" };
-  return { method, target, protocol: `HTTP/${major}.${minor}`, version: major * 1000 + minor };
+  return { method, target, protocol, version: major * 1000 + minor };
 }
 
 /** Origin-form ("/path?q") or absolute-form ("http://host/path"); no control characters. */
@@ -144,7 +151,8 @@ function parseHeaderLine(text: string, limits: HeadLimits): [string, string] | "
   const name = colon === -1 ? text : text.slice(0, colon);
   // Since nginx 1.21.1, spaces and control characters in a name are an error, not an ignored header.
   if (CONTROL_OR_SPACE_IN_NAME.test(name)) return "invalid";
-  const value = colon === -1 ? "" : text.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, "");
+  // nginx skips spaces around a value, but not tabs: "Transfer-Encoding:\tchunked" is an unknown coding to it.
+  const value = colon === -1 ? "" : text.slice(colon + 1).replace(/^ +| +$/g, "");
   if (/[\x00\r\n]/.test(value)) return "invalid";
   const valid = (limits.underscoresInHeaders ? VALID_NAME_UNDERSCORE : VALID_NAME).test(name);
   if (!valid && limits.ignoreInvalidHeaders) return "ignored";

@@ -399,6 +399,34 @@ describe("loader errors, as nginx reports them", () => {
 });
 
 describe("errors are reported in nginx's order", () => {
+  test("connection_pool_size: nginx's bounds, and large header buffers no smaller, checked at the http block's end", async () => {
+    await expectError(
+      { files: { "conf/nginx.conf": `${EVENTS}http {\n  connection_pool_size 100;\n}\n` } },
+      { message: "the pool size must be no less than 112", at: ["conf/nginx.conf", 3] },
+    );
+    await expectError(
+      { files: { "conf/nginx.conf": `${EVENTS}http {\n  connection_pool_size 120;\n}\n` } },
+      { message: "the pool size must be a multiple of 16", at: ["conf/nginx.conf", 3] },
+    );
+    const message = `the "large_client_header_buffers" size must be equal to or greater than "connection_pool_size"`;
+    await expectError(
+      {
+        files: {
+          "conf/nginx.conf": `${EVENTS}http {\n  server {\n    large_client_header_buffers 4 240;\n  }\n\n}\n`,
+        },
+      },
+      { message, at: ["conf/nginx.conf", 7] },
+    );
+    await expectError(
+      {
+        files: {
+          "conf/nginx.conf": `${EVENTS}http {\n  connection_pool_size 1024;\n  server {\n    large_client_header_buffers 4 512;\n  }\n}\n`,
+        },
+      },
+      { message, at: ["conf/nginx.conf", 7] },
+    );
+  });
+
   test("a directive before a syntax error is checked first", async () => {
     const dir = mkdtempSync(join(tmpdir(), "wsgate-order-"));
     try {

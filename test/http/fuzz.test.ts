@@ -28,7 +28,9 @@ const VALID =
   "5\r\nhello\r\n0\r\n\r\n";
 const INTERESTING = [0, 9, 10, 13, 32, 34, 37, 43, 45, 46, 47, 58, 59, 95, 127, 128, 255];
 const LIMITS = {
+  clientHeaderBufferSize: 1024,
   largeClientHeaderBuffers: { count: 4, size: 8192 },
+  maxHeaders: 1000,
   ignoreInvalidHeaders: true,
   underscoresInHeaders: false,
 };

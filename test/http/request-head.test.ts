@@ -8,7 +8,9 @@ import * as assert from "node:assert/strict";
 import { parseRequestHead, type HeadLimits, type HeadParse, type RequestHead } from "../../src/http/request-head.js";
 
 const LIMITS: HeadLimits = {
+  clientHeaderBufferSize: 1024,
   largeClientHeaderBuffers: { count: 4, size: 8192 },
+  maxHeaders: 1000,
   ignoreInvalidHeaders: true,
   underscoresInHeaders: false,
 };
@@ -68,9 +70,12 @@ describe("complete and incomplete heads", () => {
     assert.equal(status("\r\n\r\n"), "incomplete");
   });
 
-  test("values keep bytes above 0x7f; leading and trailing blanks are trimmed", () => {
-    const parsed = head("GET / HTTP/1.1\r\nX-Name:\t caf\xe9 au lait \t\r\n\r\n");
-    assert.deepEqual(parsed.headers, [["X-Name", "caf\xe9 au lait"]]);
+  test("values keep bytes above 0x7f; leading and trailing spaces are trimmed, tabs are not (as nginx)", () => {
+    const parsed = head("GET / HTTP/1.1\r\nX-Name:  caf\xe9 au lait  \r\nX-Tab:\t b \t\r\n\r\n");
+    assert.deepEqual(parsed.headers, [
+      ["X-Name", "caf\xe9 au lait"],
+      ["X-Tab", "\t b \t"],
+    ]);
   });
 
   test("several spaces between the request line's parts are allowed", () => {
@@ -96,7 +101,7 @@ describe("line endings", () => {
 });
 
 describe("limits", () => {
-  const small = { largeClientHeaderBuffers: { count: 2, size: 64 } };
+  const small = { clientHeaderBufferSize: 64, largeClientHeaderBuffers: { count: 2, size: 64 } };
 
   test("a request line longer than a large buffer is 414, complete or not", () => {
     const target = "/" + "a".repeat(70);
@@ -128,11 +133,38 @@ describe("limits", () => {
     assert.equal(status(`GET / HTTP/1.1\r\n${long}`, small), 494);
   });
 
-  test("headers that together exceed count * size are 494", () => {
-    const header = "X-H: " + "v".repeat(40) + "\r\n";
-    assert.equal(status(`GET / HTTP/1.1\r\n${header}${header}\r\n`, small), "head");
-    assert.equal(status(`GET / HTTP/1.1\r\n${header}${header}${header}\r\n`, small), 494);
-    assert.equal(status(`GET / HTTP/1.1\r\n${header}${header}${header}`, small), 494, "incomplete too");
+  test("a head that needs more large buffers than there are is 494, counting the bytes a boundary wastes", () => {
+    // 16-byte request line, 40-byte headers: the first buffer ends mid-header at 64, the line is
+    // copied to a large buffer that ends at 120, mid-header again, and the next ends at 160.
+    const header = "X-H: " + "v".repeat(33) + "\r\n";
+    assert.equal(header.length, 40);
+    assert.equal(status(`GET / HTTP/1.1\r\n${header.repeat(3)}\r\n`, small), "head");
+    const four = `GET / HTTP/1.1\r\n${header.repeat(4)}\r\n`;
+    assert.ok(four.length < 64 + 2 * 64, "fewer bytes than the buffers hold in all");
+    assert.equal(status(four, small), 494);
+    assert.equal(status(four.slice(0, -10), small), 494, "incomplete too");
+  });
+
+  test("max_headers: the header line past the limit is 494 'too many header lines'; ignored lines do not count", () => {
+    const lines = (n: number, name = "X-H"): string =>
+      Array.from({ length: n }, (_, i) => `${name}${i}: 1\r\n`).join("");
+    assert.equal(status(`GET / HTTP/1.1\r\n${lines(3)}\r\n`, { maxHeaders: 3 }), "head");
+    assert.deepEqual(parse(`GET / HTTP/1.1\r\n${lines(4)}\r\n`, { maxHeaders: 3 }), {
+      kind: "error",
+      status: 494,
+      reason: "client sent too many header lines",
+      requestLine: "GET / HTTP/1.1",
+    });
+    assert.equal(status(`GET / HTTP/1.1\r\n${lines(3)}${lines(5, "X_U")}\r\n`, { maxHeaders: 3 }), "head");
+    assert.equal(status(`GET / HTTP/1.1\r\n${lines(1000)}\r\n`), "head", "nginx's default is 1000");
+    assert.equal(status(`GET / HTTP/1.1\r\n${lines(1001)}\r\n`), 494);
+  });
+
+  test("a line that ends exactly at a buffer's end is not copied (nginx's parser state 0)", () => {
+    const first = "X-A: " + "v".repeat(64 - 16 - 7) + "\r\n";
+    assert.equal(16 + first.length, 64);
+    const full = "X-B: " + "v".repeat(64 - 7) + "\r\n";
+    assert.equal(status(`GET / HTTP/1.1\r\n${first}${full}${full.slice(0, -4)}\r\n\r\n`, small), "head");
   });
 });
 

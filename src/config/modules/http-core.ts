@@ -25,6 +25,7 @@ export const HTTP_CORE_DIRECTIVES: readonly DirectiveSpec[] = [
     handle: (scope, node, walk) => {
       if (scope.main.http) throw directiveError(node, "is duplicate");
       const http = newHttp();
+      http.end = { file: node.file, line: node.blockEnd ?? node.line };
       scope.main.http = http;
       walk(node.block!, { ...scope, context: "http", http, loc: http.loc, srv: http.srv });
     },
@@ -107,11 +108,16 @@ export const HTTP_CORE_DIRECTIVES: readonly DirectiveSpec[] = [
   srvSlot("client_header_buffer_size", [1], (node, conf) =>
     setOnce(conf, "clientHeaderBufferSize", parseSize(node, node.args[0]!), node),
   ),
+  srvSlot("connection_pool_size", [1], (node, conf) =>
+    setOnce(conf, "connectionPoolSize", parsePoolSize(node, node.args[0]!), node),
+  ),
   srvSlot("large_client_header_buffers", [2], (node, conf) => {
     const count = parseNumber(node, node.args[0]!);
     const size = parseSize(node, node.args[1]!);
     setOnce(conf, "largeClientHeaderBuffers", { count, size }, node);
   }),
+  // From upstream nginx's denial-of-service fix, which Debian's 1.22 carries too; default 1000.
+  srvSlot("max_headers", [1], (node, conf) => setOnce(conf, "maxHeaders", parseNumber(node, node.args[0]!), node)),
   srvFlag("ignore_invalid_headers", "ignoreInvalidHeaders"),
   srvFlag("underscores_in_headers", "underscoresInHeaders"),
   srvFlag("merge_slashes", "mergeSlashes"),
@@ -146,6 +152,7 @@ function newHttp(): HttpBuild {
     loc: {},
     mapTargets: new Set(),
     implicitUpstreams: [],
+    end: undefined,
   };
 }
 
@@ -242,4 +249,12 @@ function srvFlag(
     args: "flag",
     handle: (scope, node) => setOnce(scope.srv!, key, parseFlag(node, node.args[0]!), node),
   };
+}
+
+/** ngx_http_core_pool_size(): at least nginx's smallest pool (112 bytes on 64-bit), in steps of 16. */
+function parsePoolSize(node: DirectiveNode, value: string): number {
+  const size = parseSize(node, value);
+  if (size < 112) throw valueError(node, "the pool size must be no less than 112");
+  if (size % 16 !== 0) throw valueError(node, "the pool size must be a multiple of 16");
+  return size;
 }
