@@ -181,7 +181,8 @@ async function resolveUpstreams(http: HttpBuild): Promise<void> {
     }
     if (http.upstreams.has(name)) continue;
     // nginx names an implicit group by its host alone in "host not found in upstream".
-    const addresses = await resolveAddress(port === undefined ? `${host}:80` : name, place, false, host);
+    const address = port !== undefined || name.startsWith("unix:") ? name : `${host}:80`;
+    const addresses = await resolveAddress(address, place, false, host);
     const group: UpstreamConf = {
       name,
       servers: [{ ...defaultUpstreamServer(name, place), addresses }],

@@ -61,6 +61,13 @@ export interface ProxyPass {
   readonly proxyHost: string;
   /** The URI part of proxy_pass (`http://b/x/` → "/x/"); undefined when none was written. */
   readonly uri: string | undefined;
+  /**
+   * A URL with variables, evaluated per request (the fields above then come from
+   * its value). Its URI part, if any, is sent as it is, in place of the request's.
+   */
+  readonly dynamic?: ComplexValue;
+  /** Send `uri` as it is, or the client's unparsed URI when there is none (proxy_pass with variables). */
+  readonly wholeUri?: boolean;
   readonly place: SourcePlace;
 }
 

@@ -18,6 +18,7 @@ import { LAST_CHUNK, encodeChunk } from "./chunked.js";
 import { readResponseBody, responseFraming, writeParts, type BodyOutcome } from "./response-body.js";
 import { buildClientHead } from "./response-headers.js";
 import { parseResponseHead, type ResponseHead } from "./response-head.js";
+import { evaluatePassTarget } from "./pass-target.js";
 import { startTunnel } from "./tunnel.js";
 import { buildUpstreamHead, upstreamUri, type UpstreamBody } from "./upstream-request.js";
 
@@ -47,6 +48,17 @@ export function proxyRequest(
   pass: ProxyPass,
   services: ProxyServices,
 ): void {
+  if (pass.dynamic) {
+    const target = evaluatePassTarget(r, pass, services.upstreams);
+    if (target.kind === "error") {
+      services.errorLogFor(r).log("error", target.message, r.logContext());
+      services.respondError(r, target.status);
+      return;
+    }
+    r.proxyHost = target.pass.proxyHost;
+    new ProxySession(r, connection, location, target.pass, target.group, services).start();
+    return;
+  }
   const group = services.upstreams.get(pass.upstream) ?? services.upstreams.get(pass.upstream.replace(/:80$/, ""));
   if (!group) {
     // finalize.ts resolves every proxy_pass to a group; reaching here is a bug, not a client error.
@@ -86,7 +98,10 @@ class ProxySession {
   }
 
   private get upstreamUrl(): string {
-    return `http://${this.current?.addr ?? this.pass.upstream}${upstreamUri(this.r, this.pass, this.location)}`;
+    // nginx separates a unix socket's path from the URI with a ":", as proxy_pass writes it.
+    const separator = this.peer?.address.kind === "unix" ? ":" : "";
+    const uri = upstreamUri(this.r, this.pass, this.location);
+    return `http://${this.current?.addr ?? this.pass.upstream}${separator}${uri}`;
   }
 
   private connectNext(): void {
@@ -346,6 +361,13 @@ class ProxySession {
       this.retryOrFail(socket, 500, false);
       return;
     }
+    if (!connected && this.peer?.address.kind === "unix") {
+      // A unix socket fails at once, in connect() itself: nginx names the socket, and is louder unless refused.
+      const level = SOFT_CONNECT_ERRORS.has(code) ? "error" : "crit";
+      this.logUpstream(level, `connect() to ${this.peer.address.text} failed (${reason}) while connecting to upstream`);
+      this.retryOrFail(socket, 502);
+      return;
+    }
     if (!connected) {
       this.logUpstream("error", `connect() failed (${reason}) while connecting to upstream`);
       this.retryOrFail(socket, 502);
@@ -409,10 +431,21 @@ class ProxySession {
     this.services.finalize(this.r, false);
   }
 
-  private logUpstream(level: "alert" | "error" | "info", message: string): void {
+  private logUpstream(level: "alert" | "crit" | "error" | "info", message: string): void {
     this.services.errorLogFor(this.r).log(level, message, this.r.logContext(undefined, this.upstreamUrl));
   }
 }
+
+/** connect() errors nginx logs at "error"; any other is "crit" (ngx_event_connect_peer). */
+const SOFT_CONNECT_ERRORS = new Set([
+  "ECONNREFUSED",
+  "EAGAIN",
+  "ECONNRESET",
+  "ENETDOWN",
+  "ENETUNREACH",
+  "EHOSTDOWN",
+  "EHOSTUNREACH",
+]);
 
 /** Errors that say this process, not the peer, is out of something. */
 const OUT_OF_RESOURCES = new Set(["EMFILE", "ENFILE", "ENOBUFS", "ENOMEM"]);

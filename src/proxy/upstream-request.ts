@@ -100,10 +100,12 @@ function stripLineBreaks(value: string): string {
 
 /**
  * proxy_pass without a URI passes the client's URI as sent; with one, the
- * part matching the location is replaced by it, in the normalised URI.
+ * part matching the location is replaced by it, in the normalised URI. With
+ * variables, a URI part is sent as it is (arguments included only if written).
  */
 export function upstreamUri(r: HttpRequest, pass: ProxyPass, location: LocationConf): string {
   if (pass.uri === undefined) return r.unparsedUri;
+  if (pass.wholeUri) return pass.uri;
   const matched =
     location.modifier === "" || location.modifier === "^~" || location.modifier === "=" ? location.path.length : 0;
   const rest = r.uri.slice(Math.min(matched, r.uri.length));

@@ -33,7 +33,8 @@ export interface RecordingBackend {
 
 const WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
-export async function startRecordingBackend(): Promise<RecordingBackend> {
+/** On a loopback port, or on a unix socket at `path` (its `port` is then 0). */
+export async function startRecordingBackend(path?: string): Promise<RecordingBackend> {
   const heads: string[] = [];
   const sockets = new Set<Socket>();
   let connections = 0;
@@ -57,11 +58,11 @@ export async function startRecordingBackend(): Promise<RecordingBackend> {
       answer(socket, head);
     });
   });
-  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
+  if (path !== undefined) await new Promise<void>((done) => server.listen(path, done));
+  else await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
   const address = server.address();
-  if (typeof address !== "object" || !address) throw new Error("no port");
   return {
-    port: address.port,
+    port: typeof address === "object" && address ? address.port : 0,
     heads,
     get connections() {
       return connections;

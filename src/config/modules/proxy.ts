@@ -7,6 +7,7 @@ import type { DirectiveNode } from "../parser.js";
 import { HTTP_ALL_WITH_IF, placeOf, type DirectiveSpec } from "../table.js";
 import { directiveError, parseFlag, parseTimeMs, setOnce, valueError } from "../values.js";
 import { ComplexValue } from "../../vars/complex-value.js";
+import type { VariableRegistry } from "../../vars/registry.js";
 
 export const PROXY_DIRECTIVES: readonly DirectiveSpec[] = [
   {
@@ -16,6 +17,10 @@ export const PROXY_DIRECTIVES: readonly DirectiveSpec[] = [
     handle: (scope, node) => {
       const location = scope.location!;
       if (location.proxyPass) throw directiveError(node, "is duplicate");
+      if (node.args[0]!.includes("$")) {
+        location.proxyPass = dynamicProxyPass(node, scope.http!.registry);
+        return;
+      }
       const pass = parseProxyPass(node);
       if (
         pass.uri !== undefined &&
@@ -73,37 +78,68 @@ function headerList(name: string, key: "proxyHideHeaders" | "proxyPassHeaders"):
   };
 }
 
-/** `http://name[:port][/uri]` after ngx_http_proxy_pass() and ngx_parse_url(). */
+/** `http://name[:port][/uri]` or `http://unix:/path[:/uri]`, after ngx_http_proxy_pass() and ngx_parse_url(). */
 function parseProxyPass(node: DirectiveNode): ProxyPass {
   const url = node.args[0]!;
+  const parsed = splitProxyUrl(url);
+  if (typeof parsed === "string") throw valueError(node, parsed);
+  if (parsed.scheme === "https") throw valueError(node, `"proxy_pass https://" is not supported by wsgate yet`);
+  if (parsed.kind === "unix") return { ...parsed, place: placeOf(node) };
+  const hostPort = splitHostPort(url, parsed.authority);
+  if (typeof hostPort === "string") throw valueError(node, hostPort);
+  const { host, port } = hostPort;
+  return { ...inetTarget(parsed.scheme, host, port, parsed.uri), place: placeOf(node) };
+}
+
+/** `proxy_pass` with variables: compiled now, taken apart per request (nginx checks nothing else here either). */
+function dynamicProxyPass(node: DirectiveNode, registry: VariableRegistry): ProxyPass {
+  const dynamic = ComplexValue.compile(node.args[0]!, registry, placeOf(node));
+  return { scheme: "http", upstream: "", proxyHost: "", uri: undefined, dynamic, wholeUri: true, place: placeOf(node) };
+}
+
+type ProxyUrl =
+  | { kind: "inet"; scheme: "http" | "https"; authority: string; uri: string | undefined }
+  | { kind: "unix"; scheme: "http" | "https"; upstream: string; proxyHost: string; uri: string | undefined };
+
+/** A proxy_pass URL taken apart, or nginx's complaint about it. Shared with the per-request evaluation. */
+export function splitProxyUrl(url: string): ProxyUrl | string {
   const scheme =
     url.slice(0, 7).toLowerCase() === "http://"
       ? "http"
       : url.slice(0, 8).toLowerCase() === "https://"
         ? "https"
         : undefined;
-  if (!scheme) throw valueError(node, `invalid URL prefix in "${url}"`);
-  if (url.includes("$")) throw valueError(node, `variables in "proxy_pass" are not supported by wsgate yet`);
-  if (scheme === "https") throw valueError(node, `"proxy_pass https://" is not supported by wsgate yet`);
+  if (!scheme) return `invalid URL prefix in "${url}"`;
   const rest = url.slice(scheme.length + 3);
+  if (rest.slice(0, 5).toLowerCase() === "unix:") {
+    // ngx_parse_unix_domain_url(): the path runs to a ":" (then the URI), and $proxy_host is "localhost".
+    const colon = rest.indexOf(":", 5);
+    const path = colon === -1 ? rest.slice(5) : rest.slice(5, colon);
+    if (path === "") return `no path in the unix domain socket in "${url}"`;
+    const uri = colon === -1 ? undefined : rest.slice(colon + 1);
+    return { kind: "unix", scheme, upstream: `unix:${path}`, proxyHost: "localhost", uri };
+  }
   const slash = rest.indexOf("/");
   const authority = slash === -1 ? rest : rest.slice(0, slash);
-  const uri = slash === -1 ? undefined : rest.slice(slash);
-  if (authority === "") throw valueError(node, `no host in "${url}" of the "proxy_pass" directive`);
-  if (authority.startsWith("unix:"))
-    throw valueError(node, `unix domain sockets in "proxy_pass" are not supported by wsgate yet`);
-  const { host, port } = splitHostPort(node, url, authority);
+  if (authority === "") return `no host in "${url}" of the "proxy_pass" directive`;
+  return { kind: "inet", scheme, authority, uri: slash === -1 ? undefined : rest.slice(slash) };
+}
+
+/** The group name and $proxy_host of `host[:port]`. */
+export function inetTarget(
+  scheme: "http" | "https",
+  host: string,
+  port: number | undefined,
+  uri: string | undefined,
+): Omit<ProxyPass, "place"> {
   const proxyHost = port === undefined || port === 80 ? host : `${host}:${port}`;
   // Upstream names are matched without regard to case; $proxy_host keeps the case written.
   const upstream = (port === undefined ? host : `${host}:${port}`).toLowerCase();
-  return { scheme, upstream, proxyHost, uri, place: placeOf(node) };
+  return { scheme, upstream, proxyHost, uri };
 }
 
-export function splitHostPort(
-  node: DirectiveNode,
-  url: string,
-  authority: string,
-): { host: string; port: number | undefined } {
+/** `host[:port]` (IPv6 in brackets), or nginx's complaint about the port. */
+export function splitHostPort(url: string, authority: string): { host: string; port: number | undefined } | string {
   let host = authority;
   let portText: string | undefined;
   if (authority.startsWith("[")) {
@@ -118,7 +154,7 @@ export function splitHostPort(
   if (portText === undefined) return { host, port: undefined };
   const port = Number(portText);
   if (!/^\d+$/.test(portText) || port < 1 || port > 65535) {
-    throw valueError(node, `invalid port in upstream "${url.replace(/^https?:\/\//i, "")}"`);
+    return `invalid port in upstream "${url.replace(/^https?:\/\//i, "")}"`;
   }
   return { host, port };
 }

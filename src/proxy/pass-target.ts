@@ -1,0 +1,52 @@
+/**
+ * `proxy_pass` with variables, evaluated per request as ngx_http_proxy_eval()
+ * and ngx_http_upstream_init_request() do: the URL's host names an upstream
+ * group if one has that name (and the same port, or none), else it must be
+ * an address — a host name would need `resolver`, which wsgate does not
+ * have, so it is nginx's "no resolver defined" 502.
+ */
+
+import { isIP } from "node:net";
+import type { ProxyPass, UpstreamAddress } from "../config/model.js";
+import { inetTarget, splitHostPort, splitProxyUrl } from "../config/modules/proxy.js";
+import { defaultUpstreamServer } from "../config/modules/upstream.js";
+import type { HttpRequest } from "../http/request.js";
+import { UpstreamGroup } from "../upstream/group.js";
+
+export type PassTarget =
+  | { readonly kind: "target"; readonly pass: ProxyPass; readonly group: UpstreamGroup }
+  | { readonly kind: "error"; readonly status: number; readonly message: string };
+
+export function evaluatePassTarget(
+  r: HttpRequest,
+  pass: ProxyPass,
+  upstreams: ReadonlyMap<string, UpstreamGroup>,
+): PassTarget {
+  const url = pass.dynamic!.evaluate(r);
+  const parsed = splitProxyUrl(url);
+  if (typeof parsed === "string") return { kind: "error", status: 500, message: parsed };
+  if (parsed.scheme === "https") {
+    return { kind: "error", status: 500, message: `"proxy_pass https://" is not supported by wsgate yet` };
+  }
+  if (parsed.kind === "unix") {
+    const target = { ...pass, ...parsed };
+    const address: UpstreamAddress = { kind: "unix", path: parsed.upstream.slice(5), text: parsed.upstream };
+    return { kind: "target", pass: target, group: upstreams.get(parsed.upstream) ?? oneAddressGroup(target, address) };
+  }
+  const hostPort = splitHostPort(url, parsed.authority);
+  if (typeof hostPort === "string") return { kind: "error", status: 500, message: hostPort };
+  const target = { ...pass, ...inetTarget(parsed.scheme, hostPort.host, hostPort.port, parsed.uri) };
+  const named = upstreams.get(target.upstream);
+  if (named) return { kind: "target", pass: target, group: named };
+  const host = hostPort.host.startsWith("[") ? hostPort.host.slice(1, -1) : hostPort.host;
+  if (!isIP(host)) return { kind: "error", status: 502, message: `no resolver defined to resolve ${hostPort.host}` };
+  const port = hostPort.port ?? 80;
+  const text = isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
+  return { kind: "target", pass: target, group: oneAddressGroup(target, { kind: "inet", host, port, text }) };
+}
+
+/** nginx makes a fresh round-robin peer per request for an address (ngx_http_upstream_create_round_robin_peer). */
+function oneAddressGroup(pass: ProxyPass, address: UpstreamAddress): UpstreamGroup {
+  const server = { ...defaultUpstreamServer(address.text, pass.place), addresses: [address] };
+  return new UpstreamGroup({ name: pass.upstream, servers: [server], implicit: true, place: pass.place });
+}
