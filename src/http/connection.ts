@@ -27,13 +27,16 @@ export interface BodySink {
   fail(status: number, reason: string): void;
 }
 
+/** Why a request in flight ended from the client's side: it went away, failed, or its timeout fired. */
+export type AbortReason = "closed" | "error" | "timeout";
+
 export interface ConnectionEvents {
   /** A complete head; the connection is now in "request" state. */
   onHead(connection: ClientConnection, head: RequestHead): void;
   /** The head could not be parsed; `requestLine` when the line itself was read. */
   onBadHead(connection: ClientConnection, status: number, reason: string, requestLine?: string): void;
   /** The client went away or timed out while a request was in flight. */
-  onAbort(connection: ClientConnection, reason: "closed" | "error" | "timeout"): void;
+  onAbort(connection: ClientConnection, reason: AbortReason): void;
   /** client_header_timeout with part of a request read: nginx logs a 408. */
   onHeadTimeout(connection: ClientConnection, partial: string): void;
 }
@@ -92,7 +95,7 @@ export class ClientConnection implements ConnectionInfo {
   /** Body bytes of the current request read so far, framing included ($request_length counts them). */
   bodyBytesRead = 0;
   /** Set by the handler of the request in flight: called if the client goes away first. */
-  onAbortHandler: (() => void) | undefined;
+  onAbortHandler: ((reason: AbortReason) => void) | undefined;
   private state: "head" | "request" | "closed" | "detached" = "head";
   private pending: Buffer | undefined;
   private sink: BodySink | undefined;
@@ -330,10 +333,10 @@ export class ClientConnection implements ConnectionInfo {
     this.state = "closed";
   }
 
-  private abortRequest(reason: "closed" | "error" | "timeout"): void {
+  private abortRequest(reason: AbortReason): void {
     const handler = this.onAbortHandler;
     this.onAbortHandler = undefined;
-    if (handler) handler();
+    if (handler) handler(reason);
     else this.events.onAbort(this, reason);
   }
 

@@ -9,7 +9,7 @@
 import { connect, type Socket } from "node:net";
 import type { LocationConf, ProxyPass } from "../config/model.js";
 import { systemErrorText } from "../config/errors.js";
-import type { ClientConnection } from "../http/connection.js";
+import type { AbortReason, ClientConnection } from "../http/connection.js";
 import type { HttpRequest } from "../http/request.js";
 import type { ErrorLog } from "../log/error-log.js";
 import type { Peer, UpstreamGroup } from "../upstream/group.js";
@@ -90,7 +90,7 @@ class ProxySession {
   ) {}
 
   start(): void {
-    this.connection.onAbortHandler = () => this.clientAborted();
+    this.connection.onAbortHandler = (reason) => this.clientAborted(reason);
     if (this.r.facts.expectContinue && this.r.facts.framing.kind !== "none" && this.r.head.version >= 1001) {
       this.connection.write("HTTP/1.1 100 Continue\r\n\r\n");
     }
@@ -419,10 +419,13 @@ class ProxySession {
     this.upstream?.destroy();
   }
 
-  private clientAborted(): void {
+  private clientAborted(reason: AbortReason): void {
     if (this.done) return;
     this.done = true;
-    if (!this.responseStarted) {
+    if (!this.responseStarted && reason === "timeout") {
+      // client_body_timeout (the only client timer before a response): nginx closes and logs 408, nothing more.
+      this.r.status = 408;
+    } else if (!this.responseStarted) {
       this.logUpstream("info", "client prematurely closed connection while waiting for upstream");
       this.r.status = 499;
     }
