@@ -6,13 +6,33 @@
 
 import type { DirectiveNode } from "./parser.js";
 import { valueError } from "./values.js";
+import { namedCaptureVariable } from "../vars/captures.js";
+import type { VariableRegistry } from "../vars/registry.js";
 
-export function compileRegex(node: DirectiveNode, source: string, caseless: boolean): RegExp {
+/**
+ * Compile a configuration regex. With a registry, its named captures become
+ * variables, as nginx defines them when it compiles the regex.
+ */
+export function compileRegex(
+  node: DirectiveNode,
+  source: string,
+  caseless: boolean,
+  registry?: VariableRegistry,
+): RegExp {
   const js = source.replace(/\(\?P</g, "(?<");
+  let regex: RegExp;
   try {
-    return new RegExp(js, caseless ? "i" : "");
+    regex = new RegExp(js, caseless ? "i" : "");
   } catch (err) {
     const reason = err instanceof Error ? err.message.replace(/^Invalid regular expression: /, "") : String(err);
     throw valueError(node, `pcre2_compile() failed: ${reason} in "${source}"`);
   }
+  if (registry) {
+    // An alternation with the empty string matches "", which lists every group name.
+    const names = Object.keys(new RegExp(`${js}|`).exec("")?.groups ?? {});
+    for (const name of names) {
+      if (!registry.isDefined(name)) registry.define(name, namedCaptureVariable(name), false);
+    }
+  }
+  return regex;
 }

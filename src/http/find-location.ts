@@ -9,6 +9,8 @@ import type { LocationConf } from "../config/model.js";
 
 export interface LocationMatch {
   readonly location: LocationConf;
+  /** The regex location's match, for $1 … $9 and named captures. */
+  readonly match?: RegExpExecArray;
   readonly captures: string[] | undefined;
 }
 
@@ -38,7 +40,7 @@ function search(locations: readonly LocationConf[], uri: string): Outcome {
       if (!match) continue;
       const captures = Array.from(match, (group) => group ?? "");
       const nested = search(location.locations, uri);
-      return { kind: "final", match: nested.kind === "none" ? { location, captures } : nested.match };
+      return { kind: "final", match: nested.kind === "none" ? { location, match, captures } : nested.match };
     }
   }
   return outcome;

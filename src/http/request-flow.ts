@@ -18,6 +18,7 @@ import { requestFacts, type RequestFacts } from "./request-headers.js";
 import { selectServer, type AddressServers } from "./select-server.js";
 import { errorClosesConnection, errorResponse, wireStatus } from "./special-response.js";
 import { parseTarget } from "./uri.js";
+import { recordMatch } from "../vars/captures.js";
 import { requestHeadersRead } from "../vars/http-variables.js";
 
 export interface FlowServices {
@@ -63,7 +64,7 @@ export class RequestFlow implements ConnectionEvents, ProxyServices {
       return;
     }
     const index = this.services.serversFor(connection);
-    const { server, captures } = selectServer(index, facts.ok.host);
+    const { server, match: serverMatch } = selectServer(index, facts.ok.host);
     const target = parseTarget(head.target, server.srv.mergeSlashes);
     if (!target) {
       this.services
@@ -84,7 +85,8 @@ export class RequestFlow implements ConnectionEvents, ProxyServices {
       match?.location,
       Date.now(),
     );
-    r.captures = match?.captures ?? captures;
+    if (serverMatch) recordMatch(r, serverMatch);
+    if (match?.match) recordMatch(r, match.match);
     this.inFlight.set(connection, r);
     connection.setKeepaliveTimeout(r.loc.keepaliveTimeoutMs);
     if (head.method === "CONNECT" || head.method === "TRACE") {

@@ -34,6 +34,7 @@ export class HttpRequest implements VariableSource {
   readonly upstreamTries: UpstreamTry[] = [];
   proxyHost = "";
   captures: readonly string[] | undefined = undefined;
+  namedCaptures: Readonly<Record<string, string>> | undefined = undefined;
   /** Set when the response is complete and the access log line written. */
   finished = false;
   private readonly bytesAtStart: number;

@@ -42,7 +42,10 @@ function serverNameRegex(source: string): RegExp {
   return new RegExp(source.replace(/\(\?P</g, "(?<"), /[A-Z]/.test(source) ? "i" : "");
 }
 
-export function selectServer(index: AddressServers, host: string): { server: ServerConf; captures?: string[] } {
+export function selectServer(
+  index: AddressServers,
+  host: string,
+): { server: ServerConf; captures?: string[]; match?: RegExpExecArray } {
   if (host === "") return { server: index.defaultServer };
   const exact = index.exact.get(host);
   if (exact) return { server: exact };
@@ -50,7 +53,7 @@ export function selectServer(index: AddressServers, host: string): { server: Ser
   for (const [prefix, server] of index.trailing) if (host.startsWith(prefix)) return { server };
   for (const [regex, server] of index.regexes) {
     const match = regex.exec(host);
-    if (match) return { server, captures: Array.from(match, (group) => group ?? "") };
+    if (match) return { server, captures: Array.from(match, (group) => group ?? ""), match };
   }
   return { server: index.defaultServer };
 }

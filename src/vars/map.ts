@@ -5,6 +5,7 @@
  * the request's $1…$9, so the value (and later directives) can use them.
  */
 
+import { recordMatch } from "./captures.js";
 import type { ComplexValue } from "./complex-value.js";
 import type { VariableSource } from "./source.js";
 
@@ -43,7 +44,7 @@ function findValue(table: MapTable, key: string, r: VariableSource): ComplexValu
   for (const entry of table.regexes) {
     const match = entry.regex.exec(key);
     if (match) {
-      r.captures = Array.from(match, (group) => group ?? "");
+      recordMatch(r, match);
       return entry.value;
     }
   }

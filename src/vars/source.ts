@@ -47,6 +47,8 @@ export interface VariableSource {
   readonly proxyHost: string;
   /** Captures of the last regex matched for this request ($1 … $9); a match replaces them, as in nginx. */
   captures: readonly string[] | undefined;
+  /** Named captures of the regexes matched so far ($name). */
+  namedCaptures?: Readonly<Record<string, string>> | undefined;
 }
 
 export interface UpstreamTry {

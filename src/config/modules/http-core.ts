@@ -51,9 +51,14 @@ export const HTTP_CORE_DIRECTIVES: readonly DirectiveSpec[] = [
     name: "server_name",
     contexts: ["server"],
     args: "1more",
-    // nginx lower-cases names but not regexes (lower-casing would turn \D into \d).
-    handle: (scope, node) =>
-      scope.server!.names.push(...node.args.map((name) => (name.startsWith("~") ? name : name.toLowerCase()))),
+    // nginx lower-cases names but not regexes (lower-casing would turn \D into \d); a regex is checked now,
+    // and its named captures become variables.
+    handle: (scope, node) => {
+      for (const name of node.args) {
+        if (name.startsWith("~")) compileRegex(node, name.slice(1), /[A-Z]/.test(name), scope.http!.registry);
+        scope.server!.names.push(name.startsWith("~") ? name : name.toLowerCase());
+      }
+    },
   },
   {
     name: "location",
@@ -61,7 +66,7 @@ export const HTTP_CORE_DIRECTIVES: readonly DirectiveSpec[] = [
     args: [1, 2],
     block: true,
     handle: (scope, node, walk) => {
-      const location = newLocation(node, scope.location);
+      const location = newLocation(node, scope.location, scope.http!.registry);
       (scope.location ?? scope.server!).locations.push(location);
       walk(node.block!, { ...scope, context: "location", location, loc: location.loc, srv: undefined });
     },
@@ -157,10 +162,15 @@ function newHttp(): HttpBuild {
 }
 
 /** `location [=|~|~*|^~] uri` or `location @name`, after ngx_http_core_location(). */
-function newLocation(node: DirectiveNode, parent: LocationBuild | undefined): LocationBuild {
+function newLocation(
+  node: DirectiveNode,
+  parent: LocationBuild | undefined,
+  registry: VariableRegistry,
+): LocationBuild {
   const { modifier, path } = splitLocationArgs(node);
   if (parent) checkNesting(node, parent, modifier, path);
-  const regex = modifier === "~" || modifier === "~*" ? compileRegex(node, path, modifier === "~*") : undefined;
+  const regex =
+    modifier === "~" || modifier === "~*" ? compileRegex(node, path, modifier === "~*", registry) : undefined;
   return { modifier, path, regex, loc: {}, locations: [], place: placeOf(node) };
 }
 

@@ -80,7 +80,7 @@ function addEntry(
   }
   if (key.startsWith("~")) {
     const caseless = key.startsWith("~*");
-    const regex = compileRegex(line, key.slice(caseless ? 2 : 1), caseless);
+    const regex = compileRegex(line, key.slice(caseless ? 2 : 1), caseless, registry);
     (table.regexes as Array<{ regex: RegExp; value: ComplexValue }>).push({ regex, value });
     return;
   }
