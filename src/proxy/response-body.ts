@@ -58,7 +58,10 @@ export function readResponseBody(
   const decoder = framing.kind === "chunked" ? new ChunkedDecoder() : undefined;
   function onBody(chunk: Buffer): void {
     if (decoder) {
-      const result = decoder.feed(chunk, onData);
+      // The data of every chunk in one read goes on as one piece, so the client gets one chunk per read, as from nginx.
+      const pieces: Buffer[] = [];
+      const result = decoder.feed(chunk, (data) => void pieces.push(data));
+      if (pieces.length > 0) onData(pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces));
       if (result !== "more") end(result === "done" ? "complete" : "invalid");
       return;
     }
