@@ -91,6 +91,9 @@ function defaultLoc(http: HttpBuild, prefixes: Prefixes): LocConf {
     tcpNodelay: true,
     serverTokens: "on",
     chunkedTransferEncoding: true,
+    proxyNextUpstream: new Set(["error", "timeout"]),
+    proxyNextUpstreamTries: 0,
+    proxyNextUpstreamTimeoutMs: 0,
   };
 }
 
