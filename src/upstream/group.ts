@@ -46,7 +46,7 @@ export class UpstreamGroup {
     };
     this.tries = all.filter((peer) => !peer.down).length;
     this.balancer = makeBalancer(conf, this.lists);
-    this.keepalive = conf.keepalive ? new KeepalivePool(conf.keepalive) : undefined;
+    this.keepalive = conf.keepalive ? new KeepalivePool({ ...conf.keepalive, ...conf.keepaliveSettings }) : undefined;
   }
 
   get name(): string {
