@@ -129,6 +129,7 @@ function finalizeLocation(location: LocationBuild, parent: LocConf): LocationCon
     loc,
     locations: location.locations.map((child) => finalizeLocation(child, loc)),
     proxyPass: location.proxyPass,
+    ...(location.upstreamStatus ? { upstreamStatus: true } : {}),
     place: location.place,
   };
 }

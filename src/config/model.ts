@@ -128,6 +128,8 @@ export interface LocationConf {
   loc: LocConf;
   readonly locations: LocationConf[];
   proxyPass: ProxyPass | undefined;
+  /** wsgate_upstream_status: the location answers with the upstreams' state. */
+  readonly upstreamStatus?: boolean;
   readonly place: SourcePlace;
 }
 

@@ -13,7 +13,9 @@
 import type { UpstreamConf } from "../config/model.js";
 import type { VariableSource } from "../vars/source.js";
 import type { Balancer, PeerLists, Selection } from "./balancer.js";
+import type { ErrorLog } from "../log/error-log.js";
 import { ConsistentHash, Hash } from "./hash.js";
+import { HealthChecker } from "./health-check.js";
 import { IpHash } from "./ip-hash.js";
 import { KeepalivePool } from "./keepalive-pool.js";
 import { LeastConn } from "./least-conn.js";
@@ -33,6 +35,7 @@ export class UpstreamGroup {
   /** ngx_http_upstream_tries(): the peers not marked `down`, backups included. */
   readonly tries: number;
   readonly keepalive: KeepalivePool | undefined;
+  private checker: HealthChecker | undefined;
 
   constructor(readonly conf: UpstreamConf) {
     const all = conf.servers.flatMap((server) => makePeers(server));
@@ -84,8 +87,21 @@ export class UpstreamGroup {
     return disabled;
   }
 
-  /** Stop timers and close idle connections (reload, shutdown). */
+  /** The active checks of wsgate_health_check, when the group has it. */
+  get healthChecker(): HealthChecker | undefined {
+    return this.checker;
+  }
+
+  /** Start wsgate_health_check's checks (once the server runs). */
+  startHealthChecks(log: ErrorLog): void {
+    if (!this.conf.healthCheck || this.checker) return;
+    this.checker = new HealthChecker(this.name, [...this.peers, ...this.backups], this.conf.healthCheck, log);
+    this.checker.start();
+  }
+
+  /** Stop the checks and close idle connections (shutdown). */
   close(): void {
+    this.checker?.stop();
     this.keepalive?.closeAll();
   }
 }

@@ -15,6 +15,10 @@ export interface NamedBackend {
   readonly port: number;
   /** Status to answer with (200 by default). */
   status: number;
+  /** Status for paths under /health (200 by default). */
+  healthStatus: number;
+  /** Health-check requests seen. */
+  readonly healthChecks: number;
   /** Delay before answering (ms). */
   delayMs: number;
   /** Close the connection after each response (Connection: close). */
@@ -40,8 +44,15 @@ export async function startBackend(name: string, port = 0): Promise<NamedBackend
   const sockets = new Set<Socket>();
   const seen: string[] = [];
   let connections = 0;
+  let healthChecks = 0;
   const wss = new WebSocketServer({ noServer: true });
   const server: Server = createServer((req, res) => {
+    if ((req.url ?? "").startsWith("/health")) {
+      healthChecks++;
+      res.writeHead(backend.healthStatus, { "Content-Length": "0" });
+      res.end();
+      return;
+    }
     seen.push(`${req.method ?? ""} ${req.url ?? ""}`);
     const chunks: Buffer[] = [];
     req.on("data", (chunk: Buffer) => chunks.push(chunk));
@@ -84,6 +95,10 @@ export async function startBackend(name: string, port = 0): Promise<NamedBackend
     name,
     port: bound,
     status: 200,
+    healthStatus: 200,
+    get healthChecks() {
+      return healthChecks;
+    },
     delayMs: 0,
     closeEach: false,
     idleCloseMs: 0,

@@ -162,3 +162,52 @@ describe("upstream directives: what is recorded", () => {
     assert.deepEqual([...plain.http!.servers[0]!.locations[0]!.loc.proxyNextUpstream].sort(), ["error", "timeout"]);
   });
 });
+
+describe("wsgate_health_check and wsgate_upstream_status (wsgate's own)", () => {
+  async function refusesOwn(text: string, message: string, line: number): Promise<void> {
+    const { error, file } = await load(text);
+    assert.ok(error, `expected "${message}"`);
+    assert.equal(error.message, `${message} in ${file}:${line}`);
+  }
+
+  test("defaults and parameters", async () => {
+    const { config } = await load(confText("server 127.0.0.1:1;\nwsgate_health_check;"));
+    const { place: _place, ...defaults } = config!.http!.upstreams.get("u")!.healthCheck!;
+    assert.deepEqual(defaults, { intervalMs: 5000, passes: 2, fails: 3, uri: "/", type: "http", timeoutMs: 2000 });
+    const { config: set } = await load(
+      confText(
+        "server 127.0.0.1:1;\nwsgate_health_check interval=1s passes=1 fails=5 uri=/ping type=websocket timeout=300ms;",
+      ),
+    );
+    const { place: _p, ...values } = set!.http!.upstreams.get("u")!.healthCheck!;
+    assert.deepEqual(values, {
+      intervalMs: 1000,
+      passes: 1,
+      fails: 5,
+      uri: "/ping",
+      type: "websocket",
+      timeoutMs: 300,
+    });
+  });
+
+  test("refusals", async () => {
+    await refusesOwn(confText("server 127.0.0.1:1;\nwsgate_health_check every=1s;"), `invalid parameter "every=1s"`, 5);
+    await refusesOwn(confText("server 127.0.0.1:1;\nwsgate_health_check fails=0;"), `invalid parameter "fails=0"`, 5);
+    await refusesOwn(confText("server 127.0.0.1:1;\nwsgate_health_check type=tcp;"), `invalid parameter "type=tcp"`, 5);
+    await refusesOwn(
+      confText("server 127.0.0.1:1;\nwsgate_health_check uri=health;"),
+      `invalid parameter "uri=health"`,
+      5,
+    );
+    await refusesOwn(
+      confText("server 127.0.0.1:1;\nwsgate_health_check;\nwsgate_health_check;"),
+      `"wsgate_health_check" directive is duplicate`,
+      6,
+    );
+    await refusesOwn(
+      confText("server 127.0.0.1:1;", "wsgate_upstream_status on;"),
+      `invalid number of arguments in "wsgate_upstream_status" directive`,
+      10,
+    );
+  });
+});
