@@ -90,7 +90,7 @@ describe("active health checks", () => {
         /\[warn\] \d+#\d+: health check: upstream server 127\.0\.0\.1:\d+ in upstream "u" is down/.test(
           gate.log("error.log"),
         ),
-      3000,
+      5000,
       "a marked down",
     );
     assert.match(
@@ -107,7 +107,7 @@ describe("active health checks", () => {
     await until(
       () =>
         /\[notice\] \d+#\d+: health check: upstream server .* is up after 2 passed checks/.test(gate.log("error.log")),
-      3000,
+      5000,
       "a back up",
     );
     assert.ok((await bodies(port, 4)).includes("a"));
@@ -124,7 +124,7 @@ describe("active health checks", () => {
     await until(
       () =>
         gate.log("error.log").includes("is down after 1 failed checks (connect() failed (111: Connection refused))"),
-      3000,
+      5000,
       "a down",
     );
     assert.deepEqual(await bodies(port, 3), ["b", "b", "b"]);
