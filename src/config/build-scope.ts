@@ -57,6 +57,8 @@ export interface LocationBuild {
   readonly loc: Partial<LocConf>;
   readonly locations: LocationBuild[];
   proxyPass?: ProxyPass;
+  /** wsgate_upstream_status. */
+  upstreamStatus?: boolean;
   readonly place: SourcePlace;
 }
 

@@ -13,6 +13,7 @@ import { LOG_DIRECTIVES } from "./modules/log.js";
 import { MAP_DIRECTIVES } from "./modules/map.js";
 import { PROXY_DIRECTIVES } from "./modules/proxy.js";
 import { UPSTREAM_DIRECTIVES } from "./modules/upstream.js";
+import { UPSTREAM_STATUS_DIRECTIVES } from "./modules/upstream-status.js";
 
 const ALL_ROWS: readonly DirectiveSpec[] = [
   ...CORE_DIRECTIVES,
@@ -21,6 +22,7 @@ const ALL_ROWS: readonly DirectiveSpec[] = [
   ...MAP_DIRECTIVES,
   ...PROXY_DIRECTIVES,
   ...UPSTREAM_DIRECTIVES,
+  ...UPSTREAM_STATUS_DIRECTIVES,
 ];
 
 export const DIRECTIVES: ReadonlyMap<string, readonly DirectiveSpec[]> = indexByName(ALL_ROWS);

@@ -94,6 +94,9 @@ function defaultLoc(http: HttpBuild, prefixes: Prefixes): LocConf {
     tcpNodelay: true,
     serverTokens: "on",
     chunkedTransferEncoding: true,
+    proxyNextUpstream: new Set(["error", "timeout"]),
+    proxyNextUpstreamTries: 0,
+    proxyNextUpstreamTimeoutMs: 0,
   };
 }
 
@@ -130,6 +133,7 @@ function finalizeLocation(location: LocationBuild, parent: LocConf): LocationCon
     loc,
     locations: location.locations.map((child) => finalizeLocation(child, loc)),
     proxyPass: location.proxyPass,
+    ...(location.upstreamStatus ? { upstreamStatus: true } : {}),
     place: location.place,
   };
 }

@@ -109,6 +109,12 @@ export interface LocConf {
   tcpNodelay: boolean;
   serverTokens: "on" | "off" | "build";
   chunkedTransferEncoding: boolean;
+  /** proxy_next_upstream (default error timeout); empty for `off`. */
+  proxyNextUpstream: ReadonlySet<NextUpstreamCondition>;
+  /** proxy_next_upstream_tries; 0 = no limit. */
+  proxyNextUpstreamTries: number;
+  /** proxy_next_upstream_timeout; 0 = no limit. */
+  proxyNextUpstreamTimeoutMs: number;
 }
 
 export interface SrvConf {
@@ -133,6 +139,8 @@ export interface LocationConf {
   loc: LocConf;
   readonly locations: LocationConf[];
   proxyPass: ProxyPass | undefined;
+  /** wsgate_upstream_status: the location answers with the upstreams' state. */
+  readonly upstreamStatus?: boolean;
   readonly place: SourcePlace;
 }
 
@@ -169,7 +177,54 @@ export interface UpstreamConf {
   /** True for groups made from a literal `proxy_pass http://host:port`. */
   readonly implicit: boolean;
   readonly place: SourcePlace;
+  /** least_conn, ip_hash, hash; round-robin when undefined. */
+  balancing?: UpstreamBalancing;
+  /** `keepalive N` with keepalive_requests/_time/_timeout; undefined: no connection cache. */
+  keepalive?: UpstreamKeepaliveConf;
+  /** The group's keepalive_requests/_time/_timeout as written (they act only with `keepalive N`). */
+  keepaliveSettings?: { requests?: number; timeMs?: number; timeoutMs?: number };
+  /** wsgate_health_check. */
+  healthCheck?: HealthCheckConf;
 }
+
+export type UpstreamBalancing =
+  | { readonly kind: "least-conn" }
+  | { readonly kind: "ip-hash" }
+  | { readonly kind: "hash"; readonly key: ComplexValue; readonly consistent: boolean };
+
+export interface UpstreamKeepaliveConf {
+  readonly max: number;
+  readonly requests: number;
+  readonly timeMs: number;
+  readonly timeoutMs: number;
+}
+
+/** `wsgate_health_check [interval=5s] [passes=2] [fails=3] [uri=/] [type=http|websocket] [timeout=…]`. */
+export interface HealthCheckConf {
+  readonly intervalMs: number;
+  readonly passes: number;
+  readonly fails: number;
+  readonly uri: string;
+  readonly type: "http" | "websocket";
+  readonly timeoutMs: number;
+  readonly place: SourcePlace;
+}
+
+/** proxy_next_upstream's conditions (nginx's NGX_HTTP_UPSTREAM_FT_* bits). */
+export type NextUpstreamCondition =
+  | "error"
+  | "timeout"
+  | "invalid_header"
+  | "http_500"
+  | "http_502"
+  | "http_503"
+  | "http_504"
+  | "http_403"
+  | "http_404"
+  | "http_429"
+  | "non_idempotent"
+  | "updating"
+  | "off";
 
 export interface HttpConf {
   readonly servers: ServerConf[];

@@ -20,6 +20,8 @@ import { errorClosesConnection, errorResponse, wireStatus } from "./special-resp
 import { parseTarget } from "./uri.js";
 import { recordMatch } from "../vars/captures.js";
 import { requestHeadersRead } from "../vars/http-variables.js";
+import { formatHttpDate } from "../vars/time.js";
+import { upstreamStatus } from "../upstream/status.js";
 
 export interface FlowServices {
   readonly http: HttpConf;
@@ -105,6 +107,10 @@ export class RequestFlow implements ConnectionEvents, ProxyServices {
       return;
     }
     const location = match?.location;
+    if (location?.upstreamStatus) {
+      this.respondJson(r, upstreamStatus(this.upstreams, Date.now()));
+      return;
+    }
     if (location?.proxyPass) {
       proxyRequest(r, connection, location, location.proxyPass, this);
       return;
@@ -175,6 +181,20 @@ export class RequestFlow implements ConnectionEvents, ProxyServices {
     r.headerBytes = response.head.length;
     connection.write(response.head + response.body);
     this.finalize(r, keepAlive);
+  }
+
+  /** A JSON answer made by wsgate itself (wsgate_upstream_status); the connection closes after it. */
+  private respondJson(r: HttpRequest, value: object): void {
+    const body = Buffer.from(`${JSON.stringify(value, null, 2)}\n`);
+    const head =
+      `HTTP/1.1 200 OK\r\nDate: ${formatHttpDate(Date.now())}\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n`;
+    r.status = 200;
+    r.headerBytes = head.length;
+    const connection = r.connection as ClientConnection;
+    connection.write(head);
+    if (r.method !== "HEAD") connection.write(body);
+    this.finalize(r, false);
   }
 
   finalize(r: HttpRequest, keepAlive: boolean): void {

@@ -74,10 +74,13 @@ export class HttpServer {
       });
       this.listeners.push(server);
     }
+    for (const group of this.upstreams.values()) group.startHealthChecks(this.errorLog);
   }
 
   /** Stop accepting; open connections go on. */
   async stopListening(): Promise<void> {
+    // Health checks stop and idle upstream connections close; requests in flight go on.
+    for (const group of this.upstreams.values()) group.close();
     await Promise.all(this.listeners.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
     this.listeners.length = 0;
   }
@@ -99,6 +102,7 @@ export class HttpServer {
 
   destroyConnections(): void {
     for (const connection of this.connections) connection.destroy();
+    for (const group of this.upstreams.values()) group.close();
   }
 
   private accept(socket: Socket, binding: Binding): void {

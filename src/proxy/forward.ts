@@ -2,8 +2,9 @@
  * Proxying one request: pick a peer, connect, send the head and stream the
  * body, read the response head, then either relay the response (with the
  * framing the client needs) or, on a 101 to an Upgrade request, hand both
- * sockets to the tunnel. A failed connect moves on to the next peer, as
- * nginx's default `proxy_next_upstream error timeout`.
+ * sockets to the tunnel. A failed try moves on to the next peer as
+ * proxy_next_upstream allows (next-upstream.ts); a connection whose response
+ * was read whole goes back to the group's keepalive cache.
  */
 
 import { connect, type Socket } from "node:net";
@@ -12,7 +13,9 @@ import { systemErrorText } from "../config/errors.js";
 import type { AbortReason, ClientConnection } from "../http/connection.js";
 import type { HttpRequest } from "../http/request.js";
 import type { ErrorLog } from "../log/error-log.js";
-import type { Peer, UpstreamGroup } from "../upstream/group.js";
+import type { Selection } from "../upstream/balancer.js";
+import type { Peer, PeerOutcome, UpstreamGroup } from "../upstream/group.js";
+import type { UpstreamConnection } from "../upstream/keepalive-pool.js";
 import type { UpstreamTry } from "../vars/source.js";
 import { LAST_CHUNK, encodeChunk } from "./chunked.js";
 import { readResponseBody, responseFraming, writeParts, type BodyOutcome } from "./response-body.js";
@@ -21,9 +24,13 @@ import { parseResponseHead, type ResponseHead } from "./response-head.js";
 import { evaluatePassTarget } from "./pass-target.js";
 import { startTunnel } from "./tunnel.js";
 import { buildUpstreamHead, upstreamUri, type UpstreamBody } from "./upstream-request.js";
+import { countsAsFailure, failureStatus, mayRetry, statusFailure, type TryFailure } from "./next-upstream.js";
 
 /** nginx's default proxy_buffer_size (one memory page): a longer response head is refused. */
 const RESPONSE_HEAD_LIMIT = 4096;
+
+/** A request body up to this size is kept so that a retry can send it again. */
+const REPLAY_LIMIT = 1024 * 1024;
 
 export interface ProxyServices {
   /** The error log in force for a request (its location's error_log, else the main one). */
@@ -71,14 +78,29 @@ export function proxyRequest(
 }
 
 class ProxySession {
-  private readonly tried = new Set<Peer>();
+  private readonly selection: Selection;
+  private triesLeft: number;
+  private readonly startMs = Date.now();
   private upstream: Socket | undefined;
+  private conn: UpstreamConnection | undefined;
+  private reused = false;
   private peer: Peer | undefined;
   private current: UpstreamTry | undefined;
+  private tryStart = 0;
+  private unbind: Array<() => void> = [];
   private responseStarted = false;
   private done = false;
-  private bodySent = false;
   private tunnelling = false;
+  /** Some of the request went to the current upstream (nginx's request_sent). */
+  private requestSent = false;
+  /** The body's reading has begun (it is read once, whatever the number of tries). */
+  private bodyStarted = false;
+  private bodyComplete = false;
+  private bodyReceived = 0;
+  /** The body's bytes, kept while they fit in REPLAY_LIMIT; undefined once they did not. */
+  private bodyKept: Buffer[] | undefined = [];
+  /** The upstream request said `Connection: close`: the connection is not worth keeping. */
+  private sentClose = true;
 
   constructor(
     private readonly r: HttpRequest,
@@ -87,7 +109,11 @@ class ProxySession {
     private readonly pass: ProxyPass,
     private readonly group: UpstreamGroup,
     private readonly services: ProxyServices,
-  ) {}
+  ) {
+    this.selection = group.select(r);
+    const limit = location.loc.proxyNextUpstreamTries;
+    this.triesLeft = limit > 0 ? Math.min(limit, group.tries) : group.tries;
+  }
 
   start(): void {
     this.connection.onAbortHandler = (reason) => this.clientAborted(reason);
@@ -104,20 +130,22 @@ class ProxySession {
     return `http://${this.current?.addr ?? this.pass.upstream}${separator}${uri}`;
   }
 
+  /** Listen on the current upstream socket; everything bound so is removed before the socket is cached. */
+  private on(socket: Socket, event: string, listener: (...args: never[]) => void): void {
+    socket.on(event, listener as (...args: unknown[]) => void);
+    this.unbind.push(() => socket.off(event, listener as (...args: unknown[]) => void));
+  }
+
+  private release(): void {
+    for (const off of this.unbind) off();
+    this.unbind = [];
+  }
+
   private connectNext(): void {
-    const peer = this.group.pick(this.tried, Date.now());
-    if (!peer) {
-      if (this.tried.size === 0) {
-        this.logUpstream("error", "no live upstreams while connecting to upstream");
-      }
-      this.fail(this.lastFailureStatus);
-      return;
-    }
-    this.tried.add(peer);
-    this.peer = peer;
-    peer.active++;
+    const now = Date.now();
+    const peer = this.selection.pick(now);
     const attempt: UpstreamTry = {
-      addr: peer.address.text,
+      addr: peer ? peer.address.text : this.group.name,
       status: 0,
       connectMs: -1,
       headerMs: -1,
@@ -128,27 +156,56 @@ class ProxySession {
     };
     this.current = attempt;
     this.r.upstreamTries.push(attempt);
-    const tryStart = Date.now();
+    if (!peer) {
+      // ngx_http_upstream_connect(): NGX_BUSY; the try is named after the group.
+      this.peer = undefined;
+      this.logUpstream("error", "no live upstreams while connecting to upstream");
+      attempt.status = 502;
+      attempt.responseMs = 0;
+      this.fail(502);
+      return;
+    }
+    this.peer = peer;
+    this.requestSent = false;
+    const tryStart = now;
+    this.tryStart = now;
+    const cached = this.group.keepalive?.take(peer.address.text);
+    if (cached) {
+      this.reused = true;
+      this.conn = cached;
+      this.upstream = cached.socket;
+      const socket = cached.socket;
+      attempt.connectMs = 0;
+      socket.setTimeout(this.location.loc.proxyReadTimeoutMs);
+      this.on(socket, "error", (err: Error) => this.upstreamError(socket, err, true));
+      this.on(socket, "timeout", () => this.upstreamTimeout(socket, true));
+      this.sendRequest(socket, tryStart);
+      return;
+    }
+    this.reused = false;
     const socket =
       peer.address.kind === "unix"
         ? connect({ path: peer.address.path })
         : connect({ host: peer.address.host, port: peer.address.port });
     this.upstream = socket;
+    this.conn = { socket, peer: peer.address.text, openedMs: now, requests: 0 };
     socket.setNoDelay(true);
     socket.setTimeout(this.location.loc.proxyConnectTimeoutMs);
     let connected = false;
-    socket.once("connect", () => {
+    this.on(socket, "connect", () => {
       connected = true;
       attempt.connectMs = Date.now() - tryStart;
       socket.setTimeout(this.location.loc.proxyReadTimeoutMs);
       this.sendRequest(socket, tryStart);
     });
-    socket.on("error", (err) => this.upstreamError(socket, err, connected));
+    this.on(socket, "error", (err: Error) => this.upstreamError(socket, err, connected));
     // Until a response head arrives; the relay and the tunnel set their own.
-    socket.on("timeout", () => this.upstreamTimeout(socket, connected));
+    this.on(socket, "timeout", () => this.upstreamTimeout(socket, connected));
   }
 
-  private lastFailureStatus = 502;
+  private get bodyReplayable(): boolean {
+    return !this.bodyStarted || (this.bodyComplete && this.bodyKept !== undefined);
+  }
 
   private sendRequest(socket: Socket, tryStart: number): void {
     const framing = this.r.facts.framing;
@@ -157,7 +214,13 @@ class ProxySession {
       this.sendHead(socket, { kind: "none" }, tryStart);
       return;
     }
-    this.bodySent = true;
+    if (this.bodyStarted) {
+      // A retry: the body was read whole and kept (else no retry is made).
+      this.sendHead(socket, { kind: "length", length: this.bodyReceived }, tryStart);
+      for (const chunk of this.bodyKept ?? []) socket.write(chunk);
+      return;
+    }
+    this.bodyStarted = true;
     this.connection.setIdleTimeout(loc.clientBodyTimeoutMs);
     // An HTTP/1.0 upstream cannot take a chunked body: read it whole first (bounded by
     // client_max_body_size, as nginx's buffering is) and send it with its length.
@@ -165,39 +228,49 @@ class ProxySession {
     const chunked = framing.kind === "chunked" && !collect;
     const collected: Buffer[] = [];
     const limit = loc.clientMaxBodySize;
-    let received = 0;
     if (!collect) {
       this.sendHead(socket, chunked ? { kind: "chunked" } : framing, tryStart);
-      socket.on("drain", () => this.connection.resumeBody());
+      this.on(socket, "drain", () => this.connection.resumeBody());
     }
     this.connection.readBody(framing, {
       data: (chunk) => {
-        received += chunk.length;
-        if (framing.kind === "chunked" && limit > 0 && received > limit) {
-          this.tooLarge(received);
+        this.bodyReceived += chunk.length;
+        if (framing.kind === "chunked" && limit > 0 && this.bodyReceived > limit) {
+          this.tooLarge(this.bodyReceived);
           return false;
         }
+        if (this.bodyKept) {
+          if (this.bodyReceived <= REPLAY_LIMIT) this.bodyKept.push(chunk);
+          else this.bodyKept = undefined;
+        }
         if (collect) return collected.push(chunk) > 0;
+        if (socket !== this.upstream || socket.destroyed) return true;
         return chunked ? writeParts(socket, encodeChunk(chunk)) : socket.write(chunk);
       },
       end: () => {
         this.connection.setIdleTimeout(0);
-        if (this.done) return;
+        this.bodyComplete = true;
+        if (this.done || socket !== this.upstream) return;
         if (collect) {
-          this.sendHead(socket, { kind: "length", length: received }, tryStart);
+          this.sendHead(socket, { kind: "length", length: this.bodyReceived }, tryStart);
           for (const chunk of collected) socket.write(chunk);
         } else if (chunked) socket.write(LAST_CHUNK);
       },
       fail: (status, reason) => {
         this.services.errorLogFor(this.r).log("info", reason, this.r.logContext());
         this.abortUpstream();
+        this.freePeer("ok");
         if (!this.responseStarted) this.fail(status);
       },
     });
   }
 
   private sendHead(socket: Socket, body: UpstreamBody, tryStart: number): void {
-    socket.write(buildUpstreamHead(this.r, this.pass, this.location, body), "latin1");
+    const head = buildUpstreamHead(this.r, this.pass, this.location, body);
+    this.sentClose = this.group.keepalive === undefined || /\r\nconnection:[ \t]*close/i.test(head);
+    socket.write(head, "latin1");
+    this.requestSent = true;
+    if (this.conn) this.conn.requests++;
     this.readResponse(socket, tryStart);
   }
 
@@ -208,7 +281,7 @@ class ProxySession {
       .errorLogFor(this.r)
       .log("error", `client intended to send too large chunked body: ${received} bytes`, this.r.logContext());
     this.abortUpstream();
-    if (this.peer) this.peer.active--;
+    this.freePeer("ok");
     if (!this.responseStarted) {
       this.fail(413);
       return;
@@ -225,34 +298,37 @@ class ProxySession {
       const parsed = parseResponseHead(buffered, RESPONSE_HEAD_LIMIT);
       if (parsed.kind === "incomplete") return;
       socket.off("data", onData);
+      socket.off("end", onEnd);
       if (parsed.kind === "error") {
         this.logUpstream("error", `${parsed.reason} while reading response header from upstream`);
-        this.current!.status = 502;
-        this.abortUpstream();
-        this.fail(502);
+        this.next(socket, "invalid_header", "reading response header from upstream");
         return;
       }
       const rest = parsed.head.length < buffered.length ? buffered.subarray(parsed.head.length) : undefined;
       this.current!.headerMs = Date.now() - tryStart;
       this.onResponseHead(socket, parsed.head, rest, tryStart);
     };
-    socket.on("data", onData);
-    socket.on("end", () => {
-      if (!this.responseStarted && !this.done) {
-        this.logUpstream("error", "upstream prematurely closed connection while reading response header from upstream");
-        this.abortUpstream();
-        this.fail(502);
-      }
-    });
+    const onEnd = (): void => {
+      if (this.responseStarted || this.done || socket !== this.upstream) return;
+      this.logUpstream("error", "upstream prematurely closed connection while reading response header from upstream");
+      this.next(socket, "error", "reading response header from upstream");
+    };
+    this.on(socket, "data", onData);
+    this.on(socket, "end", onEnd);
   }
 
   private onResponseHead(socket: Socket, head: ResponseHead, rest: Buffer | undefined, tryStart: number): void {
-    this.responseStarted = true;
-    socket.removeAllListeners("timeout");
-    socket.removeAllListeners("end");
-    this.group.succeeded(this.peer!, Date.now());
     const attempt = this.current!;
     attempt.status = head.status;
+    const failure = statusFailure(head.status);
+    if (failure && this.retryAllowed(failure, this.triesLeft - 1)) {
+      // ngx_http_upstream_test_next(): this status is listed and another peer may answer better.
+      attempt.responseMs = Date.now() - tryStart;
+      this.next(socket, failure, "reading response header from upstream");
+      return;
+    }
+    this.responseStarted = true;
+    socket.removeAllListeners("timeout");
     if (this.services.keepsResponseHeaders) attempt.responseHeaders = head.headers;
     if (head.status === 101 && this.r.facts.upgrade) {
       this.upgrade(socket, head, rest, tryStart);
@@ -290,7 +366,8 @@ class ProxySession {
         attempt.responseMs = Date.now() - tryStart;
         attempt.bytesReceived = socket.bytesRead;
         attempt.bytesSent = socket.bytesWritten;
-        this.peer!.active--;
+        // The tunnel held its peer's connection count until now (least_conn, max_conns).
+        this.freePeer("ok");
         this.done = true;
         if (how === "timeout")
           this.logUpstream(
@@ -339,8 +416,9 @@ class ProxySession {
       attempt.responseMs = Date.now() - tryStart;
       attempt.bytesReceived = socket.bytesRead;
       attempt.bytesSent = socket.bytesWritten;
-      this.peer!.active--;
-      socket.destroy();
+      this.freePeer("ok");
+      if (outcome === "complete" && this.keepable(head, framing.kind)) this.cache(socket);
+      else socket.destroy();
       if (outcome !== "complete") {
         this.logUpstream("error", `${BODY_FAILURE[outcome]} while reading upstream`);
         this.services.finalize(r, false);
@@ -351,6 +429,26 @@ class ProxySession {
     });
   }
 
+  /**
+   * The connection may go back to the cache (nginx's u->keepalive): a whole
+   * HTTP/1.1 response not framed by the close, no `Connection: close` either
+   * way, and the request body sent whole.
+   */
+  private keepable(head: ResponseHead, framing: string): boolean {
+    if (!this.group.keepalive || this.sentClose || framing === "close" || head.version < 1001) return false;
+    if (this.bodyStarted && !this.bodyComplete) return false;
+    for (const [name, value] of head.headers) {
+      if (name.toLowerCase() === "connection" && /(^|[\s,])close($|[\s,])/i.test(value)) return false;
+    }
+    return this.group.keepalive.accepts(this.conn!, Date.now());
+  }
+
+  private cache(socket: Socket): void {
+    this.release();
+    socket.setTimeout(0);
+    this.group.keepalive!.put(this.conn!);
+  }
+
   private upstreamError(socket: Socket, err: Error, connected: boolean): void {
     if (this.done || socket !== this.upstream) return;
     const reason = systemErrorText(err);
@@ -358,24 +456,27 @@ class ProxySession {
     if (!connected && OUT_OF_RESOURCES.has(code)) {
       // nginx's socket() failure: the proxy itself is short of descriptors or memory, a 500.
       this.logUpstream("alert", `socket() failed (${reason}) while connecting to upstream`);
-      this.retryOrFail(socket, 500, false);
+      socket.destroy();
+      this.freePeer("ok");
+      this.fail(500);
       return;
     }
     if (!connected && this.peer?.address.kind === "unix") {
       // A unix socket fails at once, in connect() itself: nginx names the socket, and is louder unless refused.
       const level = SOFT_CONNECT_ERRORS.has(code) ? "error" : "crit";
       this.logUpstream(level, `connect() to ${this.peer.address.text} failed (${reason}) while connecting to upstream`);
-      this.retryOrFail(socket, 502);
+      this.next(socket, "error", "connecting to upstream");
       return;
     }
     if (!connected) {
       this.logUpstream("error", `connect() failed (${reason}) while connecting to upstream`);
-      this.retryOrFail(socket, 502);
+      this.next(socket, "error", "connecting to upstream");
       return;
     }
     if (!this.responseStarted) {
-      this.logUpstream("error", `recv() failed (${reason}) while reading response header from upstream`);
-      this.retryOrFail(socket, 502);
+      const doing = this.requestSent ? "reading response header from upstream" : "sending request to upstream";
+      this.logUpstream("error", `${this.requestSent ? "recv" : "send"}() failed (${reason}) while ${doing}`);
+      this.next(socket, "error", doing);
       return;
     }
     // In a tunnel the tunnel closes both sides; nginx names the phase so.
@@ -384,29 +485,52 @@ class ProxySession {
   }
 
   private upstreamTimeout(socket: Socket, connected: boolean): void {
-    if (this.done || socket !== this.upstream) return;
+    if (this.done || socket !== this.upstream || this.responseStarted) return;
     const phase = connected ? "reading response header from upstream" : "connecting to upstream";
     this.logUpstream("error", `upstream timed out (110: Connection timed out) while ${phase}`);
-    this.retryOrFail(socket, 504);
+    this.next(socket, "timeout", phase);
   }
 
-  /** proxy_next_upstream error timeout: try the next peer unless the body is already gone. */
-  private retryOrFail(socket: Socket, status: number, peerFailed = true): void {
+  private retryAllowed(failure: TryFailure, triesLeft: number): boolean {
+    return mayRetry(failure, {
+      conditions: this.location.loc.proxyNextUpstream,
+      triesLeft,
+      requestSent: this.requestSent,
+      method: this.r.method,
+      bodyReplayable: this.bodyReplayable,
+      elapsedMs: Date.now() - this.startMs,
+      timeoutMs: this.location.loc.proxyNextUpstreamTimeoutMs,
+    });
+  }
+
+  /** ngx_http_upstream_next(): this try failed; free the peer, then try the next one or end with the status. */
+  private next(socket: Socket, failure: TryFailure, doing: string): void {
+    this.release();
     socket.destroy();
-    this.current!.status = 0;
-    this.peer!.active--;
-    if (peerFailed) this.group.failed(this.peer!, Date.now());
-    else {
-      this.fail(status);
-      return;
-    }
-    this.current!.responseMs = -1;
-    this.lastFailureStatus = status;
-    if (this.bodySent || this.responseStarted || this.tried.size >= this.group.size) {
-      this.fail(status);
+    const attempt = this.current!;
+    // nginx's state for a failed try: the status it stands for, its time, what went over the wire.
+    attempt.status = failureStatus(failure);
+    if (attempt.responseMs < 0) attempt.responseMs = Date.now() - this.tryStart;
+    attempt.bytesReceived = socket.bytesRead;
+    attempt.bytesSent = socket.bytesWritten;
+    const disabled = this.freePeer(countsAsFailure(failure) ? "failed" : "next");
+    if (disabled) this.logUpstream("warn", `upstream server temporarily disabled while ${doing}`);
+    this.triesLeft = this.group.lists.single ? 0 : this.triesLeft - 1;
+    // A cached connection the upstream had closed does not use up a try.
+    if (this.reused && failure === "error") this.triesLeft++;
+    if (!this.retryAllowed(failure, this.triesLeft)) {
+      this.fail(attempt.status);
       return;
     }
     this.connectNext();
+  }
+
+  /** The current peer's try is over: its connection count goes down, its health is updated. */
+  private freePeer(outcome: PeerOutcome): boolean {
+    const peer = this.peer;
+    if (!peer) return false;
+    this.peer = undefined;
+    return this.group.free(peer, outcome, Date.now());
   }
 
   private fail(status: number): void {
@@ -429,12 +553,12 @@ class ProxySession {
       this.logUpstream("info", "client prematurely closed connection while waiting for upstream");
       this.r.status = 499;
     }
-    if (this.peer) this.peer.active--;
+    this.freePeer("ok");
     this.abortUpstream();
     this.services.finalize(this.r, false);
   }
 
-  private logUpstream(level: "alert" | "crit" | "error" | "info", message: string): void {
+  private logUpstream(level: "alert" | "crit" | "error" | "warn" | "info", message: string): void {
     this.services.errorLogFor(this.r).log(level, message, this.r.logContext(undefined, this.upstreamUrl));
   }
 }

@@ -44,10 +44,14 @@ export function readResponseBody(
   onEnd: (outcome: BodyOutcome) => void,
 ): void {
   let ended = false;
+  const onClose = (): void => end(framing.kind === "close" ? "complete" : "premature");
+  const onTimeout = (): void => end("timeout");
   const end = (outcome: BodyOutcome): void => {
     if (ended) return;
     ended = true;
     socket.off("data", onBody);
+    socket.off("end", onClose);
+    socket.off("timeout", onTimeout);
     onEnd(outcome);
   };
   if (framing.kind === "none") {
@@ -71,8 +75,8 @@ export function readResponseBody(
     if (left === 0) end("complete");
   }
   socket.on("data", onBody);
-  socket.on("end", () => end(framing.kind === "close" ? "complete" : "premature"));
-  socket.on("timeout", () => end("timeout"));
+  socket.on("end", onClose);
+  socket.on("timeout", onTimeout);
   if (rest) onBody(rest);
 }
 

@@ -1,111 +1,121 @@
 /**
- * An upstream group at run time: its peers with their state, and the
- * balancer that picks one per try. The default balancer is nginx's smooth
- * weighted round-robin (ngx_http_upstream_get_peer): for the same weights it
- * makes the same sequence of picks.
+ * An upstream group at run time: its peers with their state, the balancing
+ * method that picks one per try (round-robin, least_conn, ip_hash, hash), and
+ * the cache of idle keepalive connections.
  *
- * Passive health follows max_fails/fail_timeout: a peer that failed
- * max_fails times within fail_timeout is skipped for fail_timeout. A group of
- * one peer never skips it, as nginx ignores max_fails there.
+ * Passive health follows max_fails/fail_timeout as
+ * ngx_http_upstream_free_round_robin_peer(): every failure lowers the peer's
+ * effective weight by weight/max_fails; max_fails failures within
+ * fail_timeout take it out for fail_timeout; a success after it was chosen
+ * again clears the count. A group of one peer never counts failures.
  */
 
-import type { UpstreamAddress, UpstreamConf } from "../config/model.js";
+import type { UpstreamConf } from "../config/model.js";
+import type { VariableSource } from "../vars/source.js";
+import type { Balancer, PeerLists, Selection } from "./balancer.js";
+import type { ErrorLog } from "../log/error-log.js";
+import { ConsistentHash, Hash } from "./hash.js";
+import { HealthChecker } from "./health-check.js";
+import { IpHash } from "./ip-hash.js";
+import { KeepalivePool } from "./keepalive-pool.js";
+import { LeastConn } from "./least-conn.js";
+import { makePeers, type Peer } from "./peer.js";
+import { RoundRobin } from "./round-robin.js";
 
-export interface Peer {
-  readonly address: UpstreamAddress;
-  /** The `server` line's name, as $upstream_addr prints implicit groups by address. */
-  readonly name: string;
-  readonly weight: number;
-  readonly maxFails: number;
-  readonly failTimeoutMs: number;
-  readonly backup: boolean;
-  readonly down: boolean;
-  currentWeight: number;
-  effectiveWeight: number;
-  fails: number;
-  /** When the peer was last chosen after failing, or failed (ms). */
-  checkedMs: number;
-  /** Open connections and tunnels, for least_conn and max_conns. */
-  active: number;
-  readonly maxConns: number;
-}
+export type { Peer } from "./peer.js";
+
+/** How a try ended, for the peer's health: nginx's 0, NGX_PEER_FAILED, NGX_PEER_NEXT. */
+export type PeerOutcome = "ok" | "failed" | "next";
 
 export class UpstreamGroup {
   readonly peers: readonly Peer[];
   readonly backups: readonly Peer[];
+  readonly lists: PeerLists;
+  readonly balancer: Balancer;
+  /** ngx_http_upstream_tries(): the peers not marked `down`, backups included. */
+  readonly tries: number;
+  readonly keepalive: KeepalivePool | undefined;
+  private checker: HealthChecker | undefined;
 
   constructor(readonly conf: UpstreamConf) {
-    const all = conf.servers.flatMap((server) =>
-      server.addresses.map((address): Peer => ({
-        address,
-        name: server.name,
-        weight: server.weight,
-        maxFails: server.maxFails,
-        failTimeoutMs: server.failTimeoutMs,
-        backup: server.backup,
-        down: server.down,
-        currentWeight: 0,
-        effectiveWeight: server.weight,
-        fails: 0,
-        checkedMs: 0,
-        active: 0,
-        maxConns: server.maxConns,
-      })),
-    );
+    const all = conf.servers.flatMap((server) => makePeers(server));
     this.peers = all.filter((peer) => !peer.backup);
     this.backups = all.filter((peer) => peer.backup);
+    this.lists = {
+      primary: this.peers,
+      backup: this.backups,
+      single: this.peers.length === 1 && this.backups.length === 0,
+      totalWeight: this.peers.reduce((sum, peer) => sum + peer.weight, 0),
+    };
+    this.tries = all.filter((peer) => !peer.down).length;
+    this.balancer = makeBalancer(conf, this.lists);
+    this.keepalive = conf.keepalive ? new KeepalivePool({ ...conf.keepalive, ...conf.keepaliveSettings }) : undefined;
   }
 
-  /** How many peers one request may try (proxy_next_upstream_tries 0 = all of them). */
-  get size(): number {
-    return this.peers.length + this.backups.length;
+  get name(): string {
+    return this.conf.name;
   }
 
-  /** Pick a peer not in `tried`, or undefined when none is live ("no live upstreams"). */
-  pick(tried: ReadonlySet<Peer>, nowMs: number): Peer | undefined {
-    return pickFrom(this.peers, tried, nowMs) ?? pickFrom(this.backups, tried, nowMs);
+  /** Start one request's selection: its hash key and client address are read here, once. */
+  select(r: VariableSource): Selection {
+    const balancing = this.conf.balancing;
+    const hashKey = balancing?.kind === "hash" ? balancing.key.evaluate(r) : "";
+    return this.balancer.select({ clientAddress: r.remoteAddress, hashKey });
   }
 
-  /** A try failed (connect error, timeout …): count it toward max_fails. */
-  failed(peer: Peer, nowMs: number): void {
-    if (this.peers.length + this.backups.length === 1) return;
-    peer.fails++;
-    peer.checkedMs = nowMs;
-    if (peer.maxFails > 0 && peer.fails >= peer.maxFails) {
-      // nginx lowers the effective weight so a recovering peer ramps up again.
-      peer.effectiveWeight -= Math.ceil(peer.weight / peer.maxFails);
-      if (peer.effectiveWeight < 0) peer.effectiveWeight = 0;
+  /**
+   * A try is over (ngx_http_upstream_free_round_robin_peer): release the
+   * connection count and update the peer's health. Returns true when this
+   * failure reached max_fails ("upstream server temporarily disabled").
+   */
+  free(peer: Peer, outcome: PeerOutcome, nowMs: number): boolean {
+    peer.active--;
+    if (this.lists.single) return false;
+    if (outcome !== "failed") {
+      if (peer.accessedMs < peer.checkedMs) peer.fails = 0;
+      return false;
     }
+    peer.fails++;
+    peer.accessedMs = nowMs;
+    peer.checkedMs = nowMs;
+    let disabled = false;
+    if (peer.maxFails > 0) {
+      peer.effectiveWeight -= Math.floor(peer.weight / peer.maxFails);
+      disabled = peer.fails >= peer.maxFails;
+    }
+    if (peer.effectiveWeight < 0) peer.effectiveWeight = 0;
+    return disabled;
   }
 
-  /** A try succeeded: after fail_timeout the failure count starts over. */
-  succeeded(peer: Peer, nowMs: number): void {
-    if (peer.fails > 0 && nowMs - peer.checkedMs > peer.failTimeoutMs) peer.fails = 0;
+  /** The active checks of wsgate_health_check, when the group has it. */
+  get healthChecker(): HealthChecker | undefined {
+    return this.checker;
+  }
+
+  /** Start wsgate_health_check's checks (once the server runs). */
+  startHealthChecks(log: ErrorLog): void {
+    if (!this.conf.healthCheck || this.checker) return;
+    this.checker = new HealthChecker(this.name, [...this.peers, ...this.backups], this.conf.healthCheck, log);
+    this.checker.start();
+  }
+
+  /** Stop the checks and close idle connections (shutdown). */
+  close(): void {
+    this.checker?.stop();
+    this.keepalive?.closeAll();
   }
 }
 
-function available(peer: Peer, single: boolean, nowMs: number): boolean {
-  if (peer.down) return false;
-  if (single) return true;
-  if (peer.maxConns > 0 && peer.active >= peer.maxConns) return false;
-  if (peer.maxFails > 0 && peer.fails >= peer.maxFails && nowMs - peer.checkedMs <= peer.failTimeoutMs) return false;
-  return true;
-}
-
-/** ngx_http_upstream_get_peer(): smooth weighted round-robin. */
-function pickFrom(peers: readonly Peer[], tried: ReadonlySet<Peer>, nowMs: number): Peer | undefined {
-  const single = peers.length === 1;
-  let best: Peer | undefined;
-  let total = 0;
-  for (const peer of peers) {
-    if (tried.has(peer) || !available(peer, single, nowMs)) continue;
-    peer.currentWeight += peer.effectiveWeight;
-    total += peer.effectiveWeight;
-    if (peer.effectiveWeight < peer.weight) peer.effectiveWeight++;
-    if (!best || peer.currentWeight > best.currentWeight) best = peer;
+function makeBalancer(conf: UpstreamConf, lists: PeerLists): Balancer {
+  const balancing = conf.balancing;
+  switch (balancing?.kind) {
+    case "least-conn":
+      return new LeastConn(lists);
+    case "ip-hash":
+      return new IpHash(lists);
+    case "hash":
+      return balancing.consistent ? new ConsistentHash(lists) : new Hash(lists);
+    default:
+      return new RoundRobin(lists);
   }
-  if (!best) return undefined;
-  best.currentWeight -= total;
-  if (nowMs - best.checkedMs > best.failTimeoutMs) best.checkedMs = nowMs;
-  return best;
 }

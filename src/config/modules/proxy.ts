@@ -2,10 +2,10 @@
  * ngx_http_proxy_module's directives that wsgate implements.
  */
 
-import type { LocConf, ProxyPass } from "../model.js";
+import type { LocConf, NextUpstreamCondition, ProxyPass } from "../model.js";
 import type { DirectiveNode } from "../parser.js";
 import { HTTP_ALL_WITH_IF, placeOf, type DirectiveSpec } from "../table.js";
-import { directiveError, parseFlag, parseTimeMs, setOnce, valueError } from "../values.js";
+import { directiveError, parseFlag, parseNumber, parseTimeMs, setOnce, valueError } from "../values.js";
 import { ComplexValue } from "../../vars/complex-value.js";
 import type { VariableRegistry } from "../../vars/registry.js";
 
@@ -63,7 +63,50 @@ export const PROXY_DIRECTIVES: readonly DirectiveSpec[] = [
   proxyFlag("proxy_pass_request_body", "proxyPassRequestBody"),
   headerList("proxy_hide_header", "proxyHideHeaders"),
   headerList("proxy_pass_header", "proxyPassHeaders"),
+  {
+    // ngx_conf_set_bitmask_slot: lines at one level add up; `off` wins over the rest.
+    name: "proxy_next_upstream",
+    contexts: ["http", "server", "location"],
+    args: "1more",
+    handle: (scope, node) => {
+      const loc = scope.loc!;
+      const conditions = new Set<NextUpstreamCondition>(loc.proxyNextUpstream ?? []);
+      for (const value of node.args) {
+        if (!NEXT_UPSTREAM_CONDITIONS.has(value)) throw valueError(node, `invalid value "${value}"`);
+        conditions.add(value as NextUpstreamCondition);
+      }
+      loc.proxyNextUpstream = conditions.has("off") ? new Set(["off"]) : conditions;
+    },
+  },
+  {
+    name: "proxy_next_upstream_tries",
+    contexts: ["http", "server", "location"],
+    args: [1],
+    handle: (scope, node) => setOnce(scope.loc!, "proxyNextUpstreamTries", parseNumber(node, node.args[0]!), node),
+  },
+  {
+    name: "proxy_next_upstream_timeout",
+    contexts: ["http", "server", "location"],
+    args: [1],
+    handle: (scope, node) => setOnce(scope.loc!, "proxyNextUpstreamTimeoutMs", parseTimeMs(node, node.args[0]!), node),
+  },
 ];
+
+const NEXT_UPSTREAM_CONDITIONS: ReadonlySet<string> = new Set([
+  "error",
+  "timeout",
+  "invalid_header",
+  "http_500",
+  "http_502",
+  "http_503",
+  "http_504",
+  "http_403",
+  "http_404",
+  "http_429",
+  "non_idempotent",
+  "updating",
+  "off",
+]);
 
 /** A directive whose lines at one level add up to a list of header names. */
 function headerList(name: string, key: "proxyHideHeaders" | "proxyPassHeaders"): DirectiveSpec {

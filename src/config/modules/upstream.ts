@@ -7,7 +7,9 @@ import type { SourcePlace } from "../errors.js";
 import type { UpstreamConf, UpstreamServerConf } from "../model.js";
 import type { DirectiveNode } from "../parser.js";
 import { placeOf, type DirectiveSpec } from "../table.js";
-import { parseNumber, parseTimeMs, valueError } from "../values.js";
+import { directiveError, parseNumber, parseTimeMs, valueError } from "../values.js";
+import { ComplexValue } from "../../vars/complex-value.js";
+import { HEALTH_CHECK_DIRECTIVES } from "./health-check.js";
 
 export const UPSTREAM_DIRECTIVES: readonly DirectiveSpec[] = [
   {
@@ -23,15 +25,78 @@ export const UPSTREAM_DIRECTIVES: readonly DirectiveSpec[] = [
       http.upstreams.set(name, upstream);
       walk(node.block!, { ...scope, context: "upstream", upstream, loc: undefined, srv: undefined });
       if (upstream.servers.length === 0) throw valueError(node, `no servers are inside upstream`);
+      // ngx_http_upstream_init_round_robin(): backups alone are not enough.
+      if (upstream.servers.every((server) => server.backup)) {
+        throw valueError(node, `no servers in upstream "${node.args[0]!}"`);
+      }
     },
   },
   {
     name: "server",
     contexts: ["upstream"],
     args: "1more",
-    handle: (scope, node) => scope.upstream!.servers.push(parseUpstreamServer(node)),
+    handle: (scope, node) => scope.upstream!.servers.push(parseUpstreamServer(node, scope.upstream!)),
   },
+  {
+    name: "least_conn",
+    contexts: ["upstream"],
+    args: [0],
+    handle: (scope) => void (scope.upstream!.balancing = { kind: "least-conn" }),
+  },
+  {
+    name: "ip_hash",
+    contexts: ["upstream"],
+    args: [0],
+    handle: (scope) => void (scope.upstream!.balancing = { kind: "ip-hash" }),
+  },
+  {
+    name: "hash",
+    contexts: ["upstream"],
+    args: [1, 2],
+    handle: (scope, node) => {
+      const key = ComplexValue.compile(node.args[0]!, scope.http!.registry, placeOf(node));
+      const option = node.args[1];
+      if (option !== undefined && option !== "consistent") throw valueError(node, `invalid parameter "${option}"`);
+      scope.upstream!.balancing = { kind: "hash", key, consistent: option === "consistent" };
+    },
+  },
+  {
+    name: "keepalive",
+    contexts: ["upstream"],
+    args: [1],
+    handle: (scope, node) => {
+      const upstream = scope.upstream!;
+      const value = node.args[0]!;
+      if (upstream.keepalive) throw directiveError(node, "is duplicate");
+      if (!/^\d+$/.test(value) || Number(value) === 0) {
+        throw valueError(node, `invalid value "${value}" in "keepalive" directive`);
+      }
+      upstream.keepalive = { max: Number(value), requests: 1000, timeMs: 3_600_000, timeoutMs: 60_000 };
+    },
+  },
+  keepaliveSetting("keepalive_requests", "requests", (node, value) => parseNumber(node, value)),
+  keepaliveSetting("keepalive_time", "timeMs", (node, value) => parseTimeMs(node, value)),
+  keepaliveSetting("keepalive_timeout", "timeoutMs", (node, value) => parseTimeMs(node, value)),
+  ...HEALTH_CHECK_DIRECTIVES,
 ];
+
+/** keepalive_requests/_time/_timeout inside `upstream`: one value each, used with `keepalive N`. */
+function keepaliveSetting(
+  name: string,
+  key: "requests" | "timeMs" | "timeoutMs",
+  parse: (node: DirectiveNode, value: string) => number,
+): DirectiveSpec {
+  return {
+    name,
+    contexts: ["upstream"],
+    args: [1],
+    handle: (scope, node) => {
+      const settings = (scope.upstream!.keepaliveSettings ??= {});
+      if (settings[key] !== undefined) throw directiveError(node, "is duplicate");
+      settings[key] = parse(node, node.args[0]!);
+    },
+  };
+}
 
 /** `server address [weight=N] [max_fails=N] [fail_timeout=T] [backup] [down] [max_conns=N]`. */
 /** A `server` line's defaults: weight=1 max_fails=1 fail_timeout=10s. */
@@ -49,7 +114,13 @@ export function defaultUpstreamServer(name: string, place: SourcePlace): Upstrea
   };
 }
 
-function parseUpstreamServer(node: DirectiveNode): UpstreamServerConf {
+/** The server parameters a balancing method allows (nginx's NGX_HTTP_UPSTREAM_* flags): only hash and ip_hash refuse backup. */
+function allowsBackup(upstream: UpstreamConf): boolean {
+  const kind = upstream.balancing?.kind;
+  return kind !== "hash" && kind !== "ip-hash";
+}
+
+function parseUpstreamServer(node: DirectiveNode, upstream: UpstreamConf): UpstreamServerConf {
   const [name, ...parameters] = node.args as [string, ...string[]];
   const server: { -readonly [K in keyof UpstreamServerConf]: UpstreamServerConf[K] } = defaultUpstreamServer(
     name,
@@ -63,8 +134,10 @@ function parseUpstreamServer(node: DirectiveNode): UpstreamServerConf {
     else if (key === "max_fails" && eq !== -1) server.maxFails = parseNumberOr(node, parameter, value);
     else if (key === "fail_timeout" && eq !== -1) server.failTimeoutMs = parseTimeMs(node, value);
     else if (key === "max_conns" && eq !== -1) server.maxConns = parseNumberOr(node, parameter, value);
-    else if (parameter === "backup") server.backup = true;
-    else if (parameter === "down") server.down = true;
+    else if (parameter === "backup") {
+      if (!allowsBackup(upstream)) throw valueError(node, `balancing method does not support parameter "backup"`);
+      server.backup = true;
+    } else if (parameter === "down") server.down = true;
     else throw valueError(node, `invalid parameter "${parameter}"`);
   }
   return server;

@@ -1,0 +1,49 @@
+/**
+ * wsgate_upstream_status: a location that answers with the state of every
+ * upstream group as JSON: per peer its address, whether it is usable, the
+ * connections it holds (requests and tunnels), its passive-health failures,
+ * and the active health check's counts when the group has one.
+ */
+
+import type { UpstreamGroup } from "./group.js";
+import { failedRecently, type Peer } from "./peer.js";
+
+export function upstreamStatus(groups: ReadonlyMap<string, UpstreamGroup>, nowMs: number): object {
+  const upstreams: Record<string, object> = {};
+  for (const [name, group] of groups) {
+    if (group.conf.implicit) continue;
+    const checker = group.healthChecker;
+    const peer = (p: Peer): object => {
+      const health = checker?.health.get(p);
+      return {
+        server: p.name,
+        address: p.address.text,
+        backup: p.backup,
+        weight: p.weight,
+        state: peerState(p, nowMs),
+        active: p.active,
+        fails: p.fails,
+        max_fails: p.maxFails,
+        max_conns: p.maxConns,
+        ...(health
+          ? { health_check: { passes: health.passes, fails: health.fails, last: health.last || "pending" } }
+          : {}),
+      };
+    };
+    upstreams[name] = {
+      method: group.conf.balancing?.kind ?? "round-robin",
+      ...(group.keepalive ? { keepalive: { idle: group.keepalive.size, max: group.keepalive.conf.max } } : {}),
+      peers: [...group.peers, ...group.backups].map(peer),
+    };
+  }
+  return { upstreams };
+}
+
+/** down (written so), checked-down (by wsgate_health_check), unavailable (max_fails), full (max_conns), up. */
+function peerState(peer: Peer, nowMs: number): string {
+  if (peer.down) return "down";
+  if (peer.checkDown) return "checked-down";
+  if (failedRecently(peer, nowMs)) return "unavailable";
+  if (peer.maxConns > 0 && peer.active >= peer.maxConns) return "full";
+  return "up";
+}
