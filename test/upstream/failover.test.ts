@@ -175,3 +175,83 @@ describe("retries under load and in time", () => {
     );
   });
 });
+
+describe("retries with a request body, and of WebSocket handshakes", () => {
+  const cleanup: Array<() => Promise<void>> = [];
+  after(async () => {
+    for (const step of cleanup.reverse()) await step();
+  });
+
+  async function setUp(): Promise<{ port: number; gate: Wsgate; good: NamedBackend }> {
+    const good = await startBackend("good");
+    cleanup.push(() => good.close());
+    // Reads the whole request, then closes without answering: a failure after the request was sent.
+    const { createServer } = await import("node:net");
+    const closer = createServer((socket) => {
+      socket.on("error", () => undefined);
+      let seen = "";
+      socket.on("data", (chunk: Buffer) => {
+        seen += chunk.toString("latin1");
+        const end = seen.indexOf("\r\n\r\n");
+        const length = Number(/content-length: *(\d+)/i.exec(seen)?.[1] ?? 0);
+        if (end !== -1 && Buffer.byteLength(seen, "latin1") - end - 4 >= length) socket.destroy();
+      });
+    });
+    await new Promise<void>((resolve) => closer.listen(0, "127.0.0.1", resolve));
+    cleanup.push(() => new Promise<void>((resolve) => closer.close(() => resolve())));
+    const address = closer.address();
+    const closerPort = typeof address === "object" && address ? address.port : 0;
+    const dead = await freePort();
+    const port = await freePort();
+    const gate = await startWsgate(`
+      log_format up '$request_method $request_uri|$upstream_addr|$upstream_status|$status';
+      upstream closing { server 127.0.0.1:${closerPort} max_fails=0; server 127.0.0.1:${good.port}; }
+      upstream closing2 { server 127.0.0.1:${closerPort} max_fails=0; server 127.0.0.1:${good.port}; }
+      upstream closing3 { server 127.0.0.1:${closerPort} max_fails=0; server 127.0.0.1:${good.port}; }
+      upstream deadfirst { server 127.0.0.1:${dead} max_fails=0; server 127.0.0.1:${good.port}; }
+      server {
+        listen 127.0.0.1:${port};
+        access_log logs/up.log up;
+        client_max_body_size 4m;
+        location / { proxy_pass http://closing; }
+        location /post { proxy_pass http://closing2; }
+        location /postok { proxy_pass http://closing3; proxy_next_upstream error non_idempotent; }
+        location /ws { proxy_pass http://deadfirst; ${WS_LOCATION} }
+      }`);
+    cleanup.push(() => gate.stop());
+    return { port, gate, good };
+  }
+
+  test("a body read whole is sent again to the next peer; POST only with non_idempotent", async () => {
+    const { port, gate } = await setUp();
+    const put = await fetchVia(port, "/put", { method: "PUT", body: "payload" });
+    assert.deepEqual([put.status, put.body], [200, "good payload"]);
+    const post = await fetchVia(port, "/post", { method: "POST", body: "payload" });
+    assert.equal(post.status, 502, "a POST already sent is not retried");
+    const allowed = await fetchVia(port, "/postok", { method: "POST", body: "again" });
+    assert.deepEqual([allowed.status, allowed.body], [200, "good again"], "with non_idempotent it is");
+    await until(() => gate.log("up.log").trim().split("\n").length >= 3, 3000, "3 log lines");
+    const [putLine, postLine, allowedLine] = gate.log("up.log").trim().split("\n");
+    assert.match(allowedLine!, /^POST \/postok\|127\.0\.0\.1:\d+, 127\.0\.0\.1:\d+\|502, 200\|200$/);
+    assert.match(putLine!, /^PUT \/put\|127\.0\.0\.1:\d+, 127\.0\.0\.1:\d+\|502, 200\|200$/);
+    assert.match(postLine!, /^POST \/post\|127\.0\.0\.1:\d+\|502\|502$/);
+  });
+
+  test("a body too large to keep is not sent twice: no retry once it was streamed", async () => {
+    const { port, gate } = await setUp();
+    const big = "x".repeat(1536 * 1024);
+    const reply = await fetchVia(port, "/big", { method: "PUT", body: big });
+    assert.equal(reply.status, 502);
+    await until(() => gate.log("up.log").includes("/big"), 3000, "the log line");
+    assert.match(gate.log("up.log"), /^PUT \/big\|127\.0\.0\.1:\d+\|502\|502$/m);
+  });
+
+  test("a WebSocket handshake goes on to the next peer when the first is dead", async () => {
+    const { port, gate } = await setUp();
+    const ws = await openSocket(port, "/ws");
+    assert.equal(await echo(ws, "hi"), "good: hi");
+    await closeSocket(ws);
+    await until(() => gate.log("up.log").includes("/ws"), 3000, "the tunnel's log line");
+    assert.match(gate.log("up.log"), /^GET \/ws\|127\.0\.0\.1:\d+, 127\.0\.0\.1:\d+\|502, 101\|101$/m);
+  });
+});
