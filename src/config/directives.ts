@@ -13,6 +13,7 @@ import { LOG_DIRECTIVES } from "./modules/log.js";
 import { MAP_DIRECTIVES } from "./modules/map.js";
 import { PROXY_DIRECTIVES } from "./modules/proxy.js";
 import { UPSTREAM_DIRECTIVES } from "./modules/upstream.js";
+import { WSGATE_PROCESS_DIRECTIVES } from "./modules/wsgate-process.js";
 
 const ALL_ROWS: readonly DirectiveSpec[] = [
   ...CORE_DIRECTIVES,
@@ -21,6 +22,7 @@ const ALL_ROWS: readonly DirectiveSpec[] = [
   ...MAP_DIRECTIVES,
   ...PROXY_DIRECTIVES,
   ...UPSTREAM_DIRECTIVES,
+  ...WSGATE_PROCESS_DIRECTIVES,
 ];
 
 export const DIRECTIVES: ReadonlyMap<string, readonly DirectiveSpec[]> = indexByName(ALL_ROWS);
