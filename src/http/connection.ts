@@ -206,10 +206,14 @@ export class ClientConnection implements ConnectionInfo {
     return { socket: this.socket, leftover };
   }
 
-  /** Graceful shutdown: close now if idle between requests, else after the current response. */
+  /**
+   * Graceful shutdown: close now if idle between requests (keep-alive), else after the current
+   * response. As nginx, a new connection still waiting for its first request is not idle: it is
+   * served once, so that a connection handed to a worker just before a reload is not lost.
+   */
   closeWhenIdle(): void {
     this.closeWhenDone = true;
-    if (this.state === "head" && !this.pending) this.close();
+    if (this.state === "head" && !this.pending && this.requests > 0) this.close();
   }
 
   /** Close after everything written so far is sent. */
