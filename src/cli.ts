@@ -100,6 +100,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (options.test) stderr(`${PROGRAM}: configuration file ${resolveFromPrefix(prefix, confFile)} test failed`);
     return 1;
   }
+  // nginx warns while reading the configuration, for -t as for a start.
+  const warning = userWarning(config);
+  if (warning && !isDaemonChild()) stderr(`${PROGRAM}: [warn] ${warning}`);
   if (options.test) {
     if (!options.quiet) {
       stderr(`${PROGRAM}: the configuration file ${config.file} syntax is ok`);
@@ -112,8 +115,6 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   if (options.signal) return sendSignal(config, options.signal);
-  const warning = userWarning(config);
-  if (warning && !isDaemonChild()) stderr(`${PROGRAM}: [warn] ${warning}`);
   return serve(config, loadOptions);
 }
 

@@ -23,7 +23,11 @@ export type ToWorker =
   | { readonly wsgate: "stop" }
   | { readonly wsgate: "reopen" };
 
-export type FromWorker = { readonly wsgate: "ready" } | { readonly wsgate: "failed"; readonly message: string };
+export type FromWorker =
+  | { readonly wsgate: "ready" }
+  | { readonly wsgate: "failed"; readonly message: string }
+  /** The worker has its copies of the `count` oldest connections sent to it (acknowledged once per tick). */
+  | { readonly wsgate: "got"; readonly count: number };
 
 /** Set in a worker's environment. */
 export const WORKER_MARK = "WSGATE_WORKER";

@@ -46,6 +46,12 @@ interface Worker {
   ready: boolean;
   /** Told to quit or stop: gets no connections, is not replaced. */
   leaving: boolean;
+  /**
+   * Connections sent and not yet acknowledged, oldest first. The master keeps
+   * its copy of each until the worker says it has it; should the worker die
+   * first, the connection goes to another worker instead of being lost.
+   */
+  readonly inflight: Array<[Socket, string]>;
 }
 
 interface Generation {
@@ -160,13 +166,18 @@ class Master {
     }
     const worker = this.targets[this.next++ % this.targets.length]!;
     const message: ToWorker = { wsgate: "conn", listen };
+    worker.inflight.push([socket, listen]);
     try {
-      worker.child.send(message, socket, { keepOpen: false }, (err) => {
-        if (err) socket.destroy();
-      });
+      // An error here means the worker is going away: its exit hands the connection on.
+      worker.child.send(message, socket, { keepOpen: true }, () => undefined);
     } catch {
-      socket.destroy();
+      // as above
     }
+  }
+
+  /** The worker has its copies of its `count` oldest connections in flight: close the master's. */
+  private acknowledged(worker: Worker, count: number): void {
+    for (const [socket] of worker.inflight.splice(0, count)) socket.destroy();
   }
 
   private retarget(): void {
@@ -201,12 +212,20 @@ class Master {
       execArgv: process.execArgv,
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     });
-    const worker: Worker = { child, pid: child.pid ?? 0, generation: generation.id, ready: false, leaving: false };
+    const worker: Worker = {
+      child,
+      pid: child.pid ?? 0,
+      generation: generation.id,
+      ready: false,
+      leaving: false,
+      inflight: [],
+    };
     this.workers.add(worker);
     this.errorLog.log("notice", `start worker process ${worker.pid}`);
     child.on("error", (err) => this.errorLog.log("alert", `worker process ${worker.pid}: ${err.message}`));
     child.on("message", (message: FromWorker) => {
-      if (message.wsgate === "ready") {
+      if (message.wsgate === "got") this.acknowledged(worker, message.count);
+      else if (message.wsgate === "ready") {
         worker.ready = true;
         this.retarget();
       }
@@ -253,6 +272,11 @@ class Master {
     if (signal) this.errorLog.log("alert", `worker process ${worker.pid} exited on signal ${signalNumber(signal)}`);
     else this.errorLog.log("notice", `worker process ${worker.pid} exited with code ${code ?? 0}`);
     this.retarget();
+    // Connections it never got go to another worker (or wait for one).
+    for (const [socket, listen] of worker.inflight.splice(0)) {
+      if (this.stopping || socket.destroyed) socket.destroy();
+      else this.route(socket, listen);
+    }
     if (this.stopping) {
       if (this.workers.size === 0) this.exit();
       return;

@@ -79,6 +79,16 @@ export function runWorker(): Promise<number> {
       send({ wsgate: "ready" });
     };
 
+    // The master closes its copy of a connection once the worker has it: one message per tick.
+    let unacknowledged = 0;
+    const acknowledge = (): void => {
+      if (unacknowledged++ > 0) return;
+      setImmediate(() => {
+        send({ wsgate: "got", count: unacknowledged });
+        unacknowledged = 0;
+      });
+    };
+
     const onUncaught = (err: Error): void => {
       const line = `uncaught exception: ${err.stack ?? String(err)}`;
       if (serving) serving.errorLog.log("alert", line);
@@ -92,6 +102,7 @@ export function runWorker(): Promise<number> {
           void start(message.load);
           break;
         case "conn":
+          acknowledge();
           if (handle && serving?.server) serving.server.adopt(handle, message.listen);
           else handle?.destroy();
           break;

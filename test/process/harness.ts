@@ -98,8 +98,8 @@ export function closeCode(ws: WebSocket, ms = 10_000): Promise<number> {
 }
 
 /** A main context for the process tests: foreground, info-level error log, the given extras. */
-export function processConf(main: string, http: string): string {
-  return `${main}\nerror_log logs/error.log info;\nevents { }\nhttp {\naccess_log off;\n${http}\n}\n`;
+export function processConf(main: string, http: string, events = ""): string {
+  return `${main}\nerror_log logs/error.log info;\nevents { ${events} }\nhttp {\naccess_log off;\n${http}\n}\n`;
 }
 
 /** A proxy server block to `backendPort` on 127.0.0.1:`port`. */
