@@ -118,14 +118,21 @@ export async function main(argv: readonly string[]): Promise<number> {
   return serve(config, loadOptions);
 }
 
-/** `-s`: signal the running instance named by the pid file. */
+/**
+ * `-s`: signal the running instance named by the pid file. As nginx, the
+ * signalling process reports on stderr in the error log's format.
+ */
 function sendSignal(config: Config, command: string): number {
+  const report = (level: "notice" | "error" | "alert", message: string): void => {
+    writeSync(2, formatLine(level, message));
+  };
+  report("notice", "signal process started");
   let pid: number;
   try {
     pid = readPidFile(config.main.pid);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    stderr(`${PROGRAM}: [error] ${err.message}`);
+    report("error", err.message);
     return 1;
   }
   const signal = SIGNAL_FOR_COMMAND[command]!;
@@ -133,8 +140,7 @@ function sendSignal(config: Config, command: string): number {
     process.kill(pid, signal);
     return 0;
   } catch (err) {
-    // nginx: "kill(PID, SIGNO) failed (3: No such process)", at alert.
-    stderr(`${PROGRAM}: [alert] kill(${pid}, ${SIGNAL_NUMBER[signal] ?? 0}) failed (${systemErrorText(err)})`);
+    report("alert", `kill(${pid}, ${SIGNAL_NUMBER[signal] ?? 0}) failed (${systemErrorText(err)})`);
     return 1;
   }
 }
