@@ -206,6 +206,11 @@ export class ClientConnection implements ConnectionInfo {
     return { socket: this.socket, leftover };
   }
 
+  /** Waiting for a request with nothing of it read: nginx may close it to make room (worker_connections). */
+  get reusable(): boolean {
+    return this.state === "head" && !this.pending;
+  }
+
   /**
    * Graceful shutdown: close now if idle between requests (keep-alive), else after the current
    * response. As nginx, a new connection still waiting for its first request is not idle: it is

@@ -31,6 +31,7 @@ export class HttpServer {
   /** worker_connections: connections this process may hold, listening sockets included (as nginx counts). */
   private connectionLimit = Infinity;
   private connectionLimitText = "";
+  private reuseWarnedAt = 0;
 
   constructor(
     readonly http: HttpConf,
@@ -121,7 +122,7 @@ export class HttpServer {
   }
 
   private accept(socket: Socket, binding: Binding): void {
-    if (this.connections.size >= this.connectionLimit) {
+    if (this.connections.size >= this.connectionLimit && !this.reuseConnection()) {
       this.errorLog.log("alert", this.connectionLimitText);
       socket.on("error", () => undefined);
       socket.destroy();
@@ -141,6 +142,25 @@ export class HttpServer {
       this.connections.delete(connection);
       if (this.connections.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
     });
+  }
+
+  /**
+   * At the worker_connections limit, as nginx (ngx_drain_connections): close the oldest connection
+   * waiting for a request to make room, with a warning at most once a second.
+   */
+  private reuseConnection(): boolean {
+    for (const connection of this.connections) {
+      if (!connection.reusable) continue;
+      const second = Math.floor(Date.now() / 1000);
+      if (second !== this.reuseWarnedAt) {
+        this.reuseWarnedAt = second;
+        this.errorLog.log("warn", `${this.connectionLimitText}, reusing connections`);
+      }
+      this.connections.delete(connection);
+      connection.destroy();
+      return true;
+    }
+    return false;
   }
 
   private serversFor(connection: ClientConnection): AddressServers {

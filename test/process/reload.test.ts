@@ -8,6 +8,7 @@
 
 import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
+import { request } from "node:http";
 import type { WebSocket } from "ws";
 import { startWsgate, freePort, waitFor, type WsgateProcess } from "../support/proxy.js";
 import {
@@ -21,6 +22,20 @@ import {
   writeConf,
   type EchoBackend,
 } from "./harness.js";
+
+function httpGet(port: number, path: string, ms = 15_000): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: "127.0.0.1", port, path }, (response) => {
+      let body = "";
+      response.setEncoding("latin1");
+      response.on("data", (chunk: string) => (body += chunk));
+      response.on("end", () => resolve({ status: response.statusCode ?? 0, body }));
+    });
+    req.setTimeout(ms, () => req.destroy(new Error(`no response within ${ms} ms`)));
+    req.on("error", reject);
+    req.end();
+  });
+}
 
 /** A tunnel that keeps a window of messages in flight and checks each answer is the next one expected. */
 class Pump {
@@ -127,6 +142,9 @@ describe("reload (HUP) under load", () => {
       { backend: b },
       { backend: a },
     ];
+    // An HTTP request in flight across the first reload completes, from the old configuration.
+    const slow = httpGet(port, "/slow?delay=1500");
+    await new Promise((resolve) => setTimeout(resolve, 200));
     let inForce = "A";
     for (const [index, step] of steps.entries()) {
       if (step.backend) {
@@ -147,6 +165,7 @@ describe("reload (HUP) under load", () => {
       }
     }
 
+    assert.deepEqual(await slow, { status: 200, body: "A /slow?delay=1500" });
     opening = false;
     await opener;
     await Promise.all(pumps.map((pump) => pump.finish()));

@@ -133,6 +133,32 @@ describe("worker processes", () => {
     ws.close();
   });
 
+  test("worker_connections: at the limit the oldest connection waiting for a request makes room, as nginx", async () => {
+    const { wsgate, port } = await start("worker_processes 1;", "worker_connections 4;");
+    const idle = async (): Promise<Socket> => {
+      const socket = connect(port, "127.0.0.1");
+      socket.on("error", () => undefined);
+      sockets.push(socket);
+      await new Promise((resolve) => socket.once("connect", resolve));
+      return socket;
+    };
+    const first = await idle();
+    const firstClosed = new Promise((resolve) => first.once("close", resolve));
+    await idle();
+    await idle();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const ws = await openWs(`ws://127.0.0.1:${port}/`);
+    assert.equal(await roundTrip(ws, "in"), "W:in");
+    await firstClosed;
+    ws.close();
+    await waitFor(
+      () => /\[warn\] \d+#\d+: 4 worker_connections are not enough, reusing connections\n/.test(wsgate.errorLog()),
+      3000,
+      "the warning",
+    );
+    assert.doesNotMatch(wsgate.errorLog(), /\[alert\]/);
+  });
+
   test(
     "user, when started by root: the workers run as that user, the master stays root",
     { skip: process.geteuid?.() !== 0 && "not root" },
