@@ -6,15 +6,19 @@
 import { appendFileSync, writeSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ConfigError } from "./config/errors.js";
-import { loadConfig } from "./config/load.js";
+import { ConfigError, systemErrorText } from "./config/errors.js";
+import { loadConfig, type LoadOptions } from "./config/load.js";
 import type { Config } from "./config/model.js";
 import { resolveFromPrefix } from "./config/paths.js";
 import { CliError, parseCli, type CliOptions } from "./cli-options.js";
 import { formatLine } from "./log/error-log.js";
 import { readPidFile } from "./process/pidfile.js";
 import { startRuntime } from "./process/runtime.js";
-import { SIGNAL_FOR_COMMAND } from "./process/signals.js";
+import { startMaster } from "./process/master.js";
+import { isWorkerProcess } from "./process/ipc.js";
+import { runWorker } from "./process/worker.js";
+import { userWarning } from "./process/startup-notices.js";
+import { SIGNAL_FOR_COMMAND, SIGNAL_NUMBER } from "./process/signals.js";
 import { daemonize, isDaemonChild, reportToParent } from "./process/daemon.js";
 import { ListenError } from "./http/server.js";
 import { NGINX_VERSION, WSGATE_VERSION, configureArguments } from "./version.js";
@@ -52,6 +56,7 @@ function usage(prefix: string): string {
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
+  if (isWorkerProcess()) return runWorker();
   let options: CliOptions;
   try {
     options = parseCli(argv);
@@ -81,19 +86,23 @@ export async function main(argv: readonly string[]): Promise<number> {
         ? "stderr"
         : resolveFromPrefix(prefix, options.errorLog);
   let config: Config;
+  const loadOptions: LoadOptions = {
+    prefix,
+    confFile,
+    ...(options.globals !== undefined ? { globals: options.globals } : {}),
+    ...(startupLog !== undefined ? { defaultErrorLog: startupLog } : {}),
+  };
   try {
-    config = await loadConfig({
-      prefix,
-      confFile,
-      ...(options.globals !== undefined ? { globals: options.globals } : {}),
-      ...(startupLog !== undefined ? { defaultErrorLog: startupLog } : {}),
-    });
+    config = await loadConfig(loadOptions);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     emerg(err.message, startupLog);
     if (options.test) stderr(`${PROGRAM}: configuration file ${resolveFromPrefix(prefix, confFile)} test failed`);
     return 1;
   }
+  // nginx warns while reading the configuration, for -t as for a start.
+  const warning = userWarning(config);
+  if (warning && !isDaemonChild()) stderr(`${PROGRAM}: [warn] ${warning}`);
   if (options.test) {
     if (!options.quiet) {
       stderr(`${PROGRAM}: the configuration file ${config.file} syntax is ok`);
@@ -106,26 +115,40 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   if (options.signal) return sendSignal(config, options.signal);
-  return serve(config);
+  return serve(config, loadOptions);
 }
 
-/** `-s`: signal the running instance named by the pid file. */
+/**
+ * `-s`: signal the running instance named by the pid file. As nginx, the
+ * signalling process reports on stderr in the error log's format.
+ */
 function sendSignal(config: Config, command: string): number {
+  const report = (level: "notice" | "error" | "alert", message: string): void => {
+    writeSync(2, formatLine(level, message));
+  };
+  report("notice", "signal process started");
+  let pid: number;
   try {
-    const pid = readPidFile(config.main.pid);
-    process.kill(pid, SIGNAL_FOR_COMMAND[command]!);
+    pid = readPidFile(config.main.pid);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    report("error", err.message);
+    return 1;
+  }
+  const signal = SIGNAL_FOR_COMMAND[command]!;
+  try {
+    process.kill(pid, signal);
     return 0;
   } catch (err) {
-    const message = err instanceof ConfigError ? err.message : `kill(${String(err)}) failed`;
-    stderr(`${PROGRAM}: [error] ${message}`);
+    report("alert", `kill(${pid}, ${SIGNAL_NUMBER[signal] ?? 0}) failed (${systemErrorText(err)})`);
     return 1;
   }
 }
 
-async function serve(config: Config): Promise<number> {
+async function serve(config: Config, loadOptions: LoadOptions): Promise<number> {
   if (config.main.daemon && !isDaemonChild()) return daemonize();
   try {
-    const running = await startRuntime(config);
+    const running = config.main.masterProcess ? await startMaster(config, loadOptions) : await startRuntime(config);
     reportToParent({ ok: true });
     return await running.exited;
   } catch (err) {

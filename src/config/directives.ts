@@ -14,6 +14,7 @@ import { MAP_DIRECTIVES } from "./modules/map.js";
 import { PROXY_DIRECTIVES } from "./modules/proxy.js";
 import { UPSTREAM_DIRECTIVES } from "./modules/upstream.js";
 import { UPSTREAM_STATUS_DIRECTIVES } from "./modules/upstream-status.js";
+import { WSGATE_PROCESS_DIRECTIVES } from "./modules/wsgate-process.js";
 
 const ALL_ROWS: readonly DirectiveSpec[] = [
   ...CORE_DIRECTIVES,
@@ -23,6 +24,7 @@ const ALL_ROWS: readonly DirectiveSpec[] = [
   ...PROXY_DIRECTIVES,
   ...UPSTREAM_DIRECTIVES,
   ...UPSTREAM_STATUS_DIRECTIVES,
+  ...WSGATE_PROCESS_DIRECTIVES,
 ];
 
 export const DIRECTIVES: ReadonlyMap<string, readonly DirectiveSpec[]> = indexByName(ALL_ROWS);

@@ -60,6 +60,7 @@ const ERRNO_TEXT: Record<string, string> = {
   ENFILE: "Too many open files in system",
   EPIPE: "Broken pipe",
   EPERM: "Operation not permitted",
+  ESRCH: "No such process",
   EINVAL: "Invalid argument",
   ENOMEM: "Cannot allocate memory",
   ENOBUFS: "No buffer space available",

@@ -36,6 +36,8 @@ export function finalizeMain(main: MainBuild, prefixes: Prefixes, defaultErrorLo
     workerShutdownTimeoutMs: main.workerShutdownTimeoutMs,
     workerRlimitNofile: main.workerRlimitNofile,
     user: main.user,
+    wsgateCloseFrames: main.wsgateCloseFrames ?? false,
+    wsgateShutdownDrainMs: main.wsgateShutdownDrainMs,
   };
 }
 

@@ -21,11 +21,16 @@ export interface LoadOptions {
   readonly globals?: string;
   /** `-e`: the error log used when the configuration names none (absolute, or "stderr"). */
   readonly defaultErrorLog?: string;
+  /** File texts already read (path → text), used instead of the disk: a worker loads what its master read. */
+  readonly sources?: ReadonlyMap<string, string>;
 }
 
 export async function loadConfig(options: LoadOptions): Promise<Config> {
   const prefixes = prefixesFor(options.prefix, options.confFile);
-  const parsed = parseFile(prefixes.confFile, { confPrefix: prefixes.confPrefix });
+  const parsed = parseFile(prefixes.confFile, {
+    confPrefix: prefixes.confPrefix,
+    ...(options.sources ? { sources: options.sources } : {}),
+  });
   const main: MainBuild = {};
   const scope: BuildScope = { context: "main", prefixes, main };
   if (options.globals) walkBlock(parseParameter(options.globals, { confPrefix: prefixes.confPrefix }), scope);

@@ -32,7 +32,11 @@ export interface MainConf {
   workerConnections: number;
   workerShutdownTimeoutMs: number | undefined;
   workerRlimitNofile: number | undefined;
-  user: { user: string; group: string } | undefined;
+  user: { user: string; group: string; place?: SourcePlace } | undefined;
+  /** `wsgate_close_frames`: WebSocket tunnels ended at shutdown get 1001 close frames instead of a TCP cut. */
+  wsgateCloseFrames: boolean;
+  /** `wsgate_shutdown_drain`: at a graceful shutdown, tunnels are closed (1001) spread over this time. */
+  wsgateShutdownDrainMs: number | undefined;
 }
 
 export interface ListenConf {

@@ -35,6 +35,8 @@ export interface ParsedConfig {
 export interface ParseOptions {
   /** Directory against which relative `include` paths are resolved (nginx's conf prefix). */
   readonly confPrefix: string;
+  /** Texts to use instead of reading these paths (a worker parses what its master read). */
+  readonly sources?: ReadonlyMap<string, string>;
 }
 
 export function parseFile(file: string, options: ParseOptions): ParsedConfig {
@@ -61,7 +63,7 @@ class TreeBuilder {
   file(path: string, includedFrom?: SourcePlace): DirectiveNode[] {
     let text: string;
     try {
-      text = readFileSync(path, "latin1");
+      text = this.options.sources?.get(path) ?? readFileSync(path, "latin1");
     } catch (err) {
       const error = new ConfigError("include", `open() "${path}" failed (${systemErrorText(err)})`, includedFrom);
       if (!includedFrom) throw error;

@@ -209,10 +209,19 @@ export class ClientConnection implements ConnectionInfo {
     return { socket: this.socket, leftover };
   }
 
-  /** Graceful shutdown: close now if idle between requests, else after the current response. */
+  /** Waiting for a request with nothing of it read: nginx may close it to make room (worker_connections). */
+  get reusable(): boolean {
+    return this.state === "head" && !this.pending;
+  }
+
+  /**
+   * Graceful shutdown: close now if idle between requests (keep-alive), else after the current
+   * response. As nginx, a new connection still waiting for its first request is not idle: it is
+   * served once, so that a connection handed to a worker just before a reload is not lost.
+   */
   closeWhenIdle(): void {
     this.closeWhenDone = true;
-    if (this.state === "head" && !this.pending) this.close();
+    if (this.state === "head" && !this.pending && this.requests > 0) this.close();
   }
 
   /** Close after everything written so far is sent. */

@@ -6,26 +6,20 @@
  */
 
 import { createServer, type Server, type Socket } from "node:net";
-import type { HttpConf, ListenConf, ServerConf } from "../config/model.js";
+import type { HttpConf, ListenConf } from "../config/model.js";
 import { systemErrorText } from "../config/errors.js";
 import type { AccessLog } from "../log/access-log.js";
 import type { ErrorLog, ErrorLogs } from "../log/error-log.js";
 import { UpstreamGroup } from "../upstream/group.js";
 import { ClientConnection } from "./connection.js";
 import { RequestFlow } from "./request-flow.js";
-import { indexServers, type AddressServers } from "./select-server.js";
-
-interface Binding {
-  readonly listen: ListenConf;
-  readonly servers: AddressServers;
-  /** Specific addresses on the same port, served through this wildcard socket. */
-  readonly byLocalAddress: Map<string, AddressServers>;
-}
+import type { AddressServers } from "./select-server.js";
+import { planBindings, type Binding } from "./bindings.js";
 
 export class ListenError extends Error {}
 
 export class HttpServer {
-  private readonly bindings: Binding[] = [];
+  private readonly bindings: Binding[];
   private readonly listeners: Server[] = [];
   private readonly connections = new Set<ClientConnection>();
   private readonly bindingOf = new WeakMap<ClientConnection, Binding>();
@@ -34,6 +28,10 @@ export class HttpServer {
   private readonly upstreams = new Map<string, UpstreamGroup>();
 
   private readonly errorLog: ErrorLog;
+  /** worker_connections: connections this process may hold, listening sockets included (as nginx counts). */
+  private connectionLimit = Infinity;
+  private connectionLimitText = "";
+  private reuseWarnedAt = 0;
 
   constructor(
     readonly http: HttpConf,
@@ -42,7 +40,7 @@ export class HttpServer {
   ) {
     this.errorLog = errorLogs.main;
     for (const [name, conf] of http.upstreams) this.upstreams.set(name, new UpstreamGroup(conf));
-    this.planBindings();
+    this.bindings = planBindings(http);
     this.flow = new RequestFlow({
       http,
       errorLogFor: (loc) => errorLogs.forLocation(loc),
@@ -74,13 +72,44 @@ export class HttpServer {
       });
       this.listeners.push(server);
     }
+    this.startHealthChecks();
+  }
+
+  /** Active health checks (wsgate_health_check) run in every process that serves requests. */
+  startHealthChecks(): void {
     for (const group of this.upstreams.values()) group.startHealthChecks(this.errorLog);
+  }
+
+  /** Health checks stop and idle upstream connections close; requests in flight go on. */
+  closeUpstreams(): void {
+    for (const group of this.upstreams.values()) group.close();
+  }
+
+  /** The listening sockets this configuration needs, by nginx's address text ("0.0.0.0:8020"). */
+  get listens(): readonly ListenConf[] {
+    return this.bindings.map((binding) => binding.listen);
+  }
+
+  /** `worker_connections`: at the limit a new connection is accepted and closed at once, as nginx does. */
+  limitConnections(workerConnections: number): void {
+    this.connectionLimit = workerConnections - this.bindings.length;
+    this.connectionLimitText = `${workerConnections} worker_connections are not enough`;
+  }
+
+  /** A connection accepted by the master on the listening socket for `listenText`. */
+  adopt(socket: Socket, listenText: string): void {
+    const binding = this.bindings.find((b) => b.listen.text === listenText);
+    if (!binding) {
+      socket.destroy();
+      return;
+    }
+    socket.on("error", () => undefined);
+    this.accept(socket, binding);
   }
 
   /** Stop accepting; open connections go on. */
   async stopListening(): Promise<void> {
-    // Health checks stop and idle upstream connections close; requests in flight go on.
-    for (const group of this.upstreams.values()) group.close();
+    this.closeUpstreams();
     await Promise.all(this.listeners.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
     this.listeners.length = 0;
   }
@@ -106,6 +135,12 @@ export class HttpServer {
   }
 
   private accept(socket: Socket, binding: Binding): void {
+    if (this.connections.size >= this.connectionLimit && !this.reuseConnection()) {
+      this.errorLog.log("alert", this.connectionLimitText);
+      socket.on("error", () => undefined);
+      socket.destroy();
+      return;
+    }
     const defaultLoc = binding.servers.defaultServer.loc;
     socket.setNoDelay(defaultLoc.tcpNodelay);
     const connection = new ClientConnection(
@@ -122,43 +157,28 @@ export class HttpServer {
     });
   }
 
+  /**
+   * At the worker_connections limit, as nginx (ngx_drain_connections): close the oldest connection
+   * waiting for a request to make room, with a warning at most once a second.
+   */
+  private reuseConnection(): boolean {
+    for (const connection of this.connections) {
+      if (!connection.reusable) continue;
+      const second = Math.floor(Date.now() / 1000);
+      if (second !== this.reuseWarnedAt) {
+        this.reuseWarnedAt = second;
+        this.errorLog.log("warn", `${this.connectionLimitText}, reusing connections`);
+      }
+      this.connections.delete(connection);
+      connection.destroy();
+      return true;
+    }
+    return false;
+  }
+
   private serversFor(connection: ClientConnection): AddressServers {
     const binding = this.bindingOf.get(connection)!;
     if (binding.byLocalAddress.size === 0) return binding.servers;
     return binding.byLocalAddress.get(connection.localAddress) ?? binding.servers;
-  }
-
-  private planBindings(): void {
-    const byText = new Map<string, { listen: ListenConf; servers: ServerConf[] }>();
-    for (const server of this.http.servers) {
-      for (const listen of server.listens) {
-        const entry = byText.get(listen.text);
-        if (entry) {
-          if (!entry.servers.includes(server)) entry.servers.push(server);
-          if (listen.defaultServer) entry.listen = listen;
-        } else byText.set(listen.text, { listen, servers: [server] });
-      }
-    }
-    const index = (entry: { listen: ListenConf; servers: ServerConf[] }): AddressServers => {
-      const defaultServer =
-        entry.servers.find((server) => server.listens.some((l) => l.text === entry.listen.text && l.defaultServer)) ??
-        entry.servers[0]!;
-      return indexServers(entry.servers, defaultServer);
-    };
-    const wildcards = new Map<string, Binding>();
-    for (const entry of byText.values()) {
-      if (entry.listen.host === "" || entry.listen.host === "::") {
-        const binding: Binding = { listen: entry.listen, servers: index(entry), byLocalAddress: new Map() };
-        wildcards.set(`${entry.listen.host === "" ? 4 : 6}:${entry.listen.port}`, binding);
-        this.bindings.push(binding);
-      }
-    }
-    for (const entry of byText.values()) {
-      if (entry.listen.host === "" || entry.listen.host === "::") continue;
-      const family = entry.listen.host.includes(":") ? 6 : 4;
-      const wildcard = wildcards.get(`${family}:${entry.listen.port}`);
-      if (wildcard) wildcard.byLocalAddress.set(entry.listen.host, index(entry));
-      else this.bindings.push({ listen: entry.listen, servers: index(entry), byLocalAddress: new Map() });
-    }
   }
 }

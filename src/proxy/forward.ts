@@ -362,6 +362,7 @@ class ProxySession {
       fromClient: leftover,
       fromUpstream: rest,
       idleTimeoutMs: this.location.loc.proxyReadTimeoutMs,
+      websocket: head.headers.some(([name, value]) => /^upgrade$/i.test(name) && /^\s*websocket\s*$/i.test(value)),
       onClose: (how) => {
         attempt.responseMs = Date.now() - tryStart;
         attempt.bytesReceived = socket.bytesRead;

@@ -18,6 +18,7 @@
 
 import type { Socket } from "node:net";
 import { IdleSweeper, type IdleEntry } from "./idle-sweeper.js";
+import { FramedTunnel } from "./tunnel-close.js";
 
 export type TunnelEnd = "client closed" | "upstream closed" | "client error" | "upstream error" | "timeout";
 
@@ -29,6 +30,8 @@ export interface TunnelOptions {
   /** Bytes the upstream sent after its 101 head. */
   readonly fromUpstream: Buffer | undefined;
   readonly idleTimeoutMs: number;
+  /** The upgrade is to WebSocket: the tunnel may follow its frames (see setTunnelFraming). */
+  readonly websocket?: boolean;
   /** Called once, when both sockets are closed. */
   readonly onClose: (how: TunnelEnd) => void;
 }
@@ -38,6 +41,14 @@ type TunnelSocket = Socket & { [kTunnel]?: Tunnel };
 
 const sweeper = new IdleSweeper();
 
+/** Whether WebSocket tunnels follow frame boundaries, to be ended with close frames at shutdown. */
+let framing = false;
+
+/** Set by the process at start from `wsgate_close_frames` / `wsgate_shutdown_drain`. */
+export function setTunnelFraming(on: boolean): void {
+  framing = on;
+}
+
 /** How long a closing side may take to flush what it was given before it is cut off. */
 const DEFAULT_LINGER_MS = 60_000;
 
@@ -45,6 +56,7 @@ class Tunnel implements IdleEntry {
   lastActiveMs = Date.now();
   how: TunnelEnd | undefined;
   open = 2;
+  framed: FramedTunnel | undefined;
 
   constructor(
     readonly client: TunnelSocket,
@@ -85,8 +97,9 @@ export function startTunnel(options: TunnelOptions): void {
     socket.once("close", onClose);
   }
   if (options.idleTimeoutMs > 0) sweeper.add(tunnel);
-  if (options.fromClient && options.fromClient.length > 0) upstream.write(options.fromClient);
-  if (options.fromUpstream && options.fromUpstream.length > 0) client.write(options.fromUpstream);
+  if (framing && options.websocket) tunnel.framed = new FramedTunnel(client, upstream);
+  if (options.fromClient && options.fromClient.length > 0) forward(tunnel, client, options.fromClient);
+  if (options.fromUpstream && options.fromUpstream.length > 0) forward(tunnel, upstream, options.fromUpstream);
   client.resume();
   upstream.resume();
 }
@@ -96,7 +109,14 @@ export function startTunnel(options: TunnelOptions): void {
 function onData(this: TunnelSocket, chunk: Buffer): void {
   const tunnel = this[kTunnel]!;
   tunnel.lastActiveMs = Date.now();
-  if (!tunnel.other(this).write(chunk)) this.pause();
+  if (tunnel.framed !== undefined) forward(tunnel, this, chunk);
+  else if (!tunnel.other(this).write(chunk)) this.pause();
+}
+
+/** Bytes from `source` to the other side, through the frame follower when there is one. */
+function forward(tunnel: Tunnel, source: Socket, chunk: Buffer): void {
+  const more = tunnel.framed ? tunnel.framed.pass(source, chunk) : tunnel.other(source).write(chunk);
+  if (!more) source.pause();
 }
 
 /** The socket we write to has room again: read again from the other one. */
@@ -123,6 +143,7 @@ function onClose(this: TunnelSocket): void {
   const tunnel = this[kTunnel]!;
   if (--tunnel.open > 0) return;
   sweeper.remove(tunnel);
+  tunnel.framed?.forget();
   tunnel.onClose(tunnel.how ?? "client closed");
 }
 

@@ -40,7 +40,12 @@ describe("out of file descriptors", () => {
       socket.end("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
     });
     proxyPort = await freePort();
-    wsgate = await startWsgate({ conf: seedConf(proxyPort, backend.port), openFileLimit: 64 });
+    // One process, whose accept() fails as nginx's worker's does; the worker
+    // model's own case is in test/process/descriptors.test.ts.
+    wsgate = await startWsgate({
+      conf: `master_process off;\n${seedConf(proxyPort, backend.port)}`,
+      openFileLimit: 64,
+    });
   });
 
   after(async () => {

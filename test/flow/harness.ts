@@ -19,13 +19,16 @@ export interface Wsgate {
   stop(): Promise<void>;
 }
 
-/** `http` is the inside of the http block; logs go to logs/access.log and logs/error.log. */
-export async function startWsgate(http: string, options: { shell?: string } = {}): Promise<Wsgate> {
+/**
+ * `http` is the inside of the http block, `main` more main-context directives;
+ * logs go to logs/access.log and logs/error.log.
+ */
+export async function startWsgate(http: string, options: { shell?: string; main?: string } = {}): Promise<Wsgate> {
   const prefix = mkdtempSync(join(tmpdir(), "wsgate-flow-"));
   mkdirSync(join(prefix, "logs"));
   writeFileSync(
     join(prefix, "nginx.conf"),
-    `events {} pid logs/nginx.pid; error_log logs/error.log info;\nhttp { access_log logs/access.log;\n${http}\n}\n`,
+    `events {} pid logs/nginx.pid; error_log logs/error.log info; ${options.main ?? ""}\nhttp { access_log logs/access.log;\n${http}\n}\n`,
   );
   const args = [join(ROOT, "bin", "wsgate.js"), "-p", prefix, "-c", "nginx.conf", "-g", "daemon off;"];
   const child = options.shell

@@ -39,7 +39,8 @@ describe("out of file descriptors", () => {
     port = await freePort();
     wsgate = await startWsgate(
       `server { listen 127.0.0.1:${port}; location / { proxy_pass http://127.0.0.1:${address.port}; } }`,
-      { shell: "ulimit -n 64" },
+      // One process: the worker model's own case is in test/process/descriptors.test.ts.
+      { shell: "ulimit -n 64", main: "master_process off;" },
     );
   });
 

@@ -61,7 +61,7 @@ export const CORE_DIRECTIVES: readonly DirectiveSpec[] = [
     args: [1, 2],
     handle: (scope, node) => {
       const [user, group] = node.args as [string, string | undefined];
-      setOnce(scope.main, "user", { user, group: group ?? user }, node);
+      setOnce(scope.main, "user", { user, group: group ?? user, place: placeOf(node) }, node);
     },
   },
   {

@@ -1,0 +1,146 @@
+/**
+ * A worker process (`master_process on`): started by the master with
+ * child_process.fork, it loads the configuration from the texts the master
+ * read, opens its logs, switches to `user` when started by root, says
+ * "ready", then serves the connections the master hands it. It owns no
+ * listening socket. The master's "quit"/"stop"/"reopen" messages do what
+ * QUIT/TERM/USR1 do; the worker answers those signals itself too (a terminal's
+ * Ctrl-C reaches every process of the group). A worker whose master is gone
+ * exits at once.
+ */
+
+import type { Socket } from "node:net";
+import { loadConfig } from "../config/load.js";
+import type { Config } from "../config/model.js";
+import type { FromWorker, ToWorker } from "./ipc.js";
+import { onSignals, receivedLine } from "./signals.js";
+import { drainConnections, openServing, reopenLogs, type Serving } from "./serving.js";
+import { resolveIdentity, switchIdentity } from "./user.js";
+import { isRoot } from "./startup-notices.js";
+
+export function runWorker(): Promise<number> {
+  process.title = "wsgate: worker process";
+  return new Promise((resolveExit) => {
+    let serving: Serving | undefined;
+    let config: Config | undefined;
+    let stopping: "graceful" | "fast" | undefined;
+
+    const send = (message: FromWorker): void => {
+      if (process.connected) process.send?.(message);
+    };
+
+    const exit = (code: number): void => {
+      if (serving) {
+        serving.accessLog.flush();
+        serving.errorLog.log("notice", "exit");
+        serving.files.closeAll();
+      }
+      removeSignals();
+      process.off("uncaughtException", onUncaught);
+      if (process.connected) process.disconnect();
+      resolveExit(code);
+    };
+
+    const stop = (how: "graceful" | "fast"): void => {
+      if (stopping === "fast" || (stopping === "graceful" && how === "graceful")) return;
+      stopping = how;
+      if (!serving || !config) {
+        exit(0);
+        return;
+      }
+      const { server, errorLog } = serving;
+      server?.closeUpstreams();
+      void (async () => {
+        if (how === "graceful") {
+          errorLog.log("notice", "gracefully shutting down");
+          if (server && server.openConnections > 0) await drainConnections(server, config.main);
+          if (stopping === "fast") return;
+        }
+        errorLog.log("notice", "exiting");
+        server?.destroyConnections();
+        exit(0);
+      })();
+    };
+
+    const start = async (load: Extract<ToWorker, { wsgate: "start" }>["load"]): Promise<void> => {
+      try {
+        config = await loadConfig({ ...load, sources: new Map(load.sources) });
+        const identity =
+          config.main.user && isRoot() ? resolveIdentity(config.main.user.user, config.main.user.group) : undefined;
+        serving = openServing(config);
+        if (identity) switchIdentity(identity);
+        serving.server?.startHealthChecks();
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        serving?.errorLog.log("emerg", message);
+        send({ wsgate: "failed", message });
+        // nginx's "fatal" exit code: the master does not start this worker again.
+        exit(2);
+        return;
+      }
+      send({ wsgate: "ready" });
+    };
+
+    // The master closes its copy of a connection once the worker has it: one message per tick.
+    let unacknowledged: number[] = [];
+    const flushAcknowledgements = (): void => {
+      if (unacknowledged.length === 0) return;
+      send({ wsgate: "got", ids: unacknowledged });
+      unacknowledged = [];
+    };
+    const acknowledge = (id: number): void => {
+      if (unacknowledged.push(id) === 1) setImmediate(flushAcknowledgements);
+    };
+
+    const onUncaught = (err: Error): void => {
+      const line = `uncaught exception: ${err.stack ?? String(err)}`;
+      if (serving) serving.errorLog.log("alert", line);
+      else process.stderr.write(`wsgate: [alert] ${line}\n`);
+    };
+    process.on("uncaughtException", onUncaught);
+
+    process.on("message", (message: ToWorker, handle?: Socket) => {
+      switch (message.wsgate) {
+        case "start":
+          void start(message.load);
+          break;
+        case "conn":
+          acknowledge(message.id);
+          if (handle && serving?.server) serving.server.adopt(handle, message.listen);
+          else handle?.destroy();
+          break;
+        case "sync":
+          flushAcknowledgements();
+          send({ wsgate: "synced", id: message.id });
+          break;
+        case "quit":
+          stop("graceful");
+          break;
+        case "stop":
+          stop("fast");
+          break;
+        case "reopen":
+          if (serving) reopenLogs(serving);
+          break;
+      }
+    });
+    // The master is gone: nobody hands out connections, or will stop this worker.
+    process.on("disconnect", () => {
+      if (!stopping) stop("fast");
+    });
+
+    const say = (signal: NodeJS.Signals, action: string, then?: () => void) => () => {
+      serving?.errorLog.log("notice", receivedLine(signal, action));
+      then?.();
+    };
+    const removeSignals = onSignals({
+      SIGTERM: say("SIGTERM", "exiting", () => stop("fast")),
+      SIGINT: say("SIGINT", "exiting", () => stop("fast")),
+      SIGQUIT: say("SIGQUIT", "shutting down", () => stop("graceful")),
+      SIGUSR1: say("SIGUSR1", "reopening logs", () => serving && reopenLogs(serving)),
+      SIGHUP: say("SIGHUP", "ignoring"),
+      SIGUSR2: say("SIGUSR2", "ignoring"),
+      SIGWINCH: say("SIGWINCH", "ignoring"),
+    });
+  });
+}

@@ -1,0 +1,72 @@
+/**
+ * A worker out of file descriptors. The master passes each connection over
+ * IPC; a worker with no descriptor left loses the passed one (the kernel
+ * drops it, Node drops the message). The master notices, logs it, keeps its
+ * own copy and offers the connection again every 500 ms, so the client waits
+ * as it would in nginx's listen backlog, and is served once the worker has
+ * room. Neither process dies.
+ */
+
+import { after, before, describe, test } from "node:test";
+import * as assert from "node:assert/strict";
+import type { Socket } from "node:net";
+import { freePort, startWsgate, type WsgateProcess } from "../support/proxy.js";
+import { until, withTimeout } from "../support/wait.js";
+import { rawBackend, rawClient, seedConf, statusOf, type RawBackend, type RawClient } from "../e2e/wire.js";
+
+const CLIENTS = 100;
+
+describe("a worker out of file descriptors", () => {
+  let backend: RawBackend;
+  let wsgate: WsgateProcess;
+  let port: number;
+  const clients: RawClient[] = [];
+
+  before(async () => {
+    backend = await rawBackend(async (socket, reader) => {
+      await reader.request();
+      socket.end("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    });
+    port = await freePort();
+    wsgate = await startWsgate({ conf: seedConf(port, backend.port), openFileLimit: 64 });
+  });
+
+  after(async () => {
+    for (const { socket } of clients) socket.destroy();
+    await wsgate?.stop();
+    await backend?.close();
+  });
+
+  test("connections beyond its room wait in the master and are served once it has room", async () => {
+    for (let i = 0; i < CLIENTS; i++) clients.push(await rawClient(port));
+    await until(
+      () => /\[crit\] \d+#\d+: worker process \d+ could not take \d+ connection\(s\)/.test(wsgate.errorLog()),
+      10_000,
+      "the master noticing lost connections",
+    );
+    assert.ok(wsgate.alive(), "the master lives");
+    assert.doesNotMatch(wsgate.errorLog(), /exited on signal|exited with code/, "the worker lives");
+
+    // The first connections went to the worker; closing them makes room there.
+    const first = clients.splice(0, CLIENTS / 2);
+    await Promise.all(first.map(({ socket }) => closed(socket)));
+    const waiting = clients.filter(({ socket }) => !socket.destroyed && socket.readyState === "open");
+    assert.ok(waiting.length > 0, "some connections still wait");
+    const statuses = await Promise.all(
+      waiting.map(async ({ socket, reader }) => {
+        socket.write(`GET /late HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`);
+        return statusOf(await withTimeout(reader.response(), 10_000, "a response on a waiting connection"));
+      }),
+    );
+    assert.deepEqual(new Set(statuses), new Set([200]), `${waiting.length} waiting connections served`);
+    assert.ok(wsgate.alive());
+  });
+});
+
+function closed(socket: Socket): Promise<void> {
+  return new Promise((resolve) => {
+    if (socket.destroyed) return resolve();
+    socket.once("close", () => resolve());
+    socket.destroy();
+  });
+}

@@ -1,0 +1,150 @@
+/**
+ * Helpers for the process tests: named `ws` echo backends, WebSocket clients
+ * with bounded waits, a configuration writer for the master/worker model, and
+ * the worker PIDs the error log names.
+ */
+
+import * as assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import { createServer as createHttpServer } from "node:http";
+import { join } from "node:path";
+import { WebSocket, WebSocketServer } from "ws";
+
+export interface EchoBackend {
+  readonly port: number;
+  readonly name: string;
+  /** Close codes the backend received from wsgate, in order. */
+  readonly closeCodes: number[];
+  close(): Promise<void>;
+}
+
+/**
+ * A ws server answering every message with "NAME:message"; plain HTTP
+ * requests get "NAME PATH", after the milliseconds of `?delay=MS`.
+ */
+export async function echoBackend(name: string): Promise<EchoBackend> {
+  const http = createHttpServer((request, response) => {
+    const delay = Number(/[?&]delay=(\d+)/.exec(request.url ?? "")?.[1] ?? 0);
+    setTimeout(() => response.end(`${name} ${request.url ?? ""}`), delay);
+  });
+  await new Promise<void>((resolve, reject) => {
+    http.once("error", reject);
+    http.listen(0, "127.0.0.1", resolve);
+  });
+  const server = new WebSocketServer({ server: http, perMessageDeflate: false });
+  const closeCodes: number[] = [];
+  server.on("connection", (socket) => {
+    socket.on("message", (data) => socket.send(`${name}:${String(data)}`));
+    socket.on("close", (code) => closeCodes.push(code));
+    socket.on("error", () => undefined);
+  });
+  const address = http.address();
+  assert.ok(address && typeof address === "object");
+  return {
+    port: address.port,
+    name,
+    closeCodes,
+    close: () =>
+      new Promise((resolve) => {
+        for (const client of server.clients) client.terminate();
+        server.close();
+        http.closeAllConnections();
+        http.close(() => resolve());
+      }),
+  };
+}
+
+/** Open a WebSocket, within `ms`. */
+export function openWs(url: string, ms = 5000): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { perMessageDeflate: false });
+    const timer = setTimeout(() => {
+      ws.terminate();
+      reject(new Error(`no open within ${ms} ms`));
+    }, ms);
+    ws.once("open", () => {
+      clearTimeout(timer);
+      resolve(ws);
+    });
+    ws.once("error", (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
+
+/** Send one message and wait for the next one, within `ms`. */
+export function roundTrip(ws: WebSocket, text: string, ms = 5000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no answer to "${text}" within ${ms} ms`)), ms);
+    ws.once("message", (data) => {
+      clearTimeout(timer);
+      resolve(String(data));
+    });
+    ws.send(text);
+  });
+}
+
+/** The close code a WebSocket receives (1006: closed without a close frame), within `ms`. */
+export function closeCode(ws: WebSocket, ms = 10_000): Promise<number> {
+  if (ws.readyState === WebSocket.CLOSED) return Promise.resolve(-1);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no close within ${ms} ms`)), ms);
+    ws.once("close", (code) => {
+      clearTimeout(timer);
+      resolve(code);
+    });
+  });
+}
+
+/** A main context for the process tests: foreground, info-level error log, the given extras. */
+export function processConf(main: string, http: string, events = ""): string {
+  return `${main}\nerror_log logs/error.log info;\nevents { ${events} }\nhttp {\naccess_log off;\n${http}\n}\n`;
+}
+
+/** A proxy server block to `backendPort` on 127.0.0.1:`port`. */
+export function proxyServer(port: number, backendPort: number): string {
+  return `server {
+  listen 127.0.0.1:${port};
+  location / {
+    proxy_pass http://127.0.0.1:${backendPort};
+    proxy_http_version 1.1;
+    proxy_set_header Upgrade $http_upgrade;
+    proxy_set_header Connection "upgrade";
+  }
+}`;
+}
+
+/** PIDs of "start worker process N" lines, in order. */
+export function startedWorkers(log: string): number[] {
+  return [...log.matchAll(/start worker process (\d+)/g)].map((m) => Number(m[1]));
+}
+
+export function writeConf(prefix: string, text: string): void {
+  writeFileSync(join(prefix, "nginx.conf"), text, "latin1");
+}
+
+/** Whether `pid` is alive (signal 0), zombies counted as gone. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "latin1"));
+  } catch {
+    return false;
+  }
+}
+
+/** Kill every wsgate process in `pids` still alive (SIGKILL), checking its command line first: for `after` hooks. */
+export function killAll(pids: Iterable<number>): void {
+  for (const pid of pids) {
+    try {
+      if (pid > 0 && readFileSync(`/proc/${pid}/cmdline`, "latin1").includes("wsgate")) process.kill(pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+}

@@ -1,0 +1,203 @@
+/**
+ * Workers under the master: connections spread evenly; a killed worker is
+ * replaced (nginx's "exited on signal 9" line) without touching the other
+ * workers' connections; a connection arriving while no worker is up waits in
+ * the master instead of being refused; worker_connections; `user`.
+ */
+
+import { after, describe, test } from "node:test";
+import * as assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { connect, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { WebSocket } from "ws";
+import { startWsgate, freePort, waitFor, WSGATE_BIN, type WsgateProcess } from "../support/proxy.js";
+import {
+  alive,
+  closeCode,
+  echoBackend,
+  killAll,
+  openWs,
+  processConf,
+  proxyServer,
+  roundTrip,
+  startedWorkers,
+  type EchoBackend,
+} from "./harness.js";
+
+describe("worker processes", () => {
+  const started: Array<{ wsgate: WsgateProcess; backend: EchoBackend }> = [];
+  const sockets: Socket[] = [];
+
+  after(async () => {
+    for (const socket of sockets) socket.destroy();
+    for (const { wsgate, backend } of started) {
+      const workers = startedWorkers(wsgate.errorLog());
+      await wsgate.stop("SIGTERM");
+      killAll(workers);
+      await backend.close();
+    }
+  });
+
+  async function start(
+    main: string,
+    events = "",
+  ): Promise<{ wsgate: WsgateProcess; port: number; backend: EchoBackend }> {
+    const backend = await echoBackend("W");
+    const port = await freePort();
+    const wsgate = await startWsgate({ conf: processConf(main, proxyServer(port, backend.port), events) });
+    started.push({ wsgate, backend });
+    return { wsgate, port, backend };
+  }
+
+  test("a killed worker is replaced; the other worker's tunnels are untouched; connections alternate", async () => {
+    const { wsgate, port } = await start("worker_processes 2;");
+    const [first, second] = startedWorkers(wsgate.errorLog());
+    assert.ok(first && second && first !== wsgate.pid, "two workers, not the master");
+    const clients: WebSocket[] = [];
+    for (let i = 0; i < 6; i++) {
+      const ws = await openWs(`ws://127.0.0.1:${port}/`);
+      assert.equal(await roundTrip(ws, `m${i}`), `W:m${i}`);
+      clients.push(ws);
+    }
+    const codes = clients.map((ws) => closeCode(ws, 60_000).catch(() => 0));
+    let closed = 0;
+    for (const ws of clients) ws.once("close", () => closed++);
+    process.kill(first, "SIGKILL");
+    await waitFor(() => startedWorkers(wsgate.errorLog()).length === 3, 10_000, "a new worker");
+    await waitFor(() => closed === 3, 5000, "the killed worker's 3 tunnels to close");
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(closed, 3, "round-robin put exactly half of the tunnels in each worker");
+    const survivors = clients.filter((ws) => ws.readyState === ws.OPEN);
+    assert.equal(survivors.length, 3);
+    for (const [i, ws] of survivors.entries()) assert.equal(await roundTrip(ws, `after${i}`), `W:after${i}`);
+    assert.match(
+      wsgate.errorLog(),
+      new RegExp(`\\[alert\\] ${wsgate.pid}#${wsgate.pid}: worker process ${first} exited on signal 9`),
+    );
+    assert.ok(alive(second), "the other worker is still the same process");
+    const fresh = await openWs(`ws://127.0.0.1:${port}/`);
+    assert.equal(await roundTrip(fresh, "new"), "W:new");
+    fresh.close();
+    for (const ws of survivors) ws.close();
+    void codes;
+  });
+
+  test("with its only worker killed, a new connection waits in the master for the replacement", async () => {
+    const { wsgate, port } = await start("worker_processes 1;");
+    const [worker] = startedWorkers(wsgate.errorLog());
+    process.kill(worker!, "SIGKILL");
+    const ws = await openWs(`ws://127.0.0.1:${port}/`, 15_000);
+    assert.equal(await roundTrip(ws, "held"), "W:held");
+    ws.close();
+    assert.equal(startedWorkers(wsgate.errorLog()).length, 2);
+  });
+
+  test("worker_connections: at the limit a connection is accepted and closed, with nginx's alert", async () => {
+    // 4 connections, one of them the listening socket (as nginx counts): 3 clients.
+    const { wsgate, port } = await start("worker_processes 1;", "worker_connections 4;");
+    const partial = async (): Promise<Socket> => {
+      const socket = connect(port, "127.0.0.1");
+      socket.on("error", () => undefined);
+      sockets.push(socket);
+      await new Promise((resolve) => socket.once("connect", resolve));
+      socket.write("GET / HTTP/1.1\r\n");
+      return socket;
+    };
+    const held = [await partial(), await partial(), await partial()];
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const extra = await partial();
+    const extraData: Buffer[] = [];
+    extra.on("data", (chunk: Buffer) => extraData.push(chunk));
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("the connection over the limit stayed open")), 5000);
+      extra.once("close", () => {
+        clearTimeout(timer);
+        resolve(undefined);
+      });
+    });
+    assert.equal(Buffer.concat(extraData).length, 0, "closed without an answer");
+    for (const socket of held) assert.equal(socket.destroyed, false, "the connections within the limit stay");
+    await waitFor(
+      () => /\[alert\] \d+#\d+: 4 worker_connections are not enough\n/.test(wsgate.errorLog()),
+      3000,
+      "the alert",
+    );
+    // Finishing one request frees a connection for a new client.
+    held[0]!.end("Host: x\r\n\r\n");
+    await new Promise((resolve) => held[0]!.once("close", resolve));
+    const ws = await openWs(`ws://127.0.0.1:${port}/`);
+    assert.equal(await roundTrip(ws, "room"), "W:room");
+    ws.close();
+  });
+
+  test("worker_connections: at the limit the oldest connection waiting for a request makes room, as nginx", async () => {
+    const { wsgate, port } = await start("worker_processes 1;", "worker_connections 4;");
+    const idle = async (): Promise<Socket> => {
+      const socket = connect(port, "127.0.0.1");
+      socket.on("error", () => undefined);
+      sockets.push(socket);
+      await new Promise((resolve) => socket.once("connect", resolve));
+      return socket;
+    };
+    const first = await idle();
+    const firstClosed = new Promise((resolve) => first.once("close", resolve));
+    await idle();
+    await idle();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const ws = await openWs(`ws://127.0.0.1:${port}/`);
+    assert.equal(await roundTrip(ws, "in"), "W:in");
+    await firstClosed;
+    ws.close();
+    await waitFor(
+      () => /\[warn\] \d+#\d+: 4 worker_connections are not enough, reusing connections\n/.test(wsgate.errorLog()),
+      3000,
+      "the warning",
+    );
+    assert.doesNotMatch(wsgate.errorLog(), /\[alert\]/);
+  });
+
+  test(
+    "user, when started by root: the workers run as that user, the master stays root",
+    { skip: process.geteuid?.() !== 0 && "not root" },
+    async () => {
+      const { wsgate } = await start("worker_processes 1; user nobody nogroup;");
+      const [worker] = startedWorkers(wsgate.errorLog());
+      const uid = (pid: number): string => /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "latin1"))![1]!;
+      assert.equal(uid(worker!), "65534");
+      assert.equal(uid(wsgate.pid), "0");
+    },
+  );
+
+  test(
+    "user, when not root: nginx's warning, with the place",
+    { skip: process.geteuid?.() !== 0 && "needs root to run as another user" },
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), "wsgate-user-"));
+      chmodSync(dir, 0o755);
+      writeFileSync(join(dir, "nginx.conf"), "user www-data;\nevents { }\n");
+      try {
+        const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+          const child = spawn(process.execPath, [WSGATE_BIN, "-t", "-p", dir, "-c", "nginx.conf"], {
+            uid: 65534,
+            gid: 65534,
+            stdio: ["ignore", "ignore", "pipe"],
+            timeout: 20_000,
+          });
+          let stderr = "";
+          child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString("latin1")));
+          child.once("close", (code) => resolve({ code, stderr }));
+        });
+        assert.equal(result.code, 0);
+        assert.equal(
+          result.stderr.split("\n")[0],
+          `wsgate: [warn] the "user" directive makes sense only if the master process runs with super-user privileges, ignored in ${join(dir, "nginx.conf")}:1`,
+        );
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
+});
