@@ -14,6 +14,7 @@ import type {
   MainConf,
   ProxyPass,
   SrvConf,
+  TryFiles,
   UpstreamConf,
 } from "./model.js";
 import type { Prefixes } from "./paths.js";
@@ -45,6 +46,8 @@ export interface ServerBuild {
   readonly srv: Partial<SrvConf>;
   readonly loc: Partial<LocConf>;
   readonly locations: LocationBuild[];
+  tryFiles?: TryFiles;
+  stubStatus?: boolean;
   readonly place: SourcePlace;
 }
 
@@ -55,6 +58,8 @@ export interface LocationBuild {
   readonly loc: Partial<LocConf>;
   readonly locations: LocationBuild[];
   proxyPass?: ProxyPass;
+  tryFiles?: TryFiles;
+  stubStatus?: boolean;
   readonly place: SourcePlace;
 }
 

@@ -22,6 +22,7 @@ import {
 } from "./model.js";
 import { resolveFromPrefix, type Prefixes } from "./paths.js";
 import { defaultUpstreamServer } from "./modules/upstream.js";
+import { STATIC_DEFAULTS } from "./modules/static.js";
 
 export function finalizeMain(main: MainBuild, prefixes: Prefixes, defaultErrorLog?: string): MainConf {
   return {
@@ -91,6 +92,8 @@ function defaultLoc(http: HttpBuild, prefixes: Prefixes): LocConf {
     tcpNodelay: true,
     serverTokens: "on",
     chunkedTransferEncoding: true,
+    ...STATIC_DEFAULTS,
+    root: { alias: 0, path: resolveFromPrefix(prefixes.prefix, "html"), prefix: prefixes.prefix },
   };
 }
 
@@ -113,6 +116,8 @@ function finalizeServer(server: ServerBuild, httpSrv: SrvConf, httpLoc: LocConf)
     srv: inherit(server.srv, httpSrv),
     loc,
     locations: server.locations.map((location) => finalizeLocation(location, loc)),
+    tryFiles: server.tryFiles,
+    stubStatus: server.stubStatus,
     place: server.place,
   };
 }
@@ -126,6 +131,8 @@ function finalizeLocation(location: LocationBuild, parent: LocConf): LocationCon
     loc,
     locations: location.locations.map((child) => finalizeLocation(child, loc)),
     proxyPass: location.proxyPass,
+    tryFiles: location.tryFiles,
+    stubStatus: location.stubStatus,
     place: location.place,
   };
 }

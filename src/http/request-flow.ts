@@ -19,6 +19,8 @@ import { selectServer, type AddressServers } from "./select-server.js";
 import { errorClosesConnection, errorResponse, wireStatus } from "./special-response.js";
 import { parseTarget } from "./uri.js";
 import { requestHeadersRead } from "../vars/http-variables.js";
+import { contentPhase } from "../static/content.js";
+import type { ConnectionStats, ErrorExtras, StaticServices } from "../static/services.js";
 
 export interface FlowServices {
   readonly http: HttpConf;
@@ -28,6 +30,8 @@ export interface FlowServices {
   errorLogFor(loc: LocConf): ErrorLog;
   /** The servers of the address the connection came in on. */
   serversFor(connection: ClientConnection): AddressServers;
+  /** stub_status's counters. */
+  connectionStats(): ConnectionStats;
 }
 
 const EMPTY_FACTS: RequestFacts = {
@@ -38,7 +42,7 @@ const EMPTY_FACTS: RequestFacts = {
   expectContinue: false,
 };
 
-export class RequestFlow implements ConnectionEvents, ProxyServices {
+export class RequestFlow implements ConnectionEvents, ProxyServices, StaticServices {
   readonly upstreams: ReadonlyMap<string, UpstreamGroup>;
   readonly keepsResponseHeaders: boolean;
   readonly requestHeadersRead: ReadonlySet<string>;
@@ -102,13 +106,55 @@ export class RequestFlow implements ConnectionEvents, ProxyServices {
       this.respondError(r, 413);
       return;
     }
-    const location = match?.location;
-    if (location?.proxyPass) {
-      proxyRequest(r, connection, location, location.proxyPass, this);
+    this.content(r);
+  }
+
+  /** The try-files and content phases (src/static/content.ts): proxy_pass, else stub_status, index, files. */
+  private content(r: HttpRequest): void {
+    contentPhase(r, this, () => {
+      const location = r.location;
+      if (!location?.proxyPass) return false;
+      proxyRequest(r, r.connection as ClientConnection, location, location.proxyPass, this);
+      return true;
+    });
+  }
+
+  /** ngx_http_internal_redirect(): the location is searched again for the new URI. */
+  internalRedirect(r: HttpRequest, uri: string, args: string): void {
+    if (!this.countUriChange(r, `while internally redirecting to "${uri}"`)) return;
+    r.uri = uri;
+    r.args = args;
+    r.addUriToAlias = false;
+    r.variableCache.length = 0;
+    const match = findLocation(r.server.locations, uri);
+    r.location = match?.location;
+    if (match?.captures) r.captures = match.captures;
+    this.content(r);
+  }
+
+  /** ngx_http_named_location(): `@name` of the server, the URI unchanged. */
+  namedLocation(r: HttpRequest, name: string): void {
+    const location = r.server.locations.find((l) => l.modifier === "@" && l.path === name);
+    if (!location) {
+      this.errorLogFor(r).log("error", `could not find named location "${name}"`, r.logContext());
+      this.respondError(r, 500);
       return;
     }
-    // wsgate has no static file handler yet: where nginx would look for a file, it answers 404.
-    this.respondError(r, 404);
+    if (!this.countUriChange(r, `while redirect to named location "${name}"`)) return;
+    r.location = location;
+    this.content(r);
+  }
+
+  /** nginx allows 10 URI changes per request; the 11th is a 500. */
+  private countUriChange(r: HttpRequest, action: string): boolean {
+    if (++r.uriChanges <= 10) return true;
+    this.errorLogFor(r).log("error", `rewrite or internal redirection cycle ${action}`, r.logContext());
+    this.respondError(r, 500);
+    return false;
+  }
+
+  connectionStats(): ConnectionStats {
+    return this.services.connectionStats();
   }
 
   onBadHead(connection: ClientConnection, status: number, reason: string, requestLine?: string): void {
@@ -158,7 +204,7 @@ export class RequestFlow implements ConnectionEvents, ProxyServices {
     this.log(r);
   }
 
-  respondError(r: HttpRequest, status: number): void {
+  respondError(r: HttpRequest, status: number, extras?: ErrorExtras): void {
     const connection = r.connection as ClientConnection;
     const keepAlive =
       r.facts.keepAlive && !errorClosesConnection(status) && connection.requests < r.loc.keepaliveRequests;
@@ -168,6 +214,8 @@ export class RequestFlow implements ConnectionEvents, ProxyServices {
       serverTokens: r.loc.serverTokens,
       keepAliveHeader:
         r.loc.keepaliveHeaderSeconds !== undefined ? `timeout=${r.loc.keepaliveHeaderSeconds}` : undefined,
+      location: extras?.location,
+      extraHeaders: extras?.headers,
     });
     r.status = wireStatus(status);
     r.headerBytes = response.head.length;

@@ -11,7 +11,8 @@ import { systemErrorText } from "../config/errors.js";
 import type { AccessLog } from "../log/access-log.js";
 import type { ErrorLog, ErrorLogs } from "../log/error-log.js";
 import { UpstreamGroup } from "../upstream/group.js";
-import { ClientConnection } from "./connection.js";
+import { ClientConnection, requestCounter } from "./connection.js";
+import type { ConnectionStats } from "../static/services.js";
 import { RequestFlow } from "./request-flow.js";
 import { indexServers, type AddressServers } from "./select-server.js";
 
@@ -34,6 +35,7 @@ export class HttpServer {
   private readonly upstreams = new Map<string, UpstreamGroup>();
 
   private readonly errorLog: ErrorLog;
+  private accepted = 0;
 
   constructor(
     readonly http: HttpConf,
@@ -49,6 +51,7 @@ export class HttpServer {
       accessLog,
       upstreams: this.upstreams,
       serversFor: (connection) => this.serversFor(connection),
+      connectionStats: () => this.connectionStats(),
     });
   }
 
@@ -101,7 +104,16 @@ export class HttpServer {
     for (const connection of this.connections) connection.destroy();
   }
 
+  /** stub_status's figures: every connection is handled (no limits refuse one). */
+  private connectionStats(): ConnectionStats {
+    const counts = { reading: 0, writing: 0, waiting: 0 };
+    for (const connection of this.connections) counts[connection.activity]++;
+    const active = this.connections.size;
+    return { active, accepted: this.accepted, handled: this.accepted, requests: requestCounter.total, ...counts };
+  }
+
   private accept(socket: Socket, binding: Binding): void {
+    this.accepted++;
     const defaultLoc = binding.servers.defaultServer.loc;
     socket.setNoDelay(defaultLoc.tcpNodelay);
     const connection = new ClientConnection(

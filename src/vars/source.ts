@@ -34,6 +34,9 @@ export interface VariableSource {
   readonly serverName: string;
   readonly startMs: number;
   readonly requestLength: number;
+  /** $request_filename and $document_root, where the HTTP layer maps URIs to files. */
+  readonly requestFilename?: string;
+  readonly documentRoot?: string;
 
   // The response, as it is being sent.
   readonly status: number;
