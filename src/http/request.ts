@@ -11,6 +11,8 @@ import type { RequestFacts } from "./request-headers.js";
 import type { RequestLogContext } from "../log/error-log.js";
 import { variableName } from "../vars/http-variables.js";
 import { documentRoot, mapUriToPath } from "../static/paths.js";
+import { realpathSync } from "node:fs";
+import { systemErrorText } from "../config/errors.js";
 
 /** What a request needs from the connection it arrived on. */
 export interface ConnectionInfo {
@@ -113,6 +115,18 @@ export class HttpRequest implements VariableSource {
   /** $request_filename: the file the URI maps to in the location in force. */
   get requestFilename(): string {
     return mapUriToPath(this).path;
+  }
+  /** Where $realpath_root reports a failed realpath() (set by the content phase). */
+  reportError: ((level: "crit", message: string, context: RequestLogContext) => void) | undefined = undefined;
+  get realpathRoot(): string | undefined {
+    const root = this.documentRoot;
+    try {
+      return realpathSync.native(root);
+    } catch (err) {
+      const context = this.logContext(this.finished ? "while logging request" : undefined);
+      this.reportError?.("crit", `realpath() "${root}" failed (${systemErrorText(err)})`, context);
+      return undefined;
+    }
   }
   /** $document_root: the root or alias in force. */
   get documentRoot(): string {

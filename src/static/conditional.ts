@@ -49,8 +49,8 @@ function modifiedSince(value: string, mtime: number, mode: LocConf["ifModifiedSi
 
 /** ngx_http_test_if_match(): a list of entity tags, or "*"; weak comparison skips "W/". */
 export function etagMatches(header: string, etag: string | undefined, weak: boolean): boolean {
-  if (etag === undefined) return false;
   if (header === "*") return true;
+  if (etag === undefined) return false;
   let i = 0;
   const end = header.length;
   while (i < end) {

@@ -14,6 +14,7 @@ import { runTryFiles, tryFilesOf } from "./try-files.js";
 
 /** Run try_files (when set), then `content` (for a proxy_pass location) or the static handlers. */
 export function contentPhase(r: HttpRequest, services: StaticServices, proxy: () => boolean): void {
+  r.reportError ??= (level, message, context) => services.errorLogFor(r).log(level, message, context);
   const tryFiles = tryFilesOf(r);
   const content = (): void => {
     if (!proxy()) serveStatic(r, services);

@@ -16,6 +16,7 @@ export interface ByteRange {
 }
 
 export type RangeOutcome =
+  | { readonly kind: "disabled" }
   | { readonly kind: "none" }
   | { readonly kind: "unsatisfiable" }
   | { readonly kind: "ranges"; readonly ranges: readonly ByteRange[] };
@@ -30,7 +31,8 @@ export function selectRanges(
   validators: { readonly etag: string | undefined; readonly mtime: number },
   maxRanges: number,
 ): RangeOutcome {
-  if (maxRanges === 0) return { kind: "none" };
+  // max_ranges 0: no ranges, and no Accept-Ranges either.
+  if (maxRanges === 0) return { kind: "disabled" };
   if (rangeHeader === undefined || rangeHeader.length < 7 || rangeHeader.slice(0, 6).toLowerCase() !== "bytes=") {
     return { kind: "none" };
   }

@@ -64,8 +64,10 @@ function opened(r: HttpRequest, services: StaticServices, path: string, fd: numb
   const connection = connectionOf(r);
   if (stats.isDirectory()) {
     close(fd, () => undefined);
-    const location = r.uri + "/" + (r.args !== "" ? "?" + r.args : "");
-    services.respondError(r, 301, { location: redirectLocation(r, location) });
+    const location = redirectLocation(r, r.uri + "/" + (r.args !== "" ? "?" + r.args : ""));
+    // nginx writes an absolute Location in its own place, a relative one among the other headers.
+    if (location.startsWith("/")) services.respondError(r, 301, { headers: [["Location", location]] });
+    else services.respondError(r, 301, { location });
     return;
   }
   if (!stats.isFile()) {
@@ -125,7 +127,9 @@ function opened(r: HttpRequest, services: StaticServices, path: string, fd: numb
       return;
     }
     if (outcome.kind === "none") listed.push(["Accept-Ranges", "bytes"]);
-    else if (outcome.ranges.length === 1) {
+    else if (outcome.kind === "disabled") {
+      // Neither ranges nor Accept-Ranges.
+    } else if (outcome.ranges.length === 1) {
       const range = outcome.ranges[0]!;
       status = 206;
       length = range.end - range.start;

@@ -9,7 +9,6 @@
 
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
-import { realpathSync } from "node:fs";
 import { NGINX_VERSION } from "../version.js";
 import type { VariableRegistry } from "./registry.js";
 import type { HeaderList, UpstreamTry, VariableSource } from "./source.js";
@@ -63,7 +62,7 @@ const CHANGING: Record<string, Getter> = {
   msec: () => formatMsec(Date.now()),
   request_filename: (r) => r.requestFilename,
   document_root: (r) => r.documentRoot,
-  realpath_root: (r) => realpath(r.documentRoot),
+  realpath_root: (r) => r.realpathRoot,
   upstream_addr: (r) => perTry(r, (t) => t.addr),
   upstream_status: (r) => perTry(r, (t) => (t.status ? String(t.status) : "-")),
   upstream_connect_time: (r) => perTry(r, (t) => seconds(t.connectMs)),
@@ -182,14 +181,4 @@ function basicAuthUser(headers: HeaderList): string | undefined {
   const colon = decoded.indexOf(":");
   // nginx declines an empty user name as it declines a missing ":".
   return colon <= 0 ? undefined : decoded.slice(0, colon);
-}
-
-/** $realpath_root: the document root with symbolic links resolved; not found when it cannot be. */
-function realpath(path: string | undefined): string | undefined {
-  if (path === undefined) return undefined;
-  try {
-    return realpathSync.native(path);
-  } catch {
-    return undefined;
-  }
 }
