@@ -8,7 +8,7 @@
 import type { HttpRequest } from "../http/request.js";
 import { serveIndex } from "./index-file.js";
 import { serveFile, staticMethod } from "./serve-file.js";
-import type { StaticServices } from "./services.js";
+import { discardBody, type StaticServices } from "./services.js";
 import { serveStubStatus } from "./stub-status.js";
 import { runTryFiles, tryFilesOf } from "./try-files.js";
 
@@ -38,6 +38,7 @@ function serveStatic(r: HttpRequest, services: StaticServices): void {
   }
   if (r.uri.endsWith("/")) {
     // The index module declines other methods; the static handler refuses them.
+    discardBody(r);
     services.respondError(r, 405);
     return;
   }

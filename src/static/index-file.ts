@@ -10,7 +10,7 @@
 import { stat, type Stats } from "node:fs";
 import type { HttpRequest } from "../http/request.js";
 import { mapUriToPath } from "./paths.js";
-import { systemErrorText, type StaticServices } from "./services.js";
+import { discardBody, systemErrorText, type StaticServices } from "./services.js";
 
 function statOf(path: string): Promise<{ err?: NodeJS.ErrnoException; stats?: Stats }> {
   return new Promise((resolve) => stat(path, (err, stats) => resolve(err ? { err } : { stats })));
@@ -50,34 +50,39 @@ export async function serveIndex(r: HttpRequest, services: StaticServices): Prom
         }
         if (dirCode !== "EACCES") {
           log("crit", `stat() "${dirPath}" failed (${systemErrorText(found.err)})`);
-          services.respondError(r, 500);
+          answer(r, services, 500);
           return;
         }
       } else if (!found.stats!.isDirectory()) {
         log("alert", `"${dirPath}" is not a directory`);
-        services.respondError(r, 500);
+        answer(r, services, 500);
         return;
       }
       dirTested = true;
     }
     if (code === "ENOENT") continue;
     log("crit", `stat() "${path}" failed (${systemErrorText(err)})`);
-    services.respondError(r, 500);
+    answer(r, services, 500);
     return;
   }
   // No index file: autoindex is off, and the static handler declines a URI ending in "/".
   log("error", `directory index of "${dir}" is forbidden`);
-  services.respondError(r, 403);
+  answer(r, services, 403);
 }
 
 function indexError(r: HttpRequest, services: StaticServices, path: string, err: NodeJS.ErrnoException): void {
   if (err.code === "EACCES") {
     services.errorLogFor(r).log("error", `"${path}" is forbidden (${systemErrorText(err)})`, r.logContext());
-    services.respondError(r, 403);
+    answer(r, services, 403);
     return;
   }
   if (r.loc.logNotFound) {
     services.errorLogFor(r).log("error", `"${path}" is not found (${systemErrorText(err)})`, r.logContext());
   }
-  services.respondError(r, 404);
+  answer(r, services, 404);
+}
+
+function answer(r: HttpRequest, services: StaticServices, status: number): void {
+  discardBody(r);
+  services.respondError(r, status);
 }

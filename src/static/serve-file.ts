@@ -17,7 +17,7 @@ import { checkPreconditions, firstHeader } from "./conditional.js";
 import { contentTypeFor } from "./mime.js";
 import { mapUriToPath } from "./paths.js";
 import { multipart, selectRanges, type ByteRange } from "./ranges.js";
-import { connectionOf, systemErrorText, type StaticServices } from "./services.js";
+import { connectionOf, discardBody, systemErrorText, type StaticServices } from "./services.js";
 
 /** The methods the static handlers serve (ngx_http_static_handler); others get 405. */
 export function staticMethod(method: string): boolean {
@@ -26,6 +26,7 @@ export function staticMethod(method: string): boolean {
 
 /** ngx_http_static_handler() for a URI that does not end in "/". */
 export function serveFile(r: HttpRequest, services: StaticServices): void {
+  discardBody(r);
   if (!staticMethod(r.method)) {
     services.respondError(r, 405);
     return;
@@ -86,8 +87,6 @@ function opened(r: HttpRequest, services: StaticServices, path: string, fd: numb
     close(fd, () => undefined);
     return;
   }
-  // nginx reads and drops a request body it has no use for.
-  connection.readBody(r.facts.framing, { data: () => true, end: () => undefined, fail: () => undefined });
 
   const size = stats.size;
   const mtime = Math.floor(stats.mtimeMs / 1000);

@@ -39,5 +39,18 @@ export function connectionOf(r: HttpRequest): ClientConnection {
   return r.connection as ClientConnection;
 }
 
+const discarding = new WeakSet<HttpRequest>();
+
+/**
+ * ngx_http_discard_request_body(): a handler that answers itself (a file, or
+ * an error page) reads the request body and drops it, so the connection can
+ * serve the next request. Once per request.
+ */
+export function discardBody(r: HttpRequest): void {
+  if (discarding.has(r)) return;
+  discarding.add(r);
+  connectionOf(r).readBody(r.facts.framing, { data: () => true, end: () => undefined, fail: () => undefined });
+}
+
 /** What nginx appends to a message about a system error: " (2: No such file or directory)". */
 export { systemErrorText } from "../config/errors.js";

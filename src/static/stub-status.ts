@@ -6,7 +6,7 @@
 import type { HttpRequest } from "../http/request.js";
 import { SERVER_TOKEN, SERVER_TOKEN_BARE } from "../version.js";
 import { formatHttpDate } from "../vars/time.js";
-import { connectionOf, type StaticServices } from "./services.js";
+import { connectionOf, discardBody, type StaticServices } from "./services.js";
 
 export function stubStatusText(s: ReturnType<StaticServices["connectionStats"]>): string {
   return (
@@ -18,12 +18,12 @@ export function stubStatusText(s: ReturnType<StaticServices["connectionStats"]>)
 }
 
 export function serveStubStatus(r: HttpRequest, services: StaticServices): void {
+  discardBody(r);
   if (r.method !== "GET" && r.method !== "HEAD") {
     services.respondError(r, 405);
     return;
   }
   const connection = connectionOf(r);
-  connection.readBody(r.facts.framing, { data: () => true, end: () => undefined, fail: () => undefined });
   const body = stubStatusText(services.connectionStats());
   const loc = r.loc;
   const keepAlive = r.facts.keepAlive && loc.keepaliveTimeoutMs > 0 && connection.requests < loc.keepaliveRequests;

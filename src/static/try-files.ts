@@ -11,7 +11,7 @@ import { stat, type Stats } from "node:fs";
 import type { TryFiles } from "../config/model.js";
 import type { HttpRequest } from "../http/request.js";
 import { documentRoot } from "./paths.js";
-import { systemErrorText, type StaticServices } from "./services.js";
+import { discardBody, systemErrorText, type StaticServices } from "./services.js";
 
 /** try_files in force: the location's own, or the server's where no location matched (never inherited). */
 export function tryFilesOf(r: HttpRequest): TryFiles | undefined {
@@ -59,6 +59,7 @@ export async function runTryFiles(
   }
   const fallback = tryFiles.fallback;
   if ("code" in fallback) {
+    discardBody(r);
     services.respondError(r, fallback.code);
     return;
   }

@@ -7,9 +7,9 @@
 
 import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
-import { chmodSync, mkdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { nginxRuns } from "../differential/peers.js";
+import { nginxRuns, startRecordingBackend, type RecordingBackend } from "../differential/peers.js";
 import {
   PERMISSIONS_APPLY,
   ROOT,
@@ -46,9 +46,12 @@ const FILES: Record<string, string> = {
   "named/tf/gone.txt": "from the named location\n",
   "secret.txt": "secret\n",
   "locked/index.html": "locked\n",
+  "vhost/host/f.txt": "virtual host\n",
+  "dir/cap/dir/f.txt": "captured root\n",
+  "app/here.txt": "served before the backend\n",
 };
 
-function conf(docroot: string): string {
+function conf(docroot: string, backend: number): string {
   return `
   include ${join(ROOT, "conf", "mime.types")};
   default_type application/octet-stream;
@@ -82,6 +85,14 @@ function conf(docroot: string): string {
     location /types/ { types { application/x-text txt; } alias ${docroot}/; }
     location /ka/ { keepalive_timeout 30s 25; alias ${docroot}/; }
     location = /status { stub_status; }
+    location /app/ { try_files $uri @backend; }
+    location @backend { proxy_pass http://127.0.0.1:${backend}; }
+    location /loop/ { try_files /nothing /loop/again; }
+    location /lost/ { try_files /nothing @nowhere; }
+    location ~ ^/cap/(\w+)/ { root ${docroot}/$1; }
+    location /host/ { root ${docroot}/$host; }
+    location /link/ { alias ${docroot}/linked/; }
+    location /varidx/ { index $arg_to; }
   }`;
 }
 
@@ -266,6 +277,26 @@ const CASES: ReadonlyArray<readonly [string, string]> = [
   ["%00 in a directory", "GET /dir%00/ HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"],
   ["a literal dot segment", "GET /dir/./../f.txt HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"],
   ["an absolute-form target", "GET http://a/../../etc/passwd HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"],
+  // Internal redirects: to a proxied named location, in a cycle, to a missing name; roots with variables.
+  ["try_files to a proxied named location", "GET /app/none?q=1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"],
+  ["try_files, a file before the proxy", "GET /app/here.txt HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"],
+  ["an internal redirection cycle", "GET /loop/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"],
+  ["a named location that is not there", "GET /lost/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"],
+  ["root with a capture", "GET /cap/dir/f.txt HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"],
+  ["root with $host", "GET /host/f.txt HTTP/1.1\r\nHost: vhost\r\nConnection: close\r\n\r\n"],
+  ["a symbolic link in the root", "GET /link/f.txt HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"],
+  ["an index from a variable, absolute", "GET /varidx/?to=/f.txt HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"],
+  ["an index from a variable, relative", "GET /varidx/?to=f.txt HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"],
+  // Bodies are read and dropped, so the connection serves the next request.
+  [
+    "a POST with a body, then another request",
+    "POST /f.txt HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhelloGET /f.txt HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+  ],
+  [
+    "a GET with a chunked body, then another request",
+    "GET /missing HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /f.txt HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+  ],
+  ["HTTP/1.0 keep-alive", "GET /f.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /dir HTTP/1.0\r\n\r\n"],
   // stub_status refuses other methods.
   ["POST to stub_status", "POST /status HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"],
 ];
@@ -282,6 +313,7 @@ const PERMISSION_CASES: ReadonlyArray<readonly [string, string]> = [
 
 describe("static files: wsgate answers as nginx", { skip }, () => {
   let docroot: string;
+  let backend: RecordingBackend;
   const peers: Partial<Record<"nginx" | "wsgate", StaticPeer>> = {};
   before(async () => {
     docroot = openTempDir("docroot");
@@ -291,14 +323,17 @@ describe("static files: wsgate answers as nginx", { skip }, () => {
       writeFileSync(path, text, { mode: 0o644 });
       utimesSync(path, MTIME, MTIME);
     }
+    symlinkSync(join(docroot, "dir"), join(docroot, "linked"));
     chmodSync(join(docroot, "secret.txt"), 0o000);
     chmodSync(join(docroot, "locked"), 0o000);
-    peers.nginx = await startStaticPeer("nginx", conf(docroot));
-    peers.wsgate = await startStaticPeer("wsgate", conf(docroot));
+    backend = await startRecordingBackend();
+    peers.nginx = await startStaticPeer("nginx", conf(docroot, backend.port));
+    peers.wsgate = await startStaticPeer("wsgate", conf(docroot, backend.port));
   });
   after(async () => {
     await peers.nginx?.stop();
     await peers.wsgate?.stop();
+    await backend?.close();
     if (docroot) {
       chmodSync(join(docroot, "locked"), 0o755);
       rmSync(docroot, { recursive: true, force: true });
