@@ -89,7 +89,7 @@ function conf(docroot: string, backend: number): string {
     location @backend { proxy_pass http://127.0.0.1:${backend}; }
     location /loop/ { try_files /nothing /loop/again; }
     location /lost/ { try_files /nothing @nowhere; }
-    location ~ ^/cap/(\w+)/ { root ${docroot}/$1; }
+    location ~ ^/cap/(\\w+)/ { root ${docroot}/$1; }
     location /host/ { root ${docroot}/$host; }
     location /link/ { alias ${docroot}/linked/; }
     location /varidx/ { index $arg_to; }
