@@ -31,6 +31,7 @@ const ETAG = `"${MTIME.toString(16)}-14"`;
 const FILES: Record<string, string> = {
   "index.html": "<p>home</p>\n",
   "f.txt": "0123456789abcdefghij",
+  "notes.md": "# notes\n",
   "empty.txt": "",
   "a.CSS": "b{}\n",
   ".hidden": "x\n",
@@ -82,7 +83,7 @@ function conf(docroot: string, backend: number): string {
     location /rel/ { absolute_redirect off; alias ${docroot}/; }
     location /noport/ { port_in_redirect off; alias ${docroot}/; }
     location /byname/ { server_name_in_redirect on; alias ${docroot}/; }
-    location /types/ { types { application/x-text txt; } alias ${docroot}/; }
+    location /types/ { types { application/x-text txt; text/x-last TXT; } types { text/x-second md; } alias ${docroot}/; }
     location /ka/ { keepalive_timeout 30s 25; alias ${docroot}/; }
     location = /status { stub_status; }
     location /app/ { try_files $uri @backend; }
@@ -124,7 +125,9 @@ const CASES: ReadonlyArray<readonly [string, string]> = [
   ["an upper-case extension", "GET /a.CSS HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"],
   ["a dot file", "GET /.hidden HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"],
   ["an unknown extension", "GET /unknown.xyz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"],
-  ["a location's types", "GET /types/f.txt HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"],
+  ["a location's types, an extension named twice", "GET /types/f.txt HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"],
+  ["a location's second types block", "GET /types/notes.md HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"],
+  ["a type the location's types lack", "GET /types/a.CSS HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"],
   [
     "keepalive_timeout with a header",
     "GET /ka/f.txt HTTP/1.1\r\nHost: a\r\n\r\nGET /ka/f.txt HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
