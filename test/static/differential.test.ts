@@ -362,6 +362,54 @@ describe("static files: wsgate answers as nginx", { skip }, () => {
     );
   }
 
+  test("300 seeded random paths: the same replies", async () => {
+    const pieces = [
+      "f.txt",
+      "dir",
+      "noindex",
+      "..",
+      ".",
+      "%2e",
+      "%2e%2e",
+      "%2f",
+      "%20",
+      "sp%20ace.txt",
+      "index.html",
+      "a.CSS",
+      "%41",
+      "x".repeat(300),
+      "",
+      "~",
+      "%ff",
+      "%C3%A9",
+      "al",
+      "re",
+      "tf",
+      "idx",
+      "missing",
+      "f.txt;x",
+      "%3F",
+      "%23",
+    ];
+    let seed = 20261125;
+    const pick = <T>(list: readonly T[]): T => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return list[seed % list.length]!;
+    };
+    for (let i = 0; i < 300; i++) {
+      const depth = 1 + (i % 4);
+      let path = "";
+      for (let j = 0; j < depth; j++) path += "/" + pick(pieces);
+      if (i % 7 === 0) path += "/";
+      if (i % 5 === 0) path += "?" + pick(["a=1", "", "i=f.txt", "to=/index.html"]);
+      const method = pick(["GET", "GET", "GET", "HEAD", "POST"]);
+      const request = `${method} ${path} HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`;
+      const expected = comparable(await rawExchange(peers.nginx!.port, request), peers.nginx!.port);
+      const actual = comparable(await rawExchange(peers.wsgate!.port, request), peers.wsgate!.port);
+      assert.equal(actual, expected, request);
+    }
+  });
+
   test("stub_status: nginx's layout, figures that add up", async () => {
     const request = "GET /status HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
     const shape = (text: string): string => text.replace(/\d+/g, "N");
