@@ -22,7 +22,7 @@ const MODULES: ReadonlyArray<{ readonly flag: string; readonly has: boolean }> =
   { flag: "http_ssl_module", has: false },
   { flag: "http_v2_module", has: false },
   { flag: "http_realip_module", has: false },
-  { flag: "http_stub_status_module", has: false },
+  { flag: "http_stub_status_module", has: true },
   { flag: "http_charset_module", has: false },
   { flag: "http_gzip_module", has: false },
   { flag: "http_ssi_module", has: false },

@@ -14,6 +14,7 @@ import type {
   MainConf,
   ProxyPass,
   SrvConf,
+  TryFiles,
   UpstreamConf,
 } from "./model.js";
 import type { Prefixes } from "./paths.js";
@@ -47,6 +48,8 @@ export interface ServerBuild {
   readonly srv: Partial<SrvConf>;
   readonly loc: Partial<LocConf>;
   readonly locations: LocationBuild[];
+  tryFiles?: TryFiles;
+  stubStatus?: boolean;
   readonly place: SourcePlace;
 }
 
@@ -59,6 +62,8 @@ export interface LocationBuild {
   proxyPass?: ProxyPass;
   /** wsgate_upstream_status. */
   upstreamStatus?: boolean;
+  tryFiles?: TryFiles;
+  stubStatus?: boolean;
   readonly place: SourcePlace;
 }
 

@@ -49,6 +49,8 @@ const ERRNO_TEXT: Record<string, string> = {
   EACCES: "Permission denied",
   EISDIR: "Is a directory",
   ENOTDIR: "Not a directory",
+  ENAMETOOLONG: "File name too long",
+  ELOOP: "Too many levels of symbolic links",
   EADDRINUSE: "Address already in use",
   EADDRNOTAVAIL: "Cannot assign requested address",
   ECONNREFUSED: "Connection refused",

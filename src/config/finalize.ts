@@ -22,6 +22,7 @@ import {
 } from "./model.js";
 import { resolveFromPrefix, type Prefixes } from "./paths.js";
 import { defaultUpstreamServer } from "./modules/upstream.js";
+import { STATIC_DEFAULTS } from "./modules/static.js";
 
 export function finalizeMain(main: MainBuild, prefixes: Prefixes, defaultErrorLog?: string): MainConf {
   return {
@@ -99,6 +100,8 @@ function defaultLoc(http: HttpBuild, prefixes: Prefixes): LocConf {
     proxyNextUpstream: new Set(["error", "timeout"]),
     proxyNextUpstreamTries: 0,
     proxyNextUpstreamTimeoutMs: 0,
+    ...STATIC_DEFAULTS,
+    root: { alias: 0, path: resolveFromPrefix(prefixes.prefix, "html"), prefix: prefixes.prefix },
   };
 }
 
@@ -122,6 +125,8 @@ function finalizeServer(server: ServerBuild, httpSrv: SrvConf, httpLoc: LocConf)
     srv: inherit(server.srv, httpSrv),
     loc,
     locations: server.locations.map((location) => finalizeLocation(location, loc)),
+    tryFiles: server.tryFiles,
+    stubStatus: server.stubStatus,
     place: server.place,
   };
 }
@@ -136,6 +141,8 @@ function finalizeLocation(location: LocationBuild, parent: LocConf): LocationCon
     locations: location.locations.map((child) => finalizeLocation(child, loc)),
     proxyPass: location.proxyPass,
     ...(location.upstreamStatus ? { upstreamStatus: true } : {}),
+    tryFiles: location.tryFiles,
+    stubStatus: location.stubStatus,
     place: location.place,
   };
 }

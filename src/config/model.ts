@@ -84,6 +84,32 @@ export interface AccessLogTarget {
   readonly condition: ComplexValue | undefined;
 }
 
+/**
+ * `root` or `alias` (ngx_http_core_root): the path a URI maps to. `alias` is
+ * 0 for root, the location prefix's length for a prefix location's alias, and
+ * "regex" for an alias in a regex location (the alias is then the whole path).
+ */
+export interface DocumentRoot {
+  readonly alias: number | "regex";
+  /** Absolute path without variables, or the compiled value (resolved against the prefix at run time). */
+  readonly path: string | ComplexValue;
+  /** The prefix a relative evaluated path resolves against. */
+  readonly prefix: string;
+}
+
+/** One `index` name: literal, or with variables. */
+export interface IndexName {
+  readonly name: string;
+  readonly value: ComplexValue | undefined;
+}
+
+/** `try_files`: the candidates, then what to do when none exists. */
+export interface TryFiles {
+  readonly candidates: ReadonlyArray<{ readonly value: ComplexValue; readonly testDir: boolean }>;
+  /** A status code (`=404`), or a URI or `@name` to go to. */
+  readonly fallback: { readonly code: number } | { readonly uri: ComplexValue };
+}
+
 /** Everything a location may set and inherit. */
 export interface LocConf {
   proxyHttpVersion: "1.0" | "1.1";
@@ -119,6 +145,15 @@ export interface LocConf {
   proxyNextUpstreamTries: number;
   /** proxy_next_upstream_timeout; 0 = no limit. */
   proxyNextUpstreamTimeoutMs: number;
+  root: DocumentRoot;
+  index: readonly IndexName[];
+  etag: boolean;
+  ifModifiedSince: "off" | "exact" | "before";
+  maxRanges: number;
+  logNotFound: boolean;
+  absoluteRedirect: boolean;
+  portInRedirect: boolean;
+  serverNameInRedirect: boolean;
 }
 
 export interface SrvConf {
@@ -145,6 +180,9 @@ export interface LocationConf {
   proxyPass: ProxyPass | undefined;
   /** wsgate_upstream_status: the location answers with the upstreams' state. */
   readonly upstreamStatus?: boolean;
+  /** Not inherited, as nginx's try_files and stub_status. */
+  tryFiles?: TryFiles | undefined;
+  stubStatus?: boolean | undefined;
   readonly place: SourcePlace;
 }
 
@@ -154,6 +192,9 @@ export interface ServerConf {
   srv: SrvConf;
   loc: LocConf;
   readonly locations: LocationConf[];
+  /** try_files and stub_status at server level: in force where no location matches. */
+  tryFiles?: TryFiles | undefined;
+  stubStatus?: boolean | undefined;
   readonly place: SourcePlace;
 }
 

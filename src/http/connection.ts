@@ -43,6 +43,9 @@ export interface ConnectionEvents {
 
 let nextConnectionId = 1;
 
+/** Requests begun on every connection (stub_status's "requests"). */
+export const requestCounter = { total: 0 };
+
 const kConnection = Symbol("wsgate.connection");
 type ConnectionSocket = Socket & { [kConnection]: ClientConnection };
 
@@ -127,6 +130,13 @@ export class ClientConnection implements ConnectionInfo {
   get localPort(): number {
     void this.localAddress;
     return this.local!.port;
+  }
+
+  /** For stub_status: reading a request head, serving a request (or a tunnel), or idle. */
+  get activity(): "reading" | "writing" | "waiting" {
+    if (this.state === "request" || this.state === "detached") return "writing";
+    if (this.state === "head" && this.pending !== undefined && this.pending.length > 0) return "reading";
+    return "waiting";
   }
 
   bytesWritten(): number {
@@ -265,6 +275,7 @@ export class ClientConnection implements ConnectionInfo {
       this.pending = undefined;
       this.state = "request";
       this.requests++;
+      requestCounter.total++;
       this.events.onBadHead(this, result.status, result.reason, result.requestLine);
       return;
     }
@@ -272,6 +283,7 @@ export class ClientConnection implements ConnectionInfo {
     this.state = "request";
     this.socket.setTimeout(0); // the handler sets the timeouts of each phase
     this.requests++;
+    requestCounter.total++;
     this.bodyBytesRead = 0;
     this.events.onHead(this, result.head);
   }

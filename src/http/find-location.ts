@@ -11,7 +11,6 @@ export interface LocationMatch {
   readonly location: LocationConf;
   /** The regex location's match, for $1 … $9 and named captures. */
   readonly match?: RegExpExecArray;
-  readonly captures: string[] | undefined;
 }
 
 type Outcome = { kind: "final"; match: LocationMatch } | { kind: "prefix"; match: LocationMatch } | { kind: "none" };
@@ -38,9 +37,8 @@ function search(locations: readonly LocationConf[], uri: string): Outcome {
       if (!location.regex) continue;
       const match = location.regex.exec(uri);
       if (!match) continue;
-      const captures = Array.from(match, (group) => group ?? "");
       const nested = search(location.locations, uri);
-      return { kind: "final", match: nested.kind === "none" ? { location, match, captures } : nested.match };
+      return { kind: "final", match: nested.kind === "none" ? { location, match } : nested.match };
     }
   }
   return outcome;
@@ -50,11 +48,11 @@ function staticMatch(locations: readonly LocationConf[], uri: string): Outcome {
   let best: LocationConf | undefined;
   for (const location of locations) {
     if (location.modifier === "=") {
-      if (location.path === uri) return { kind: "final", match: { location, captures: undefined } };
+      if (location.path === uri) return { kind: "final", match: { location } };
       continue;
     }
     if (location.modifier !== "" && location.modifier !== "^~") continue;
     if (uri.startsWith(location.path) && (!best || location.path.length > best.path.length)) best = location;
   }
-  return best ? { kind: "prefix", match: { location: best, captures: undefined } } : { kind: "none" };
+  return best ? { kind: "prefix", match: { location: best } } : { kind: "none" };
 }

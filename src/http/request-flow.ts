@@ -22,6 +22,8 @@ import { recordMatch } from "../vars/captures.js";
 import { requestHeadersRead } from "../vars/http-variables.js";
 import { formatHttpDate } from "../vars/time.js";
 import { upstreamStatus } from "../upstream/status.js";
+import { contentPhase } from "../static/content.js";
+import type { ConnectionStats, ErrorExtras, StaticServices } from "../static/services.js";
 
 export interface FlowServices {
   readonly http: HttpConf;
@@ -31,6 +33,8 @@ export interface FlowServices {
   errorLogFor(loc: LocConf): ErrorLog;
   /** The servers of the address the connection came in on. */
   serversFor(connection: ClientConnection): AddressServers;
+  /** stub_status's counters. */
+  connectionStats(): ConnectionStats;
 }
 
 const EMPTY_FACTS: RequestFacts = {
@@ -41,7 +45,7 @@ const EMPTY_FACTS: RequestFacts = {
   expectContinue: false,
 };
 
-export class RequestFlow implements ConnectionEvents, ProxyServices {
+export class RequestFlow implements ConnectionEvents, ProxyServices, StaticServices {
   readonly upstreams: ReadonlyMap<string, UpstreamGroup>;
   readonly keepsResponseHeaders: boolean;
   readonly requestHeadersRead: ReadonlySet<string>;
@@ -106,17 +110,59 @@ export class RequestFlow implements ConnectionEvents, ProxyServices {
       this.respondError(r, 413);
       return;
     }
-    const location = match?.location;
-    if (location?.upstreamStatus) {
-      this.respondJson(r, upstreamStatus(this.upstreams, Date.now()));
+    this.content(r);
+  }
+
+  /** The try-files and content phases (src/static/content.ts): proxy_pass, else stub_status, index, files. */
+  private content(r: HttpRequest): void {
+    contentPhase(r, this, () => {
+      const location = r.location;
+      if (location?.upstreamStatus) {
+        this.respondJson(r, upstreamStatus(this.upstreams, Date.now()));
+        return true;
+      }
+      if (!location?.proxyPass) return false;
+      proxyRequest(r, r.connection as ClientConnection, location, location.proxyPass, this);
+      return true;
+    });
+  }
+
+  /** ngx_http_internal_redirect(): the location is searched again for the new URI. */
+  internalRedirect(r: HttpRequest, uri: string, args: string): void {
+    if (!this.countUriChange(r, `while internally redirecting to "${uri}"`)) return;
+    r.uri = uri;
+    r.args = args;
+    r.addUriToAlias = false;
+    r.variableCache.length = 0;
+    const match = findLocation(r.server.locations, uri);
+    r.location = match?.location;
+    if (match?.match) recordMatch(r, match.match);
+    this.content(r);
+  }
+
+  /** ngx_http_named_location(): `@name` of the server, the URI unchanged. */
+  namedLocation(r: HttpRequest, name: string): void {
+    const location = r.server.locations.find((l) => l.modifier === "@" && l.path === name);
+    if (!location) {
+      this.errorLogFor(r).log("error", `could not find named location "${name}"`, r.logContext());
+      this.respondError(r, 500);
       return;
     }
-    if (location?.proxyPass) {
-      proxyRequest(r, connection, location, location.proxyPass, this);
-      return;
-    }
-    // wsgate has no static file handler yet: where nginx would look for a file, it answers 404.
-    this.respondError(r, 404);
+    if (!this.countUriChange(r, `while redirect to named location "${name}"`)) return;
+    r.location = location;
+    this.content(r);
+  }
+
+  /** nginx allows 10 URI changes per request; the 11th is a 500. */
+  private countUriChange(r: HttpRequest, action: string): boolean {
+    if (++r.uriChanges <= 10) return true;
+    this.errorLogFor(r).log("error", `rewrite or internal redirection cycle ${action}`, r.logContext());
+    this.respondError(r, 500);
+    return false;
+  }
+
+  connectionStats(): ConnectionStats {
+    return this.services.connectionStats();
   }
 
   onBadHead(connection: ClientConnection, status: number, reason: string, requestLine?: string): void {
@@ -166,7 +212,7 @@ export class RequestFlow implements ConnectionEvents, ProxyServices {
     this.log(r);
   }
 
-  respondError(r: HttpRequest, status: number): void {
+  respondError(r: HttpRequest, status: number, extras?: ErrorExtras): void {
     const connection = r.connection as ClientConnection;
     const keepAlive =
       r.facts.keepAlive && !errorClosesConnection(status) && connection.requests < r.loc.keepaliveRequests;
@@ -176,6 +222,8 @@ export class RequestFlow implements ConnectionEvents, ProxyServices {
       serverTokens: r.loc.serverTokens,
       keepAliveHeader:
         r.loc.keepaliveHeaderSeconds !== undefined ? `timeout=${r.loc.keepaliveHeaderSeconds}` : undefined,
+      location: extras?.location,
+      extraHeaders: extras?.headers,
     });
     r.status = wireStatus(status);
     r.headerBytes = response.head.length;

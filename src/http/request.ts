@@ -10,6 +10,9 @@ import type { RequestHead } from "./request-head.js";
 import type { RequestFacts } from "./request-headers.js";
 import type { RequestLogContext } from "../log/error-log.js";
 import { variableName } from "../vars/http-variables.js";
+import { documentRoot, mapUriToPath } from "../static/paths.js";
+import { realpathSync } from "node:fs";
+import { systemErrorText } from "../config/errors.js";
 
 /** What a request needs from the connection it arrived on. */
 export interface ConnectionInfo {
@@ -37,18 +40,23 @@ export class HttpRequest implements VariableSource {
   namedCaptures: Readonly<Record<string, string>> | undefined = undefined;
   /** Set when the response is complete and the access log line written. */
   finished = false;
+  /** Internal redirects so far (nginx allows 10). */
+  uriChanges = 0;
+  /** try_files chose a file in a regex location with alias: the URI is added to the alias. */
+  addUriToAlias = false;
   private readonly bytesAtStart: number;
 
   constructor(
     readonly connection: ConnectionInfo,
     readonly head: RequestHead,
     readonly facts: RequestFacts,
-    readonly uri: string,
-    readonly args: string,
+    /** Changed by an internal redirect (index, try_files). */
+    public uri: string,
+    public args: string,
     /** The target's path and query as sent, what proxy_pass without URI passes on. */
     readonly unparsedUri: string,
     readonly server: ServerConf,
-    readonly location: LocationConf | undefined,
+    public location: LocationConf | undefined,
     readonly startMs: number,
   ) {
     this.bytesAtStart = connection.bytesWritten();
@@ -104,6 +112,26 @@ export class HttpRequest implements VariableSource {
   }
   get bytesSent(): number {
     return this.connection.bytesWritten() - this.bytesAtStart;
+  }
+  /** $request_filename: the file the URI maps to in the location in force. */
+  get requestFilename(): string {
+    return mapUriToPath(this).path;
+  }
+  /** Where $realpath_root reports a failed realpath() (set by the content phase). */
+  reportError: ((level: "crit", message: string, context: RequestLogContext) => void) | undefined = undefined;
+  get realpathRoot(): string | undefined {
+    const root = this.documentRoot;
+    try {
+      return realpathSync.native(root);
+    } catch (err) {
+      const context = this.logContext(this.finished ? "while logging request" : undefined);
+      this.reportError?.("crit", `realpath() "${root}" failed (${systemErrorText(err)})`, context);
+      return undefined;
+    }
+  }
+  /** $document_root: the root or alias in force. */
+  get documentRoot(): string {
+    return documentRoot(this, this.loc.root);
   }
   get bodyBytesSent(): number {
     return Math.max(0, this.bytesSent - this.headerBytes);

@@ -11,7 +11,8 @@ import { systemErrorText } from "../config/errors.js";
 import type { AccessLog } from "../log/access-log.js";
 import type { ErrorLog, ErrorLogs } from "../log/error-log.js";
 import { UpstreamGroup } from "../upstream/group.js";
-import { ClientConnection } from "./connection.js";
+import { ClientConnection, requestCounter } from "./connection.js";
+import type { ConnectionStats } from "../static/services.js";
 import { RequestFlow } from "./request-flow.js";
 import type { AddressServers } from "./select-server.js";
 import { planBindings, type Binding } from "./bindings.js";
@@ -32,6 +33,8 @@ export class HttpServer {
   private connectionLimit = Infinity;
   private connectionLimitText = "";
   private reuseWarnedAt = 0;
+  private accepted = 0;
+  private handled = 0;
 
   constructor(
     readonly http: HttpConf,
@@ -47,6 +50,7 @@ export class HttpServer {
       accessLog,
       upstreams: this.upstreams,
       serversFor: (connection) => this.serversFor(connection),
+      connectionStats: () => this.connectionStats(),
     });
   }
 
@@ -134,13 +138,23 @@ export class HttpServer {
     for (const group of this.upstreams.values()) group.close();
   }
 
+  /** stub_status's figures, for this process: "handled" leaves out those refused at worker_connections. */
+  private connectionStats(): ConnectionStats {
+    const counts = { reading: 0, writing: 0, waiting: 0 };
+    for (const connection of this.connections) counts[connection.activity]++;
+    const active = this.connections.size;
+    return { active, accepted: this.accepted, handled: this.handled, requests: requestCounter.total, ...counts };
+  }
+
   private accept(socket: Socket, binding: Binding): void {
+    this.accepted++;
     if (this.connections.size >= this.connectionLimit && !this.reuseConnection()) {
       this.errorLog.log("alert", this.connectionLimitText);
       socket.on("error", () => undefined);
       socket.destroy();
       return;
     }
+    this.handled++;
     const defaultLoc = binding.servers.defaultServer.loc;
     socket.setNoDelay(defaultLoc.tcpNodelay);
     const connection = new ClientConnection(

@@ -47,7 +47,16 @@ export interface ErrorResponse {
  */
 export function errorResponse(
   status: number,
-  options: { keepAlive: boolean; head: boolean; serverTokens: "on" | "off" | "build"; keepAliveHeader?: string },
+  options: {
+    keepAlive: boolean;
+    head: boolean;
+    serverTokens: "on" | "off" | "build";
+    keepAliveHeader?: string | undefined;
+    /** A Location (a 301 for a directory), written in nginx's place for it. */
+    location?: string | undefined;
+    /** Headers of the response's own list (a 416's Content-Range), written last. */
+    extraHeaders?: ReadonlyArray<readonly [string, string]> | undefined;
+  },
 ): ErrorResponse {
   const body = errorPageBody(status, options.serverTokens);
   const server = options.serverTokens === "off" ? SERVER_TOKEN_BARE : SERVER_TOKEN;
@@ -56,9 +65,11 @@ export function errorResponse(
     `Server: ${server}${CRLF}` +
     `Date: ${formatHttpDate(Date.now())}${CRLF}` +
     `Content-Type: text/html${CRLF}` +
-    `Content-Length: ${body.length}${CRLF}` +
-    `Connection: ${options.keepAlive ? "keep-alive" : "close"}${CRLF}`;
+    `Content-Length: ${body.length}${CRLF}`;
+  if (options.location !== undefined) head += `Location: ${options.location}${CRLF}`;
+  head += `Connection: ${options.keepAlive ? "keep-alive" : "close"}${CRLF}`;
   if (options.keepAlive && options.keepAliveHeader) head += `Keep-Alive: ${options.keepAliveHeader}${CRLF}`;
+  for (const [name, value] of options.extraHeaders ?? []) head += `${name}: ${value}${CRLF}`;
   head += CRLF;
   return { head, body: options.head ? "" : body };
 }

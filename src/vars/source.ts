@@ -34,6 +34,11 @@ export interface VariableSource {
   readonly serverName: string;
   readonly startMs: number;
   readonly requestLength: number;
+  /** $request_filename and $document_root, where the HTTP layer maps URIs to files. */
+  readonly requestFilename?: string;
+  readonly documentRoot?: string;
+  /** $realpath_root: the document root with symbolic links resolved; not found when it cannot be. */
+  readonly realpathRoot?: string | undefined;
 
   // The response, as it is being sent.
   readonly status: number;

@@ -29,7 +29,7 @@ function find(locations: readonly LocationConf[], uri: string): { name: string |
   const match = findLocation(locations, uri);
   if (!match) return { name: undefined };
   const name = `${match.location.modifier}${match.location.modifier ? " " : ""}${match.location.path}`;
-  return match.captures === undefined ? { name } : { name, captures: match.captures };
+  return match.match === undefined ? { name } : { name, captures: Array.from(match.match, (group) => group ?? "") };
 }
 
 const nameOf = (locations: readonly LocationConf[], uri: string) => find(locations, uri).name;

@@ -17,6 +17,7 @@ import { findLocation } from "../../src/http/find-location.js";
 import { HttpRequest, type ConnectionInfo } from "../../src/http/request.js";
 import { buildUpstreamHead, upstreamUri, type UpstreamBody } from "../../src/proxy/upstream-request.js";
 import { makeTempDir, removeTempDir, writeTree } from "../support/config-files.js";
+import { recordMatch } from "../../src/vars/captures.js";
 
 const CONF = `
 events {}
@@ -95,7 +96,7 @@ function request(raw: string): { r: HttpRequest; location: LocationConf } {
     match.location,
     Date.now(),
   );
-  r.captures = match.captures;
+  if (match.match) recordMatch(r, match.match);
   return { r, location: match.location };
 }
 

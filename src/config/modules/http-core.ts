@@ -102,9 +102,9 @@ export const HTTP_CORE_DIRECTIVES: readonly DirectiveSpec[] = [
     contexts: HTTP_CONTEXTS,
     args: [0],
     block: true,
+    // A second `types` block at the same level adds to the first, as in nginx.
     handle: (scope, node) => {
-      if (scope.loc!.types !== undefined) throw directiveError(node, "is duplicate");
-      scope.loc!.types = parseTypes(node);
+      scope.loc!.types = parseTypes(node, new Map(scope.loc!.types ?? []));
     },
   },
   srvSlot("client_header_timeout", [1], (node, conf) =>
@@ -204,15 +204,14 @@ function checkNesting(node: DirectiveNode, parent: LocationBuild, modifier: Loca
   }
 }
 
-function parseTypes(node: DirectiveNode): Map<string, string> {
-  const types = new Map<string, string>();
+function parseTypes(node: DirectiveNode, types: Map<string, string>): Map<string, string> {
   for (const entry of node.block!) {
     if (entry.error) throw entry.error;
     if (entry.name === "include") continue; // already expanded by the parser
     for (const extension of entry.args) {
       const key = extension.toLowerCase();
-      // nginx keeps the first type given for an extension and warns about the rest.
-      if (!types.has(key)) types.set(key, entry.name);
+      // nginx gives a repeated extension the type named last (and warns about it).
+      types.set(key, entry.name);
     }
   }
   if (types.size === 0 && node.block!.some((entry) => entry.args.length === 0)) {

@@ -1,0 +1,177 @@
+/**
+ * The directives of serving files: ngx_http_core_module's root, alias,
+ * try_files, etag, if_modified_since, max_ranges, log_not_found and the
+ * redirect settings; ngx_http_index_module's index; autoindex (off only);
+ * ngx_http_stub_status_module's stub_status. The handlers live in src/static/.
+ */
+
+import { ConfigError } from "../errors.js";
+import type { BuildScope } from "../build-scope.js";
+import type { DocumentRoot, IndexName, LocConf, TryFiles } from "../model.js";
+import type { DirectiveNode } from "../parser.js";
+import { HTTP_CONTEXTS, placeOf, type Context, type DirectiveSpec } from "../table.js";
+import { resolveFromPrefix } from "../paths.js";
+import { directiveError, parseFlag, parseNumber, setOnce, valueError } from "../values.js";
+import { ComplexValue } from "../../vars/complex-value.js";
+
+/** Defaults of the settings below, but root (which needs the prefix: finalize.ts). */
+export const STATIC_DEFAULTS: Omit<
+  Pick<
+    LocConf,
+    | "index"
+    | "etag"
+    | "ifModifiedSince"
+    | "maxRanges"
+    | "logNotFound"
+    | "absoluteRedirect"
+    | "portInRedirect"
+    | "serverNameInRedirect"
+  >,
+  never
+> = {
+  index: [{ name: "index.html", value: undefined }],
+  etag: true,
+  ifModifiedSince: "exact",
+  maxRanges: 0x7fffffff,
+  logNotFound: true,
+  absoluteRedirect: true,
+  portInRedirect: true,
+  serverNameInRedirect: false,
+};
+
+const ROOT_CONTEXTS: readonly Context[] = ["http", "server", "location", "if-in-location"];
+
+export const STATIC_DIRECTIVES: readonly DirectiveSpec[] = [
+  { name: "root", contexts: ROOT_CONTEXTS, args: [1], handle: (scope, node) => setRoot(scope, node, false) },
+  { name: "alias", contexts: ["location"], args: [1], handle: (scope, node) => setRoot(scope, node, true) },
+  {
+    name: "index",
+    contexts: HTTP_CONTEXTS,
+    args: "1more",
+    handle: (scope, node) => {
+      const names = node.args.map((name): IndexName => {
+        // nginx names the first argument whichever is empty.
+        if (name === "") throw valueError(node, `index "${node.args[0]!}" in "index" directive is invalid`);
+        const value = name.includes("$") ? ComplexValue.compile(name, scope.http!.registry, placeOf(node)) : undefined;
+        return { name, value };
+      });
+      // Several index directives at one level add up, as in nginx.
+      scope.loc!.index = [...(scope.loc!.index ?? []), ...names];
+    },
+  },
+  {
+    name: "try_files",
+    contexts: ["server", "location"],
+    args: "2more",
+    handle: (scope, node) => {
+      const owner = scope.location ?? scope.server!;
+      if (owner.tryFiles) throw directiveError(node, "is duplicate");
+      owner.tryFiles = parseTryFiles(scope, node);
+    },
+  },
+  locFlag("etag", "etag"),
+  locFlag("log_not_found", "logNotFound"),
+  locFlag("absolute_redirect", "absoluteRedirect"),
+  locFlag("port_in_redirect", "portInRedirect"),
+  locFlag("server_name_in_redirect", "serverNameInRedirect"),
+  {
+    name: "if_modified_since",
+    contexts: HTTP_CONTEXTS,
+    args: [1],
+    handle: (scope, node) => {
+      const value = node.args[0]!;
+      if (value !== "off" && value !== "exact" && value !== "before") {
+        throw valueError(node, `invalid value "${value}"`);
+      }
+      setOnce(scope.loc!, "ifModifiedSince", value, node);
+    },
+  },
+  {
+    name: "max_ranges",
+    contexts: HTTP_CONTEXTS,
+    args: [1],
+    handle: (scope, node) => setOnce(scope.loc!, "maxRanges", parseNumber(node, node.args[0]!), node),
+  },
+  {
+    // Directory listings are not implemented: `autoindex off` (nginx's default) is accepted, `on` refused.
+    name: "autoindex",
+    contexts: HTTP_CONTEXTS,
+    args: "flag",
+    handle: (_scope, node) => {
+      if (parseFlag(node, node.args[0]!)) {
+        throw new ConfigError("unsupported", `"autoindex on" is not supported by wsgate`, placeOf(node));
+      }
+    },
+  },
+  {
+    // nginx 1.28 takes an optional argument and ignores it.
+    name: "stub_status",
+    contexts: ["server", "location"],
+    args: [0, 1],
+    handle: (scope) => {
+      (scope.location ?? scope.server!).stubStatus = true;
+    },
+  },
+];
+
+/** ngx_http_core_root(): `root path` or `alias path`, with nginx's checks. */
+function setRoot(scope: BuildScope, node: DirectiveNode, alias: boolean): void {
+  const conf = scope.loc!;
+  if (conf.root !== undefined) {
+    if ((conf.root.alias !== 0) === alias) throw directiveError(node, "is duplicate");
+    throw valueError(
+      node,
+      `"${node.name}" directive is duplicate, "${conf.root.alias !== 0 ? "alias" : "root"}" directive was specified earlier`,
+    );
+  }
+  const location = scope.location;
+  if (alias && location?.modifier === "@") {
+    throw valueError(node, `the "alias" directive cannot be used inside the named location`);
+  }
+  let value = node.args[0]!;
+  for (const name of ["document_root", "realpath_root"]) {
+    if (value.includes(`$${name}`) || value.includes(`\${${name}}`)) {
+      throw valueError(node, `the $${name} variable cannot be used in the "${node.name}" directive`);
+    }
+  }
+  if (!alias && value.length > 0 && value.endsWith("/")) value = value.slice(0, -1);
+  const prefix = scope.prefixes.prefix;
+  // A value that starts with a variable is not made absolute at load time (it is at run time).
+  if (!value.startsWith("$")) value = resolveFromPrefix(prefix, value);
+  const regexAlias = alias && location?.regex !== undefined;
+  const aliasLength: DocumentRoot["alias"] = !alias ? 0 : regexAlias ? "regex" : location!.path.length;
+  const path =
+    value.includes("$") || regexAlias ? ComplexValue.compile(value, scope.http!.registry, placeOf(node)) : value;
+  conf.root = { alias: aliasLength, path, prefix };
+}
+
+/** ngx_http_core_try_files(): a `/` at the end of a candidate (but the last) tests for a directory. */
+function parseTryFiles(scope: BuildScope, node: DirectiveNode): TryFiles {
+  const registry = scope.http!.registry;
+  const place = placeOf(node);
+  const candidates = node.args.slice(0, -1).map((arg) => {
+    const testDir = arg.endsWith("/");
+    const name = testDir ? arg.slice(0, -1) : arg;
+    return { value: ComplexValue.compile(name, registry, place), testDir };
+  });
+  const last = node.args[node.args.length - 1]!;
+  if (last.startsWith("=")) {
+    const digits = last.slice(1);
+    const code = /^\d+$/.test(digits) ? Number(digits) : NaN;
+    if (!(code <= 999)) throw valueError(node, `invalid code "${last}"`);
+    return { candidates, fallback: { code } };
+  }
+  return { candidates, fallback: { uri: ComplexValue.compile(last, registry, place) } };
+}
+
+function locFlag(
+  name: string,
+  key: { [K in keyof LocConf]: LocConf[K] extends boolean ? K : never }[keyof LocConf],
+): DirectiveSpec {
+  return {
+    name,
+    contexts: HTTP_CONTEXTS,
+    args: "flag",
+    handle: (scope, node) => setOnce(scope.loc!, key, parseFlag(node, node.args[0]!), node),
+  };
+}

@@ -1,0 +1,242 @@
+/**
+ * ngx_http_static_module with the filters a file goes through: open the file
+ * the URI maps to; a directory is a 301 to the URI with a slash; then
+ * not_modified (304/412), range (206/416), and the head in nginx's order —
+ * Content-Type, Content-Length, Last-Modified, Connection, Keep-Alive, ETag,
+ * Accept-Ranges or Content-Range. The body is read from the file as the
+ * client takes it: nothing is held whole in memory, and a client that goes
+ * away closes the file.
+ */
+
+import { close, createReadStream, fstat, open, constants, type ReadStream, type Stats } from "node:fs";
+import type { HttpRequest } from "../http/request.js";
+import { SERVER_TOKEN, SERVER_TOKEN_BARE } from "../version.js";
+import { formatHttpDate } from "../vars/time.js";
+import { statusLine } from "../http/status.js";
+import { checkPreconditions, firstHeader } from "./conditional.js";
+import { contentTypeFor } from "./mime.js";
+import { mapUriToPath } from "./paths.js";
+import { multipart, selectRanges, type ByteRange } from "./ranges.js";
+import { connectionOf, discardBody, systemErrorText, type StaticServices } from "./services.js";
+
+/** The methods the static handlers serve (ngx_http_static_handler); others get 405. */
+export function staticMethod(method: string): boolean {
+  return method === "GET" || method === "HEAD" || method === "POST";
+}
+
+/** ngx_http_static_handler() for a URI that does not end in "/". */
+export function serveFile(r: HttpRequest, services: StaticServices): void {
+  discardBody(r);
+  if (!staticMethod(r.method)) {
+    services.respondError(r, 405);
+    return;
+  }
+  const { path } = mapUriToPath(r);
+  open(path, constants.O_RDONLY | constants.O_NONBLOCK, (openError, fd) => {
+    if (openError) {
+      openFailed(r, services, path, openError);
+      return;
+    }
+    fstat(fd, (statError, stats) => {
+      if (statError) {
+        close(fd, () => undefined);
+        services.errorLogFor(r).log("crit", `fstat() "${path}" failed (${systemErrorText(statError)})`, r.logContext());
+        services.respondError(r, 500);
+        return;
+      }
+      opened(r, services, path, fd, stats);
+    });
+  });
+}
+
+function openFailed(r: HttpRequest, services: StaticServices, path: string, err: NodeJS.ErrnoException): void {
+  const code = err.code ?? "";
+  const notFound = code === "ENOENT" || code === "ENOTDIR" || code === "ENAMETOOLONG";
+  const status = notFound ? 404 : code === "EACCES" ? 403 : 500;
+  if (!notFound || r.loc.logNotFound) {
+    services
+      .errorLogFor(r)
+      .log(status === 500 ? "crit" : "error", `open() "${path}" failed (${systemErrorText(err)})`, r.logContext());
+  }
+  services.respondError(r, status);
+}
+
+function opened(r: HttpRequest, services: StaticServices, path: string, fd: number, stats: Stats): void {
+  const connection = connectionOf(r);
+  if (stats.isDirectory()) {
+    close(fd, () => undefined);
+    const location = redirectLocation(r, r.uri + "/" + (r.args !== "" ? "?" + r.args : ""));
+    // nginx writes an absolute Location in its own place, a relative one among the other headers.
+    if (location.startsWith("/")) services.respondError(r, 301, { headers: [["Location", location]] });
+    else services.respondError(r, 301, { location });
+    return;
+  }
+  if (!stats.isFile()) {
+    close(fd, () => undefined);
+    services.errorLogFor(r).log("crit", `"${path}" is not a regular file`, r.logContext());
+    services.respondError(r, 404);
+    return;
+  }
+  if (r.method === "POST") {
+    close(fd, () => undefined);
+    services.respondError(r, 405);
+    return;
+  }
+  if (connection.socket.destroyed) {
+    // The client left while the file was opened: nothing to send (the flow logged the request).
+    close(fd, () => undefined);
+    return;
+  }
+
+  const size = stats.size;
+  const mtime = Math.floor(stats.mtimeMs / 1000);
+  const etag = r.loc.etag ? `"${mtime.toString(16)}-${size.toString(16)}"` : undefined;
+  const headers = r.headers;
+  const precondition = checkPreconditions(headers, { mtime, etag }, r.loc);
+  if (precondition === "failed") {
+    close(fd, () => undefined);
+    services.respondError(r, 412);
+    return;
+  }
+  const loc = r.loc;
+  const keepAlive = r.facts.keepAlive && loc.keepaliveTimeoutMs > 0 && connection.requests < loc.keepaliveRequests;
+  let contentType = contentTypeFor(r.uri, loc);
+  const lastModified = formatHttpDate(mtime * 1000);
+  let status = 200;
+  let length: number | undefined = size;
+  let pieces: Piece[] = size > 0 ? [{ start: 0, end: size }] : [];
+  const listed: Array<[string, string]> = [];
+  if (etag !== undefined) listed.push(["ETag", etag]);
+  if (precondition === "not-modified") {
+    status = 304;
+    contentType = "";
+    length = undefined;
+    pieces = [];
+  } else {
+    const outcome = selectRanges(
+      firstHeader(headers, "range"),
+      firstHeader(headers, "if-range"),
+      size,
+      { etag, mtime },
+      loc.maxRanges,
+    );
+    if (outcome.kind === "unsatisfiable") {
+      close(fd, () => undefined);
+      services.respondError(r, 416, { headers: [["Content-Range", `bytes */${size}`]] });
+      return;
+    }
+    if (outcome.kind === "none") listed.push(["Accept-Ranges", "bytes"]);
+    else if (outcome.kind === "disabled") {
+      // Neither ranges nor Accept-Ranges.
+    } else if (outcome.ranges.length === 1) {
+      const range = outcome.ranges[0]!;
+      status = 206;
+      length = range.end - range.start;
+      pieces = [range];
+      listed.push(["Content-Range", `bytes ${range.start}-${range.end - 1}/${size}`]);
+    } else {
+      const parts = multipart(outcome.ranges, size, contentType);
+      status = 206;
+      contentType = parts.contentType;
+      length = parts.length;
+      pieces = [];
+      outcome.ranges.forEach((range, i) => pieces.push(parts.heads[i]!, range));
+      pieces.push(parts.tail);
+    }
+  }
+  const sent: Array<[string, string]> = [
+    ["Server", loc.serverTokens === "off" ? SERVER_TOKEN_BARE : SERVER_TOKEN],
+    ["Date", formatHttpDate(Date.now())],
+  ];
+  if (contentType !== "") sent.push(["Content-Type", contentType]);
+  if (length !== undefined) sent.push(["Content-Length", String(length)]);
+  sent.push(["Last-Modified", lastModified]);
+  sent.push(["Connection", keepAlive ? "keep-alive" : "close"]);
+  if (keepAlive && loc.keepaliveHeaderSeconds !== undefined) {
+    sent.push(["Keep-Alive", `timeout=${loc.keepaliveHeaderSeconds}`]);
+  }
+  sent.push(...listed);
+  let head = `HTTP/1.1 ${statusLine(status)}\r\n`;
+  for (const [name, value] of sent) head += `${name}: ${value}\r\n`;
+  head += "\r\n";
+  r.status = status;
+  r.responseHeaders = sent;
+  r.headerBytes = head.length;
+  connection.setIdleTimeout(loc.sendTimeoutMs);
+  connection.write(head);
+  if (r.method === "HEAD" || status === 304) pieces = [];
+  sendPieces(r, services, fd, pieces, keepAlive);
+}
+
+/** Text to write, or a byte range of the file. */
+type Piece = string | ByteRange;
+
+/** Write the pieces in order, the file's bytes as the socket takes them; then close the file and end. */
+function sendPieces(r: HttpRequest, services: StaticServices, fd: number, pieces: Piece[], keepAlive: boolean): void {
+  const connection = connectionOf(r);
+  const socket = connection.socket;
+  let stream: ReadStream | undefined;
+  let done = false;
+  const resume = (): void => void stream?.resume();
+  const finish = (complete: boolean): void => {
+    if (done) return;
+    done = true;
+    socket.off("drain", resume);
+    stream?.destroy();
+    close(fd, () => undefined);
+    services.finalize(r, complete && keepAlive);
+  };
+  connection.onAbortHandler = () => finish(false);
+  socket.on("drain", resume);
+  let index = 0;
+  const next = (): void => {
+    while (!done && index < pieces.length) {
+      const piece = pieces[index++]!;
+      if (typeof piece === "string") {
+        connection.write(piece);
+        continue;
+      }
+      const current = createReadStream("", {
+        fd,
+        start: piece.start,
+        end: piece.end - 1,
+        autoClose: false,
+        highWaterMark: 64 * 1024,
+      });
+      stream = current;
+      current.on("data", (chunk) => {
+        if (!connection.write(chunk as Buffer)) current.pause();
+      });
+      current.on("end", () => {
+        if (stream === current) stream = undefined;
+        next();
+      });
+      current.on("error", (err) => {
+        services.errorLogFor(r).log("crit", `pread() "${fdPath(r)}" failed (${systemErrorText(err)})`, r.logContext());
+        finish(false);
+      });
+      return;
+    }
+    if (!done) finish(true);
+  };
+  next();
+}
+
+function fdPath(r: HttpRequest): string {
+  return mapUriToPath(r).path;
+}
+
+/**
+ * The Location of a redirect nginx makes itself, as its header filter
+ * writes it: with absolute_redirect, "http://" and the host (server_name
+ * with server_name_in_redirect, else the Host of the request, else the
+ * local address) and the port unless 80 or port_in_redirect is off.
+ */
+export function redirectLocation(r: HttpRequest, location: string): string {
+  const loc = r.loc;
+  if (!loc.absoluteRedirect || !location.startsWith("/")) return location;
+  const host = loc.serverNameInRedirect ? r.serverName : r.facts.host !== "" ? r.facts.host : r.serverAddress;
+  const port = r.serverPort;
+  const portPart = loc.portInRedirect && port !== 80 ? `:${port}` : "";
+  return `http://${host}${portPart}${location}`;
+}
