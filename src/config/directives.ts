@@ -13,6 +13,9 @@ import { LOG_DIRECTIVES } from "./modules/log.js";
 import { MAP_DIRECTIVES } from "./modules/map.js";
 import { PROXY_DIRECTIVES } from "./modules/proxy.js";
 import { UPSTREAM_DIRECTIVES } from "./modules/upstream.js";
+import { REWRITE_DIRECTIVES } from "./modules/rewrite.js";
+import { HEADERS_DIRECTIVES } from "./modules/headers.js";
+import { PROXY_RESPONSE_DIRECTIVES } from "./modules/proxy-response.js";
 
 const ALL_ROWS: readonly DirectiveSpec[] = [
   ...CORE_DIRECTIVES,
@@ -21,6 +24,9 @@ const ALL_ROWS: readonly DirectiveSpec[] = [
   ...MAP_DIRECTIVES,
   ...PROXY_DIRECTIVES,
   ...UPSTREAM_DIRECTIVES,
+  ...REWRITE_DIRECTIVES,
+  ...HEADERS_DIRECTIVES,
+  ...PROXY_RESPONSE_DIRECTIVES,
 ];
 
 export const DIRECTIVES: ReadonlyMap<string, readonly DirectiveSpec[]> = indexByName(ALL_ROWS);

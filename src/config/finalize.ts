@@ -22,6 +22,7 @@ import {
 } from "./model.js";
 import { resolveFromPrefix, type Prefixes } from "./paths.js";
 import { defaultUpstreamServer } from "./modules/upstream.js";
+import { finalizeScript } from "../rewrite/finalize-script.js";
 
 export function finalizeMain(main: MainBuild, prefixes: Prefixes, defaultErrorLog?: string): MainConf {
   return {
@@ -91,6 +92,16 @@ function defaultLoc(http: HttpBuild, prefixes: Prefixes): LocConf {
     tcpNodelay: true,
     serverTokens: "on",
     chunkedTransferEncoding: true,
+    rewriteLog: false,
+    uninitializedVariableWarn: true,
+    addHeaders: [],
+    errorPages: [],
+    recursiveErrorPages: false,
+    absoluteRedirect: true,
+    portInRedirect: true,
+    serverNameInRedirect: false,
+    proxyInterceptErrors: false,
+    proxyRedirects: undefined,
   };
 }
 
@@ -114,6 +125,7 @@ function finalizeServer(server: ServerBuild, httpSrv: SrvConf, httpLoc: LocConf)
     loc,
     locations: server.locations.map((location) => finalizeLocation(location, loc)),
     place: server.place,
+    rewrite: finalizeScript(server.rewrite, undefined, loc),
   };
 }
 
@@ -127,6 +139,7 @@ function finalizeLocation(location: LocationBuild, parent: LocConf): LocationCon
     locations: location.locations.map((child) => finalizeLocation(child, loc)),
     proxyPass: location.proxyPass,
     place: location.place,
+    rewrite: finalizeScript(location.rewrite, location, loc),
   };
 }
 

@@ -12,6 +12,7 @@ import type { SourcePlace } from "./errors.js";
 import type { ComplexValue } from "../vars/complex-value.js";
 import type { VariableRegistry } from "../vars/registry.js";
 import type { LogFormat } from "../log/format.js";
+import type { RewriteCode } from "../rewrite/script.js";
 
 export const LOG_LEVELS = ["debug", "info", "notice", "warn", "error", "crit", "alert", "emerg"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -61,8 +62,31 @@ export interface ProxyPass {
   readonly proxyHost: string;
   /** The URI part of proxy_pass (`http://b/x/` → "/x/"); undefined when none was written. */
   readonly uri: string | undefined;
+  /** The URL as written without its URI part ("http://b:8010"): proxy_redirect default's pattern. */
+  readonly url: string;
   readonly place: SourcePlace;
 }
+
+/** `add_header name value [always]`. */
+export interface AddHeader {
+  readonly name: string;
+  readonly value: ComplexValue;
+  readonly always: boolean;
+}
+
+/** One status of an `error_page` line. */
+export interface ErrorPage {
+  readonly status: number;
+  /** -1 without "=", 0 for a bare "=" (the redirected response's status), else the status after "=". */
+  readonly overwrite: number;
+  readonly uri: ComplexValue;
+}
+
+/** One `proxy_redirect` line; `default` is resolved against the location's proxy_pass. */
+export type ProxyRedirect =
+  | { readonly kind: "text"; readonly pattern: ComplexValue; readonly replacement: ComplexValue }
+  | { readonly kind: "regex"; readonly regex: RegExp; readonly replacement: ComplexValue }
+  | { readonly kind: "default"; readonly pattern: string; readonly replacement: string };
 
 export interface AccessLogTarget {
   /** Absolute path, or "stderr". */
@@ -102,6 +126,19 @@ export interface LocConf {
   tcpNodelay: boolean;
   serverTokens: "on" | "off" | "build";
   chunkedTransferEncoding: boolean;
+  rewriteLog: boolean;
+  uninitializedVariableWarn: boolean;
+  /** add_header lines of the nearest level that has any. */
+  addHeaders: readonly AddHeader[];
+  /** error_page lines of the nearest level that has any. */
+  errorPages: readonly ErrorPage[];
+  recursiveErrorPages: boolean;
+  absoluteRedirect: boolean;
+  portInRedirect: boolean;
+  serverNameInRedirect: boolean;
+  proxyInterceptErrors: boolean;
+  /** proxy_redirect lines; "off", or undefined for nginx's default (derived from proxy_pass). */
+  proxyRedirects: readonly ProxyRedirect[] | "off" | undefined;
 }
 
 export interface SrvConf {
@@ -123,6 +160,10 @@ export interface LocationConf {
   readonly locations: LocationConf[];
   proxyPass: ProxyPass | undefined;
   readonly place: SourcePlace;
+  /** The location's rewrite script (rewrite phase); undefined when it has none. */
+  readonly rewrite?: readonly RewriteCode[] | undefined;
+  /** An `if` block's level: same name as the enclosing location, no locations of its own. */
+  readonly noname?: boolean;
 }
 
 export interface ServerConf {
@@ -132,6 +173,8 @@ export interface ServerConf {
   loc: LocConf;
   readonly locations: LocationConf[];
   readonly place: SourcePlace;
+  /** The server's rewrite script (server rewrite phase); undefined when it has none. */
+  readonly rewrite?: readonly RewriteCode[] | undefined;
 }
 
 export interface UpstreamServerConf {

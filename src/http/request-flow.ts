@@ -11,12 +11,15 @@ import type { ErrorLog } from "../log/error-log.js";
 import { proxyRequest, type ProxyServices } from "../proxy/forward.js";
 import type { UpstreamGroup } from "../upstream/group.js";
 import type { ClientConnection, ConnectionEvents } from "./connection.js";
-import { findLocation } from "./find-location.js";
 import { HttpRequest } from "./request.js";
 import type { RequestHead } from "./request-head.js";
 import { requestFacts, type RequestFacts } from "./request-headers.js";
 import { selectServer, type AddressServers } from "./select-server.js";
-import { errorClosesConnection, errorResponse, wireStatus } from "./special-response.js";
+import { errorClosesConnection, wireStatus } from "./special-response.js";
+import { contentTypeFor, ownResponseHead, specialPageBody } from "./own-response.js";
+import { errorPageFor, sendErrorPage } from "./error-page.js";
+import { runPhases, type PhaseHooks, type PhaseOutcome } from "../rewrite/phases.js";
+import { onUninitializedVariable } from "../rewrite/variables.js";
 import { parseTarget } from "./uri.js";
 import { requestHeadersRead } from "../vars/http-variables.js";
 
@@ -72,7 +75,6 @@ export class RequestFlow implements ConnectionEvents, ProxyServices {
       this.respondError(this.startRequest(connection, head, facts.ok), 400);
       return;
     }
-    const match = findLocation(server.locations, target.path);
     const r = new HttpRequest(
       connection,
       head,
@@ -81,17 +83,32 @@ export class RequestFlow implements ConnectionEvents, ProxyServices {
       target.args,
       target.unparsed,
       server,
-      match?.location,
+      undefined,
       Date.now(),
     );
-    r.captures = match?.captures ?? captures;
+    r.captures = captures;
     this.inFlight.set(connection, r);
+    onUninitializedVariable(r, (name) => {
+      if (r.loc.uninitializedVariableWarn)
+        this.errorLogFor(r).log("warn", `using uninitialized "${name}" variable`, r.logContext());
+    });
     connection.setKeepaliveTimeout(r.loc.keepaliveTimeoutMs);
     if (head.method === "CONNECT" || head.method === "TRACE") {
       this.respondError(r, 405);
       return;
     }
-    const framing = facts.ok.framing;
+    this.afterPhases(r, runPhases(r, this.phaseHooks));
+  }
+
+  /** What the rewrite phases need from the flow. */
+  private readonly phaseHooks: PhaseHooks = {
+    errorLogFor: (r) => this.errorLogFor(r),
+    afterFindConfig: (r) => this.checkBodySize(r),
+  };
+
+  /** nginx's find-config check: a declared body past client_max_body_size. */
+  private checkBodySize(r: HttpRequest): number | undefined {
+    const framing = r.facts.framing;
     const limit = r.loc.clientMaxBodySize;
     if (framing.kind === "length" && limit > 0 && framing.length > limit) {
       this.errorLogFor(r).log(
@@ -99,10 +116,29 @@ export class RequestFlow implements ConnectionEvents, ProxyServices {
         `client intended to send too large body: ${framing.length} bytes`,
         r.logContext(),
       );
-      this.respondError(r, 413);
+      return 413;
+    }
+    return undefined;
+  }
+
+  /** The phases ended: run the content handler, or send what the script answered. */
+  private afterPhases(r: HttpRequest, outcome: PhaseOutcome): void {
+    if (outcome.kind === "status") {
+      this.respondError(r, outcome.status);
       return;
     }
-    const location = match?.location;
+    if (outcome.kind === "respond") {
+      this.respondText(r, outcome.status, outcome.body);
+      return;
+    }
+    this.content(r);
+  }
+
+  /** The content phase. */
+  private content(r: HttpRequest): void {
+    const connection = r.connection as ClientConnection;
+    connection.setKeepaliveTimeout(r.loc.keepaliveTimeoutMs);
+    const location = r.location;
     if (location?.proxyPass) {
       proxyRequest(r, connection, location, location.proxyPass, this);
       return;
@@ -158,20 +194,56 @@ export class RequestFlow implements ConnectionEvents, ProxyServices {
     this.log(r);
   }
 
+  /**
+   * A status wsgate answers itself (nginx's special response): the location's
+   * error_page for it if any, else nginx's page; 444 closes without a word.
+   */
   respondError(r: HttpRequest, status: number): void {
     const connection = r.connection as ClientConnection;
+    if (status === 444) {
+      r.status = 444;
+      this.log(r);
+      connection.destroy();
+      return;
+    }
+    r.errStatus = status;
+    const page = r.errorPage || r.uriChanges === 0 ? undefined : errorPageFor(r, status);
+    if (page) {
+      this.afterPhases(r, sendErrorPage(r, page, this.phaseHooks));
+      return;
+    }
+    const code = r.errStatus || status;
+    const send = wireStatus(code);
     const keepAlive =
       r.facts.keepAlive && !errorClosesConnection(status) && connection.requests < r.loc.keepaliveRequests;
-    const response = errorResponse(status, {
+    const body = specialPageBody(code, r.loc.serverTokens);
+    const head = ownResponseHead(r, {
+      status: send,
+      contentType: body === undefined ? undefined : "text/html",
+      contentLength: body?.length ?? 0,
       keepAlive,
-      head: r.method === "HEAD",
-      serverTokens: r.loc.serverTokens,
-      keepAliveHeader:
-        r.loc.keepaliveHeaderSeconds !== undefined ? `timeout=${r.loc.keepaliveHeaderSeconds}` : undefined,
     });
-    r.status = wireStatus(status);
-    r.headerBytes = response.head.length;
-    connection.write(response.head + response.body);
+    r.status = send;
+    r.headerBytes = head.length;
+    connection.write(r.method === "HEAD" || body === undefined ? head : head + body);
+    this.finalize(r, keepAlive);
+  }
+
+  /** `return code text` (ngx_http_send_response): the text as the body, typed by the URI's extension. */
+  private respondText(r: HttpRequest, status: number, body: string): void {
+    const connection = r.connection as ClientConnection;
+    const send = r.errStatus || status;
+    const keepAlive =
+      r.facts.keepAlive && r.loc.keepaliveTimeoutMs > 0 && connection.requests < r.loc.keepaliveRequests;
+    const head = ownResponseHead(r, {
+      status: send,
+      contentType: contentTypeFor(r),
+      contentLength: Buffer.byteLength(body, "latin1"),
+      keepAlive,
+    });
+    r.status = send;
+    r.headerBytes = head.length;
+    connection.write(r.method === "HEAD" || send === 204 ? head : head + body);
     this.finalize(r, keepAlive);
   }
 

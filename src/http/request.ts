@@ -36,18 +36,36 @@ export class HttpRequest implements VariableSource {
   captures: readonly string[] | undefined = undefined;
   /** Set when the response is complete and the access log line written. */
   finished = false;
+  /** nginx's r->uri_changes: URI changes and internal redirects left before "rewrite or internal redirection cycle". */
+  uriChanges = 11;
+  /** A rewrite changed the URI: the location is searched again (r->uri_changed). */
+  uriChanged = false;
+  /** The URI was changed inside wsgate (rewrite, error_page): it goes upstream escaped (r->internal). */
+  internal = false;
+  /** The client's target still describes the URI (r->valid_unparsed_uri). */
+  validUnparsedUri = true;
+  /** The location's prefix may be replaced by proxy_pass's URI (r->valid_location; `rewrite … break` clears it). */
+  validLocation = true;
+  /** An error_page has been used (r->error_page), so another error is not redirected again. */
+  errorPage = false;
+  /** The status every response head of this request carries after an error_page (r->err_status); 0 for none. */
+  errStatus = 0;
+  /** The Location of a response wsgate makes itself (return, rewrite redirect, error_page URL). */
+  outLocation: string | undefined = undefined;
+  /** The method after an error_page redirect turned it into GET. */
+  methodOverride: string | undefined = undefined;
   private readonly bytesAtStart: number;
 
   constructor(
     readonly connection: ConnectionInfo,
     readonly head: RequestHead,
     readonly facts: RequestFacts,
-    readonly uri: string,
-    readonly args: string,
+    public uri: string,
+    public args: string,
     /** The target's path and query as sent, what proxy_pass without URI passes on. */
     readonly unparsedUri: string,
     readonly server: ServerConf,
-    readonly location: LocationConf | undefined,
+    public location: LocationConf | undefined,
     readonly startMs: number,
   ) {
     this.bytesAtStart = connection.bytesWritten();
@@ -77,7 +95,7 @@ export class HttpRequest implements VariableSource {
     return this.connection.requests;
   }
   get method(): string {
-    return this.head.method;
+    return this.methodOverride ?? this.head.method;
   }
   get requestLine(): string {
     return this.head.requestLine;

@@ -19,7 +19,7 @@ export const PROXY_DIRECTIVES: readonly DirectiveSpec[] = [
       const pass = parseProxyPass(node);
       if (
         pass.uri !== undefined &&
-        (location.modifier === "~" || location.modifier === "~*" || location.modifier === "@")
+        (location.modifier === "~" || location.modifier === "~*" || location.modifier === "@" || location.noname)
       ) {
         throw directiveError(
           node,
@@ -96,7 +96,14 @@ function parseProxyPass(node: DirectiveNode): ProxyPass {
   const proxyHost = port === undefined || port === 80 ? host : `${host}:${port}`;
   // Upstream names are matched without regard to case; $proxy_host keeps the case written.
   const upstream = (port === undefined ? host : `${host}:${port}`).toLowerCase();
-  return { scheme, upstream, proxyHost, uri, place: placeOf(node) };
+  return {
+    scheme,
+    upstream,
+    proxyHost,
+    uri,
+    url: url.slice(0, scheme.length + 3 + authority.length),
+    place: placeOf(node),
+  };
 }
 
 export function splitHostPort(
