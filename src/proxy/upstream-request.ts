@@ -102,7 +102,7 @@ function stripLineBreaks(value: string): string {
  * proxy_pass without a URI passes the client's URI as sent; with one, the
  * part matching the location is replaced by it, in the normalised URI. A URI
  * changed by rewrite or error_page goes escaped, with its new arguments; after
- * `rewrite … break` proxy_pass's URI part is put before the whole new URI.
+ * `rewrite … break` the whole new URI goes, without proxy_pass's URI part.
  */
 export function upstreamUri(r: HttpRequest, pass: ProxyPass, location: LocationConf): string {
   if (pass.uri === undefined && r.validUnparsedUri) return r.unparsedUri;
@@ -116,6 +116,7 @@ export function upstreamUri(r: HttpRequest, pass: ProxyPass, location: LocationC
   // nginx escapes it only when the client's path held an escape (r->quoted_uri) or wsgate changed it (r->internal).
   const question = r.unparsedUri.indexOf("?");
   const quoted = r.internal || (question === -1 ? r.unparsedUri : r.unparsedUri.slice(0, question)).includes("%");
-  const path = (pass.uri ?? "") + (quoted ? escapeUri(rest) : rest);
+  const prefix = r.validLocation ? (pass.uri ?? "") : "";
+  const path = prefix + (quoted ? escapeUri(rest) : rest);
   return r.args !== "" ? `${path}?${r.args}` : path;
 }

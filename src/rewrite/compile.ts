@@ -12,7 +12,8 @@ import { placeOf } from "../config/table.js";
 import { valueError } from "../config/values.js";
 import { ComplexValue } from "../vars/complex-value.js";
 import type { VariableRegistry } from "../vars/registry.js";
-import type { Condition, RewriteCode } from "./script.js";
+import type { Condition, NamedCaptures, RewriteCode } from "./script.js";
+import { defineSetVariable } from "./variables.js";
 
 /** A code as recorded while reading: an `if` in a location still holds the level being built. */
 export type BuildCode =
@@ -49,6 +50,7 @@ export function compileRewrite(node: DirectiveNode, registry: VariableRegistry):
   const place = placeOf(node);
   if (rawReplacement === "") throw valueError(node, "empty replacement");
   const regex = compileRegex(node, source, false);
+  const named = namedCaptures(node, source, registry);
   let replacement = rawReplacement;
   let addArgs = true;
   if (replacement.endsWith("?")) {
@@ -84,6 +86,7 @@ export function compileRewrite(node: DirectiveNode, registry: VariableRegistry):
     kind: "rewrite",
     regex,
     source,
+    named,
     uri: ComplexValue.compile(uriPart, registry, place),
     args: argsPart === undefined ? undefined : ComplexValue.compile(argsPart, registry, place),
     addArgs,
@@ -136,7 +139,14 @@ export function compileCondition(node: DirectiveNode, registry: VariableRegistry
       return { kind: "equal", negate: op === "!=", left, right: ComplexValue.compile(right, registry, place) };
     }
     if (op === "~" || op === "~*" || op === "!~" || op === "!~*") {
-      return { kind: "regex", negate: op[0] === "!", left, regex: compileRegex(node, right, op.endsWith("*")) };
+      return {
+        kind: "regex",
+        negate: op[0] === "!",
+        left,
+        regex: compileRegex(node, right, op.endsWith("*")),
+        source: right,
+        named: namedCaptures(node, right, registry),
+      };
     }
     throw valueError(node, `unexpected "${op}" in condition`);
   }
@@ -149,4 +159,15 @@ export function compileCondition(node: DirectiveNode, registry: VariableRegistry
     return { kind: "file", negate, test, path: ComplexValue.compile(value[last]!, registry, place) };
   }
   throw valueError(node, `invalid condition "${word}"`);
+}
+
+/** `(?<name>…)` (and PCRE's `(?P<name>…)`, `(?'name'…)`) make variables, set when the regex matches. */
+function namedCaptures(node: DirectiveNode, source: string, registry: VariableRegistry): NamedCaptures {
+  const out: Array<readonly [string, number]> = [];
+  for (const match of source.matchAll(/\(\?(?:P?<([A-Za-z_][A-Za-z0-9_]*)>|'([A-Za-z_][A-Za-z0-9_]*)')/g)) {
+    const name = match[1] ?? match[2]!;
+    defineSetVariable(registry, name.toLowerCase(), node);
+    out.push([name, registry.indexOf(name, placeOf(node))]);
+  }
+  return out;
 }

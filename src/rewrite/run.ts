@@ -8,7 +8,7 @@
 import { accessSync, constants, statSync } from "node:fs";
 import type { HttpRequest } from "../http/request.js";
 import type { ErrorLog } from "../log/error-log.js";
-import type { Condition, RewriteCode } from "./script.js";
+import type { Condition, NamedCaptures, RewriteCode } from "./script.js";
 
 /** How a script ended: it ran through (or stopped with last/break), or it answers the request. */
 export type ScriptOutcome =
@@ -39,6 +39,8 @@ function runCodes(codes: readonly RewriteCode[], run: Run): ScriptOutcome {
   for (const code of codes) {
     switch (code.kind) {
       case "return": {
+        // nginx's $status reads the status being answered while the text is made.
+        if (code.text !== undefined) r.status = r.errStatus || code.status;
         const text = code.text?.evaluate(r);
         if (code.status >= 400 && text === undefined) return { kind: "status", status: code.status };
         if (
@@ -86,7 +88,7 @@ function rewrite(code: Extract<RewriteCode, { kind: "rewrite" }>, run: Run): Scr
     return NEXT;
   }
   if (logging) notice(run, `"${code.source}" matches "${r.uri}"`);
-  r.captures = Array.from(match, (group) => group ?? "");
+  setCaptures(r, match, code.named);
   if (code.redirect !== undefined) {
     let url = code.uri.evaluate(r);
     if (code.addArgs && r.args !== "") url += (url.includes("?") ? "&" : "?") + r.args;
@@ -129,10 +131,10 @@ function test(condition: Condition, run: Run): boolean {
     case "regex": {
       const subject = condition.left.evaluate(r);
       const match = condition.regex.exec(subject);
-      const source = condition.regex.source;
+      const source = condition.source;
       if (r.loc.rewriteLog)
         notice(run, match ? `"${source}" matches "${subject}"` : `"${source}" does not match "${subject}"`);
-      if (match) r.captures = Array.from(match, (group) => group ?? "");
+      if (match) setCaptures(r, match, condition.named);
       return Boolean(match) !== condition.negate;
     }
     case "file":
@@ -152,6 +154,12 @@ function fileTest(kind: "f" | "d" | "e" | "x", path: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** $1…$9 and the named captures' variables, as ngx_http_regex_exec() sets them. */
+function setCaptures(r: HttpRequest, match: RegExpExecArray, named: NamedCaptures): void {
+  r.captures = Array.from(match, (group) => group ?? "");
+  for (const [group, index] of named) r.variableCache[index] = match.groups?.[group] ?? "";
 }
 
 function notice(run: Run, message: string): void {

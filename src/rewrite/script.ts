@@ -22,6 +22,7 @@ export type RewriteCode =
       readonly regex: RegExp;
       /** The regex as written, for rewrite_log lines. */
       readonly source: string;
+      readonly named: NamedCaptures;
       /** The replacement's URI part (before "?"); with a redirect, the whole replacement. */
       readonly uri: ComplexValue;
       /** The replacement's arguments (after its first "?"), when it has one and is no redirect. */
@@ -47,10 +48,20 @@ export type RewriteCode =
 export type Condition =
   | { readonly kind: "variable"; readonly value: ComplexValue }
   | { readonly kind: "equal"; readonly negate: boolean; readonly left: ComplexValue; readonly right: ComplexValue }
-  | { readonly kind: "regex"; readonly negate: boolean; readonly left: ComplexValue; readonly regex: RegExp }
+  | {
+      readonly kind: "regex";
+      readonly negate: boolean;
+      readonly left: ComplexValue;
+      readonly regex: RegExp;
+      readonly source: string;
+      readonly named: NamedCaptures;
+    }
   | {
       readonly kind: "file";
       readonly negate: boolean;
       readonly test: "f" | "d" | "e" | "x";
       readonly path: ComplexValue;
     };
+
+/** Named captures of a regex and the variable each one sets on a match: [group, variable index]. */
+export type NamedCaptures = ReadonlyArray<readonly [group: string, index: number]>;
