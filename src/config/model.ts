@@ -62,7 +62,7 @@ export interface ProxyPass {
   readonly proxyHost: string;
   /** The URI part of proxy_pass (`http://b/x/` → "/x/"); undefined when none was written. */
   readonly uri: string | undefined;
-  /** The URL as written without its URI part ("http://b:8010"): proxy_redirect default's pattern. */
+  /** The URL as written ("http://b:8010/x/"): proxy_redirect default's pattern. */
   readonly url: string;
   readonly place: SourcePlace;
 }

@@ -124,6 +124,7 @@ export class RequestFlow implements ConnectionEvents, ProxyServices {
   /** The phases ended: run the content handler, or send what the script answered. */
   private afterPhases(r: HttpRequest, outcome: PhaseOutcome): void {
     if (outcome.kind === "status") {
+      if (outcome.discardsBody) r.answerExpect((text) => (r.connection as ClientConnection).write(text));
       this.respondError(r, outcome.status);
       return;
     }
@@ -207,6 +208,7 @@ export class RequestFlow implements ConnectionEvents, ProxyServices {
       return;
     }
     r.errStatus = status;
+    r.expectTested = true;
     const page = r.errorPage || r.uriChanges === 0 ? undefined : errorPageFor(r, status);
     if (page) {
       this.afterPhases(r, sendErrorPage(r, page, this.phaseHooks));
@@ -232,6 +234,8 @@ export class RequestFlow implements ConnectionEvents, ProxyServices {
   /** `return code text` (ngx_http_send_response): the text as the body, typed by the URI's extension. */
   private respondText(r: HttpRequest, status: number, body: string): void {
     const connection = r.connection as ClientConnection;
+    // nginx discards the body before it answers, and so answers "Expect: 100-continue" first.
+    r.answerExpect((text) => connection.write(text));
     const send = r.errStatus || status;
     const keepAlive =
       r.facts.keepAlive && r.loc.keepaliveTimeoutMs > 0 && connection.requests < r.loc.keepaliveRequests;

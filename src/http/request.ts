@@ -52,6 +52,8 @@ export class HttpRequest implements VariableSource {
   errStatus = 0;
   /** The Location of a response wsgate makes itself (return, rewrite redirect, error_page URL). */
   outLocation: string | undefined = undefined;
+  /** "100 Continue" was answered, or may no longer be (r->expect_tested). */
+  expectTested = false;
   /** The method after an error_page redirect turned it into GET. */
   methodOverride: string | undefined = undefined;
   private readonly bytesAtStart: number;
@@ -124,6 +126,16 @@ export class HttpRequest implements VariableSource {
   }
   get bodyBytesSent(): number {
     return Math.max(0, this.bytesSent - this.headerBytes);
+  }
+
+  /**
+   * ngx_http_test_expect(): when wsgate is about to read (or discard) the body,
+   * an HTTP/1.1 `Expect: 100-continue` gets "100 Continue" — once, body or not.
+   */
+  answerExpect(write: (text: string) => void): void {
+    if (this.expectTested) return;
+    this.expectTested = true;
+    if (this.facts.expectContinue && this.head.version >= 1001) write("HTTP/1.1 100 Continue\r\n\r\n");
   }
 
   /** Drop the request headers no variable reads (`names` as variable-style names): a tunnel lives for hours. */

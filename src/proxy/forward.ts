@@ -80,9 +80,7 @@ class ProxySession {
 
   start(): void {
     this.connection.onAbortHandler = () => this.clientAborted();
-    if (this.r.facts.expectContinue && this.r.facts.framing.kind !== "none" && this.r.head.version >= 1001) {
-      this.connection.write("HTTP/1.1 100 Continue\r\n\r\n");
-    }
+    this.r.answerExpect((text) => this.connection.write(text));
     this.connectNext();
   }
 

@@ -14,7 +14,7 @@ import type { Condition, NamedCaptures, RewriteCode } from "./script.js";
 export type ScriptOutcome =
   | { readonly kind: "next" }
   /** A status for the special-response path (error pages, redirects with r.outLocation). */
-  | { readonly kind: "status"; readonly status: number }
+  | { readonly kind: "status"; readonly status: number; readonly discardsBody?: boolean }
   /** `return code text` (and `return 200` with no text): a response with this body. */
   | { readonly kind: "respond"; readonly status: number; readonly body: string };
 
@@ -51,7 +51,8 @@ function runCodes(codes: readonly RewriteCode[], run: Run): ScriptOutcome {
           code.status === 308
         ) {
           r.outLocation = text ?? "";
-          return { kind: "status", status: code.status };
+          // Through ngx_http_send_response(), which discards the body (answering Expect) first.
+          return { kind: "status", status: code.status, discardsBody: true };
         }
         return { kind: "respond", status: code.status, body: text ?? "" };
       }

@@ -101,7 +101,7 @@ function parseProxyPass(node: DirectiveNode): ProxyPass {
     upstream,
     proxyHost,
     uri,
-    url: url.slice(0, scheme.length + 3 + authority.length),
+    url,
     place: placeOf(node),
   };
 }
