@@ -21,9 +21,9 @@ export const PROXY_DIRECTIVES: readonly DirectiveSpec[] = [
         pass.uri !== undefined &&
         (location.modifier === "~" || location.modifier === "~*" || location.modifier === "@" || location.noname)
       ) {
-        throw directiveError(
+        throw valueError(
           node,
-          `cannot have URI part in location given by regular expression, or inside named location, or inside "if" statement, or inside "limit_except" block`,
+          `"proxy_pass" cannot have URI part in location given by regular expression, or inside named location, or inside "if" statement, or inside "limit_except" block`,
         );
       }
       location.proxyPass = pass;
