@@ -54,6 +54,8 @@ export class HttpRequest implements VariableSource {
   outLocation: string | undefined = undefined;
   /** "100 Continue" was answered, or may no longer be (r->expect_tested). */
   expectTested = false;
+  /** The upstream of a proxying that ended in an error_page: nginx keeps naming it in error-log lines. */
+  upstreamForLog: string | undefined = undefined;
   /** The method after an error_page redirect turned it into GET. */
   methodOverride: string | undefined = undefined;
   private readonly bytesAtStart: number;
@@ -154,7 +156,11 @@ export class HttpRequest implements VariableSource {
       client: this.connection.remoteAddress,
       server: this.serverName,
       request: this.head.requestLine,
-      ...(upstream !== undefined ? { upstream } : {}),
+      ...(upstream !== undefined
+        ? { upstream }
+        : this.upstreamForLog !== undefined
+          ? { upstream: this.upstreamForLog }
+          : {}),
       ...(hostHeader !== undefined ? { host: hostHeader } : {}),
       ...(action !== undefined ? { action } : {}),
     };

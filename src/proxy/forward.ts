@@ -250,6 +250,7 @@ class ProxySession {
       attempt.bytesSent = socket.bytesWritten;
       this.peer!.active--;
       socket.destroy();
+      this.r.upstreamForLog = this.upstreamUrl;
       this.services.respondError(this.r, head.status);
       return;
     }
@@ -415,6 +416,7 @@ class ProxySession {
   private fail(status: number): void {
     if (this.done) return;
     this.done = true;
+    if (this.current) this.r.upstreamForLog = this.upstreamUrl;
     this.services.respondError(this.r, status);
   }
 
