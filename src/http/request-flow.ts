@@ -110,7 +110,8 @@ export class RequestFlow implements ConnectionEvents, ProxyServices {
   private checkBodySize(r: HttpRequest): number | undefined {
     const framing = r.facts.framing;
     const limit = r.loc.clientMaxBodySize;
-    if (framing.kind === "length" && limit > 0 && framing.length > limit) {
+    if (framing.kind === "length" && limit > 0 && framing.length > limit && !r.discardBody) {
+      r.discardBody = true;
       this.errorLogFor(r).log(
         "error",
         `client intended to send too large body: ${framing.length} bytes`,
@@ -209,6 +210,7 @@ export class RequestFlow implements ConnectionEvents, ProxyServices {
     }
     r.errStatus = status;
     r.expectTested = true;
+    if (errorClosesConnection(status)) r.keepAliveLost = true;
     const page = r.errorPage || r.uriChanges === 0 ? undefined : errorPageFor(r, status);
     if (page) {
       this.afterPhases(r, sendErrorPage(r, page, this.phaseHooks));
@@ -216,8 +218,7 @@ export class RequestFlow implements ConnectionEvents, ProxyServices {
     }
     const code = r.errStatus || status;
     const send = wireStatus(code);
-    const keepAlive =
-      r.facts.keepAlive && !errorClosesConnection(status) && connection.requests < r.loc.keepaliveRequests;
+    const keepAlive = r.facts.keepAlive && !r.keepAliveLost && connection.requests < r.loc.keepaliveRequests;
     const body = specialPageBody(code, r.loc.serverTokens);
     const head = ownResponseHead(r, {
       status: send,
@@ -238,7 +239,10 @@ export class RequestFlow implements ConnectionEvents, ProxyServices {
     r.answerExpect((text) => connection.write(text));
     const send = r.errStatus || status;
     const keepAlive =
-      r.facts.keepAlive && r.loc.keepaliveTimeoutMs > 0 && connection.requests < r.loc.keepaliveRequests;
+      r.facts.keepAlive &&
+      !r.keepAliveLost &&
+      r.loc.keepaliveTimeoutMs > 0 &&
+      connection.requests < r.loc.keepaliveRequests;
     const head = ownResponseHead(r, {
       status: send,
       contentType: contentTypeFor(r),

@@ -54,6 +54,10 @@ export class HttpRequest implements VariableSource {
   outLocation: string | undefined = undefined;
   /** "100 Continue" was answered, or may no longer be (r->expect_tested). */
   expectTested = false;
+  /** An error that closes the connection (400, 413, 500 …) was met, even if an error_page answers it (r->keepalive = 0). */
+  keepAliveLost = false;
+  /** The body is being thrown away (r->discard_body): client_max_body_size is not checked again. */
+  discardBody = false;
   /** The upstream of a proxying that ended in an error_page: nginx keeps naming it in error-log lines. */
   upstreamForLog: string | undefined = undefined;
   /** The method after an error_page redirect turned it into GET. */

@@ -316,6 +316,7 @@ class ProxySession {
       framing.kind !== "length" && framing.kind !== "none" && r.head.version >= 1001 && loc.chunkedTransferEncoding;
     const canKeepAlive =
       r.facts.keepAlive &&
+      !r.keepAliveLost &&
       loc.keepaliveTimeoutMs > 0 &&
       r.connection.requests < loc.keepaliveRequests &&
       (framing.kind === "length" || framing.kind === "none" || clientChunked);

@@ -81,6 +81,9 @@ const CONFIG = `
     location /ep/url301 { error_page 404 =301 http://elsewhere.test/missing; return 404; }
     location /ep/self { error_page 500 /ep/self; return 500; }
     location /ep/intercept { proxy_intercept_errors on; error_page 500 503 /errors/404; proxy_pass ${B}; }
+    location /ep/toproxy { proxy_intercept_errors on; error_page 404 = /pass/st/201; proxy_pass ${B}; }
+    location /ep/big { client_max_body_size 1; error_page 413 /errors/413; proxy_pass ${B}; }
+    location = /errors/413 { return 200 "too large, status $status, method $request_method\n"; }
     location /ep/nointercept { error_page 500 /errors/404; proxy_pass ${B}; }
 
     location /hdr/ { add_header X-A a; add_header X-B "$uri" always; add_header X-Empty "$arg_none"; return 200 "ok\\n"; }
@@ -153,7 +156,8 @@ const REQUESTS: ReadonlyArray<readonly [string, string]> = [
   ['"0" is false', "GET /if/zero?v=0 HTTP/1.0\r\n\r\n"],
   ["-d", "GET /if/file HTTP/1.0\r\n\r\n"],
   ["!-f", "GET /if/nofile HTTP/1.0\r\n\r\n"],
-  ["set, and a variable never set", "GET /set HTTP/1.0\r\n\r\n"],
+  ["set in one request", "GET /late HTTP/1.0\r\n\r\n"],
+  ["set, and a variable set only by another request", "GET /set HTTP/1.0\r\n\r\n"],
   ["error_page = keeps the page's status", "GET /ep/equal HTTP/1.0\r\n\r\n"],
   ["error_page =299 with args, POST becomes GET", "POST /ep/code?y=2 HTTP/1.0\r\nContent-Length: 2\r\n\r\nab"],
   ["error_page to a named location on a 502", "GET /ep/named HTTP/1.0\r\n\r\n"],
@@ -162,6 +166,11 @@ const REQUESTS: ReadonlyArray<readonly [string, string]> = [
   ["error_page to itself: not twice", "GET /ep/self HTTP/1.0\r\n\r\n"],
   ["proxy_intercept_errors on: 500 from upstream", "GET /ep/intercept/st/500 HTTP/1.0\r\n\r\n"],
   ["proxy_intercept_errors on: a 404 without error_page passes", "GET /ep/intercept/st/404 HTTP/1.0\r\n\r\n"],
+  ["intercepted 404 to a proxied location with =", "GET /ep/toproxy/st/404 HTTP/1.0\r\n\r\n"],
+  [
+    "413 to an error_page: checked once, the connection still closes",
+    "POST /ep/big HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n0123456789",
+  ],
   ["proxy_intercept_errors off: the upstream's 500", "GET /ep/nointercept/st/500 HTTP/1.0\r\n\r\n"],
   ["add_header, always, empty value", "GET /hdr/ HTTP/1.0\r\n\r\n"],
   ["add_header on a 404: only always", "GET /hdr/404 HTTP/1.0\r\n\r\n"],
