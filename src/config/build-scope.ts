@@ -20,6 +20,7 @@ import type {
 import type { Prefixes } from "./paths.js";
 import type { VariableRegistry } from "../vars/registry.js";
 import type { LogFormat } from "../log/format.js";
+import type { BuildCode } from "../rewrite/compile.js";
 
 export interface MainBuild extends Partial<Omit<MainConf, "errorLogs">> {
   errorLogs?: ErrorLogTarget[];
@@ -51,6 +52,8 @@ export interface ServerBuild {
   tryFiles?: TryFiles;
   stubStatus?: boolean;
   readonly place: SourcePlace;
+  /** The server's rewrite-module directives (server rewrite phase). */
+  rewrite?: BuildCode[];
 }
 
 export interface LocationBuild {
@@ -65,6 +68,10 @@ export interface LocationBuild {
   tryFiles?: TryFiles;
   stubStatus?: boolean;
   readonly place: SourcePlace;
+  /** The location's rewrite-module directives (rewrite phase). */
+  rewrite?: BuildCode[];
+  /** An `if` block's own level (nginx's unnamed location). */
+  readonly noname?: boolean;
 }
 
 export interface BuildScope {

@@ -16,6 +16,9 @@ import { STATIC_DIRECTIVES } from "./modules/static.js";
 import { UPSTREAM_DIRECTIVES } from "./modules/upstream.js";
 import { UPSTREAM_STATUS_DIRECTIVES } from "./modules/upstream-status.js";
 import { WSGATE_PROCESS_DIRECTIVES } from "./modules/wsgate-process.js";
+import { REWRITE_DIRECTIVES } from "./modules/rewrite.js";
+import { HEADERS_DIRECTIVES } from "./modules/headers.js";
+import { PROXY_RESPONSE_DIRECTIVES } from "./modules/proxy-response.js";
 
 const ALL_ROWS: readonly DirectiveSpec[] = [
   ...CORE_DIRECTIVES,
@@ -27,6 +30,9 @@ const ALL_ROWS: readonly DirectiveSpec[] = [
   ...UPSTREAM_DIRECTIVES,
   ...UPSTREAM_STATUS_DIRECTIVES,
   ...WSGATE_PROCESS_DIRECTIVES,
+  ...REWRITE_DIRECTIVES,
+  ...HEADERS_DIRECTIVES,
+  ...PROXY_RESPONSE_DIRECTIVES,
 ];
 
 export const DIRECTIVES: ReadonlyMap<string, readonly DirectiveSpec[]> = indexByName(ALL_ROWS);

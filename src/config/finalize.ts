@@ -23,6 +23,7 @@ import {
 import { resolveFromPrefix, type Prefixes } from "./paths.js";
 import { defaultUpstreamServer } from "./modules/upstream.js";
 import { STATIC_DEFAULTS } from "./modules/static.js";
+import { finalizeScript } from "../rewrite/finalize-script.js";
 
 export function finalizeMain(main: MainBuild, prefixes: Prefixes, defaultErrorLog?: string): MainConf {
   return {
@@ -102,6 +103,16 @@ function defaultLoc(http: HttpBuild, prefixes: Prefixes): LocConf {
     proxyNextUpstreamTimeoutMs: 0,
     ...STATIC_DEFAULTS,
     root: { alias: 0, path: resolveFromPrefix(prefixes.prefix, "html"), prefix: prefixes.prefix },
+    rewriteLog: false,
+    uninitializedVariableWarn: true,
+    addHeaders: [],
+    errorPages: [],
+    recursiveErrorPages: false,
+    absoluteRedirect: true,
+    portInRedirect: true,
+    serverNameInRedirect: false,
+    proxyInterceptErrors: false,
+    proxyRedirects: undefined,
   };
 }
 
@@ -128,6 +139,7 @@ function finalizeServer(server: ServerBuild, httpSrv: SrvConf, httpLoc: LocConf)
     tryFiles: server.tryFiles,
     stubStatus: server.stubStatus,
     place: server.place,
+    rewrite: finalizeScript(server.rewrite, undefined, loc),
   };
 }
 
@@ -144,6 +156,7 @@ function finalizeLocation(location: LocationBuild, parent: LocConf): LocationCon
     tryFiles: location.tryFiles,
     stubStatus: location.stubStatus,
     place: location.place,
+    rewrite: finalizeScript(location.rewrite, location, loc),
   };
 }
 

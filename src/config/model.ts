@@ -12,6 +12,7 @@ import type { SourcePlace } from "./errors.js";
 import type { ComplexValue } from "../vars/complex-value.js";
 import type { VariableRegistry } from "../vars/registry.js";
 import type { LogFormat } from "../log/format.js";
+import type { RewriteCode } from "../rewrite/script.js";
 
 export const LOG_LEVELS = ["debug", "info", "notice", "warn", "error", "crit", "alert", "emerg"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -72,8 +73,31 @@ export interface ProxyPass {
   readonly dynamic?: ComplexValue;
   /** Send `uri` as it is, or the client's unparsed URI when there is none (proxy_pass with variables). */
   readonly wholeUri?: boolean;
+  /** The URL as written ("http://b:8010/x/"): proxy_redirect default's pattern. */
+  readonly url: string;
   readonly place: SourcePlace;
 }
+
+/** `add_header name value [always]`. */
+export interface AddHeader {
+  readonly name: string;
+  readonly value: ComplexValue;
+  readonly always: boolean;
+}
+
+/** One status of an `error_page` line. */
+export interface ErrorPage {
+  readonly status: number;
+  /** -1 without "=", 0 for a bare "=" (the redirected response's status), else the status after "=". */
+  readonly overwrite: number;
+  readonly uri: ComplexValue;
+}
+
+/** One `proxy_redirect` line; `default` is resolved against the location's proxy_pass. */
+export type ProxyRedirect =
+  | { readonly kind: "text"; readonly pattern: ComplexValue; readonly replacement: ComplexValue }
+  | { readonly kind: "regex"; readonly regex: RegExp; readonly replacement: ComplexValue }
+  | { readonly kind: "default"; readonly pattern: string; readonly replacement: string };
 
 export interface AccessLogTarget {
   /** Absolute path, or "stderr". */
@@ -154,6 +178,16 @@ export interface LocConf {
   absoluteRedirect: boolean;
   portInRedirect: boolean;
   serverNameInRedirect: boolean;
+  rewriteLog: boolean;
+  uninitializedVariableWarn: boolean;
+  /** add_header lines of the nearest level that has any. */
+  addHeaders: readonly AddHeader[];
+  /** error_page lines of the nearest level that has any. */
+  errorPages: readonly ErrorPage[];
+  recursiveErrorPages: boolean;
+  proxyInterceptErrors: boolean;
+  /** proxy_redirect lines; "off", or undefined for nginx's default (derived from proxy_pass). */
+  proxyRedirects: readonly ProxyRedirect[] | "off" | undefined;
 }
 
 export interface SrvConf {
@@ -184,6 +218,10 @@ export interface LocationConf {
   tryFiles?: TryFiles | undefined;
   stubStatus?: boolean | undefined;
   readonly place: SourcePlace;
+  /** The location's rewrite script (rewrite phase); undefined when it has none. */
+  readonly rewrite?: readonly RewriteCode[] | undefined;
+  /** An `if` block's level: same name as the enclosing location, no locations of its own. */
+  readonly noname?: boolean;
 }
 
 export interface ServerConf {
@@ -196,6 +234,8 @@ export interface ServerConf {
   tryFiles?: TryFiles | undefined;
   stubStatus?: boolean | undefined;
   readonly place: SourcePlace;
+  /** The server's rewrite script (server rewrite phase); undefined when it has none. */
+  readonly rewrite?: readonly RewriteCode[] | undefined;
 }
 
 export interface UpstreamServerConf {

@@ -24,8 +24,9 @@ export function compileRegex(
   try {
     regex = new RegExp(js, caseless ? "i" : "");
   } catch (err) {
-    const reason = err instanceof Error ? err.message.replace(/^Invalid regular expression: /, "") : String(err);
-    throw valueError(node, `pcre2_compile() failed: ${reason} in "${source}"`);
+    const text =
+      err instanceof Error ? err.message.replace(/^Invalid regular expression: (\/.*\/[a-z]*: )?/s, "") : String(err);
+    throw valueError(node, `pcre2_compile() failed: ${PCRE_WORDS[text] ?? text} in "${source}"`);
   }
   if (registry) {
     // An alternation with the empty string matches "", which lists every group name.
@@ -36,3 +37,12 @@ export function compileRegex(
   }
   return regex;
 }
+
+/** PCRE2's words for the errors JavaScript's engine names otherwise. */
+const PCRE_WORDS: Record<string, string> = {
+  "Unterminated group": "missing closing parenthesis",
+  "Unmatched ')'": "unmatched closing parenthesis",
+  "Nothing to repeat": "quantifier does not follow a repeatable item",
+  "Unterminated character class": "missing terminating ] for character class",
+  "\\ at end of pattern": "\\ at end of pattern",
+};

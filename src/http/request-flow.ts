@@ -1,8 +1,10 @@
 /**
  * The life of a request, phase by phase (after nginx's phases and Pingora's
- * request filters): head read → checks → server → location → content
- * (proxy, or nginx's 404 where wsgate serves nothing) → log. Every error
- * response goes through respondError(), which sends nginx's page and status.
+ * request filters): head read → checks → server → the rewrite phases
+ * (src/rewrite/phases.ts: location, rewrite, internal redirects) → content
+ * (proxy, wsgate_upstream_status, or the static handlers of src/static/) →
+ * log. Every error response goes through respondError(), which sends the
+ * location's error_page or nginx's page and status.
  */
 
 import type { HttpConf, LocConf } from "../config/model.js";
@@ -11,16 +13,18 @@ import type { ErrorLog } from "../log/error-log.js";
 import { proxyRequest, type ProxyServices } from "../proxy/forward.js";
 import type { UpstreamGroup } from "../upstream/group.js";
 import type { ClientConnection, ConnectionEvents } from "./connection.js";
-import { findLocation } from "./find-location.js";
 import { HttpRequest } from "./request.js";
 import type { RequestHead } from "./request-head.js";
 import { requestFacts, type RequestFacts } from "./request-headers.js";
 import { selectServer, type AddressServers } from "./select-server.js";
-import { errorClosesConnection, errorResponse, wireStatus } from "./special-response.js";
+import { errorClosesConnection, wireStatus } from "./special-response.js";
+import { contentTypeFor, ownResponseHead, specialPageBody } from "./own-response.js";
+import { errorPageFor, sendErrorPage } from "./error-page.js";
+import { internalRedirect, namedLocation, runPhases, type PhaseHooks, type PhaseOutcome } from "../rewrite/phases.js";
+import { onUninitializedVariable } from "../rewrite/variables.js";
 import { parseTarget } from "./uri.js";
-import { recordMatch } from "../vars/captures.js";
 import { requestHeadersRead } from "../vars/http-variables.js";
-import { formatHttpDate } from "../vars/time.js";
+import { recordMatch } from "../vars/captures.js";
 import { upstreamStatus } from "../upstream/status.js";
 import { contentPhase } from "../static/content.js";
 import type { ConnectionStats, ErrorExtras, StaticServices } from "../static/services.js";
@@ -79,7 +83,6 @@ export class RequestFlow implements ConnectionEvents, ProxyServices, StaticServi
       this.respondError(this.startRequest(connection, head, facts.ok), 400);
       return;
     }
-    const match = findLocation(server.locations, target.path);
     const r = new HttpRequest(
       connection,
       head,
@@ -88,26 +91,54 @@ export class RequestFlow implements ConnectionEvents, ProxyServices, StaticServi
       target.args,
       target.unparsed,
       server,
-      match?.location,
+      undefined,
       Date.now(),
     );
     if (serverMatch) recordMatch(r, serverMatch);
-    if (match?.match) recordMatch(r, match.match);
     this.inFlight.set(connection, r);
+    onUninitializedVariable(r, (name) => {
+      if (r.loc.uninitializedVariableWarn)
+        this.errorLogFor(r).log("warn", `using uninitialized "${name}" variable`, r.logContext());
+    });
     connection.setKeepaliveTimeout(r.loc.keepaliveTimeoutMs);
     if (head.method === "CONNECT" || head.method === "TRACE") {
       this.respondError(r, 405);
       return;
     }
-    const framing = facts.ok.framing;
+    this.afterPhases(r, runPhases(r, this.phaseHooks));
+  }
+
+  /** What the rewrite phases need from the flow. */
+  private readonly phaseHooks: PhaseHooks = {
+    errorLogFor: (r) => this.errorLogFor(r),
+    afterFindConfig: (r) => this.checkBodySize(r),
+  };
+
+  /** nginx's find-config check: a declared body past client_max_body_size. */
+  private checkBodySize(r: HttpRequest): number | undefined {
+    const framing = r.facts.framing;
     const limit = r.loc.clientMaxBodySize;
-    if (framing.kind === "length" && limit > 0 && framing.length > limit) {
+    if (framing.kind === "length" && limit > 0 && framing.length > limit && !r.discardBody) {
+      r.discardBody = true;
       this.errorLogFor(r).log(
         "error",
         `client intended to send too large body: ${framing.length} bytes`,
         r.logContext(),
       );
-      this.respondError(r, 413);
+      return 413;
+    }
+    return undefined;
+  }
+
+  /** The phases ended: run the content handler, or send what the script answered. */
+  private afterPhases(r: HttpRequest, outcome: PhaseOutcome): void {
+    if (outcome.kind === "status") {
+      if (outcome.discardsBody) r.answerExpect((text) => (r.connection as ClientConnection).write(text));
+      this.respondError(r, outcome.status);
+      return;
+    }
+    if (outcome.kind === "respond") {
+      this.respondText(r, outcome.status, outcome.body);
       return;
     }
     this.content(r);
@@ -115,6 +146,8 @@ export class RequestFlow implements ConnectionEvents, ProxyServices, StaticServi
 
   /** The try-files and content phases (src/static/content.ts): proxy_pass, else stub_status, index, files. */
   private content(r: HttpRequest): void {
+    const connection = r.connection as ClientConnection;
+    connection.setKeepaliveTimeout(r.loc.keepaliveTimeoutMs);
     contentPhase(r, this, () => {
       const location = r.location;
       if (location?.upstreamStatus) {
@@ -122,43 +155,21 @@ export class RequestFlow implements ConnectionEvents, ProxyServices, StaticServi
         return true;
       }
       if (!location?.proxyPass) return false;
-      proxyRequest(r, r.connection as ClientConnection, location, location.proxyPass, this);
+      proxyRequest(r, connection, location, location.proxyPass, this);
       return true;
     });
   }
 
-  /** ngx_http_internal_redirect(): the location is searched again for the new URI. */
+  /** index and try_files: ngx_http_internal_redirect(), from the server rewrite phase. */
   internalRedirect(r: HttpRequest, uri: string, args: string): void {
-    if (!this.countUriChange(r, `while internally redirecting to "${uri}"`)) return;
-    r.uri = uri;
-    r.args = args;
     r.addUriToAlias = false;
     r.variableCache.length = 0;
-    const match = findLocation(r.server.locations, uri);
-    r.location = match?.location;
-    if (match?.match) recordMatch(r, match.match);
-    this.content(r);
+    this.afterPhases(r, internalRedirect(r, uri, args, this.phaseHooks));
   }
 
-  /** ngx_http_named_location(): `@name` of the server, the URI unchanged. */
+  /** try_files's `@name`: ngx_http_named_location(), from the rewrite phase. */
   namedLocation(r: HttpRequest, name: string): void {
-    const location = r.server.locations.find((l) => l.modifier === "@" && l.path === name);
-    if (!location) {
-      this.errorLogFor(r).log("error", `could not find named location "${name}"`, r.logContext());
-      this.respondError(r, 500);
-      return;
-    }
-    if (!this.countUriChange(r, `while redirect to named location "${name}"`)) return;
-    r.location = location;
-    this.content(r);
-  }
-
-  /** nginx allows 10 URI changes per request; the 11th is a 500. */
-  private countUriChange(r: HttpRequest, action: string): boolean {
-    if (++r.uriChanges <= 10) return true;
-    this.errorLogFor(r).log("error", `rewrite or internal redirection cycle ${action}`, r.logContext());
-    this.respondError(r, 500);
-    return false;
+    this.afterPhases(r, namedLocation(r, name, this.phaseHooks));
   }
 
   connectionStats(): ConnectionStats {
@@ -212,31 +223,75 @@ export class RequestFlow implements ConnectionEvents, ProxyServices, StaticServi
     this.log(r);
   }
 
+  /**
+   * A status wsgate answers itself (nginx's special response): the location's
+   * error_page for it if any, else nginx's page; 444 closes without a word.
+   */
   respondError(r: HttpRequest, status: number, extras?: ErrorExtras): void {
     const connection = r.connection as ClientConnection;
-    const keepAlive =
-      r.facts.keepAlive && !errorClosesConnection(status) && connection.requests < r.loc.keepaliveRequests;
-    const response = errorResponse(status, {
+    if (status === 444) {
+      r.status = 444;
+      this.log(r);
+      connection.destroy();
+      return;
+    }
+    r.errStatus = status;
+    r.expectTested = true;
+    if (errorClosesConnection(status)) r.keepAliveLost = true;
+    const page = r.errorPage || r.uriChanges === 0 ? undefined : errorPageFor(r, status);
+    if (page) {
+      this.afterPhases(r, sendErrorPage(r, page, this.phaseHooks));
+      return;
+    }
+    const code = r.errStatus || status;
+    const send = wireStatus(code);
+    const keepAlive = r.facts.keepAlive && !r.keepAliveLost && connection.requests < r.loc.keepaliveRequests;
+    const body = specialPageBody(code, r.loc.serverTokens);
+    const head = ownResponseHead(r, {
+      status: send,
+      contentType: body === undefined ? undefined : "text/html",
+      contentLength: body?.length ?? 0,
       keepAlive,
-      head: r.method === "HEAD",
-      serverTokens: r.loc.serverTokens,
-      keepAliveHeader:
-        r.loc.keepaliveHeaderSeconds !== undefined ? `timeout=${r.loc.keepaliveHeaderSeconds}` : undefined,
-      location: extras?.location,
-      extraHeaders: extras?.headers,
+      listed: extras?.headers,
     });
-    r.status = wireStatus(status);
-    r.headerBytes = response.head.length;
-    connection.write(response.head + response.body);
+    r.status = send;
+    r.headerBytes = head.length;
+    connection.write(r.method === "HEAD" || body === undefined ? head : head + body);
+    this.finalize(r, keepAlive);
+  }
+
+  /** `return code text` (ngx_http_send_response): the text as the body, typed by the URI's extension. */
+  private respondText(r: HttpRequest, status: number, body: string): void {
+    const connection = r.connection as ClientConnection;
+    // nginx discards the body before it answers, and so answers "Expect: 100-continue" first.
+    r.answerExpect((text) => connection.write(text));
+    const send = r.errStatus || status;
+    const keepAlive =
+      r.facts.keepAlive &&
+      !r.keepAliveLost &&
+      r.loc.keepaliveTimeoutMs > 0 &&
+      connection.requests < r.loc.keepaliveRequests;
+    const head = ownResponseHead(r, {
+      status: send,
+      contentType: contentTypeFor(r),
+      contentLength: Buffer.byteLength(body, "latin1"),
+      keepAlive,
+    });
+    r.status = send;
+    r.headerBytes = head.length;
+    connection.write(r.method === "HEAD" || send === 204 ? head : head + body);
     this.finalize(r, keepAlive);
   }
 
   /** A JSON answer made by wsgate itself (wsgate_upstream_status); the connection closes after it. */
   private respondJson(r: HttpRequest, value: object): void {
     const body = Buffer.from(`${JSON.stringify(value, null, 2)}\n`);
-    const head =
-      `HTTP/1.1 200 OK\r\nDate: ${formatHttpDate(Date.now())}\r\nContent-Type: application/json\r\n` +
-      `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n`;
+    const head = ownResponseHead(r, {
+      status: 200,
+      contentType: "application/json",
+      contentLength: body.length,
+      keepAlive: false,
+    });
     r.status = 200;
     r.headerBytes = head.length;
     const connection = r.connection as ClientConnection;

@@ -40,10 +40,34 @@ export class HttpRequest implements VariableSource {
   namedCaptures: Readonly<Record<string, string>> | undefined = undefined;
   /** Set when the response is complete and the access log line written. */
   finished = false;
-  /** Internal redirects so far (nginx allows 10). */
-  uriChanges = 0;
   /** try_files chose a file in a regex location with alias: the URI is added to the alias. */
   addUriToAlias = false;
+  /** nginx's r->uri_changes: URI changes and internal redirects left before "rewrite or internal redirection cycle". */
+  uriChanges = 11;
+  /** A rewrite changed the URI: the location is searched again (r->uri_changed). */
+  uriChanged = false;
+  /** The URI was changed inside wsgate (rewrite, error_page): it goes upstream escaped (r->internal). */
+  internal = false;
+  /** The client's target still describes the URI (r->valid_unparsed_uri). */
+  validUnparsedUri = true;
+  /** The location's prefix may be replaced by proxy_pass's URI (r->valid_location; `rewrite … break` clears it). */
+  validLocation = true;
+  /** An error_page has been used (r->error_page), so another error is not redirected again. */
+  errorPage = false;
+  /** The status every response head of this request carries after an error_page (r->err_status); 0 for none. */
+  errStatus = 0;
+  /** The Location of a response wsgate makes itself (return, rewrite redirect, error_page URL). */
+  outLocation: string | undefined = undefined;
+  /** "100 Continue" was answered, or may no longer be (r->expect_tested). */
+  expectTested = false;
+  /** An error that closes the connection (400, 413, 500 …) was met, even if an error_page answers it (r->keepalive = 0). */
+  keepAliveLost = false;
+  /** The body is being thrown away (r->discard_body): client_max_body_size is not checked again. */
+  discardBody = false;
+  /** The upstream of a proxying that ended in an error_page: nginx keeps naming it in error-log lines. */
+  upstreamForLog: string | undefined = undefined;
+  /** The method after an error_page redirect turned it into GET. */
+  methodOverride: string | undefined = undefined;
   private readonly bytesAtStart: number;
 
   constructor(
@@ -86,7 +110,7 @@ export class HttpRequest implements VariableSource {
     return this.connection.requests;
   }
   get method(): string {
-    return this.head.method;
+    return this.methodOverride ?? this.head.method;
   }
   get requestLine(): string {
     return this.head.requestLine;
@@ -137,6 +161,16 @@ export class HttpRequest implements VariableSource {
     return Math.max(0, this.bytesSent - this.headerBytes);
   }
 
+  /**
+   * ngx_http_test_expect(): when wsgate is about to read (or discard) the body,
+   * an HTTP/1.1 `Expect: 100-continue` gets "100 Continue" — once, body or not.
+   */
+  answerExpect(write: (text: string) => void): void {
+    if (this.expectTested) return;
+    this.expectTested = true;
+    if (this.facts.expectContinue && this.head.version >= 1001) write("HTTP/1.1 100 Continue\r\n\r\n");
+  }
+
   /** Drop the request headers no variable reads (`names` as variable-style names): a tunnel lives for hours. */
   keepOnlyHeaders(names: ReadonlySet<string>): void {
     const headers = this.head.headers;
@@ -153,7 +187,11 @@ export class HttpRequest implements VariableSource {
       client: this.connection.remoteAddress,
       server: this.serverName,
       request: this.head.requestLine,
-      ...(upstream !== undefined ? { upstream } : {}),
+      ...(upstream !== undefined
+        ? { upstream }
+        : this.upstreamForLog !== undefined
+          ? { upstream: this.upstreamForLog }
+          : {}),
       ...(hostHeader !== undefined ? { host: hostHeader } : {}),
       ...(action !== undefined ? { action } : {}),
     };

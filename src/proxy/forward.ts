@@ -20,6 +20,7 @@ import type { UpstreamTry } from "../vars/source.js";
 import { LAST_CHUNK, encodeChunk } from "./chunked.js";
 import { readResponseBody, responseFraming, writeParts, type BodyOutcome } from "./response-body.js";
 import { buildClientHead } from "./response-headers.js";
+import { adjustResponseHead } from "./response-rewrite.js";
 import { parseResponseHead, type ResponseHead } from "./response-head.js";
 import { evaluatePassTarget } from "./pass-target.js";
 import { startTunnel } from "./tunnel.js";
@@ -117,9 +118,7 @@ class ProxySession {
 
   start(): void {
     this.connection.onAbortHandler = (reason) => this.clientAborted(reason);
-    if (this.r.facts.expectContinue && this.r.facts.framing.kind !== "none" && this.r.head.version >= 1001) {
-      this.connection.write("HTTP/1.1 100 Continue\r\n\r\n");
-    }
+    this.r.answerExpect((text) => this.connection.write(text));
     this.connectNext();
   }
 
@@ -208,6 +207,11 @@ class ProxySession {
   }
 
   private sendRequest(socket: Socket, tryStart: number): void {
+    // The head and the body bytes already read go out in one write, as nginx's
+    // writev: one segment to the upstream, and no reset from an upstream that
+    // answers and closes after reading only the head's segment.
+    socket.cork();
+    process.nextTick(() => socket.uncork());
     const framing = this.r.facts.framing;
     const loc = this.location.loc;
     if (!loc.proxyPassRequestBody || framing.kind === "none") {
@@ -334,16 +338,36 @@ class ProxySession {
       this.upgrade(socket, head, rest, tryStart);
       return;
     }
+    if (this.intercepts(head.status)) {
+      // proxy_intercept_errors: the upstream's response is dropped and the error_page answers instead.
+      this.done = true;
+      attempt.responseMs = Date.now() - tryStart;
+      attempt.bytesReceived = socket.bytesRead;
+      attempt.bytesSent = socket.bytesWritten;
+      this.peer!.active--;
+      socket.destroy();
+      this.r.upstreamForLog = this.upstreamUrl;
+      this.services.respondError(this.r, head.status);
+      return;
+    }
     this.relay(socket, head, rest, tryStart);
   }
 
-  private upgrade(socket: Socket, head: ResponseHead, rest: Buffer | undefined, tryStart: number): void {
+  private intercepts(status: number): boolean {
+    const loc = this.r.loc;
+    return loc.proxyInterceptErrors && status >= 300 && loc.errorPages.some((page) => page.status === status);
+  }
+
+  private upgrade(socket: Socket, upstreamHead: ResponseHead, rest: Buffer | undefined, tryStart: number): void {
     const r = this.r;
-    const { head: text, headers } = buildClientHead(head, this.location.loc, {
-      chunked: false,
-      keepAlive: false,
-      upgrade: true,
-    });
+    const changes = adjustResponseHead(r, this.location, upstreamHead);
+    const head = changes.head;
+    const { head: text, headers } = buildClientHead(
+      head,
+      this.location.loc,
+      { chunked: false, keepAlive: false, upgrade: true },
+      changes,
+    );
     r.status = 101;
     // A tunnel lives for hours: keep its header lists only if a log line will read them.
     if (this.services.keepsResponseHeaders) r.responseHeaders = headers;
@@ -380,23 +404,31 @@ class ProxySession {
     });
   }
 
-  private relay(socket: Socket, head: ResponseHead, rest: Buffer | undefined, tryStart: number): void {
+  private relay(socket: Socket, upstreamHead: ResponseHead, rest: Buffer | undefined, tryStart: number): void {
     const r = this.r;
     const loc = this.location.loc;
+    const changes = adjustResponseHead(r, this.location, upstreamHead);
+    const head = changes.head;
     const framing = responseFraming(head, r.method);
     const clientChunked =
       framing.kind !== "length" && framing.kind !== "none" && r.head.version >= 1001 && loc.chunkedTransferEncoding;
     const canKeepAlive =
       r.facts.keepAlive &&
+      !r.keepAliveLost &&
       loc.keepaliveTimeoutMs > 0 &&
       r.connection.requests < loc.keepaliveRequests &&
       (framing.kind === "length" || framing.kind === "none" || clientChunked);
-    const { head: text, headers } = buildClientHead(head, loc, {
-      chunked: clientChunked,
-      keepAlive: canKeepAlive,
-      upgrade: false,
-      keepAliveHeader: loc.keepaliveHeaderSeconds !== undefined ? `timeout=${loc.keepaliveHeaderSeconds}` : undefined,
-    });
+    const { head: text, headers } = buildClientHead(
+      head,
+      loc,
+      {
+        chunked: clientChunked,
+        keepAlive: canKeepAlive,
+        upgrade: false,
+        keepAliveHeader: loc.keepaliveHeaderSeconds !== undefined ? `timeout=${loc.keepaliveHeaderSeconds}` : undefined,
+      },
+      changes,
+    );
     r.status = head.status;
     r.responseHeaders = headers;
     r.headerBytes = text.length;
@@ -537,6 +569,7 @@ class ProxySession {
   private fail(status: number): void {
     if (this.done) return;
     this.done = true;
+    if (this.current) this.r.upstreamForLog = this.upstreamUrl;
     this.services.respondError(this.r, status);
   }
 

@@ -40,10 +40,19 @@ export interface ClientFraming {
   readonly keepAliveHeader?: string | undefined;
 }
 
+/** What the rewrite of the head (proxy_redirect, add_header) adds in the filter's places. */
+export interface HeadExtras {
+  /** A Location made absolute by the header filter, written after Content-Length. */
+  readonly placedLocation?: string | undefined;
+  /** add_header lines, after every other header. */
+  readonly added?: ReadonlyArray<[string, string]>;
+}
+
 export function buildClientHead(
   upstream: ResponseHead,
   loc: LocConf,
   framing: ClientFraming,
+  extras: HeadExtras = {},
 ): { head: string; headers: Array<[string, string]> } {
   const passed = upstream.headers.filter(([name]) => passes(name.toLowerCase(), loc, framing));
   const placed = new Map<string, [string, string]>();
@@ -62,12 +71,14 @@ export function buildClientHead(
     const header = placed.get(name);
     if (header) sent.push(header);
   }
+  if (extras.placedLocation !== undefined) sent.push(["Location", extras.placedLocation]);
   if (framing.chunked) sent.push(["Transfer-Encoding", "chunked"]);
   if (framing.upgrade) sent.push(["Connection", "upgrade"]);
   else sent.push(["Connection", framing.keepAlive ? "keep-alive" : "close"]);
   if (framing.keepAlive && !framing.upgrade && framing.keepAliveHeader)
     sent.push(["Keep-Alive", framing.keepAliveHeader]);
   sent.push(...others);
+  if (extras.added) sent.push(...extras.added);
   let head = `HTTP/1.1 ${upstream.statusText}\r\n`;
   for (const [name, value] of sent) head += `${name}: ${value}\r\n`;
   return { head: head + "\r\n", headers: sent };

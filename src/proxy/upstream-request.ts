@@ -100,18 +100,25 @@ function stripLineBreaks(value: string): string {
 
 /**
  * proxy_pass without a URI passes the client's URI as sent; with one, the
- * part matching the location is replaced by it, in the normalised URI. With
- * variables, a URI part is sent as it is (arguments included only if written).
+ * part matching the location is replaced by it, in the normalised URI. A URI
+ * changed by rewrite or error_page goes escaped, with its new arguments; after
+ * `rewrite … break` the whole new URI goes, without proxy_pass's URI part.
+ * With variables, a URI part is sent as it is (arguments included only if written).
  */
 export function upstreamUri(r: HttpRequest, pass: ProxyPass, location: LocationConf): string {
-  if (pass.uri === undefined) return r.unparsedUri;
-  if (pass.wholeUri) return pass.uri;
+  if (pass.uri === undefined && r.validUnparsedUri) return r.unparsedUri;
+  if (pass.wholeUri && pass.uri !== undefined) return pass.uri;
   const matched =
-    location.modifier === "" || location.modifier === "^~" || location.modifier === "=" ? location.path.length : 0;
+    pass.uri !== undefined &&
+    r.validLocation &&
+    (location.modifier === "" || location.modifier === "^~" || location.modifier === "=")
+      ? location.path.length
+      : 0;
   const rest = r.uri.slice(Math.min(matched, r.uri.length));
-  // nginx escapes it only when the client's path held an escape (r->quoted_uri); else it goes as decoded.
+  // nginx escapes it only when the client's path held an escape (r->quoted_uri) or wsgate changed it (r->internal).
   const question = r.unparsedUri.indexOf("?");
-  const quoted = (question === -1 ? r.unparsedUri : r.unparsedUri.slice(0, question)).includes("%");
-  const path = pass.uri + (quoted ? escapeUri(rest) : rest);
+  const quoted = r.internal || (question === -1 ? r.unparsedUri : r.unparsedUri.slice(0, question)).includes("%");
+  const prefix = r.validLocation ? (pass.uri ?? "") : "";
+  const path = prefix + (quoted ? escapeUri(rest) : rest);
   return r.args !== "" ? `${path}?${r.args}` : path;
 }

@@ -8,11 +8,10 @@
  * away closes the file.
  */
 
+import { ownResponseHead } from "../http/own-response.js";
 import { close, createReadStream, fstat, open, constants, type ReadStream, type Stats } from "node:fs";
 import type { HttpRequest } from "../http/request.js";
-import { SERVER_TOKEN, SERVER_TOKEN_BARE } from "../version.js";
 import { formatHttpDate } from "../vars/time.js";
-import { statusLine } from "../http/status.js";
 import { checkPreconditions, firstHeader } from "./conditional.js";
 import { contentTypeFor } from "./mime.js";
 import { mapUriToPath } from "./paths.js";
@@ -65,10 +64,9 @@ function opened(r: HttpRequest, services: StaticServices, path: string, fd: numb
   const connection = connectionOf(r);
   if (stats.isDirectory()) {
     close(fd, () => undefined);
-    const location = redirectLocation(r, r.uri + "/" + (r.args !== "" ? "?" + r.args : ""));
-    // nginx writes an absolute Location in its own place, a relative one among the other headers.
-    if (location.startsWith("/")) services.respondError(r, 301, { headers: [["Location", location]] });
-    else services.respondError(r, 301, { location });
+    // Made absolute (or not) by the header filter, as nginx's.
+    r.outLocation = r.uri + "/" + (r.args !== "" ? "?" + r.args : "");
+    services.respondError(r, 301);
     return;
   }
   if (!stats.isFile()) {
@@ -144,23 +142,15 @@ function opened(r: HttpRequest, services: StaticServices, path: string, fd: numb
       pieces.push(parts.tail);
     }
   }
-  const sent: Array<[string, string]> = [
-    ["Server", loc.serverTokens === "off" ? SERVER_TOKEN_BARE : SERVER_TOKEN],
-    ["Date", formatHttpDate(Date.now())],
-  ];
-  if (contentType !== "") sent.push(["Content-Type", contentType]);
-  if (length !== undefined) sent.push(["Content-Length", String(length)]);
-  sent.push(["Last-Modified", lastModified]);
-  sent.push(["Connection", keepAlive ? "keep-alive" : "close"]);
-  if (keepAlive && loc.keepaliveHeaderSeconds !== undefined) {
-    sent.push(["Keep-Alive", `timeout=${loc.keepaliveHeaderSeconds}`]);
-  }
-  sent.push(...listed);
-  let head = `HTTP/1.1 ${statusLine(status)}\r\n`;
-  for (const [name, value] of sent) head += `${name}: ${value}\r\n`;
-  head += "\r\n";
+  const head = ownResponseHead(r, {
+    status,
+    contentType: contentType === "" ? undefined : contentType,
+    contentLength: length,
+    keepAlive,
+    lastModified,
+    listed,
+  });
   r.status = status;
-  r.responseHeaders = sent;
   r.headerBytes = head.length;
   connection.setIdleTimeout(loc.sendTimeoutMs);
   connection.write(head);
@@ -224,19 +214,4 @@ function sendPieces(r: HttpRequest, services: StaticServices, fd: number, pieces
 
 function fdPath(r: HttpRequest): string {
   return mapUriToPath(r).path;
-}
-
-/**
- * The Location of a redirect nginx makes itself, as its header filter
- * writes it: with absolute_redirect, "http://" and the host (server_name
- * with server_name_in_redirect, else the Host of the request, else the
- * local address) and the port unless 80 or port_in_redirect is off.
- */
-export function redirectLocation(r: HttpRequest, location: string): string {
-  const loc = r.loc;
-  if (!loc.absoluteRedirect || !location.startsWith("/")) return location;
-  const host = loc.serverNameInRedirect ? r.serverName : r.facts.host !== "" ? r.facts.host : r.serverAddress;
-  const port = r.serverPort;
-  const portPart = loc.portInRedirect && port !== 80 ? `:${port}` : "";
-  return `http://${host}${portPart}${location}`;
 }

@@ -9,7 +9,7 @@ import type { HttpRequest } from "../http/request.js";
 import type { ErrorLog } from "../log/error-log.js";
 
 export interface ErrorExtras {
-  readonly location?: string;
+  /** Headers of the response's own list (a 416's Content-Range). */
   readonly headers?: ReadonlyArray<readonly [string, string]>;
 }
 

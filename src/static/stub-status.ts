@@ -3,9 +3,8 @@
  * plain text, in nginx's exact layout (trailing spaces included).
  */
 
+import { ownResponseHead } from "../http/own-response.js";
 import type { HttpRequest } from "../http/request.js";
-import { SERVER_TOKEN, SERVER_TOKEN_BARE } from "../version.js";
-import { formatHttpDate } from "../vars/time.js";
 import { connectionOf, discardBody, type StaticServices } from "./services.js";
 
 export function stubStatusText(s: ReturnType<StaticServices["connectionStats"]>): string {
@@ -27,16 +26,7 @@ export function serveStubStatus(r: HttpRequest, services: StaticServices): void 
   const body = stubStatusText(services.connectionStats());
   const loc = r.loc;
   const keepAlive = r.facts.keepAlive && loc.keepaliveTimeoutMs > 0 && connection.requests < loc.keepaliveRequests;
-  let head =
-    `HTTP/1.1 200 OK\r\n` +
-    `Server: ${loc.serverTokens === "off" ? SERVER_TOKEN_BARE : SERVER_TOKEN}\r\n` +
-    `Date: ${formatHttpDate(Date.now())}\r\n` +
-    `Content-Type: text/plain\r\n` +
-    `Content-Length: ${body.length}\r\n` +
-    `Connection: ${keepAlive ? "keep-alive" : "close"}\r\n`;
-  if (keepAlive && loc.keepaliveHeaderSeconds !== undefined)
-    head += `Keep-Alive: timeout=${loc.keepaliveHeaderSeconds}\r\n`;
-  head += "\r\n";
+  const head = ownResponseHead(r, { status: 200, contentType: "text/plain", contentLength: body.length, keepAlive });
   r.status = 200;
   r.headerBytes = head.length;
   connection.write(r.method === "HEAD" ? head : head + body);

@@ -26,11 +26,6 @@ const FIXED: Record<string, Getter> = {
   request: (r) => r.requestLine,
   request_method: (r) => r.method,
   request_uri: (r) => r.requestTarget,
-  uri: (r) => r.uri,
-  document_uri: (r) => r.uri,
-  args: (r) => r.args,
-  query_string: (r) => r.args,
-  is_args: (r) => (r.args !== "" ? "?" : ""),
   scheme: () => "http",
   https: () => "",
   server_protocol: (r) => r.httpVersion,
@@ -51,8 +46,13 @@ const FIXED: Record<string, Getter> = {
   request_id: () => randomBytes(16).toString("hex"),
 };
 
-/** Values that change while a request is served: never cached. */
+/** Values that change while a request is served (rewrite changes $uri and $args): never cached. */
 const CHANGING: Record<string, Getter> = {
+  is_args: (r) => (r.args !== "" ? "?" : ""),
+  query_string: (r) => r.args,
+  args: (r) => r.args,
+  document_uri: (r) => r.uri,
+  uri: (r) => r.uri,
   status: (r) => String(r.status).padStart(3, "0"),
   body_bytes_sent: (r) => String(r.bodyBytesSent),
   bytes_sent: (r) => String(r.bytesSent),
@@ -87,7 +87,7 @@ export function registerHttpVariables(registry: VariableRegistry): void {
     },
     cacheable: false,
   }));
-  registry.definePrefix("arg_", (suffix) => ({ get: (r) => queryArgument(r.args, suffix), cacheable: true }));
+  registry.definePrefix("arg_", (suffix) => ({ get: (r) => queryArgument(r.args, suffix), cacheable: false }));
   registry.definePrefix("cookie_", (suffix) => ({ get: (r) => cookie(r.headers, suffix), cacheable: true }));
 }
 

@@ -24,11 +24,11 @@ export const PROXY_DIRECTIVES: readonly DirectiveSpec[] = [
       const pass = parseProxyPass(node);
       if (
         pass.uri !== undefined &&
-        (location.modifier === "~" || location.modifier === "~*" || location.modifier === "@")
+        (location.modifier === "~" || location.modifier === "~*" || location.modifier === "@" || location.noname)
       ) {
-        throw directiveError(
+        throw valueError(
           node,
-          `cannot have URI part in location given by regular expression, or inside named location, or inside "if" statement, or inside "limit_except" block`,
+          `"proxy_pass" cannot have URI part in location given by regular expression, or inside named location, or inside "if" statement, or inside "limit_except" block`,
         );
       }
       location.proxyPass = pass;
@@ -127,17 +127,26 @@ function parseProxyPass(node: DirectiveNode): ProxyPass {
   const parsed = splitProxyUrl(url);
   if (typeof parsed === "string") throw valueError(node, parsed);
   if (parsed.scheme === "https") throw valueError(node, `"proxy_pass https://" is not supported by wsgate yet`);
-  if (parsed.kind === "unix") return { ...parsed, place: placeOf(node) };
+  if (parsed.kind === "unix") return { ...parsed, url, place: placeOf(node) };
   const hostPort = splitHostPort(url, parsed.authority);
   if (typeof hostPort === "string") throw valueError(node, hostPort);
   const { host, port } = hostPort;
-  return { ...inetTarget(parsed.scheme, host, port, parsed.uri), place: placeOf(node) };
+  return { ...inetTarget(parsed.scheme, host, port, parsed.uri), url, place: placeOf(node) };
 }
 
 /** `proxy_pass` with variables: compiled now, taken apart per request (nginx checks nothing else here either). */
 function dynamicProxyPass(node: DirectiveNode, registry: VariableRegistry): ProxyPass {
   const dynamic = ComplexValue.compile(node.args[0]!, registry, placeOf(node));
-  return { scheme: "http", upstream: "", proxyHost: "", uri: undefined, dynamic, wholeUri: true, place: placeOf(node) };
+  return {
+    scheme: "http",
+    upstream: "",
+    proxyHost: "",
+    uri: undefined,
+    url: node.args[0]!,
+    dynamic,
+    wholeUri: true,
+    place: placeOf(node),
+  };
 }
 
 type ProxyUrl =
@@ -174,7 +183,7 @@ export function inetTarget(
   host: string,
   port: number | undefined,
   uri: string | undefined,
-): Omit<ProxyPass, "place"> {
+): Omit<ProxyPass, "place" | "url"> {
   const proxyHost = port === undefined || port === 80 ? host : `${host}:${port}`;
   // Upstream names are matched without regard to case; $proxy_host keeps the case written.
   const upstream = (port === undefined ? host : `${host}:${port}`).toLowerCase();

@@ -15,28 +15,12 @@ import { directiveError, parseFlag, parseNumber, setOnce, valueError } from "../
 import { ComplexValue } from "../../vars/complex-value.js";
 
 /** Defaults of the settings below, but root (which needs the prefix: finalize.ts). */
-export const STATIC_DEFAULTS: Omit<
-  Pick<
-    LocConf,
-    | "index"
-    | "etag"
-    | "ifModifiedSince"
-    | "maxRanges"
-    | "logNotFound"
-    | "absoluteRedirect"
-    | "portInRedirect"
-    | "serverNameInRedirect"
-  >,
-  never
-> = {
+export const STATIC_DEFAULTS: Pick<LocConf, "index" | "etag" | "ifModifiedSince" | "maxRanges" | "logNotFound"> = {
   index: [{ name: "index.html", value: undefined }],
   etag: true,
   ifModifiedSince: "exact",
   maxRanges: 0x7fffffff,
   logNotFound: true,
-  absoluteRedirect: true,
-  portInRedirect: true,
-  serverNameInRedirect: false,
 };
 
 const ROOT_CONTEXTS: readonly Context[] = ["http", "server", "location", "if-in-location"];
@@ -71,9 +55,6 @@ export const STATIC_DIRECTIVES: readonly DirectiveSpec[] = [
   },
   locFlag("etag", "etag"),
   locFlag("log_not_found", "logNotFound"),
-  locFlag("absolute_redirect", "absoluteRedirect"),
-  locFlag("port_in_redirect", "portInRedirect"),
-  locFlag("server_name_in_redirect", "serverNameInRedirect"),
   {
     name: "if_modified_since",
     contexts: HTTP_CONTEXTS,

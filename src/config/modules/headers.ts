@@ -1,0 +1,74 @@
+/**
+ * ngx_http_headers_module's add_header, and the core module's settings of
+ * responses wsgate makes itself: error_page, absolute_redirect,
+ * port_in_redirect, server_name_in_redirect.
+ */
+
+import type { AddHeader, ErrorPage, LocConf } from "../model.js";
+import { HTTP_ALL_WITH_IF, HTTP_CONTEXTS, placeOf, type DirectiveSpec } from "../table.js";
+import { parseFlag, setOnce, valueError } from "../values.js";
+import { ComplexValue } from "../../vars/complex-value.js";
+
+export const HEADERS_DIRECTIVES: readonly DirectiveSpec[] = [
+  {
+    name: "add_header",
+    contexts: HTTP_ALL_WITH_IF,
+    args: [2, 3],
+    handle: (scope, node) => {
+      const [name, value, always] = node.args as [string, string, string | undefined];
+      if (always !== undefined && always !== "always") throw valueError(node, `invalid parameter "${always}"`);
+      const list = (scope.loc!.addHeaders ??= []) as AddHeader[];
+      const place = placeOf(node);
+      list.push({
+        name,
+        value: ComplexValue.compile(value, scope.http!.registry, place),
+        always: always !== undefined,
+      });
+    },
+  },
+  {
+    name: "error_page",
+    contexts: HTTP_ALL_WITH_IF,
+    args: "2more",
+    handle: (scope, node) => {
+      const args = node.args;
+      let codesEnd = args.length - 1;
+      let overwrite = -1;
+      const equal = args[args.length - 2]!;
+      if (equal.startsWith("=")) {
+        if (args.length - 2 === 0) throw valueError(node, `invalid value "${equal}"`);
+        if (equal.length > 1) {
+          if (!/^\d+$/.test(equal.slice(1))) throw valueError(node, `invalid value "${equal}"`);
+          overwrite = Number(equal.slice(1));
+        } else overwrite = 0;
+        codesEnd--;
+      }
+      const uri = ComplexValue.compile(args[args.length - 1]!, scope.http!.registry, placeOf(node));
+      const list = (scope.loc!.errorPages ??= []) as ErrorPage[];
+      for (let i = 0; i < codesEnd; i++) {
+        const text = args[i]!;
+        const status = /^\d+$/.test(text) ? Number(text) : NaN;
+        if (Number.isNaN(status) || status === 499) throw valueError(node, `invalid value "${text}"`);
+        if (status < 300 || status > 599) throw valueError(node, `value "${text}" must be between 300 and 599`);
+        // Statuses nginx answers as 400 keep 400 on their error page.
+        const own = overwrite === -1 && [494, 495, 496, 497].includes(status) ? 400 : overwrite;
+        list.push({ status, overwrite: own, uri });
+      }
+    },
+  },
+  flag("absolute_redirect", "absoluteRedirect"),
+  flag("port_in_redirect", "portInRedirect"),
+  flag("server_name_in_redirect", "serverNameInRedirect"),
+];
+
+function flag(
+  name: string,
+  key: { [K in keyof LocConf]: LocConf[K] extends boolean ? K : never }[keyof LocConf],
+): DirectiveSpec {
+  return {
+    name,
+    contexts: HTTP_CONTEXTS,
+    args: "flag",
+    handle: (scope, node) => setOnce(scope.loc!, key, parseFlag(node, node.args[0]!), node),
+  };
+}

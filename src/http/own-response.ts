@@ -1,0 +1,132 @@
+/**
+ * Responses wsgate makes itself — `return`, redirects, error pages — with
+ * the head nginx's header filter writes: Server, Date, Content-Type,
+ * Content-Length, a relative Location made absolute (absolute_redirect,
+ * server_name_in_redirect, port_in_redirect), Connection, Keep-Alive, then
+ * an absolute Location and the add_header lines in the list's order.
+ */
+
+import { SERVER_TOKEN, SERVER_TOKEN_BARE } from "../version.js";
+import { formatHttpDate } from "../vars/time.js";
+import type { HttpRequest } from "./request.js";
+import { statusLine } from "./status.js";
+import { errorPageBody } from "./special-response.js";
+import { STATUS_HEADER_TOO_LARGE } from "./request-head.js";
+import { addedHeaders } from "./add-header.js";
+
+const CRLF = "\r\n";
+
+/** The statuses nginx has a built-in page for (ngx_http_error_pages). */
+const PAGES = new Set([
+  301,
+  302,
+  303,
+  307,
+  308,
+  400,
+  401,
+  402,
+  403,
+  404,
+  405,
+  406,
+  408,
+  409,
+  410,
+  411,
+  412,
+  413,
+  414,
+  415,
+  416,
+  421,
+  429,
+  STATUS_HEADER_TOO_LARGE,
+  495,
+  496,
+  497,
+  498,
+  500,
+  501,
+  502,
+  503,
+  504,
+  505,
+  507,
+]);
+
+/** nginx's page for a status, or undefined when it has none (the response is then empty). */
+export function specialPageBody(status: number, serverTokens: "on" | "off" | "build"): string | undefined {
+  if (!PAGES.has(status)) return undefined;
+  const page = errorPageBody(status === 498 ? 404 : status, serverTokens);
+  // The page of 302 is titled "Found" though its status line says "Moved Temporarily".
+  return status === 302 ? page.replaceAll("302 Moved Temporarily", "302 Found") : page;
+}
+
+export interface OwnHead {
+  readonly status: number;
+  readonly contentType: string | undefined;
+  readonly contentLength: number | undefined;
+  readonly keepAlive: boolean;
+  /** A file's modification time, as an HTTP date. */
+  readonly lastModified?: string | undefined;
+  /** Headers of the response's own list (ETag, Accept-Ranges, Content-Range), before add_header's. */
+  readonly listed?: ReadonlyArray<readonly [string, string]> | undefined;
+}
+
+/** The response head; records what the access log and $sent_http_ need. */
+export function ownResponseHead(r: HttpRequest, head: OwnHead): string {
+  const loc = r.loc;
+  const sent: Array<[string, string]> = [];
+  const list: Array<[string, string]> = [];
+  const noContent = head.status === 204;
+  sent.push(["Server", loc.serverTokens === "off" ? SERVER_TOKEN_BARE : SERVER_TOKEN]);
+  sent.push(["Date", formatHttpDate(Date.now())]);
+  if (head.contentType !== undefined && !noContent) sent.push(["Content-Type", head.contentType]);
+  if (head.contentLength !== undefined && !noContent) sent.push(["Content-Length", String(head.contentLength)]);
+  if (head.lastModified !== undefined) sent.push(["Last-Modified", head.lastModified]);
+  const location = r.outLocation;
+  if (location !== undefined) {
+    if (location.startsWith("/") && loc.absoluteRedirect) sent.push(["Location", absoluteLocation(r, location)]);
+    else list.push(["Location", location]);
+  }
+  sent.push(["Connection", head.keepAlive ? "keep-alive" : "close"]);
+  if (head.keepAlive && loc.keepaliveHeaderSeconds !== undefined)
+    sent.push(["Keep-Alive", `timeout=${loc.keepaliveHeaderSeconds}`]);
+  sent.push(
+    ...list,
+    ...(head.listed ?? []).map(([name, value]): [string, string] => [name, value]),
+    ...addedHeaders(r, head.status),
+  );
+  r.responseHeaders = sent;
+  let text = `HTTP/1.1 ${statusLine(head.status)}${CRLF}`;
+  for (const [name, value] of sent) text += `${name}: ${value}${CRLF}`;
+  return text + CRLF;
+}
+
+/** A Location starting with "/" made absolute, as ngx_http_header_filter() does. */
+export function absoluteLocation(r: HttpRequest, location: string): string {
+  const loc = r.loc;
+  let host: string;
+  if (loc.serverNameInRedirect) host = r.server.names[0] ?? "";
+  else if (r.facts.host !== "") host = r.facts.host;
+  else host = r.connection.localAddress;
+  const port = r.connection.localPort;
+  const showPort = loc.portInRedirect && port !== 80;
+  return `http://${host}${showPort ? `:${port}` : ""}${location}`;
+}
+
+/** The Content-Type of a `return` text: the type of the URI's extension, else default_type (ngx_http_set_content_type). */
+export function contentTypeFor(r: HttpRequest): string {
+  const uri = r.uri;
+  for (let i = uri.length - 1; i > 1; i--) {
+    const ch = uri[i];
+    if (ch === "/") break;
+    if (ch === "." && uri[i - 1] !== "/") {
+      const type = r.loc.types.get(uri.slice(i + 1).toLowerCase());
+      if (type !== undefined) return type;
+      break;
+    }
+  }
+  return r.loc.defaultType;
+}

@@ -1,0 +1,109 @@
+/**
+ * nginx's phases up to the content handler, for one request (after
+ * ngx_http_core_module.c): server rewrite → find config → rewrite →
+ * post rewrite (a changed URI searches the location again, at most 10
+ * times) — and the two ways of starting over, an internal redirect (to a
+ * URI: from the server rewrite phase) and a named location (from the rewrite
+ * phase).
+ */
+
+import { findLocation } from "../http/find-location.js";
+import type { HttpRequest } from "../http/request.js";
+import type { ErrorLog } from "../log/error-log.js";
+import { runScript, type ScriptOutcome } from "./run.js";
+import { recordMatch } from "../vars/captures.js";
+
+/** What the phases ask of the request flow. */
+export interface PhaseHooks {
+  errorLogFor(r: HttpRequest): ErrorLog;
+  /** Checks nginx makes once a location is found (client_max_body_size); a status ends the request. */
+  afterFindConfig(r: HttpRequest): number | undefined;
+}
+
+/** "content": run the location's content handler; otherwise the script answered. */
+export type PhaseOutcome = { readonly kind: "content" } | Exclude<ScriptOutcome, { kind: "next" }>;
+
+const CONTENT: PhaseOutcome = { kind: "content" };
+
+/** From the server rewrite phase: a new request, or an internal redirect. */
+export function runPhases(r: HttpRequest, hooks: PhaseHooks): PhaseOutcome {
+  const log = (req: HttpRequest): ErrorLog => hooks.errorLogFor(req);
+  r.location = undefined;
+  const script = r.server.rewrite;
+  if (script) {
+    const outcome = runScript(script, r, log);
+    if (outcome.kind !== "next") return outcome;
+  }
+  return fromFindConfig(r, hooks);
+}
+
+/** From the rewrite phase, with r.location already the named location. */
+export function runNamedLocation(r: HttpRequest, hooks: PhaseHooks): PhaseOutcome {
+  const outcome = locationRewrite(r, hooks);
+  return outcome ?? fromFindConfig(r, hooks, true);
+}
+
+function fromFindConfig(r: HttpRequest, hooks: PhaseHooks, skipFirstFind = false): PhaseOutcome {
+  for (let first = true; ; first = false) {
+    if (!(skipFirstFind && first)) {
+      r.uriChanged = false;
+      const match = findLocation(r.server.locations, r.uri);
+      r.location = match?.location;
+      if (match?.match) recordMatch(r, match.match);
+      const status = hooks.afterFindConfig(r);
+      if (status !== undefined) return { kind: "status", status };
+      const outcome = locationRewrite(r, hooks);
+      if (outcome) return outcome;
+    }
+    // Post rewrite: a URI changed by `rewrite` (without break) is looked up again.
+    if (!r.uriChanged) return CONTENT;
+    if (--r.uriChanges === 0) {
+      hooks
+        .errorLogFor(r)
+        .log("error", `rewrite or internal redirection cycle while processing "${r.uri}"`, r.logContext());
+      return { kind: "status", status: 500 };
+    }
+  }
+}
+
+/** The location's script; the server's own level (no location matched) has no rewrite phase. */
+function locationRewrite(r: HttpRequest, hooks: PhaseHooks): PhaseOutcome | undefined {
+  const script = r.location?.rewrite;
+  if (!script) return undefined;
+  const outcome = runScript(script, r, (req) => hooks.errorLogFor(req));
+  return outcome.kind === "next" ? undefined : outcome;
+}
+
+/** ngx_http_internal_redirect(): a new URI, searched from the server rewrite phase; undefined = over the limit. */
+export function internalRedirect(r: HttpRequest, uri: string, args: string, hooks: PhaseHooks): PhaseOutcome {
+  if (--r.uriChanges === 0) {
+    hooks
+      .errorLogFor(r)
+      .log("error", `rewrite or internal redirection cycle while internally redirecting to "${uri}"`, r.logContext());
+    return { kind: "status", status: 500 };
+  }
+  r.uri = uri;
+  r.args = args;
+  r.internal = true;
+  r.validUnparsedUri = false;
+  r.validLocation = true;
+  return runPhases(r, hooks);
+}
+
+/** ngx_http_named_location(). */
+export function namedLocation(r: HttpRequest, name: string, hooks: PhaseHooks): PhaseOutcome {
+  const location = r.server.locations.find((candidate) => candidate.modifier === "@" && candidate.path === name);
+  if (!location) {
+    hooks.errorLogFor(r).log("error", `could not find named location "${name}"`, r.logContext());
+    return { kind: "status", status: 500 };
+  }
+  if (--r.uriChanges === 0) {
+    hooks
+      .errorLogFor(r)
+      .log("error", `rewrite or internal redirection cycle while redirect to named location "${name}"`, r.logContext());
+    return { kind: "status", status: 500 };
+  }
+  r.location = location;
+  r.validLocation = true;
+  return runNamedLocation(r, hooks);
+}
