@@ -6,7 +6,8 @@
 
 import { ConfigError } from "./errors.js";
 import type { DirectiveNode } from "./parser.js";
-import { placeOf } from "./table.js";
+import { HTTP_CONTEXTS, placeOf, type DirectiveSpec } from "./table.js";
+import type { LocConf } from "./model.js";
 
 /** `"name" directive MESSAGE in FILE:LINE` — how nginx reports a handler's refusal. */
 export function directiveError(node: DirectiveNode, message: string): ConfigError {
@@ -77,4 +78,17 @@ export function setOnce<T extends object, K extends keyof T>(
 ): void {
   if (target[key] !== undefined) throw directiveError(node, "is duplicate");
   target[key] = value;
+}
+
+/** An on|off directive of the http levels, set once per level into a boolean of LocConf. */
+export function locFlag(
+  name: string,
+  key: { [K in keyof LocConf]: LocConf[K] extends boolean ? K : never }[keyof LocConf],
+): DirectiveSpec {
+  return {
+    name,
+    contexts: HTTP_CONTEXTS,
+    args: "flag",
+    handle: (scope, node) => setOnce(scope.loc!, key, parseFlag(node, node.args[0]!), node),
+  };
 }

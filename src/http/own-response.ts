@@ -13,6 +13,7 @@ import { statusLine } from "./status.js";
 import { errorPageBody } from "./special-response.js";
 import { STATUS_HEADER_TOO_LARGE } from "./request-head.js";
 import { addedHeaders } from "./add-header.js";
+import { contentTypeFor } from "../static/mime.js";
 
 const CRLF = "\r\n";
 
@@ -117,16 +118,6 @@ export function absoluteLocation(r: HttpRequest, location: string): string {
 }
 
 /** The Content-Type of a `return` text: the type of the URI's extension, else default_type (ngx_http_set_content_type). */
-export function contentTypeFor(r: HttpRequest): string {
-  const uri = r.uri;
-  for (let i = uri.length - 1; i > 1; i--) {
-    const ch = uri[i];
-    if (ch === "/") break;
-    if (ch === "." && uri[i - 1] !== "/") {
-      const type = r.loc.types.get(uri.slice(i + 1).toLowerCase());
-      if (type !== undefined) return type;
-      break;
-    }
-  }
-  return r.loc.defaultType;
+export function returnContentType(r: HttpRequest): string {
+  return contentTypeFor(r.uri, r.loc);
 }

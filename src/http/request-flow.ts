@@ -18,7 +18,7 @@ import type { RequestHead } from "./request-head.js";
 import { requestFacts, type RequestFacts } from "./request-headers.js";
 import { selectServer, type AddressServers } from "./select-server.js";
 import { errorClosesConnection, wireStatus } from "./special-response.js";
-import { contentTypeFor, ownResponseHead, specialPageBody } from "./own-response.js";
+import { ownResponseHead, returnContentType, specialPageBody } from "./own-response.js";
 import { errorPageFor, sendErrorPage } from "./error-page.js";
 import { internalRedirect, namedLocation, runPhases, type PhaseHooks, type PhaseOutcome } from "../rewrite/phases.js";
 import { onUninitializedVariable } from "../rewrite/variables.js";
@@ -273,7 +273,7 @@ export class RequestFlow implements ConnectionEvents, ProxyServices, StaticServi
       connection.requests < r.loc.keepaliveRequests;
     const head = ownResponseHead(r, {
       status: send,
-      contentType: contentTypeFor(r),
+      contentType: returnContentType(r),
       contentLength: Buffer.byteLength(body, "latin1"),
       keepAlive,
     });

@@ -154,7 +154,8 @@ export async function startPeer(name: "nginx" | "wsgate", httpBody: string): Pro
   };
 }
 
-async function waitForPort(port: number, child: ChildProcess, stderr: () => string): Promise<void> {
+/** Resolves once `port` accepts connections; throws (and kills the child) if it exits or 5 s pass. */
+export async function waitForPort(port: number, child: ChildProcess, stderr: () => string): Promise<void> {
   const deadline = Date.now() + 5000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`server exited: ${stderr()}`);

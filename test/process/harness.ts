@@ -6,7 +6,7 @@
 
 import * as assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
-import { createServer as createHttpServer } from "node:http";
+import { createServer as createHttpServer, request } from "node:http";
 import { join } from "node:path";
 import { WebSocket, WebSocketServer } from "ws";
 
@@ -147,4 +147,19 @@ export function killAll(pids: Iterable<number>): void {
       // already gone
     }
   }
+}
+
+/** A GET through wsgate with node:http: status and body, or an error after `ms`. */
+export function httpGet(port: number, path: string, ms = 15_000): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: "127.0.0.1", port, path }, (response) => {
+      let body = "";
+      response.setEncoding("latin1");
+      response.on("data", (chunk: string) => (body += chunk));
+      response.on("end", () => resolve({ status: response.statusCode ?? 0, body }));
+    });
+    req.setTimeout(ms, () => req.destroy(new Error(`no response within ${ms} ms`)));
+    req.on("error", reject);
+    req.end();
+  });
 }

@@ -8,11 +8,11 @@
 
 import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
-import { request } from "node:http";
 import type { WebSocket } from "ws";
 import { startWsgate, freePort, waitFor, type WsgateProcess } from "../support/proxy.js";
 import {
   echoBackend,
+  httpGet,
   killAll,
   openWs,
   processConf,
@@ -22,20 +22,6 @@ import {
   writeConf,
   type EchoBackend,
 } from "./harness.js";
-
-function httpGet(port: number, path: string, ms = 15_000): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: "127.0.0.1", port, path }, (response) => {
-      let body = "";
-      response.setEncoding("latin1");
-      response.on("data", (chunk: string) => (body += chunk));
-      response.on("end", () => resolve({ status: response.statusCode ?? 0, body }));
-    });
-    req.setTimeout(ms, () => req.destroy(new Error(`no response within ${ms} ms`)));
-    req.on("error", reject);
-    req.end();
-  });
-}
 
 /** A tunnel that keeps a window of messages in flight and checks each answer is the next one expected. */
 class Pump {

@@ -9,12 +9,12 @@
 
 import { after, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
-import { request } from "node:http";
 import type { WebSocket } from "ws";
 import { startWsgate, freePort, type WsgateProcess } from "../support/proxy.js";
 import {
   closeCode,
   echoBackend,
+  httpGet,
   killAll,
   openWs,
   processConf,
@@ -23,20 +23,6 @@ import {
   startedWorkers,
   type EchoBackend,
 } from "./harness.js";
-
-function get(port: number, path: string, ms = 10_000): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: "127.0.0.1", port, path }, (response) => {
-      let body = "";
-      response.setEncoding("latin1");
-      response.on("data", (chunk: string) => (body += chunk));
-      response.on("end", () => resolve({ status: response.statusCode ?? 0, body }));
-    });
-    req.setTimeout(ms, () => req.destroy(new Error(`no response within ${ms} ms`)));
-    req.on("error", reject);
-    req.end();
-  });
-}
 
 function exitOf(wsgate: WsgateProcess, ms: number): Promise<number | null> {
   if (!wsgate.alive()) return Promise.resolve(wsgate.child.exitCode);
@@ -81,7 +67,7 @@ describe("graceful shutdown (QUIT)", () => {
       clients.push(ws);
     }
     // Two requests in flight when QUIT arrives: the backend answers after 800 ms.
-    const slow = [get(port, "/slow?delay=800"), get(port, "/slow?delay=800")];
+    const slow = [httpGet(port, "/slow?delay=800"), httpGet(port, "/slow?delay=800")];
     await new Promise((resolve) => setTimeout(resolve, 150));
     const closedAt: number[] = [];
     const codes = clients.map((ws) =>

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort } from "../support/sockets.js";
-import { nginxPath } from "../differential/peers.js";
+import { nginxPath, waitForPort } from "../differential/peers.js";
 
 /** The project root, from dist/test/static/. */
 export const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
@@ -84,25 +84,6 @@ export async function startStaticPeer(name: "nginx" | "wsgate", httpBody: string
       rmSync(prefix, { recursive: true, force: true });
     },
   };
-}
-
-async function waitForPort(port: number, child: ChildProcess, stderr: () => string): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`server exited: ${stderr()}`);
-    const ok = await new Promise<boolean>((done) => {
-      const socket = connect(port, "127.0.0.1");
-      socket.once("connect", () => {
-        socket.destroy();
-        done(true);
-      });
-      socket.once("error", () => done(false));
-    });
-    if (ok) return;
-    await new Promise((done) => setTimeout(done, 25));
-  }
-  child.kill("SIGKILL");
-  throw new Error(`server did not listen on ${port}: ${stderr()}`);
 }
 
 /** Send raw bytes and read until the server closes (every case ends with a request that asks it to). */

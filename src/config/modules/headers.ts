@@ -4,9 +4,9 @@
  * port_in_redirect, server_name_in_redirect.
  */
 
-import type { AddHeader, ErrorPage, LocConf } from "../model.js";
-import { HTTP_ALL_WITH_IF, HTTP_CONTEXTS, placeOf, type DirectiveSpec } from "../table.js";
-import { parseFlag, setOnce, valueError } from "../values.js";
+import type { AddHeader, ErrorPage } from "../model.js";
+import { HTTP_ALL_WITH_IF, placeOf, type DirectiveSpec } from "../table.js";
+import { locFlag, valueError } from "../values.js";
 import { ComplexValue } from "../../vars/complex-value.js";
 
 export const HEADERS_DIRECTIVES: readonly DirectiveSpec[] = [
@@ -56,19 +56,7 @@ export const HEADERS_DIRECTIVES: readonly DirectiveSpec[] = [
       }
     },
   },
-  flag("absolute_redirect", "absoluteRedirect"),
-  flag("port_in_redirect", "portInRedirect"),
-  flag("server_name_in_redirect", "serverNameInRedirect"),
+  locFlag("absolute_redirect", "absoluteRedirect"),
+  locFlag("port_in_redirect", "portInRedirect"),
+  locFlag("server_name_in_redirect", "serverNameInRedirect"),
 ];
-
-function flag(
-  name: string,
-  key: { [K in keyof LocConf]: LocConf[K] extends boolean ? K : never }[keyof LocConf],
-): DirectiveSpec {
-  return {
-    name,
-    contexts: HTTP_CONTEXTS,
-    args: "flag",
-    handle: (scope, node) => setOnce(scope.loc!, key, parseFlag(node, node.args[0]!), node),
-  };
-}

@@ -9,7 +9,16 @@ import type { HttpBuild, LocationBuild, ServerBuild } from "../build-scope.js";
 import type { LocConf, LocationModifier, SrvConf } from "../model.js";
 import type { DirectiveNode } from "../parser.js";
 import { HTTP_CONTEXTS, HTTP_MAIN_SRV, placeOf, type DirectiveSpec } from "../table.js";
-import { directiveError, parseFlag, parseNumber, parseSize, parseTimeMs, setOnce, valueError } from "../values.js";
+import {
+  directiveError,
+  locFlag,
+  parseFlag,
+  parseNumber,
+  parseSize,
+  parseTimeMs,
+  setOnce,
+  valueError,
+} from "../values.js";
 import { parseListen } from "./listen.js";
 import { VariableRegistry } from "../../vars/registry.js";
 import { registerHttpVariables } from "../../vars/http-variables.js";
@@ -226,18 +235,6 @@ function locSlot(
   set: (node: DirectiveNode, conf: Partial<LocConf>) => void,
 ): DirectiveSpec {
   return { name, contexts: HTTP_CONTEXTS, args, handle: (scope, node) => set(node, scope.loc!) };
-}
-
-function locFlag(
-  name: string,
-  key: { [K in keyof LocConf]: LocConf[K] extends boolean ? K : never }[keyof LocConf],
-): DirectiveSpec {
-  return {
-    name,
-    contexts: HTTP_CONTEXTS,
-    args: "flag",
-    handle: (scope, node) => setOnce(scope.loc!, key, parseFlag(node, node.args[0]!), node),
-  };
 }
 
 function srvSlot(

@@ -11,7 +11,7 @@ import type { DocumentRoot, IndexName, LocConf, TryFiles } from "../model.js";
 import type { DirectiveNode } from "../parser.js";
 import { HTTP_CONTEXTS, placeOf, type Context, type DirectiveSpec } from "../table.js";
 import { resolveFromPrefix } from "../paths.js";
-import { directiveError, parseFlag, parseNumber, setOnce, valueError } from "../values.js";
+import { directiveError, locFlag, parseFlag, parseNumber, setOnce, valueError } from "../values.js";
 import { ComplexValue } from "../../vars/complex-value.js";
 
 /** Defaults of the settings below, but root (which needs the prefix: finalize.ts). */
@@ -143,16 +143,4 @@ function parseTryFiles(scope: BuildScope, node: DirectiveNode): TryFiles {
     return { candidates, fallback: { code } };
   }
   return { candidates, fallback: { uri: ComplexValue.compile(last, registry, place) } };
-}
-
-function locFlag(
-  name: string,
-  key: { [K in keyof LocConf]: LocConf[K] extends boolean ? K : never }[keyof LocConf],
-): DirectiveSpec {
-  return {
-    name,
-    contexts: HTTP_CONTEXTS,
-    args: "flag",
-    handle: (scope, node) => setOnce(scope.loc!, key, parseFlag(node, node.args[0]!), node),
-  };
 }
