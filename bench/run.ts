@@ -13,7 +13,7 @@
  */
 
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -42,13 +42,26 @@ interface Options {
   readonly only: readonly Phase[];
   readonly backend: Backend;
   readonly json: string | undefined;
+  /** With --workers N: master and N workers for both proxies, spread over cores 0..N-1. */
+  readonly workers: number | undefined;
 }
 
 const USAGE = `usage: node dist/bench/run.js [--quick] [--only ${PHASES.join(",")}] [--peers ${PEERS.join(",")}]
-                             [--idle N] [--seconds S] [--warmup S] [--backend ws|raw] [--json FILE]`;
+                             [--idle N] [--seconds S] [--warmup S] [--backend ws|raw] [--json FILE]
+                             [--workers N]`;
 
 function parseOptions(argv: readonly string[]): Options {
-  const known = new Set(["--quick", "--only", "--peers", "--idle", "--seconds", "--warmup", "--backend", "--json"]);
+  const known = new Set([
+    "--quick",
+    "--only",
+    "--peers",
+    "--idle",
+    "--seconds",
+    "--warmup",
+    "--backend",
+    "--json",
+    "--workers",
+  ]);
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === "--help" || arg === "-h") {
@@ -93,6 +106,7 @@ function parseOptions(argv: readonly string[]): Options {
     only: list("--only", PHASES, PHASES),
     backend,
     json: value("--json"),
+    workers: value("--workers") === undefined ? undefined : Math.max(1, Math.floor(num("--workers", 1))),
   };
 }
 
@@ -100,8 +114,8 @@ function parseOptions(argv: readonly string[]): Options {
 
 const children = new Set<ChildProcess>();
 
-/** Start `argv` pinned to `core`, with the open-file limit raised to NOFILE (or as far as the hard limit allows). */
-function pinned(core: number, argv: readonly string[], stdin: "pipe" | "ignore" = "ignore"): ChildProcess {
+/** Start `argv` pinned to `core` ("0", "0-1"), with the open-file limit raised to NOFILE (or as far as the hard limit allows). */
+function pinned(core: number | string, argv: readonly string[], stdin: "pipe" | "ignore" = "ignore"): ChildProcess {
   const script = `ulimit -n ${NOFILE} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec taskset -c ${core} "$@"`;
   const child = spawn("bash", ["-c", script, "bench", ...argv], { stdio: [stdin, "pipe", "pipe"] });
   children.add(child);
@@ -186,21 +200,46 @@ async function waitForPort(port: number, child: ChildProcess, what: string): Pro
 
 // ---------------------------------------------------------------- /proc
 
-/** user+sys CPU seconds of a process: /proc/PID/stat fields 14 and 15, in clock ticks. */
-function cpuSeconds(pid: number | undefined): number {
-  if (pid === undefined) return NaN;
+/** Fields of /proc/PID/stat from field 3 on (fields[0] is field 3), or undefined when the process is gone. */
+function statFields(pid: number): string[] | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" "); // fields[0] is field 3
-    return (Number(fields[14 - 3]) + Number(fields[15 - 3])) / CLK_TCK;
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   } catch {
-    return NaN;
+    return undefined;
   }
 }
 
-/** A /proc/PID/status line in kB (VmRSS, VmHWM). */
+/** `pid` and its child processes (a master and its workers). */
+function processTree(pid: number): number[] {
+  const tree = [pid];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    if (Number(statFields(Number(entry))?.[4 - 3]) === pid) tree.push(Number(entry));
+  }
+  return tree;
+}
+
+/** user+sys CPU seconds of a process and its children: /proc/PID/stat fields 14 and 15, in clock ticks. */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  let ticks = 0;
+  for (const member of processTree(pid)) {
+    const fields = statFields(member);
+    if (fields) ticks += Number(fields[14 - 3]) + Number(fields[15 - 3]);
+  }
+  return ticks / CLK_TCK;
+}
+
+/** A /proc/PID/status line in kB (VmRSS, VmHWM), summed over the process and its children. */
 function statusKb(pid: number | undefined, field: "VmRSS" | "VmHWM"): number {
   if (pid === undefined) return NaN;
+  const tree = processTree(pid);
+  if (tree.length > 1) return tree.reduce((sum, member) => sum + statusKb1(member, field), 0);
+  return statusKb1(pid, field);
+}
+
+function statusKb1(pid: number, field: "VmRSS" | "VmHWM"): number {
   try {
     const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, "latin1"));
     return Number(match?.[1] ?? NaN);
@@ -211,9 +250,9 @@ function statusKb(pid: number | undefined, field: "VmRSS" | "VmHWM"): number {
 
 // ---------------------------------------------------------------- peers
 
-/** The benchmark configuration: the seed's map/upstream/location, one worker, no access log. */
-function benchConfig(listen: number, backend: number): string {
-  return `worker_processes 1;
+/** The benchmark configuration: the seed's map/upstream/location, one worker (or `workers`), no access log. */
+function benchConfig(listen: number, backend: number, workers = 1): string {
+  return `worker_processes ${workers};
 worker_rlimit_nofile ${NOFILE};
 pid logs/nginx.pid;
 error_log logs/error.log error;
@@ -250,17 +289,19 @@ interface Proxy {
   stop(): Promise<string[]>;
 }
 
-async function startProxy(name: PeerName, backendPort: number): Promise<Proxy> {
+async function startProxy(name: PeerName, backendPort: number, workers: number | undefined): Promise<Proxy> {
   if (name === "direct") return { port: backendPort, pid: undefined, child: undefined, stop: async () => [] };
   const prefix = mkdtempSync(join(tmpdir(), `wsgate-bench-${name}-`));
   mkdirSync(join(prefix, "logs"));
   const port = await freePort();
-  writeFileSync(join(prefix, "nginx.conf"), benchConfig(port, backendPort));
+  writeFileSync(join(prefix, "nginx.conf"), benchConfig(port, backendPort, workers));
+  // One process each by default (the per-core comparison); a master and its workers with --workers.
+  const globals = workers === undefined ? "daemon off; master_process off;" : "daemon off;";
   const argv =
     name === "nginx"
-      ? [NGINX!, "-p", prefix + "/", "-c", join(prefix, "nginx.conf"), "-g", "daemon off; master_process off;"]
-      : [process.execPath, join(ROOT, "bin", "wsgate.js"), "-p", prefix, "-c", "nginx.conf", "-g", "daemon off;"];
-  const child = pinned(PROXY_CORE, argv);
+      ? [NGINX!, "-p", prefix + "/", "-c", join(prefix, "nginx.conf"), "-g", globals]
+      : [process.execPath, join(ROOT, "bin", "wsgate.js"), "-p", prefix, "-c", "nginx.conf", "-g", globals];
+  const child = pinned(workers === undefined || workers === 1 ? PROXY_CORE : `0-${workers - 1}`, argv);
   const output = lines(child, () => undefined);
   await waitForPort(port, child, name);
   return {
@@ -407,7 +448,7 @@ async function benchmarkPeer(name: PeerName, options: Options): Promise<PeerResu
   try {
     const phases = options.only.filter((phase) => phase !== "idle");
     if (phases.length > 0) {
-      proxy = await startProxy(name, backendPort);
+      proxy = await startProxy(name, backendPort, options.workers);
       const args: Record<Exclude<Phase, "idle">, string[]> = {
         rtt: ["connections=100", "size=64"],
         throughput: ["connections=4", "size=16384", "window=8"],
@@ -430,7 +471,7 @@ async function benchmarkPeer(name: PeerName, options: Options): Promise<PeerResu
             `${phase}: the proxy exited (code ${proxy.child.exitCode}, signal ${proxy.child.signalCode})`,
           );
           out.problems.push(...(await proxy.stop()));
-          proxy = await startProxy(name, backendPort);
+          proxy = await startProxy(name, backendPort, options.workers);
         }
         await sleep(300);
       }
@@ -439,7 +480,7 @@ async function benchmarkPeer(name: PeerName, options: Options): Promise<PeerResu
     if (options.only.includes("idle") && name !== "direct") {
       // Memory is measured on a freshly started proxy: the phases above grew its heap.
       if (proxy) out.problems.push(...(await proxy.stop()));
-      proxy = await startProxy(name, backendPort);
+      proxy = await startProxy(name, backendPort, options.workers);
       say(`idle (${options.idle} connections)`);
       const idle = await runIdle(proxy, options);
       out.idle = idle;
@@ -577,7 +618,8 @@ function report(all: Map<PeerName, PeerResults>, options: Options): string {
   const problems = peers.flatMap((peer) => all.get(peer)!.problems.map((line) => `- ${peer}: ${line}`));
   return [
     `backend: ${options.backend}; ${options.seconds} s per phase after ${options.warmup} s of warm-up; ` +
-      `idle: ${options.idle} connections; peers: ${peers.join(", ")}`,
+      `idle: ${options.idle} connections; peers: ${peers.join(", ")}; ` +
+      (options.workers === undefined ? "one process each" : `master + ${options.workers} workers each`),
     "",
     table(header, main),
     "",
