@@ -434,6 +434,9 @@ class ProxySession {
     r.headerBytes = text.length;
     const client = this.connection;
     client.setIdleTimeout(loc.sendTimeoutMs);
+    // The head and the body bytes read with it leave in one write (one writev), not one each.
+    client.socket.cork();
+    process.nextTick(() => client.socket.uncork());
     client.write(text);
     const attempt = this.current!;
     const resumeUpstream = (): void => void socket.resume();
