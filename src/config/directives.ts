@@ -12,6 +12,7 @@ import { HTTP_CORE_DIRECTIVES } from "./modules/http-core.js";
 import { LOG_DIRECTIVES } from "./modules/log.js";
 import { MAP_DIRECTIVES } from "./modules/map.js";
 import { PROXY_DIRECTIVES } from "./modules/proxy.js";
+import { RESOLVER_DIRECTIVES } from "./modules/resolver.js";
 import { UPSTREAM_DIRECTIVES } from "./modules/upstream.js";
 import { UPSTREAM_STATUS_DIRECTIVES } from "./modules/upstream-status.js";
 import { WSGATE_PROCESS_DIRECTIVES } from "./modules/wsgate-process.js";
@@ -22,6 +23,7 @@ const ALL_ROWS: readonly DirectiveSpec[] = [
   ...LOG_DIRECTIVES,
   ...MAP_DIRECTIVES,
   ...PROXY_DIRECTIVES,
+  ...RESOLVER_DIRECTIVES,
   ...UPSTREAM_DIRECTIVES,
   ...UPSTREAM_STATUS_DIRECTIVES,
   ...WSGATE_PROCESS_DIRECTIVES,
