@@ -114,6 +114,12 @@ function resolveThenProxy(
         services.errorLogFor(r).log("error", message, r.logContext());
         services.respondError(r, 502);
       },
+    )
+    // A throw in the handlers is a bug, reported as the synchronous path reports one (uncaughtException).
+    .catch((err: unknown) =>
+      process.nextTick(() => {
+        throw err;
+      }),
     );
 }
 
