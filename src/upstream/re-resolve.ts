@@ -1,13 +1,15 @@
 /**
- * `server NAME resolve` at run time (nginx 1.27.3+, ngx_http_upstream_zone's
- * resolve timer): each such server's name is asked of the group's resolver
- * when the group starts and again when the answer expires (its TTL, or the
- * resolver's `valid=`; at least a second later). A new answer replaces the
- * server's peers (UpstreamGroup.setAddresses). A failed lookup is logged as
- * nginx logs it (`NAME could not be resolved (110: Operation timed out)`,
- * error) and keeps the addresses known so far, except "Host not found" (the
- * name is gone: NXDOMAIN or no address), which leaves the server without
- * peers, as nginx does; it is asked again after `valid=` or 10 s.
+ * `server NAME resolve` at run time, after ngx_http_upstream_zone_module
+ * (nginx 1.27.3+): each such server's name is asked of the group's resolver
+ * when the group starts, and again a second after the answer expires (its
+ * smallest TTL, or the resolver's `valid=`). A new answer replaces the
+ * server's peers (UpstreamGroup.setAddresses), sorted by address. A failed
+ * lookup is logged as nginx logs it (`NAME could not be resolved (2: Server
+ * failure)`, error), keeps the addresses known so far and is tried again
+ * after resolver_timeout (at least 1 s); "Host not found" (NXDOMAIN, or no
+ * address) leaves the server without peers, as nginx does, and is asked
+ * again after `valid=` or 10 s (how long nginx's resolver keeps a negative
+ * answer) and a second.
  */
 
 import { isIP } from "node:net";
@@ -17,12 +19,13 @@ import type { ErrorLog } from "../log/error-log.js";
 import { dnsClient, ResolveError, type DnsClient } from "./dns.js";
 import type { UpstreamGroup } from "./group.js";
 
-/** What nginx's resolver waits before asking again after a failure, without valid= (seconds). */
-const RETRY_AFTER_FAILURE_MS = 10_000;
+/** How long nginx's resolver keeps a "Host not found" answer without valid=. */
+const NEGATIVE_VALID_MS = 10_000;
 
 export class ReResolver {
   private readonly timers = new Set<NodeJS.Timeout>();
   private stopped = false;
+  private timeoutMs = 30_000;
 
   constructor(
     private readonly group: UpstreamGroup,
@@ -33,7 +36,8 @@ export class ReResolver {
   start(): void {
     const conf = this.group.conf;
     if (!conf.resolver) return;
-    const client = dnsClient(conf.resolver, conf.resolverTimeoutMs ?? 30_000);
+    this.timeoutMs = conf.resolverTimeoutMs ?? 30_000;
+    const client = dnsClient(conf.resolver, this.timeoutMs);
     this.servers.forEach((server, index) => {
       const name = server.resolve ? runtimeName(server.name) : undefined;
       if (name) void this.ask(client, index, name.host, name.port, "");
@@ -52,23 +56,19 @@ export class ReResolver {
     try {
       const answer = await client.resolve(host);
       if (this.stopped) return;
-      const addresses = answer.addresses.map((address) => inet(address, port));
-      next = addresses
-        .map((address) => address.text)
-        .sort()
-        .join(" ");
+      const addresses = [...answer.addresses].sort(compareAddresses).map((address) => inet(address, port));
+      next = addresses.map((address) => address.text).join(" ");
       if (next !== known) this.group.setAddresses(index, addresses);
-      delayMs = Math.max(answer.expiresMs - Date.now(), 1000);
+      delayMs = Math.max(answer.expiresMs - Date.now(), 0) + 1000;
     } catch (err) {
       if (this.stopped) return;
       const failure = err instanceof ResolveError ? err : new ResolveError(110, "Operation timed out");
       this.log.log("error", `${host} could not be resolved (${failure.code}: ${failure.text})`);
-      if (failure.code === 3 && known !== "") {
+      if (failure.code === 3) {
+        if (known !== "") this.group.setAddresses(index, []);
         next = "";
-        this.group.setAddresses(index, []);
-      }
-      delayMs = client.conf.validMs ?? RETRY_AFTER_FAILURE_MS;
-      delayMs = Math.max(delayMs, 1000);
+        delayMs = (client.conf.validMs ?? NEGATIVE_VALID_MS) + 1000;
+      } else delayMs = Math.max(this.timeoutMs, 1000);
     }
     const timer = setTimeout(() => {
       this.timers.delete(timer);
@@ -77,6 +77,24 @@ export class ReResolver {
     timer.unref();
     this.timers.add(timer);
   }
+}
+
+/** nginx's order of resolved addresses: IPv4 before IPv6, then by address. */
+function compareAddresses(a: string, b: string): number {
+  const bytes = (address: string): number[] =>
+    isIP(address) === 4 ? address.split(".").map(Number) : [256, ...expandV6(address)];
+  const x = bytes(a);
+  const y = bytes(b);
+  for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
+  return x.length - y.length;
+}
+
+function expandV6(address: string): number[] {
+  const [head = "", tail] = address.split("::");
+  const part = (text: string): number[] => (text === "" ? [] : text.split(":").map((group) => parseInt(group, 16)));
+  const left = part(head);
+  const right = tail === undefined ? [] : part(tail);
+  return [...left, ...new Array<number>(8 - left.length - right.length).fill(0), ...right];
 }
 
 function inet(host: string, port: number): UpstreamAddress {

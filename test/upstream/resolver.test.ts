@@ -22,6 +22,59 @@ import { startDnsServer, type DnsServer } from "../support/dns-server.js";
 import { freePort } from "../support/ports.js";
 import { until } from "../support/wait.js";
 import { closeSocket, echo, fetchVia, openSocket, startBackend, type NamedBackend } from "./backends.js";
+import { defaultUpstreamServer } from "../../src/config/modules/upstream.js";
+import type { UpstreamAddress } from "../../src/config/model.js";
+import { UpstreamGroup } from "../../src/upstream/group.js";
+import type { VariableSource } from "../../src/vars/source.js";
+
+describe("a group's peers replaced by a new answer", () => {
+  const place = { file: "test.conf", line: 1 };
+  const at = (host: string): UpstreamAddress => ({ kind: "inet", host, port: 80, text: `${host}:80` });
+  const r = { remoteAddress: "127.0.0.1" } as unknown as VariableSource;
+
+  test("peers that stay keep their state; new ones are added; gone ones leave the lists but can be freed", () => {
+    const group = new UpstreamGroup({
+      name: "g",
+      servers: [{ ...defaultUpstreamServer("chat.test", place), resolve: true, maxFails: 3 }],
+      implicit: false,
+      place,
+    });
+    assert.equal(group.peers.length, 0);
+    assert.equal(group.select(r).pick(Date.now()), undefined);
+    group.setAddresses(0, [at("10.0.0.1"), at("10.0.0.2")]);
+    const first = group.peers.map((peer) => peer.address.text);
+    assert.deepEqual(first, ["10.0.0.1:80", "10.0.0.2:80"]);
+    const taken = [group.select(r).pick(Date.now())!, group.select(r).pick(Date.now())!];
+    const [one, two] = group.peers;
+    assert.equal(one!.active + two!.active, 2);
+    assert.equal(one!.maxFails, 3);
+    group.free(
+      taken.find((peer) => peer === two)!,
+      "failed",
+      Date.now(),
+    );
+    assert.equal(two!.fails, 1);
+
+    group.setAddresses(0, [at("10.0.0.1"), at("10.0.0.3")]);
+    assert.equal(group.peers[0], one, "the peer of an address that stays is the same object");
+    assert.equal(group.peers[0]!.active, 1);
+    assert.deepEqual(
+      group.peers.map((peer) => peer.address.text),
+      ["10.0.0.1:80", "10.0.0.3:80"],
+    );
+    assert.equal(group.tries, 2);
+    // The request still holding the gone peer ends normally.
+    group.free(one!, "ok", Date.now());
+    assert.equal(one!.active, 0);
+    for (let i = 0; i < 4; i++) {
+      const peer = group.select(r).pick(Date.now())!;
+      assert.notEqual(peer.address.text, "10.0.0.2:80");
+      group.free(peer, "ok", Date.now());
+    }
+    group.setAddresses(0, []);
+    assert.equal(group.select(r).pick(Date.now()), undefined);
+  });
+});
 
 describe("resolver, zone and resolve: configuration", () => {
   let root: string;
