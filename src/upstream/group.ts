@@ -139,6 +139,11 @@ export class UpstreamGroup {
     this.checker.start();
   }
 
+  /** The first lookups of `resolve` servers have ended (bounded wait); at once without such servers. */
+  async firstLookups(): Promise<void> {
+    await this.resolving?.firstLookups();
+  }
+
   /** Stop the checks and close idle connections (shutdown). */
   close(): void {
     this.resolving?.stop();

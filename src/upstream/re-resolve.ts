@@ -19,6 +19,9 @@ import type { ErrorLog } from "../log/error-log.js";
 import { dnsClient, ResolveError, type DnsClient } from "./dns.js";
 import type { UpstreamGroup } from "./group.js";
 
+/** The longest a starting worker waits for the first answers before it says it is ready. */
+const FIRST_ANSWERS_WAIT_MS = 5000;
+
 /** How long nginx's resolver keeps a "Host not found" answer without valid=. */
 const NEGATIVE_VALID_MS = 10_000;
 
@@ -26,6 +29,7 @@ export class ReResolver {
   private readonly timers = new Set<NodeJS.Timeout>();
   private stopped = false;
   private timeoutMs = 30_000;
+  private firstAnswers: Array<Promise<void>> = [];
 
   constructor(
     private readonly group: UpstreamGroup,
@@ -40,8 +44,21 @@ export class ReResolver {
     const client = dnsClient(conf.resolver, this.timeoutMs);
     this.servers.forEach((server, index) => {
       const name = server.resolve ? runtimeName(server.name) : undefined;
-      if (name) void this.ask(client, index, name.host, name.port, "");
+      if (name) this.firstAnswers.push(this.ask(client, index, name.host, name.port, ""));
     });
+  }
+
+  /**
+   * Every server's first lookup has ended (answered or failed), or 5 s have
+   * passed: a new worker waits for it before it takes connections, so that
+   * it starts with peers, as nginx's workers start with the addresses of the
+   * previous configuration's zone.
+   */
+  async firstLookups(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const cap = new Promise<void>((resolve) => (timer = setTimeout(resolve, FIRST_ANSWERS_WAIT_MS)));
+    await Promise.race([Promise.all(this.firstAnswers), cap]);
+    clearTimeout(timer);
   }
 
   stop(): void {
