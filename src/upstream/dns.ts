@@ -10,6 +10,9 @@
 import { Resolver } from "node:dns/promises";
 import type { ResolverConf } from "../config/model.js";
 
+/** Names cached at most (a variable may bring any name): expired ones go first, then the oldest. */
+const CACHE_LIMIT = 10_000;
+
 export interface Resolved {
   readonly addresses: readonly string[];
   /** When the answer stops being valid (TTL, or valid=), ms since the epoch. */
@@ -80,6 +83,19 @@ export class DnsClient {
     return query;
   }
 
+  private remember(name: string, resolved: Resolved): void {
+    this.cache.delete(name);
+    if (this.cache.size >= CACHE_LIMIT) {
+      const now = Date.now();
+      for (const [key, entry] of this.cache) if (entry.expiresMs <= now) this.cache.delete(key);
+      for (const key of this.cache.keys()) {
+        if (this.cache.size < CACHE_LIMIT) break;
+        this.cache.delete(key);
+      }
+    }
+    this.cache.set(name, resolved);
+  }
+
   private async query(name: string): Promise<Resolved> {
     // c-ares retries every second (as nginx's resolver resends), within resolver_timeout.
     const tries = Math.max(1, Math.ceil(this.timeoutMs / 1000));
@@ -114,7 +130,7 @@ export class DnsClient {
     const ttl = Math.min(...records.map((record) => record.ttl));
     const validMs = this.conf.validMs ?? ttl * 1000;
     const resolved: Resolved = { addresses: records.map((record) => record.address), expiresMs: Date.now() + validMs };
-    this.cache.set(name, resolved);
+    this.remember(name, resolved);
     return resolved;
   }
 }

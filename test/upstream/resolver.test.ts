@@ -23,9 +23,47 @@ import { freePort } from "../support/ports.js";
 import { until } from "../support/wait.js";
 import { closeSocket, echo, fetchVia, openSocket, startBackend, type NamedBackend } from "./backends.js";
 import { defaultUpstreamServer } from "../../src/config/modules/upstream.js";
-import type { UpstreamAddress } from "../../src/config/model.js";
+import type { ResolverConf, UpstreamAddress } from "../../src/config/model.js";
+import { DnsClient, ResolveError } from "../../src/upstream/dns.js";
 import { UpstreamGroup } from "../../src/upstream/group.js";
 import type { VariableSource } from "../../src/vars/source.js";
+
+describe("the DNS client", () => {
+  test("answers, TTL and valid=, nginx's failure codes; one query per name while valid", async () => {
+    const dns = await startDnsServer();
+    try {
+      const conf = (validMs?: number): ResolverConf => ({
+        servers: [{ host: "127.0.0.1", port: dns.port }],
+        validMs,
+        ipv4: true,
+        ipv6: true,
+        place: { file: "t", line: 1 },
+      });
+      dns.set("two.test", { kind: "a", addresses: ["10.0.0.1", "10.0.0.2"], ttl: 60 });
+      dns.set("fail.test", { kind: "servfail" });
+      dns.set("slow.test", { kind: "drop" });
+      const client = new DnsClient(conf(), 1000);
+      const start = Date.now();
+      const answer = await client.resolve("two.test");
+      assert.deepEqual([...answer.addresses].sort(), ["10.0.0.1", "10.0.0.2"]);
+      assert.ok(answer.expiresMs >= start + 59_000 && answer.expiresMs <= Date.now() + 60_000);
+      await client.resolve("TWO.test");
+      assert.equal(dns.queries("two.test"), 1);
+      const valid = await new DnsClient(conf(5000), 1000).resolve("two.test");
+      assert.ok(valid.expiresMs <= Date.now() + 5000);
+      const failure = async (name: string): Promise<string> =>
+        client.resolve(name).then(
+          () => "answered",
+          (err: ResolveError) => err.message,
+        );
+      assert.equal(await failure("fail.test"), "2: Server failure");
+      assert.equal(await failure("none.test"), "3: Host not found");
+      assert.equal(await failure("slow.test"), "110: Operation timed out");
+    } finally {
+      await dns.close();
+    }
+  });
+});
 
 describe("a group's peers replaced by a new answer", () => {
   const place = { file: "test.conf", line: 1 };
