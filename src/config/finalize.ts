@@ -21,6 +21,7 @@ import {
   type UpstreamConf,
 } from "./model.js";
 import { resolveFromPrefix, type Prefixes } from "./paths.js";
+import { checkResolvableUpstreams, lookUpNameServers, runtimeName } from "./modules/resolver.js";
 import { defaultUpstreamServer } from "./modules/upstream.js";
 import { STATIC_DEFAULTS } from "./modules/static.js";
 import { finalizeScript } from "../rewrite/finalize-script.js";
@@ -113,16 +114,20 @@ function defaultLoc(http: HttpBuild, prefixes: Prefixes): LocConf {
     serverNameInRedirect: false,
     proxyInterceptErrors: false,
     proxyRedirects: undefined,
+    resolver: undefined,
+    resolverTimeoutMs: 30_000,
   };
 }
 
 export async function finalizeHttp(http: HttpBuild, prefixes: Prefixes): Promise<HttpConf> {
   http.registry.link();
+  await lookUpNameServers(http);
   const httpLoc = inherit(http.loc, defaultLoc(http, prefixes));
   const httpSrv = inherit(http.srv, DEFAULT_SRV);
   const servers = http.servers.map((server) => finalizeServer(server, httpSrv, httpLoc));
   checkHeaderBuffers(servers, http.end);
   checkDefaultServers(servers);
+  checkResolvableUpstreams(http);
   await resolveUpstreams(http);
   return { servers, upstreams: http.upstreams, logFormats: http.logFormats, variables: http.registry, loc: httpLoc };
 }
@@ -193,7 +198,12 @@ async function resolveUpstreams(http: HttpBuild): Promise<void> {
   for (const group of http.upstreams.values()) {
     for (let i = 0; i < group.servers.length; i++) {
       const server = group.servers[i]!;
-      const addresses = await resolveAddress(server.name, server.place, true);
+      // `resolve`: a host name is looked up at run time only (src/upstream/re-resolve.ts); its port is checked now.
+      const atRunTime = server.resolve ? runtimeName(server.name) : undefined;
+      if (atRunTime && !(atRunTime.port >= 1 && atRunTime.port <= 65535)) {
+        throw new ConfigError("invalid-value", `invalid port in upstream "${server.name}"`, server.place);
+      }
+      const addresses = atRunTime ? [] : await resolveAddress(server.name, server.place, true);
       group.servers[i] = { ...server, addresses };
     }
   }

@@ -188,6 +188,21 @@ export interface LocConf {
   proxyInterceptErrors: boolean;
   /** proxy_redirect lines; "off", or undefined for nginx's default (derived from proxy_pass). */
   proxyRedirects: readonly ProxyRedirect[] | "off" | undefined;
+  /** `resolver`; undefined: none (a host name in proxy_pass with variables is then a 502). */
+  resolver: ResolverConf | undefined;
+  /** resolver_timeout (default 30s). */
+  resolverTimeoutMs: number;
+}
+
+/** `resolver address ... [valid=time] [ipv4=on|off] [ipv6=on|off]`. */
+export interface ResolverConf {
+  /** Name servers: an address (IPv6 without brackets) and a port (53 unless written). */
+  readonly servers: ReadonlyArray<{ readonly host: string; readonly port: number }>;
+  /** valid=: how long answers are kept, overriding their TTL; undefined: the TTL. */
+  readonly validMs: number | undefined;
+  readonly ipv4: boolean;
+  readonly ipv6: boolean;
+  readonly place: SourcePlace;
 }
 
 export interface SrvConf {
@@ -249,6 +264,8 @@ export interface UpstreamServerConf {
   readonly backup: boolean;
   readonly down: boolean;
   readonly maxConns: number;
+  /** `resolve`: the name is resolved at run time through the resolver, and again when its answer expires. */
+  readonly resolve?: boolean;
   readonly place: SourcePlace;
 }
 
@@ -270,6 +287,11 @@ export interface UpstreamConf {
   keepaliveSettings?: { requests?: number; timeMs?: number; timeoutMs?: number };
   /** wsgate_health_check. */
   healthCheck?: HealthCheckConf;
+  /** `zone NAME [SIZE]`: accepted; wsgate keeps each worker's peer state in that worker. */
+  zone?: { readonly name: string; readonly size: number };
+  /** The group's own `resolver` (else the http block's is used for `server … resolve`). */
+  resolver?: ResolverConf;
+  resolverTimeoutMs?: number;
 }
 
 export type UpstreamBalancing =

@@ -77,11 +77,17 @@ export class HttpServer {
       this.listeners.push(server);
     }
     this.startHealthChecks();
+    await this.firstLookups();
   }
 
   /** Active health checks (wsgate_health_check) run in every process that serves requests. */
   startHealthChecks(): void {
     for (const group of this.upstreams.values()) group.startHealthChecks(this.errorLog);
+  }
+
+  /** `server … resolve`: the first lookups have ended (at most 5 s), so that serving starts with peers. */
+  async firstLookups(): Promise<void> {
+    await Promise.all([...this.upstreams.values()].map((group) => group.firstLookups()));
   }
 
   /** Health checks stop and idle upstream connections close; requests in flight go on. */

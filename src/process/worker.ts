@@ -70,6 +70,7 @@ export function runWorker(): Promise<number> {
         serving = openServing(config);
         if (identity) switchIdentity(identity);
         serving.server?.startHealthChecks();
+        await serving.server?.firstLookups();
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
         serving?.errorLog.log("emerg", message);

@@ -22,7 +22,8 @@ import { readResponseBody, responseFraming, writeParts, type BodyOutcome } from 
 import { buildClientHead } from "./response-headers.js";
 import { adjustResponseHead } from "./response-rewrite.js";
 import { parseResponseHead, type ResponseHead } from "./response-head.js";
-import { evaluatePassTarget } from "./pass-target.js";
+import { evaluatePassTarget, resolvedGroup } from "./pass-target.js";
+import { dnsClient, ResolveError } from "../upstream/dns.js";
 import { startTunnel } from "./tunnel.js";
 import { buildUpstreamHead, upstreamUri, type UpstreamBody } from "./upstream-request.js";
 import { countsAsFailure, failureStatus, mayRetry, statusFailure, type TryFailure } from "./next-upstream.js";
@@ -57,10 +58,14 @@ export function proxyRequest(
   services: ProxyServices,
 ): void {
   if (pass.dynamic) {
-    const target = evaluatePassTarget(r, pass, services.upstreams);
+    const target = evaluatePassTarget(r, pass, services.upstreams, location.loc.resolver !== undefined);
     if (target.kind === "error") {
       services.errorLogFor(r).log("error", target.message, r.logContext());
       services.respondError(r, target.status);
+      return;
+    }
+    if (target.kind === "resolve") {
+      resolveThenProxy(r, connection, location, target, services);
       return;
     }
     r.proxyHost = target.pass.proxyHost;
@@ -76,6 +81,47 @@ export function proxyRequest(
   }
   r.proxyHost = pass.proxyHost;
   new ProxySession(r, connection, location, pass, group, services).start();
+}
+
+/** proxy_pass with a host name in a variable: ask the resolver (answers cached by TTL), then proxy to every address. */
+function resolveThenProxy(
+  r: HttpRequest,
+  connection: ClientConnection,
+  location: LocationConf,
+  target: { readonly pass: ProxyPass; readonly host: string; readonly port: number },
+  services: ProxyServices,
+): void {
+  let aborted = false;
+  connection.onAbortHandler = () => {
+    aborted = true;
+    if (r.status === 0) r.status = 499;
+    services.finalize(r, false);
+  };
+  dnsClient(location.loc.resolver!, location.loc.resolverTimeoutMs)
+    .resolve(target.host)
+    .then(
+      (answer) => {
+        if (aborted) return;
+        connection.onAbortHandler = undefined;
+        r.proxyHost = target.pass.proxyHost;
+        const group = resolvedGroup(target.pass, answer.addresses, target.port);
+        new ProxySession(r, connection, location, target.pass, group, services).start();
+      },
+      (err: unknown) => {
+        if (aborted) return;
+        connection.onAbortHandler = undefined;
+        const failure = err instanceof ResolveError ? err : new ResolveError(110, "Operation timed out");
+        const message = `${target.host} could not be resolved (${failure.code}: ${failure.text})`;
+        services.errorLogFor(r).log("error", message, r.logContext());
+        services.respondError(r, 502);
+      },
+    )
+    // A throw in the handlers is a bug, reported as the synchronous path reports one (uncaughtException).
+    .catch((err: unknown) =>
+      process.nextTick(() => {
+        throw err;
+      }),
+    );
 }
 
 class ProxySession {

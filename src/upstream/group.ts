@@ -10,7 +10,7 @@
  * again clears the count. A group of one peer never counts failures.
  */
 
-import type { UpstreamConf } from "../config/model.js";
+import type { UpstreamAddress, UpstreamConf, UpstreamServerConf } from "../config/model.js";
 import type { VariableSource } from "../vars/source.js";
 import type { Balancer, PeerLists, Selection } from "./balancer.js";
 import type { ErrorLog } from "../log/error-log.js";
@@ -20,6 +20,7 @@ import { IpHash } from "./ip-hash.js";
 import { KeepalivePool } from "./keepalive-pool.js";
 import { LeastConn } from "./least-conn.js";
 import { makePeers, type Peer } from "./peer.js";
+import { ReResolver } from "./re-resolve.js";
 import { RoundRobin } from "./round-robin.js";
 
 export type { Peer } from "./peer.js";
@@ -28,17 +29,40 @@ export type { Peer } from "./peer.js";
 export type PeerOutcome = "ok" | "failed" | "next";
 
 export class UpstreamGroup {
-  readonly peers: readonly Peer[];
-  readonly backups: readonly Peer[];
-  readonly lists: PeerLists;
-  readonly balancer: Balancer;
+  peers: readonly Peer[] = [];
+  backups: readonly Peer[] = [];
+  lists!: PeerLists;
+  balancer!: Balancer;
   /** ngx_http_upstream_tries(): the peers not marked `down`, backups included. */
-  readonly tries: number;
+  tries = 0;
   readonly keepalive: KeepalivePool | undefined;
   private checker: HealthChecker | undefined;
+  private resolving: ReResolver | undefined;
+  /** The servers with their current addresses (`server … resolve` changes them at run time). */
+  private readonly servers: UpstreamServerConf[];
+  /** The peers by server line and address, so that a peer whose address stays is kept with its state. */
+  private peerByKey = new Map<string, Peer>();
 
   constructor(readonly conf: UpstreamConf) {
-    const all = conf.servers.flatMap((server) => makePeers(server));
+    this.servers = [...conf.servers];
+    this.build();
+    this.keepalive = conf.keepalive ? new KeepalivePool({ ...conf.keepalive, ...conf.keepaliveSettings }) : undefined;
+  }
+
+  /** (Re)make the peer lists and the balancer from the servers' addresses; requests in flight keep their picks. */
+  private build(): void {
+    const byKey = new Map<string, Peer>();
+    const all: Peer[] = [];
+    this.servers.forEach((server, index) => {
+      const fresh = makePeers(server);
+      server.addresses.forEach((address, i) => {
+        const key = `${index} ${address.text}`;
+        const peer = this.peerByKey.get(key) ?? fresh[i]!;
+        byKey.set(key, peer);
+        all.push(peer);
+      });
+    });
+    this.peerByKey = byKey;
     this.peers = all.filter((peer) => !peer.backup);
     this.backups = all.filter((peer) => peer.backup);
     this.lists = {
@@ -48,8 +72,20 @@ export class UpstreamGroup {
       totalWeight: this.peers.reduce((sum, peer) => sum + peer.weight, 0),
     };
     this.tries = all.filter((peer) => !peer.down).length;
-    this.balancer = makeBalancer(conf, this.lists);
-    this.keepalive = conf.keepalive ? new KeepalivePool({ ...conf.keepalive, ...conf.keepaliveSettings }) : undefined;
+    this.balancer = makeBalancer(this.conf, this.lists);
+    this.checker?.setPeers(all);
+  }
+
+  /**
+   * A `resolve` server's addresses changed: peers of addresses that stay are
+   * kept as they are (counts, failures, health); new ones are added; gone ones
+   * get no new connections, while their open requests and tunnels go on.
+   */
+  setAddresses(index: number, addresses: readonly UpstreamAddress[]): void {
+    const server = this.servers[index];
+    if (!server) return;
+    this.servers[index] = { ...server, addresses };
+    this.build();
   }
 
   get name(): string {
@@ -92,15 +128,25 @@ export class UpstreamGroup {
     return this.checker;
   }
 
-  /** Start wsgate_health_check's checks (once the server runs). */
+  /** Start wsgate_health_check's checks and the re-resolution of `resolve` servers (once the server runs). */
   startHealthChecks(log: ErrorLog): void {
+    if (!this.resolving && this.servers.some((server) => server.resolve)) {
+      this.resolving = new ReResolver(this, this.servers, log);
+      this.resolving.start();
+    }
     if (!this.conf.healthCheck || this.checker) return;
     this.checker = new HealthChecker(this.name, [...this.peers, ...this.backups], this.conf.healthCheck, log);
     this.checker.start();
   }
 
+  /** The first lookups of `resolve` servers have ended (bounded wait); at once without such servers. */
+  async firstLookups(): Promise<void> {
+    await this.resolving?.firstLookups();
+  }
+
   /** Stop the checks and close idle connections (shutdown). */
   close(): void {
+    this.resolving?.stop();
     this.checker?.stop();
     this.keepalive?.closeAll();
   }

@@ -32,11 +32,21 @@ export class HealthChecker {
 
   constructor(
     private readonly groupName: string,
-    private readonly peers: readonly Peer[],
+    private peers: readonly Peer[],
     readonly conf: HealthCheckConf,
     private readonly log: ErrorLog,
   ) {
     for (const peer of peers) this.health.set(peer, { passes: 0, fails: 0, checking: false, last: "" });
+  }
+
+  /** The group's peers changed (`server … resolve`): new ones start unchecked, gone ones are forgotten. */
+  setPeers(peers: readonly Peer[]): void {
+    const health = new Map<Peer, PeerHealth>();
+    for (const peer of peers)
+      health.set(peer, this.health.get(peer) ?? { passes: 0, fails: 0, checking: false, last: "" });
+    this.health.clear();
+    for (const [peer, state] of health) this.health.set(peer, state);
+    this.peers = peers;
   }
 
   start(): void {
@@ -60,7 +70,7 @@ export class HealthChecker {
       health.checking = true;
       void this.check(peer).then((failure) => {
         health.checking = false;
-        if (this.timer === undefined) return;
+        if (this.timer === undefined || !this.health.has(peer)) return;
         this.record(peer, health, failure);
       });
     }

@@ -40,7 +40,7 @@ export interface NamedBackend {
   close(): Promise<void>;
 }
 
-export async function startBackend(name: string, port = 0): Promise<NamedBackend> {
+export async function startBackend(name: string, port = 0, host = "127.0.0.1"): Promise<NamedBackend> {
   const sockets = new Set<Socket>();
   const seen: string[] = [];
   let connections = 0;
@@ -84,7 +84,7 @@ export async function startBackend(name: string, port = 0): Promise<NamedBackend
   const listen = (at: number): Promise<number> =>
     new Promise((resolve, reject) => {
       server.once("error", reject);
-      server.listen(at, "127.0.0.1", () => {
+      server.listen(at, host, () => {
         server.off("error", reject);
         const address = server.address();
         resolve(typeof address === "object" && address ? address.port : 0);

@@ -98,7 +98,6 @@ function keepaliveSetting(
   };
 }
 
-/** `server address [weight=N] [max_fails=N] [fail_timeout=T] [backup] [down] [max_conns=N]`. */
 /** A `server` line's defaults: weight=1 max_fails=1 fail_timeout=10s. */
 export function defaultUpstreamServer(name: string, place: SourcePlace): UpstreamServerConf {
   return {
@@ -120,6 +119,7 @@ function allowsBackup(upstream: UpstreamConf): boolean {
   return kind !== "hash" && kind !== "ip-hash";
 }
 
+/** `server address [weight=N] [max_fails=N] [fail_timeout=T] [backup] [down] [max_conns=N] [resolve]`. */
 function parseUpstreamServer(node: DirectiveNode, upstream: UpstreamConf): UpstreamServerConf {
   const [name, ...parameters] = node.args as [string, ...string[]];
   const server: { -readonly [K in keyof UpstreamServerConf]: UpstreamServerConf[K] } = defaultUpstreamServer(
@@ -138,7 +138,10 @@ function parseUpstreamServer(node: DirectiveNode, upstream: UpstreamConf): Upstr
       if (!allowsBackup(upstream)) throw valueError(node, `balancing method does not support parameter "backup"`);
       server.backup = true;
     } else if (parameter === "down") server.down = true;
-    else throw valueError(node, `invalid parameter "${parameter}"`);
+    else if (parameter === "resolve") server.resolve = true;
+    else if (key === "service" && eq !== -1) {
+      throw valueError(node, `the "service" parameter of "server" is not supported by wsgate`);
+    } else throw valueError(node, `invalid parameter "${parameter}"`);
   }
   return server;
 }
