@@ -46,7 +46,8 @@ describe("idle tunnels and proxy_read_timeout", () => {
     const opened = Date.now();
     await eventWithin(client, "close", 4000);
     const lasted = Date.now() - opened;
-    assert.ok(lasted >= 1000, `closed after ${lasted} ms, before the limit`);
+    // The client sees "open" a moment after wsgate started the tunnel (more on a loaded machine).
+    assert.ok(lasted >= 700, `closed after ${lasted} ms, well before the limit`);
     // The line is written once both sockets have closed, which may be just after the client saw its close.
     await linesEventually(() => wsgate.log("error.log"), 1);
     assert.match(
