@@ -3,7 +3,8 @@
  * record every request (head rebuilt from the raw header lines, in order and
  * case as received, and the body) and answer with what they saw; on a
  * WebSocket upgrade the same server records the handshake and echoes each
- * message, prefixed with its own name, through `ws`.
+ * message, prefixed with its own name, through `ws`. `/missing…` answers 404;
+ * `/crash…` closes the connection without an answer.
  */
 
 import { createServer, type IncomingMessage, type Server } from "node:http";
@@ -39,6 +40,11 @@ export async function startBackend(name: string, log: Received[]): Promise<Backe
     req.on("end", () => {
       const body = Buffer.concat(chunks).toString("latin1");
       log.push({ backend: name, head: headOf(req), body });
+      // /crash: the backend dies mid-request (the proxy's 502, after trying the next backend).
+      if (req.url?.startsWith("/crash")) {
+        req.socket.destroy();
+        return;
+      }
       const answer = JSON.stringify({ backend: name, method: req.method, url: req.url, body }) + "\n";
       res.sendDate = false;
       res.writeHead(req.url?.startsWith("/missing") ? 404 : 200, {
