@@ -121,6 +121,14 @@ const CASES: readonly Case[] = [
   http("a directory without the slash: 301", 301, `GET /docs?x=1 HTTP/1.1\r\n${H}${CLOSE}`),
   http("a directory: its index", 200, `GET /docs/ HTTP/1.1\r\n${H}${CLOSE}`),
   http("POST to a static file: 405", 405, `POST /index.html HTTP/1.1\r\n${H}Content-Length: 3\r\n${CLOSE}abc`),
+  http(
+    "two files on one keep-alive connection",
+    200,
+    `GET /assets/site.css HTTP/1.1\r\n${H}\r\nGET /assets/data.json HTTP/1.1\r\n${H}${CLOSE}`,
+    "site",
+    true,
+  ),
+  http("HTTP/1.0 keep-alive", 200, `GET /assets/logo.svg HTTP/1.0\r\n${H}Connection: keep-alive\r\n\r\n`),
   // The single-page app.
   http("the app", 200, `GET /app/ HTTP/1.1\r\n${H}${CLOSE}`),
   http("the app's script", 200, `GET /app/app.js HTTP/1.1\r\n${H}${CLOSE}`),
