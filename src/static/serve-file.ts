@@ -3,9 +3,10 @@
  * the URI maps to; a directory is a 301 to the URI with a slash; then
  * not_modified (304/412), range (206/416), and the head in nginx's order —
  * Content-Type, Content-Length, Last-Modified, Connection, Keep-Alive, ETag,
- * Accept-Ranges or Content-Range. The body is read from the file as the
- * client takes it: nothing is held whole in memory, and a client that goes
- * away closes the file.
+ * add_header's lines, Accept-Ranges or Content-Range. As an error page (after
+ * error_page) the file keeps the error's status, without Last-Modified, 304
+ * or ranges. The body is read from the file as the client takes it: nothing
+ * is held whole in memory, and a client that goes away closes the file.
  */
 
 import { addedHeaders } from "../http/add-header.js";
