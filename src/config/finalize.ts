@@ -94,6 +94,7 @@ function defaultLoc(http: HttpBuild, prefixes: Prefixes): LocConf {
     clientMaxBodySize: 1024 * 1024,
     defaultType: "text/plain",
     types: DEFAULT_TYPES,
+    internal: false,
     sendfile: false,
     tcpNopush: false,
     tcpNodelay: true,

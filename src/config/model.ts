@@ -158,6 +158,8 @@ export interface LocConf {
   clientMaxBodySize: number;
   defaultType: string;
   types: ReadonlyMap<string, string>;
+  /** `internal`: only internal redirects (error_page, try_files, index, rewrite) may use the location. */
+  internal: boolean;
   sendfile: boolean;
   tcpNopush: boolean;
   tcpNodelay: boolean;

@@ -73,7 +73,14 @@ export interface OwnHead {
   readonly lastModified?: string | undefined;
   /** Headers of the response's own list (ETag, Accept-Ranges, Content-Range), before add_header's. */
   readonly listed?: ReadonlyArray<readonly [string, string]> | undefined;
+  /** The status add_header's filter saw, when a later filter changed it (the range filter's 206); default `status`. */
+  readonly addHeaderStatus?: number | undefined;
+  /** Headers a filter after add_header's added (Accept-Ranges, Content-Range). */
+  readonly afterAdded?: ReadonlyArray<readonly [string, string]> | undefined;
 }
+
+/** ngx_http_header_filter() sends Last-Modified only with these statuses (not on an error page). */
+const LAST_MODIFIED_STATUSES = new Set([200, 206, 304]);
 
 /** The response head; records what the access log and $sent_http_ need. */
 export function ownResponseHead(r: HttpRequest, head: OwnHead): string {
@@ -85,7 +92,8 @@ export function ownResponseHead(r: HttpRequest, head: OwnHead): string {
   sent.push(["Date", formatHttpDate(Date.now())]);
   if (head.contentType !== undefined && !noContent) sent.push(["Content-Type", head.contentType]);
   if (head.contentLength !== undefined && !noContent) sent.push(["Content-Length", String(head.contentLength)]);
-  if (head.lastModified !== undefined) sent.push(["Last-Modified", head.lastModified]);
+  if (head.lastModified !== undefined && LAST_MODIFIED_STATUSES.has(head.status))
+    sent.push(["Last-Modified", head.lastModified]);
   const location = r.outLocation;
   if (location !== undefined) {
     if (location.startsWith("/") && loc.absoluteRedirect) sent.push(["Location", absoluteLocation(r, location)]);
@@ -97,7 +105,8 @@ export function ownResponseHead(r: HttpRequest, head: OwnHead): string {
   sent.push(
     ...list,
     ...(head.listed ?? []).map(([name, value]): [string, string] => [name, value]),
-    ...addedHeaders(r, head.status),
+    ...addedHeaders(r, head.addHeaderStatus ?? head.status),
+    ...(head.afterAdded ?? []).map(([name, value]): [string, string] => [name, value]),
   );
   r.responseHeaders = sent;
   let text = `HTTP/1.1 ${statusLine(head.status)}${CRLF}`;

@@ -50,6 +50,8 @@ function fromFindConfig(r: HttpRequest, hooks: PhaseHooks, skipFirstFind = false
       const match = findLocation(r.server.locations, r.uri);
       r.location = match?.location;
       if (match?.match) recordMatch(r, match.match);
+      // ngx_http_core_find_config_phase(): an `internal` location answers 404 to a request from outside.
+      if (!r.internal && r.loc.internal) return { kind: "status", status: 404 };
       const status = hooks.afterFindConfig(r);
       if (status !== undefined) return { kind: "status", status };
       const outcome = locationRewrite(r, hooks);

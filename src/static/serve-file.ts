@@ -3,11 +3,13 @@
  * the URI maps to; a directory is a 301 to the URI with a slash; then
  * not_modified (304/412), range (206/416), and the head in nginx's order —
  * Content-Type, Content-Length, Last-Modified, Connection, Keep-Alive, ETag,
- * Accept-Ranges or Content-Range. The body is read from the file as the
- * client takes it: nothing is held whole in memory, and a client that goes
- * away closes the file.
+ * add_header's lines, Accept-Ranges or Content-Range. As an error page (after
+ * error_page) the file keeps the error's status, without Last-Modified, 304
+ * or ranges. The body is read from the file as the client takes it: nothing
+ * is held whole in memory, and a client that goes away closes the file.
  */
 
+import { addedHeaders } from "../http/add-header.js";
 import { ownResponseHead } from "../http/own-response.js";
 import { close, createReadStream, fstat, open, constants, type ReadStream, type Stats } from "node:fs";
 import type { HttpRequest } from "../http/request.js";
@@ -90,7 +92,9 @@ function opened(r: HttpRequest, services: StaticServices, path: string, fd: numb
   const mtime = Math.floor(stats.mtimeMs / 1000);
   const etag = r.loc.etag ? `"${mtime.toString(16)}-${size.toString(16)}"` : undefined;
   const headers = r.headers;
-  const precondition = checkPreconditions(headers, { mtime, etag }, r.loc);
+  // An error page (r->err_status): every filter sees that status, so no 304, no ranges, no Accept-Ranges.
+  const errStatus = r.errStatus;
+  const precondition = errStatus ? "ok" : checkPreconditions(headers, { mtime, etag }, r.loc);
   if (precondition === "failed") {
     close(fd, () => undefined);
     services.respondError(r, 412);
@@ -100,17 +104,19 @@ function opened(r: HttpRequest, services: StaticServices, path: string, fd: numb
   const keepAlive = r.facts.keepAlive && loc.keepaliveTimeoutMs > 0 && connection.requests < loc.keepaliveRequests;
   let contentType = contentTypeFor(r.uri, loc);
   const lastModified = formatHttpDate(mtime * 1000);
-  let status = 200;
+  let status = errStatus || 200;
   let length: number | undefined = size;
   let pieces: Piece[] = size > 0 ? [{ start: 0, end: size }] : [];
   const listed: Array<[string, string]> = [];
   if (etag !== undefined) listed.push(["ETag", etag]);
+  // The range filter runs after add_header's (which sees 200) and adds its headers after add_header's.
+  const ranged: Array<[string, string]> = [];
   if (precondition === "not-modified") {
     status = 304;
     contentType = "";
     length = undefined;
     pieces = [];
-  } else {
+  } else if (!errStatus) {
     const outcome = selectRanges(
       firstHeader(headers, "range"),
       firstHeader(headers, "if-range"),
@@ -120,10 +126,12 @@ function opened(r: HttpRequest, services: StaticServices, path: string, fd: numb
     );
     if (outcome.kind === "unsatisfiable") {
       close(fd, () => undefined);
-      services.respondError(r, 416, { headers: [["Content-Range", `bytes */${size}`]] });
+      services.respondError(r, 416, {
+        headers: [...addedHeaders(r, 200), ["Content-Range", `bytes */${size}`]],
+      });
       return;
     }
-    if (outcome.kind === "none") listed.push(["Accept-Ranges", "bytes"]);
+    if (outcome.kind === "none") ranged.push(["Accept-Ranges", "bytes"]);
     else if (outcome.kind === "disabled") {
       // Neither ranges nor Accept-Ranges.
     } else if (outcome.ranges.length === 1) {
@@ -131,7 +139,7 @@ function opened(r: HttpRequest, services: StaticServices, path: string, fd: numb
       status = 206;
       length = range.end - range.start;
       pieces = [range];
-      listed.push(["Content-Range", `bytes ${range.start}-${range.end - 1}/${size}`]);
+      ranged.push(["Content-Range", `bytes ${range.start}-${range.end - 1}/${size}`]);
     } else {
       const parts = multipart(outcome.ranges, size, contentType);
       status = 206;
@@ -149,6 +157,8 @@ function opened(r: HttpRequest, services: StaticServices, path: string, fd: numb
     keepAlive,
     lastModified,
     listed,
+    addHeaderStatus: status === 206 ? 200 : status,
+    afterAdded: ranged,
   });
   r.status = status;
   r.headerBytes = head.length;

@@ -95,6 +95,13 @@ export const HTTP_CORE_DIRECTIVES: readonly DirectiveSpec[] = [
     setOnce(conf, "clientMaxBodySize", parseSize(node, node.args[0]!), node),
   ),
   locSlot("default_type", [1], (node, conf) => setOnce(conf, "defaultType", node.args[0]!, node)),
+  // ngx_http_core_internal(): location only, no arguments, "is duplicate" twice; nested locations inherit it.
+  {
+    name: "internal",
+    contexts: ["location"],
+    args: [0],
+    handle: (scope, node) => setOnce(scope.loc!, "internal", true, node),
+  },
   locFlag("sendfile", "sendfile"),
   locFlag("tcp_nopush", "tcpNopush"),
   locFlag("tcp_nodelay", "tcpNodelay"),
