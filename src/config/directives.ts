@@ -13,6 +13,7 @@ import { LOG_DIRECTIVES } from "./modules/log.js";
 import { MAP_DIRECTIVES } from "./modules/map.js";
 import { PROXY_DIRECTIVES } from "./modules/proxy.js";
 import { STATIC_DIRECTIVES } from "./modules/static.js";
+import { ACCESS_DIRECTIVES } from "./modules/access.js";
 import { RESOLVER_DIRECTIVES } from "./modules/resolver.js";
 import { UPSTREAM_DIRECTIVES } from "./modules/upstream.js";
 import { UPSTREAM_STATUS_DIRECTIVES } from "./modules/upstream-status.js";
@@ -28,6 +29,7 @@ const ALL_ROWS: readonly DirectiveSpec[] = [
   ...MAP_DIRECTIVES,
   ...PROXY_DIRECTIVES,
   ...STATIC_DIRECTIVES,
+  ...ACCESS_DIRECTIVES,
   ...RESOLVER_DIRECTIVES,
   ...UPSTREAM_DIRECTIVES,
   ...UPSTREAM_STATUS_DIRECTIVES,

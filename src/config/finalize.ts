@@ -108,6 +108,7 @@ function defaultLoc(http: HttpBuild, prefixes: Prefixes): LocConf {
     rewriteLog: false,
     uninitializedVariableWarn: true,
     addHeaders: [],
+    accessRules: [],
     errorPages: [],
     recursiveErrorPages: false,
     absoluteRedirect: true,

@@ -78,6 +78,18 @@ export interface ProxyPass {
   readonly place: SourcePlace;
 }
 
+/**
+ * `allow` / `deny`: an address with a prefix length (IPv4 or IPv6, the
+ * address's low bits cleared), `all`, or `unix:`.
+ */
+export interface AccessRule {
+  readonly allow: boolean;
+  readonly match:
+    | { readonly kind: "all" }
+    | { readonly kind: "unix" }
+    | { readonly kind: "cidr"; readonly family: 4 | 6; readonly bytes: Uint8Array; readonly prefix: number };
+}
+
 /** `add_header name value [always]`. */
 export interface AddHeader {
   readonly name: string;
@@ -184,6 +196,8 @@ export interface LocConf {
   uninitializedVariableWarn: boolean;
   /** add_header lines of the nearest level that has any. */
   addHeaders: readonly AddHeader[];
+  /** allow/deny lines of the nearest level that has any, in order. */
+  accessRules: readonly AccessRule[];
   /** error_page lines of the nearest level that has any. */
   errorPages: readonly ErrorPage[];
   recursiveErrorPages: boolean;

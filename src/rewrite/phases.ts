@@ -12,6 +12,7 @@ import type { HttpRequest } from "../http/request.js";
 import type { ErrorLog } from "../log/error-log.js";
 import { runScript, type ScriptOutcome } from "./run.js";
 import { recordMatch } from "../vars/captures.js";
+import { accessAllowed } from "../http/access.js";
 
 /** What the phases ask of the request flow. */
 export interface PhaseHooks {
@@ -58,7 +59,7 @@ function fromFindConfig(r: HttpRequest, hooks: PhaseHooks, skipFirstFind = false
       if (outcome) return outcome;
     }
     // Post rewrite: a URI changed by `rewrite` (without break) is looked up again.
-    if (!r.uriChanged) return CONTENT;
+    if (!r.uriChanged) return accessPhase(r, hooks) ?? CONTENT;
     if (--r.uriChanges === 0) {
       hooks
         .errorLogFor(r)
@@ -66,6 +67,13 @@ function fromFindConfig(r: HttpRequest, hooks: PhaseHooks, skipFirstFind = false
       return { kind: "status", status: 500 };
     }
   }
+}
+
+/** The access phase: allow/deny (ngx_http_access_module); a refusal is nginx's 403 and error-log line. */
+function accessPhase(r: HttpRequest, hooks: PhaseHooks): PhaseOutcome | undefined {
+  if (accessAllowed(r.loc.accessRules, r.connection.remoteAddress)) return undefined;
+  hooks.errorLogFor(r).log("error", "access forbidden by rule", r.logContext());
+  return { kind: "status", status: 403 };
 }
 
 /** The location's script; the server's own level (no location matched) has no rewrite phase. */

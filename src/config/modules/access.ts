@@ -1,0 +1,80 @@
+/**
+ * ngx_http_access_module: `allow` and `deny`, checked in order in the access
+ * phase; a level with any rule replaces the rules it would inherit.
+ */
+
+import { isIPv4, isIPv6 } from "node:net";
+import type { AccessRule } from "../model.js";
+import type { DirectiveSpec } from "../table.js";
+import { valueError } from "../values.js";
+import type { DirectiveNode } from "../parser.js";
+
+/** nginx's contexts for allow/deny (limit_except is not supported by wsgate). */
+const ACCESS_CONTEXTS = ["http", "server", "location"] as const;
+
+export const ACCESS_DIRECTIVES: readonly DirectiveSpec[] = [accessRow("allow", true), accessRow("deny", false)];
+
+function accessRow(name: string, allow: boolean): DirectiveSpec {
+  return {
+    name,
+    contexts: ACCESS_CONTEXTS,
+    args: [1],
+    handle: (scope, node) => {
+      const list = (scope.loc!.accessRules ??= []) as AccessRule[];
+      list.push({ allow, match: parseRule(node) });
+    },
+  };
+}
+
+/** ngx_http_access_rule(): "all", "unix:", or ngx_ptocidr()'s address[/prefix]. */
+function parseRule(node: DirectiveNode): AccessRule["match"] {
+  const text = node.args[0]!;
+  if (text === "all") return { kind: "all" };
+  if (text === "unix:") return { kind: "unix" };
+  const cidr = parseCidr(text);
+  if (!cidr) throw valueError(node, `invalid parameter "${text}"`);
+  return cidr;
+}
+
+/** address or address/prefix; the low bits past the prefix are cleared (nginx warns that they are meaningless). */
+export function parseCidr(text: string): Extract<AccessRule["match"], { kind: "cidr" }> | undefined {
+  const slash = text.indexOf("/");
+  const address = slash === -1 ? text : text.slice(0, slash);
+  const family = isIPv4(address) ? 4 : isIPv6(address) ? 6 : undefined;
+  if (family === undefined) return undefined;
+  const bits = family === 4 ? 32 : 128;
+  let prefix = bits;
+  if (slash !== -1) {
+    const digits = text.slice(slash + 1);
+    if (!/^\d+$/.test(digits) || Number(digits) > bits) return undefined;
+    prefix = Number(digits);
+  }
+  const bytes = addressBytes(address, family);
+  for (let bit = prefix; bit < bits; bit++) bytes[bit >> 3]! &= ~(0x80 >> (bit & 7));
+  return { kind: "cidr", family, bytes, prefix };
+}
+
+/** The bytes of an IPv4 or IPv6 address in text (already checked by isIP). */
+export function addressBytes(address: string, family: 4 | 6): Uint8Array {
+  if (family === 4) return Uint8Array.from(address.split(".").map(Number));
+  let text = address;
+  const bytes = new Uint8Array(16);
+  // A trailing dotted IPv4 part ("::ffff:1.2.3.4") becomes two groups.
+  const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (dotted) {
+    const v4 = addressBytes(dotted[1]!, 4);
+    text =
+      text.slice(0, -dotted[1]!.length) +
+      `${((v4[0]! << 8) | v4[1]!).toString(16)}:${((v4[2]! << 8) | v4[3]!).toString(16)}`;
+  }
+  const [head, tail] = text.includes("::") ? text.split("::") : [text, undefined];
+  const headGroups = head ? head.split(":") : [];
+  const tailGroups = tail ? tail.split(":") : [];
+  const groups = [...headGroups, ...Array<string>(8 - headGroups.length - tailGroups.length).fill("0"), ...tailGroups];
+  groups.forEach((group, i) => {
+    const value = parseInt(group, 16);
+    bytes[i * 2] = value >> 8;
+    bytes[i * 2 + 1] = value & 0xff;
+  });
+  return bytes;
+}
