@@ -161,7 +161,7 @@ function statuses(peer: Peer): string[] {
     .map((line) => line.replace(/^.*?"([^"]*)" (\d+) (\d+) .*$/, "$1 $2 $3"));
 }
 
-function locations(backendPort: number): string {
+function locations(backendPort: number, extra = ""): string {
   const to = `proxy_pass http://127.0.0.1:${backendPort};`;
   return `server {
     listen 127.0.0.1:PORT;
@@ -171,6 +171,7 @@ function locations(backendPort: number): string {
     location /v11/ { ${to} proxy_http_version 1.1; }
     location /off10/ { ${to} proxy_request_buffering off; }
     location /off11/ { ${to} proxy_http_version 1.1; proxy_request_buffering off; }
+    ${extra}
   }`;
 }
 
@@ -349,12 +350,25 @@ describe("proxy_request_buffering: a large body, memory bounded", () => {
 
   before(async () => {
     backend = await startRawBackend();
-    wsgate = await startPeer("wsgate", locations(backend.port));
+    const broken = `location /broken/ { proxy_pass http://127.0.0.1:${backend.port}; client_body_temp_path /dev/null/body; }`;
+    wsgate = await startPeer("wsgate", locations(backend.port, broken));
   });
 
   after(async () => {
     await wsgate?.stop();
     await backend?.close();
+  });
+
+  test("a temporary file that cannot be made: nginx's crit line and 500, the backend never asked", async () => {
+    const connections = backend.connections;
+    const reply = await send(wsgate.port, lengthRequest("/broken/x", pattern(40_000, 2)));
+    assert.match(reply, /^HTTP\/1\.1 500 /);
+    assert.equal(backend.connections, connections);
+    await until(() => wsgate.accessLog().includes("/broken/x"), 3000, "the log line");
+    assert.match(
+      wsgate.errorLog(),
+      /\[crit\] \d+#\d+: \*\d+ open\(\) "\/dev\/null\/body\/\d{10}" failed \(20: Not a directory\), client: 127\.0\.0\.1, server: , request: "POST \/broken\/x HTTP\/1\.1", host: "test"/,
+    );
   });
 
   test("100 MB goes through a temporary file; the process's peak memory grows far less than that", async () => {
