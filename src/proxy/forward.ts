@@ -157,8 +157,9 @@ class ProxySession {
     const headerBuffer =
       r.head.length <= srv.clientHeaderBufferSize ? srv.clientHeaderBufferSize : srv.largeClientHeaderBuffers.size;
     const preread = Math.min(this.connection.bufferedBytes, Math.max(0, headerBuffer - r.head.length));
+    // The file is made once the buffer is full and more is coming (ngx_http_request_body_save_filter).
     let memoryLimit = preread + size;
-    if (framing.kind === "length") memoryLimit = framing.length - preread < size + (size >> 2) ? framing.length : 0;
+    if (framing.kind === "length" && framing.length - preread < size + (size >> 2)) memoryLimit = framing.length;
     const buffer = new RequestBodyBuffer(memoryLimit, loc.clientBodyTempPath, {
       spooled: (path) =>
         this.services
@@ -700,6 +701,11 @@ class ProxySession {
     if (!this.responseStarted && reason === "timeout") {
       // client_body_timeout (the only client timer before a response): nginx closes and logs 408, nothing more.
       this.r.status = 408;
+    } else if (!this.responseStarted && this.buffered && !this.bodyComplete) {
+      // Still reading the body, no upstream yet: nginx's recv() error (c->error), and a 400.
+      const text = reason === "error" ? "recv() failed (104: Connection reset by peer)" : CLIENT_GONE;
+      this.services.errorLogFor(this.r).log("info", text, this.r.logContext());
+      this.r.status = 400;
     } else if (!this.responseStarted) {
       this.logUpstream("info", "client prematurely closed connection while waiting for upstream");
       this.r.status = 499;

@@ -266,18 +266,19 @@ describe("proxy_request_buffering, against nginx", { skip: nginxRuns() ? false :
     );
   });
 
-  test("a client that leaves mid-body never reaches the backend; both log 400", async () => {
+  test("a client that leaves or resets mid-body never reaches the backend; both log 400", async () => {
     const before = backend.connections;
     for (const [peer, index] of [
       [nginx, 0],
       [wsgate, 1],
     ] as const) {
-      for (const target of ["/v11/abort-memory", "/v11/abort-file"]) {
+      for (const target of ["/v11/abort-memory", "/v11/abort-file", "/v11/abort-reset"]) {
         const c = client(peer.port);
-        const size = target.endsWith("file") ? 30_000 : 2000;
+        const size = target.endsWith("memory") ? 2000 : 30_000;
         c.socket.write(lengthRequest(`${target}-${index}`, pattern(100_000, 1)).subarray(0, size));
         await new Promise((done) => setTimeout(done, 100));
-        c.socket.end();
+        if (target.endsWith("reset")) c.socket.resetAndDestroy();
+        else c.socket.end();
         await withBound(c.closed, c.socket, "the close");
         await until(() => peer.accessLog().includes(`${target}-${index}`), 3000, `${peer.name}'s log line`);
       }
@@ -291,7 +292,23 @@ describe("proxy_request_buffering, against nginx", { skip: nginxRuns() ? false :
     assert.deepEqual(abortLines(wsgate), [
       "POST /v11/abort-memory-1 HTTP/1.1 400 0",
       "POST /v11/abort-file-1 HTTP/1.1 400 0",
+      "POST /v11/abort-reset-1 HTTP/1.1 400 0",
     ]);
+    // The same [info] lines (a close, a close, a reset), and a file only for the two larger bodies.
+    const lines = (peer: Peer): string[] =>
+      peer
+        .errorLog()
+        .split("\n")
+        .filter((line) => line.includes("/abort-"))
+        .map((line) =>
+          line
+            .replace(/^\S+ \S+ (\[\w+\]) \d+#\d+: \*\d+ /, "$1 ")
+            .replace(/\d{10}/, "N")
+            .replaceAll(peer.prefix, "PREFIX")
+            .replace(/-[01] HTTP/, " HTTP"),
+        );
+    assert.deepEqual(lines(wsgate), lines(nginx));
+    assert.equal(lines(wsgate).filter((line) => line.startsWith("[warn]")).length, 2);
     await until(
       () => deletedFilesOpen(pidOf(wsgate), join(wsgate.prefix, "body")).length === 0,
       3000,
