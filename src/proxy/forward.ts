@@ -133,12 +133,14 @@ class ProxySession {
 
   /**
    * proxy_request_buffering on, and always for a chunked body to an HTTP/1.0
-   * upstream (ngx_http_proxy_handler's request_body_no_buffering rule).
+   * upstream or a body not passed (ngx_http_proxy_handler's
+   * request_body_no_buffering rule: nginx reads that body too, and drops it).
    */
   private buffersBody(): boolean {
     const framing = this.r.facts.framing;
     const loc = this.location.loc;
-    if (!loc.proxyPassRequestBody || framing.kind === "none") return false;
+    if (framing.kind === "none") return false;
+    if (!loc.proxyPassRequestBody) return true;
     return loc.proxyRequestBuffering || (framing.kind === "chunked" && loc.proxyHttpVersion === "1.0");
   }
 
@@ -325,6 +327,7 @@ class ProxySession {
     const framing = this.r.facts.framing;
     const loc = this.location.loc;
     if (!loc.proxyPassRequestBody || framing.kind === "none") {
+      this.bodySent = true;
       this.sendHead(socket, { kind: "none" }, tryStart);
       return;
     }

@@ -171,6 +171,7 @@ function locations(backendPort: number, extra = ""): string {
     location /v11/ { ${to} proxy_http_version 1.1; }
     location /off10/ { ${to} proxy_request_buffering off; }
     location /off11/ { ${to} proxy_http_version 1.1; proxy_request_buffering off; }
+    location /nobody/ { ${to} proxy_pass_request_body off; proxy_set_header Content-Length ""; }
     ${extra}
   }`;
 }
@@ -344,6 +345,32 @@ describe("proxy_request_buffering, against nginx", { skip: nginxRuns() ? false :
     // To an HTTP/1.0 upstream a chunked body is read whole even so, and sent with its length.
     const [fromNginx, fromWsgate] = await both(chunkedRequest("/off10/chunked", pattern(20_000, 4), 5000));
     assert.equal(fromWsgate!.raw.toString("latin1"), fromNginx!.raw.toString("latin1"));
+  });
+
+  test("proxy_pass_request_body off: the body is read first and dropped; the connection goes on", async () => {
+    const replies: string[] = [];
+    const seen: string[] = [];
+    for (const peer of [nginx, wsgate]) {
+      const first = lengthRequest(`/nobody/${peer.name}`, pattern(30_000, 6)).toString("latin1");
+      const next = `GET /v11/next-${peer.name} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n`;
+      const reply = await send(peer.port, Buffer.from(first.replace("Connection: close\r\n", "") + next, "latin1"));
+      replies.push(reply.replace(/\r\n(Date|Server): [^\r]*/g, "").replaceAll(peer.name, "PEER"));
+      for (const target of [`/nobody/${peer.name}`, `/v11/next-${peer.name}`]) {
+        const request = backend.seen.find((s) => s.target === target);
+        assert.ok(request, `${peer.name}: ${target} at the backend`);
+        seen.push(request.raw.toString("latin1").replaceAll(peer.name, "PEER"));
+      }
+    }
+    assert.equal(replies[1], replies[0]);
+    assert.match(replies[1]!, /^HTTP\/1\.1 200 [^]*\r\n\r\n0HTTP\/1\.1 200 [^]*\r\n\r\n0$/);
+    assert.deepEqual(seen.slice(2), seen.slice(0, 2));
+    assert.equal(warnLines(wsgate).filter((line) => line.includes("/nobody/")).length, 1);
+    assert.deepEqual(
+      warnLines(wsgate).filter((line) => line.includes("/nobody/")),
+      warnLines(nginx)
+        .filter((line) => line.includes("/nobody/"))
+        .map((line) => line.replaceAll("/nobody/nginx", "/nobody/wsgate")),
+    );
   });
 
   test("Expect: 100-continue is answered before the body is read", async () => {
