@@ -146,23 +146,28 @@ export class RequestBodyBuffer {
     this.memory = [];
     this.queue = [];
     this.finished = undefined;
-    if (this.fd !== undefined && !this.busy) close(this.fd, () => undefined);
+    // A write or an open under way closes the file when it is done (pump()).
+    if (!this.busy) this.closeFile();
+  }
+
+  private closeFile(): void {
+    if (this.fd === undefined) return;
+    close(this.fd, () => undefined);
+    this.fd = undefined;
   }
 
   private pump(): void {
-    if (this.busy || this.error) return;
+    if (this.busy) return;
+    if (this.disposed) return this.closeFile();
+    if (this.error) return this.settle();
     if (this.fd === undefined) {
       this.busy = true;
       this.create(++tempNumber, 1, (fd) => {
         this.busy = false;
-        if (fd === undefined) return this.settle();
+        if (fd === undefined) return this.pump();
         this.fd = fd;
         this.pump();
       });
-      return;
-    }
-    if (this.disposed) {
-      close(this.fd, () => undefined);
       return;
     }
     if (this.queue.length === 0) return this.settle();
@@ -181,10 +186,6 @@ export class RequestBodyBuffer {
 
   /** Nothing left to write (or an error): let the reader go on, and tell finish() if it waits. */
   private settle(): void {
-    if (this.disposed) {
-      if (this.fd !== undefined) close(this.fd, () => undefined);
-      return;
-    }
     if (this.blocked) {
       this.blocked = false;
       this.events.resume();
