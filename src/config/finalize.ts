@@ -72,6 +72,9 @@ function defaultLoc(http: HttpBuild, prefixes: Prefixes): LocConf {
     proxySendTimeoutMs: 60_000,
     proxyBuffering: true,
     proxyRequestBuffering: true,
+    // Two memory pages, as nginx on x86-64.
+    clientBodyBufferSize: 8192,
+    clientBodyTempPath: { path: resolveFromPrefix(prefixes.prefix, "client_body_temp"), levels: [] },
     proxyPassRequestHeaders: true,
     proxyPassRequestBody: true,
     proxyHideHeaders: [],

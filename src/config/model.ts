@@ -146,6 +146,12 @@ export interface TryFiles {
   readonly fallback: { readonly code: number } | { readonly uri: ComplexValue };
 }
 
+/** A temporary-file folder (ngx_path_t): absolute path, and the lengths of its hashed subfolders. */
+export interface TempPath {
+  readonly path: string;
+  readonly levels: readonly number[];
+}
+
 /** Everything a location may set and inherit. */
 export interface LocConf {
   proxyHttpVersion: "1.0" | "1.1";
@@ -155,6 +161,9 @@ export interface LocConf {
   proxySendTimeoutMs: number;
   proxyBuffering: boolean;
   proxyRequestBuffering: boolean;
+  /** client_body_buffer_size: a buffered request body past this goes to a temporary file. */
+  clientBodyBufferSize: number;
+  clientBodyTempPath: TempPath;
   proxyPassRequestHeaders: boolean;
   proxyPassRequestBody: boolean;
   proxyHideHeaders: readonly string[];

@@ -148,6 +148,11 @@ export class ClientConnection implements ConnectionInfo {
     return typeof data === "string" ? this.socket.write(data, "latin1") : this.socket.write(data);
   }
 
+  /** Bytes read past the request head and not yet handed on (nginx's preread body, at first). */
+  get bufferedBytes(): number {
+    return this.pending?.length ?? 0;
+  }
+
   /** Start delivering the request body to `sink`, bytes already read first. */
   readBody(framing: BodyFraming, sink: BodySink): void {
     if (framing.kind === "none") {

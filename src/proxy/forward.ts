@@ -24,6 +24,7 @@ import { adjustResponseHead } from "./response-rewrite.js";
 import { parseResponseHead, type ResponseHead } from "./response-head.js";
 import { evaluatePassTarget, resolvedGroup } from "./pass-target.js";
 import { dnsClient, ResolveError } from "../upstream/dns.js";
+import { RequestBodyBuffer, type SpoolError } from "./request-body-buffer.js";
 import { startTunnel } from "./tunnel.js";
 import { buildUpstreamHead, upstreamUri, type UpstreamBody } from "./upstream-request.js";
 import { countsAsFailure, failureStatus, mayRetry, statusFailure, type TryFailure } from "./next-upstream.js";
@@ -146,6 +147,10 @@ class ProxySession {
   private bodyReceived = 0;
   /** The body's bytes, kept while they fit in REPLAY_LIMIT; undefined once they did not. */
   private bodyKept: Buffer[] | undefined = [];
+  /** The body read whole before connecting (proxy_request_buffering), memory or file. */
+  private buffered: RequestBodyBuffer | undefined;
+  /** The buffered body went whole to the current upstream. */
+  private bodySent = false;
   /** The upstream request said `Connection: close`: the connection is not worth keeping. */
   private sentClose = true;
 
@@ -165,7 +170,114 @@ class ProxySession {
   start(): void {
     this.connection.onAbortHandler = (reason) => this.clientAborted(reason);
     this.r.answerExpect((text) => this.connection.write(text));
+    if (this.buffersBody()) {
+      this.readWholeBody();
+      return;
+    }
     this.connectNext();
+  }
+
+  /**
+   * proxy_request_buffering on, and always for a chunked body to an HTTP/1.0
+   * upstream or a body not passed (ngx_http_proxy_handler's
+   * request_body_no_buffering rule: nginx reads that body too, and drops it).
+   */
+  private buffersBody(): boolean {
+    const framing = this.r.facts.framing;
+    const loc = this.location.loc;
+    if (framing.kind === "none") return false;
+    if (!loc.proxyPassRequestBody) return true;
+    return loc.proxyRequestBuffering || (framing.kind === "chunked" && loc.proxyHttpVersion === "1.0");
+  }
+
+  /**
+   * ngx_http_read_client_request_body(): the whole body first, then the
+   * upstream. In memory while it fits client_body_buffer_size (with the bytes
+   * read along with the head, and a quarter more for a known length, as
+   * nginx sizes its buffer), else in a temporary file.
+   */
+  private readWholeBody(): void {
+    const r = this.r;
+    const loc = this.location.loc;
+    const framing = r.facts.framing;
+    const size = loc.clientBodyBufferSize;
+    const srv = this.connection.srv;
+    const headerBuffer =
+      r.head.length <= srv.clientHeaderBufferSize ? srv.clientHeaderBufferSize : srv.largeClientHeaderBuffers.size;
+    const preread = Math.min(this.connection.bufferedBytes, Math.max(0, headerBuffer - r.head.length));
+    // The file is made once the buffer is full and more is coming (ngx_http_request_body_save_filter).
+    let memoryLimit = preread + size;
+    if (framing.kind === "length" && framing.length - preread < size + (size >> 2)) memoryLimit = framing.length;
+    const buffer = new RequestBodyBuffer(memoryLimit, loc.clientBodyTempPath, {
+      spooled: (path) =>
+        this.services
+          .errorLogFor(r)
+          .log("warn", `a client request body is buffered to a temporary file ${path}`, r.logContext()),
+      resume: () => this.connection.resumeBody(),
+    });
+    this.buffered = buffer;
+    this.bodyStarted = true;
+    this.bodyKept = undefined;
+    this.connection.setIdleTimeout(loc.clientBodyTimeoutMs);
+    const limit = loc.clientMaxBodySize;
+    this.connection.readBody(framing, {
+      data: (chunk) => {
+        this.bodyReceived += chunk.length;
+        if (framing.kind === "chunked" && limit > 0 && this.bodyReceived > limit) {
+          this.tooLarge(this.bodyReceived);
+          return false;
+        }
+        return buffer.add(chunk);
+      },
+      end: () => {
+        this.connection.setIdleTimeout(0);
+        buffer.finish((error) => {
+          if (this.done) return;
+          if (error) {
+            this.spoolFailed(error);
+            return;
+          }
+          this.bodyComplete = true;
+          this.connectNext();
+        });
+      },
+      fail: (status, reason) => this.bodyFailed(status, reason),
+    });
+  }
+
+  /**
+   * The body could not be read: a framing error gets its error page; a client
+   * gone (c->error in nginx) gets nothing, and the request is logged with the status.
+   */
+  private bodyFailed(status: number, reason: string): void {
+    this.services.errorLogFor(this.r).log("info", reason, this.r.logContext());
+    this.abortUpstream();
+    this.freePeer("ok");
+    if (this.responseStarted || this.done) return;
+    if (reason !== CLIENT_GONE) {
+      this.fail(status);
+      return;
+    }
+    this.done = true;
+    this.dropBody();
+    if (this.current) this.r.upstreamForLog = this.upstreamUrl;
+    this.r.status = status;
+    this.services.finalize(this.r, false);
+  }
+
+  /** A temporary file could not be made, written or read: nginx's crit line and a 500. */
+  private spoolFailed(error: SpoolError): void {
+    this.services
+      .errorLogFor(this.r)
+      .log("crit", `${error.call} "${error.path}" failed (${systemErrorText(error.err)})`, this.r.logContext());
+    this.abortUpstream();
+    this.freePeer("ok");
+    this.fail(500);
+  }
+
+  /** The request is over, or its body will not be sent again: the buffered body goes. */
+  private dropBody(): void {
+    this.buffered?.dispose();
   }
 
   private get upstreamUrl(): string {
@@ -249,7 +361,7 @@ class ProxySession {
   }
 
   private get bodyReplayable(): boolean {
-    return !this.bodyStarted || (this.bodyComplete && this.bodyKept !== undefined);
+    return !this.bodyStarted || (this.bodyComplete && (this.bodyKept !== undefined || this.buffered !== undefined));
   }
 
   private sendRequest(socket: Socket, tryStart: number): void {
@@ -261,7 +373,23 @@ class ProxySession {
     const framing = this.r.facts.framing;
     const loc = this.location.loc;
     if (!loc.proxyPassRequestBody || framing.kind === "none") {
+      this.bodySent = true;
       this.sendHead(socket, { kind: "none" }, tryStart);
+      return;
+    }
+    if (this.buffered) {
+      const buffered = this.buffered;
+      this.bodySent = false;
+      this.sendHead(socket, { kind: "length", length: buffered.length }, tryStart);
+      buffered.writeTo(
+        socket,
+        () => !this.done && socket === this.upstream && !socket.destroyed,
+        (error) => {
+          if (error) this.spoolFailed(error);
+          else this.bodySent = true;
+          if (this.responseStarted) this.dropBody();
+        },
+      );
       return;
     }
     if (this.bodyStarted) {
@@ -272,16 +400,12 @@ class ProxySession {
     }
     this.bodyStarted = true;
     this.connection.setIdleTimeout(loc.clientBodyTimeoutMs);
-    // An HTTP/1.0 upstream cannot take a chunked body: read it whole first (bounded by
-    // client_max_body_size, as nginx's buffering is) and send it with its length.
-    const collect = framing.kind === "chunked" && loc.proxyHttpVersion === "1.0";
-    const chunked = framing.kind === "chunked" && !collect;
-    const collected: Buffer[] = [];
+    // Streamed (proxy_request_buffering off): a chunked body stays chunked (an HTTP/1.1 upstream;
+    // for HTTP/1.0 the body is buffered, see buffersBody()).
+    const chunked = framing.kind === "chunked";
     const limit = loc.clientMaxBodySize;
-    if (!collect) {
-      this.sendHead(socket, chunked ? { kind: "chunked" } : framing, tryStart);
-      this.on(socket, "drain", () => this.connection.resumeBody());
-    }
+    this.sendHead(socket, chunked ? { kind: "chunked" } : framing, tryStart);
+    this.on(socket, "drain", () => this.connection.resumeBody());
     this.connection.readBody(framing, {
       data: (chunk) => {
         this.bodyReceived += chunk.length;
@@ -293,7 +417,6 @@ class ProxySession {
           if (this.bodyReceived <= REPLAY_LIMIT) this.bodyKept.push(chunk);
           else this.bodyKept = undefined;
         }
-        if (collect) return collected.push(chunk) > 0;
         if (socket !== this.upstream || socket.destroyed) return true;
         return chunked ? writeParts(socket, encodeChunk(chunk)) : socket.write(chunk);
       },
@@ -301,17 +424,9 @@ class ProxySession {
         this.connection.setIdleTimeout(0);
         this.bodyComplete = true;
         if (this.done || socket !== this.upstream) return;
-        if (collect) {
-          this.sendHead(socket, { kind: "length", length: this.bodyReceived }, tryStart);
-          for (const chunk of collected) socket.write(chunk);
-        } else if (chunked) socket.write(LAST_CHUNK);
+        if (chunked) socket.write(LAST_CHUNK);
       },
-      fail: (status, reason) => {
-        this.services.errorLogFor(this.r).log("info", reason, this.r.logContext());
-        this.abortUpstream();
-        this.freePeer("ok");
-        if (!this.responseStarted) this.fail(status);
-      },
+      fail: (status, reason) => this.bodyFailed(status, reason),
     });
   }
 
@@ -378,6 +493,7 @@ class ProxySession {
       return;
     }
     this.responseStarted = true;
+    if (this.bodySent) this.dropBody();
     socket.removeAllListeners("timeout");
     if (this.services.keepsResponseHeaders) attempt.responseHeaders = head.headers;
     if (head.status === 101 && this.r.facts.upgrade) {
@@ -392,6 +508,7 @@ class ProxySession {
       attempt.bytesSent = socket.bytesWritten;
       this.peer!.active--;
       socket.destroy();
+      this.dropBody();
       this.r.upstreamForLog = this.upstreamUrl;
       this.services.respondError(this.r, head.status);
       return;
@@ -440,6 +557,7 @@ class ProxySession {
         // The tunnel held its peer's connection count until now (least_conn, max_conns).
         this.freePeer("ok");
         this.done = true;
+        this.dropBody();
         if (how === "timeout")
           this.logUpstream(
             "error",
@@ -499,6 +617,7 @@ class ProxySession {
       attempt.bytesReceived = socket.bytesRead;
       attempt.bytesSent = socket.bytesWritten;
       this.freePeer("ok");
+      this.dropBody();
       if (outcome === "complete" && this.keepable(head, framing.kind)) this.cache(socket);
       else socket.destroy();
       if (outcome !== "complete") {
@@ -519,6 +638,7 @@ class ProxySession {
   private keepable(head: ResponseHead, framing: string): boolean {
     if (!this.group.keepalive || this.sentClose || framing === "close" || head.version < 1001) return false;
     if (this.bodyStarted && !this.bodyComplete) return false;
+    if (this.buffered && !this.bodySent) return false;
     for (const [name, value] of head.headers) {
       if (name.toLowerCase() === "connection" && /(^|[\s,])close($|[\s,])/i.test(value)) return false;
     }
@@ -618,6 +738,7 @@ class ProxySession {
   private fail(status: number): void {
     if (this.done) return;
     this.done = true;
+    this.dropBody();
     if (this.current) this.r.upstreamForLog = this.upstreamUrl;
     this.services.respondError(this.r, status);
   }
@@ -632,12 +753,18 @@ class ProxySession {
     if (!this.responseStarted && reason === "timeout") {
       // client_body_timeout (the only client timer before a response): nginx closes and logs 408, nothing more.
       this.r.status = 408;
+    } else if (!this.responseStarted && this.buffered && !this.bodyComplete) {
+      // Still reading the body, no upstream yet: nginx's recv() error (c->error), and a 400.
+      const text = reason === "error" ? "recv() failed (104: Connection reset by peer)" : CLIENT_GONE;
+      this.services.errorLogFor(this.r).log("info", text, this.r.logContext());
+      this.r.status = 400;
     } else if (!this.responseStarted) {
       this.logUpstream("info", "client prematurely closed connection while waiting for upstream");
       this.r.status = 499;
     }
     this.freePeer("ok");
     this.abortUpstream();
+    this.dropBody();
     this.services.finalize(this.r, false);
   }
 
@@ -645,6 +772,9 @@ class ProxySession {
     this.services.errorLogFor(this.r).log(level, message, this.r.logContext(undefined, this.upstreamUrl));
   }
 }
+
+/** The connection's reason for a body cut short by the client (connection.ts onEnd). */
+const CLIENT_GONE = "client prematurely closed connection";
 
 /** connect() errors nginx logs at "error"; any other is "crit" (ngx_event_connect_peer). */
 const SOFT_CONNECT_ERRORS = new Set([

@@ -459,3 +459,70 @@ describe("the directive catalogue", () => {
     assert.deepEqual(unknownToNginx, []);
   });
 });
+
+describe("request body directives (proxy_request_buffering, client_body_*)", () => {
+  const http = (body: string): Case => ({ files: { "conf/nginx.conf": `${EVENTS}http {\n  ${body}\n}\n` } });
+
+  test("values nginx refuses, refused in its words", async () => {
+    await expectError(http("proxy_request_buffering yes;"), {
+      message: `invalid value "yes" in "proxy_request_buffering" directive, it must be "on" or "off"`,
+      at: ["conf/nginx.conf", 3],
+    });
+    await expectError(http("client_body_buffer_size 8x;"), {
+      message: `"client_body_buffer_size" directive invalid value`,
+      at: ["conf/nginx.conf", 3],
+    });
+    for (const args of ["body 0", "body 5 5 1", "body x", "body 1 -1"]) {
+      await expectError(http(`client_body_temp_path ${args};`), {
+        message: `"client_body_temp_path" directive invalid value`,
+        at: ["conf/nginx.conf", 3],
+      });
+    }
+    for (const args of ["", " body 1 2 3 4"]) {
+      await expectError(http(`client_body_temp_path${args};`), {
+        message: `invalid number of arguments in "client_body_temp_path" directive`,
+        at: ["conf/nginx.conf", 3],
+      });
+    }
+    await expectError(http("client_body_temp_path a;\n  client_body_temp_path b;"), {
+      message: `"client_body_temp_path" directive is duplicate`,
+      at: ["conf/nginx.conf", 4],
+    });
+    await expectError(
+      http("server {\n    location / {\n      if ($uri) { proxy_request_buffering off; }\n    }\n  }"),
+      {
+        message: `"proxy_request_buffering" directive is not allowed here`,
+        at: ["conf/nginx.conf", 5],
+      },
+    );
+    await expectError(http("client_body_in_file_only on;"), {
+      message: `"client_body_in_file_only" directive is not supported by wsgate`,
+      at: ["conf/nginx.conf", 3],
+      kind: "unsupported",
+      nginxAgrees: false,
+    });
+  });
+
+  test("defaults, inheritance, and paths from the prefix", async () => {
+    const { prefix, confFile } = setUp(
+      http(
+        "client_body_buffer_size 16k;\n  proxy_request_buffering off;\n" +
+          "  server {\n    client_body_temp_path /var/tmp/body/ 1 2;\n" +
+          "    location /a { proxy_request_buffering on; }\n    location /b { client_body_temp_path tmp; }\n  }",
+      ),
+    );
+    const config = await load(prefix, confFile);
+    const server = config.http!.servers[0]!;
+    assert.equal(server.loc.proxyRequestBuffering, false);
+    assert.equal(server.loc.clientBodyBufferSize, 16384);
+    assert.deepEqual(server.loc.clientBodyTempPath, { path: "/var/tmp/body", levels: [1, 2] });
+    const [a, b] = server.locations;
+    assert.equal(a!.loc.proxyRequestBuffering, true);
+    assert.deepEqual(b!.loc.clientBodyTempPath, { path: join(prefix, "tmp"), levels: [] });
+    const bare = setUp(http(""));
+    const defaults = (await load(bare.prefix, bare.confFile)).http!.loc;
+    assert.equal(defaults.proxyRequestBuffering, true);
+    assert.equal(defaults.clientBodyBufferSize, 8192);
+    assert.deepEqual(defaults.clientBodyTempPath, { path: join(bare.prefix, "client_body_temp"), levels: [] });
+  });
+});

@@ -65,8 +65,10 @@ describe("plain HTTP through the seed's configuration", () => {
       await respond(socket, reader, path, target, request);
     });
     proxyPort = await freePort();
-    // The 5 MB bodies need more than nginx's default client_max_body_size (1m).
-    wsgate = await startWsgate({ conf: seedConf(proxyPort, backend.port, "client_max_body_size 8m;") });
+    // The 5 MB bodies need more than nginx's default client_max_body_size (1m); /stream streams
+    // request bodies (proxy_request_buffering off), the seed's location reads them whole first.
+    const stream = "location /stream { proxy_pass http://websocket; proxy_request_buffering off; }";
+    wsgate = await startWsgate({ conf: seedConf(proxyPort, backend.port, `client_max_body_size 8m; ${stream}`) });
   });
 
   after(async () => {
@@ -168,7 +170,7 @@ describe("plain HTTP through the seed's configuration", () => {
     );
   });
 
-  test("a 5 MB body with Content-Length is streamed to the backend intact", async () => {
+  test("with proxy_request_buffering off, a 5 MB body with Content-Length is streamed to the backend intact", async () => {
     const body = randomBytes(5 * 1024 * 1024);
     const firstBytes = new Promise<void>((resolve) => (streamed = resolve));
     const { socket, reader } = await rawClient(proxyPort);

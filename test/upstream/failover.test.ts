@@ -214,6 +214,7 @@ describe("retries with a request body, and of WebSocket handshakes", () => {
         access_log logs/up.log up;
         client_max_body_size 4m;
         location / { proxy_pass http://closing; }
+        location /big { proxy_pass http://closing; proxy_request_buffering off; }
         location /post { proxy_pass http://closing2; }
         location /postok { proxy_pass http://closing3; proxy_next_upstream error non_idempotent; }
         location /ws { proxy_pass http://deadfirst; ${WS_LOCATION} }
@@ -237,13 +238,23 @@ describe("retries with a request body, and of WebSocket handshakes", () => {
     assert.match(postLine!, /^POST \/post\|127\.0\.0\.1:\d+\|502\|502$/);
   });
 
-  test("a body too large to keep is not sent twice: no retry once it was streamed", async () => {
+  test("a body streamed too large to keep is not sent twice (proxy_request_buffering off)", async () => {
     const { port, gate } = await setUp();
     const big = "x".repeat(1536 * 1024);
     const reply = await fetchVia(port, "/big", { method: "PUT", body: big });
     assert.equal(reply.status, 502);
     await until(() => gate.log("up.log").includes("/big"), 3000, "the log line");
     assert.match(gate.log("up.log"), /^PUT \/big\|127\.0\.0\.1:\d+\|502\|502$/m);
+  });
+
+  test("a buffered body in a temporary file is sent again to the next peer", async () => {
+    const { port, gate } = await setUp();
+    const big = "y".repeat(1536 * 1024);
+    const reply = await fetchVia(port, "/spooled", { method: "PUT", body: big });
+    assert.equal(reply.status, 200);
+    assert.ok(reply.body === `good ${big}`, "the whole body, twice read from the file");
+    await until(() => gate.log("up.log").includes("/spooled"), 3000, "the log line");
+    assert.match(gate.log("up.log"), /^PUT \/spooled\|127\.0\.0\.1:\d+, 127\.0\.0\.1:\d+\|502, 200\|200$/m);
   });
 
   test("a WebSocket handshake goes on to the next peer when the first is dead", async () => {

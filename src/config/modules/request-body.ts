@@ -1,0 +1,47 @@
+/**
+ * How a request body is read before it goes upstream: proxy_request_buffering
+ * (ngx_http_proxy_module), client_body_buffer_size and client_body_temp_path
+ * (ngx_http_core_module).
+ */
+
+import type { DirectiveNode } from "../parser.js";
+import { resolveFromPrefix } from "../paths.js";
+import { HTTP_CONTEXTS, type DirectiveSpec } from "../table.js";
+import { directiveError, parseFlag, parseSize, setOnce } from "../values.js";
+import type { TempPath } from "../model.js";
+
+export const REQUEST_BODY_DIRECTIVES: readonly DirectiveSpec[] = [
+  {
+    name: "proxy_request_buffering",
+    contexts: HTTP_CONTEXTS,
+    args: "flag",
+    handle: (scope, node) => setOnce(scope.loc!, "proxyRequestBuffering", parseFlag(node, node.args[0]!), node),
+  },
+  {
+    name: "client_body_buffer_size",
+    contexts: HTTP_CONTEXTS,
+    args: [1],
+    handle: (scope, node) => setOnce(scope.loc!, "clientBodyBufferSize", parseSize(node, node.args[0]!), node),
+  },
+  {
+    name: "client_body_temp_path",
+    contexts: HTTP_CONTEXTS,
+    args: [1, 2, 3, 4],
+    handle: (scope, node) =>
+      setOnce(scope.loc!, "clientBodyTempPath", parseTempPath(node, scope.prefixes.prefix), node),
+  },
+];
+
+/** ngx_conf_set_path_slot(): a path from the prefix, then up to three levels of 1 or 2 … digits, 10 in all. */
+export function parseTempPath(node: DirectiveNode, prefix: string): TempPath {
+  let path = node.args[0]!;
+  if (path.length > 1 && path.endsWith("/")) path = path.slice(0, -1);
+  const levels: number[] = [];
+  for (const arg of node.args.slice(1)) {
+    const level = /^\d+$/.test(arg) ? Number(arg) : 0;
+    if (level === 0) throw directiveError(node, "invalid value");
+    levels.push(level);
+  }
+  if (levels.reduce((sum, level) => sum + level, 0) > 10) throw directiveError(node, "invalid value");
+  return { path: resolveFromPrefix(prefix, path), levels };
+}
