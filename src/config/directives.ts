@@ -21,6 +21,7 @@ import { WSGATE_PROCESS_DIRECTIVES } from "./modules/wsgate-process.js";
 import { REWRITE_DIRECTIVES } from "./modules/rewrite.js";
 import { HEADERS_DIRECTIVES } from "./modules/headers.js";
 import { PROXY_RESPONSE_DIRECTIVES } from "./modules/proxy-response.js";
+import { SSL_DIRECTIVES } from "./modules/ssl.js";
 
 const ALL_ROWS: readonly DirectiveSpec[] = [
   ...CORE_DIRECTIVES,
@@ -37,6 +38,7 @@ const ALL_ROWS: readonly DirectiveSpec[] = [
   ...REWRITE_DIRECTIVES,
   ...HEADERS_DIRECTIVES,
   ...PROXY_RESPONSE_DIRECTIVES,
+  ...SSL_DIRECTIVES,
 ];
 
 export const DIRECTIVES: ReadonlyMap<string, readonly DirectiveSpec[]> = indexByName(ALL_ROWS);
