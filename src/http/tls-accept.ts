@@ -12,6 +12,7 @@
 
 import type { Socket } from "node:net";
 import { TLSSocket, type SecureContext } from "node:tls";
+import { systemErrorText } from "../config/errors.js";
 import type { ErrorLog, RequestLogContext } from "../log/error-log.js";
 import type { TlsFacts } from "../vars/source.js";
 import { takeConnectionId, type ClientConnection } from "./connection.js";
@@ -60,18 +61,27 @@ export function acceptOnSslAddress(
     client,
     server: listenText,
   });
-  const onError = (): void => undefined;
+  // Before the first byte, as ngx_http_ssl_handshake(): a FIN, a reset or the timeout is logged at info.
+  const onError = (err: Error): void => errorLog.log("info", `recv() failed (${systemErrorText(err)})`, context());
+  const onEnd = (): void => {
+    errorLog.log("info", "client closed connection", context());
+    raw.destroy();
+  };
   const onTimeout = (): void => {
     errorLog.log("info", "client timed out (110: Connection timed out)", context());
     raw.destroy();
   };
   const onClose = (): void => onGone();
-  raw.on("error", onError);
+  raw.once("error", onError);
+  raw.once("end", onEnd);
   raw.once("close", onClose);
   raw.on("timeout", onTimeout);
   raw.setTimeout(servers.defaultServer.srv.clientHeaderTimeoutMs);
   raw.once("data", (chunk: Buffer) => {
     raw.off("close", onClose);
+    raw.off("end", onEnd);
+    raw.off("error", onError);
+    raw.on("error", () => undefined);
     raw.off("timeout", onTimeout);
     raw.setTimeout(0);
     raw.pause();
