@@ -158,7 +158,7 @@ export class HttpServer {
 
   private accept(socket: Socket, binding: Binding): void {
     this.accepted++;
-    if (this.connections.size >= this.connectionLimit && !this.reuseConnection()) {
+    if (this.connections.size + this.waiting.size >= this.connectionLimit && !this.reuseConnection()) {
       this.errorLog.log("alert", this.connectionLimitText);
       socket.on("error", () => undefined);
       socket.destroy();

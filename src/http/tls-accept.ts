@@ -21,6 +21,8 @@ import { selectServer, type AddressServers } from "./select-server.js";
 /** Makes the connection the HTTP engine runs on; `plain` for HTTP sent to the TLS address. */
 export type OpenConnection = (socket: Socket, id: number, plain: boolean) => ClientConnection;
 
+const ALPN = ["http/1.1", "http/1.0", "http/0.9"];
+
 const sniCallbacks = new WeakMap<AddressServers, TLSSocketOptionsSni>();
 type TLSSocketOptionsSni = (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void;
 
@@ -96,6 +98,8 @@ export function acceptOnSslAddress(
       isServer: true,
       secureContext: servers.defaultServer.secureContext!,
       SNICallback: sniCallback(servers),
+      // ngx_http_ssl_alpn_select(): HTTP/1.x only; a client offering none of these is refused.
+      ALPNProtocols: ALPN,
     });
     // Until the handshake is done, the first reason the connection ends is logged, once.
     let handshaking = true;
@@ -122,6 +126,7 @@ function tlsFacts(socket: TLSSocket): TlsFacts {
     cipher: socket.getCipher()?.name ?? "",
     serverName: typeof servername === "string" ? servername : "",
     sessionReused: socket.isSessionReused(),
+    alpnProtocol: typeof socket.alpnProtocol === "string" ? socket.alpnProtocol : "",
   };
 }
 

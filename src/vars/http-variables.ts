@@ -28,10 +28,11 @@ const FIXED: Record<string, Getter> = {
   request_uri: (r) => r.requestTarget,
   scheme: (r) => (r.tls ? "https" : "http"),
   https: (r) => (r.tls ? "on" : ""),
-  // ngx_http_ssl_module's: not found on a plain connection.
-  ssl_protocol: (r) => r.tls?.protocol,
-  ssl_cipher: (r) => r.tls?.cipher,
-  ssl_server_name: (r) => r.tls?.serverName,
+  // ngx_http_ssl_module's: not found on a plain connection, or when empty.
+  ssl_protocol: (r) => r.tls?.protocol || undefined,
+  ssl_cipher: (r) => r.tls?.cipher || undefined,
+  ssl_server_name: (r) => r.tls?.serverName || undefined,
+  ssl_alpn_protocol: (r) => r.tls?.alpnProtocol || undefined,
   ssl_session_reused: (r) => (r.tls ? (r.tls.sessionReused ? "r" : ".") : undefined),
   server_protocol: (r) => r.httpVersion,
   host: (r) => r.hostHeader || r.serverName,

@@ -14,6 +14,8 @@ export interface TlsFacts {
   /** The SNI name as the client sent it; "" without one. */
   readonly serverName: string;
   readonly sessionReused: boolean;
+  /** The protocol ALPN chose ("http/1.1"); "" when the client offered none. */
+  readonly alpnProtocol: string;
 }
 
 export interface VariableSource {

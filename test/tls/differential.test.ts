@@ -31,6 +31,7 @@ function conf(certs: TestCerts, backend: number, echo: number): string {
     listen 127.0.0.1:PORT ssl;
     server_name a.test;
     location /v { return 200 "$scheme $https $ssl_protocol $ssl_cipher [$ssl_server_name] $server_port\\n"; }
+    location /alpn { return 200 "[$ssl_alpn_protocol] [$ssl_server_name]\\n"; }
     location /r { return 301 /x; }
     location /proxy {
       proxy_pass http://127.0.0.1:${backend};
@@ -124,6 +125,22 @@ describe("differential: TLS termination", { skip }, () => {
     });
     assert.deepEqual(wsgate, { body: "https on TLSv1.2 ECDHE-RSA-AES128-GCM-SHA256 [a.test]", protocol: "TLSv1.2" });
     assert.deepEqual(wsgate, nginx);
+  });
+
+  test("ALPN: http/1.1 chosen, a client offering only h2 refused, none offered", async () => {
+    for (const ALPNProtocols of [["h2", "http/1.1"], ["h2"], undefined]) {
+      const { nginx, wsgate } = await both(async (peer) => {
+        try {
+          const { reply } = await tlsExchange(peer.port, "GET /alpn HTTP/1.0\r\nHost: a.test\r\n\r\n", {
+            ...(ALPNProtocols ? { ALPNProtocols } : {}),
+          });
+          return reply.slice(reply.indexOf("\r\n\r\n") + 4);
+        } catch (err) {
+          return `refused: ${(err as NodeJS.ErrnoException).code ?? ""}`;
+        }
+      });
+      assert.equal(wsgate, nginx, JSON.stringify(ALPNProtocols));
+    }
   });
 
   test("SNI picks the certificate of the server named; no name or an unknown one gets the default's", async () => {
