@@ -9,6 +9,8 @@
 
 import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
 import {
   nginxRuns,
   startPeer,
@@ -33,6 +35,7 @@ function conf(certs: TestCerts, backend: number, echo: number): string {
     location /v { return 200 "$scheme $https $ssl_protocol $ssl_cipher [$ssl_server_name] $server_port\\n"; }
     location /alpn { return 200 "[$ssl_alpn_protocol] [$ssl_server_name]\\n"; }
     location /r { return 301 /x; }
+    location /dir { root ${certs.dir}/site; }
     location /proxy {
       proxy_pass http://127.0.0.1:${backend};
       proxy_set_header X-Scheme $scheme;
@@ -187,15 +190,18 @@ describe("differential: TLS termination", { skip }, () => {
     assert.deepEqual(wsgate, nginx);
   });
 
-  test("a relative redirect is made absolute with https:// and the port", async () => {
-    const { nginx, wsgate } = await both(async (peer) => {
-      const { reply } = await tlsExchange(peer.port, "GET /r HTTP/1.0\r\nHost: a.test\r\n\r\n", {
-        servername: "a.test",
+  test("relative redirects (return, a directory) are made absolute with https:// and the port", async () => {
+    mkdirSync(join(certs.dir, "site", "dir"), { recursive: true });
+    for (const path of ["/r", "/dir"]) {
+      const { nginx, wsgate } = await both(async (peer) => {
+        const { reply } = await tlsExchange(peer.port, `GET ${path} HTTP/1.0\r\nHost: a.test\r\n\r\n`, {
+          servername: "a.test",
+        });
+        return comparable(reply).replace(`:${peer.port}/`, ":PORT/");
       });
-      return comparable(reply).replace(`:${peer.port}/`, ":PORT/");
-    });
-    assert.match(wsgate, /\r\nLocation: https:\/\/a\.test:PORT\/x\r\n/);
-    assert.equal(wsgate, nginx);
+      assert.match(wsgate, /\r\nLocation: https:\/\/a\.test:PORT\/(x|dir\/)\r\n/);
+      assert.equal(wsgate, nginx);
+    }
   });
 
   test("wss:// through the tunnel: text and binary echoed", async () => {
