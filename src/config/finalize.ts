@@ -123,7 +123,7 @@ function defaultLoc(http: HttpBuild, prefixes: Prefixes): LocConf {
   };
 }
 
-export async function finalizeHttp(http: HttpBuild, prefixes: Prefixes): Promise<HttpConf> {
+export async function finalizeHttp(http: HttpBuild, prefixes: Prefixes, ticketKeys?: string): Promise<HttpConf> {
   http.registry.link();
   await lookUpNameServers(http);
   const httpLoc = inherit(http.loc, defaultLoc(http, prefixes));
@@ -131,7 +131,7 @@ export async function finalizeHttp(http: HttpBuild, prefixes: Prefixes): Promise
   const servers = http.servers.map((server) => finalizeServer(server, httpSrv, httpLoc));
   checkHeaderBuffers(servers, http.end);
   checkDefaultServers(servers);
-  finalizeSsl(servers);
+  finalizeSsl(servers, ticketKeys);
   checkResolvableUpstreams(http);
   await resolveUpstreams(http);
   return { servers, upstreams: http.upstreams, logFormats: http.logFormats, variables: http.registry, loc: httpLoc };

@@ -17,6 +17,7 @@ import type { ErrorLog, RequestLogContext } from "../log/error-log.js";
 import type { TlsFacts } from "../vars/source.js";
 import { takeConnectionId, type ClientConnection } from "./connection.js";
 import { selectServer, type AddressServers } from "./select-server.js";
+import { clientHelloServerName } from "./client-hello.js";
 
 /** Makes the connection the HTTP engine runs on; `plain` for HTTP sent to the TLS address. */
 export type OpenConnection = (socket: Socket, id: number, plain: boolean) => ClientConnection;
@@ -94,6 +95,8 @@ export function acceptOnSslAddress(
       raw.resume();
       return;
     }
+    // The name as sent: Node does not report it for a resumed TLS 1.2 session, nginx does.
+    const sentName = clientHelloServerName(chunk) ?? "";
     const socket = new TLSSocket(raw, {
       isServer: true,
       secureContext: servers.defaultServer.secureContext!,
@@ -111,7 +114,7 @@ export function acceptOnSslAddress(
     const connection = open(socket, id, false);
     socket.once("secure", () => {
       handshaking = false;
-      connection.tls = tlsFacts(socket);
+      connection.tls = tlsFacts(socket, sentName);
     });
     socket.on("error", (err: Error) => fail(handshakeFailure(err)));
     socket.on("timeout", () => fail("client timed out (110: Connection timed out)"));
@@ -119,12 +122,12 @@ export function acceptOnSslAddress(
   });
 }
 
-function tlsFacts(socket: TLSSocket): TlsFacts {
+function tlsFacts(socket: TLSSocket, sentName: string): TlsFacts {
   const servername = (socket as TLSSocket & { servername?: string | false }).servername;
   return {
     protocol: socket.getProtocol() ?? "",
     cipher: socket.getCipher()?.name ?? "",
-    serverName: typeof servername === "string" ? servername : "",
+    serverName: sentName || (typeof servername === "string" ? servername : ""),
     sessionReused: socket.isSessionReused(),
     alpnProtocol: typeof socket.alpnProtocol === "string" ? socket.alpnProtocol : "",
   };

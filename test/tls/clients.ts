@@ -13,6 +13,10 @@ export interface TlsReply {
   /** The CN of the certificate the server presented. */
   readonly subject: string;
   readonly protocol: string;
+  /** The handshake resumed the session given in the options. */
+  readonly reused: boolean;
+  /** The session (ticket) the server sent, to resume with. */
+  readonly session: Buffer | undefined;
 }
 
 /** Send `request` over TLS and read until the server closes (bounded by 5 s). */
@@ -22,6 +26,9 @@ export function tlsExchange(port: number, request: string, options: ConnectionOp
     let reply = "";
     let subject = "";
     let protocol = "";
+    let reused = false;
+    let session: Buffer | undefined;
+    socket.on("session", (ticket: Buffer) => (session = ticket));
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new Error(`no reply over TLS within 5 s: ${JSON.stringify(reply.slice(0, 80))}`));
@@ -29,6 +36,7 @@ export function tlsExchange(port: number, request: string, options: ConnectionOp
     socket.once("secureConnect", () => {
       subject = String(socket.getPeerCertificate().subject?.CN ?? "");
       protocol = socket.getProtocol() ?? "";
+      reused = socket.isSessionReused();
       socket.write(request, "latin1");
     });
     socket.on("data", (chunk: Buffer) => (reply += chunk.toString("latin1")));
@@ -38,7 +46,7 @@ export function tlsExchange(port: number, request: string, options: ConnectionOp
     });
     socket.on("close", () => {
       clearTimeout(timer);
-      resolve({ reply, subject, protocol });
+      resolve({ reply, subject, protocol, reused, session });
     });
   });
 }

@@ -33,6 +33,7 @@ function conf(certs: TestCerts, backend: number, echo: number): string {
     listen 127.0.0.1:PORT ssl;
     server_name a.test;
     location /v { return 200 "$scheme $https $ssl_protocol $ssl_cipher [$ssl_server_name] $server_port\\n"; }
+    location /reused { return 200 "$ssl_session_reused [$ssl_server_name]\\n"; }
     location /alpn { return 200 "[$ssl_alpn_protocol] [$ssl_server_name]\\n"; }
     location /r { return 301 /x; }
     location /dir { root ${certs.dir}/site; }
@@ -143,6 +144,27 @@ describe("differential: TLS termination", { skip }, () => {
         }
       });
       assert.equal(wsgate, nginx, JSON.stringify(ALPNProtocols));
+    }
+  });
+
+  test("sessions resume from a ticket, TLS 1.2 and 1.3; $ssl_session_reused and $ssl_server_name then", async () => {
+    for (const maxVersion of ["TLSv1.2", "TLSv1.3"] as const) {
+      const { nginx, wsgate } = await both(async (peer) => {
+        const bodies: string[] = [];
+        let session: Buffer | undefined;
+        for (let i = 0; i < 3; i++) {
+          const answer = await tlsExchange(peer.port, "GET /reused HTTP/1.0\r\nHost: a.test\r\n\r\n", {
+            servername: "a.test",
+            maxVersion,
+            ...(session ? { session } : {}),
+          });
+          session = answer.session ?? session;
+          bodies.push(`${String(answer.reused)} ${answer.reply.slice(answer.reply.indexOf("\r\n\r\n") + 4)}`);
+        }
+        return bodies;
+      });
+      assert.deepEqual(wsgate, ["false . [a.test]\n", "true r [a.test]\n", "true r [a.test]\n"], maxVersion);
+      assert.deepEqual(wsgate, nginx, maxVersion);
     }
   });
 

@@ -144,4 +144,20 @@ describe("TLS with workers: broken handshakes, tunnels, reload", { skip }, () =>
     for (const [i, ws] of tunnels.entries()) assert.equal(await roundTrip(ws, `old${i}`), `A:old${i}`);
     for (const ws of [...tunnels, newer]) await closeWs(ws);
   });
+
+  test("a session resumes on another worker: the workers share the ticket keys", async () => {
+    // The master hands connections to its two workers in turn, so consecutive connections change worker.
+    let session: Buffer | undefined;
+    const reused: boolean[] = [];
+    for (let i = 0; i < 4; i++) {
+      const answer = await tlsExchange(port, "GET /z HTTP/1.0\r\nHost: a.test\r\n\r\n", {
+        servername: "a.test",
+        ...(session ? { session } : {}),
+      });
+      assert.match(answer.reply, /^HTTP\/1\.1 200 OK\r\n/);
+      session = answer.session ?? session;
+      reused.push(answer.reused);
+    }
+    assert.deepEqual(reused, [false, true, true, true]);
+  });
 });

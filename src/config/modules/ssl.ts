@@ -8,7 +8,7 @@
  */
 
 import { readFileSync } from "node:fs";
-import { constants } from "node:crypto";
+import { constants, randomBytes } from "node:crypto";
 import { createSecureContext, type SecureContext, type SecureContextOptions } from "node:tls";
 import { ConfigError, ERRNO_NUMBER, systemErrorText } from "../errors.js";
 import type { ServerConf, SslSrvConf, SrvConf } from "../model.js";
@@ -118,15 +118,18 @@ function checkSessionCache(node: DirectiveNode, value: string): void {
  * nginx loads them, whether or not the server listens with ssl), then the
  * check that every ssl address's default server has one.
  */
-export function finalizeSsl(servers: readonly ServerConf[]): void {
+export function finalizeSsl(servers: readonly ServerConf[], ticketKeys?: string): void {
   const contexts = new Map<string, SecureContext>();
+  // Session tickets: one key set for every server (the master's, shared by its workers), so a ticket
+  // resumes whichever server's certificate SNI chose and whichever worker gets the connection.
+  const keys = ticketKeys !== undefined ? Buffer.from(ticketKeys, "hex") : randomBytes(48);
   for (const server of servers) {
     const srvConf = server.srv;
     if (!srvConf.sslCertificates) continue;
     const key = JSON.stringify(sslKey(srvConf));
     let context = contexts.get(key);
     if (!context) {
-      context = buildContext(srvConf);
+      context = buildContext(srvConf, keys);
       contexts.set(key, context);
     }
     server.secureContext = context;
@@ -163,7 +166,7 @@ function checkSslListens(servers: readonly ServerConf[]): void {
   }
 }
 
-function buildContext(conf: SrvConf): SecureContext {
+function buildContext(conf: SrvConf, ticketKeys: Buffer): SecureContext {
   const certificates = conf.sslCertificates!;
   const keys = conf.sslCertificateKeys ?? [];
   if (keys.length < certificates.length) {
@@ -197,6 +200,7 @@ function buildContext(conf: SrvConf): SecureContext {
   options.ciphers = conf.sslCiphers;
   options.honorCipherOrder = conf.sslPreferServerCiphers;
   options.sessionTimeout = conf.sslSessionTimeoutMs / 1000;
+  options.ticketKeys = ticketKeys;
   if (!conf.sslSessionTickets) options.secureOptions = (options.secureOptions ?? 0) | constants.SSL_OP_NO_TICKET;
   if (conf.sslDhparam !== undefined) options.dhparam = readDhparam(conf.sslDhparam);
   if (conf.sslEcdhCurve !== "auto") {
