@@ -6,6 +6,7 @@
 
 import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { copyFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { loadConfig } from "../../src/config/load.js";
@@ -28,6 +29,10 @@ describe("ssl directives: configuration errors as nginx -t", { skip }, () => {
     mkdirSync(join(prefix, "logs"));
     // Relative certificate paths are taken from the main file's directory.
     for (const name of ["a.test.crt", "a.test.key"]) copyFileSync(join(certs.dir, name), join(prefix, name));
+    execFileSync("openssl", ["dhparam", "-dsaparam", "-out", join(prefix, "dh1024.pem"), "1024"], {
+      stdio: "ignore",
+      timeout: 20_000,
+    });
   });
   after(() => {
     certs?.remove();
@@ -107,6 +112,18 @@ describe("ssl directives: configuration errors as nginx -t", { skip }, () => {
       "",
       () =>
         `PEM_read_bio_DHparams("${prefix}/a.test.crt") failed (SSL: error:0480006C:PEM routines::no start line:Expecting: DH PARAMETERS)`,
+    ],
+    [
+      "DH parameters under 2048 bits",
+      `${pair()} ssl_dhparam dh1024.pem;`,
+      "",
+      () => `SSL_CTX_set_tmp_dh("${prefix}/dh1024.pem") failed (SSL: error:0A00018A:SSL routines::dh key too small)`,
+    ],
+    [
+      "ssl_session_timeout in milliseconds",
+      `${pair()} ssl_session_timeout 500ms;`,
+      "",
+      (f) => `"ssl_session_timeout" directive invalid value in ${f}:3`,
     ],
     [
       "an unknown curve",

@@ -15,7 +15,7 @@ import type { ServerConf, SslSrvConf, SrvConf } from "../model.js";
 import type { DirectiveNode } from "../parser.js";
 import { resolveFromPrefix } from "../paths.js";
 import { HTTP_MAIN_SRV, type DirectiveSpec } from "../table.js";
-import { parseFlag, parseSize, parseTimeMs, setOnce, valueError } from "../values.js";
+import { directiveError, parseFlag, parseSize, parseTimeMs, setOnce, valueError } from "../values.js";
 
 /** nginx 1.28's defaults (ngx_http_ssl_merge_srv_conf); Debian's 1.22 also enables TLSv1 and TLSv1.1. */
 export const SSL_DEFAULTS: SslSrvConf = {
@@ -57,9 +57,11 @@ export const SSL_DIRECTIVES: readonly DirectiveSpec[] = [
   srv("ssl_session_tickets", "flag", (node, conf) =>
     setOnce(conf, "sslSessionTickets", parseFlag(node, node.args[0]!), node),
   ),
-  srv("ssl_session_timeout", [1], (node, conf) =>
-    setOnce(conf, "sslSessionTimeoutMs", Math.floor(parseTimeMs(node, node.args[0]!) / 1000) * 1000, node),
-  ),
+  // ngx_conf_set_sec_slot(): seconds and larger units only.
+  srv("ssl_session_timeout", [1], (node, conf) => {
+    if (node.args[0]!.includes("ms")) throw directiveError(node, "invalid value");
+    setOnce(conf, "sslSessionTimeoutMs", parseTimeMs(node, node.args[0]!), node);
+  }),
   srv("ssl_session_cache", [1, 2], (node, conf) => {
     for (const value of node.args) checkSessionCache(node, value);
     conf.sslSessionCache = node.args;
@@ -261,7 +263,37 @@ function readDhparam(path: string): string {
       `PEM_read_bio_DHparams("${path}") failed (SSL: error:0480006C:PEM routines::no start line:Expecting: DH PARAMETERS)`,
     );
   }
+  // OpenSSL's default security level (2, Debian's too) refuses a prime under 2048 bits.
+  const bits = dhPrimeBits(text);
+  if (bits !== undefined && bits < 2048) {
+    fail(`SSL_CTX_set_tmp_dh("${path}") failed (SSL: error:0A00018A:SSL routines::dh key too small)`);
+  }
   return text;
+}
+
+/** The size of the prime of PEM DH parameters (DER: SEQUENCE { INTEGER p, INTEGER g … }). */
+function dhPrimeBits(pem: string): number | undefined {
+  const body = /-----BEGIN (?:X9\.42 )?DH PARAMETERS-----([^-]*)-----END/.exec(pem)?.[1];
+  if (body === undefined) return undefined;
+  const der = Buffer.from(body.replace(/\s+/g, ""), "base64");
+  let at = 0;
+  const length = (): number => {
+    const first = der[at++] ?? 0;
+    if (first < 0x80) return first;
+    let value = 0;
+    for (let i = 0; i < (first & 0x7f); i++) value = value * 256 + (der[at++] ?? 0);
+    return value;
+  };
+  if (der[at++] !== 0x30) return undefined;
+  length();
+  if (der[at++] !== 0x02) return undefined;
+  let size = length();
+  while (size > 0 && der[at] === 0) {
+    at++;
+    size--;
+  }
+  if (size === 0 || at >= der.length) return undefined;
+  return (size - 1) * 8 + (32 - Math.clz32(der[at]!));
 }
 
 function bioFailure(call: string, path: string, err: unknown): string {
