@@ -75,7 +75,7 @@ export function acceptOnSslAddress(
     raw.destroy();
   };
   const onClose = (): void => onGone();
-  raw.once("error", onError);
+  raw.on("error", onError);
   raw.once("end", onEnd);
   raw.once("close", onClose);
   raw.on("timeout", onTimeout);
