@@ -22,6 +22,7 @@ import { REWRITE_DIRECTIVES } from "./modules/rewrite.js";
 import { HEADERS_DIRECTIVES } from "./modules/headers.js";
 import { PROXY_RESPONSE_DIRECTIVES } from "./modules/proxy-response.js";
 import { REQUEST_BODY_DIRECTIVES } from "./modules/request-body.js";
+import { SSL_DIRECTIVES } from "./modules/ssl.js";
 
 const ALL_ROWS: readonly DirectiveSpec[] = [
   ...CORE_DIRECTIVES,
@@ -39,6 +40,7 @@ const ALL_ROWS: readonly DirectiveSpec[] = [
   ...HEADERS_DIRECTIVES,
   ...PROXY_RESPONSE_DIRECTIVES,
   ...REQUEST_BODY_DIRECTIVES,
+  ...SSL_DIRECTIVES,
 ];
 
 export const DIRECTIVES: ReadonlyMap<string, readonly DirectiveSpec[]> = indexByName(ALL_ROWS);

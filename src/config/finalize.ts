@@ -24,6 +24,7 @@ import { resolveFromPrefix, type Prefixes } from "./paths.js";
 import { checkResolvableUpstreams, lookUpNameServers, runtimeName } from "./modules/resolver.js";
 import { defaultUpstreamServer } from "./modules/upstream.js";
 import { STATIC_DEFAULTS } from "./modules/static.js";
+import { SSL_DEFAULTS, finalizeSsl } from "./modules/ssl.js";
 import { finalizeScript } from "../rewrite/finalize-script.js";
 
 export function finalizeMain(main: MainBuild, prefixes: Prefixes, defaultErrorLog?: string): MainConf {
@@ -54,6 +55,7 @@ const DEFAULT_SRV: SrvConf = {
   ignoreInvalidHeaders: true,
   underscoresInHeaders: false,
   mergeSlashes: true,
+  ...SSL_DEFAULTS,
 };
 
 /** nginx's built-in types when no `types` block is given. */
@@ -124,7 +126,7 @@ function defaultLoc(http: HttpBuild, prefixes: Prefixes): LocConf {
   };
 }
 
-export async function finalizeHttp(http: HttpBuild, prefixes: Prefixes): Promise<HttpConf> {
+export async function finalizeHttp(http: HttpBuild, prefixes: Prefixes, ticketKeys?: string): Promise<HttpConf> {
   http.registry.link();
   await lookUpNameServers(http);
   const httpLoc = inherit(http.loc, defaultLoc(http, prefixes));
@@ -132,6 +134,7 @@ export async function finalizeHttp(http: HttpBuild, prefixes: Prefixes): Promise
   const servers = http.servers.map((server) => finalizeServer(server, httpSrv, httpLoc));
   checkHeaderBuffers(servers, http.end);
   checkDefaultServers(servers);
+  finalizeSsl(servers, ticketKeys);
   checkResolvableUpstreams(http);
   await resolveUpstreams(http);
   return { servers, upstreams: http.upstreams, logFormats: http.logFormats, variables: http.registry, loc: httpLoc };

@@ -23,6 +23,8 @@ export interface LoadOptions {
   readonly defaultErrorLog?: string;
   /** File texts already read (path → text), used instead of the disk: a worker loads what its master read. */
   readonly sources?: ReadonlyMap<string, string>;
+  /** TLS session-ticket keys (96 hex digits) the master chose for its workers, so that any worker resumes a session. */
+  readonly ticketKeys?: string;
 }
 
 export async function loadConfig(options: LoadOptions): Promise<Config> {
@@ -36,7 +38,7 @@ export async function loadConfig(options: LoadOptions): Promise<Config> {
   if (options.globals) walkBlock(parseParameter(options.globals, { confPrefix: prefixes.confPrefix }), scope);
   walkBlock(parsed.tree, scope);
   if (!main.eventsSeen) throw new ConfigError("syntax", `no "events" section in configuration`);
-  const http = main.http ? await finalizeHttp(main.http, prefixes) : undefined;
+  const http = main.http ? await finalizeHttp(main.http, prefixes, options.ticketKeys) : undefined;
   return {
     file: prefixes.confFile,
     prefix: prefixes.prefix,

@@ -8,6 +8,7 @@
  * the LocationConf itself.
  */
 
+import type { SecureContext } from "node:tls";
 import type { SourcePlace } from "./errors.js";
 import type { ComplexValue } from "../vars/complex-value.js";
 import type { VariableRegistry } from "../vars/registry.js";
@@ -47,6 +48,8 @@ export interface ListenConf {
   readonly defaultServer: boolean;
   readonly ipv6only: boolean;
   readonly backlog: number;
+  /** `ssl`: connections to this address speak TLS (src/http/tls-accept.ts). */
+  readonly ssl?: boolean;
   /** As nginx names it in messages: "0.0.0.0:8020", "[::]:8020". */
   readonly text: string;
   readonly place: SourcePlace;
@@ -230,7 +233,25 @@ export interface ResolverConf {
   readonly place: SourcePlace;
 }
 
-export interface SrvConf {
+/** ngx_http_ssl_module's settings, at http and server level (src/config/modules/ssl.ts). */
+export interface SslSrvConf {
+  /** ssl_certificate lines of the nearest level that has any: absolute paths; undefined: none. */
+  sslCertificates: readonly string[] | undefined;
+  sslCertificateKeys: readonly string[] | undefined;
+  /** ssl_protocols: "SSLv2" … "TLSv1.3". */
+  sslProtocols: readonly string[];
+  sslCiphers: string;
+  sslPreferServerCiphers: boolean;
+  /** ssl_session_cache as written (accepted; see README "TLS"). */
+  sslSessionCache: readonly string[] | undefined;
+  sslSessionTimeoutMs: number;
+  sslSessionTickets: boolean;
+  /** ssl_dhparam: absolute path; undefined: none. */
+  sslDhparam: string | undefined;
+  sslEcdhCurve: string;
+}
+
+export interface SrvConf extends SslSrvConf {
   clientHeaderTimeoutMs: number;
   clientHeaderBufferSize: number;
   largeClientHeaderBuffers: { readonly count: number; readonly size: number };
@@ -276,6 +297,8 @@ export interface ServerConf {
   readonly place: SourcePlace;
   /** The server's rewrite script (server rewrite phase); undefined when it has none. */
   readonly rewrite?: readonly RewriteCode[] | undefined;
+  /** Its TLS context (certificates, protocols, ciphers), when it has ssl_certificate. */
+  secureContext?: SecureContext | undefined;
 }
 
 export interface UpstreamServerConf {

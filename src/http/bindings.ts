@@ -31,7 +31,8 @@ export function planBindings(http: HttpConf): Binding[] {
     const defaultServer =
       entry.servers.find((server) => server.listens.some((l) => l.text === entry.listen.text && l.defaultServer)) ??
       entry.servers[0]!;
-    return indexServers(entry.servers, defaultServer);
+    const ssl = entry.servers.some((server) => server.listens.some((l) => l.text === entry.listen.text && l.ssl));
+    return ssl ? { ...indexServers(entry.servers, defaultServer), ssl } : indexServers(entry.servers, defaultServer);
   };
   const wildcards = new Map<string, Binding>();
   for (const entry of byText.values()) {

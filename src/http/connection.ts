@@ -15,6 +15,7 @@ import { ChunkedDecoder } from "../proxy/chunked.js";
 import type { ConnectionInfo } from "./request.js";
 import { parseRequestHead, type RequestHead } from "./request-head.js";
 import type { BodyFraming } from "./request-headers.js";
+import type { TlsFacts } from "../vars/source.js";
 
 /** Bytes held for the next request while one is in flight, before reading pauses. */
 const PENDING_LIMIT = 64 * 1024;
@@ -88,8 +89,13 @@ const SOCKET_LISTENERS: ReadonlyArray<readonly [string, Listener]> = [
   ],
 ];
 
+/** A connection number taken before the connection is made (a TLS handshake's log lines carry it). */
+export function takeConnectionId(): number {
+  return nextConnectionId++;
+}
+
 export class ClientConnection implements ConnectionInfo {
-  readonly id = nextConnectionId++;
+  readonly id: number;
   readonly remoteAddress: string;
   readonly remotePort: number;
   // The local address costs a getsockname(): asked for only when a variable or a server choice needs it.
@@ -107,13 +113,19 @@ export class ClientConnection implements ConnectionInfo {
   private bodyPaused = false;
   /** Close instead of waiting for another request (graceful shutdown). */
   private closeWhenDone = false;
+  /** The TLS session (`listen … ssl`), set once the handshake is done. */
+  tls: TlsFacts | undefined;
+  /** Plain HTTP on a `listen … ssl` address: each request is answered nginx's 497 (sent as 400). */
+  plainOnSslPort = false;
 
   constructor(
     readonly socket: Socket,
     readonly srv: SrvConf,
     private readonly events: ConnectionEvents,
     private keepaliveTimeoutMs: number,
+    id?: number,
   ) {
+    this.id = id ?? nextConnectionId++;
     // Read now: logs written when a tunnel closes need it, and a closed socket no longer has it.
     this.remoteAddress = stripMappedV4(socket.remoteAddress ?? "");
     this.remotePort = socket.remotePort ?? 0;

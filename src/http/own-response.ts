@@ -122,8 +122,9 @@ export function absoluteLocation(r: HttpRequest, location: string): string {
   else if (r.facts.host !== "") host = r.facts.host;
   else host = r.connection.localAddress;
   const port = r.connection.localPort;
-  const showPort = loc.portInRedirect && port !== 80;
-  return `http://${host}${showPort ? `:${port}` : ""}${location}`;
+  const tls = r.connection.tls !== undefined;
+  const showPort = loc.portInRedirect && port !== (tls ? 443 : 80);
+  return `${tls ? "https" : "http"}://${host}${showPort ? `:${port}` : ""}${location}`;
 }
 
 /** The Content-Type of a `return` text: the type of the URI's extension, else default_type (ngx_http_set_content_type). */

@@ -105,6 +105,16 @@ export class RequestFlow implements ConnectionEvents, ProxyServices, StaticServi
       this.respondError(r, 405);
       return;
     }
+    if (connection.plainOnSslPort) {
+      // ngx_http_process_request(): NGX_HTTP_TO_HTTPS, sent and logged as 400; error_page 497 may answer it.
+      this.errorLogFor(r).log(
+        "info",
+        "client sent plain HTTP request to HTTPS port",
+        r.logContext("while reading client request headers"),
+      );
+      this.respondError(r, 497);
+      return;
+    }
     this.afterPhases(r, runPhases(r, this.phaseHooks));
   }
 

@@ -5,7 +5,7 @@
  */
 
 import type { LocConf, LocationConf, ServerConf } from "../config/model.js";
-import type { HeaderList, UpstreamTry, VariableSource } from "../vars/source.js";
+import type { HeaderList, TlsFacts, UpstreamTry, VariableSource } from "../vars/source.js";
 import type { RequestHead } from "./request-head.js";
 import type { RequestFacts } from "./request-headers.js";
 import type { RequestLogContext } from "../log/error-log.js";
@@ -26,6 +26,8 @@ export interface ConnectionInfo {
   readonly requests: number;
   /** Body bytes of the request in flight read so far. */
   readonly bodyBytesRead: number;
+  /** The TLS session, on a `listen … ssl` address; undefined for plain HTTP. */
+  readonly tls?: TlsFacts | undefined;
 }
 
 export class HttpRequest implements VariableSource {
@@ -108,6 +110,9 @@ export class HttpRequest implements VariableSource {
   }
   get connectionRequests(): number {
     return this.connection.requests;
+  }
+  get tls(): TlsFacts | undefined {
+    return this.connection.tls;
   }
   get method(): string {
     return this.methodOverride ?? this.head.method;

@@ -14,6 +14,8 @@ export interface AddressServers {
   readonly leading: ReadonlyArray<readonly [suffix: string, server: ServerConf]>;
   readonly trailing: ReadonlyArray<readonly [prefix: string, server: ServerConf]>;
   readonly regexes: ReadonlyArray<readonly [regex: RegExp, server: ServerConf]>;
+  /** A `listen … ssl` names this address: its connections speak TLS. */
+  readonly ssl?: boolean;
 }
 
 export function indexServers(servers: readonly ServerConf[], defaultServer: ServerConf): AddressServers {

@@ -16,6 +16,7 @@ import type { ConnectionStats } from "../static/services.js";
 import { RequestFlow } from "./request-flow.js";
 import type { AddressServers } from "./select-server.js";
 import { planBindings, type Binding } from "./bindings.js";
+import { acceptOnSslAddress } from "./tls-accept.js";
 
 export class ListenError extends Error {}
 
@@ -23,6 +24,8 @@ export class HttpServer {
   private readonly bindings: Binding[];
   private readonly listeners: Server[] = [];
   private readonly connections = new Set<ClientConnection>();
+  /** Sockets of `listen … ssl` addresses whose first bytes have not come yet. */
+  private readonly waiting = new Set<Socket>();
   private readonly bindingOf = new WeakMap<ClientConnection, Binding>();
   private readonly idleWaiters: Array<() => void> = [];
   readonly flow: RequestFlow;
@@ -125,7 +128,7 @@ export class HttpServer {
   }
 
   get openConnections(): number {
-    return this.connections.size;
+    return this.connections.size + this.waiting.size;
   }
 
   /** Graceful shutdown: idle keep-alive connections close now, busy ones after their response. */
@@ -135,11 +138,12 @@ export class HttpServer {
 
   /** Resolves when no connection (request or tunnel) is open. */
   whenIdle(): Promise<void> {
-    if (this.connections.size === 0) return Promise.resolve();
+    if (this.connections.size === 0 && this.waiting.size === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   destroyConnections(): void {
+    for (const socket of this.waiting) socket.destroy();
     for (const connection of this.connections) connection.destroy();
     for (const group of this.upstreams.values()) group.close();
   }
@@ -154,7 +158,7 @@ export class HttpServer {
 
   private accept(socket: Socket, binding: Binding): void {
     this.accepted++;
-    if (this.connections.size >= this.connectionLimit && !this.reuseConnection()) {
+    if (this.connections.size + this.waiting.size >= this.connectionLimit && !this.reuseConnection()) {
       this.errorLog.log("alert", this.connectionLimitText);
       socket.on("error", () => undefined);
       socket.destroy();
@@ -163,18 +167,47 @@ export class HttpServer {
     this.handled++;
     const defaultLoc = binding.servers.defaultServer.loc;
     socket.setNoDelay(defaultLoc.tcpNodelay);
+    const servers = this.addressServers(binding, socket.localAddress ?? "");
+    if (servers.ssl) {
+      // Until its first bytes tell TLS from plain HTTP, the socket waits here (src/http/tls-accept.ts).
+      this.waiting.add(socket);
+      const open = (client: Socket, id: number, plain: boolean): ClientConnection => {
+        this.waiting.delete(socket);
+        const connection = this.open(client, binding, id);
+        connection.plainOnSslPort = plain;
+        return connection;
+      };
+      acceptOnSslAddress(socket, servers, binding.listen.text, this.errorLog, open, () => {
+        this.waiting.delete(socket);
+        this.checkIdle();
+      });
+      return;
+    }
+    this.open(socket, binding, undefined);
+  }
+
+  private open(socket: Socket, binding: Binding, id: number | undefined): ClientConnection {
+    const defaultLoc = binding.servers.defaultServer.loc;
     const connection = new ClientConnection(
       socket,
       binding.servers.defaultServer.srv,
       this.flow,
       defaultLoc.keepaliveTimeoutMs,
+      id,
     );
     this.bindingOf.set(connection, binding);
     this.connections.add(connection);
     socket.once("close", () => {
       this.connections.delete(connection);
-      if (this.connections.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+      this.checkIdle();
     });
+    return connection;
+  }
+
+  private checkIdle(): void {
+    if (this.connections.size === 0 && this.waiting.size === 0) {
+      for (const resolve of this.idleWaiters.splice(0)) resolve();
+    }
   }
 
   /**
@@ -200,5 +233,12 @@ export class HttpServer {
     const binding = this.bindingOf.get(connection)!;
     if (binding.byLocalAddress.size === 0) return binding.servers;
     return binding.byLocalAddress.get(connection.localAddress) ?? binding.servers;
+  }
+
+  /** The servers of the address a connection arrived on (a specific address under a wildcard socket). */
+  private addressServers(binding: Binding, localAddress: string): AddressServers {
+    if (binding.byLocalAddress.size === 0) return binding.servers;
+    const address = localAddress.startsWith("::ffff:") ? localAddress.slice(7) : localAddress;
+    return binding.byLocalAddress.get(address) ?? binding.servers;
   }
 }

@@ -12,7 +12,14 @@ import { STATUS_HEADER_TOO_LARGE } from "./request-head.js";
 const CRLF = "\r\n";
 
 /** Errors after which nginx never keeps the connection (ngx_http_special_response_handler). */
-const CLOSES_CONNECTION = new Set([400, STATUS_HEADER_TOO_LARGE, 408, 413, 414, 500, 501, 505]);
+const CLOSES_CONNECTION = new Set([400, STATUS_HEADER_TOO_LARGE, 408, 413, 414, 495, 496, 497, 500, 501, 505]);
+
+/** nginx's TLS codes (NGX_HTTPS_CERT_ERROR, NGX_HTTPS_NO_CERT, NGX_HTTP_TO_HTTPS): sent and logged as 400. */
+const TLS_PAGES: Record<number, string> = {
+  495: "The SSL certificate error",
+  496: "No required SSL certificate was sent",
+  497: "The plain HTTP request was sent to HTTPS port",
+};
 
 export function errorClosesConnection(status: number): boolean {
   return CLOSES_CONNECTION.has(status);
@@ -20,7 +27,7 @@ export function errorClosesConnection(status: number): boolean {
 
 /** The status a special code is sent and logged as (494 → 400). */
 export function wireStatus(status: number): number {
-  return status === STATUS_HEADER_TOO_LARGE ? 400 : status;
+  return status === STATUS_HEADER_TOO_LARGE || TLS_PAGES[status] !== undefined ? 400 : status;
 }
 
 export function errorPageBody(status: number, serverTokens: "on" | "off" | "build"): string {
@@ -29,6 +36,14 @@ export function errorPageBody(status: number, serverTokens: "on" | "off" | "buil
     return (
       `<html>${CRLF}<head><title>400 Request Header Or Cookie Too Large</title></head>${CRLF}<body>${CRLF}` +
       `<center><h1>400 Bad Request</h1></center>${CRLF}<center>Request Header Or Cookie Too Large</center>${CRLF}` +
+      tail
+    );
+  }
+  const tlsText = TLS_PAGES[status];
+  if (tlsText !== undefined) {
+    return (
+      `<html>${CRLF}<head><title>400 ${tlsText}</title></head>${CRLF}<body>${CRLF}` +
+      `<center><h1>400 Bad Request</h1></center>${CRLF}<center>${tlsText}</center>${CRLF}` +
       tail
     );
   }

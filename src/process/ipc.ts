@@ -13,6 +13,8 @@ export interface WorkerLoad {
   readonly defaultErrorLog?: string;
   /** [path, text] of every file the master read. */
   readonly sources: ReadonlyArray<readonly [string, string]>;
+  /** TLS session-ticket keys shared by the generation's workers (hex). */
+  readonly ticketKeys?: string;
 }
 
 export type ToWorker =

@@ -17,6 +17,7 @@
 
 import { fork, type ChildProcess } from "node:child_process";
 import { availableParallelism } from "node:os";
+import { randomBytes } from "node:crypto";
 import { createServer, type Server, type Socket } from "node:net";
 import { ConfigError, systemErrorText } from "../config/errors.js";
 import { loadConfig, type LoadOptions } from "../config/load.js";
@@ -472,5 +473,7 @@ function workerLoad(config: Config, options: LoadOptions): WorkerLoad {
     ...(options.globals !== undefined ? { globals: options.globals } : {}),
     ...(options.defaultErrorLog !== undefined ? { defaultErrorLog: options.defaultErrorLog } : {}),
     sources: config.files.map((file) => [file.path, file.text] as const),
+    // One set of TLS ticket keys per generation: a session resumes on any of its workers, as in nginx.
+    ticketKeys: randomBytes(48).toString("hex"),
   };
 }

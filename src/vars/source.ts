@@ -5,6 +5,19 @@
 
 export type HeaderList = ReadonlyArray<readonly [name: string, value: string]>;
 
+/** What a TLS connection's variables read ($ssl_protocol, $ssl_cipher, $ssl_server_name …). */
+export interface TlsFacts {
+  /** "TLSv1.3" (SSL_get_version). */
+  readonly protocol: string;
+  /** OpenSSL's name of the cipher: "TLS_AES_256_GCM_SHA384", "ECDHE-RSA-AES128-GCM-SHA256". */
+  readonly cipher: string;
+  /** The SNI name as the client sent it; "" without one. */
+  readonly serverName: string;
+  readonly sessionReused: boolean;
+  /** The protocol ALPN chose ("http/1.1"); "" when the client offered none. */
+  readonly alpnProtocol: string;
+}
+
 export interface VariableSource {
   /** Per-request cache of cacheable variables by registry index: null is "not found". */
   readonly variableCache: Array<string | null | undefined>;
@@ -16,6 +29,8 @@ export interface VariableSource {
   readonly serverPort: number;
   readonly connectionId: number;
   readonly connectionRequests: number;
+  /** The connection's TLS session; undefined for plain HTTP. */
+  readonly tls?: TlsFacts | undefined;
 
   // The request as received.
   readonly method: string;

@@ -1,5 +1,5 @@
 /**
- * `listen address[:port] [default_server] [ipv6only=on|off] [backlog=N] …`,
+ * `listen address[:port] [default_server] [ssl] [ipv6only=on|off] [backlog=N] …`,
  * after ngx_http_core_listen() and ngx_parse_url().
  */
 
@@ -10,7 +10,6 @@ import { valueError } from "../values.js";
 
 /** Parameters nginx has that wsgate does not implement (yet): refused by name. */
 const UNSUPPORTED_PARAMETERS = new Set([
-  "ssl",
   "http2",
   "quic",
   "proxy_protocol",
@@ -31,9 +30,11 @@ export function parseListen(node: DirectiveNode): ListenConf {
   let defaultServer = false;
   let ipv6only = true;
   let backlog = 511;
+  let ssl = false;
   for (const parameter of parameters) {
     const [key, value] = splitParameter(parameter);
     if (key === "default_server" || key === "default") defaultServer = true;
+    else if (key === "ssl" && value === undefined) ssl = true;
     else if (key === "ipv6only" && (value === "on" || value === "off")) ipv6only = value === "on";
     else if (key === "backlog" && value !== undefined && /^-?\d+$/.test(value) && Number(value) !== 0)
       backlog = Number(value);
@@ -43,7 +44,7 @@ export function parseListen(node: DirectiveNode): ListenConf {
     else throw valueError(node, `invalid parameter "${parameter}"`);
   }
   const text = host.includes(":") ? `[${host}]:${port}` : `${host || "0.0.0.0"}:${port}`;
-  return { host, port, defaultServer, ipv6only, backlog, text, place: placeOf(node) };
+  return { host, port, defaultServer, ipv6only, backlog, ...(ssl ? { ssl } : {}), text, place: placeOf(node) };
 }
 
 function splitParameter(parameter: string): [string, string | undefined] {
