@@ -7,7 +7,12 @@
  *
  *   npm run bench -- [--quick] [--only rtt,throughput,upgrades,http,idle] [--peers direct,nginx,wsgate]
  *                    [--idle N] [--seconds S] [--warmup S] [--backend ws|raw] [--json FILE]
+ *                    [--workers N] [--rounds N]
  *
+ * The load phases run in rounds, the peers taking turns (nginx, wsgate, nginx,
+ * wsgate, …), and each figure is the round with the median headline figure:
+ * on a virtual machine one 5-second window varies by tens of percent, and
+ * taking turns keeps a slow minute of the host from landing on one peer only.
  * Every load stops by itself (phases are S seconds after a warm-up; the idle
  * phase has a deadline) and every process started here is stopped by its PID.
  */
@@ -18,6 +23,7 @@ import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { withMallocTrim } from "../src/process/malloc-env.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const LOAD = join(ROOT, "dist", "bench", "load.js");
@@ -44,11 +50,13 @@ interface Options {
   readonly json: string | undefined;
   /** With --workers N: master and N workers for both proxies, spread over cores 0..N-1. */
   readonly workers: number | undefined;
+  /** How many times the load phases run per peer (the idle phase runs once, in the last round). */
+  readonly rounds: number;
 }
 
 const USAGE = `usage: node dist/bench/run.js [--quick] [--only ${PHASES.join(",")}] [--peers ${PEERS.join(",")}]
                              [--idle N] [--seconds S] [--warmup S] [--backend ws|raw] [--json FILE]
-                             [--workers N]`;
+                             [--workers N] [--rounds N]`;
 
 function parseOptions(argv: readonly string[]): Options {
   const known = new Set([
@@ -61,6 +69,7 @@ function parseOptions(argv: readonly string[]): Options {
     "--backend",
     "--json",
     "--workers",
+    "--rounds",
   ]);
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -107,6 +116,7 @@ function parseOptions(argv: readonly string[]): Options {
     backend,
     json: value("--json"),
     workers: value("--workers") === undefined ? undefined : Math.max(1, Math.floor(num("--workers", 1))),
+    rounds: Math.max(1, Math.floor(num("--rounds", quick ? 1 : 3))),
   };
 }
 
@@ -115,9 +125,14 @@ function parseOptions(argv: readonly string[]): Options {
 const children = new Set<ChildProcess>();
 
 /** Start `argv` pinned to `core` ("0", "0-1"), with the open-file limit raised to NOFILE (or as far as the hard limit allows). */
-function pinned(core: number | string, argv: readonly string[], stdin: "pipe" | "ignore" = "ignore"): ChildProcess {
+function pinned(
+  core: number | string,
+  argv: readonly string[],
+  stdin: "pipe" | "ignore" = "ignore",
+  env: NodeJS.ProcessEnv = process.env,
+): ChildProcess {
   const script = `ulimit -n ${NOFILE} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec taskset -c ${core} "$@"`;
-  const child = spawn("bash", ["-c", script, "bench", ...argv], { stdio: [stdin, "pipe", "pipe"] });
+  const child = spawn("bash", ["-c", script, "bench", ...argv], { stdio: [stdin, "pipe", "pipe"], env });
   children.add(child);
   child.once("exit", () => children.delete(child));
   return child;
@@ -301,7 +316,9 @@ async function startProxy(name: PeerName, backendPort: number, workers: number |
     name === "nginx"
       ? [NGINX!, "-p", prefix + "/", "-c", join(prefix, "nginx.conf"), "-g", globals]
       : [process.execPath, join(ROOT, "bin", "wsgate.js"), "-p", prefix, "-c", "nginx.conf", "-g", globals];
-  const child = pinned(workers === undefined || workers === 1 ? PROXY_CORE : `0-${workers - 1}`, argv);
+  // A single wsgate process gets the heap setting its master gives its workers (src/process/malloc-env.ts).
+  const env = name === "wsgate" ? withMallocTrim(process.env) : process.env;
+  const child = pinned(workers === undefined || workers === 1 ? PROXY_CORE : `0-${workers - 1}`, argv, "ignore", env);
   const output = lines(child, () => undefined);
   await waitForPort(port, child, name);
   return {
@@ -510,8 +527,10 @@ interface Row {
   readonly noRatio?: boolean;
 }
 
-const perTrip = (run: PhaseRun | undefined): number | undefined =>
-  run ? (run.proxyCpuS / Number(run.result["trips"])) * 1e6 : undefined;
+/** The proxy's own CPU µs per unit of work (a round trip, an upgrade, a request): comparable when the load side is the limit. */
+const cpuPer = (run: PhaseRun | undefined, count: string): number | undefined =>
+  run ? (run.proxyCpuS / Number(run.result[count])) * 1e6 : undefined;
+const perTrip = (run: PhaseRun | undefined): number | undefined => cpuPer(run, "trips");
 
 function percentOfCore(cpuS: number, run: PhaseRun): number {
   return (cpuS / run.windowS) * 100;
@@ -537,7 +556,9 @@ const ROWS: Row[] = [
     digits: 0,
   },
   { label: "upgrades/s (50 at a time)", value: (p) => num(p.upgrades?.result["perSecond"]), digits: 0 },
+  { label: "proxy CPU µs per upgrade", value: (p) => cpuPer(p.upgrades, "upgrades"), digits: 1 },
   { label: "HTTP requests/s (50 keep-alive conns)", value: (p) => num(p.http?.result["perSecond"]), digits: 0 },
+  { label: "proxy CPU µs per HTTP request", value: (p) => cpuPer(p.http, "responses"), digits: 1 },
   { label: "memory per idle connection KB", value: (p) => p.idle?.kbPerConnection, digits: 1 },
   {
     label: "idle connections echoing afterwards",
@@ -619,7 +640,8 @@ function report(all: Map<PeerName, PeerResults>, options: Options): string {
   return [
     `backend: ${options.backend}; ${options.seconds} s per phase after ${options.warmup} s of warm-up; ` +
       `idle: ${options.idle} connections; peers: ${peers.join(", ")}; ` +
-      (options.workers === undefined ? "one process each" : `master + ${options.workers} workers each`),
+      (options.workers === undefined ? "one process each" : `master + ${options.workers} workers each`) +
+      (options.rounds > 1 ? `; median of ${options.rounds} rounds, the peers taking turns` : ""),
     "",
     table(header, main),
     "",
@@ -636,11 +658,47 @@ async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   for (const file of [LOAD, BACKEND]) if (!existsSync(file)) throw new Error(`${file} is missing: run npx tsc -p .`);
   const started = Date.now();
-  const all = new Map<PeerName, PeerResults>();
-  for (const peer of options.peers) all.set(peer, await benchmarkPeer(peer, options));
+  const rounds: Map<PeerName, PeerResults>[] = [];
+  for (let round = 1; round <= options.rounds; round++) {
+    // The idle phase needs a fresh proxy and takes long: it runs once, in the last round.
+    const only = round === options.rounds ? options.only : options.only.filter((phase) => phase !== "idle");
+    if (only.length === 0) continue;
+    if (options.rounds > 1) process.stderr.write(`bench: round ${round} of ${options.rounds}\n`);
+    const all = new Map<PeerName, PeerResults>();
+    for (const peer of options.peers) all.set(peer, await benchmarkPeer(peer, { ...options, only }));
+    rounds.push(all);
+  }
+  const all = new Map(options.peers.map((peer) => [peer, medianOfRounds(rounds.map((round) => round.get(peer)!))]));
   process.stdout.write(report(all, options));
   process.stderr.write(`bench: done in ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
-  if (options.json) writeFileSync(options.json, JSON.stringify({ options, results: Object.fromEntries(all) }, null, 2));
+  if (options.json)
+    writeFileSync(
+      options.json,
+      JSON.stringify({ options, results: Object.fromEntries(all), rounds: rounds.map(Object.fromEntries) }, null, 2),
+    );
+}
+
+/** The figure a phase's median round is chosen by: the proxy's own CPU per trip for small frames, else the rate. */
+const HEADLINE: Record<Exclude<Phase, "idle">, (run: PhaseRun) => number> = {
+  rtt: (run) => perTrip(run) ?? NaN,
+  throughput: (run) => Number(run.result["mbPerSecond"]),
+  upgrades: (run) => Number(run.result["perSecond"]),
+  http: (run) => Number(run.result["perSecond"]),
+};
+
+/** One peer's results over the rounds: per phase the median round (whole, so its CPU split stays its own). */
+function medianOfRounds(rounds: readonly PeerResults[]): PeerResults {
+  const out: PeerResults = { problems: rounds.flatMap((round) => round.problems) };
+  for (const phase of ["rtt", "throughput", "upgrades", "http"] as const) {
+    const runs = rounds.flatMap((round) => (round[phase] ? [round[phase]] : []));
+    const headline = HEADLINE[phase];
+    runs.sort((a, b) => headline(a) - headline(b));
+    if (runs.length > 0) out[phase] = runs[Math.floor((runs.length - 1) / 2)];
+  }
+  const peaks = rounds.flatMap((round) => (round.peakRssKb === undefined ? [] : [round.peakRssKb]));
+  if (peaks.length > 0) out.peakRssKb = Math.max(...peaks);
+  out.idle = rounds.find((round) => round.idle)?.idle;
+  return out;
 }
 
 main().catch((err: unknown) => {

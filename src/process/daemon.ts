@@ -7,6 +7,7 @@
 
 import { spawn } from "node:child_process";
 import { writeSync } from "node:fs";
+import { withMallocTrim } from "./malloc-env.js";
 
 const CHILD_MARK = "WSGATE_DAEMON_CHILD";
 
@@ -26,7 +27,7 @@ export function daemonize(): Promise<number> {
   const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
     detached: true,
     stdio: ["ignore", "ignore", "ignore", "ipc"],
-    env: { ...process.env, [CHILD_MARK]: "1" },
+    env: withMallocTrim({ ...process.env, [CHILD_MARK]: "1" }),
   });
   return new Promise((resolve) => {
     child.once("message", (report: DaemonReport) => {

@@ -26,6 +26,7 @@ import { planBindings } from "../http/bindings.js";
 import { ListenError } from "../http/server.js";
 import { ErrorLog } from "../log/error-log.js";
 import { LogFiles } from "../log/files.js";
+import { withMallocTrim } from "./malloc-env.js";
 import { WORKER_MARK, type FromWorker, type ToWorker, type WorkerLoad } from "./ipc.js";
 import { removePidFile, writePidFile } from "./pidfile.js";
 import { onSignals, receivedLine, signalNumber } from "./signals.js";
@@ -271,7 +272,7 @@ class Master {
   }
 
   private spawn(generation: Generation): Worker {
-    const env: NodeJS.ProcessEnv = { ...process.env, [WORKER_MARK]: "1" };
+    const env: NodeJS.ProcessEnv = withMallocTrim({ ...process.env, [WORKER_MARK]: "1" });
     delete env["WSGATE_DAEMON_CHILD"];
     const child = fork(process.argv[1]!, [], {
       env,

@@ -8,11 +8,12 @@
 import { after, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { WebSocket } from "ws";
+import { MALLOC_TRIM_BYTES, MALLOC_TRIM_VARIABLE } from "../../src/process/malloc-env.js";
 import { startWsgate, freePort, waitFor, WSGATE_BIN, type WsgateProcess } from "../support/proxy.js";
 import {
   alive,
@@ -197,6 +198,39 @@ describe("worker processes", () => {
         );
       } finally {
         rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
+
+  test(
+    "workers start with glibc's heap trim threshold raised (src/process/malloc-env.ts); a value already set is kept",
+    { skip: !existsSync("/proc/self/environ") && "needs /proc" },
+    async () => {
+      const environOf = (pid: number): Map<string, string> =>
+        new Map(
+          readFileSync(`/proc/${pid}/environ`, "latin1")
+            .split("\0")
+            .filter((entry) => entry.includes("="))
+            .map((entry) => [entry.slice(0, entry.indexOf("=")), entry.slice(entry.indexOf("=") + 1)]),
+        );
+      const base = { ...process.env };
+      delete base[MALLOC_TRIM_VARIABLE];
+      for (const [env, expected] of [
+        [base, MALLOC_TRIM_BYTES],
+        [{ ...base, [MALLOC_TRIM_VARIABLE]: "1048576" }, "1048576"],
+      ] as const) {
+        const backend = await echoBackend("M");
+        const port = await freePort();
+        const conf = processConf("worker_processes 1;", proxyServer(port, backend.port));
+        const wsgate = await startWsgate({ conf, env });
+        started.push({ wsgate, backend });
+        const [worker] = startedWorkers(wsgate.errorLog());
+        assert.ok(worker, "a worker started");
+        assert.equal(environOf(worker).get(MALLOC_TRIM_VARIABLE), expected);
+        assert.equal(environOf(wsgate.pid).get(MALLOC_TRIM_VARIABLE), env[MALLOC_TRIM_VARIABLE]);
+        const ws = await openWs(`ws://127.0.0.1:${port}/`);
+        assert.equal(await roundTrip(ws, "heap"), "M:heap");
+        ws.close();
       }
     },
   );

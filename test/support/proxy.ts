@@ -25,6 +25,8 @@ export interface StartOptions {
   readonly openFileLimit?: number;
   /** How long to wait for the pid file. */
   readonly startMs?: number;
+  /** The environment (the test runner's by default). */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 export interface WsgateProcess {
@@ -102,9 +104,10 @@ export async function startWsgate(options: StartOptions): Promise<WsgateProcess>
   const args = [WSGATE_BIN, "-p", prefix + "/", "-c", "nginx.conf", "-g", globals];
   const child =
     options.openFileLimit === undefined
-      ? spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] })
+      ? spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env: options.env ?? process.env })
       : spawn("bash", ["-c", `ulimit -n ${options.openFileLimit} && exec "$0" "$@"`, process.execPath, ...args], {
           stdio: ["ignore", "pipe", "pipe"],
+          env: options.env ?? process.env,
         });
   let output = "";
   child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString("latin1")));
