@@ -11,9 +11,9 @@
  * in bench/RESULTS.md, about four times the CPU per byte for large frames.
  * Keeping up to 64 MB free at the top of the heap stops that cycle; the price
  * is up to that much more resident memory after a burst (the benchmark's peak
- * RSS after its load phases: 116 → 158 MB), none while idle. glibc reads the variable when a process
- * starts, so it can only be set for processes started from here; a value the
- * user set is kept (and other C libraries ignore it).
+ * RSS after its load phases: 116 → 158 MB), none while idle. glibc reads the
+ * variable when a process starts, so it can only be set for processes started
+ * from here; a value the user set is kept (other C libraries ignore it).
  */
 
 export const MALLOC_TRIM_VARIABLE = "MALLOC_TRIM_THRESHOLD_";
