@@ -6,7 +6,7 @@
 
 import { ConfigError } from "./errors.js";
 import type { DirectiveNode } from "./parser.js";
-import { HTTP_CONTEXTS, placeOf, type DirectiveSpec } from "./table.js";
+import { HTTP_CONTEXTS, placeOf, type Context, type DirectiveSpec } from "./table.js";
 import type { LocConf } from "./model.js";
 
 /** `"name" directive MESSAGE in FILE:LINE` — how nginx reports a handler's refusal. */
@@ -80,14 +80,15 @@ export function setOnce<T extends object, K extends keyof T>(
   target[key] = value;
 }
 
-/** An on|off directive of the http levels, set once per level into a boolean of LocConf. */
+/** An on|off directive of the http levels (or of `contexts`), set once per level into a boolean of LocConf. */
 export function locFlag(
   name: string,
   key: { [K in keyof LocConf]: LocConf[K] extends boolean ? K : never }[keyof LocConf],
+  contexts: readonly Context[] = HTTP_CONTEXTS,
 ): DirectiveSpec {
   return {
     name,
-    contexts: HTTP_CONTEXTS,
+    contexts,
     args: "flag",
     handle: (scope, node) => setOnce(scope.loc!, key, parseFlag(node, node.args[0]!), node),
   };

@@ -12,6 +12,7 @@ import type { LocationConf, ProxyPass } from "../config/model.js";
 import { systemErrorText } from "../config/errors.js";
 import type { AbortReason, ClientConnection } from "../http/connection.js";
 import type { HttpRequest } from "../http/request.js";
+import type { BodyFraming } from "../http/request-headers.js";
 import type { ErrorLog } from "../log/error-log.js";
 import type { Selection } from "../upstream/balancer.js";
 import type { Peer, PeerOutcome, UpstreamGroup } from "../upstream/group.js";
@@ -219,16 +220,8 @@ class ProxySession {
     this.bodyStarted = true;
     this.bodyKept = undefined;
     this.connection.setIdleTimeout(loc.clientBodyTimeoutMs);
-    const limit = loc.clientMaxBodySize;
     this.connection.readBody(framing, {
-      data: (chunk) => {
-        this.bodyReceived += chunk.length;
-        if (framing.kind === "chunked" && limit > 0 && this.bodyReceived > limit) {
-          this.tooLarge(this.bodyReceived);
-          return false;
-        }
-        return buffer.add(chunk);
-      },
+      data: (chunk) => this.countBody(chunk, framing, loc.clientMaxBodySize) && buffer.add(chunk),
       end: () => {
         this.connection.setIdleTimeout(0);
         buffer.finish((error) => {
@@ -403,16 +396,11 @@ class ProxySession {
     // Streamed (proxy_request_buffering off): a chunked body stays chunked (an HTTP/1.1 upstream;
     // for HTTP/1.0 the body is buffered, see buffersBody()).
     const chunked = framing.kind === "chunked";
-    const limit = loc.clientMaxBodySize;
     this.sendHead(socket, chunked ? { kind: "chunked" } : framing, tryStart);
     this.on(socket, "drain", () => this.connection.resumeBody());
     this.connection.readBody(framing, {
       data: (chunk) => {
-        this.bodyReceived += chunk.length;
-        if (framing.kind === "chunked" && limit > 0 && this.bodyReceived > limit) {
-          this.tooLarge(this.bodyReceived);
-          return false;
-        }
+        if (!this.countBody(chunk, framing, loc.clientMaxBodySize)) return false;
         if (this.bodyKept) {
           if (this.bodyReceived <= REPLAY_LIMIT) this.bodyKept.push(chunk);
           else this.bodyKept = undefined;
@@ -437,6 +425,17 @@ class ProxySession {
     this.requestSent = true;
     if (this.conn) this.conn.requests++;
     this.readResponse(socket, tryStart);
+  }
+
+  /**
+   * Counts a body chunk; false once a chunked body passes client_max_body_size (`limit`, 0: none),
+   * which has then been answered. A body with a length was checked against the limit before.
+   */
+  private countBody(chunk: Buffer, framing: BodyFraming, limit: number): boolean {
+    this.bodyReceived += chunk.length;
+    if (framing.kind !== "chunked" || limit === 0 || this.bodyReceived <= limit) return true;
+    this.tooLarge(this.bodyReceived);
+    return false;
   }
 
   /** A chunked body past client_max_body_size: nginx's 413, and the upstream request abandoned. */

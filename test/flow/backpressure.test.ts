@@ -1,57 +1,14 @@
 /**
- * The tunnel's hot path under pressure: a reader that stops reading makes
- * wsgate stop reading from the writer (its memory does not grow with what the
- * writer sends), every byte still arrives once the reader resumes, and a
- * side that half-closes has what it sent delivered before both are closed.
+ * The tunnel's hot path under pressure, over plain TCP: the cases of
+ * tunnel-cases.ts (a reader that stops reading, half-close either way).
  */
 
-import { after, before, describe, test } from "node:test";
-import * as assert from "node:assert/strict";
-import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { connect, createServer, type Server, type Socket } from "node:net";
+import { after, before, describe } from "node:test";
+import { connect, type Server, type Socket } from "node:net";
 import { freePort } from "../support/sockets.js";
 import { seedHttp } from "../support/seed-config.js";
 import { eventWithin, startWsgate, type Wsgate } from "./harness.js";
-
-const HANDSHAKE =
-  "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-const SWITCH = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
-
-function rssKb(pid: number): number {
-  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "latin1"))?.[1] ?? 0);
-}
-
-/** A raw backend: answers the upgrade with a 101, then hands the socket to the test. */
-async function upgradingBackend(onTunnel: (socket: Socket) => void): Promise<{ server: Server; port: number }> {
-  const server = createServer((socket) => {
-    socket.on("error", () => socket.destroy());
-    socket.once("data", () => {
-      socket.write(SWITCH);
-      onTunnel(socket);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  assert.ok(address && typeof address === "object");
-  return { server, port: address.port };
-}
-
-/** A client socket through the tunnel, with the bytes after the 101 head. */
-async function tunnelClient(port: number): Promise<{ socket: Socket; rest: Buffer }> {
-  const socket = connect(port, "127.0.0.1");
-  socket.on("error", () => undefined);
-  await eventWithin(socket, "connect", 2000);
-  socket.write(HANDSHAKE);
-  let head = Buffer.alloc(0);
-  for (;;) {
-    const [chunk] = await eventWithin<[Buffer]>(socket, "data", 3000);
-    head = Buffer.concat([head, chunk]);
-    const end = head.indexOf("\r\n\r\n");
-    if (end !== -1) return { socket, rest: head.subarray(end + 4) };
-  }
-}
+import { tunnelCases, upgradeThrough, upgradingBackend } from "./tunnel-cases.js";
 
 describe("tunnel back-pressure and half-close", () => {
   let wsgate: Wsgate;
@@ -71,77 +28,17 @@ describe("tunnel back-pressure and half-close", () => {
     backend?.close();
   });
 
-  test("a client that stops reading: wsgate holds back the backend, and memory stays bounded", async () => {
-    const chunk = Buffer.alloc(1024 * 1024, 0x5a);
-    const total = 256; // MB the backend tries to send
-    let written = 0;
-    let backendBlocked = false;
-    const backendDone = new Promise<string>((resolve) => {
-      onTunnel = (socket) => {
-        const hash = createHash("sha256");
-        const pump = (): void => {
-          while (written < total) {
-            written++;
-            hash.update(chunk);
-            if (!socket.write(chunk)) {
-              backendBlocked = true;
-              socket.once("drain", pump);
-              return;
-            }
-          }
-          socket.end();
-          resolve(hash.digest("hex"));
-        };
-        pump();
-      };
-    });
-    const { socket: client, rest } = await tunnelClient(proxyPort);
-    client.pause();
-    const pid = wsgate.process.pid!;
-    const before = rssKb(pid);
-    await new Promise((resolve) => setTimeout(resolve, 1500));
-    const during = rssKb(pid);
-    assert.ok(backendBlocked, "the backend's writes were held back");
-    assert.ok(written < total / 4, `the backend got to write ${written} MB of ${total} while nobody read`);
-    assert.ok(during - before < 64 * 1024, `wsgate grew by ${during - before} KB while the client did not read`);
-
-    const hash = createHash("sha256").update(rest);
-    let received = rest.length;
-    client.on("data", (data: Buffer) => {
-      hash.update(data);
-      received += data.length;
-    });
-    const closed = eventWithin(client, "close", 30_000);
-    client.resume();
-    const sent = await backendDone;
-    await closed;
-    assert.equal(received, total * chunk.length, "every byte arrived once the client read");
-    assert.equal(hash.digest("hex"), sent);
-  });
-
-  test("a client that half-closes right after sending: the backend gets every byte, then both close", async () => {
-    const payload = Buffer.alloc(3 * 1024 * 1024, 0x41);
-    const got = new Promise<number>((resolve) => {
-      onTunnel = (socket) => {
-        let bytes = 0;
-        socket.on("data", (data: Buffer) => (bytes += data.length));
-        socket.once("close", () => resolve(bytes));
-      };
-    });
-    const { socket: client } = await tunnelClient(proxyPort);
-    const clientClosed = eventWithin(client, "close", 5000);
-    client.end(payload);
-    assert.equal(await got, payload.length);
-    await clientClosed;
-  });
-
-  test("a backend that half-closes right after sending: the client gets every byte, then both close", async () => {
-    const payload = Buffer.alloc(3 * 1024 * 1024, 0x42);
-    onTunnel = (socket) => socket.end(payload);
-    const { socket: client, rest } = await tunnelClient(proxyPort);
-    let bytes = rest.length;
-    client.on("data", (data: Buffer) => (bytes += data.length));
-    await eventWithin(client, "close", 5000);
-    assert.equal(bytes, payload.length);
+  tunnelCases({
+    onTunnel: (handler) => (onTunnel = handler),
+    client: async () => {
+      const socket = connect(proxyPort, "127.0.0.1");
+      socket.on("error", () => undefined);
+      await eventWithin(socket, "connect", 2000);
+      return { socket, rest: await upgradeThrough(socket) };
+    },
+    pid: () => wsgate.process.pid!,
+    totalMb: 256,
+    heldBackMb: 64,
+    maxGrowthKb: 64 * 1024,
   });
 });

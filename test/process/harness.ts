@@ -9,6 +9,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer, request } from "node:http";
 import { join } from "node:path";
 import { WebSocket, WebSocketServer } from "ws";
+export { openWs } from "../support/sockets.js";
 
 export interface EchoBackend {
   readonly port: number;
@@ -52,25 +53,6 @@ export async function echoBackend(name: string): Promise<EchoBackend> {
         http.close(() => resolve());
       }),
   };
-}
-
-/** Open a WebSocket, within `ms`. */
-export function openWs(url: string, ms = 5000): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { perMessageDeflate: false });
-    const timer = setTimeout(() => {
-      ws.terminate();
-      reject(new Error(`no open within ${ms} ms`));
-    }, ms);
-    ws.once("open", () => {
-      clearTimeout(timer);
-      resolve(ws);
-    });
-    ws.once("error", (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-  });
 }
 
 /** Send one message and wait for the next one, within `ms`. */

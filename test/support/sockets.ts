@@ -1,9 +1,11 @@
 /**
- * Socket helpers for tests: a free port, a raw request/reply exchange, and a
- * bounded wait for log lines (which are written when connections close).
+ * Socket helpers for tests: a free port, a raw request/reply exchange, a
+ * bounded wait for log lines (which are written when connections close), and
+ * a WebSocket opened within a deadline.
  */
 
 import { connect, createServer } from "node:net";
+import { WebSocket } from "ws";
 
 export async function freePort(): Promise<number> {
   const server = createServer();
@@ -59,4 +61,23 @@ export function hasWholeResponse(reply: Buffer): boolean {
   if (end === -1) return false;
   const length = /\r\ncontent-length: *(\d+)/i.exec(text.slice(0, end))?.[1];
   return length !== undefined && text.length >= end + 4 + Number(length);
+}
+
+/** Open a WebSocket, within `ms`. */
+export function openWs(url: string, ms = 5000): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { perMessageDeflate: false });
+    const timer = setTimeout(() => {
+      ws.terminate();
+      reject(new Error(`no open within ${ms} ms`));
+    }, ms);
+    ws.once("open", () => {
+      clearTimeout(timer);
+      resolve(ws);
+    });
+    ws.once("error", (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
 }

@@ -9,6 +9,7 @@
 import { request, createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { Socket } from "node:net";
 import { WebSocket, WebSocketServer } from "ws";
+import { openWs } from "../support/sockets.js";
 
 export interface NamedBackend {
   readonly name: string;
@@ -174,21 +175,7 @@ export function fetchVia(
 
 /** A WebSocket through the proxy; resolves once open. */
 export function openSocket(port: number, path = "/ws"): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`);
-    const timer = setTimeout(() => {
-      ws.terminate();
-      reject(new Error("WebSocket did not open within 5 s"));
-    }, 5000);
-    ws.once("open", () => {
-      clearTimeout(timer);
-      resolve(ws);
-    });
-    ws.once("error", (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-  });
+  return openWs(`ws://127.0.0.1:${port}${path}`);
 }
 
 /** Send a message and wait for the echo (the backend prefixes its name). */

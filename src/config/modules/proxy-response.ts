@@ -6,7 +6,7 @@
 import type { ProxyRedirect } from "../model.js";
 import { compileRegex } from "../regex.js";
 import { HTTP_CONTEXTS, placeOf, type DirectiveSpec } from "../table.js";
-import { parseFlag, setOnce, valueError } from "../values.js";
+import { locFlag, valueError } from "../values.js";
 import { ComplexValue } from "../../vars/complex-value.js";
 import { defaultRedirect } from "../../proxy/response-rewrite.js";
 
@@ -48,16 +48,6 @@ export const PROXY_RESPONSE_DIRECTIVES: readonly DirectiveSpec[] = [
       list.push({ kind: "text", pattern: ComplexValue.compile(first, registry, place), replacement });
     },
   },
-  {
-    name: "proxy_intercept_errors",
-    contexts: HTTP_CONTEXTS,
-    args: "flag",
-    handle: (scope, node) => setOnce(scope.loc!, "proxyInterceptErrors", parseFlag(node, node.args[0]!), node),
-  },
-  {
-    name: "proxy_buffering",
-    contexts: HTTP_CONTEXTS,
-    args: "flag",
-    handle: (scope, node) => setOnce(scope.loc!, "proxyBuffering", parseFlag(node, node.args[0]!), node),
-  },
+  locFlag("proxy_intercept_errors", "proxyInterceptErrors"),
+  locFlag("proxy_buffering", "proxyBuffering"),
 ];

@@ -5,7 +5,7 @@
 import type { LocConf, NextUpstreamCondition, ProxyPass } from "../model.js";
 import type { DirectiveNode } from "../parser.js";
 import { HTTP_ALL_WITH_IF, placeOf, type DirectiveSpec } from "../table.js";
-import { directiveError, parseFlag, parseNumber, parseTimeMs, setOnce, valueError } from "../values.js";
+import { directiveError, locFlag, parseNumber, parseTimeMs, setOnce, valueError } from "../values.js";
 import { ComplexValue } from "../../vars/complex-value.js";
 import type { VariableRegistry } from "../../vars/registry.js";
 
@@ -224,10 +224,9 @@ function proxyTime(
 }
 
 function proxyFlag(name: string, key: "proxyPassRequestHeaders" | "proxyPassRequestBody"): DirectiveSpec {
-  return {
+  return locFlag(
     name,
-    contexts: HTTP_ALL_WITH_IF.filter((context) => context !== "if-in-location"),
-    args: "flag",
-    handle: (scope, node) => setOnce(scope.loc!, key, parseFlag(node, node.args[0]!), node),
-  };
+    key,
+    HTTP_ALL_WITH_IF.filter((context) => context !== "if-in-location"),
+  );
 }

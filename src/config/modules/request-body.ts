@@ -7,16 +7,11 @@
 import type { DirectiveNode } from "../parser.js";
 import { resolveFromPrefix } from "../paths.js";
 import { HTTP_CONTEXTS, type DirectiveSpec } from "../table.js";
-import { directiveError, parseFlag, parseSize, setOnce } from "../values.js";
+import { directiveError, locFlag, parseSize, setOnce } from "../values.js";
 import type { TempPath } from "../model.js";
 
 export const REQUEST_BODY_DIRECTIVES: readonly DirectiveSpec[] = [
-  {
-    name: "proxy_request_buffering",
-    contexts: HTTP_CONTEXTS,
-    args: "flag",
-    handle: (scope, node) => setOnce(scope.loc!, "proxyRequestBuffering", parseFlag(node, node.args[0]!), node),
-  },
+  locFlag("proxy_request_buffering", "proxyRequestBuffering"),
   {
     name: "client_body_buffer_size",
     contexts: HTTP_CONTEXTS,

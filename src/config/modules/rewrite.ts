@@ -8,7 +8,7 @@
 import type { BuildScope, LocationBuild } from "../build-scope.js";
 import type { DirectiveNode } from "../parser.js";
 import { placeOf, type Context, type DirectiveSpec } from "../table.js";
-import { parseFlag, setOnce } from "../values.js";
+import { locFlag } from "../values.js";
 import { compileCondition, compileReturn, compileRewrite, compileSet, type BuildCode } from "../../rewrite/compile.js";
 import { defineSetVariable } from "../../rewrite/variables.js";
 
@@ -69,18 +69,8 @@ export const REWRITE_DIRECTIVES: readonly DirectiveSpec[] = [
     block: true,
     handle: (scope, node, walk) => compileIf(scope, node, walk),
   },
-  {
-    name: "rewrite_log",
-    contexts: FLAG_CONTEXTS,
-    args: "flag",
-    handle: (scope, node) => setOnce(scope.loc!, "rewriteLog", parseFlag(node, node.args[0]!), node),
-  },
-  {
-    name: "uninitialized_variable_warn",
-    contexts: FLAG_CONTEXTS,
-    args: "flag",
-    handle: (scope, node) => setOnce(scope.loc!, "uninitializedVariableWarn", parseFlag(node, node.args[0]!), node),
-  },
+  locFlag("rewrite_log", "rewriteLog", FLAG_CONTEXTS),
+  locFlag("uninitialized_variable_warn", "uninitializedVariableWarn", FLAG_CONTEXTS),
 ];
 
 function compileIf(
