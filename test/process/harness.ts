@@ -9,6 +9,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer, request } from "node:http";
 import { join } from "node:path";
 import { WebSocket, WebSocketServer } from "ws";
+import type { WsgateProcess } from "../support/proxy.js";
 export { openWs } from "../support/sockets.js";
 
 export interface EchoBackend {
@@ -144,4 +145,20 @@ export function httpGet(port: number, path: string, ms = 15_000): Promise<{ stat
     req.on("error", reject);
     req.end();
   });
+}
+
+/** A wsgate master with its backend, as the process tests start them. */
+export interface Started {
+  readonly wsgate: WsgateProcess;
+  readonly backend: EchoBackend;
+}
+
+/** Stops each master with `signal`, kills any worker its log names (even if the master could not), closes its backend. */
+export async function stopStarted(started: readonly Started[], signal: NodeJS.Signals): Promise<void> {
+  for (const { wsgate, backend } of started) {
+    const workers = startedWorkers(wsgate.errorLog());
+    await wsgate.stop(signal);
+    killAll(workers);
+    await backend.close();
+  }
 }

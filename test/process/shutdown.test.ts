@@ -15,13 +15,13 @@ import {
   closeCode,
   echoBackend,
   httpGet,
-  killAll,
   openWs,
   processConf,
   proxyServer,
   roundTrip,
-  startedWorkers,
+  stopStarted,
   type EchoBackend,
+  type Started,
 } from "./harness.js";
 
 function exitOf(wsgate: WsgateProcess, ms: number): Promise<number | null> {
@@ -36,15 +36,10 @@ function exitOf(wsgate: WsgateProcess, ms: number): Promise<number | null> {
 }
 
 describe("graceful shutdown (QUIT)", () => {
-  const started: Array<{ wsgate: WsgateProcess; backend: EchoBackend }> = [];
+  const started: Started[] = [];
 
   after(async () => {
-    for (const { wsgate, backend } of started) {
-      const workers = startedWorkers(wsgate.errorLog());
-      await wsgate.stop("SIGKILL");
-      killAll(workers);
-      await backend.close();
-    }
+    await stopStarted(started, "SIGKILL");
   });
 
   async function start(

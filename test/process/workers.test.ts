@@ -19,27 +19,23 @@ import {
   alive,
   closeCode,
   echoBackend,
-  killAll,
   openWs,
   processConf,
   proxyServer,
   roundTrip,
   startedWorkers,
+  stopStarted,
   type EchoBackend,
+  type Started,
 } from "./harness.js";
 
 describe("worker processes", () => {
-  const started: Array<{ wsgate: WsgateProcess; backend: EchoBackend }> = [];
+  const started: Started[] = [];
   const sockets: Socket[] = [];
 
   after(async () => {
     for (const socket of sockets) socket.destroy();
-    for (const { wsgate, backend } of started) {
-      const workers = startedWorkers(wsgate.errorLog());
-      await wsgate.stop("SIGTERM");
-      killAll(workers);
-      await backend.close();
-    }
+    await stopStarted(started, "SIGTERM");
   });
 
   async function start(
