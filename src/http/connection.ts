@@ -94,6 +94,8 @@ export function takeConnectionId(): number {
   return nextConnectionId++;
 }
 
+const DISCARD: BodySink = { data: () => true, end: () => undefined, fail: () => undefined };
+
 export class ClientConnection implements ConnectionInfo {
   readonly id: number;
   readonly remoteAddress: string;
@@ -108,6 +110,8 @@ export class ClientConnection implements ConnectionInfo {
   private state: "head" | "request" | "closed" | "detached" = "head";
   private pending: Buffer | undefined;
   private sink: BodySink | undefined;
+  /** Whether the current request's body has been asked for (read, streamed or discarded). */
+  private bodyStarted = false;
   private bodyLeft = 0;
   private chunked: ChunkedDecoder | undefined;
   private bodyPaused = false;
@@ -167,6 +171,7 @@ export class ClientConnection implements ConnectionInfo {
 
   /** Start delivering the request body to `sink`, bytes already read first. */
   readBody(framing: BodyFraming, sink: BodySink): void {
+    this.bodyStarted = true;
     if (framing.kind === "none") {
       sink.end();
       return;
@@ -179,6 +184,16 @@ export class ClientConnection implements ConnectionInfo {
     if (buffered) this.feedBody(buffered);
     // Reading may have stopped while the bytes waited for a sink (hold()).
     if (this.sink && !this.bodyPaused) this.socket.resume();
+  }
+
+  /**
+   * ngx_http_discard_request_body(): the body of a request answered without it
+   * (a file, an error page, `return`) is read and dropped, so that the next
+   * request on the connection is read as a request. Nothing if the body has
+   * already been asked for.
+   */
+  discardBody(framing: BodyFraming): void {
+    if (!this.bodyStarted) this.readBody(framing, DISCARD);
   }
 
   pauseBody(): void {
@@ -302,6 +317,7 @@ export class ClientConnection implements ConnectionInfo {
     this.requests++;
     requestCounter.total++;
     this.bodyBytesRead = 0;
+    this.bodyStarted = false;
     this.events.onHead(this, result.head);
   }
 

@@ -312,7 +312,11 @@ export class RequestFlow implements ConnectionEvents, ProxyServices, StaticServi
 
   finalize(r: HttpRequest, keepAlive: boolean): void {
     this.log(r);
-    (r.connection as ClientConnection).finishRequest(keepAlive);
+    const connection = r.connection as ClientConnection;
+    // Every answer wsgate makes itself drops an unread body first, as nginx's special response
+    // handler and ngx_http_send_response() do; one still arriving then closes the connection.
+    if (keepAlive) connection.discardBody(r.facts.framing);
+    connection.finishRequest(keepAlive);
   }
 
   finalizeTunnel(r: HttpRequest): void {

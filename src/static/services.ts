@@ -39,17 +39,9 @@ export function connectionOf(r: HttpRequest): ClientConnection {
   return r.connection as ClientConnection;
 }
 
-const discarding = new WeakSet<HttpRequest>();
-
-/**
- * ngx_http_discard_request_body(): a handler that answers itself (a file, or
- * an error page) reads the request body and drops it, so the connection can
- * serve the next request. Once per request.
- */
+/** A handler that answers itself reads the request body and drops it (ClientConnection.discardBody). */
 export function discardBody(r: HttpRequest): void {
-  if (discarding.has(r)) return;
-  discarding.add(r);
-  connectionOf(r).readBody(r.facts.framing, { data: () => true, end: () => undefined, fail: () => undefined });
+  connectionOf(r).discardBody(r.facts.framing);
 }
 
 /** What nginx appends to a message about a system error: " (2: No such file or directory)". */
