@@ -17,7 +17,7 @@ import { startRuntime } from "./process/runtime.js";
 import { startMaster } from "./process/master.js";
 import { isWorkerProcess } from "./process/ipc.js";
 import { runWorker } from "./process/worker.js";
-import { userWarning } from "./process/startup-notices.js";
+import { configWarnings } from "./process/startup-notices.js";
 import { SIGNAL_FOR_COMMAND, SIGNAL_NUMBER } from "./process/signals.js";
 import { daemonize, isDaemonChild, reportToParent } from "./process/daemon.js";
 import { ListenError } from "./http/server.js";
@@ -101,8 +101,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 1;
   }
   // nginx warns while reading the configuration, for -t as for a start.
-  const warning = userWarning(config);
-  if (warning && !isDaemonChild()) stderr(`${PROGRAM}: [warn] ${warning}`);
+  if (!isDaemonChild()) for (const warning of configWarnings(config)) stderr(`${PROGRAM}: [warn] ${warning}`);
   if (options.test) {
     if (!options.quiet) {
       stderr(`${PROGRAM}: the configuration file ${config.file} syntax is ok`);

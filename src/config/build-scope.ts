@@ -24,6 +24,8 @@ import type { BuildCode } from "../rewrite/compile.js";
 
 export interface MainBuild extends Partial<Omit<MainConf, "errorLogs">> {
   errorLogs?: ErrorLogTarget[];
+  /** Warnings met while reading, in nginx's words with their place (Config.warnings). */
+  warnings?: string[];
   eventsSeen?: boolean;
   http?: HttpBuild;
 }

@@ -28,11 +28,15 @@ export class ConfigError extends Error {
     readonly detail: string,
     readonly place?: SourcePlace,
   ) {
-    super(
-      place ? `${detail} in ${place.file === COMMAND_LINE ? COMMAND_LINE : `${place.file}:${place.line}`}` : detail,
-    );
+    super(withPlace(detail, place));
     this.name = "ConfigError";
   }
+}
+
+/** A message as nginx's ngx_conf_log_error() ends it: " in FILE:LINE" (" in command line" for -g). */
+export function withPlace(detail: string, place: SourcePlace | undefined): string {
+  if (!place) return detail;
+  return `${detail} in ${place.file === COMMAND_LINE ? COMMAND_LINE : `${place.file}:${place.line}`}`;
 }
 
 /** nginx prints a failed system call as `open() "PATH" failed (2: No such file or directory)`. */

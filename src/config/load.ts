@@ -46,5 +46,6 @@ export async function loadConfig(options: LoadOptions): Promise<Config> {
     main: finalizeMain(main, prefixes, options.defaultErrorLog),
     http,
     files: parsed.files,
+    warnings: main.warnings ?? [],
   };
 }

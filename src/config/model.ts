@@ -399,6 +399,8 @@ export interface Config {
   readonly http: HttpConf | undefined;
   /** Every file read, for `-T`. */
   readonly files: ReadonlyArray<{ readonly path: string; readonly text: string }>;
+  /** Warnings of the directives, as read (nginx's words, with their place). */
+  readonly warnings: readonly string[];
 }
 
 /** nginx's merge: what a level left unset comes from the level around it. */

@@ -4,7 +4,8 @@
  * refused here with its message.
  */
 
-import { ConfigError } from "./errors.js";
+import { ConfigError, withPlace } from "./errors.js";
+import type { BuildScope } from "./build-scope.js";
 import type { DirectiveNode } from "./parser.js";
 import { HTTP_CONTEXTS, placeOf, type Context, type DirectiveSpec } from "./table.js";
 import type { LocConf } from "./model.js";
@@ -12,6 +13,11 @@ import type { LocConf } from "./model.js";
 /** `"name" directive MESSAGE in FILE:LINE` — how nginx reports a handler's refusal. */
 export function directiveError(node: DirectiveNode, message: string): ConfigError {
   return new ConfigError("invalid-value", `"${node.name}" directive ${message}`, placeOf(node));
+}
+
+/** ngx_conf_log_error(NGX_LOG_WARN, …): reading goes on; the warning is printed at -t and logged at start. */
+export function configWarning(scope: BuildScope, node: DirectiveNode, message: string): void {
+  (scope.main.warnings ??= []).push(withPlace(message, placeOf(node)));
 }
 
 /** A refusal that names the value and not the directive (ngx_conf_log_error in a handler). */

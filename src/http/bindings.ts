@@ -15,9 +15,14 @@ export interface Binding {
   readonly byLocalAddress: Map<string, AddressServers>;
 }
 
-export function planBindings(http: HttpConf): Binding[] {
-  const bindings: Binding[] = [];
-  const byText = new Map<string, { listen: ListenConf; servers: ServerConf[] }>();
+interface AddressEntry {
+  listen: ListenConf;
+  readonly servers: ServerConf[];
+}
+
+/** Each listening address (nginx's addr_text) with the servers that listen on it, in order. */
+function serversByAddress(http: HttpConf): Map<string, AddressEntry> {
+  const byText = new Map<string, AddressEntry>();
   for (const server of http.servers) {
     for (const listen of server.listens) {
       const entry = byText.get(listen.text);
@@ -27,7 +32,42 @@ export function planBindings(http: HttpConf): Binding[] {
       } else byText.set(listen.text, { listen, servers: [server] });
     }
   }
-  const index = (entry: { listen: ListenConf; servers: ServerConf[] }): AddressServers => {
+  return byText;
+}
+
+/**
+ * nginx's "conflicting server name" warnings (ngx_http_server_names()): per
+ * address, a name already taken there — by another server or the same one —
+ * is ignored, which indexServers() does by keeping the first. As nginx's
+ * ngx_hash_add_key(), ".example.com" takes "example.com" too, and "*.example.com"
+ * and ".example.com" are the same wildcard; regexes never conflict.
+ */
+export function serverNameWarnings(http: HttpConf): string[] {
+  const warnings: string[] = [];
+  for (const [text, entry] of serversByAddress(http)) {
+    const exact = new Set<string>();
+    const leading = new Set<string>();
+    const trailing = new Set<string>();
+    const taken = (set: Set<string>, key: string): boolean => set.has(key) || (set.add(key), false);
+    for (const server of entry.servers) {
+      for (const name of server.names) {
+        if (name.startsWith("~")) continue;
+        let busy: boolean;
+        if (name.startsWith("*.")) busy = taken(leading, name.slice(2));
+        else if (name.startsWith(".")) busy = taken(exact, name.slice(1)) || taken(leading, name.slice(1));
+        else if (name.endsWith(".*")) busy = taken(trailing, name.slice(0, -2));
+        else busy = taken(exact, name);
+        if (busy) warnings.push(`conflicting server name "${name}" on ${text}, ignored`);
+      }
+    }
+  }
+  return warnings;
+}
+
+export function planBindings(http: HttpConf): Binding[] {
+  const bindings: Binding[] = [];
+  const byText = serversByAddress(http);
+  const index = (entry: AddressEntry): AddressServers => {
     const defaultServer =
       entry.servers.find((server) => server.listens.some((l) => l.text === entry.listen.text && l.defaultServer)) ??
       entry.servers[0]!;

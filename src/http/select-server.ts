@@ -28,8 +28,11 @@ export function indexServers(servers: readonly ServerConf[], defaultServer: Serv
       if (name.startsWith("~")) regexes.push([serverNameRegex(name.slice(1)), server]);
       else if (name.startsWith("*.")) leading.push([name.slice(1), server]);
       else if (name.startsWith(".")) {
+        // ".example.com" is "example.com" and "*.example.com" at once; nginx ignores all of it when
+        // "example.com" is already taken on the address (a "conflicting server name" warning).
+        if (exact.has(name.slice(1))) continue;
+        exact.set(name.slice(1), server);
         leading.push([name, server]);
-        if (!exact.has(name.slice(1))) exact.set(name.slice(1), server);
       } else if (name.endsWith(".*")) trailing.push([name.slice(0, -1), server]);
       else if (!exact.has(name)) exact.set(name, server);
     }

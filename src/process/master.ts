@@ -30,7 +30,7 @@ import { withMallocTrim } from "./malloc-env.js";
 import { WORKER_MARK, type FromWorker, type ToWorker, type WorkerLoad } from "./ipc.js";
 import { removePidFile, writePidFile } from "./pidfile.js";
 import { onSignals, receivedLine, signalNumber } from "./signals.js";
-import { isRoot, logStartNotices } from "./startup-notices.js";
+import { configWarnings, isRoot, logStartNotices } from "./startup-notices.js";
 import { resolveIdentity } from "./user.js";
 import { BINARY_UPGRADE } from "./runtime.js";
 
@@ -411,6 +411,7 @@ class Master {
     const opened: string[] = [];
     try {
       config = await loadConfig(this.options);
+      for (const warning of configWarnings(config)) this.errorLog.log("warn", warning);
       if (config.main.user && isRoot()) resolveIdentity(config.main.user.user, config.main.user.group);
       files = new LogFiles();
       const errorLog = new ErrorLog(config.main.errorLogs, files);

@@ -6,7 +6,8 @@
 import { isIPv4, isIPv6 } from "node:net";
 import type { AccessRule } from "../model.js";
 import type { DirectiveSpec } from "../table.js";
-import { valueError } from "../values.js";
+import { configWarning, valueError } from "../values.js";
+import type { BuildScope } from "../build-scope.js";
 import type { DirectiveNode } from "../parser.js";
 
 /** nginx's contexts for allow/deny (limit_except is not supported by wsgate). */
@@ -21,18 +22,22 @@ function accessRow(name: string, allow: boolean): DirectiveSpec {
     args: [1],
     handle: (scope, node) => {
       const list = (scope.loc!.accessRules ??= []) as AccessRule[];
-      list.push({ allow, match: parseRule(node) });
+      list.push({ allow, match: parseRule(scope, node) });
     },
   };
 }
 
 /** ngx_http_access_rule(): "all", "unix:", or ngx_ptocidr()'s address[/prefix]. */
-function parseRule(node: DirectiveNode): AccessRule["match"] {
+function parseRule(scope: BuildScope, node: DirectiveNode): AccessRule["match"] {
   const text = node.args[0]!;
   if (text === "all") return { kind: "all" };
   if (text === "unix:") return { kind: "unix" };
   const cidr = parseCidr(text);
   if (!cidr) throw valueError(node, `invalid parameter "${text}"`);
+  const written = addressBytes(text.split("/")[0]!, cidr.family);
+  if (written.some((byte, i) => byte !== cidr.bytes[i])) {
+    configWarning(scope, node, `low address bits of ${text} are meaningless`);
+  }
   return cidr;
 }
 
