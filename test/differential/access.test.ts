@@ -9,14 +9,14 @@
 import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import { join } from "node:path";
-import { nginxRuns, startPeer, startRecordingBackend, type Peer, type RecordingBackend } from "./peers.js";
+import { skipWithoutNginx, startPeer, startRecordingBackend, type Peer, type RecordingBackend } from "./peers.js";
 import { exchange, hasWholeResponse } from "../support/sockets.js";
 import { loadConfig } from "../../src/config/load.js";
 import { makeTempDir, nginxTest, removeTempDir, writeTree } from "../support/config-files.js";
 import { accessAllowed } from "../../src/http/access.js";
 import { parseCidr } from "../../src/config/modules/access.js";
 
-const skip = nginxRuns() ? false : "Debian's nginx is not installed (scripts/install-test-deps.sh installs it)";
+const skip = skipWithoutNginx();
 
 function conf(backend: number): string {
   const pass = `proxy_pass http://127.0.0.1:${backend};`;

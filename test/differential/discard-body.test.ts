@@ -18,7 +18,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   comparableLog,
-  nginxRuns,
+  skipWithoutNginx,
   startPeer,
   startRecordingBackend,
   type Peer,
@@ -26,7 +26,7 @@ import {
 } from "./peers.js";
 import { exchange } from "../support/sockets.js";
 
-const skip = nginxRuns() ? false : "Debian's nginx is not installed (scripts/install-test-deps.sh installs it)";
+const skip = skipWithoutNginx();
 
 const SMUGGLED = "GET /p/smuggled HTTP/1.1\r\nHost: discard.test\r\n\r\n";
 const NEXT = "GET /t HTTP/1.1\r\nHost: discard.test\r\nConnection: close\r\n\r\n";

@@ -9,10 +9,10 @@
 import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import { createServer, type Server, type Socket } from "node:net";
-import { nginxRuns, startPeer, type Peer } from "./peers.js";
+import { skipWithoutNginx, startPeer, type Peer } from "./peers.js";
 import { exchange } from "../support/sockets.js";
 
-const skip = nginxRuns() ? false : "Debian's nginx is not installed (scripts/install-test-deps.sh installs it)";
+const skip = skipWithoutNginx();
 
 /** What the backend sends for each path (then it closes the connection). */
 const SCRIPTS: Readonly<Record<string, string>> = {

@@ -5,10 +5,10 @@
 
 import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
-import { comparableLog, nginxRuns, startPeer, startRecordingBackend, type RecordingBackend } from "./peers.js";
+import { comparableLog, skipWithoutNginx, startPeer, startRecordingBackend, type RecordingBackend } from "./peers.js";
 import { exchange, linesEventually } from "../support/sockets.js";
 
-const skip = nginxRuns() ? false : "Debian's nginx is not installed (scripts/install-test-deps.sh installs it)";
+const skip = skipWithoutNginx();
 
 const FORMATS = (backend: number, logs: string): string => `
   log_format esc '"$http_user_agent" "$http_x_test" $remote_user $status $request_length';

@@ -6,10 +6,10 @@
 
 import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
-import { nginxRuns, startPeer, startRecordingBackend, type Peer, type RecordingBackend } from "./peers.js";
+import { skipWithoutNginx, startPeer, startRecordingBackend, type Peer, type RecordingBackend } from "./peers.js";
 import { exchange, hasWholeResponse } from "../support/sockets.js";
 
-const skip = nginxRuns() ? false : "Debian's nginx is not installed (scripts/install-test-deps.sh installs it)";
+const skip = skipWithoutNginx();
 
 const CONF = (backend: number): string => `
   server {

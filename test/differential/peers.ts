@@ -201,3 +201,8 @@ export function nginxRuns(): boolean {
   if (!NGINX) return false;
   return spawnSync(NGINX, ["-v"]).status === 0;
 }
+
+/** A suite's `skip` option: false where Debian's nginx runs, else why the comparison cannot run. */
+export function skipWithoutNginx(): string | false {
+  return nginxRuns() ? false : "Debian's nginx is not installed (scripts/install-test-deps.sh installs it)";
+}

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   comparableErrors,
-  nginxRuns,
+  skipWithoutNginx,
   startPeer,
   startRecordingBackend,
   type Peer,
@@ -19,7 +19,7 @@ import {
 } from "./peers.js";
 import { exchange, hasWholeResponse } from "../support/sockets.js";
 
-const skip = nginxRuns() ? false : "Debian's nginx is not installed (scripts/install-test-deps.sh installs it)";
+const skip = skipWithoutNginx();
 
 const conf = (port: number, socket: string): string => `
   upstream grp { server 127.0.0.1:${port}; }

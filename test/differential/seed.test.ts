@@ -10,7 +10,7 @@ import {
   comparableErrors,
   comparableHead,
   comparableLog,
-  nginxRuns,
+  skipWithoutNginx,
   startPeer,
   startRecordingBackend,
   type Peer,
@@ -19,7 +19,7 @@ import {
 import { exchange, freePort, linesEventually } from "../support/sockets.js";
 import { seedHttp } from "../support/seed-config.js";
 
-const skip = nginxRuns() ? false : "Debian's nginx is not installed (scripts/install-test-deps.sh installs it)";
+const skip = skipWithoutNginx();
 
 const SEED = (backend: number): string => seedHttp(backend, "PORT");
 

@@ -10,7 +10,7 @@ import { createServer, type Server, type Socket } from "node:net";
 import {
   comparableErrors,
   comparableLog,
-  nginxRuns,
+  skipWithoutNginx,
   startPeer,
   startRecordingBackend,
   type Peer,
@@ -18,7 +18,7 @@ import {
 } from "./peers.js";
 import { exchange, linesEventually } from "../support/sockets.js";
 
-const skip = nginxRuns() ? false : "Debian's nginx is not installed (scripts/install-test-deps.sh installs it)";
+const skip = skipWithoutNginx();
 
 /** A backend that accepts and reads, and never answers. */
 async function startSilentBackend(): Promise<{ port: number; close(): Promise<void> }> {

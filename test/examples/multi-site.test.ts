@@ -15,13 +15,13 @@ import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import { statSync } from "node:fs";
 import { join } from "node:path";
-import { comparableErrors, nginxPath, nginxRuns } from "../differential/peers.js";
+import { comparableErrors, nginxPath, skipWithoutNginx } from "../differential/peers.js";
 import { freePort } from "../support/sockets.js";
 import { startBackend, type Backend, type Received } from "./backends.js";
 import { EXAMPLE_DIR, FIXED_MTIME, exampleConf, startExample, type ExamplePorts } from "./run-example.js";
 import { send, webSocketSession } from "./wire.js";
 
-const skip = nginxRuns() ? false : "Debian's nginx is not installed (scripts/install-test-deps.sh installs it)";
+const skip = skipWithoutNginx();
 
 function fileSize(path: string): number {
   return statSync(join(EXAMPLE_DIR, "html", path)).size;

@@ -8,11 +8,11 @@
 
 import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
-import { comparableLog, nginxRuns, startPeer, type Peer } from "../differential/peers.js";
+import { comparableLog, skipWithoutNginx, startPeer, type Peer } from "../differential/peers.js";
 import { exchange, linesEventually } from "../support/sockets.js";
 import { startScriptedBackend, type ScriptedBackend } from "./backend.js";
 
-const skip = nginxRuns() ? false : "Debian's nginx is not installed (scripts/install-test-deps.sh installs it)";
+const skip = skipWithoutNginx();
 
 const B = "http://127.0.0.1:BACKEND";
 

@@ -12,10 +12,10 @@ import { join } from "node:path";
 import { ConfigError } from "../../src/config/errors.js";
 import { loadConfig } from "../../src/config/load.js";
 import { makeTempDir, nginxTest, removeTempDir, writeTree } from "../support/config-files.js";
-import { comparableHead, nginxRuns, startPeer, type Peer } from "../differential/peers.js";
+import { comparableHead, skipWithoutNginx, startPeer, type Peer } from "../differential/peers.js";
 import { exchange } from "../support/sockets.js";
 
-const skip = nginxRuns() ? false : "Debian's nginx is not installed (scripts/install-test-deps.sh installs it)";
+const skip = skipWithoutNginx();
 
 const CONFIG = `
   server {

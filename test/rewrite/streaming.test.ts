@@ -8,10 +8,10 @@
 import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import { connect } from "node:net";
-import { nginxRuns, startPeer, type Peer } from "../differential/peers.js";
+import { skipWithoutNginx, startPeer, type Peer } from "../differential/peers.js";
 import { startScriptedBackend, type ScriptedBackend } from "./backend.js";
 
-const skip = nginxRuns() ? false : "Debian's nginx is not installed (scripts/install-test-deps.sh installs it)";
+const skip = skipWithoutNginx();
 
 const CONFIG = `
   server {

@@ -9,7 +9,7 @@ import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import { chmodSync, mkdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { nginxRuns, startRecordingBackend, type RecordingBackend } from "../differential/peers.js";
+import { skipWithoutNginx, startRecordingBackend, type RecordingBackend } from "../differential/peers.js";
 import {
   PERMISSIONS_APPLY,
   ROOT,
@@ -21,7 +21,7 @@ import {
   type StaticPeer,
 } from "./harness.js";
 
-const skip = nginxRuns() ? false : "Debian's nginx is not installed (scripts/install-test-deps.sh installs it)";
+const skip = skipWithoutNginx();
 
 /** 2026-01-02 03:04:05 UTC: every file gets this mtime, so ETag and Last-Modified are known. */
 const MTIME = 1767323045;

@@ -14,10 +14,10 @@ import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import { mkdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { nginxRuns } from "../differential/peers.js";
+import { skipWithoutNginx } from "../differential/peers.js";
 import { comparable, openTempDir, rawExchange, startStaticPeer, type StaticPeer } from "./harness.js";
 
-const skip = nginxRuns() ? false : "Debian's nginx is not installed (scripts/install-test-deps.sh installs it)";
+const skip = skipWithoutNginx();
 
 const MTIME = 1767323045;
 const FILES: Record<string, string> = {

@@ -10,12 +10,12 @@
 import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import { createServer, type Server } from "node:net";
-import { nginxRuns, startPeer } from "../differential/peers.js";
+import { skipWithoutNginx, startPeer } from "../differential/peers.js";
 import { linesEventually } from "../support/sockets.js";
 import { freePort } from "../support/ports.js";
 import { fetchVia, startBackend, type NamedBackend } from "./backends.js";
 
-const skip = nginxRuns() ? false : "Debian's nginx is not installed (scripts/install-test-deps.sh installs it)";
+const skip = skipWithoutNginx();
 
 const LOG = `log_format up '$request_uri|$remote_addr|$upstream_addr|$upstream_status|$status';`;
 
