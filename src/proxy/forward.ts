@@ -573,8 +573,14 @@ class ProxySession {
     const changes = adjustResponseHead(r, this.location, upstreamHead);
     const head = changes.head;
     const framing = responseFraming(head, r.method);
+    // nginx's chunked filter leaves responses under 200 alone; its header filter says "Connection: upgrade" to a 101.
+    const switching = head.status === 101;
     const clientChunked =
-      framing.kind !== "length" && framing.kind !== "none" && r.head.version >= 1001 && loc.chunkedTransferEncoding;
+      !switching &&
+      framing.kind !== "length" &&
+      framing.kind !== "none" &&
+      r.head.version >= 1001 &&
+      loc.chunkedTransferEncoding;
     const canKeepAlive =
       r.facts.keepAlive &&
       !r.keepAliveLost &&
@@ -587,7 +593,7 @@ class ProxySession {
       {
         chunked: clientChunked,
         keepAlive: canKeepAlive,
-        upgrade: false,
+        upgrade: switching,
         keepAliveHeader: loc.keepaliveHeaderSeconds !== undefined ? `timeout=${loc.keepaliveHeaderSeconds}` : undefined,
       },
       changes,

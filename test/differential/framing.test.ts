@@ -1,7 +1,7 @@
 /**
  * Response framing through the proxy, against nginx: a scripted backend
  * answers each path with a different framing (length, chunked, none, bodiless
- * statuses, HEAD), and the client sees the same bytes — status line, headers
+ * statuses, HEAD, a 101 nobody asked for), and the client sees the same bytes — status line, headers
  * (Date and Server aside) and body — from wsgate as from nginx, for HTTP/1.1
  * and HTTP/1.0 clients, kept alive or not.
  */
@@ -30,6 +30,8 @@ const SCRIPTS: Readonly<Record<string, string>> = {
   "/multi": "HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: 1\r\nVary: A\r\nVary: B\r\n\r\nx",
   "/keepalive-hdr": "HTTP/1.1 200 OK\r\nKeep-Alive: timeout=99\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\nx",
   "/big-length": `HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n${"b".repeat(100000)}`,
+  // A 101 to a request that asked for no upgrade: no tunnel; what follows is passed on until the upstream closes.
+  "/switching": "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nraw bytes after",
 };
 
 async function startScriptedBackend(): Promise<{ port: number; close(): Promise<void> }> {
