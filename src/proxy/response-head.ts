@@ -1,7 +1,11 @@
 /**
  * Parsing an upstream's response head (ngx_http_proxy_process_status_line
  * and ngx_http_proxy_process_header). Upstreams are trusted more than
- * clients: like nginx, a bare LF ends a line here.
+ * clients: like nginx, a bare LF ends a line here. The headers that frame the
+ * body are held to nginx 1.23+'s rules (Debian's 1.22 lets them through): one
+ * Content-Length of digits, or one Transfer-Encoding that is "chunked", never
+ * both — otherwise the response is an invalid header (502), so that no client
+ * is sent a head whose length two readers would read differently.
  */
 
 export interface ResponseHead {
@@ -35,6 +39,7 @@ export function parseResponseHead(buf: Buffer, limit: number): ResponseParse {
   const status = Number(statusMatch[3]);
   if (status < 100) return { kind: "error", reason: "upstream sent no valid HTTP/1.0 header" };
   const headers: Array<[string, string]> = [];
+  const framing = new FramingHeaders();
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i]!;
     if (line === "") continue;
@@ -45,7 +50,10 @@ export function parseResponseHead(buf: Buffer, limit: number): ResponseParse {
     }
     // As in nginx's parser, a line without ":" is a header with an empty value.
     const colon = line.indexOf(":");
-    headers.push(colon === -1 ? [line, ""] : [line.slice(0, colon), line.slice(colon + 1).trim()]);
+    const header: [string, string] = colon === -1 ? [line, ""] : [line.slice(0, colon), line.slice(colon + 1).trim()];
+    const refused = framing.check(header);
+    if (refused) return { kind: "error", reason: refused };
+    headers.push(header);
   }
   const statusText =
     statusMatch[4] !== undefined && statusMatch[4] !== "" ? `${status} ${statusMatch[4]}` : String(status);
@@ -59,6 +67,40 @@ export function parseResponseHead(buf: Buffer, limit: number): ResponseParse {
       length: endLength(buf, end),
     },
   };
+}
+
+/** The largest Content-Length ngx_atoof() takes (NGX_MAX_OFF_T_VALUE). */
+const MAX_LENGTH = 2n ** 63n - 1n;
+
+/**
+ * ngx_http_upstream_process_content_length() and _transfer_encoding() of nginx
+ * 1.23+: each header line in turn; the first refusal, in nginx's words.
+ */
+class FramingHeaders {
+  private length: [string, string] | undefined;
+  private coding: [string, string] | undefined;
+
+  check(header: [string, string]): string | undefined {
+    const lower = header[0].toLowerCase();
+    if (lower !== "content-length" && lower !== "transfer-encoding") return undefined;
+    const own = lower === "content-length" ? this.length : this.coding;
+    if (own) return `upstream sent duplicate header line: "${line(header)}", previous value: "${line(own)}"`;
+    if ((lower === "content-length" ? this.coding : this.length) !== undefined)
+      return `upstream sent "Content-Length" and "Transfer-Encoding" headers at the same time`;
+    if (lower === "content-length") {
+      this.length = header;
+      if (!/^\d+$/.test(header[1]) || BigInt(header[1]) > MAX_LENGTH)
+        return `upstream sent invalid "Content-Length" header: "${line(header)}"`;
+      return undefined;
+    }
+    this.coding = header;
+    if (header[1].toLowerCase() !== "chunked") return `upstream sent unknown "Transfer-Encoding": "${header[1]}"`;
+    return undefined;
+  }
+}
+
+function line([name, value]: [string, string]): string {
+  return `${name}: ${value}`;
 }
 
 /** Where a header line breaks nginx's grammar: a space or control byte in the name, a leading ":", a NUL; else -1. */

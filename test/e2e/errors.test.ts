@@ -1,7 +1,9 @@
 /**
  * Errors over raw sockets: an upstream that refuses connections (nginx's 502
- * page and error-log line), and malformed client requests, each answered with
- * nginx's status and page; the process serves on afterwards.
+ * page and error-log line), an upstream whose Content-Length and
+ * Transfer-Encoding headers do not frame its body in one way (502, as nginx
+ * 1.23+), and malformed client requests, each answered with nginx's status
+ * and page; the process serves on afterwards.
  */
 
 import { after, before, describe, test } from "node:test";
@@ -29,8 +31,29 @@ function errorPage(title: string, extra = ""): string {
   );
 }
 
+/** Responses whose framing headers nginx 1.23+ refuses, by path, with the error-log text. */
+const BAD_FRAMING: Readonly<Record<string, { response: string; log: string }>> = {
+  "/framing/two-lengths": {
+    response: "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 5\r\n\r\nhello",
+    log: `upstream sent duplicate header line: "Content-Length: 5", previous value: "Content-Length: 3"`,
+  },
+  "/framing/length-and-chunked": {
+    response: "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    log: `upstream sent "Content-Length" and "Transfer-Encoding" headers at the same time`,
+  },
+  "/framing/negative": {
+    response: "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\nok",
+    log: `upstream sent invalid "Content-Length" header: "Content-Length: -1"`,
+  },
+  "/framing/gzip": {
+    response: "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nabc",
+    log: `upstream sent unknown "Transfer-Encoding": "gzip"`,
+  },
+};
+
 describe("errors", () => {
   let live: RawBackend;
+  let framing: RawBackend;
   let wsgate: WsgateProcess;
   let proxyPort: number;
   let deadPort: number;
@@ -41,17 +64,39 @@ describe("errors", () => {
       const body = `alive: ${request.startLine}`;
       socket.end(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
     });
+    framing = await rawBackend(async (socket, reader) => {
+      const request = await reader.request();
+      socket.end(BAD_FRAMING[request.startLine.split(" ")[1]!]?.response ?? "HTTP/1.1 500 Unknown\r\n\r\n");
+    });
     // Nothing listens on this port: connect() is refused.
     deadPort = await freePort();
     proxyPort = await freePort();
-    const alive = `location /alive/ { proxy_pass http://127.0.0.1:${live.port}; }`;
+    const alive =
+      `location /alive/ { proxy_pass http://127.0.0.1:${live.port}; }\n` +
+      `location /framing/ { proxy_pass http://127.0.0.1:${framing.port}; }`;
     wsgate = await startWsgate({ conf: seedConf(proxyPort, deadPort, alive) });
   });
 
   after(async () => {
     await wsgate?.stop();
     await live?.close();
+    await framing?.close();
   });
+
+  for (const [path, { log }] of Object.entries(BAD_FRAMING)) {
+    test(`an upstream response framed two ways or not at all (${path}): 502 and nginx 1.23+'s line`, async () => {
+      const response = await rawExchange(proxyPort, `GET ${path} HTTP/1.1\r\nHost: h\r\n\r\n`);
+      assert.equal(response.startLine, "HTTP/1.1 502 Bad Gateway");
+      assert.equal(response.body.toString("latin1"), errorPage("502 Bad Gateway"));
+      const line = `[error] `;
+      const expected = `${log} while reading response header from upstream, client: 127.0.0.1, server: , request: "GET ${path} HTTP/1.1", upstream: "http://127.0.0.1:${framing.port}${path}", host: "h"`;
+      await waitFor(
+        () => logLines(wsgate.errorLog()).some((text) => text.includes(line) && text.endsWith(expected)),
+        3000,
+        `the line ${expected}`,
+      );
+    });
+  }
 
   test("an upstream that refuses the connection: 502 with nginx's page, and nginx's error-log line", async () => {
     const response = await rawExchange(proxyPort, `GET / HTTP/1.1\r\nHost: 127.0.0.1:${proxyPort}\r\n\r\n`);

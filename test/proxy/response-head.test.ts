@@ -85,4 +85,38 @@ describe("parseResponseHead", () => {
     assert.equal(errorOf("HTTP/1.1 200 OK\r\nX-A: a\x00b\r\n\r\n"), `upstream sent invalid header: "X-A: a\\x00..."`);
     assert.equal(errorOf("HTTP/1.1 200 OK\r\nX\x7fY: 1\r\n\r\n"), `upstream sent invalid header: "X\\x7f..."`);
   });
+
+  test("the headers that frame the body, as nginx 1.23+: one length of digits or one chunked coding, never both", () => {
+    const refused = (headers: string): string => errorOf(`HTTP/1.1 200 OK\r\n${headers}\r\n\r\n`);
+    assert.equal(
+      refused("Content-Length: 3\r\nContent-Length: 5"),
+      `upstream sent duplicate header line: "Content-Length: 5", previous value: "Content-Length: 3"`,
+    );
+    assert.equal(
+      refused("Content-Length: 3\r\ncontent-length: 3"),
+      `upstream sent duplicate header line: "content-length: 3", previous value: "Content-Length: 3"`,
+    );
+    assert.equal(
+      refused("Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked"),
+      `upstream sent duplicate header line: "Transfer-Encoding: chunked", previous value: "Transfer-Encoding: chunked"`,
+    );
+    const both = `upstream sent "Content-Length" and "Transfer-Encoding" headers at the same time`;
+    assert.equal(refused("Content-Length: 3\r\nTransfer-Encoding: chunked"), both);
+    assert.equal(refused("Transfer-Encoding: chunked\r\nContent-Length: 3"), both);
+    for (const value of ["-1", "", "1a", "0x10", "+5", "1 2", "9223372036854775808"])
+      assert.equal(
+        refused(`Content-Length: ${value}`),
+        `upstream sent invalid "Content-Length" header: "Content-Length: ${value}"`,
+      );
+    for (const value of ["gzip", "gzip, chunked", "chunked, gzip", "identity"])
+      assert.equal(refused(`Transfer-Encoding: ${value}`), `upstream sent unknown "Transfer-Encoding": "${value}"`);
+    // The first refusal in header order is the one reported.
+    assert.equal(
+      refused("Content-Length: x\r\nBad Name: 1"),
+      `upstream sent invalid "Content-Length" header: "Content-Length: x"`,
+    );
+    assert.equal(head("HTTP/1.1 200 OK\r\nContent-Length: 9223372036854775807\r\n\r\n").status, 200);
+    assert.equal(head("HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n").status, 200);
+    assert.equal(head("HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n").status, 204);
+  });
 });
