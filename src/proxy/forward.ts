@@ -574,9 +574,8 @@ class ProxySession {
     const head = changes.head;
     const framing = responseFraming(head, r.method);
     // nginx's chunked filter leaves responses under 200 alone; its header filter says "Connection: upgrade" to a 101.
-    const switching = head.status === 101;
     const clientChunked =
-      !switching &&
+      head.status >= 200 &&
       framing.kind !== "length" &&
       framing.kind !== "none" &&
       r.head.version >= 1001 &&
@@ -586,14 +585,14 @@ class ProxySession {
       !r.keepAliveLost &&
       loc.keepaliveTimeoutMs > 0 &&
       r.connection.requests < loc.keepaliveRequests &&
-      (framing.kind === "length" || framing.kind === "none" || clientChunked);
+      (framing.kind === "length" || framing.kind === "none" || clientChunked || unaskedInterim(head.status));
     const { head: text, headers } = buildClientHead(
       head,
       loc,
       {
         chunked: clientChunked,
         keepAlive: canKeepAlive,
-        upgrade: switching,
+        upgrade: head.status === 101,
         keepAliveHeader: loc.keepaliveHeaderSeconds !== undefined ? `timeout=${loc.keepaliveHeaderSeconds}` : undefined,
       },
       changes,
@@ -801,3 +800,12 @@ const BODY_FAILURE: Record<Exclude<BodyOutcome, "complete">, string> = {
   invalid: "upstream sent invalid chunked response",
   timeout: "upstream timed out (110: Connection timed out)",
 };
+
+/**
+ * A 1xx other than 101 stays "keep-alive" as nginx has it (its chunked filter leaves responses under 200
+ * alone and keeps r->keepalive): after an unasked 100 Continue the final response, passed on as the body,
+ * carries the framing the client reads.
+ */
+function unaskedInterim(status: number): boolean {
+  return status < 200 && status !== 101;
+}

@@ -17,10 +17,10 @@ export type ResponseFraming =
 /** How the upstream's body ends, as nginx reads it. */
 export function responseFraming(head: ResponseHead, method: string): ResponseFraming {
   if (method === "HEAD" || head.status === 204 || head.status === 304) return { kind: "none" };
-  // A 101 to a request that asked for no upgrade (no tunnel): as nginx, whatever follows is read until
-  // the upstream closes and passed on as it is.
-  if (head.status === 101) return { kind: "close" };
-  if (head.status < 200) return { kind: "none" };
+  // nginx has no interim responses: a 1xx (a 101 to a request that asked for no upgrade, an unasked
+  // 100 Continue) is the response, and whatever follows it is read until the upstream closes and
+  // passed on as it is (after a 100, the final response reaches the client that way).
+  if (head.status < 200) return { kind: "close" };
   let length: number | undefined;
   for (const [name, value] of head.headers) {
     const lower = name.toLowerCase();

@@ -1,7 +1,7 @@
 /**
  * Response framing through the proxy, against nginx: a scripted backend
  * answers each path with a different framing (length, chunked, none, bodiless
- * statuses, HEAD, a 101 nobody asked for), and the client sees the same bytes — status line, headers
+ * statuses, HEAD, a 101 nobody asked for, an unasked 100 Continue), and the client sees the same bytes — status line, headers
  * (Date and Server aside) and body — from wsgate as from nginx, for HTTP/1.1
  * and HTTP/1.0 clients, kept alive or not.
  */
@@ -32,6 +32,9 @@ const SCRIPTS: Readonly<Record<string, string>> = {
   "/big-length": `HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n${"b".repeat(100000)}`,
   // A 101 to a request that asked for no upgrade: no tunnel; what follows is passed on until the upstream closes.
   "/switching": "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nraw bytes after",
+  // An unasked 100 Continue: nginx passes it as the response, and the final one as its body.
+  "/continue": "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+  "/processing": "HTTP/1.1 102 Processing\r\nX-A: 1\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
 };
 
 async function startScriptedBackend(): Promise<{ port: number; close(): Promise<void> }> {
