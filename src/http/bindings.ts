@@ -48,20 +48,26 @@ export function serverNameWarnings(http: HttpConf): string[] {
     const exact = new Set<string>();
     const leading = new Set<string>();
     const trailing = new Set<string>();
-    const taken = (set: Set<string>, key: string): boolean => set.has(key) || (set.add(key), false);
     for (const server of entry.servers) {
       for (const name of server.names) {
         if (name.startsWith("~")) continue;
         let busy: boolean;
-        if (name.startsWith("*.")) busy = taken(leading, name.slice(2));
-        else if (name.startsWith(".")) busy = taken(exact, name.slice(1)) || taken(leading, name.slice(1));
-        else if (name.endsWith(".*")) busy = taken(trailing, name.slice(0, -2));
-        else busy = taken(exact, name);
+        if (name.startsWith("*.")) busy = claimed(leading, name.slice(2));
+        else if (name.startsWith(".")) busy = claimed(exact, name.slice(1)) || claimed(leading, name.slice(1));
+        else if (name.endsWith(".*")) busy = claimed(trailing, name.slice(0, -2));
+        else busy = claimed(exact, name);
         if (busy) warnings.push(`conflicting server name "${name}" on ${text}, ignored`);
       }
     }
   }
   return warnings;
+}
+
+/** Whether `key` was already in `set`; it is there afterwards either way (ngx_hash_add_key's NGX_BUSY). */
+function claimed(set: Set<string>, key: string): boolean {
+  if (set.has(key)) return true;
+  set.add(key);
+  return false;
 }
 
 export function planBindings(http: HttpConf): Binding[] {

@@ -21,14 +21,9 @@ export function responseFraming(head: ResponseHead, method: string): ResponseFra
   // 100 Continue) is the response, and whatever follows it is read until the upstream closes and
   // passed on as it is (after a 100, the final response reaches the client that way).
   if (head.status < 200) return { kind: "close" };
-  let length: number | undefined;
-  for (const [name, value] of head.headers) {
-    const lower = name.toLowerCase();
-    if (lower === "transfer-encoding" && value.toLowerCase().includes("chunked") && head.version >= 1001) {
-      return { kind: "chunked" };
-    }
-    if (lower === "content-length" && /^\d+$/.test(value)) length = Number(value);
-  }
+  // The parser allowed one of the two at most (response-head.ts); chunked coding counts from HTTP/1.1 on.
+  if (head.chunked) return head.version >= 1001 ? { kind: "chunked" } : { kind: "close" };
+  const length = head.contentLength;
   if (length === undefined) return { kind: "close" };
   return length === 0 ? { kind: "none" } : { kind: "length", length };
 }

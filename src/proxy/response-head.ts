@@ -16,6 +16,10 @@ export interface ResponseHead {
   readonly version: number;
   readonly headers: Array<[string, string]>;
   readonly length: number;
+  /** The one Content-Length, checked (none: undefined). */
+  readonly contentLength: number | undefined;
+  /** The one Transfer-Encoding was "chunked". */
+  readonly chunked: boolean;
 }
 
 export type ResponseParse =
@@ -65,6 +69,8 @@ export function parseResponseHead(buf: Buffer, limit: number): ResponseParse {
       version: Number(statusMatch[1]) * 1000 + Number(statusMatch[2]),
       headers,
       length: endLength(buf, end),
+      contentLength: framing.contentLength,
+      chunked: framing.chunked,
     },
   };
 }
@@ -79,6 +85,14 @@ const MAX_LENGTH = 2n ** 63n - 1n;
 class FramingHeaders {
   private length: [string, string] | undefined;
   private coding: [string, string] | undefined;
+
+  get contentLength(): number | undefined {
+    return this.length ? Number(this.length[1]) : undefined;
+  }
+
+  get chunked(): boolean {
+    return this.coding !== undefined;
+  }
 
   check(header: [string, string]): string | undefined {
     const lower = header[0].toLowerCase();

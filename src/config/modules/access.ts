@@ -32,17 +32,21 @@ function parseRule(scope: BuildScope, node: DirectiveNode): AccessRule["match"] 
   const text = node.args[0]!;
   if (text === "all") return { kind: "all" };
   if (text === "unix:") return { kind: "unix" };
-  const cidr = parseCidr(text);
-  if (!cidr) throw valueError(node, `invalid parameter "${text}"`);
-  const written = addressBytes(text.split("/")[0]!, cidr.family);
-  if (written.some((byte, i) => byte !== cidr.bytes[i])) {
-    configWarning(scope, node, `low address bits of ${text} are meaningless`);
-  }
-  return cidr;
+  const parsed = parseCidrBits(text);
+  if (!parsed) throw valueError(node, `invalid parameter "${text}"`);
+  if (parsed.lowBitsCleared) configWarning(scope, node, `low address bits of ${text} are meaningless`);
+  return parsed.match;
 }
 
+type CidrMatch = Extract<AccessRule["match"], { kind: "cidr" }>;
+
 /** address or address/prefix; the low bits past the prefix are cleared (nginx warns that they are meaningless). */
-export function parseCidr(text: string): Extract<AccessRule["match"], { kind: "cidr" }> | undefined {
+export function parseCidr(text: string): CidrMatch | undefined {
+  return parseCidrBits(text)?.match;
+}
+
+/** parseCidr(), and whether any bit past the prefix was set (ngx_ptocidr()'s NGX_DONE). */
+function parseCidrBits(text: string): { match: CidrMatch; lowBitsCleared: boolean } | undefined {
   const slash = text.indexOf("/");
   const address = slash === -1 ? text : text.slice(0, slash);
   const family = isIPv4(address) ? 4 : isIPv6(address) ? 6 : undefined;
@@ -55,8 +59,13 @@ export function parseCidr(text: string): Extract<AccessRule["match"], { kind: "c
     prefix = Number(digits);
   }
   const bytes = addressBytes(address, family);
-  for (let bit = prefix; bit < bits; bit++) bytes[bit >> 3]! &= ~(0x80 >> (bit & 7));
-  return { kind: "cidr", family, bytes, prefix };
+  let lowBitsCleared = false;
+  for (let bit = prefix; bit < bits; bit++) {
+    const mask = 0x80 >> (bit & 7);
+    if (bytes[bit >> 3]! & mask) lowBitsCleared = true;
+    bytes[bit >> 3]! &= ~mask;
+  }
+  return { match: { kind: "cidr", family, bytes, prefix }, lowBitsCleared };
 }
 
 /** The bytes of an IPv4 or IPv6 address in text (already checked by isIP). */
