@@ -11,8 +11,9 @@
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
 import type { HttpBuild, LocationBuild } from "../build-scope.js";
-import { ConfigError } from "../errors.js";
-import type { LocConf, ResolverConf } from "../model.js";
+import { ConfigError, type SourcePlace } from "../errors.js";
+import type { LocConf } from "../model.js";
+import type { ConfModule } from "../module.js";
 import type { DirectiveNode } from "../parser.js";
 import { HTTP_CONTEXTS, placeOf, type DirectiveSpec } from "../table.js";
 import { directiveError, parseSize, parseTimeMs, setOnce, valueError } from "../values.js";
@@ -20,7 +21,25 @@ import { directiveError, parseSize, parseTimeMs, setOnce, valueError } from "../
 /** nginx's 8 * ngx_pagesize: the smallest shared memory zone. */
 const MIN_ZONE_SIZE = 8 * 4096;
 
-export const RESOLVER_DIRECTIVES: readonly DirectiveSpec[] = [
+export interface ResolverLocConf {
+  /** `resolver`; undefined: none (a host name in proxy_pass with variables is then a 502). */
+  resolver: ResolverConf | undefined;
+  /** resolver_timeout (default 30s). */
+  resolverTimeoutMs: number;
+}
+
+/** `resolver address ... [valid=time] [ipv4=on|off] [ipv6=on|off]`. */
+export interface ResolverConf {
+  /** Name servers: an address (IPv6 without brackets) and a port (53 unless written). */
+  readonly servers: ReadonlyArray<{ readonly host: string; readonly port: number }>;
+  /** valid=: how long answers are kept, overriding their TTL; undefined: the TTL. */
+  readonly validMs: number | undefined;
+  readonly ipv4: boolean;
+  readonly ipv6: boolean;
+  readonly place: SourcePlace;
+}
+
+const RESOLVER_DIRECTIVES: readonly DirectiveSpec[] = [
   {
     name: "resolver",
     contexts: HTTP_CONTEXTS,
@@ -84,6 +103,12 @@ export const RESOLVER_DIRECTIVES: readonly DirectiveSpec[] = [
     },
   },
 ];
+
+export const RESOLVER_MODULE: ConfModule<ResolverLocConf> = {
+  name: "resolver",
+  directives: RESOLVER_DIRECTIVES,
+  createLoc: () => ({ resolver: undefined, resolverTimeoutMs: 30_000 }),
+};
 
 /** ngx_resolver_create()'s reading of the arguments, with its refusals. */
 export function parseResolver(node: DirectiveNode): ResolverConf {
