@@ -1,7 +1,7 @@
 /**
  * ngx_http_headers_module's add_header, and the core module's settings of
- * responses wsgate makes itself: error_page, absolute_redirect,
- * port_in_redirect, server_name_in_redirect.
+ * responses wsgate makes itself: error_page, recursive_error_pages,
+ * absolute_redirect, port_in_redirect, server_name_in_redirect.
  */
 
 import type { ConfModule } from "../module.js";
@@ -82,6 +82,8 @@ const HEADERS_DIRECTIVES: readonly DirectiveSpec[] = [
       }
     },
   },
+  // Off: an error while answering with an error page is answered plainly (r->error_page).
+  locFlag("recursive_error_pages", "recursiveErrorPages"),
   locFlag("absolute_redirect", "absoluteRedirect"),
   locFlag("port_in_redirect", "portInRedirect"),
   locFlag("server_name_in_redirect", "serverNameInRedirect"),

@@ -18,6 +18,9 @@ import type { DirectiveNode } from "../parser.js";
 import { HTTP_CONTEXTS, placeOf, type DirectiveSpec } from "../table.js";
 import { directiveError, parseSize, parseTimeMs, setOnce, valueError } from "../values.js";
 
+/** resolver_timeout's default (ngx_http_core_merge_loc_conf). */
+const RESOLVER_TIMEOUT_MS = 30_000;
+
 /** nginx's 8 * ngx_pagesize: the smallest shared memory zone. */
 const MIN_ZONE_SIZE = 8 * 4096;
 
@@ -107,7 +110,7 @@ const RESOLVER_DIRECTIVES: readonly DirectiveSpec[] = [
 export const RESOLVER_MODULE: ConfModule<ResolverLocConf> = {
   name: "resolver",
   directives: RESOLVER_DIRECTIVES,
-  createLoc: () => ({ resolver: undefined, resolverTimeoutMs: 30_000 }),
+  createLoc: () => ({ resolver: undefined, resolverTimeoutMs: RESOLVER_TIMEOUT_MS }),
 };
 
 /** ngx_resolver_create()'s reading of the arguments, with its refusals. */
@@ -237,7 +240,7 @@ export function checkResolvableUpstreams(http: HttpBuild): void {
     const resolvable = upstream.servers.some((server) => server.resolve && runtimeName(server.name));
     if (upstream.zone) {
       upstream.resolver ??= http.loc.resolver;
-      upstream.resolverTimeoutMs ??= http.loc.resolverTimeoutMs ?? 30_000;
+      upstream.resolverTimeoutMs ??= http.loc.resolverTimeoutMs ?? RESOLVER_TIMEOUT_MS;
       if (resolvable && !upstream.resolver) {
         const message = `no resolver defined to resolve names at run time in upstream "${upstream.name}"`;
         throw new ConfigError("invalid-value", message, upstream.place);
