@@ -9,6 +9,13 @@
  * what a level left unset (undefined) comes from the level around it. A list
  * (add_header, allow/deny, error_page, proxy_set_header) set at a level is
  * that level's whole list, so it replaces the parent's under the same rule.
+ *
+ * Adding a directive (modules/request-body.ts is a small example): a row in
+ * the module's table whose handler records the value on `scope.loc` (or
+ * `scope.srv`, `scope.main`), the field in the module's slice interface, its
+ * default in the module's `create*`, and the code that reads `r.loc.field`.
+ * A new module is one more entry in modules/index.ts and its slices in the
+ * types there.
  */
 
 import type { HttpBuild } from "./build-scope.js";
