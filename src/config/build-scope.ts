@@ -20,7 +20,7 @@ import type {
 import type { Prefixes } from "./paths.js";
 import type { VariableRegistry } from "../vars/registry.js";
 import type { LogFormat } from "../log/format.js";
-import type { BuildCode } from "../rewrite/compile.js";
+import type { BuildCode } from "./rewrite/compile.js";
 
 export interface MainBuild extends Partial<Omit<MainConf, "errorLogs">> {
   errorLogs?: ErrorLogTarget[];

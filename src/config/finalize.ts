@@ -1,152 +1,52 @@
 /**
- * From what the handlers recorded to the resolved model: defaults applied,
- * every level merged into the next (nginx's merge_*_conf), variables linked,
- * upstream addresses resolved.
+ * From what the handlers recorded to the resolved model: every level merged
+ * into the next by the modules (merge.ts, nginx's merge_*_conf), variables
+ * linked, upstream addresses resolved.
  */
 
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
 import { ConfigError, type SourcePlace } from "./errors.js";
 import type { HttpBuild, LocationBuild, MainBuild, ServerBuild } from "./build-scope.js";
-import {
-  inherit,
-  type HttpConf,
-  type ListenConf,
-  type LocConf,
-  type LocationConf,
-  type MainConf,
-  type ServerConf,
-  type SrvConf,
-  type UpstreamAddress,
-  type UpstreamConf,
+import type {
+  HttpConf,
+  ListenConf,
+  LocConf,
+  LocationConf,
+  MainConf,
+  ServerConf,
+  SrvConf,
+  UpstreamAddress,
+  UpstreamConf,
 } from "./model.js";
-import { resolveFromPrefix, type Prefixes } from "./paths.js";
+import { finalizeServers, httpLevel, mergeLoc, mergeMain, mergeSrv } from "./merge.js";
+import type { Prefixes } from "./paths.js";
 import { checkResolvableUpstreams, lookUpNameServers, runtimeName } from "./modules/resolver.js";
 import { defaultUpstreamServer } from "./modules/upstream.js";
-import { STATIC_DEFAULTS } from "./modules/static.js";
-import { SSL_DEFAULTS, finalizeSsl } from "./modules/ssl.js";
-import { finalizeScript } from "../rewrite/finalize-script.js";
+import { finalizeScript } from "./rewrite/finalize-script.js";
 
 export function finalizeMain(main: MainBuild, prefixes: Prefixes, defaultErrorLog?: string): MainConf {
-  return {
-    daemon: main.daemon ?? true,
-    masterProcess: main.masterProcess ?? true,
-    workerProcesses: main.workerProcesses ?? 1,
-    pid: main.pid ?? resolveFromPrefix(prefixes.prefix, "logs/nginx.pid"),
-    errorLogs: main.errorLogs ?? [
-      { path: defaultErrorLog ?? resolveFromPrefix(prefixes.prefix, "logs/error.log"), level: "error" },
-    ],
-    workerConnections: main.workerConnections ?? 512,
-    workerShutdownTimeoutMs: main.workerShutdownTimeoutMs,
-    workerRlimitNofile: main.workerRlimitNofile,
-    user: main.user,
-    wsgateCloseFrames: main.wsgateCloseFrames ?? false,
-    wsgateShutdownDrainMs: main.wsgateShutdownDrainMs,
-  };
-}
-
-const DEFAULT_SRV: SrvConf = {
-  clientHeaderTimeoutMs: 60_000,
-  clientHeaderBufferSize: 1024,
-  largeClientHeaderBuffers: { count: 4, size: 8192 },
-  // 64 * sizeof(void *) on a 64-bit platform.
-  connectionPoolSize: 512,
-  maxHeaders: 1000,
-  ignoreInvalidHeaders: true,
-  underscoresInHeaders: false,
-  mergeSlashes: true,
-  ...SSL_DEFAULTS,
-};
-
-/** nginx's built-in types when no `types` block is given. */
-const DEFAULT_TYPES: ReadonlyMap<string, string> = new Map([
-  ["html", "text/html"],
-  ["gif", "image/gif"],
-  ["jpg", "image/jpeg"],
-]);
-
-function defaultLoc(http: HttpBuild, prefixes: Prefixes): LocConf {
-  return {
-    proxyHttpVersion: "1.0",
-    proxySetHeaders: [],
-    proxyConnectTimeoutMs: 60_000,
-    proxyReadTimeoutMs: 60_000,
-    proxySendTimeoutMs: 60_000,
-    proxyBuffering: true,
-    proxyRequestBuffering: true,
-    // Two memory pages, as nginx on x86-64.
-    clientBodyBufferSize: 8192,
-    clientBodyTempPath: { path: resolveFromPrefix(prefixes.prefix, "client_body_temp"), levels: [] },
-    proxyPassRequestHeaders: true,
-    proxyPassRequestBody: true,
-    proxyHideHeaders: [],
-    proxyPassHeaders: [],
-    accessLogs: [
-      {
-        path: resolveFromPrefix(prefixes.prefix, "logs/access.log"),
-        format: http.logFormats.get("combined")!,
-        bufferBytes: 0,
-        flushMs: 0,
-        condition: undefined,
-      },
-    ],
-    errorLogs: undefined,
-    keepaliveTimeoutMs: 75_000,
-    keepaliveHeaderSeconds: undefined,
-    keepaliveRequests: 1000,
-    sendTimeoutMs: 60_000,
-    clientBodyTimeoutMs: 60_000,
-    clientMaxBodySize: 1024 * 1024,
-    defaultType: "text/plain",
-    types: DEFAULT_TYPES,
-    internal: false,
-    sendfile: false,
-    tcpNopush: false,
-    tcpNodelay: true,
-    serverTokens: "on",
-    chunkedTransferEncoding: true,
-    proxyNextUpstream: new Set(["error", "timeout"]),
-    proxyNextUpstreamTries: 0,
-    proxyNextUpstreamTimeoutMs: 0,
-    ...STATIC_DEFAULTS,
-    root: { alias: 0, path: resolveFromPrefix(prefixes.prefix, "html"), prefix: prefixes.prefix },
-    rewriteLog: false,
-    uninitializedVariableWarn: true,
-    addHeaders: [],
-    accessRules: [],
-    errorPages: [],
-    recursiveErrorPages: false,
-    absoluteRedirect: true,
-    portInRedirect: true,
-    serverNameInRedirect: false,
-    proxyInterceptErrors: false,
-    proxyRedirects: undefined,
-    resolver: undefined,
-    resolverTimeoutMs: 30_000,
-  };
+  return mergeMain(main, { prefixes, defaultErrorLog });
 }
 
 export async function finalizeHttp(http: HttpBuild, prefixes: Prefixes, ticketKeys?: string): Promise<HttpConf> {
   http.registry.link();
   await lookUpNameServers(http);
-  const httpLoc = inherit(http.loc, defaultLoc(http, prefixes));
-  const httpSrv = inherit(http.srv, DEFAULT_SRV);
+  const { loc: httpLoc, srv: httpSrv } = httpLevel(http, prefixes);
   const servers = http.servers.map((server) => finalizeServer(server, httpSrv, httpLoc));
-  checkHeaderBuffers(servers, http.end);
-  checkDefaultServers(servers);
-  finalizeSsl(servers, ticketKeys);
+  finalizeServers(servers, { http, ticketKeys });
   checkResolvableUpstreams(http);
   await resolveUpstreams(http);
   return { servers, upstreams: http.upstreams, logFormats: http.logFormats, variables: http.registry, loc: httpLoc };
 }
 
 function finalizeServer(server: ServerBuild, httpSrv: SrvConf, httpLoc: LocConf): ServerConf {
-  const loc = inherit(server.loc, httpLoc);
+  const loc = mergeLoc(server.loc, httpLoc);
   const listens = server.listens.length > 0 ? server.listens : [defaultListen(server.place)];
   return {
     listens,
     names: server.names.length > 0 ? server.names : [""],
-    srv: inherit(server.srv, httpSrv),
+    srv: mergeSrv(server.srv, httpSrv),
     loc,
     locations: server.locations.map((location) => finalizeLocation(location, loc)),
     tryFiles: server.tryFiles,
@@ -157,7 +57,7 @@ function finalizeServer(server: ServerBuild, httpSrv: SrvConf, httpLoc: LocConf)
 }
 
 function finalizeLocation(location: LocationBuild, parent: LocConf): LocationConf {
-  const loc = inherit(location.loc, parent);
+  const loc = mergeLoc(location.loc, parent);
   return {
     modifier: location.modifier,
     path: location.path,
@@ -173,33 +73,10 @@ function finalizeLocation(location: LocationBuild, parent: LocConf): LocationCon
   };
 }
 
-/** ngx_http_core_merge_srv_conf(): a large header buffer must hold at least a connection pool's worth. */
-function checkHeaderBuffers(servers: readonly ServerConf[], end: SourcePlace | undefined): void {
-  for (const { srv } of servers) {
-    if (srv.largeClientHeaderBuffers.size < srv.connectionPoolSize) {
-      const message = `the "large_client_header_buffers" size must be equal to or greater than "connection_pool_size"`;
-      throw new ConfigError("invalid-value", message, end);
-    }
-  }
-}
-
 /** nginx listens on *:80 when a server has no `listen` (*:8000 when not started as root). */
 function defaultListen(place: SourcePlace): ListenConf {
   const port = process.getuid?.() === 0 ? 80 : 8000;
   return { host: "", port, defaultServer: false, ipv6only: true, backlog: 511, text: `0.0.0.0:${port}`, place };
-}
-
-function checkDefaultServers(servers: readonly ServerConf[]): void {
-  const defaults = new Map<string, ListenConf>();
-  for (const server of servers) {
-    for (const listen of server.listens) {
-      if (!listen.defaultServer) continue;
-      if (defaults.has(listen.text)) {
-        throw new ConfigError("duplicate", `a duplicate default server for ${listen.text}`, listen.place);
-      }
-      defaults.set(listen.text, listen);
-    }
-  }
 }
 
 async function resolveUpstreams(http: HttpBuild): Promise<void> {

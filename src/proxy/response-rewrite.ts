@@ -7,7 +7,8 @@
  * (r->err_status), and the add_header lines.
  */
 
-import type { LocationConf, ProxyPass, ProxyRedirect } from "../config/model.js";
+import type { LocationConf, ProxyRedirect } from "../config/model.js";
+import { defaultRedirect } from "../config/modules/proxy-response.js";
 import type { HttpRequest } from "../http/request.js";
 import { absoluteLocation } from "../http/own-response.js";
 import { addedHeaders } from "../http/add-header.js";
@@ -68,22 +69,6 @@ function redirectsFor(location: LocationConf): readonly ProxyRedirect[] {
   const pass = location.proxyPass;
   if (!pass) return [];
   return [defaultRedirect(location)];
-}
-
-/** `proxy_redirect default`: proxy_pass's URL → the location's name, or URL/ → / without a URI part. */
-export function defaultRedirect(location: {
-  readonly proxyPass?: ProxyPass | undefined;
-  readonly path: string;
-  readonly modifier: LocationConf["modifier"];
-  readonly noname?: boolean | undefined;
-}): ProxyRedirect {
-  const pass = location.proxyPass!;
-  if (pass.uri !== undefined) {
-    const named =
-      location.modifier === "~" || location.modifier === "~*" || location.modifier === "@" || location.noname;
-    return { kind: "default", pattern: pass.url, replacement: named ? "" : location.path };
-  }
-  return { kind: "default", pattern: `${pass.url}/`, replacement: "/" };
 }
 
 /** The first line that matches, from `prefix` on; undefined when none does. */

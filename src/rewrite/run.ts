@@ -8,7 +8,7 @@
 import { accessSync, constants, statSync } from "node:fs";
 import type { HttpRequest } from "../http/request.js";
 import type { ErrorLog } from "../log/error-log.js";
-import type { Condition, NamedCaptures, RewriteCode } from "./script.js";
+import type { Condition, NamedCaptures, RewriteCode } from "../config/rewrite/script.js";
 
 /** How a script ended: it ran through (or stopped with last/break), or it answers the request. */
 export type ScriptOutcome =

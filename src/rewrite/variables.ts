@@ -1,41 +1,9 @@
 /**
- * Variables made by `set`: each is defined once for the whole configuration
- * and holds a per-request value in the request's variable cache (as nginx
- * keeps them in r->variables). Read before any `set` gave it a value, it is
- * empty and, with uninitialized_variable_warn on, nginx's warning is logged.
+ * `set` variables are defined while the configuration is read
+ * (src/config/rewrite/set-variables.ts), and `set` writes the request's
+ * variable cache directly (run.ts). What the request flow needs at run time
+ * is the hook for nginx's "using uninitialized variable" warning, kept beside
+ * the definition that calls it and re-exported here.
  */
 
-import type { DirectiveNode } from "../config/parser.js";
-import { valueError } from "../config/values.js";
-import type { VariableRegistry } from "../vars/registry.js";
-import type { VariableSource } from "../vars/source.js";
-
-/** Names defined by `set`, per registry: a second `set` of one is fine, a built-in is not. */
-const setNames = new WeakMap<VariableRegistry, Set<string>>();
-
-/** Who hears of an uninitialized read (the request flow registers each request's error log). */
-const warners = new WeakMap<VariableSource, (name: string) => void>();
-
-export function onUninitializedVariable(r: VariableSource, warn: (name: string) => void): void {
-  warners.set(r, warn);
-}
-
-export function defineSetVariable(registry: VariableRegistry, name: string, node: DirectiveNode): void {
-  let names = setNames.get(registry);
-  if (!names) {
-    names = new Set();
-    setNames.set(registry, names);
-  }
-  if (names.has(name)) return;
-  if (registry.isDefined(name)) throw valueError(node, `the duplicate "${name}" variable`);
-  names.add(name);
-  registry.define(name, (r) => {
-    warners.get(r)?.(name);
-    return "";
-  });
-}
-
-/** `set`: the value goes straight into the request's variable cache. */
-export function assignVariable(r: VariableSource, index: number, value: string): void {
-  r.variableCache[index] = value;
-}
+export { onUninitializedVariable } from "../config/rewrite/set-variables.js";

@@ -80,6 +80,9 @@ const CONFIG = `
     location /ep/url { error_page 404 http://elsewhere.test/missing; return 404; }
     location /ep/url301 { error_page 404 =301 http://elsewhere.test/missing; return 404; }
     location /ep/self { error_page 500 /ep/self; return 500; }
+    location /ep/chain { error_page 404 /ep/chained; return 404; }
+    location /ep/rchain { recursive_error_pages on; error_page 404 /ep/chained; return 404; }
+    location = /ep/chained { error_page 404 /errors/404; return 404; }
     location /ep/intercept { proxy_intercept_errors on; error_page 500 503 /errors/404; proxy_pass ${B}; }
     location /ep/toproxy { proxy_intercept_errors on; error_page 404 = /pass/st/201; proxy_pass ${B}; }
     location /ep/big { client_max_body_size 1; error_page 413 /errors/413; proxy_pass ${B}; }
@@ -164,6 +167,8 @@ const REQUESTS: ReadonlyArray<readonly [string, string]> = [
   ["error_page to a URL: 302", "GET /ep/url HTTP/1.0\r\n\r\n"],
   ["error_page =301 to a URL", "GET /ep/url301 HTTP/1.0\r\n\r\n"],
   ["error_page to itself: not twice", "GET /ep/self HTTP/1.0\r\n\r\n"],
+  ["an error page that errs: answered plainly", "GET /ep/chain HTTP/1.0\r\n\r\n"],
+  ["recursive_error_pages on: the error page's own error_page applies", "GET /ep/rchain HTTP/1.0\r\n\r\n"],
   ["proxy_intercept_errors on: 500 from upstream", "GET /ep/intercept/st/500 HTTP/1.0\r\n\r\n"],
   ["proxy_intercept_errors on: a 404 without error_page passes", "GET /ep/intercept/st/404 HTTP/1.0\r\n\r\n"],
   ["intercepted 404 to a proxied location with =", "GET /ep/toproxy/st/404 HTTP/1.0\r\n\r\n"],

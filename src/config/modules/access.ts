@@ -4,7 +4,7 @@
  */
 
 import { isIPv4, isIPv6 } from "node:net";
-import type { AccessRule } from "../model.js";
+import type { ConfModule } from "../module.js";
 import type { DirectiveSpec } from "../table.js";
 import { configWarning, valueError } from "../values.js";
 import type { BuildScope } from "../build-scope.js";
@@ -13,7 +13,28 @@ import type { DirectiveNode } from "../parser.js";
 /** nginx's contexts for allow/deny (limit_except is not supported by wsgate). */
 const ACCESS_CONTEXTS = ["http", "server", "location"] as const;
 
-export const ACCESS_DIRECTIVES: readonly DirectiveSpec[] = [accessRow("allow", true), accessRow("deny", false)];
+export interface AccessLocConf {
+  /** allow/deny lines of the nearest level that has any, in order. */
+  accessRules: readonly AccessRule[];
+}
+
+/**
+ * `allow` / `deny`: an address with a prefix length (IPv4 or IPv6, the
+ * address's low bits cleared), `all`, or `unix:`.
+ */
+export interface AccessRule {
+  readonly allow: boolean;
+  readonly match:
+    | { readonly kind: "all" }
+    | { readonly kind: "unix" }
+    | { readonly kind: "cidr"; readonly family: 4 | 6; readonly bytes: Uint8Array; readonly prefix: number };
+}
+
+export const ACCESS_MODULE: ConfModule<AccessLocConf> = {
+  name: "ngx_http_access_module",
+  directives: [accessRow("allow", true), accessRow("deny", false)],
+  createLoc: () => ({ accessRules: [] }),
+};
 
 function accessRow(name: string, allow: boolean): DirectiveSpec {
   return {

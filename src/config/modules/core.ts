@@ -3,14 +3,29 @@
  * ngx_events_module): process settings, the pid file and the error log.
  */
 
-import { ConfigError } from "../errors.js";
+import { ConfigError, type SourcePlace } from "../errors.js";
 import { LOG_LEVELS, type ErrorLogTarget, type LogLevel } from "../model.js";
+import type { ConfModule } from "../module.js";
 import type { DirectiveNode } from "../parser.js";
 import { resolveFromPrefix, type Prefixes } from "../paths.js";
 import { placeOf, type DirectiveSpec } from "../table.js";
 import { directiveError, parseFlag, parseNumber, parseTimeMs, setOnce, valueError } from "../values.js";
 
-export const CORE_DIRECTIVES: readonly DirectiveSpec[] = [
+/** The process settings of ngx_core_module, ngx_errlog_module and ngx_events_module. */
+export interface CoreMainConf {
+  daemon: boolean;
+  masterProcess: boolean;
+  workerProcesses: number | "auto";
+  /** Absolute path of the pid file. */
+  pid: string;
+  errorLogs: ErrorLogTarget[];
+  workerConnections: number;
+  workerShutdownTimeoutMs: number | undefined;
+  workerRlimitNofile: number | undefined;
+  user: { user: string; group: string; place?: SourcePlace } | undefined;
+}
+
+const CORE_DIRECTIVES: readonly DirectiveSpec[] = [
   {
     name: "include",
     contexts: [
@@ -106,6 +121,22 @@ export const CORE_DIRECTIVES: readonly DirectiveSpec[] = [
     },
   },
 ];
+
+export const CORE_MODULE: ConfModule<object, object, CoreMainConf> = {
+  name: "ngx_core_module",
+  directives: CORE_DIRECTIVES,
+  createMain: ({ prefixes, defaultErrorLog }) => ({
+    daemon: true,
+    masterProcess: true,
+    workerProcesses: 1,
+    pid: resolveFromPrefix(prefixes.prefix, "logs/nginx.pid"),
+    errorLogs: [{ path: defaultErrorLog ?? resolveFromPrefix(prefixes.prefix, "logs/error.log"), level: "error" }],
+    workerConnections: 512,
+    workerShutdownTimeoutMs: undefined,
+    workerRlimitNofile: undefined,
+    user: undefined,
+  }),
+};
 
 function parseWorkerCount(node: DirectiveNode, value: string): number {
   if (!/^\d+$/.test(value))

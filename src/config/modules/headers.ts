@@ -1,15 +1,41 @@
 /**
  * ngx_http_headers_module's add_header, and the core module's settings of
- * responses wsgate makes itself: error_page, absolute_redirect,
- * port_in_redirect, server_name_in_redirect.
+ * responses wsgate makes itself: error_page, recursive_error_pages,
+ * absolute_redirect, port_in_redirect, server_name_in_redirect.
  */
 
-import type { AddHeader, ErrorPage } from "../model.js";
+import type { ConfModule } from "../module.js";
 import { HTTP_ALL_WITH_IF, placeOf, type DirectiveSpec } from "../table.js";
 import { locFlag, valueError } from "../values.js";
 import { ComplexValue } from "../../vars/complex-value.js";
 
-export const HEADERS_DIRECTIVES: readonly DirectiveSpec[] = [
+export interface HeadersLocConf {
+  /** add_header lines of the nearest level that has any. */
+  addHeaders: readonly AddHeader[];
+  /** error_page lines of the nearest level that has any. */
+  errorPages: readonly ErrorPage[];
+  recursiveErrorPages: boolean;
+  absoluteRedirect: boolean;
+  portInRedirect: boolean;
+  serverNameInRedirect: boolean;
+}
+
+/** `add_header name value [always]`. */
+export interface AddHeader {
+  readonly name: string;
+  readonly value: ComplexValue;
+  readonly always: boolean;
+}
+
+/** One status of an `error_page` line. */
+export interface ErrorPage {
+  readonly status: number;
+  /** -1 without "=", 0 for a bare "=" (the redirected response's status), else the status after "=". */
+  readonly overwrite: number;
+  readonly uri: ComplexValue;
+}
+
+const HEADERS_DIRECTIVES: readonly DirectiveSpec[] = [
   {
     name: "add_header",
     contexts: HTTP_ALL_WITH_IF,
@@ -56,7 +82,22 @@ export const HEADERS_DIRECTIVES: readonly DirectiveSpec[] = [
       }
     },
   },
+  // Off: an error while answering with an error page is answered plainly (r->error_page).
+  locFlag("recursive_error_pages", "recursiveErrorPages"),
   locFlag("absolute_redirect", "absoluteRedirect"),
   locFlag("port_in_redirect", "portInRedirect"),
   locFlag("server_name_in_redirect", "serverNameInRedirect"),
 ];
+
+export const HEADERS_MODULE: ConfModule<HeadersLocConf> = {
+  name: "ngx_http_headers_module",
+  directives: HEADERS_DIRECTIVES,
+  createLoc: () => ({
+    addHeaders: [],
+    errorPages: [],
+    recursiveErrorPages: false,
+    absoluteRedirect: true,
+    portInRedirect: true,
+    serverNameInRedirect: false,
+  }),
+};

@@ -11,10 +11,21 @@
  * connections), `passes` good ones in a row bring it back.
  */
 
-import type { HealthCheckConf } from "../model.js";
+import type { SourcePlace } from "../errors.js";
 import type { DirectiveNode } from "../parser.js";
 import { placeOf, type DirectiveSpec } from "../table.js";
 import { directiveError, parseTimeMs, valueError } from "../values.js";
+
+/** `wsgate_health_check [interval=5s] [passes=2] [fails=3] [uri=/] [type=http|websocket] [timeout=…]`. */
+export interface HealthCheckConf {
+  readonly intervalMs: number;
+  readonly passes: number;
+  readonly fails: number;
+  readonly uri: string;
+  readonly type: "http" | "websocket";
+  readonly timeoutMs: number;
+  readonly place: SourcePlace;
+}
 
 export const HEALTH_CHECK_DEFAULTS = {
   intervalMs: 5000,

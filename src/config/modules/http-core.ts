@@ -4,9 +4,10 @@
  * per-location settings of connections and types.
  */
 
-import { ConfigError } from "../errors.js";
+import { ConfigError, type SourcePlace } from "../errors.js";
 import type { HttpBuild, LocationBuild, ServerBuild } from "../build-scope.js";
-import type { LocConf, LocationModifier, SrvConf } from "../model.js";
+import type { ListenConf, LocConf, LocationModifier, ServerConf, SrvConf } from "../model.js";
+import type { ConfModule } from "../module.js";
 import type { DirectiveNode } from "../parser.js";
 import { HTTP_CONTEXTS, HTTP_MAIN_SRV, placeOf, type DirectiveSpec } from "../table.js";
 import {
@@ -25,7 +26,47 @@ import { registerHttpVariables } from "../../vars/http-variables.js";
 import { COMBINED_FORMAT, LogFormat } from "../../log/format.js";
 import { compileRegex } from "../regex.js";
 
-export const HTTP_CORE_DIRECTIVES: readonly DirectiveSpec[] = [
+/** ngx_http_core_module's per-location settings of connections and types. */
+export interface CoreLocConf {
+  keepaliveTimeoutMs: number;
+  keepaliveHeaderSeconds: number | undefined;
+  keepaliveRequests: number;
+  sendTimeoutMs: number;
+  clientBodyTimeoutMs: number;
+  clientMaxBodySize: number;
+  defaultType: string;
+  types: ReadonlyMap<string, string>;
+  /** `internal`: only internal redirects (error_page, try_files, index, rewrite) may use the location. */
+  internal: boolean;
+  sendfile: boolean;
+  tcpNopush: boolean;
+  tcpNodelay: boolean;
+  serverTokens: "on" | "off" | "build";
+  chunkedTransferEncoding: boolean;
+}
+
+/** ngx_http_core_module's per-server settings of reading a request head. */
+export interface CoreSrvConf {
+  clientHeaderTimeoutMs: number;
+  clientHeaderBufferSize: number;
+  largeClientHeaderBuffers: { readonly count: number; readonly size: number };
+  /** Only checked against large_client_header_buffers, as nginx checks it. */
+  connectionPoolSize: number;
+  /** Header lines a request may have (ignored ones do not count). */
+  maxHeaders: number;
+  ignoreInvalidHeaders: boolean;
+  underscoresInHeaders: boolean;
+  mergeSlashes: boolean;
+}
+
+/** nginx's built-in types when no `types` block is given. */
+const DEFAULT_TYPES: ReadonlyMap<string, string> = new Map([
+  ["html", "text/html"],
+  ["gif", "image/gif"],
+  ["jpg", "image/jpeg"],
+]);
+
+const HTTP_CORE_DIRECTIVES: readonly DirectiveSpec[] = [
   {
     name: "http",
     contexts: ["main"],
@@ -159,6 +200,66 @@ export const HTTP_CORE_DIRECTIVES: readonly DirectiveSpec[] = [
     handle: (_scope, node) => void parseSize(node, node.args[0]!),
   })),
 ];
+
+export const HTTP_CORE_MODULE: ConfModule<CoreLocConf, CoreSrvConf> = {
+  name: "ngx_http_core_module",
+  directives: HTTP_CORE_DIRECTIVES,
+  createLoc: () => ({
+    keepaliveTimeoutMs: 75_000,
+    keepaliveHeaderSeconds: undefined,
+    keepaliveRequests: 1000,
+    sendTimeoutMs: 60_000,
+    clientBodyTimeoutMs: 60_000,
+    clientMaxBodySize: 1024 * 1024,
+    defaultType: "text/plain",
+    types: DEFAULT_TYPES,
+    internal: false,
+    sendfile: false,
+    tcpNopush: false,
+    tcpNodelay: true,
+    serverTokens: "on",
+    chunkedTransferEncoding: true,
+  }),
+  createSrv: () => ({
+    clientHeaderTimeoutMs: 60_000,
+    clientHeaderBufferSize: 1024,
+    largeClientHeaderBuffers: { count: 4, size: 8192 },
+    // 64 * sizeof(void *) on a 64-bit platform.
+    connectionPoolSize: 512,
+    maxHeaders: 1000,
+    ignoreInvalidHeaders: true,
+    underscoresInHeaders: false,
+    mergeSlashes: true,
+  }),
+  finalizeServers: (servers, { http }) => {
+    checkHeaderBuffers(servers, http.end);
+    checkDefaultServers(servers);
+  },
+};
+
+/** ngx_http_core_merge_srv_conf(): a large header buffer must hold at least a connection pool's worth. */
+function checkHeaderBuffers(servers: readonly ServerConf[], end: SourcePlace | undefined): void {
+  for (const { srv } of servers) {
+    if (srv.largeClientHeaderBuffers.size < srv.connectionPoolSize) {
+      const message = `the "large_client_header_buffers" size must be equal to or greater than "connection_pool_size"`;
+      throw new ConfigError("invalid-value", message, end);
+    }
+  }
+}
+
+/** ngx_http_add_listen(): one default server per address. */
+function checkDefaultServers(servers: readonly ServerConf[]): void {
+  const defaults = new Map<string, ListenConf>();
+  for (const server of servers) {
+    for (const listen of server.listens) {
+      if (!listen.defaultServer) continue;
+      if (defaults.has(listen.text)) {
+        throw new ConfigError("duplicate", `a duplicate default server for ${listen.text}`, listen.place);
+      }
+      defaults.set(listen.text, listen);
+    }
+  }
+}
 
 function newHttp(): HttpBuild {
   const registry = new VariableRegistry();

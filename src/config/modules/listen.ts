@@ -3,10 +3,24 @@
  * after ngx_http_core_listen() and ngx_parse_url().
  */
 
-import type { ListenConf } from "../model.js";
+import type { SourcePlace } from "../errors.js";
 import type { DirectiveNode } from "../parser.js";
 import { placeOf } from "../table.js";
 import { valueError } from "../values.js";
+
+export interface ListenConf {
+  /** "" for all addresses (nginx's `listen 8020` is *:8020, IPv4 only). */
+  readonly host: string;
+  readonly port: number;
+  readonly defaultServer: boolean;
+  readonly ipv6only: boolean;
+  readonly backlog: number;
+  /** `ssl`: connections to this address speak TLS (src/http/tls-accept.ts). */
+  readonly ssl?: boolean;
+  /** As nginx names it in messages: "0.0.0.0:8020", "[::]:8020". */
+  readonly text: string;
+  readonly place: SourcePlace;
+}
 
 /** Parameters nginx has that wsgate does not implement (yet): refused by name. */
 const UNSUPPORTED_PARAMETERS = new Set([

@@ -2,7 +2,8 @@
  * ngx_http_log_module (log_format, access_log) and the http-level error_log.
  */
 
-import type { AccessLogTarget } from "../model.js";
+import type { ErrorLogTarget } from "../model.js";
+import type { ConfModule } from "../module.js";
 import type { DirectiveNode } from "../parser.js";
 import { resolveFromPrefix, type Prefixes } from "../paths.js";
 import { placeOf, type DirectiveSpec } from "../table.js";
@@ -12,9 +13,25 @@ import type { HttpBuild } from "../build-scope.js";
 import { LogFormat, parseEscape } from "../../log/format.js";
 import { ComplexValue } from "../../vars/complex-value.js";
 
+export interface AccessLogTarget {
+  /** Absolute path, or "stderr". */
+  readonly path: string;
+  readonly format: LogFormat;
+  readonly bufferBytes: number;
+  readonly flushMs: number;
+  readonly condition: ComplexValue | undefined;
+}
+
+export interface LogLocConf {
+  /** The access_log lines of the nearest level that has any; "off" = access_log off. */
+  accessLogs: readonly AccessLogTarget[] | "off";
+  /** The error_log lines of the nearest level that has any; undefined: the main level's. */
+  errorLogs: readonly ErrorLogTarget[] | undefined;
+}
+
 const ACCESS_LOG_CONTEXTS = ["http", "server", "location", "if-in-location", "limit_except"] as const;
 
-export const LOG_DIRECTIVES: readonly DirectiveSpec[] = [
+const LOG_DIRECTIVES: readonly DirectiveSpec[] = [
   {
     name: "log_format",
     contexts: ["http"],
@@ -58,6 +75,24 @@ export const LOG_DIRECTIVES: readonly DirectiveSpec[] = [
     },
   },
 ];
+
+export const LOG_MODULE: ConfModule<LogLocConf> = {
+  name: "ngx_http_log_module",
+  directives: LOG_DIRECTIVES,
+  // nginx's default: logs/access.log in the combined format.
+  createLoc: ({ prefixes, http }) => ({
+    accessLogs: [
+      {
+        path: resolveFromPrefix(prefixes.prefix, "logs/access.log"),
+        format: http.logFormats.get("combined")!,
+        bufferBytes: 0,
+        flushMs: 0,
+        condition: undefined,
+      },
+    ],
+    errorLogs: undefined,
+  }),
+};
 
 /** `access_log path [format [buffer=size] [flush=time] [if=condition]]`. */
 function parseAccessLog(node: DirectiveNode, http: HttpBuild, prefixes: Prefixes): AccessLogTarget {

@@ -4,6 +4,7 @@
  */
 
 import { ConfigError } from "../errors.js";
+import type { ConfModule } from "../module.js";
 import type { DirectiveNode } from "../parser.js";
 import { placeOf, type DirectiveSpec } from "../table.js";
 import { parseSize, valueError } from "../values.js";
@@ -12,7 +13,7 @@ import { ComplexValue } from "../../vars/complex-value.js";
 import { lookupMap, type MapTable } from "../../vars/map.js";
 import type { VariableRegistry } from "../../vars/registry.js";
 
-export const MAP_DIRECTIVES: readonly DirectiveSpec[] = [
+const MAP_DIRECTIVES: readonly DirectiveSpec[] = [
   {
     name: "map",
     contexts: ["http"],
@@ -38,6 +39,9 @@ export const MAP_DIRECTIVES: readonly DirectiveSpec[] = [
     handle: (_scope, node) => void parseSize(node, node.args[0]!),
   })),
 ];
+
+/** Maps define variables (HttpBuild.registry); no level of LocConf or SrvConf. */
+export const MAP_MODULE: ConfModule = { name: "ngx_http_map_module", directives: MAP_DIRECTIVES };
 
 interface MapBuild extends MapTable {
   cacheable: boolean;

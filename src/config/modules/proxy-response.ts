@@ -3,14 +3,28 @@
  * proxy_redirect, proxy_intercept_errors, proxy_buffering.
  */
 
-import type { ProxyRedirect } from "../model.js";
+import type { LocationModifier } from "../model.js";
+import type { ConfModule } from "../module.js";
 import { compileRegex } from "../regex.js";
 import { HTTP_CONTEXTS, placeOf, type DirectiveSpec } from "../table.js";
 import { locFlag, valueError } from "../values.js";
 import { ComplexValue } from "../../vars/complex-value.js";
-import { defaultRedirect } from "../../proxy/response-rewrite.js";
+import type { ProxyPass } from "./proxy.js";
 
-export const PROXY_RESPONSE_DIRECTIVES: readonly DirectiveSpec[] = [
+export interface ProxyResponseLocConf {
+  /** proxy_redirect lines; "off", or undefined for nginx's default (derived from proxy_pass). */
+  proxyRedirects: readonly ProxyRedirect[] | "off" | undefined;
+  proxyInterceptErrors: boolean;
+  proxyBuffering: boolean;
+}
+
+/** One `proxy_redirect` line; `default` is resolved against the location's proxy_pass. */
+export type ProxyRedirect =
+  | { readonly kind: "text"; readonly pattern: ComplexValue; readonly replacement: ComplexValue }
+  | { readonly kind: "regex"; readonly regex: RegExp; readonly replacement: ComplexValue }
+  | { readonly kind: "default"; readonly pattern: string; readonly replacement: string };
+
+const PROXY_RESPONSE_DIRECTIVES: readonly DirectiveSpec[] = [
   {
     name: "proxy_redirect",
     contexts: HTTP_CONTEXTS,
@@ -51,3 +65,29 @@ export const PROXY_RESPONSE_DIRECTIVES: readonly DirectiveSpec[] = [
   locFlag("proxy_intercept_errors", "proxyInterceptErrors"),
   locFlag("proxy_buffering", "proxyBuffering"),
 ];
+
+export const PROXY_RESPONSE_MODULE: ConfModule<ProxyResponseLocConf> = {
+  name: "ngx_http_proxy_module (response)",
+  directives: PROXY_RESPONSE_DIRECTIVES,
+  createLoc: () => ({ proxyRedirects: undefined, proxyInterceptErrors: false, proxyBuffering: true }),
+};
+
+/**
+ * `proxy_redirect default` (ngx_http_proxy_merge_loc_conf()): proxy_pass's URL →
+ * the location's name, or URL/ → / without a URI part. Also nginx's default
+ * where no level wrote proxy_redirect (src/proxy/response-rewrite.ts).
+ */
+export function defaultRedirect(location: {
+  readonly proxyPass?: ProxyPass | undefined;
+  readonly path: string;
+  readonly modifier: LocationModifier;
+  readonly noname?: boolean | undefined;
+}): ProxyRedirect {
+  const pass = location.proxyPass!;
+  if (pass.uri !== undefined) {
+    const named =
+      location.modifier === "~" || location.modifier === "~*" || location.modifier === "@" || location.noname;
+    return { kind: "default", pattern: pass.url, replacement: named ? "" : location.path };
+  }
+  return { kind: "default", pattern: `${pass.url}/`, replacement: "/" };
+}

@@ -2,14 +2,77 @@
  * ngx_http_proxy_module's directives that wsgate implements.
  */
 
-import type { LocConf, NextUpstreamCondition, ProxyPass } from "../model.js";
+import type { SourcePlace } from "../errors.js";
+import type { ConfModule } from "../module.js";
 import type { DirectiveNode } from "../parser.js";
 import { HTTP_ALL_WITH_IF, placeOf, type DirectiveSpec } from "../table.js";
 import { directiveError, locFlag, parseNumber, parseTimeMs, setOnce, valueError } from "../values.js";
 import { ComplexValue } from "../../vars/complex-value.js";
 import type { VariableRegistry } from "../../vars/registry.js";
 
-export const PROXY_DIRECTIVES: readonly DirectiveSpec[] = [
+/** ngx_http_proxy_module's per-location settings of the request to the upstream and of retries. */
+export interface ProxyLocConf {
+  proxyHttpVersion: "1.0" | "1.1";
+  /** proxy_set_header lines of the nearest level that has any. */
+  proxySetHeaders: readonly HeaderSetting[];
+  proxyConnectTimeoutMs: number;
+  proxyReadTimeoutMs: number;
+  proxySendTimeoutMs: number;
+  proxyPassRequestHeaders: boolean;
+  proxyPassRequestBody: boolean;
+  proxyHideHeaders: readonly string[];
+  proxyPassHeaders: readonly string[];
+  /** proxy_next_upstream (default error timeout); empty for `off`. */
+  proxyNextUpstream: ReadonlySet<NextUpstreamCondition>;
+  /** proxy_next_upstream_tries; 0 = no limit. */
+  proxyNextUpstreamTries: number;
+  /** proxy_next_upstream_timeout; 0 = no limit. */
+  proxyNextUpstreamTimeoutMs: number;
+}
+
+export interface HeaderSetting {
+  readonly name: string;
+  readonly value: ComplexValue;
+}
+
+export interface ProxyPass {
+  /** http or https (as written). */
+  readonly scheme: "http" | "https";
+  /** An upstream group's name, or host:port of the implicit one. */
+  readonly upstream: string;
+  /** The value of $proxy_host: the group name, or host[:port] as written. */
+  readonly proxyHost: string;
+  /** The URI part of proxy_pass (`http://b/x/` → "/x/"); undefined when none was written. */
+  readonly uri: string | undefined;
+  /**
+   * A URL with variables, evaluated per request (the fields above then come from
+   * its value). Its URI part, if any, is sent as it is, in place of the request's.
+   */
+  readonly dynamic?: ComplexValue;
+  /** Send `uri` as it is, or the client's unparsed URI when there is none (proxy_pass with variables). */
+  readonly wholeUri?: boolean;
+  /** The URL as written ("http://b:8010/x/"): proxy_redirect default's pattern. */
+  readonly url: string;
+  readonly place: SourcePlace;
+}
+
+/** proxy_next_upstream's conditions (nginx's NGX_HTTP_UPSTREAM_FT_* bits). */
+export type NextUpstreamCondition =
+  | "error"
+  | "timeout"
+  | "invalid_header"
+  | "http_500"
+  | "http_502"
+  | "http_503"
+  | "http_504"
+  | "http_403"
+  | "http_404"
+  | "http_429"
+  | "non_idempotent"
+  | "updating"
+  | "off";
+
+const PROXY_DIRECTIVES: readonly DirectiveSpec[] = [
   {
     name: "proxy_pass",
     contexts: ["location", "if-in-location", "limit_except"],
@@ -52,7 +115,7 @@ export const PROXY_DIRECTIVES: readonly DirectiveSpec[] = [
     handle: (scope, node) => {
       const [name, value] = node.args as [string, string];
       const registry = scope.http!.registry;
-      const headers = (scope.loc!.proxySetHeaders ??= []) as LocConf["proxySetHeaders"][number][];
+      const headers = (scope.loc!.proxySetHeaders ??= []) as HeaderSetting[];
       headers.push({ name, value: ComplexValue.compile(value, registry, placeOf(node)) });
     },
   },
@@ -91,6 +154,25 @@ export const PROXY_DIRECTIVES: readonly DirectiveSpec[] = [
     handle: (scope, node) => setOnce(scope.loc!, "proxyNextUpstreamTimeoutMs", parseTimeMs(node, node.args[0]!), node),
   },
 ];
+
+export const PROXY_MODULE: ConfModule<ProxyLocConf> = {
+  name: "ngx_http_proxy_module",
+  directives: PROXY_DIRECTIVES,
+  createLoc: () => ({
+    proxyHttpVersion: "1.0",
+    proxySetHeaders: [],
+    proxyConnectTimeoutMs: 60_000,
+    proxyReadTimeoutMs: 60_000,
+    proxySendTimeoutMs: 60_000,
+    proxyPassRequestHeaders: true,
+    proxyPassRequestBody: true,
+    proxyHideHeaders: [],
+    proxyPassHeaders: [],
+    proxyNextUpstream: new Set(["error", "timeout"]),
+    proxyNextUpstreamTries: 0,
+    proxyNextUpstreamTimeoutMs: 0,
+  }),
+};
 
 const NEXT_UPSTREAM_CONDITIONS: ReadonlySet<string> = new Set([
   "error",

@@ -8,9 +8,22 @@ import type { DirectiveNode } from "../parser.js";
 import { resolveFromPrefix } from "../paths.js";
 import { HTTP_CONTEXTS, type DirectiveSpec } from "../table.js";
 import { directiveError, locFlag, parseSize, setOnce } from "../values.js";
-import type { TempPath } from "../model.js";
+import type { ConfModule } from "../module.js";
 
-export const REQUEST_BODY_DIRECTIVES: readonly DirectiveSpec[] = [
+export interface RequestBodyLocConf {
+  proxyRequestBuffering: boolean;
+  /** client_body_buffer_size: a buffered request body past this goes to a temporary file. */
+  clientBodyBufferSize: number;
+  clientBodyTempPath: TempPath;
+}
+
+/** A temporary-file folder (ngx_path_t): absolute path, and the lengths of its hashed subfolders. */
+export interface TempPath {
+  readonly path: string;
+  readonly levels: readonly number[];
+}
+
+const REQUEST_BODY_DIRECTIVES: readonly DirectiveSpec[] = [
   locFlag("proxy_request_buffering", "proxyRequestBuffering"),
   {
     name: "client_body_buffer_size",
@@ -26,6 +39,17 @@ export const REQUEST_BODY_DIRECTIVES: readonly DirectiveSpec[] = [
       setOnce(scope.loc!, "clientBodyTempPath", parseTempPath(node, scope.prefixes.prefix), node),
   },
 ];
+
+export const REQUEST_BODY_MODULE: ConfModule<RequestBodyLocConf> = {
+  name: "request body",
+  directives: REQUEST_BODY_DIRECTIVES,
+  createLoc: ({ prefixes }) => ({
+    proxyRequestBuffering: true,
+    // Two memory pages, as nginx on x86-64.
+    clientBodyBufferSize: 8192,
+    clientBodyTempPath: { path: resolveFromPrefix(prefixes.prefix, "client_body_temp"), levels: [] },
+  }),
+};
 
 /** ngx_conf_set_path_slot(): a path from the prefix, then up to three levels of 1 or 2 … digits, 10 in all. */
 export function parseTempPath(node: DirectiveNode, prefix: string): TempPath {

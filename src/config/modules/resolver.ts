@@ -11,16 +11,38 @@
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
 import type { HttpBuild, LocationBuild } from "../build-scope.js";
-import { ConfigError } from "../errors.js";
-import type { LocConf, ResolverConf } from "../model.js";
+import { ConfigError, type SourcePlace } from "../errors.js";
+import type { LocConf } from "../model.js";
+import type { ConfModule } from "../module.js";
 import type { DirectiveNode } from "../parser.js";
 import { HTTP_CONTEXTS, placeOf, type DirectiveSpec } from "../table.js";
 import { directiveError, parseSize, parseTimeMs, setOnce, valueError } from "../values.js";
 
+/** resolver_timeout's default (ngx_http_core_merge_loc_conf). */
+const RESOLVER_TIMEOUT_MS = 30_000;
+
 /** nginx's 8 * ngx_pagesize: the smallest shared memory zone. */
 const MIN_ZONE_SIZE = 8 * 4096;
 
-export const RESOLVER_DIRECTIVES: readonly DirectiveSpec[] = [
+export interface ResolverLocConf {
+  /** `resolver`; undefined: none (a host name in proxy_pass with variables is then a 502). */
+  resolver: ResolverConf | undefined;
+  /** resolver_timeout (default 30s). */
+  resolverTimeoutMs: number;
+}
+
+/** `resolver address ... [valid=time] [ipv4=on|off] [ipv6=on|off]`. */
+export interface ResolverConf {
+  /** Name servers: an address (IPv6 without brackets) and a port (53 unless written). */
+  readonly servers: ReadonlyArray<{ readonly host: string; readonly port: number }>;
+  /** valid=: how long answers are kept, overriding their TTL; undefined: the TTL. */
+  readonly validMs: number | undefined;
+  readonly ipv4: boolean;
+  readonly ipv6: boolean;
+  readonly place: SourcePlace;
+}
+
+const RESOLVER_DIRECTIVES: readonly DirectiveSpec[] = [
   {
     name: "resolver",
     contexts: HTTP_CONTEXTS,
@@ -84,6 +106,12 @@ export const RESOLVER_DIRECTIVES: readonly DirectiveSpec[] = [
     },
   },
 ];
+
+export const RESOLVER_MODULE: ConfModule<ResolverLocConf> = {
+  name: "resolver",
+  directives: RESOLVER_DIRECTIVES,
+  createLoc: () => ({ resolver: undefined, resolverTimeoutMs: RESOLVER_TIMEOUT_MS }),
+};
 
 /** ngx_resolver_create()'s reading of the arguments, with its refusals. */
 export function parseResolver(node: DirectiveNode): ResolverConf {
@@ -212,7 +240,7 @@ export function checkResolvableUpstreams(http: HttpBuild): void {
     const resolvable = upstream.servers.some((server) => server.resolve && runtimeName(server.name));
     if (upstream.zone) {
       upstream.resolver ??= http.loc.resolver;
-      upstream.resolverTimeoutMs ??= http.loc.resolverTimeoutMs ?? 30_000;
+      upstream.resolverTimeoutMs ??= http.loc.resolverTimeoutMs ?? RESOLVER_TIMEOUT_MS;
       if (resolvable && !upstream.resolver) {
         const message = `no resolver defined to resolve names at run time in upstream "${upstream.name}"`;
         throw new ConfigError("invalid-value", message, upstream.place);

@@ -2,15 +2,21 @@
  * ngx_http_rewrite_module's directives: return, rewrite, break, if, set,
  * rewrite_log, uninitialized_variable_warn. The first five record script
  * codes for the level they stand in (a server's run before the location is
- * chosen, a location's after); src/rewrite/ compiles and runs them.
+ * chosen, a location's after); ../rewrite/ compiles them, src/rewrite/ runs them.
  */
 
 import type { BuildScope, LocationBuild } from "../build-scope.js";
 import type { DirectiveNode } from "../parser.js";
 import { placeOf, type Context, type DirectiveSpec } from "../table.js";
 import { locFlag } from "../values.js";
-import { compileCondition, compileReturn, compileRewrite, compileSet, type BuildCode } from "../../rewrite/compile.js";
-import { defineSetVariable } from "../../rewrite/variables.js";
+import type { ConfModule } from "../module.js";
+import { compileCondition, compileReturn, compileRewrite, compileSet, type BuildCode } from "../rewrite/compile.js";
+import { defineSetVariable } from "../rewrite/set-variables.js";
+
+export interface RewriteLocConf {
+  rewriteLog: boolean;
+  uninitializedVariableWarn: boolean;
+}
 
 const SCRIPT_CONTEXTS: readonly Context[] = ["server", "if-in-server", "location", "if-in-location"];
 const FLAG_CONTEXTS: readonly Context[] = ["http", "server", "if-in-server", "location", "if-in-location"];
@@ -33,7 +39,7 @@ function scriptFor(scope: BuildScope): BuildCode[] {
   return codes;
 }
 
-export const REWRITE_DIRECTIVES: readonly DirectiveSpec[] = [
+const REWRITE_DIRECTIVES: readonly DirectiveSpec[] = [
   {
     name: "return",
     contexts: SCRIPT_CONTEXTS,
@@ -72,6 +78,12 @@ export const REWRITE_DIRECTIVES: readonly DirectiveSpec[] = [
   locFlag("rewrite_log", "rewriteLog", FLAG_CONTEXTS),
   locFlag("uninitialized_variable_warn", "uninitializedVariableWarn", FLAG_CONTEXTS),
 ];
+
+export const REWRITE_MODULE: ConfModule<RewriteLocConf> = {
+  name: "ngx_http_rewrite_module",
+  directives: REWRITE_DIRECTIVES,
+  createLoc: () => ({ rewriteLog: false, uninitializedVariableWarn: true }),
+};
 
 function compileIf(
   scope: BuildScope,

@@ -11,14 +11,33 @@ import { readFileSync } from "node:fs";
 import { constants, randomBytes } from "node:crypto";
 import { createSecureContext, type SecureContext, type SecureContextOptions } from "node:tls";
 import { ConfigError, ERRNO_NUMBER, systemErrorText } from "../errors.js";
-import type { ServerConf, SslSrvConf, SrvConf } from "../model.js";
+import type { ServerConf, SrvConf } from "../model.js";
+import type { ConfModule } from "../module.js";
 import type { DirectiveNode } from "../parser.js";
 import { resolveFromPrefix } from "../paths.js";
 import { HTTP_MAIN_SRV, type DirectiveSpec } from "../table.js";
 import { directiveError, parseFlag, parseSize, parseTimeMs, setOnce, valueError } from "../values.js";
 
+/** ngx_http_ssl_module's settings, at http and server level. */
+export interface SslSrvConf {
+  /** ssl_certificate lines of the nearest level that has any: absolute paths; undefined: none. */
+  sslCertificates: readonly string[] | undefined;
+  sslCertificateKeys: readonly string[] | undefined;
+  /** ssl_protocols: "SSLv2" … "TLSv1.3". */
+  sslProtocols: readonly string[];
+  sslCiphers: string;
+  sslPreferServerCiphers: boolean;
+  /** ssl_session_cache as written (accepted; see README "TLS"). */
+  sslSessionCache: readonly string[] | undefined;
+  sslSessionTimeoutMs: number;
+  sslSessionTickets: boolean;
+  /** ssl_dhparam: absolute path; undefined: none. */
+  sslDhparam: string | undefined;
+  sslEcdhCurve: string;
+}
+
 /** nginx 1.28's defaults (ngx_http_ssl_merge_srv_conf); Debian's 1.22 also enables TLSv1 and TLSv1.1. */
-export const SSL_DEFAULTS: SslSrvConf = {
+const SSL_DEFAULTS: SslSrvConf = {
   sslCertificates: undefined,
   sslCertificateKeys: undefined,
   sslProtocols: ["TLSv1.2", "TLSv1.3"],
@@ -34,7 +53,7 @@ export const SSL_DEFAULTS: SslSrvConf = {
 const PROTOCOLS = ["SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"] as const;
 
 /** The ssl_* directives wsgate implements; the others stay refused by name. */
-export const SSL_DIRECTIVES: readonly DirectiveSpec[] = [
+const SSL_DIRECTIVES: readonly DirectiveSpec[] = [
   pathArray("ssl_certificate", "sslCertificates"),
   pathArray("ssl_certificate_key", "sslCertificateKeys"),
   srv("ssl_protocols", "1more", (node, conf) => {
@@ -67,6 +86,13 @@ export const SSL_DIRECTIVES: readonly DirectiveSpec[] = [
     conf.sslSessionCache = node.args;
   }),
 ];
+
+export const SSL_MODULE: ConfModule<object, SslSrvConf> = {
+  name: "ngx_http_ssl_module",
+  directives: SSL_DIRECTIVES,
+  createSrv: () => ({ ...SSL_DEFAULTS }),
+  finalizeServers: (servers, { ticketKeys }) => finalizeSsl(servers, ticketKeys),
+};
 
 function srv(
   name: string,
@@ -120,7 +146,7 @@ function checkSessionCache(node: DirectiveNode, value: string): void {
  * nginx loads them, whether or not the server listens with ssl), then the
  * check that every ssl address's default server has one.
  */
-export function finalizeSsl(servers: readonly ServerConf[], ticketKeys?: string): void {
+function finalizeSsl(servers: readonly ServerConf[], ticketKeys?: string): void {
   const contexts = new Map<string, SecureContext>();
   // Session tickets: one key set for every server (the master's, shared by its workers), so a ticket
   // resumes whichever server's certificate SNI chose and whichever worker gets the connection.

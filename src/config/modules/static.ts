@@ -7,25 +7,51 @@
 
 import { ConfigError } from "../errors.js";
 import type { BuildScope } from "../build-scope.js";
-import type { DocumentRoot, IndexName, LocConf, TryFiles } from "../model.js";
+import type { ConfModule } from "../module.js";
 import type { DirectiveNode } from "../parser.js";
 import { HTTP_CONTEXTS, placeOf, type Context, type DirectiveSpec } from "../table.js";
 import { resolveFromPrefix } from "../paths.js";
 import { directiveError, locFlag, parseFlag, parseNumber, setOnce, valueError } from "../values.js";
 import { ComplexValue } from "../../vars/complex-value.js";
 
-/** Defaults of the settings below, but root (which needs the prefix: finalize.ts). */
-export const STATIC_DEFAULTS: Pick<LocConf, "index" | "etag" | "ifModifiedSince" | "maxRanges" | "logNotFound"> = {
-  index: [{ name: "index.html", value: undefined }],
-  etag: true,
-  ifModifiedSince: "exact",
-  maxRanges: 0x7fffffff,
-  logNotFound: true,
-};
+export interface StaticLocConf {
+  root: DocumentRoot;
+  index: readonly IndexName[];
+  etag: boolean;
+  ifModifiedSince: "off" | "exact" | "before";
+  maxRanges: number;
+  logNotFound: boolean;
+}
+
+/**
+ * `root` or `alias` (ngx_http_core_root): the path a URI maps to. `alias` is
+ * 0 for root, the location prefix's length for a prefix location's alias, and
+ * "regex" for an alias in a regex location (the alias is then the whole path).
+ */
+export interface DocumentRoot {
+  readonly alias: number | "regex";
+  /** Absolute path without variables, or the compiled value (resolved against the prefix at run time). */
+  readonly path: string | ComplexValue;
+  /** The prefix a relative evaluated path resolves against. */
+  readonly prefix: string;
+}
+
+/** One `index` name: literal, or with variables. */
+export interface IndexName {
+  readonly name: string;
+  readonly value: ComplexValue | undefined;
+}
+
+/** `try_files`: the candidates, then what to do when none exists. */
+export interface TryFiles {
+  readonly candidates: ReadonlyArray<{ readonly value: ComplexValue; readonly testDir: boolean }>;
+  /** A status code (`=404`), or a URI or `@name` to go to. */
+  readonly fallback: { readonly code: number } | { readonly uri: ComplexValue };
+}
 
 const ROOT_CONTEXTS: readonly Context[] = ["http", "server", "location", "if-in-location"];
 
-export const STATIC_DIRECTIVES: readonly DirectiveSpec[] = [
+const STATIC_DIRECTIVES: readonly DirectiveSpec[] = [
   { name: "root", contexts: ROOT_CONTEXTS, args: [1], handle: (scope, node) => setRoot(scope, node, false) },
   { name: "alias", contexts: ["location"], args: [1], handle: (scope, node) => setRoot(scope, node, true) },
   {
@@ -94,6 +120,19 @@ export const STATIC_DIRECTIVES: readonly DirectiveSpec[] = [
     },
   },
 ];
+
+export const STATIC_MODULE: ConfModule<StaticLocConf> = {
+  name: "static",
+  directives: STATIC_DIRECTIVES,
+  createLoc: ({ prefixes }) => ({
+    root: { alias: 0, path: resolveFromPrefix(prefixes.prefix, "html"), prefix: prefixes.prefix },
+    index: [{ name: "index.html", value: undefined }],
+    etag: true,
+    ifModifiedSince: "exact",
+    maxRanges: 0x7fffffff,
+    logNotFound: true,
+  }),
+};
 
 /** ngx_http_core_root(): `root path` or `alias path`, with nginx's checks. */
 function setRoot(scope: BuildScope, node: DirectiveNode, alias: boolean): void {

@@ -4,14 +4,68 @@
  */
 
 import type { SourcePlace } from "../errors.js";
-import type { UpstreamConf, UpstreamServerConf } from "../model.js";
+import type { ConfModule } from "../module.js";
+import type { ResolverConf } from "./resolver.js";
 import type { DirectiveNode } from "../parser.js";
 import { placeOf, type DirectiveSpec } from "../table.js";
 import { directiveError, parseNumber, parseTimeMs, valueError } from "../values.js";
 import { ComplexValue } from "../../vars/complex-value.js";
-import { HEALTH_CHECK_DIRECTIVES } from "./health-check.js";
+import { HEALTH_CHECK_DIRECTIVES, type HealthCheckConf } from "./health-check.js";
 
-export const UPSTREAM_DIRECTIVES: readonly DirectiveSpec[] = [
+export interface UpstreamServerConf {
+  /** As written: "127.0.0.1:8010", "unix:/path", "backend.local:80". */
+  readonly name: string;
+  /** Resolved addresses (a hostname may resolve to several). */
+  readonly addresses: ReadonlyArray<UpstreamAddress>;
+  readonly weight: number;
+  readonly maxFails: number;
+  readonly failTimeoutMs: number;
+  readonly backup: boolean;
+  readonly down: boolean;
+  readonly maxConns: number;
+  /** `resolve`: the name is resolved at run time through the resolver, and again when its answer expires. */
+  readonly resolve?: boolean;
+  readonly place: SourcePlace;
+}
+
+export type UpstreamAddress =
+  | { readonly kind: "inet"; readonly host: string; readonly port: number; readonly text: string }
+  | { readonly kind: "unix"; readonly path: string; readonly text: string };
+
+export interface UpstreamConf {
+  readonly name: string;
+  readonly servers: UpstreamServerConf[];
+  /** True for groups made from a literal `proxy_pass http://host:port`. */
+  readonly implicit: boolean;
+  readonly place: SourcePlace;
+  /** least_conn, ip_hash, hash; round-robin when undefined. */
+  balancing?: UpstreamBalancing;
+  /** `keepalive N` with keepalive_requests/_time/_timeout; undefined: no connection cache. */
+  keepalive?: UpstreamKeepaliveConf;
+  /** The group's keepalive_requests/_time/_timeout as written (they act only with `keepalive N`). */
+  keepaliveSettings?: { requests?: number; timeMs?: number; timeoutMs?: number };
+  /** wsgate_health_check. */
+  healthCheck?: HealthCheckConf;
+  /** `zone NAME [SIZE]`: accepted; wsgate keeps each worker's peer state in that worker. */
+  zone?: { readonly name: string; readonly size: number };
+  /** The group's own `resolver` (else the http block's is used for `server … resolve`). */
+  resolver?: ResolverConf;
+  resolverTimeoutMs?: number;
+}
+
+export type UpstreamBalancing =
+  | { readonly kind: "least-conn" }
+  | { readonly kind: "ip-hash" }
+  | { readonly kind: "hash"; readonly key: ComplexValue; readonly consistent: boolean };
+
+export interface UpstreamKeepaliveConf {
+  readonly max: number;
+  readonly requests: number;
+  readonly timeMs: number;
+  readonly timeoutMs: number;
+}
+
+const UPSTREAM_DIRECTIVES: readonly DirectiveSpec[] = [
   {
     name: "upstream",
     contexts: ["http"],
@@ -79,6 +133,9 @@ export const UPSTREAM_DIRECTIVES: readonly DirectiveSpec[] = [
   keepaliveSetting("keepalive_timeout", "timeoutMs", (node, value) => parseTimeMs(node, value)),
   ...HEALTH_CHECK_DIRECTIVES,
 ];
+
+/** The groups live in the http block (HttpBuild.upstreams); no level of LocConf or SrvConf. */
+export const UPSTREAM_MODULE: ConfModule = { name: "ngx_http_upstream_module", directives: UPSTREAM_DIRECTIVES };
 
 /** keepalive_requests/_time/_timeout inside `upstream`: one value each, used with `keepalive N`. */
 function keepaliveSetting(

@@ -11,10 +11,18 @@
  *                                 evenly over TIME; implies close frames
  */
 
+import type { ConfModule } from "../module.js";
 import type { DirectiveSpec } from "../table.js";
 import { parseFlag, parseTimeMs, setOnce } from "../values.js";
 
-export const WSGATE_PROCESS_DIRECTIVES: readonly DirectiveSpec[] = [
+export interface WsgateProcessMainConf {
+  /** `wsgate_close_frames`: WebSocket tunnels ended at shutdown get 1001 close frames instead of a TCP cut. */
+  wsgateCloseFrames: boolean;
+  /** `wsgate_shutdown_drain`: at a graceful shutdown, tunnels are closed (1001) spread over this time. */
+  wsgateShutdownDrainMs: number | undefined;
+}
+
+const WSGATE_PROCESS_DIRECTIVES: readonly DirectiveSpec[] = [
   {
     name: "wsgate_close_frames",
     contexts: ["main"],
@@ -28,3 +36,9 @@ export const WSGATE_PROCESS_DIRECTIVES: readonly DirectiveSpec[] = [
     handle: (scope, node) => setOnce(scope.main, "wsgateShutdownDrainMs", parseTimeMs(node, node.args[0]!), node),
   },
 ];
+
+export const WSGATE_PROCESS_MODULE: ConfModule<object, object, WsgateProcessMainConf> = {
+  name: "wsgate_process",
+  directives: WSGATE_PROCESS_DIRECTIVES,
+  createMain: () => ({ wsgateCloseFrames: false, wsgateShutdownDrainMs: undefined }),
+};

@@ -5,15 +5,15 @@
  * regex errors), checked while the configuration is read.
  */
 
-import type { LocationBuild } from "../config/build-scope.js";
-import type { DirectiveNode } from "../config/parser.js";
-import { compileRegex } from "../config/regex.js";
-import { placeOf } from "../config/table.js";
-import { valueError } from "../config/values.js";
-import { ComplexValue } from "../vars/complex-value.js";
-import type { VariableRegistry } from "../vars/registry.js";
+import type { LocationBuild } from "../build-scope.js";
+import type { DirectiveNode } from "../parser.js";
+import { compileRegex } from "../regex.js";
+import { placeOf } from "../table.js";
+import { valueError } from "../values.js";
+import { ComplexValue } from "../../vars/complex-value.js";
+import type { VariableRegistry } from "../../vars/registry.js";
 import type { Condition, NamedCaptures, RewriteCode } from "./script.js";
-import { defineSetVariable } from "./variables.js";
+import { defineSetVariable } from "./set-variables.js";
 
 /** A code as recorded while reading: an `if` in a location still holds the level being built. */
 export type BuildCode =

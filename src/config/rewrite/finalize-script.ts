@@ -5,8 +5,9 @@
  * location).
  */
 
-import type { LocationBuild } from "../config/build-scope.js";
-import { inherit, type LocConf } from "../config/model.js";
+import type { LocationBuild } from "../build-scope.js";
+import { mergeLoc } from "../merge.js";
+import type { LocConf } from "../model.js";
 import type { BuildCode } from "./compile.js";
 import type { RewriteCode } from "./script.js";
 
@@ -24,7 +25,7 @@ export function finalizeScript(
           modifier: build.modifier,
           path: build.path,
           regex: build.regex,
-          loc: inherit(build.loc, parentLoc),
+          loc: mergeLoc(build.loc, parentLoc),
           locations: [],
           proxyPass: build.proxyPass ?? parent?.proxyPass,
           place: build.place,

@@ -5,8 +5,8 @@
  * its body), which the runner walks the same way.
  */
 
-import type { ComplexValue } from "../vars/complex-value.js";
-import type { LocationConf } from "../config/model.js";
+import type { ComplexValue } from "../../vars/complex-value.js";
+import type { LocationConf } from "../model.js";
 
 export type RewriteFlag = "last" | "break" | "redirect" | "permanent" | undefined;
 

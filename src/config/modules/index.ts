@@ -1,0 +1,81 @@
+/**
+ * The modules of the configuration, in nginx's order of modules: the order of
+ * their directive rows (a name with several rows takes the first allowed in
+ * its context), of their defaults and of their checks after merging.
+ *
+ * LocConf, SrvConf and MainConf are the modules' slices put together; a
+ * module added here adds its slices to the types below (checked at compile
+ * time: the list and the types must name the same slices).
+ */
+
+import type { ConfModule } from "../module.js";
+import { ACCESS_MODULE, type AccessLocConf } from "./access.js";
+import { CORE_MODULE, type CoreMainConf } from "./core.js";
+import { HEADERS_MODULE, type HeadersLocConf } from "./headers.js";
+import { HTTP_CORE_MODULE, type CoreLocConf, type CoreSrvConf } from "./http-core.js";
+import { LOG_MODULE, type LogLocConf } from "./log.js";
+import { MAP_MODULE } from "./map.js";
+import { PROXY_RESPONSE_MODULE, type ProxyResponseLocConf } from "./proxy-response.js";
+import { PROXY_MODULE, type ProxyLocConf } from "./proxy.js";
+import { REQUEST_BODY_MODULE, type RequestBodyLocConf } from "./request-body.js";
+import { RESOLVER_MODULE, type ResolverLocConf } from "./resolver.js";
+import { REWRITE_MODULE, type RewriteLocConf } from "./rewrite.js";
+import { SSL_MODULE, type SslSrvConf } from "./ssl.js";
+import { STATIC_MODULE, type StaticLocConf } from "./static.js";
+import { UPSTREAM_STATUS_MODULE } from "./upstream-status.js";
+import { UPSTREAM_MODULE } from "./upstream.js";
+import { WSGATE_PROCESS_MODULE, type WsgateProcessMainConf } from "./wsgate-process.js";
+
+export const MODULES = [
+  CORE_MODULE,
+  HTTP_CORE_MODULE,
+  LOG_MODULE,
+  MAP_MODULE,
+  PROXY_MODULE,
+  STATIC_MODULE,
+  ACCESS_MODULE,
+  RESOLVER_MODULE,
+  UPSTREAM_MODULE,
+  UPSTREAM_STATUS_MODULE,
+  WSGATE_PROCESS_MODULE,
+  REWRITE_MODULE,
+  HEADERS_MODULE,
+  PROXY_RESPONSE_MODULE,
+  REQUEST_BODY_MODULE,
+  SSL_MODULE,
+] as const satisfies readonly ConfModule[];
+
+/** Everything a location may set and inherit. */
+export type LocConf = CoreLocConf &
+  LogLocConf &
+  ProxyLocConf &
+  StaticLocConf &
+  AccessLocConf &
+  ResolverLocConf &
+  RewriteLocConf &
+  HeadersLocConf &
+  ProxyResponseLocConf &
+  RequestBodyLocConf;
+
+/** Everything a server may set and inherit from the http block. */
+export type SrvConf = CoreSrvConf & SslSrvConf;
+
+/** The process's settings (main and events contexts). */
+export type MainConf = CoreMainConf & WsgateProcessMainConf;
+
+type Modules = (typeof MODULES)[number];
+type Slices<Level extends 0 | 1 | 2> = Modules extends infer M
+  ? M extends ConfModule<infer Loc, infer Srv, infer Main>
+    ? [Loc, Srv, Main][Level]
+    : never
+  : never;
+type Intersection<U> = (U extends unknown ? (slice: U) => void : never) extends (slice: infer I) => void ? I : never;
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+
+// A slice in the types above without its module in MODULES (or the other way round) fails here.
+const slicesMatch: [
+  Same<LocConf, Intersection<Slices<0>>>,
+  Same<SrvConf, Intersection<Slices<1>>>,
+  Same<MainConf, Intersection<Slices<2>>>,
+] = [true, true, true];
+void slicesMatch;

@@ -1,0 +1,38 @@
+/**
+ * Variables made by `set` (and by a rewrite regex's named captures): each is
+ * defined once for the whole configuration and holds a per-request value in
+ * the request's variable cache (as nginx keeps them in r->variables). Read
+ * before any `set` gave it a value, it is empty and, with
+ * uninitialized_variable_warn on, nginx's warning is logged through the hook
+ * the request flow registers (src/rewrite/variables.ts re-exports it).
+ */
+
+import type { DirectiveNode } from "../parser.js";
+import { valueError } from "../values.js";
+import type { VariableRegistry } from "../../vars/registry.js";
+import type { VariableSource } from "../../vars/source.js";
+
+/** Names defined by `set`, per registry: a second `set` of one is fine, a built-in is not. */
+const setNames = new WeakMap<VariableRegistry, Set<string>>();
+
+/** Who hears of an uninitialized read (the request flow registers each request's error log). */
+const warners = new WeakMap<VariableSource, (name: string) => void>();
+
+export function onUninitializedVariable(r: VariableSource, warn: (name: string) => void): void {
+  warners.set(r, warn);
+}
+
+export function defineSetVariable(registry: VariableRegistry, name: string, node: DirectiveNode): void {
+  let names = setNames.get(registry);
+  if (!names) {
+    names = new Set();
+    setNames.set(registry, names);
+  }
+  if (names.has(name)) return;
+  if (registry.isDefined(name)) throw valueError(node, `the duplicate "${name}" variable`);
+  names.add(name);
+  registry.define(name, (r) => {
+    warners.get(r)?.(name);
+    return "";
+  });
+}
