@@ -10,7 +10,7 @@ import type { RequestHead } from "./request-head.js";
 import type { RequestFacts } from "./request-headers.js";
 import type { RequestLogContext } from "../log/error-log.js";
 import { variableName } from "../vars/http-variables.js";
-import { documentRoot, mapUriToPath } from "../static/paths.js";
+import { documentRoot, mapUriToPath } from "./paths.js";
 import { realpathSync } from "node:fs";
 import { systemErrorText } from "../config/errors.js";
 
