@@ -77,7 +77,8 @@ ${STATUSES.map((code) => `    location = /status/${code} { return ${code}; }`).j
   }`;
 
 /** A request to the `main` server (HTTP/1.1 unless the line says otherwise). */
-const get = (path: string, extra = "", host = "main"): string => `GET ${path} HTTP/1.1\r\nHost: ${host}\r\n${extra}\r\n`;
+const get = (path: string, extra = "", host = "main"): string =>
+  `GET ${path} HTTP/1.1\r\nHost: ${host}\r\n${extra}\r\n`;
 
 interface Outcome {
   /** Per answer: the status line, then its Connection and Keep-Alive lines. */
@@ -159,7 +160,10 @@ const CASES: ReadonlyArray<readonly [string, readonly string[], string?]> = [
   ["keepalive_timeout 0: error_page to a file", [get("/k0/error-file")]],
   ["keepalive_timeout 0: error_page to a named location", [get("/k0/error-named")]],
   ["keepalive_timeout 0: error_page to a URL", [get("/k0/error-redirect")]],
-  ["keepalive_timeout 0 at server level: return in the server's rewrite phase", [get("/server-return", "", "server-k0")]],
+  [
+    "keepalive_timeout 0 at server level: return in the server's rewrite phase",
+    [get("/server-return", "", "server-k0")],
+  ],
   ["keepalive_timeout 0 at server level: a location", [get("/", "", "server-k0")]],
   ["a static file, kept", [get("/file.txt")]],
   ["stub_status, kept", [get("/status")]],
@@ -193,18 +197,23 @@ const CASES: ReadonlyArray<readonly [string, readonly string[], string?]> = [
   ["return 503, kept", [get("/status/503")]],
   ["return 505, kept (nginx's 505 closes only when the parser finds it)", [get("/status/505")]],
   ["return 408: closed without an answer", [get("/status/408")]],
-  ["a body over client_max_body_size: 413", ["POST /small HTTP/1.1\r\nHost: main\r\nContent-Length: 10\r\n\r\n0123456789"]],
+  [
+    "a body over client_max_body_size: 413",
+    ["POST /small HTTP/1.1\r\nHost: main\r\nContent-Length: 10\r\n\r\n0123456789"],
+  ],
   ["a body read and dropped by return", ["POST /ok HTTP/1.1\r\nHost: main\r\nContent-Length: 5\r\n\r\nhello"]],
   ["a bad request: duplicate Host", ["GET /ok HTTP/1.1\r\nHost: main\r\nHost: main\r\n\r\n"]],
   ["an unknown Transfer-Encoding: 501", ["POST /ok HTTP/1.1\r\nHost: main\r\nTransfer-Encoding: gzip\r\n\r\n"]],
   ["TRACE: 405, refused before the request is handled", ["TRACE /ok HTTP/1.1\r\nHost: main\r\n\r\n"]],
-  ["a POST from MSIE 6 (keepalive_disable msie6)", [
-    "POST /ok HTTP/1.1\r\nHost: main\r\nUser-Agent: Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.0)\r\n\r\n",
-  ]],
+  [
+    "a POST from MSIE 6 (keepalive_disable msie6)",
+    ["POST /ok HTTP/1.1\r\nHost: main\r\nUser-Agent: Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.0)\r\n\r\n"],
+  ],
   ["a GET from MSIE 6, kept", [get("/ok", "User-Agent: Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.0)\r\n")]],
-  ["a POST from MSIE 6 SV1, kept", [
-    "POST /ok HTTP/1.1\r\nHost: main\r\nUser-Agent: Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.1; SV1)\r\n\r\n",
-  ]],
+  [
+    "a POST from MSIE 6 SV1, kept",
+    ["POST /ok HTTP/1.1\r\nHost: main\r\nUser-Agent: Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.1; SV1)\r\n\r\n"],
+  ],
 ];
 
 describe("keep-alive, compared with nginx", { skip }, () => {
