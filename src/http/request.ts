@@ -62,7 +62,7 @@ export class HttpRequest implements VariableSource {
   outLocation: string | undefined = undefined;
   /** "100 Continue" was answered, or may no longer be (r->expect_tested). */
   expectTested = false;
-  /** An error that closes the connection (400, 413, 500 …) was met, even if an error_page answers it (r->keepalive = 0). */
+  /** nginx's r->keepalive = 0, set by keep-alive.ts (a closing error, a location's keepalive settings …); read it through keepAliveAllowed(). */
   keepAliveLost = false;
   /** The body is being thrown away (r->discard_body): client_max_body_size is not checked again. */
   discardBody = false;

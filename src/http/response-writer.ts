@@ -33,9 +33,10 @@ export interface ConnectionLines {
 
 /** The header filter's Connection line (and Keep-Alive) for `r`, with the chunked filter's word on `end`. */
 export function connectionLines(r: HttpRequest, end: BodyEnd = "framed"): ConnectionLines {
+  // After a 101 the connection carries a tunnel, or what follows until the upstream closes: never another request.
+  if (end === "upgrade") return { keepAlive: false, lines: [["Connection", "upgrade"]] };
   if (end === "close") bodyEndsWithClose(r);
   const keepAlive = keepAliveAllowed(r);
-  if (end === "upgrade") return { keepAlive, lines: [["Connection", "upgrade"]] };
   return { keepAlive, lines: linesFor(keepAlive, r.loc.keepaliveHeaderSeconds) };
 }
 

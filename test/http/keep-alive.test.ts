@@ -164,7 +164,7 @@ describe("the writer's Connection lines", () => {
     assert.equal(keepAliveAllowed(r), false);
   });
 
-  test("a 101 says upgrade", () => {
-    assert.deepEqual(connectionLines(request(), "upgrade").lines, [["Connection", "upgrade"]]);
+  test("a 101 says upgrade, and the connection serves no other request", () => {
+    assert.deepEqual(connectionLines(request(), "upgrade"), { keepAlive: false, lines: [["Connection", "upgrade"]] });
   });
 });

@@ -66,6 +66,7 @@ describe("proxiedHead", () => {
     const head = upstream("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
     const out = proxiedHead(request(true, conf), head, conf, { chunked: false, end: "upgrade" });
     assert.deepEqual(connectionOf(out.head), ["Connection: upgrade"]);
+    assert.equal(out.keepAlive, false);
   });
 });
 
