@@ -16,6 +16,7 @@ const proxyHandler: ContentHandler = {
   name: "proxy_pass",
   claims: ({ location }) => location?.proxyPass !== undefined,
   handle: (r, flow) => {
+    // Claimed only where the location has proxy_pass.
     const location = r.location!;
     proxyRequest(r, r.connection as ClientConnection, location, location.proxyPass!, flow);
   },
