@@ -243,7 +243,7 @@ export class RequestFlow implements ConnectionEvents, ContentFlow {
 
   /**
    * A status wsgate answers itself (nginx's special response): the location's
-   * error_page for it if any, else nginx's page; 444 closes without a word.
+   * error_page for it if any, else nginx's page (specialResponse()); 444, 408 and 499 close without a word.
    */
   respondError(r: HttpRequest, status: number, extras?: ErrorExtras): void {
     if (CLOSE_WITHOUT_ANSWER.has(status)) {
