@@ -9,6 +9,7 @@
 import type { ErrorPage } from "../config/model.js";
 import { internalRedirect, namedLocation, type PhaseHooks, type PhaseOutcome } from "../rewrite/phases.js";
 import type { HttpRequest } from "./request.js";
+import { enterNamedLocation } from "./keep-alive.js";
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
@@ -29,7 +30,10 @@ export function sendErrorPage(r: HttpRequest, page: ErrorPage, hooks: PhaseHooks
     if (r.method !== "HEAD") r.methodOverride = "GET";
     return internalRedirect(r, path, args, hooks);
   }
-  if (uri.startsWith("@")) return namedLocation(r, uri, hooks);
+  if (uri.startsWith("@")) {
+    enterNamedLocation(r, uri);
+    return namedLocation(r, uri, hooks);
+  }
   if (!REDIRECTS.has(page.overwrite)) r.errStatus = 302;
   r.outLocation = uri;
   return { kind: "status", status: r.errStatus };

@@ -1,74 +1,25 @@
 /**
- * Responses wsgate makes itself — `return`, redirects, error pages — with
- * the head nginx's header filter writes: Server, Date, Content-Type,
- * Content-Length, a relative Location made absolute (absolute_redirect,
- * server_name_in_redirect, port_in_redirect), Connection, Keep-Alive, then
- * an absolute Location and the add_header lines in the list's order.
+ * The head of a response wsgate makes itself — `return`, redirects, error
+ * pages, files, stub_status — as nginx's header filter writes it: Server,
+ * Date, Content-Type, Content-Length, Last-Modified, a relative Location made
+ * absolute (absolute_redirect, server_name_in_redirect, port_in_redirect),
+ * Connection and Keep-Alive (the response writer's), then an absolute
+ * Location and the add_header lines in the list's order.
  */
 
 import { SERVER_TOKEN, SERVER_TOKEN_BARE } from "../version.js";
 import { formatHttpDate } from "../vars/time.js";
 import type { HttpRequest } from "./request.js";
-import { statusLine } from "./status.js";
-import { errorPageBody } from "./special-response.js";
-import { STATUS_HEADER_TOO_LARGE } from "./request-head.js";
 import { addedHeaders } from "./add-header.js";
-import { contentTypeFor } from "../static/mime.js";
-
-const CRLF = "\r\n";
-
-/** The statuses nginx has a built-in page for (ngx_http_error_pages). */
-const PAGES = new Set([
-  301,
-  302,
-  303,
-  307,
-  308,
-  400,
-  401,
-  402,
-  403,
-  404,
-  405,
-  406,
-  408,
-  409,
-  410,
-  411,
-  412,
-  413,
-  414,
-  415,
-  416,
-  421,
-  429,
-  STATUS_HEADER_TOO_LARGE,
-  495,
-  496,
-  497,
-  498,
-  500,
-  501,
-  502,
-  503,
-  504,
-  505,
-  507,
-]);
-
-/** nginx's page for a status, or undefined when it has none (the response is then empty). */
-export function specialPageBody(status: number, serverTokens: "on" | "off" | "build"): string | undefined {
-  if (!PAGES.has(status)) return undefined;
-  const page = errorPageBody(status === 498 ? 404 : status, serverTokens);
-  // The page of 302 is titled "Found" though its status line says "Moved Temporarily".
-  return status === 302 ? page.replaceAll("302 Moved Temporarily", "302 Found") : page;
-}
+import { connectionLines, headText, ownStatusLine, type BodyEnd } from "./response-writer.js";
+import { contentTypeFor } from "./mime.js";
 
 export interface OwnHead {
   readonly status: number;
   readonly contentType: string | undefined;
   readonly contentLength: number | undefined;
-  readonly keepAlive: boolean;
+  /** How the body ends; "framed" unless told (wsgate's own answers always have a length). */
+  readonly bodyEnd?: BodyEnd | undefined;
   /** A file's modification time, as an HTTP date. */
   readonly lastModified?: string | undefined;
   /** Headers of the response's own list (ETag, Accept-Ranges, Content-Range), before add_header's. */
@@ -82,8 +33,14 @@ export interface OwnHead {
 /** ngx_http_header_filter() sends Last-Modified only with these statuses (not on an error page). */
 const LAST_MODIFIED_STATUSES = new Set([200, 206, 304]);
 
+/** The head's text, and whether the connection may outlive the response. */
+export interface OwnHeadText {
+  readonly text: string;
+  readonly keepAlive: boolean;
+}
+
 /** The response head; records what the access log and $sent_http_ need. */
-export function ownResponseHead(r: HttpRequest, head: OwnHead): string {
+export function ownResponseHead(r: HttpRequest, head: OwnHead): OwnHeadText {
   const loc = r.loc;
   const sent: Array<[string, string]> = [];
   const list: Array<[string, string]> = [];
@@ -99,9 +56,8 @@ export function ownResponseHead(r: HttpRequest, head: OwnHead): string {
     if (location.startsWith("/") && loc.absoluteRedirect) sent.push(["Location", absoluteLocation(r, location)]);
     else list.push(["Location", location]);
   }
-  sent.push(["Connection", head.keepAlive ? "keep-alive" : "close"]);
-  if (head.keepAlive && loc.keepaliveHeaderSeconds !== undefined)
-    sent.push(["Keep-Alive", `timeout=${loc.keepaliveHeaderSeconds}`]);
+  const connection = connectionLines(r, head.bodyEnd);
+  sent.push(...connection.lines);
   sent.push(
     ...list,
     ...(head.listed ?? []).map(([name, value]): [string, string] => [name, value]),
@@ -109,9 +65,7 @@ export function ownResponseHead(r: HttpRequest, head: OwnHead): string {
     ...(head.afterAdded ?? []).map(([name, value]): [string, string] => [name, value]),
   );
   r.responseHeaders = sent;
-  let text = `HTTP/1.1 ${statusLine(head.status)}${CRLF}`;
-  for (const [name, value] of sent) text += `${name}: ${value}${CRLF}`;
-  return text + CRLF;
+  return { text: headText(ownStatusLine(head.status), sent), keepAlive: connection.keepAlive };
 }
 
 /** A Location starting with "/" made absolute, as ngx_http_header_filter() does. */

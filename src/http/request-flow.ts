@@ -1,33 +1,35 @@
 /**
  * The life of a request, phase by phase (after nginx's phases and Pingora's
  * request filters): head read → checks → server → the rewrite phases
- * (src/rewrite/phases.ts: location, rewrite, internal redirects) → content
- * (proxy, wsgate_upstream_status, or the static handlers of src/static/) →
- * log. Every error response goes through respondError(), which sends the
- * location's error_page or nginx's page and status.
+ * (src/rewrite/phases.ts: location, rewrite, internal redirects) → try_files
+ * and the location's content handler (content-handler.ts: proxy_pass,
+ * stub_status, wsgate_upstream_status, static files — registered by the
+ * serving process) → log. Every error response goes through respondError(),
+ * which sends the location's error_page or nginx's special response; every
+ * answer is written by the response writer, which keeps or closes the
+ * connection by keep-alive.ts's rule.
  */
 
 import type { HttpConf, LocConf } from "../config/model.js";
 import type { AccessLog } from "../log/access-log.js";
 import type { ErrorLog } from "../log/error-log.js";
-import { proxyRequest, type ProxyServices } from "../proxy/forward.js";
 import type { UpstreamGroup } from "../upstream/group.js";
 import type { ClientConnection, ConnectionEvents } from "./connection.js";
 import { HttpRequest } from "./request.js";
 import type { RequestHead } from "./request-head.js";
 import { requestFacts, type RequestFacts } from "./request-headers.js";
 import { selectServer, type AddressServers } from "./select-server.js";
-import { errorClosesConnection, wireStatus } from "./special-response.js";
-import { ownResponseHead, returnContentType, specialPageBody } from "./own-response.js";
+import { specialResponse } from "./special-response.js";
+import { ownResponseHead, returnContentType } from "./own-response.js";
 import { errorPageFor, sendErrorPage } from "./error-page.js";
+import { answeredBeforeHandler, connectionKept, enterLocation, enterNamedLocation, errorMet } from "./keep-alive.js";
+import { sendWhole } from "./response-writer.js";
+import type { ConnectionStats, ContentFlow, ContentHandlers, ErrorExtras } from "./content-handler.js";
 import { internalRedirect, namedLocation, runPhases, type PhaseHooks, type PhaseOutcome } from "../rewrite/phases.js";
 import { onUninitializedVariable } from "../rewrite/variables.js";
 import { parseTarget } from "./uri.js";
 import { requestHeadersRead } from "../vars/http-variables.js";
 import { recordMatch } from "../vars/captures.js";
-import { upstreamStatus } from "../upstream/status.js";
-import { contentPhase } from "../static/content.js";
-import type { ConnectionStats, ErrorExtras, StaticServices } from "../static/services.js";
 
 export interface FlowServices {
   readonly http: HttpConf;
@@ -39,7 +41,16 @@ export interface FlowServices {
   serversFor(connection: ClientConnection): AddressServers;
   /** stub_status's counters. */
   connectionStats(): ConnectionStats;
+  /** The content handlers by location (proxy_pass, stub_status, static files …) and try_files. */
+  readonly content: ContentHandlers;
 }
+
+/**
+ * Statuses nginx's ngx_http_finalize_request() answers with nothing: the
+ * connection is closed and the request logged with the status (444 from
+ * `return`, 408 and 499 as nginx's terminate).
+ */
+const CLOSE_WITHOUT_ANSWER = new Set([444, 408, 499]);
 
 const EMPTY_FACTS: RequestFacts = {
   host: "",
@@ -49,7 +60,7 @@ const EMPTY_FACTS: RequestFacts = {
   expectContinue: false,
 };
 
-export class RequestFlow implements ConnectionEvents, ProxyServices, StaticServices {
+export class RequestFlow implements ConnectionEvents, ContentFlow {
   readonly upstreams: ReadonlyMap<string, UpstreamGroup>;
   readonly keepsResponseHeaders: boolean;
   readonly requestHeadersRead: ReadonlySet<string>;
@@ -102,6 +113,8 @@ export class RequestFlow implements ConnectionEvents, ProxyServices, StaticServi
     });
     connection.setKeepaliveTimeout(r.loc.keepaliveTimeoutMs);
     if (head.method === "CONNECT" || head.method === "TRACE") {
+      // ngx_http_process_request_header(): refused before the request is handled, so never kept alive.
+      answeredBeforeHandler(r);
       this.respondError(r, 405);
       return;
     }
@@ -112,6 +125,7 @@ export class RequestFlow implements ConnectionEvents, ProxyServices, StaticServi
         "client sent plain HTTP request to HTTPS port",
         r.logContext("while reading client request headers"),
       );
+      answeredBeforeHandler(r);
       this.respondError(r, 497);
       return;
     }
@@ -121,7 +135,10 @@ export class RequestFlow implements ConnectionEvents, ProxyServices, StaticServi
   /** What the rewrite phases need from the flow. */
   private readonly phaseHooks: PhaseHooks = {
     errorLogFor: (r) => this.errorLogFor(r),
-    afterFindConfig: (r) => this.checkBodySize(r),
+    afterFindConfig: (r) => {
+      enterLocation(r);
+      return this.checkBodySize(r);
+    },
   };
 
   /** nginx's find-config check: a declared body past client_max_body_size. */
@@ -154,20 +171,10 @@ export class RequestFlow implements ConnectionEvents, ProxyServices, StaticServi
     this.content(r);
   }
 
-  /** The try-files and content phases (src/static/content.ts): proxy_pass, else stub_status, index, files. */
+  /** The try-files and content phases: the location's handler, chosen once per location. */
   private content(r: HttpRequest): void {
-    const connection = r.connection as ClientConnection;
-    connection.setKeepaliveTimeout(r.loc.keepaliveTimeoutMs);
-    contentPhase(r, this, () => {
-      const location = r.location;
-      if (location?.upstreamStatus) {
-        this.respondJson(r, upstreamStatus(this.upstreams, Date.now()));
-        return true;
-      }
-      if (!location?.proxyPass) return false;
-      proxyRequest(r, connection, location, location.proxyPass, this);
-      return true;
-    });
+    r.reportError ??= (level, message, context) => this.errorLogFor(r).log(level, message, context);
+    this.services.content.run(r, this);
   }
 
   /** index and try_files: ngx_http_internal_redirect(), from the server rewrite phase. */
@@ -179,6 +186,7 @@ export class RequestFlow implements ConnectionEvents, ProxyServices, StaticServi
 
   /** try_files's `@name`: ngx_http_named_location(), from the rewrite phase. */
   namedLocation(r: HttpRequest, name: string): void {
+    enterNamedLocation(r, name);
     this.afterPhases(r, namedLocation(r, name, this.phaseHooks));
   }
 
@@ -235,39 +243,25 @@ export class RequestFlow implements ConnectionEvents, ProxyServices, StaticServi
 
   /**
    * A status wsgate answers itself (nginx's special response): the location's
-   * error_page for it if any, else nginx's page; 444 closes without a word.
+   * error_page for it if any, else nginx's page (specialResponse()); 444, 408 and 499 close without a word.
    */
   respondError(r: HttpRequest, status: number, extras?: ErrorExtras): void {
-    const connection = r.connection as ClientConnection;
-    if (status === 444) {
-      r.status = 444;
+    if (CLOSE_WITHOUT_ANSWER.has(status)) {
+      r.status = status;
       this.log(r);
-      connection.destroy();
+      (r.connection as ClientConnection).destroy();
       return;
     }
     r.errStatus = status;
     r.expectTested = true;
-    if (errorClosesConnection(status)) r.keepAliveLost = true;
+    errorMet(r, status);
     const page = r.errorPage || r.uriChanges === 0 ? undefined : errorPageFor(r, status);
     if (page) {
       this.afterPhases(r, sendErrorPage(r, page, this.phaseHooks));
       return;
     }
-    const code = r.errStatus || status;
-    const send = wireStatus(code);
-    const keepAlive = r.facts.keepAlive && !r.keepAliveLost && connection.requests < r.loc.keepaliveRequests;
-    const body = specialPageBody(code, r.loc.serverTokens);
-    const head = ownResponseHead(r, {
-      status: send,
-      contentType: body === undefined ? undefined : "text/html",
-      contentLength: body?.length ?? 0,
-      keepAlive,
-      listed: extras?.headers,
-    });
-    r.status = send;
-    r.headerBytes = head.length;
-    connection.write(r.method === "HEAD" || body === undefined ? head : head + body);
-    this.finalize(r, keepAlive);
+    const special = specialResponse(r, r.errStatus || status, extras?.headers);
+    sendWhole(r, special.status, special.head, special.body, this.finish);
   }
 
   /** `return code text` (ngx_http_send_response): the text as the body, typed by the URI's extension. */
@@ -276,47 +270,32 @@ export class RequestFlow implements ConnectionEvents, ProxyServices, StaticServi
     // nginx discards the body before it answers, and so answers "Expect: 100-continue" first.
     r.answerExpect((text) => connection.write(text));
     const send = r.errStatus || status;
-    const keepAlive =
-      r.facts.keepAlive &&
-      !r.keepAliveLost &&
-      r.loc.keepaliveTimeoutMs > 0 &&
-      connection.requests < r.loc.keepaliveRequests;
     const head = ownResponseHead(r, {
       status: send,
       contentType: returnContentType(r),
       contentLength: Buffer.byteLength(body, "latin1"),
-      keepAlive,
     });
-    r.status = send;
-    r.headerBytes = head.length;
-    connection.write(r.method === "HEAD" || send === 204 ? head : head + body);
-    this.finalize(r, keepAlive);
+    sendWhole(r, send, head, send === 204 ? undefined : body, this.finish);
   }
 
-  /** A JSON answer made by wsgate itself (wsgate_upstream_status); the connection closes after it. */
-  private respondJson(r: HttpRequest, value: object): void {
-    const body = Buffer.from(`${JSON.stringify(value, null, 2)}\n`);
-    const head = ownResponseHead(r, {
-      status: 200,
-      contentType: "application/json",
-      contentLength: body.length,
-      keepAlive: false,
-    });
-    r.status = 200;
-    r.headerBytes = head.length;
-    const connection = r.connection as ClientConnection;
-    connection.write(head);
-    if (r.method !== "HEAD") connection.write(body);
-    this.finalize(r, false);
-  }
+  private readonly finish = (r: HttpRequest, keepAlive: boolean): void => this.finalize(r, keepAlive);
 
+  /**
+   * The response is complete: the access-log line, then the connection kept
+   * for the next request (with the keepalive_timeout of the location the
+   * request ended in) or closed.
+   */
   finalize(r: HttpRequest, keepAlive: boolean): void {
     this.log(r);
     const connection = r.connection as ClientConnection;
+    const kept = connectionKept(r, keepAlive);
     // Every answer wsgate makes itself drops an unread body first, as nginx's special response
     // handler and ngx_http_send_response() do; one still arriving then closes the connection.
-    if (keepAlive) connection.discardBody(r.facts.framing);
-    connection.finishRequest(keepAlive);
+    if (kept) {
+      connection.discardBody(r.facts.framing);
+      connection.setKeepaliveTimeout(r.loc.keepaliveTimeoutMs);
+    }
+    connection.finishRequest(kept);
   }
 
   finalizeTunnel(r: HttpRequest): void {
@@ -333,6 +312,7 @@ export class RequestFlow implements ConnectionEvents, ProxyServices, StaticServi
   private startRequest(connection: ClientConnection, head: RequestHead, facts: RequestFacts): HttpRequest {
     const server = this.services.serversFor(connection).defaultServer;
     const r = new HttpRequest(connection, head, facts, "", "", head.target, server, undefined, Date.now());
+    answeredBeforeHandler(r);
     this.inFlight.set(connection, r);
     return r;
   }

@@ -38,7 +38,7 @@ export function requestFacts(head: RequestHead): FactsResult {
   let hostHeader: string | undefined;
   let contentLength: string | undefined;
   let transferEncoding: string | undefined;
-  const connectionTokens: string[] = [];
+  let connectionType: "close" | "keep-alive" | undefined;
   let upgrade = false;
   let expectContinue = false;
   const seen = new Map<string, readonly [string, string]>();
@@ -57,13 +57,7 @@ export function requestFacts(head: RequestHead): FactsResult {
     if (lower === "host") hostHeader = value;
     else if (lower === "content-length") contentLength = value;
     else if (lower === "transfer-encoding") transferEncoding = value;
-    else if (lower === "connection")
-      connectionTokens.push(
-        ...value
-          .toLowerCase()
-          .split(",")
-          .map((t) => t.trim()),
-      );
+    else if (lower === "connection") connectionType = connectionTypeOf(value) ?? connectionType;
     else if (lower === "upgrade") upgrade = true;
     else if (lower === "expect" && value.toLowerCase() === "100-continue") expectContinue = true;
   }
@@ -78,9 +72,21 @@ export function requestFacts(head: RequestHead): FactsResult {
   const framing = bodyFraming(head, contentLength, transferEncoding);
   if ("status" in framing) return framing;
 
-  const keepAlive =
-    head.version >= 1001 ? !connectionTokens.includes("close") : connectionTokens.includes("keep-alive");
+  // ngx_http_handler(): HTTP/1.1 keeps the connection unless told otherwise, HTTP/1.0 only when asked.
+  const keepAlive = connectionType === undefined ? head.version >= 1001 : connectionType === "keep-alive";
   return { ok: { host, framing, keepAlive, upgrade, expectContinue } };
+}
+
+/**
+ * ngx_http_process_connection(), for each Connection line (the last that
+ * says something wins): "close" anywhere in the value, else "keep-alive"
+ * anywhere, as nginx searches the text, not its tokens.
+ */
+function connectionTypeOf(value: string): "close" | "keep-alive" | undefined {
+  const lower = value.toLowerCase();
+  if (lower.includes("close")) return "close";
+  if (lower.includes("keep-alive")) return "keep-alive";
+  return undefined;
 }
 
 function refuse(reason: string, status = 400): { status: number; reason: string } {

@@ -10,7 +10,7 @@ import type { RequestHead } from "./request-head.js";
 import type { RequestFacts } from "./request-headers.js";
 import type { RequestLogContext } from "../log/error-log.js";
 import { variableName } from "../vars/http-variables.js";
-import { documentRoot, mapUriToPath } from "../static/paths.js";
+import { documentRoot, mapUriToPath } from "./paths.js";
 import { realpathSync } from "node:fs";
 import { systemErrorText } from "../config/errors.js";
 
@@ -62,7 +62,7 @@ export class HttpRequest implements VariableSource {
   outLocation: string | undefined = undefined;
   /** "100 Continue" was answered, or may no longer be (r->expect_tested). */
   expectTested = false;
-  /** An error that closes the connection (400, 413, 500 …) was met, even if an error_page answers it (r->keepalive = 0). */
+  /** nginx's r->keepalive = 0, set by keep-alive.ts (a closing error, a location's keepalive settings …); read it through keepAliveAllowed(). */
   keepAliveLost = false;
   /** The body is being thrown away (r->discard_body): client_max_body_size is not checked again. */
   discardBody = false;

@@ -12,7 +12,7 @@ import type { AccessLog } from "../log/access-log.js";
 import type { ErrorLog, ErrorLogs } from "../log/error-log.js";
 import { UpstreamGroup } from "../upstream/group.js";
 import { ClientConnection, requestCounter } from "./connection.js";
-import type { ConnectionStats } from "../static/services.js";
+import type { ConnectionStats, ContentHandlers } from "./content-handler.js";
 import { RequestFlow } from "./request-flow.js";
 import type { AddressServers } from "./select-server.js";
 import { planBindings, type Binding } from "./bindings.js";
@@ -43,6 +43,7 @@ export class HttpServer {
     readonly http: HttpConf,
     errorLogs: ErrorLogs,
     accessLog: AccessLog,
+    content: ContentHandlers,
   ) {
     this.errorLog = errorLogs.main;
     for (const [name, conf] of http.upstreams) this.upstreams.set(name, new UpstreamGroup(conf));
@@ -54,6 +55,7 @@ export class HttpServer {
       upstreams: this.upstreams,
       serversFor: (connection) => this.serversFor(connection),
       connectionStats: () => this.connectionStats(),
+      content,
     });
   }
 

@@ -9,6 +9,7 @@ import { AccessLog } from "../log/access-log.js";
 import { ErrorLog, ErrorLogs } from "../log/error-log.js";
 import { LogFiles } from "../log/files.js";
 import { HttpServer } from "../http/server.js";
+import { contentHandlers } from "./content-modules.js";
 import { setTunnelFraming } from "../proxy/tunnel.js";
 import { CLOSE_WAIT_MS, framedTunnels, goAwaySpread } from "../proxy/tunnel-close.js";
 
@@ -32,7 +33,7 @@ export function openServing(config: Config): Serving {
         accessLog.openAll(loc.accessLogs === "off" ? [] : loc.accessLogs);
         errorLogs.forLocation(loc);
       }
-      server = new HttpServer(config.http, errorLogs, accessLog);
+      server = new HttpServer(config.http, errorLogs, accessLog, contentHandlers());
       server.limitConnections(config.main.workerConnections);
     }
     setTunnelFraming(closesWithFrames(config.main));

@@ -2,13 +2,16 @@
  * The response head sent to the client for an upstream's response, in the
  * shape of nginx's header filter: status line (the upstream's reason phrase
  * kept), Server, Date, Content-Type, Content-Length, Last-Modified, Location,
- * Transfer-Encoding, Connection, Keep-Alive, then the upstream's other
- * headers in their order. Hop-by-hop headers (but Upgrade, which nginx
+ * Transfer-Encoding, Connection, Keep-Alive (the response writer's, by its
+ * keep-alive rule: proxiedHead()), then the upstream's other headers in
+ * their order. Hop-by-hop headers (but Upgrade, which nginx
  * passes) and nginx's default hidden ones (Date, Server, X-Pad, X-Accel-*)
  * are not passed.
  */
 
 import type { LocConf } from "../config/model.js";
+import type { HttpRequest } from "../http/request.js";
+import { connectionLines, headText, linesFor, type BodyEnd } from "../http/response-writer.js";
 import { SERVER_TOKEN, SERVER_TOKEN_BARE } from "../version.js";
 import { formatHttpDate } from "../vars/time.js";
 import type { ResponseHead } from "./response-head.js";
@@ -48,13 +51,68 @@ export interface HeadExtras {
   readonly added?: ReadonlyArray<[string, string]>;
 }
 
+export interface ClientHead {
+  readonly head: string;
+  readonly headers: Array<[string, string]>;
+}
+
+/**
+ * The relay's head for the client: `chunked` when the body is sent with
+ * chunked coding, `end` how the client learns where the body ends (see
+ * relayBodyEnd()). `keepAlive` is the response writer's decision, to hand to
+ * the flow's finalize() once the body is through.
+ */
+export function proxiedHead(
+  r: HttpRequest,
+  upstream: ResponseHead,
+  loc: LocConf,
+  body: { readonly chunked: boolean; readonly end: BodyEnd },
+  extras: HeadExtras = {},
+): ClientHead & { readonly keepAlive: boolean } {
+  const connection = connectionLines(r, body.end);
+  const head = composeHead(upstream, loc, body.chunked, connection.lines, extras);
+  return { ...head, keepAlive: connection.keepAlive };
+}
+
+/**
+ * How the client learns where a relayed body ends: a 101 becomes a tunnel;
+ * a length, no body, chunks, or a 1xx other than 101 (nginx's chunked filter
+ * leaves responses under 200 alone and keeps r->keepalive) are framed; else
+ * only the close tells (HTTP/1.0 client, chunked_transfer_encoding off).
+ */
+export function relayBodyEnd(status: number, framing: string, clientChunked: boolean): BodyEnd {
+  if (status === 101) return "upgrade";
+  if (framing === "length" || framing === "none" || clientChunked || status < 200) return "framed";
+  return "close";
+}
+
+/** The head for a keep-alive decision made by the caller (`framing.keepAlive`). */
 export function buildClientHead(
   upstream: ResponseHead,
   loc: LocConf,
   framing: ClientFraming,
   extras: HeadExtras = {},
-): { head: string; headers: Array<[string, string]> } {
-  const passed = upstream.headers.filter(([name]) => passes(name.toLowerCase(), loc, framing));
+): ClientHead {
+  const lines: Array<[string, string]> = framing.upgrade
+    ? [["Connection", "upgrade"]]
+    : linesFor(framing.keepAlive, framing.keepAliveHeader ? keepAliveSeconds(framing.keepAliveHeader) : undefined);
+  return composeHead(upstream, loc, framing.chunked, lines, extras);
+}
+
+/** "timeout=5" → 5. */
+function keepAliveSeconds(header: string): number | undefined {
+  const seconds = /^timeout=(\d+)$/.exec(header)?.[1];
+  return seconds === undefined ? undefined : Number(seconds);
+}
+
+function composeHead(
+  upstream: ResponseHead,
+  loc: LocConf,
+  chunked: boolean,
+  connection: ReadonlyArray<[string, string]>,
+  extras: HeadExtras,
+): ClientHead {
+  const passed = upstream.headers.filter(([name]) => passes(name.toLowerCase(), loc, chunked));
   const placed = new Map<string, [string, string]>();
   const others: Array<[string, string]> = [];
   for (const header of passed) {
@@ -72,22 +130,17 @@ export function buildClientHead(
     if (header) sent.push(header);
   }
   if (extras.placedLocation !== undefined) sent.push(["Location", extras.placedLocation]);
-  if (framing.chunked) sent.push(["Transfer-Encoding", "chunked"]);
-  if (framing.upgrade) sent.push(["Connection", "upgrade"]);
-  else sent.push(["Connection", framing.keepAlive ? "keep-alive" : "close"]);
-  if (framing.keepAlive && !framing.upgrade && framing.keepAliveHeader)
-    sent.push(["Keep-Alive", framing.keepAliveHeader]);
+  if (chunked) sent.push(["Transfer-Encoding", "chunked"]);
+  sent.push(...connection);
   sent.push(...others);
   if (extras.added) sent.push(...extras.added);
-  let head = `HTTP/1.1 ${upstream.statusText}\r\n`;
-  for (const [name, value] of sent) head += `${name}: ${value}\r\n`;
-  return { head: head + "\r\n", headers: sent };
+  return { head: headText(`HTTP/1.1 ${upstream.statusText}`, sent), headers: sent };
 }
 
-function passes(lower: string, loc: LocConf, framing: ClientFraming): boolean {
+function passes(lower: string, loc: LocConf, chunked: boolean): boolean {
   if (HOP_BY_HOP.has(lower)) return false;
   // Upgrade is not hop-by-hop to nginx: it passes with a 101 and with any other status (a 426 must carry it).
-  if (lower === "content-length" && framing.chunked) return false;
+  if (lower === "content-length" && chunked) return false;
   if (loc.proxyHideHeaders.includes(lower)) return false;
   if (HIDDEN_BY_DEFAULT.has(lower)) return loc.proxyPassHeaders.includes(lower);
   return true;

@@ -1,10 +1,11 @@
 /**
- * The try-files and content phases for wsgate's own handlers, in nginx's
- * order: try_files first (it may change the URI or redirect), then the
- * location's handler — proxy_pass (run by the flow through `proxy`),
- * stub_status — else index for a URI ending in "/", else the static file.
+ * The static module's handlers for the content-handler table
+ * (src/http/content-handler.ts): stub_status, the generic content phase
+ * (index for a URI ending in "/", else the file) that serves every location
+ * no other handler claims, and the try-files phase before them.
  */
 
+import type { ContentHandler, TryFilesPhase } from "../http/content-handler.js";
 import type { HttpRequest } from "../http/request.js";
 import { serveIndex } from "./index-file.js";
 import { serveFile, staticMethod } from "./serve-file.js";
@@ -12,26 +13,29 @@ import { discardBody, type StaticServices } from "./services.js";
 import { serveStubStatus } from "./stub-status.js";
 import { runTryFiles, tryFilesOf } from "./try-files.js";
 
-/** Run try_files (when set), then `content` (for a proxy_pass location) or the static handlers. */
-export function contentPhase(r: HttpRequest, services: StaticServices, proxy: () => boolean): void {
-  r.reportError ??= (level, message, context) => services.errorLogFor(r).log(level, message, context);
+/** stub_status, in a location or (where no location matched) the server. */
+export const stubStatusHandler: ContentHandler = {
+  name: "stub_status",
+  claims: ({ location, server }) => (location ? location.stubStatus : server.stubStatus) === true,
+  handle: serveStubStatus,
+};
+
+/** nginx's generic content phase: the index module for a URI ending in "/", else the static module. */
+export const staticHandler: ContentHandler = {
+  name: "static",
+  claims: () => true,
+  handle: serveStatic,
+};
+
+/** try_files, where the location (or the server, where no location matched) has it. */
+export const tryFilesPhase: TryFilesPhase = (r, flow, next) => {
   const tryFiles = tryFilesOf(r);
-  const content = (): void => {
-    if (!proxy()) serveStatic(r, services);
-  };
-  if (!tryFiles) {
-    content();
-    return;
-  }
-  runTryFiles(r, tryFiles, services, content).catch((err: unknown) => internalError(r, services, err));
-}
+  if (!tryFiles) return false;
+  runTryFiles(r, tryFiles, flow, next).catch((err: unknown) => internalError(r, flow, err));
+  return true;
+};
 
 function serveStatic(r: HttpRequest, services: StaticServices): void {
-  const stubStatus = r.location ? r.location.stubStatus : r.server.stubStatus;
-  if (stubStatus) {
-    serveStubStatus(r, services);
-    return;
-  }
   if (r.uri.endsWith("/") && staticMethod(r.method)) {
     serveIndex(r, services).catch((err: unknown) => internalError(r, services, err));
     return;

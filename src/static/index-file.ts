@@ -9,7 +9,7 @@
 
 import { stat, type Stats } from "node:fs";
 import type { HttpRequest } from "../http/request.js";
-import { mapUriToPath } from "./paths.js";
+import { mapUriToPath } from "../http/paths.js";
 import { discardBody, systemErrorText, type StaticServices } from "./services.js";
 
 function statOf(path: string): Promise<{ err?: NodeJS.ErrnoException; stats?: Stats }> {

@@ -15,8 +15,8 @@ import { close, createReadStream, fstat, open, constants, type ReadStream, type 
 import type { HttpRequest } from "../http/request.js";
 import { formatHttpDate } from "../vars/time.js";
 import { checkPreconditions, firstHeader } from "./conditional.js";
-import { contentTypeFor } from "./mime.js";
-import { mapUriToPath } from "./paths.js";
+import { contentTypeFor } from "../http/mime.js";
+import { mapUriToPath } from "../http/paths.js";
 import { multipart, selectRanges, type ByteRange } from "./ranges.js";
 import { connectionOf, discardBody, systemErrorText, type StaticServices } from "./services.js";
 
@@ -101,7 +101,6 @@ function opened(r: HttpRequest, services: StaticServices, path: string, fd: numb
     return;
   }
   const loc = r.loc;
-  const keepAlive = r.facts.keepAlive && loc.keepaliveTimeoutMs > 0 && connection.requests < loc.keepaliveRequests;
   let contentType = contentTypeFor(r.uri, loc);
   const lastModified = formatHttpDate(mtime * 1000);
   let status = errStatus || 200;
@@ -154,18 +153,17 @@ function opened(r: HttpRequest, services: StaticServices, path: string, fd: numb
     status,
     contentType: contentType === "" ? undefined : contentType,
     contentLength: length,
-    keepAlive,
     lastModified,
     listed,
     addHeaderStatus: status === 206 ? 200 : status,
     afterAdded: ranged,
   });
   r.status = status;
-  r.headerBytes = head.length;
+  r.headerBytes = head.text.length;
   connection.setIdleTimeout(loc.sendTimeoutMs);
-  connection.write(head);
+  connection.write(head.text);
   if (r.method === "HEAD" || status === 304) pieces = [];
-  sendPieces(r, services, fd, pieces, keepAlive);
+  sendPieces(r, services, fd, pieces, head.keepAlive);
 }
 
 /** Text to write, or a byte range of the file. */

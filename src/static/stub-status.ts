@@ -5,7 +5,8 @@
 
 import { ownResponseHead } from "../http/own-response.js";
 import type { HttpRequest } from "../http/request.js";
-import { connectionOf, discardBody, type StaticServices } from "./services.js";
+import { sendWhole } from "../http/response-writer.js";
+import { discardBody, type StaticServices } from "./services.js";
 
 export function stubStatusText(s: ReturnType<StaticServices["connectionStats"]>): string {
   return (
@@ -22,13 +23,7 @@ export function serveStubStatus(r: HttpRequest, services: StaticServices): void 
     services.respondError(r, 405);
     return;
   }
-  const connection = connectionOf(r);
   const body = stubStatusText(services.connectionStats());
-  const loc = r.loc;
-  const keepAlive = r.facts.keepAlive && loc.keepaliveTimeoutMs > 0 && connection.requests < loc.keepaliveRequests;
-  const head = ownResponseHead(r, { status: 200, contentType: "text/plain", contentLength: body.length, keepAlive });
-  r.status = 200;
-  r.headerBytes = head.length;
-  connection.write(r.method === "HEAD" ? head : head + body);
-  services.finalize(r, keepAlive);
+  const head = ownResponseHead(r, { status: 200, contentType: "text/plain", contentLength: body.length });
+  sendWhole(r, 200, head, body, (req, keepAlive) => services.finalize(req, keepAlive));
 }

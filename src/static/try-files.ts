@@ -10,7 +10,7 @@
 import { stat, type Stats } from "node:fs";
 import type { TryFiles } from "../config/model.js";
 import type { HttpRequest } from "../http/request.js";
-import { documentRoot } from "./paths.js";
+import { documentRoot } from "../http/paths.js";
 import { discardBody, systemErrorText, type StaticServices } from "./services.js";
 
 /** try_files in force: the location's own, or the server's where no location matched (never inherited). */

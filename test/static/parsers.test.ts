@@ -9,7 +9,7 @@ import { describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import { etagMatches, parseHttpTime } from "../../src/static/conditional.js";
 import { multipart, parseRanges } from "../../src/static/ranges.js";
-import { contentTypeFor, uriExtension } from "../../src/static/mime.js";
+import { contentTypeFor, uriExtension } from "../../src/http/mime.js";
 
 const DAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
