@@ -11,8 +11,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort } from "../support/sockets.js";
 import { fileURLToPath } from "node:url";
+import { freePort } from "../support/proxy.js";
 
 /** The project root, from dist/test/differential/. */
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));

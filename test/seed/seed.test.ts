@@ -13,7 +13,9 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { WebSocketServer } from "ws";
 import { startEchoServer } from "../../src/examples/echo-server.js";
-import { exchange, freePort, linesEventually } from "../support/sockets.js";
+import { exchange, linesEventually } from "../support/sockets.js";
+import { freePort } from "../support/proxy.js";
+import { until } from "../support/wait.js";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 
@@ -70,12 +72,16 @@ describe("the seed's setup, end to end", () => {
     proxy = spawn(process.execPath, [join(ROOT, "bin", "wsgate.js"), "-p", prefix, "-g", "daemon off;"], {
       stdio: ["ignore", "ignore", "pipe"],
     });
-    const deadline = Date.now() + 5000;
-    while (!existsSync(join(prefix, "logs", "nginx.pid"))) {
-      assert.ok(Date.now() < deadline, "wsgate wrote no pid file");
-      assert.equal(proxy.exitCode, null, "wsgate exited");
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    // The shipped layout (conf/nginx.conf, found without -c) is the subject, so not startWsgate's prefix; ready,
+    // as there, when the pid file exists.
+    await until(
+      () => {
+        assert.equal(proxy.exitCode, null, "wsgate exited");
+        return existsSync(join(prefix, "logs", "nginx.pid"));
+      },
+      5000,
+      "wsgate's pid file",
+    );
   });
 
   after(async () => {

@@ -11,8 +11,8 @@ import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { freePort } from "../support/sockets.js";
 import { nginxPath, waitForPort } from "../differential/peers.js";
+import { freePort } from "../support/proxy.js";
 
 /** The project root, from dist/test/static/. */
 export const ROOT = fileURLToPath(new URL("../../../", import.meta.url));

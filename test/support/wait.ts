@@ -62,6 +62,26 @@ export async function until<T>(
   }
 }
 
+/**
+ * The arguments of the next `event` from `emitter`, within `ms`. Unlike
+ * once(), an `error` event does not reject: for waits on events that follow
+ * an error (a socket's `close`).
+ */
+export function eventWithin<T = unknown>(
+  emitter: { once(event: string, listener: (...args: never[]) => void): unknown },
+  event: string,
+  ms: number,
+): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no "${event}" within ${ms} ms`)), ms);
+    emitter.once(event, ((...args: unknown[]) => {
+      clearTimeout(timer);
+      resolve(args as T);
+    }) as (...args: never[]) => void);
+  });
+}
+
+/** A pause: only for asserting that nothing happens for a while; wait for events otherwise. */
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
