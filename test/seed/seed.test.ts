@@ -10,14 +10,11 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import type { WebSocketServer } from "ws";
 import { startEchoServer } from "../../src/examples/echo-server.js";
 import { exchange, linesEventually } from "../support/sockets.js";
-import { freePort } from "../support/proxy.js";
+import { freePort, ROOT, WSGATE_BIN } from "../support/proxy.js";
 import { until } from "../support/wait.js";
-
-const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 
 /** The shipped files, with the seed's ports replaced and logs kept in `prefix`. */
 function shippedConfig(prefix: string, backendPort: number, proxyPort: number): void {
@@ -69,7 +66,7 @@ describe("the seed's setup, end to end", () => {
     proxyPort = await freePort();
     shippedConfig(prefix, backendPort, proxyPort);
     echo = await startEchoServer(backendPort, "127.0.0.1");
-    proxy = spawn(process.execPath, [join(ROOT, "bin", "wsgate.js"), "-p", prefix, "-g", "daemon off;"], {
+    proxy = spawn(process.execPath, [WSGATE_BIN, "-p", prefix, "-g", "daemon off;"], {
       stdio: ["ignore", "ignore", "pipe"],
     });
     // The shipped layout (conf/nginx.conf, found without -c) is the subject, so not startWsgate's prefix; ready,

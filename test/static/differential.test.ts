@@ -12,7 +12,6 @@ import { join } from "node:path";
 import { skipWithoutNginx, startRecordingBackend, type RecordingBackend } from "../differential/peers.js";
 import {
   PERMISSIONS_APPLY,
-  ROOT,
   comparable,
   errorLines,
   openTempDir,
@@ -20,6 +19,7 @@ import {
   startStaticPeer,
   type StaticPeer,
 } from "./harness.js";
+import { ROOT } from "../support/proxy.js";
 import { until } from "../support/wait.js";
 
 const skip = skipWithoutNginx();
