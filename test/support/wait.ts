@@ -67,17 +67,17 @@ export async function until<T>(
  * once(), an `error` event does not reject: for waits on events that follow
  * an error (a socket's `close`).
  */
-export function eventWithin<T = unknown>(
-  emitter: { once(event: string, listener: (...args: never[]) => void): unknown },
-  event: string,
-  ms: number,
-): Promise<T> {
+export function eventWithin<T = unknown>(emitter: EventEmitter, event: string, ms: number): Promise<T> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "${event}" within ${ms} ms`)), ms);
-    emitter.once(event, ((...args: unknown[]) => {
+    const listener = (...args: unknown[]): void => {
       clearTimeout(timer);
       resolve(args as T);
-    }) as (...args: never[]) => void);
+    };
+    const timer = setTimeout(() => {
+      emitter.off(event, listener);
+      reject(new Error(`no "${event}" within ${ms} ms`));
+    }, ms);
+    emitter.once(event, listener);
   });
 }
 
