@@ -101,6 +101,11 @@ function pidFileOf(conf: string): string | undefined {
   return /^\s*pid\s+([^;\s]+)\s*;/m.exec(conf)?.[1];
 }
 
+/**
+ * wsgate in the foreground with `options.conf` in a fresh prefix; resolves once its pid file exists (the pid file
+ * the configuration names, else logs/wsgate.pid given with -g). A start that fails rejects with what wsgate wrote
+ * and its error log, and leaves nothing behind.
+ */
 export async function startWsgate(options: StartOptions): Promise<WsgateProcess> {
   const prefix = mkdtempSync(join(tmpdir(), "wsgate-e2e-"));
   mkdirSync(join(prefix, "logs"));
