@@ -7,7 +7,7 @@ import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { freePort, makeTempDir, removeTempDir, writeTree } from "../support/config-files.js";
+import { makeTempDir, removeTempDir, writeTree } from "../support/config-files.js";
 import {
   connects,
   killIfRunning,
@@ -20,6 +20,7 @@ import {
   within,
   type Started,
 } from "./run-cli.js";
+import { freePort } from "../support/proxy.js";
 
 let root: string;
 let counter = 0;

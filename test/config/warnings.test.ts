@@ -12,8 +12,7 @@ import * as assert from "node:assert/strict";
 import { join } from "node:path";
 import { makeTempDir, nginxTest, removeTempDir, writeTree } from "../support/config-files.js";
 import { runCli } from "../cli/run-cli.js";
-import { freePort } from "../support/sockets.js";
-import { startWsgate } from "../support/proxy.js";
+import { startWsgate, freePort } from "../support/proxy.js";
 import { exchange, hasWholeResponse } from "../support/sockets.js";
 
 function conf(a: number, b: number): string {

@@ -11,11 +11,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort } from "../support/sockets.js";
-import { fileURLToPath } from "node:url";
+import { freePort, WSGATE_BIN } from "../support/proxy.js";
 
 /** The project root, from dist/test/differential/. */
-const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const NGINX = ["/usr/sbin/nginx", "/usr/bin/nginx"].find((path) => existsSync(path));
 
 export function nginxPath(): string | undefined {
@@ -130,7 +128,7 @@ export async function startPeer(name: "nginx" | "wsgate", httpBody: string): Pro
   const child: ChildProcess =
     name === "nginx"
       ? spawn(NGINX!, ["-e", join(prefix, "logs", "error.log"), ...args], { stdio: ["ignore", "ignore", "pipe"] })
-      : spawn(process.execPath, [join(ROOT, "bin", "wsgate.js"), ...args], { stdio: ["ignore", "ignore", "pipe"] });
+      : spawn(process.execPath, [WSGATE_BIN, ...args], { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
   await waitForPort(port, child, () => stderr);

@@ -9,7 +9,8 @@
 import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import { skipWithoutNginx, startPeer, startRecordingBackend, type Peer, type RecordingBackend } from "./peers.js";
-import { exchange, freePort, hasWholeResponse } from "../support/sockets.js";
+import { exchange, hasWholeResponse } from "../support/sockets.js";
+import { freePort } from "../support/proxy.js";
 
 const skip = skipWithoutNginx();
 

@@ -16,8 +16,9 @@ import {
   type Peer,
   type RecordingBackend,
 } from "./peers.js";
-import { exchange, freePort, linesEventually } from "../support/sockets.js";
+import { exchange, linesEventually } from "../support/sockets.js";
 import { seedHttp } from "../support/seed-config.js";
+import { freePort } from "../support/proxy.js";
 
 const skip = skipWithoutNginx();
 

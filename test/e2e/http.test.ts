@@ -92,6 +92,7 @@ describe("plain HTTP through the seed's configuration", () => {
         // No Content-Length, no chunking: the body ends when the backend closes.
         socket.write("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n");
         socket.write("until ");
+        // A pause on purpose: the body comes in two pieces.
         await new Promise((resolve) => setTimeout(resolve, 20));
         socket.end("the backend closes");
         return;

@@ -77,6 +77,7 @@ describe("out of file descriptors", () => {
       freed.once("close", () => resolve());
       freed.destroy();
     });
+    // The client's close is not wsgate's: no event tells when wsgate has released the descriptor.
     await new Promise((resolve) => setTimeout(resolve, 100));
     const starved = await rawExchange(proxyPort, request(proxyPort));
     assert.equal(starved.startLine, "HTTP/1.1 500 Internal Server Error");
@@ -94,7 +95,7 @@ describe("out of file descriptors", () => {
     const closing = all.map((socket) => new Promise((resolve) => socket.once("close", resolve)));
     for (const socket of all) socket.destroy();
     await Promise.all(closing);
-    // wsgate sees the closes a moment after the clients do.
+    // wsgate sees the closes a moment after the clients do (no event marks it).
     await new Promise((resolve) => setTimeout(resolve, 200));
     const recovered = await rawExchange(proxyPort, request(proxyPort));
     assert.equal(recovered.startLine, "HTTP/1.1 200 OK");

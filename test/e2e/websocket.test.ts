@@ -294,7 +294,7 @@ describe("WebSocket through wsgate", () => {
     const backendGot = new Promise<Buffer>((resolve, reject) => {
       rawHandlers.set("/raw/early", async (socket, reader) => {
         try {
-          // Answer late: everything the client sent meanwhile waits in wsgate.
+          // Answer late (a sleep on purpose): everything the client sent meanwhile waits in wsgate.
           await new Promise((done) => setTimeout(done, 150));
           assert.equal(reader.available, 0, "nothing passed to the backend before its 101");
           socket.write(switchingProtocols());

@@ -22,10 +22,9 @@ import {
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join, relative, sep } from "node:path";
-import { fileURLToPath } from "node:url";
+import { ROOT, WSGATE_BIN } from "../support/proxy.js";
 
 /** The project root, from dist/test/examples/. */
-const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 export const EXAMPLE_DIR = join(ROOT, "examples", "multi-site");
 /** 2026-01-02T03:04:05Z: the modification time of every html file in a test prefix. */
 export const FIXED_MTIME = 1767323045;
@@ -155,7 +154,7 @@ export async function startExample(
           cwd: prefix,
           stdio: ["ignore", "ignore", "pipe"],
         })
-      : spawn(process.execPath, [join(ROOT, "bin", "wsgate.js"), ...args], {
+      : spawn(process.execPath, [WSGATE_BIN, ...args], {
           cwd: prefix,
           stdio: ["ignore", "ignore", "pipe"],
         });

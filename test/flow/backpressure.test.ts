@@ -5,13 +5,13 @@
 
 import { after, before, describe } from "node:test";
 import { connect, type Server, type Socket } from "node:net";
-import { freePort } from "../support/sockets.js";
 import { seedHttp } from "../support/seed-config.js";
-import { eventWithin, startWsgate, type Wsgate } from "./harness.js";
 import { tunnelCases, upgradeThrough, upgradingBackend } from "./tunnel-cases.js";
+import { freePort, httpConf, startWsgate, type WsgateProcess } from "../support/proxy.js";
+import { eventWithin } from "../support/wait.js";
 
 describe("tunnel back-pressure and half-close", () => {
-  let wsgate: Wsgate;
+  let wsgate: WsgateProcess;
   let backend: Server;
   let proxyPort: number;
   let onTunnel: (socket: Socket) => void = () => undefined;
@@ -20,7 +20,7 @@ describe("tunnel back-pressure and half-close", () => {
     const started = await upgradingBackend((socket) => onTunnel(socket));
     backend = started.server;
     proxyPort = await freePort();
-    wsgate = await startWsgate(seedHttp(started.port, `127.0.0.1:${proxyPort}`));
+    wsgate = await startWsgate({ conf: httpConf(seedHttp(started.port, `127.0.0.1:${proxyPort}`)) });
   });
 
   after(async () => {
@@ -36,7 +36,7 @@ describe("tunnel back-pressure and half-close", () => {
       await eventWithin(socket, "connect", 2000);
       return { socket, rest: await upgradeThrough(socket) };
     },
-    pid: () => wsgate.process.pid!,
+    pid: () => wsgate.child.pid!,
     totalMb: 256,
     heldBackMb: 64,
     maxGrowthKb: 64 * 1024,

@@ -7,8 +7,7 @@
 import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import { createServer, connect, type Server } from "node:net";
-import { freePort } from "../support/sockets.js";
-import { startWsgate, type Wsgate } from "./harness.js";
+import { freePort, httpConf, startWsgate, type WsgateProcess } from "../support/proxy.js";
 
 function random(seed: number): () => number {
   let state = seed;
@@ -45,7 +44,7 @@ function throwAt(port: number, bytes: Buffer): Promise<"answered" | "closed"> {
 
 describe("hostile input to a running wsgate", () => {
   let backend: Server;
-  let wsgate: Wsgate;
+  let wsgate: WsgateProcess;
   let port: number;
 
   before(async () => {
@@ -57,10 +56,10 @@ describe("hostile input to a running wsgate", () => {
     const address = backend.address();
     assert.ok(address && typeof address === "object");
     port = await freePort();
-    wsgate = await startWsgate(
-      `server { listen 127.0.0.1:${port}; client_header_timeout 2s; client_body_timeout 2s;
-         location / { proxy_pass http://127.0.0.1:${address.port}; proxy_http_version 1.1; proxy_read_timeout 2s; } }`,
-    );
+    wsgate = await startWsgate({
+      conf: httpConf(`server { listen 127.0.0.1:${port}; client_header_timeout 2s; client_body_timeout 2s;
+         location / { proxy_pass http://127.0.0.1:${address.port}; proxy_http_version 1.1; proxy_read_timeout 2s; } }`),
+    });
   });
 
   after(async () => {
@@ -83,8 +82,8 @@ describe("hostile input to a running wsgate", () => {
       for (const outcome of await Promise.all(batch)) outcomes[outcome]++;
     }
     assert.ok(outcomes.answered > 100, `answered ${outcomes.answered}, closed ${outcomes.closed}`);
-    assert.equal(wsgate.process.exitCode, null, "wsgate is still running");
-    assert.doesNotMatch(wsgate.log("error.log"), /uncaught exception/);
+    assert.equal(wsgate.child.exitCode, null, "wsgate is still running");
+    assert.doesNotMatch(wsgate.errorLog(), /uncaught exception/);
     const reply = await new Promise<string>((resolve) => {
       const socket = connect(port, "127.0.0.1");
       let text = "";

@@ -7,12 +7,13 @@
 import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import { WebSocket, WebSocketServer } from "ws";
-import { freePort, linesEventually } from "../support/sockets.js";
-import { eventWithin, startWsgate, type Wsgate } from "./harness.js";
+import { linesEventually } from "../support/sockets.js";
+import { freePort, httpConf, startWsgate, type WsgateProcess } from "../support/proxy.js";
+import { eventWithin } from "../support/wait.js";
 
 describe("idle tunnels and proxy_read_timeout", () => {
   let backend: WebSocketServer;
-  let wsgate: Wsgate;
+  let wsgate: WsgateProcess;
   let url: string;
 
   before(async () => {
@@ -22,7 +23,8 @@ describe("idle tunnels and proxy_read_timeout", () => {
     const address = backend.address();
     assert.ok(address && typeof address === "object");
     const port = await freePort();
-    wsgate = await startWsgate(`server {
+    wsgate = await startWsgate({
+      conf: httpConf(`server {
       listen 127.0.0.1:${port};
       location / {
         proxy_pass http://127.0.0.1:${address.port};
@@ -31,7 +33,8 @@ describe("idle tunnels and proxy_read_timeout", () => {
         proxy_set_header Connection upgrade;
         proxy_read_timeout 1s;
       }
-    }`);
+    }`),
+    });
     url = `ws://127.0.0.1:${port}/`;
   });
 
@@ -49,9 +52,9 @@ describe("idle tunnels and proxy_read_timeout", () => {
     // The client sees "open" a moment after wsgate started the tunnel (more on a loaded machine).
     assert.ok(lasted >= 700, `closed after ${lasted} ms, well before the limit`);
     // The line is written once both sockets have closed, which may be just after the client saw its close.
-    await linesEventually(() => wsgate.log("error.log"), 1);
+    await linesEventually(() => wsgate.errorLog(), 1);
     assert.match(
-      wsgate.log("error.log"),
+      wsgate.errorLog(),
       /\[error\] \d+#\d+: \*\d+ upstream timed out \(110: Connection timed out\) while proxying upgraded connection, client: 127\.0\.0\.1/,
     );
   });
@@ -64,6 +67,7 @@ describe("idle tunnels and proxy_read_timeout", () => {
     for (let i = 0; i < 10; i++) {
       client.send(`tick ${i}`);
       await eventWithin(client, "message", 2000);
+      // A sleep on purpose: the traffic is spread over more time than the limit.
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
     assert.equal(closed, false, "the tunnel stayed open for 2.5 s of traffic with a 1 s limit");

@@ -8,12 +8,11 @@ import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
 import { connect } from "node:net";
-import { freePort } from "../support/sockets.js";
-import { startWsgate, type Wsgate } from "./harness.js";
+import { freePort, httpConf, startWsgate, type WsgateProcess } from "../support/proxy.js";
 
 describe("keep-alive and pipelining", () => {
   let backend: Server;
-  let wsgate: Wsgate;
+  let wsgate: WsgateProcess;
   let port: number;
 
   before(async () => {
@@ -30,9 +29,11 @@ describe("keep-alive and pipelining", () => {
     const address = backend.address();
     assert.ok(address && typeof address === "object");
     port = await freePort();
-    wsgate = await startWsgate(
-      `client_max_body_size 10m; server { listen ${port}; location / { proxy_pass http://127.0.0.1:${address.port}; proxy_http_version 1.1; } }`,
-    );
+    wsgate = await startWsgate({
+      conf: httpConf(
+        `client_max_body_size 10m; server { listen ${port}; location / { proxy_pass http://127.0.0.1:${address.port}; proxy_http_version 1.1; } }`,
+      ),
+    });
   });
 
   after(async () => {
@@ -71,7 +72,7 @@ describe("keep-alive and pipelining", () => {
       "path=/five len=0",
     ]);
     assert.equal(reply.match(/^HTTP\/1\.1 200 OK\r\n/gm)?.length, 5);
-    const log = wsgate.log("access.log");
+    const log = wsgate.accessLog();
     assert.deepEqual(
       log
         .trim()

@@ -7,8 +7,9 @@
 import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import { createServer, connect, type Server, type Socket } from "node:net";
-import { exchange, freePort } from "../support/sockets.js";
-import { eventWithin, startWsgate, type Wsgate } from "./harness.js";
+import { exchange } from "../support/sockets.js";
+import { freePort, httpConf, startWsgate, type WsgateProcess } from "../support/proxy.js";
+import { eventWithin } from "../support/wait.js";
 
 /** Connect and tell whether the server kept the connection (false: it was closed at once). */
 async function openIdle(port: number): Promise<{ socket: Socket; kept: boolean }> {
@@ -27,7 +28,7 @@ async function openIdle(port: number): Promise<{ socket: Socket; kept: boolean }
 
 describe("out of file descriptors", () => {
   let backend: Server;
-  let wsgate: Wsgate;
+  let wsgate: WsgateProcess;
   let port: number;
   const idle: Socket[] = [];
 
@@ -37,11 +38,14 @@ describe("out of file descriptors", () => {
     const address = backend.address();
     assert.ok(address && typeof address === "object");
     port = await freePort();
-    wsgate = await startWsgate(
-      `server { listen 127.0.0.1:${port}; location / { proxy_pass http://127.0.0.1:${address.port}; } }`,
-      // One process: the worker model's own case is in test/process/descriptors.test.ts.
-      { shell: "ulimit -n 64", main: "master_process off;" },
-    );
+    wsgate = await startWsgate({
+      conf: httpConf(
+        `server { listen 127.0.0.1:${port}; location / { proxy_pass http://127.0.0.1:${address.port}; } }`,
+        // One process: the worker model's own case is in test/process/descriptors.test.ts.
+        "master_process off;",
+      ),
+      openFileLimit: 64,
+    });
   });
 
   after(async () => {
@@ -60,16 +64,18 @@ describe("out of file descriptors", () => {
     assert.ok(idle.length > 10 && idle.length < 200, `held ${idle.length} connections`);
     // Free exactly one: the next client is accepted, and its upstream socket has no descriptor left.
     idle.pop()!.destroy();
+    // No event tells the client when wsgate has released the descriptor (it logs nothing for an idle connection).
     await new Promise((resolve) => setTimeout(resolve, 100));
     const reply = (await exchange(port, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")).toString("latin1");
     assert.match(reply, /^HTTP\/1\.1 500 Internal Server Error\r\n/);
     assert.match(
-      wsgate.log("error.log"),
+      wsgate.errorLog(),
       /\[alert\] \d+#\d+: \*\d+ socket\(\) failed \(24: Too many open files\) while connecting to upstream, client: 127\.0\.0\.1/,
     );
-    assert.equal(wsgate.process.exitCode, null, "wsgate is still running");
+    assert.equal(wsgate.child.exitCode, null, "wsgate is still running");
 
     for (const socket of idle.splice(0)) socket.destroy();
+    // As above: no event marks wsgate releasing the descriptors.
     await new Promise((resolve) => setTimeout(resolve, 100));
     const after = (await exchange(port, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")).toString("latin1");
     assert.match(after, /^HTTP\/1\.1 200 OK\r\n/);

@@ -11,7 +11,7 @@ import * as assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
-import { eventWithin } from "./harness.js";
+import { eventWithin } from "../support/wait.js";
 
 const HANDSHAKE =
   "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
@@ -94,6 +94,7 @@ export function tunnelCases(target: TunnelCaseTarget): void {
     client.pause();
     const pid = target.pid();
     const before = rssKb(pid);
+    // A sleep on purpose: while nobody reads for this long, wsgate's memory must not grow.
     await new Promise((resolve) => setTimeout(resolve, 1500));
     const during = rssKb(pid);
     assert.ok(backendBlocked, "the backend's writes were held back");

@@ -8,20 +8,21 @@ import * as assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { WebSocket, WebSocketServer } from "ws";
-import { eventWithin, startWsgate, type Wsgate } from "./harness.js";
-import { freePort, linesEventually } from "../support/sockets.js";
+import { linesEventually } from "../support/sockets.js";
 import { seedHttp } from "../support/seed-config.js";
+import { eventWithin, withTimeout } from "../support/wait.js";
+import { httpConf, startWsgate, type WsgateProcess, freePort } from "../support/proxy.js";
 
 /** The seed configuration in front of `backend`, on a free port. */
-async function seedOn(backend: number): Promise<{ wsgate: Wsgate; port: number }> {
+async function seedOn(backend: number): Promise<{ wsgate: WsgateProcess; port: number }> {
   const port = await freePort();
-  const wsgate = await startWsgate(seedHttp(backend, `127.0.0.1:${port}`));
+  const wsgate = await startWsgate({ conf: httpConf(seedHttp(backend, `127.0.0.1:${port}`)) });
   return { wsgate, port };
 }
 
 describe("WebSocket through wsgate, with ws peers", () => {
   let backend: WebSocketServer;
-  let wsgate: Wsgate;
+  let wsgate: WsgateProcess;
   let url: string;
   const serverSide: WebSocket[] = [];
 
@@ -178,10 +179,13 @@ function readUntil(socket: Socket, done: (bytes: Buffer) => boolean, ms = 3000):
 describe("WebSocket through wsgate, with raw sockets", () => {
   test("bytes in the same packet as the handshake are delivered, both ways", async () => {
     let backendSaw = Buffer.alloc(0);
+    let sawClientFrame: () => void = () => undefined;
+    const clientFrameArrived = new Promise<void>((resolve) => (sawClientFrame = resolve));
     const { server, port } = await rawBackend((socket) => {
       socket.on("data", (chunk: Buffer) => {
         const first = backendSaw.length === 0;
         backendSaw = Buffer.concat([backendSaw, chunk]);
+        if (backendSaw.includes(CLIENT_FRAME)) sawClientFrame();
         // The 101 and the first server frame in one write.
         if (first)
           socket.write(
@@ -202,9 +206,7 @@ describe("WebSocket through wsgate, with raw sockets", () => {
       client.write(Buffer.concat([Buffer.from(HANDSHAKE), CLIENT_FRAME]));
       const reply = await readUntil(client, (bytes) => bytes.includes(SERVER_FRAME));
       assert.match(reply.toString("latin1"), /^HTTP\/1\.1 101 Switching Protocols\r\n/);
-      const deadline = Date.now() + 3000;
-      while (!backendSaw.includes(CLIENT_FRAME) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-      assert.ok(backendSaw.includes(CLIENT_FRAME), "the client's first frame reached the backend");
+      await withTimeout(clientFrameArrived, 3000, "the client's first frame at the backend");
       client.destroy();
     } finally {
       await wsgate.stop();
@@ -265,8 +267,8 @@ describe("WebSocket through wsgate, with raw sockets", () => {
         if (side === "backend") backendSocket!.destroy();
         else client.destroy();
         await Promise.all([clientClosed, backendClosed]);
-        await linesEventually(() => wsgate.log("access.log"), 1);
-        assert.match(wsgate.log("access.log"), /"GET \/ HTTP\/1\.1" 101 0 /);
+        await linesEventually(() => wsgate.accessLog(), 1);
+        assert.match(wsgate.accessLog(), /"GET \/ HTTP\/1\.1" 101 0 /);
       } finally {
         await wsgate.stop();
         server.close();

@@ -5,11 +5,13 @@
  */
 
 import * as assert from "node:assert/strict";
+import { EventEmitter } from "node:events";
 import { readFileSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer, request } from "node:http";
 import { join } from "node:path";
 import { WebSocket, WebSocketServer } from "ws";
 import type { WsgateProcess } from "../support/proxy.js";
+import { withTimeout } from "../support/wait.js";
 export { openWs } from "../support/sockets.js";
 
 export interface EchoBackend {
@@ -17,6 +19,8 @@ export interface EchoBackend {
   readonly name: string;
   /** Close codes the backend received from wsgate, in order. */
   readonly closeCodes: number[];
+  /** Resolves once `count` plain HTTP requests for `url` have arrived (counting those before the call), within `ms`. */
+  requested(url: string, count?: number, ms?: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -25,7 +29,11 @@ export interface EchoBackend {
  * requests get "NAME PATH", after the milliseconds of `?delay=MS`.
  */
 export async function echoBackend(name: string): Promise<EchoBackend> {
+  const arrivals = new EventEmitter();
+  const urls: string[] = [];
   const http = createHttpServer((request, response) => {
+    urls.push(request.url ?? "");
+    arrivals.emit("request");
     const delay = Number(/[?&]delay=(\d+)/.exec(request.url ?? "")?.[1] ?? 0);
     setTimeout(() => response.end(`${name} ${request.url ?? ""}`), delay);
   });
@@ -46,6 +54,25 @@ export async function echoBackend(name: string): Promise<EchoBackend> {
     port: address.port,
     name,
     closeCodes,
+    requested: async (url, count = 1, ms = 5000) => {
+      const arrived = (): boolean => urls.filter((seen) => seen === url).length >= count;
+      if (arrived()) return;
+      let listener = (): void => undefined;
+      try {
+        await withTimeout(
+          new Promise<void>((resolve) => {
+            listener = () => {
+              if (arrived()) resolve();
+            };
+            arrivals.on("request", listener);
+          }),
+          ms,
+          `${count} request(s) for ${url} at backend ${name}`,
+        );
+      } finally {
+        arrivals.off("request", listener);
+      }
+    },
     close: () =>
       new Promise((resolve) => {
         for (const client of server.clients) client.terminate();

@@ -10,6 +10,7 @@ import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import type { WebSocket } from "ws";
 import { startWsgate, freePort, waitFor, type WsgateProcess } from "../support/proxy.js";
+import { until } from "../support/wait.js";
 import {
   echoBackend,
   httpGet,
@@ -130,17 +131,19 @@ describe("reload (HUP) under load", () => {
     ];
     // An HTTP request in flight across the first reload completes, from the old configuration.
     const slow = httpGet(port, "/slow?delay=1500");
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await a.requested("/slow?delay=1500");
     let inForce = "A";
     for (const [index, step] of steps.entries()) {
       if (step.backend) {
         await reloadTo(conf(step.backend));
         const want = step.backend.name;
-        const deadline = Date.now() + 15_000;
-        while ((await newestBackend()) !== want) {
-          assert.ok(Date.now() < deadline, `reload ${index + 1}: new connections never reached ${want}`);
-          await new Promise((resolve) => setTimeout(resolve, 50));
-        }
+        // No event marks the new workers taking over: ask until they answer.
+        await until(
+          async () => (await newestBackend()) === want,
+          15_000,
+          `reload ${index + 1}: new connections to reach ${want}`,
+          50,
+        );
         inForce = want;
       } else {
         const emergs = (): number => (wsgate.errorLog().match(/\[emerg\]/g) ?? []).length;

@@ -10,7 +10,7 @@
 import { after, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import type { WebSocket } from "ws";
-import { startWsgate, freePort, type WsgateProcess } from "../support/proxy.js";
+import { startWsgate, freePort, waitFor, type WsgateProcess } from "../support/proxy.js";
 import {
   closeCode,
   echoBackend,
@@ -63,7 +63,7 @@ describe("graceful shutdown (QUIT)", () => {
     }
     // Two requests in flight when QUIT arrives: the backend answers after 800 ms.
     const slow = [httpGet(port, "/slow?delay=800"), httpGet(port, "/slow?delay=800")];
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    await backend.requested("/slow?delay=800", 2);
     const closedAt: number[] = [];
     const codes = clients.map((ws) =>
       closeCode(ws).then((code) => {
@@ -89,7 +89,7 @@ describe("graceful shutdown (QUIT)", () => {
     assert.equal(await roundTrip(ws, "x"), "N:x");
     const code = closeCode(ws);
     process.kill(wsgate.pid, "SIGQUIT");
-    await new Promise((resolve) => setTimeout(resolve, 400));
+    await waitFor(() => / gracefully shutting down\n/.test(wsgate.errorLog()), 5000, "the worker's shutdown notice");
     assert.equal(await roundTrip(ws, "still"), "N:still", "the tunnel still works during the shutdown");
     assert.equal(await code, 1006, "cut, no close frame");
     assert.equal(await exitOf(wsgate, 10_000), 0);
@@ -101,7 +101,7 @@ describe("graceful shutdown (QUIT)", () => {
     assert.equal(await roundTrip(ws, "x"), "F:x");
     const code = closeCode(ws);
     process.kill(wsgate.pid, "SIGQUIT");
-    await new Promise((resolve) => setTimeout(resolve, 400));
+    await waitFor(() => / gracefully shutting down\n/.test(wsgate.errorLog()), 5000, "the worker's shutdown notice");
     assert.equal(await roundTrip(ws, "still"), "F:still", "the tunnel still works until the timeout");
     assert.equal(await code, 1001);
     assert.equal(await exitOf(wsgate, 10_000), 0);

@@ -111,6 +111,7 @@ describe("-s against a daemonised master", () => {
       10_000,
       "reopening logs from the master and both workers",
     );
+    // The notice is written before the files are reopened, and nothing marks the end of the reopening.
     await new Promise((resolve) => setTimeout(resolve, 200));
     // Requests to both workers (round-robin): access lines, and error lines from the dead upstream.
     for (let i = 0; i < 4; i++) {

@@ -50,7 +50,7 @@ describe("worker processes", () => {
   }
 
   test("a killed worker is replaced; the other worker's tunnels are untouched; connections alternate", async () => {
-    const { wsgate, port } = await start("worker_processes 2;");
+    const { wsgate, port, backend } = await start("worker_processes 2;");
     const [first, second] = startedWorkers(wsgate.errorLog());
     assert.ok(first && second && first !== wsgate.pid, "two workers, not the master");
     const clients: WebSocket[] = [];
@@ -59,16 +59,22 @@ describe("worker processes", () => {
       assert.equal(await roundTrip(ws, `m${i}`), `W:m${i}`);
       clients.push(ws);
     }
-    const codes = clients.map((ws) => closeCode(ws, 60_000).catch(() => 0));
+    const codes = new Map(clients.map((ws) => [ws, closeCode(ws, 60_000)]));
     let closed = 0;
     for (const ws of clients) ws.once("close", () => closed++);
     process.kill(first, "SIGKILL");
     await waitFor(() => startedWorkers(wsgate.errorLog()).length === 3, 10_000, "a new worker");
     await waitFor(() => closed === 3, 5000, "the killed worker's 3 tunnels to close");
+    // A sleep on purpose: no other tunnel may close in this while.
     await new Promise((resolve) => setTimeout(resolve, 200));
     assert.equal(closed, 3, "round-robin put exactly half of the tunnels in each worker");
     const survivors = clients.filter((ws) => ws.readyState === ws.OPEN);
+    const killed = clients.filter((ws) => !survivors.includes(ws));
     assert.equal(survivors.length, 3);
+    // A worker killed by SIGKILL sends no close frame: both of its peers see the TCP cut (1006 in ws).
+    assert.deepEqual(await Promise.all(killed.map((ws) => codes.get(ws))), [1006, 1006, 1006]);
+    await waitFor(() => backend.closeCodes.length === 3, 5000, "the backend to see the killed worker's tunnels close");
+    assert.deepEqual(backend.closeCodes, [1006, 1006, 1006]);
     for (const [i, ws] of survivors.entries()) assert.equal(await roundTrip(ws, `after${i}`), `W:after${i}`);
     assert.match(
       wsgate.errorLog(),
@@ -77,9 +83,14 @@ describe("worker processes", () => {
     assert.ok(alive(second), "the other worker is still the same process");
     const fresh = await openWs(`ws://127.0.0.1:${port}/`);
     assert.equal(await roundTrip(fresh, "new"), "W:new");
-    fresh.close();
-    for (const ws of survivors) ws.close();
-    void codes;
+    const freshCode = closeCode(fresh);
+    fresh.close(1000);
+    for (const ws of survivors) ws.close(1000);
+    // The surviving tunnels carry the closing handshake both ways: the backend gets the client's 1000 and echoes it.
+    assert.deepEqual(await Promise.all(survivors.map((ws) => codes.get(ws))), [1000, 1000, 1000]);
+    assert.equal(await freshCode, 1000);
+    await waitFor(() => backend.closeCodes.length === 7, 5000, "the backend to see every tunnel close");
+    assert.deepEqual(backend.closeCodes.slice(3), [1000, 1000, 1000, 1000]);
   });
 
   test("with its only worker killed, a new connection waits in the master for the replacement", async () => {
@@ -104,6 +115,7 @@ describe("worker processes", () => {
       return socket;
     };
     const held = [await partial(), await partial(), await partial()];
+    // No event tells a client that the worker (not only the kernel) has taken its connection: give it a moment.
     await new Promise((resolve) => setTimeout(resolve, 200));
     const extra = await partial();
     const extraData: Buffer[] = [];
@@ -143,6 +155,7 @@ describe("worker processes", () => {
     const firstClosed = new Promise((resolve) => first.once("close", resolve));
     await idle();
     await idle();
+    // No event tells a client that the worker (not only the kernel) has taken its connection: give it a moment.
     await new Promise((resolve) => setTimeout(resolve, 200));
     const ws = await openWs(`ws://127.0.0.1:${port}/`);
     assert.equal(await roundTrip(ws, "in"), "W:in");

@@ -10,12 +10,11 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import type { WebSocketServer } from "ws";
 import { startEchoServer } from "../../src/examples/echo-server.js";
-import { exchange, freePort, linesEventually } from "../support/sockets.js";
-
-const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+import { exchange, linesEventually } from "../support/sockets.js";
+import { freePort, ROOT, WSGATE_BIN } from "../support/proxy.js";
+import { until } from "../support/wait.js";
 
 /** The shipped files, with the seed's ports replaced and logs kept in `prefix`. */
 function shippedConfig(prefix: string, backendPort: number, proxyPort: number): void {
@@ -67,15 +66,19 @@ describe("the seed's setup, end to end", () => {
     proxyPort = await freePort();
     shippedConfig(prefix, backendPort, proxyPort);
     echo = await startEchoServer(backendPort, "127.0.0.1");
-    proxy = spawn(process.execPath, [join(ROOT, "bin", "wsgate.js"), "-p", prefix, "-g", "daemon off;"], {
+    proxy = spawn(process.execPath, [WSGATE_BIN, "-p", prefix, "-g", "daemon off;"], {
       stdio: ["ignore", "ignore", "pipe"],
     });
-    const deadline = Date.now() + 5000;
-    while (!existsSync(join(prefix, "logs", "nginx.pid"))) {
-      assert.ok(Date.now() < deadline, "wsgate wrote no pid file");
-      assert.equal(proxy.exitCode, null, "wsgate exited");
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    // The shipped layout (conf/nginx.conf, found without -c) is the subject, so not startWsgate's prefix; ready,
+    // as there, when the pid file exists.
+    await until(
+      () => {
+        assert.equal(proxy.exitCode, null, "wsgate exited");
+        return existsSync(join(prefix, "logs", "nginx.pid"));
+      },
+      5000,
+      "wsgate's pid file",
+    );
   });
 
   after(async () => {

@@ -12,7 +12,7 @@ import { ConfigError } from "../../src/config/errors.js";
 import { loadConfig } from "../../src/config/load.js";
 import type { Config, LocationConf } from "../../src/config/model.js";
 import { makeTempDir, nginxTest, removeTempDir, writeTree } from "../support/config-files.js";
-import { ROOT } from "./harness.js";
+import { ROOT } from "../support/proxy.js";
 
 let root: string;
 let counter = 0;

@@ -12,7 +12,6 @@ import { join } from "node:path";
 import { skipWithoutNginx, startRecordingBackend, type RecordingBackend } from "../differential/peers.js";
 import {
   PERMISSIONS_APPLY,
-  ROOT,
   comparable,
   errorLines,
   openTempDir,
@@ -20,6 +19,8 @@ import {
   startStaticPeer,
   type StaticPeer,
 } from "./harness.js";
+import { ROOT } from "../support/proxy.js";
+import { until } from "../support/wait.js";
 
 const skip = skipWithoutNginx();
 
@@ -431,9 +432,14 @@ describe("static files: wsgate answers as nginx", { skip }, () => {
   });
 
   test("the access log of the file variables is nginx's", async () => {
-    // Both logs are written when each request ends; give the last line a moment.
-    await new Promise((resolve) => setTimeout(resolve, 100));
     const strip = (log: string): string[] => log.split("\n").filter((line) => line !== "" && !line.includes("/status"));
+    // Both logs are written when each request ends: wait until both have every line (bounded; the comparison below
+    // says what differs if they never do).
+    const settled = (): boolean => {
+      const lines = strip(peers.nginx!.readLog("files.log")).length;
+      return lines > CASES.length && strip(peers.wsgate!.readLog("files.log")).length === lines;
+    };
+    await until(settled, 3000, "every access-log line").catch(() => undefined);
     const expected = strip(peers.nginx!.readLog("files.log"));
     const actual = strip(peers.wsgate!.readLog("files.log"));
     assert.ok(expected.length > CASES.length);

@@ -10,12 +10,8 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { freePort } from "../support/sockets.js";
 import { nginxPath, waitForPort } from "../differential/peers.js";
-
-/** The project root, from dist/test/static/. */
-export const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+import { freePort, WSGATE_BIN } from "../support/proxy.js";
 
 /** Root can read any file: run the servers as nobody so permissions count. */
 export const RUN_AS = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : undefined;
@@ -61,7 +57,7 @@ export async function startStaticPeer(name: "nginx" | "wsgate", httpBody: string
   const child: ChildProcess =
     name === "nginx"
       ? spawn(nginxPath()!, ["-e", join(logs, "error.log"), ...args], options)
-      : spawn(process.execPath, [join(ROOT, "bin", "wsgate.js"), ...args], options);
+      : spawn(process.execPath, [WSGATE_BIN, ...args], options);
   let stderr = "";
   child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
   await waitForPort(port, child, () => stderr);

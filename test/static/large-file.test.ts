@@ -13,6 +13,7 @@ import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync,
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { openTempDir, startStaticPeer, type StaticPeer } from "./harness.js";
+import { until } from "../support/wait.js";
 
 const SIZE = 48 * 1024 * 1024;
 
@@ -35,15 +36,6 @@ function openCount(pid: number, path: string): number {
     }
   }
   return count;
-}
-
-async function until(condition: () => boolean, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (condition()) return true;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return condition();
 }
 
 /** Split a reply into head and body once `length` body bytes have arrived. */
@@ -108,8 +100,9 @@ describe("a large file", () => {
       }
     });
     socket.write("GET /big.bin HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
-    assert.ok(await until(() => paused, 10_000), "the first megabytes arrived");
-    // While the reader is stopped, wsgate must hold back too: its memory does not grow by the file.
+    await until(() => paused, 10_000, "the first megabytes arrived");
+    // While the reader is stopped, wsgate must hold back too: its memory does not grow by the file (a sleep on
+    // purpose: nothing may happen in this while).
     await new Promise((resolve) => setTimeout(resolve, 500));
     const held = rss(peer.pid) - baseline;
     assert.ok(held < 24 * 1024 * 1024, `wsgate grew by ${held} bytes while the reader was stopped`);
@@ -120,7 +113,7 @@ describe("a large file", () => {
     assert.match(head, new RegExp(`\r\nContent-Length: ${SIZE}\r\n`));
     assert.equal(body.length, SIZE);
     assert.equal(createHash("sha256").update(body).digest("hex"), digest);
-    assert.ok(await until(() => openCount(peer.pid, file) === 0, 2000), "the file is closed after the response");
+    await until(() => openCount(peer.pid, file) === 0, 2000, "the file is closed after the response");
   });
 
   test("a range deep in the file is exact", async () => {
@@ -162,11 +155,8 @@ describe("a large file", () => {
     });
     socket.write("GET /big.bin HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
     await gone;
-    assert.ok(await until(() => openCount(peer.pid, file) === 0, 3000), "wsgate closed the file");
-    assert.ok(
-      await until(() => peer.readLog("sent.log").trim().split("\n").length >= 3, 3000),
-      "the request was logged",
-    );
+    await until(() => openCount(peer.pid, file) === 0, 3000, "wsgate closed the file");
+    await until(() => peer.readLog("sent.log").trim().split("\n").length >= 3, 3000, "the request's log line");
     const last = peer.readLog("sent.log").trim().split("\n").pop()!;
     const [status, sent] = last.split(" ").map(Number) as [number, number];
     assert.equal(status, 200);

@@ -10,8 +10,8 @@ import { test } from "node:test";
 import WebSocket from "ws";
 import { DEFAULT_BODY, ECHO_PREFIX, header, startRecordingBackend } from "./backend.js";
 import { listenPorts, nginxSkip, startNginx } from "./nginx.js";
-import { freePort } from "./ports.js";
 import { once, until, withTimeout } from "./wait.js";
+import { freePort } from "./proxy.js";
 
 /** Send `request`, collect the reply until `complete` says it is whole (or the server closes). */
 function exchange(port: number, request: string, complete: (reply: string) => boolean): Promise<string> {

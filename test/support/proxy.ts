@@ -1,8 +1,10 @@
 /**
- * Running wsgate as a real process for end-to-end tests: a full nginx.conf
- * (and any other files) in a fresh prefix, `daemon off;`, ready when its pid
- * file exists (wsgate writes it only after every listening socket is bound),
- * stopped with a signal and a bounded wait.
+ * Running wsgate as a real process for tests, the one way every suite starts
+ * it: a full nginx.conf (and any other files) in a fresh prefix, `daemon
+ * off;`, ready when its pid file exists (wsgate writes it only after every
+ * listening socket is bound), stopped with a signal and a bounded wait.
+ * httpConf() writes the usual nginx.conf around the inside of an http block.
+ * Also the one free-port helper of the tests.
  */
 
 import { spawn, type ChildProcess } from "node:child_process";
@@ -11,6 +13,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { until } from "./wait.js";
 
 /** The repository (this file is compiled to dist/test/support/). */
 export const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
@@ -47,37 +50,46 @@ export interface WsgateProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** A loopback port that was free a moment ago (listen on port 0, read it, close). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
+/**
+ * A port that was free a moment ago: bind port 0 on a loopback address, read
+ * the port the kernel chose, close. Another process can take the port between
+ * this call and its use; callers that start a server on it should be ready to
+ * say so in their error (startNginx includes the error log, which names bind()).
+ */
+export async function freePort(host = "127.0.0.1"): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => (port ? resolve(port) : reject(new Error("no port"))));
-    });
+    server.listen(0, host, () => resolve());
   });
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address !== "object") throw new Error(`freePort: no port on ${host}`);
+  return address.port;
 }
 
-/** Several distinct free ports. */
-export async function freePorts(count: number): Promise<number[]> {
+/** `count` distinct free ports (each from its own bind of port 0). */
+export async function freePorts(count: number, host = "127.0.0.1"): Promise<number[]> {
   const ports = new Set<number>();
-  while (ports.size < count) ports.add(await freePort());
+  while (ports.size < count) ports.add(await freePort(host));
   return [...ports];
 }
 
 /**
- * Poll `predicate` until it holds, at most `ms`. Only for files appearing
- * (log lines are written when a connection closes); await events elsewhere.
+ * Poll `predicate` until it holds, at most `ms`. Only where no event exists
+ * (a log line is written when a connection closes); await events elsewhere.
  */
 export async function waitFor(predicate: () => boolean, ms = 3000, what = "condition"): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    if (predicate()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  await until(() => predicate(), ms, what);
+}
+
+/**
+ * The usual nginx.conf around `http`, the inside of the http block: pid file
+ * and logs in the prefix (logs/access.log, logs/error.log at info), `main`
+ * more main-context directives.
+ */
+export function httpConf(http: string, main = ""): string {
+  return `pid logs/nginx.pid;\nerror_log logs/error.log info;\nevents {}\n${main}\nhttp { access_log logs/access.log;\n${http}\n}\n`;
 }
 
 function readText(path: string): string {
@@ -89,6 +101,11 @@ function pidFileOf(conf: string): string | undefined {
   return /^\s*pid\s+([^;\s]+)\s*;/m.exec(conf)?.[1];
 }
 
+/**
+ * wsgate in the foreground with `options.conf` in a fresh prefix; resolves once its pid file exists (the pid file
+ * the configuration names, else logs/wsgate.pid given with -g). A start that fails rejects with what wsgate wrote
+ * and its error log, and leaves nothing behind.
+ */
 export async function startWsgate(options: StartOptions): Promise<WsgateProcess> {
   const prefix = mkdtempSync(join(tmpdir(), "wsgate-e2e-"));
   mkdirSync(join(prefix, "logs"));
@@ -116,16 +133,21 @@ export async function startWsgate(options: StartOptions): Promise<WsgateProcess>
   const pidPath = pidFile.startsWith("/") ? pidFile : join(prefix, pidFile);
   const running = (): boolean => child.exitCode === null && child.signalCode === null;
 
-  const deadline = Date.now() + (options.startMs ?? 5000);
-  while (!existsSync(pidPath)) {
-    if (!running() || Date.now() > deadline) {
-      if (running()) child.kill("SIGKILL");
-      await exited;
-      const log = readText(join(prefix, "logs", "error.log"));
-      rmSync(prefix, { recursive: true, force: true });
-      throw new Error(`wsgate did not start (exit ${String(child.exitCode)}): ${output}${log}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
+  try {
+    await until(
+      () => {
+        if (!running()) throw new Error("exited");
+        return existsSync(pidPath);
+      },
+      options.startMs ?? 5000,
+      "the pid file",
+    );
+  } catch {
+    if (running()) child.kill("SIGKILL");
+    await exited;
+    const log = readText(join(prefix, "logs", "error.log"));
+    rmSync(prefix, { recursive: true, force: true });
+    throw new Error(`wsgate did not start (exit ${String(child.exitCode)}): ${output}${log}`);
   }
   const pid = Number(readText(pidPath).trim());
 

@@ -1,20 +1,12 @@
 /**
- * Socket helpers for tests: a free port, a raw request/reply exchange, a
+ * Socket helpers for tests: a raw request/reply exchange, a
  * bounded wait for log lines (which are written when connections close), and
  * a WebSocket opened within a deadline.
  */
 
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
 import { WebSocket } from "ws";
-
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
-  const address = server.address();
-  await new Promise<void>((done) => server.close(() => done()));
-  if (typeof address !== "object" || !address) throw new Error("no port");
-  return address.port;
-}
+import { until } from "./wait.js";
 
 /** Send raw bytes, read until the server closes or `until` says the reply is complete. */
 export function exchange(port: number, request: string, until?: (reply: Buffer) => boolean): Promise<Buffer> {
@@ -40,18 +32,16 @@ export function exchange(port: number, request: string, until?: (reply: Buffer) 
   });
 }
 
-/** Wait until `read()` has `count` lines (the log line of a tunnel comes when it closes). */
+/**
+ * Wait until `read()` has `count` lines (the log line of a tunnel comes when it closes), at most 3 s. A bounded poll:
+ * no event marks a log line. It does not throw: the caller's assertion on the lines says what is missing.
+ */
 export async function linesEventually(read: () => string, count: number): Promise<void> {
-  const deadline = Date.now() + 3000;
-  while (Date.now() < deadline) {
-    if (
-      read()
-        .split("\n")
-        .filter((line) => line !== "").length >= count
-    )
-      return;
-    await new Promise((done) => setTimeout(done, 20));
-  }
+  const lines = (): number =>
+    read()
+      .split("\n")
+      .filter((line) => line !== "").length;
+  await until(() => lines() >= count, 3000, `${count} log lines`).catch(() => undefined);
 }
 
 /** True once `reply` holds a whole response whose body length is given by Content-Length. */

@@ -62,6 +62,26 @@ export async function until<T>(
   }
 }
 
+/**
+ * The arguments of the next `event` from `emitter`, within `ms`. Unlike
+ * once(), an `error` event does not reject: for waits on events that follow
+ * an error (a socket's `close`).
+ */
+export function eventWithin<T = unknown>(emitter: EventEmitter, event: string, ms: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const listener = (...args: unknown[]): void => {
+      clearTimeout(timer);
+      resolve(args as T);
+    };
+    const timer = setTimeout(() => {
+      emitter.off(event, listener);
+      reject(new Error(`no "${event}" within ${ms} ms`));
+    }, ms);
+    emitter.once(event, listener);
+  });
+}
+
+/** A pause: only for asserting that nothing happens for a while; wait for events otherwise. */
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -20,6 +20,7 @@ import {
 } from "../differential/peers.js";
 import { makeCerts, opensslSkip, type TestCerts } from "./certs.js";
 import { closeWs, openWss, rawExchange, roundTrip, startEchoBackend, tlsExchange } from "./clients.js";
+import { until } from "../support/wait.js";
 
 const skip = opensslSkip() || (nginxRuns() ? false : "Debian's nginx is not installed");
 
@@ -272,14 +273,26 @@ describe("differential: TLS termination", { skip }, () => {
   });
 
   test("the access-log lines and the TLS error-log lines", async () => {
-    const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 300));
-    await settle();
     const access = (peer: Peer): string[] =>
       peer
         .accessLog()
         .split("\n")
         .filter((line) => line !== "")
         .map((line) => line.replace(/\[[^\]]+\]/, "[TIME]"));
+    // The lines are written as connections close: wait until both servers have written them all (bounded; the
+    // comparison below says what differs if they never do).
+    const settled = (): boolean => {
+      const [nginx, wsgate] = [peers.nginx!, peers.wsgate!];
+      const errors = tlsErrorLines(nginx.errorLog()).length;
+      const lines = access(nginx).length;
+      return (
+        lines >= 10 &&
+        errors >= 4 &&
+        access(wsgate).length === lines &&
+        tlsErrorLines(wsgate.errorLog()).length === errors
+      );
+    };
+    await until(settled, 3000, "every log line").catch(() => undefined);
     const nginxAccess = access(peers.nginx!);
     assert.ok(nginxAccess.length >= 10, nginxAccess.join("\n"));
     assert.deepEqual(access(peers.wsgate!), nginxAccess);

@@ -9,15 +9,15 @@
 import { after, before, describe } from "node:test";
 import type { Server, Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
-import { freePort } from "../support/sockets.js";
 import { seedHttp } from "../support/seed-config.js";
-import { eventWithin, startWsgate, type Wsgate } from "../flow/harness.js";
 import { tunnelCases, upgradeThrough, upgradingBackend } from "../flow/tunnel-cases.js";
 import { makeCerts, opensslSkip, type TestCerts } from "./certs.js";
+import { freePort, httpConf, startWsgate, type WsgateProcess } from "../support/proxy.js";
+import { eventWithin } from "../support/wait.js";
 
 describe("the tunnel over TLS: back-pressure and half-close", { skip: opensslSkip() }, () => {
   let certs: TestCerts;
-  let wsgate: Wsgate;
+  let wsgate: WsgateProcess;
   let backend: Server;
   let proxyPort: number;
   let onTunnel: (socket: Socket) => void = () => undefined;
@@ -27,11 +27,13 @@ describe("the tunnel over TLS: back-pressure and half-close", { skip: opensslSki
     const started = await upgradingBackend((socket) => onTunnel(socket));
     backend = started.server;
     proxyPort = await freePort();
-    wsgate = await startWsgate(
-      `ssl_certificate ${certs.aCrt}; ssl_certificate_key ${certs.aKey};\n` +
-        seedHttp(started.port, `127.0.0.1:${proxyPort} ssl`),
-      { main: "master_process off;" },
-    );
+    wsgate = await startWsgate({
+      conf: httpConf(
+        `ssl_certificate ${certs.aCrt}; ssl_certificate_key ${certs.aKey};\n` +
+          seedHttp(started.port, `127.0.0.1:${proxyPort} ssl`),
+        "master_process off;",
+      ),
+    });
   });
 
   after(async () => {
@@ -53,7 +55,7 @@ describe("the tunnel over TLS: back-pressure and half-close", { skip: opensslSki
       await eventWithin(socket, "secureConnect", 3000);
       return { socket, rest: await upgradeThrough(socket) };
     },
-    pid: () => wsgate.process.pid!,
+    pid: () => wsgate.child.pid!,
     totalMb: 64,
     heldBackMb: 32,
     maxGrowthKb: 48 * 1024,

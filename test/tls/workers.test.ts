@@ -19,6 +19,7 @@ import { freePort, startWsgate, waitFor, type WsgateProcess } from "../support/p
 import { echoBackend, killAll, processConf, startedWorkers, writeConf, type EchoBackend } from "../process/harness.js";
 import { makeCerts, opensslSkip, type TestCerts } from "./certs.js";
 import { closeWs, openWss, rawExchange, roundTrip, tlsExchange } from "./clients.js";
+import { until } from "../support/wait.js";
 
 const skip = opensslSkip();
 
@@ -129,16 +130,17 @@ describe("TLS with workers: broken handshakes, tunnels, reload", { skip }, () =>
     // Reload to another certificate and backend: open tunnels stay, new connections get the new ones.
     writeConf(wsgate.prefix, conf("b.test", b));
     process.kill(wsgate.pid, "SIGHUP");
-    const reloadDeadline = Date.now() + 15_000;
-    for (;;) {
-      const fresh = await tlsExchange(port, "GET /y HTTP/1.0\r\nHost: a.test\r\n\r\n", { servername: "a.test" });
-      if (fresh.subject === "b.test") {
-        assert.match(fresh.reply, /\r\n\r\nB \/y$/);
-        break;
-      }
-      assert.ok(Date.now() < reloadDeadline, "new connections never got the new certificate");
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    // No event marks the new workers taking over: ask until one answers with the new certificate.
+    const fresh = await until(
+      async () => {
+        const reply = await tlsExchange(port, "GET /y HTTP/1.0\r\nHost: a.test\r\n\r\n", { servername: "a.test" });
+        return reply.subject === "b.test" && reply;
+      },
+      15_000,
+      "a new connection with the new certificate",
+      100,
+    );
+    assert.match(fresh.reply, /\r\n\r\nB \/y$/);
     const newer = await openWss(url(), "a.test");
     assert.equal(await roundTrip(newer, "n"), "B:n");
     for (const [i, ws] of tunnels.entries()) assert.equal(await roundTrip(ws, `old${i}`), `A:old${i}`);

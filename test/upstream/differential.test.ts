@@ -12,8 +12,8 @@ import * as assert from "node:assert/strict";
 import { createServer, type Server } from "node:net";
 import { skipWithoutNginx, startPeer } from "../differential/peers.js";
 import { linesEventually } from "../support/sockets.js";
-import { freePort } from "../support/ports.js";
 import { fetchVia, startBackend, type NamedBackend } from "./backends.js";
+import { freePort } from "../support/proxy.js";
 
 const skip = skipWithoutNginx();
 

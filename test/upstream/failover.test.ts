@@ -7,10 +7,9 @@
 
 import { after, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
-import { startWsgate, type Wsgate } from "../flow/harness.js";
-import { freePort } from "../support/ports.js";
 import { until } from "../support/wait.js";
 import { closeSocket, echo, fetchVia, openSocket, startBackend, type NamedBackend } from "./backends.js";
+import { httpConf, startWsgate, type WsgateProcess, freePort } from "../support/proxy.js";
 
 const WS_LOCATION = `
       proxy_http_version 1.1;
@@ -18,7 +17,7 @@ const WS_LOCATION = `
       proxy_set_header Connection "upgrade";`;
 
 describe("tunnels and the peers' connection counts", () => {
-  const cleanup: Array<() => Promise<void>> = [];
+  const cleanup: Array<() => Promise<unknown>> = [];
   after(async () => {
     for (const step of cleanup.reverse()) await step();
   });
@@ -29,7 +28,7 @@ describe("tunnels and the peers' connection counts", () => {
   ): Promise<{
     a: NamedBackend;
     b: NamedBackend;
-    gate: Wsgate;
+    gate: WsgateProcess;
     port: number;
   }> {
     const [a, b] = await Promise.all([startBackend("a"), startBackend("b")]);
@@ -38,14 +37,16 @@ describe("tunnels and the peers' connection counts", () => {
       () => b.close(),
     );
     const port = await freePort();
-    const gate = await startWsgate(`
+    const gate = await startWsgate({
+      conf: httpConf(`
       log_format up '$request_uri $upstream_addr $upstream_status $status';
       upstream u { ${upstream(a, b)} }
       server {
         listen 127.0.0.1:${port};
         access_log logs/up.log up;
         location / { proxy_pass http://u; ${WS_LOCATION} ${extra} }
-      }`);
+      }`),
+    });
     cleanup.push(() => gate.stop());
     return { a, b, gate, port };
   }
@@ -88,9 +89,10 @@ describe("tunnels and the peers' connection counts", () => {
       replies.map((reply) => `${reply.status} ${reply.body}`),
       ["200 b", "200 b", "200 b", "200 b"],
     );
-    assert.match(gate.log("error.log"), /\[warn\] .*upstream server temporarily disabled while connecting to upstream/);
+    assert.match(gate.errorLog(), /\[warn\] .*upstream server temporarily disabled while connecting to upstream/);
     assert.equal(await echo(ws, "during"), "a: during", "the tunnel to the failed peer is untouched");
     await a.listenAgain();
+    // Time itself is the subject: fail_timeout (1s) has to run out, no event marks it.
     await new Promise((resolve) => setTimeout(resolve, 1100));
     const back = [];
     for (let i = 0; i < 4; i++) back.push((await fetchVia(port, `/s${i}`)).body);
@@ -105,19 +107,19 @@ describe("tunnels and the peers' connection counts", () => {
     assert.equal(await echo(ws, "x"), "a: x");
     const refused = await fetchVia(port, "/second");
     assert.equal(refused.status, 502);
-    await until(() => gate.log("error.log").includes("no live upstreams"), 3000, "no live upstreams");
+    await until(() => gate.errorLog().includes("no live upstreams"), 3000, "no live upstreams");
     assert.match(
-      gate.log("error.log"),
+      gate.errorLog(),
       /\[error\] .*no live upstreams while connecting to upstream, .*upstream: "http:\/\/u\/second"/,
     );
     await closeSocket(ws);
-    await until(() => gate.log("up.log").includes("/ws"), 3000, "the tunnel's log line");
+    await until(() => gate.accessLog("up.log").includes("/ws"), 3000, "the tunnel's log line");
     assert.equal((await fetchVia(port, "/third")).status, 200, "the closed tunnel gave its place back");
   });
 });
 
 describe("retries under load and in time", () => {
-  const cleanup: Array<() => Promise<void>> = [];
+  const cleanup: Array<() => Promise<unknown>> = [];
   after(async () => {
     for (const step of cleanup.reverse()) await step();
   });
@@ -130,15 +132,17 @@ describe("retries under load and in time", () => {
     );
     const dead = await freePort();
     const port = await freePort();
-    const gate = await startWsgate(`
+    const gate = await startWsgate({
+      conf: httpConf(`
       log_format up '$upstream_addr|$upstream_status|$status';
       upstream u { server 127.0.0.1:${dead} max_fails=0; server 127.0.0.1:${b.port}; server 127.0.0.1:${c.port}; }
-      server { listen 127.0.0.1:${port}; access_log logs/up.log up; location / { proxy_pass http://u; } }`);
+      server { listen 127.0.0.1:${port}; access_log logs/up.log up; location / { proxy_pass http://u; } }`),
+    });
     cleanup.push(() => gate.stop());
     const replies = await Promise.all(Array.from({ length: 30 }, (_, i) => fetchVia(port, `/c${i}`)));
     assert.deepEqual(new Set(replies.map((reply) => reply.status)), new Set([200]));
-    await until(() => gate.log("up.log").trim().split("\n").length >= 30, 3000, "30 log lines");
-    const lines = gate.log("up.log").trim().split("\n");
+    await until(() => gate.accessLog("up.log").trim().split("\n").length >= 30, 3000, "30 log lines");
+    const lines = gate.accessLog("up.log").trim().split("\n");
     const withDead = lines.filter((line) => line.startsWith(`127.0.0.1:${dead}, `));
     assert.ok(withDead.length >= 9, `the dead peer was tried about a third of the time: ${withDead.length}`);
     for (const line of withDead) assert.match(line, /^127\.0\.0\.1:\d+, 127\.0\.0\.1:\d+\|502, 200\|200$/);
@@ -152,7 +156,8 @@ describe("retries under load and in time", () => {
     );
     slow.delayMs = 2000;
     const port = await freePort();
-    const gate = await startWsgate(`
+    const gate = await startWsgate({
+      conf: httpConf(`
       log_format up '$request_uri|$upstream_addr|$upstream_status|$status';
       upstream u { server 127.0.0.1:${slow.port}; server 127.0.0.1:${fast.port}; }
       server {
@@ -161,28 +166,26 @@ describe("retries under load and in time", () => {
         proxy_read_timeout 300ms;
         location /limited { proxy_pass http://u; proxy_next_upstream_timeout 200ms; }
         location /free { proxy_pass http://u; }
-      }`);
+      }`),
+    });
     cleanup.push(() => gate.stop());
     assert.equal((await fetchVia(port, "/limited")).status, 504);
     // Round-robin's next pick is fast; make slow the first again with a fresh pair of requests.
     assert.equal((await fetchVia(port, "/free")).status, 200);
-    await until(() => gate.log("up.log").trim().split("\n").length >= 2, 3000, "2 log lines");
-    const [limited] = gate.log("up.log").trim().split("\n");
+    await until(() => gate.accessLog("up.log").trim().split("\n").length >= 2, 3000, "2 log lines");
+    const [limited] = gate.accessLog("up.log").trim().split("\n");
     assert.match(limited!, new RegExp(`^/limited\\|127\\.0\\.0\\.1:${slow.port}\\|504\\|504$`));
-    assert.match(
-      gate.log("error.log"),
-      /upstream timed out \(110: Connection timed out\) while reading response header/,
-    );
+    assert.match(gate.errorLog(), /upstream timed out \(110: Connection timed out\) while reading response header/);
   });
 });
 
 describe("retries with a request body, and of WebSocket handshakes", () => {
-  const cleanup: Array<() => Promise<void>> = [];
+  const cleanup: Array<() => Promise<unknown>> = [];
   after(async () => {
     for (const step of cleanup.reverse()) await step();
   });
 
-  async function setUp(): Promise<{ port: number; gate: Wsgate; good: NamedBackend }> {
+  async function setUp(): Promise<{ port: number; gate: WsgateProcess; good: NamedBackend }> {
     const good = await startBackend("good");
     cleanup.push(() => good.close());
     // Reads the whole request, then closes without answering: a failure after the request was sent.
@@ -203,7 +206,8 @@ describe("retries with a request body, and of WebSocket handshakes", () => {
     const closerPort = typeof address === "object" && address ? address.port : 0;
     const dead = await freePort();
     const port = await freePort();
-    const gate = await startWsgate(`
+    const gate = await startWsgate({
+      conf: httpConf(`
       log_format up '$request_method $request_uri|$upstream_addr|$upstream_status|$status';
       upstream closing { server 127.0.0.1:${closerPort} max_fails=0; server 127.0.0.1:${good.port}; }
       upstream closing2 { server 127.0.0.1:${closerPort} max_fails=0; server 127.0.0.1:${good.port}; }
@@ -218,7 +222,8 @@ describe("retries with a request body, and of WebSocket handshakes", () => {
         location /post { proxy_pass http://closing2; }
         location /postok { proxy_pass http://closing3; proxy_next_upstream error non_idempotent; }
         location /ws { proxy_pass http://deadfirst; ${WS_LOCATION} }
-      }`);
+      }`),
+    });
     cleanup.push(() => gate.stop());
     return { port, gate, good };
   }
@@ -231,8 +236,8 @@ describe("retries with a request body, and of WebSocket handshakes", () => {
     assert.equal(post.status, 502, "a POST already sent is not retried");
     const allowed = await fetchVia(port, "/postok", { method: "POST", body: "again" });
     assert.deepEqual([allowed.status, allowed.body], [200, "good again"], "with non_idempotent it is");
-    await until(() => gate.log("up.log").trim().split("\n").length >= 3, 3000, "3 log lines");
-    const [putLine, postLine, allowedLine] = gate.log("up.log").trim().split("\n");
+    await until(() => gate.accessLog("up.log").trim().split("\n").length >= 3, 3000, "3 log lines");
+    const [putLine, postLine, allowedLine] = gate.accessLog("up.log").trim().split("\n");
     assert.match(allowedLine!, /^POST \/postok\|127\.0\.0\.1:\d+, 127\.0\.0\.1:\d+\|502, 200\|200$/);
     assert.match(putLine!, /^PUT \/put\|127\.0\.0\.1:\d+, 127\.0\.0\.1:\d+\|502, 200\|200$/);
     assert.match(postLine!, /^POST \/post\|127\.0\.0\.1:\d+\|502\|502$/);
@@ -243,8 +248,8 @@ describe("retries with a request body, and of WebSocket handshakes", () => {
     const big = "x".repeat(1536 * 1024);
     const reply = await fetchVia(port, "/big", { method: "PUT", body: big });
     assert.equal(reply.status, 502);
-    await until(() => gate.log("up.log").includes("/big"), 3000, "the log line");
-    assert.match(gate.log("up.log"), /^PUT \/big\|127\.0\.0\.1:\d+\|502\|502$/m);
+    await until(() => gate.accessLog("up.log").includes("/big"), 3000, "the log line");
+    assert.match(gate.accessLog("up.log"), /^PUT \/big\|127\.0\.0\.1:\d+\|502\|502$/m);
   });
 
   test("a buffered body in a temporary file is sent again to the next peer", async () => {
@@ -253,8 +258,8 @@ describe("retries with a request body, and of WebSocket handshakes", () => {
     const reply = await fetchVia(port, "/spooled", { method: "PUT", body: big });
     assert.equal(reply.status, 200);
     assert.ok(reply.body === `good ${big}`, "the whole body, twice read from the file");
-    await until(() => gate.log("up.log").includes("/spooled"), 3000, "the log line");
-    assert.match(gate.log("up.log"), /^PUT \/spooled\|127\.0\.0\.1:\d+, 127\.0\.0\.1:\d+\|502, 200\|200$/m);
+    await until(() => gate.accessLog("up.log").includes("/spooled"), 3000, "the log line");
+    assert.match(gate.accessLog("up.log"), /^PUT \/spooled\|127\.0\.0\.1:\d+, 127\.0\.0\.1:\d+\|502, 200\|200$/m);
   });
 
   test("a WebSocket handshake goes on to the next peer when the first is dead", async () => {
@@ -262,7 +267,7 @@ describe("retries with a request body, and of WebSocket handshakes", () => {
     const ws = await openSocket(port, "/ws");
     assert.equal(await echo(ws, "hi"), "good: hi");
     await closeSocket(ws);
-    await until(() => gate.log("up.log").includes("/ws"), 3000, "the tunnel's log line");
-    assert.match(gate.log("up.log"), /^GET \/ws\|127\.0\.0\.1:\d+, 127\.0\.0\.1:\d+\|502, 101\|101$/m);
+    await until(() => gate.accessLog("up.log").includes("/ws"), 3000, "the tunnel's log line");
+    assert.match(gate.accessLog("up.log"), /^GET \/ws\|127\.0\.0\.1:\d+, 127\.0\.0\.1:\d+\|502, 101\|101$/m);
   });
 });

@@ -7,10 +7,9 @@
 
 import { after, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
-import { startWsgate, type Wsgate } from "../flow/harness.js";
-import { freePort } from "../support/ports.js";
 import { until } from "../support/wait.js";
 import { closeSocket, echo, fetchVia, openSocket, startBackend, type NamedBackend } from "./backends.js";
+import { httpConf, startWsgate, type WsgateProcess, freePort } from "../support/proxy.js";
 
 interface PeerStatus {
   address: string;
@@ -34,19 +33,22 @@ async function bodies(port: number, count: number): Promise<string[]> {
 }
 
 describe("active health checks", () => {
-  const cleanup: Array<() => Promise<void>> = [];
+  const cleanup: Array<() => Promise<unknown>> = [];
   after(async () => {
     for (const step of cleanup.reverse()) await step();
   });
 
-  async function setUp(check: string): Promise<{ a: NamedBackend; b: NamedBackend; gate: Wsgate; port: number }> {
+  async function setUp(
+    check: string,
+  ): Promise<{ a: NamedBackend; b: NamedBackend; gate: WsgateProcess; port: number }> {
     const [a, b] = await Promise.all([startBackend("a"), startBackend("b")]);
     cleanup.push(
       () => a.close(),
       () => b.close(),
     );
     const port = await freePort();
-    const gate = await startWsgate(`
+    const gate = await startWsgate({
+      conf: httpConf(`
       upstream u {
         server 127.0.0.1:${a.port};
         server 127.0.0.1:${b.port};
@@ -61,10 +63,11 @@ describe("active health checks", () => {
           proxy_set_header Connection "upgrade";
         }
         location = /status { wsgate_upstream_status; }
-      }`);
+      }`),
+    });
     cleanup.push(() => gate.stop());
     cleanup.push(async () => {
-      if (process.env["WSGATE_DEBUG"]) console.log(gate.log("error.log"));
+      if (process.env["WSGATE_DEBUG"]) console.log(gate.errorLog());
     });
     return { a, b, gate, port };
   }
@@ -88,13 +91,13 @@ describe("active health checks", () => {
     await until(
       () =>
         /\[warn\] \d+#\d+: health check: upstream server 127\.0\.0\.1:\d+ in upstream "u" is down/.test(
-          gate.log("error.log"),
+          gate.errorLog(),
         ),
       5000,
       "a marked down",
     );
     assert.match(
-      gate.log("error.log"),
+      gate.errorLog(),
       new RegExp(`127\\.0\\.0\\.1:${a.port} in upstream "u" is down after 2 failed checks \\(status 503\\)`),
     );
     assert.deepEqual(await bodies(port, 4), ["b", "b", "b", "b"]);
@@ -105,8 +108,7 @@ describe("active health checks", () => {
 
     a.healthStatus = 200;
     await until(
-      () =>
-        /\[notice\] \d+#\d+: health check: upstream server .* is up after 2 passed checks/.test(gate.log("error.log")),
+      () => /\[notice\] \d+#\d+: health check: upstream server .* is up after 2 passed checks/.test(gate.errorLog()),
       5000,
       "a back up",
     );
@@ -121,14 +123,11 @@ describe("active health checks", () => {
       "wsgate_health_check type=websocket interval=100ms passes=1 fails=1 uri=/ws;",
     );
     await a.stopListening();
-    await until(() => gate.log("error.log").includes("is down after 1 failed checks"), 10_000, "a down");
-    assert.match(
-      gate.log("error.log"),
-      /is down after 1 failed checks \(connect\(\) failed \(111: Connection refused\)\)/,
-    );
+    await until(() => gate.errorLog().includes("is down after 1 failed checks"), 10_000, "a down");
+    assert.match(gate.errorLog(), /is down after 1 failed checks \(connect\(\) failed \(111: Connection refused\)\)/);
     assert.deepEqual(await bodies(port, 3), ["b", "b", "b"]);
     await a.listenAgain();
-    await until(() => gate.log("error.log").includes("is up after 1 passed checks"), 10_000, "a up");
+    await until(() => gate.errorLog().includes("is up after 1 passed checks"), 10_000, "a up");
     const status = await peers(port, "u");
     assert.deepEqual(
       status.map((peer) => peer.state),

@@ -7,21 +7,21 @@
 
 import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
-import { startWsgate, type Wsgate } from "../flow/harness.js";
-import { freePort } from "../support/ports.js";
 import { until } from "../support/wait.js";
 import { closeSocket, echo, fetchVia, openSocket, startBackend, type NamedBackend } from "./backends.js";
+import { httpConf, startWsgate, type WsgateProcess, freePort } from "../support/proxy.js";
 
 describe("upstream keepalive", () => {
   let backend: NamedBackend;
   let other: NamedBackend;
-  let gate: Wsgate;
+  let gate: WsgateProcess;
   let port: number;
 
   before(async () => {
     [backend, other] = await Promise.all([startBackend("k"), startBackend("o")]);
     port = await freePort();
-    gate = await startWsgate(`
+    gate = await startWsgate({
+      conf: httpConf(`
       upstream pooled { server 127.0.0.1:${backend.port}; keepalive 2; }
       upstream limited { server 127.0.0.1:${other.port}; keepalive 2; keepalive_requests 2; }
       server {
@@ -36,7 +36,8 @@ describe("upstream keepalive", () => {
           proxy_set_header Upgrade $http_upgrade;
           proxy_set_header Connection "upgrade";
         }
-      }`);
+      }`),
+    });
   });
   after(async () => {
     await gate?.stop();
@@ -60,6 +61,7 @@ describe("upstream keepalive", () => {
   test("with Connection: close sent (the default), or HTTP/1.0, every request has its own", async () => {
     // An idle connection cached by an earlier request would be used once (nginx picks it before building the request).
     backend.closeIdle();
+    // No event tells the test that wsgate has seen the idle connections close: give the FIN a moment.
     await new Promise((resolve) => setTimeout(resolve, 50));
     assert.equal(await connectionsFor(["/closing/1", "/closing/2", "/closing/3"]), 3);
     assert.equal(await connectionsFor(["/old/1", "/old/2", "/old/3"]), 3);
@@ -68,19 +70,20 @@ describe("upstream keepalive", () => {
   test("a connection the backend closed while idle is dropped at once, and the next request succeeds", async () => {
     assert.equal((await fetchVia(port, "/pooled/a")).status, 200);
     const errorsBefore = gate
-      .log("error.log")
+      .errorLog()
       .split("\n")
       .filter((line) => / \[error\] /.test(line)).length;
     for (let i = 0; i < 3; i++) {
       backend.closeIdle();
-      // The idle close reaches wsgate; then the next request must not be sent on the dead connection.
+      // The idle close reaches wsgate (no event tells the test when); then the next request must not be sent on
+      // the dead connection.
       await new Promise((resolve) => setTimeout(resolve, 50));
       const reply = await fetchVia(port, `/pooled/after-close-${i}`);
       assert.equal(reply.status, 200);
       assert.equal(reply.body, "k");
     }
     const errors = gate
-      .log("error.log")
+      .errorLog()
       .split("\n")
       .filter((line) => / \[error\] /.test(line));
     assert.equal(errors.length, errorsBefore, `no failed try: ${errors.slice(errorsBefore).join("\n")}`);
@@ -112,6 +115,7 @@ describe("upstream keepalive", () => {
 
   test("concurrent requests: each gets a whole answer, at most keepalive N stay idle", async () => {
     backend.closeIdle();
+    // No event tells the test that wsgate has seen the idle connections close: give the FIN a moment.
     await new Promise((resolve) => setTimeout(resolve, 50));
     const replies = await Promise.all(Array.from({ length: 12 }, (_, i) => fetchVia(port, `/pooled/p${i}`)));
     assert.deepEqual(

@@ -16,10 +16,8 @@ import { join } from "node:path";
 import { ConfigError } from "../../src/config/errors.js";
 import { loadConfig } from "../../src/config/load.js";
 import type { Config } from "../../src/config/model.js";
-import { startWsgate, type Wsgate } from "../flow/harness.js";
 import { makeTempDir, nginxTest, removeTempDir, writeTree } from "../support/config-files.js";
 import { startDnsServer, type DnsServer } from "../support/dns-server.js";
-import { freePort } from "../support/ports.js";
 import { until } from "../support/wait.js";
 import { closeSocket, echo, fetchVia, openSocket, startBackend, type NamedBackend } from "./backends.js";
 import { defaultUpstreamServer } from "../../src/config/modules/upstream.js";
@@ -27,6 +25,7 @@ import type { ResolverConf, UpstreamAddress } from "../../src/config/model.js";
 import { DnsClient, ResolveError } from "../../src/upstream/dns.js";
 import { UpstreamGroup } from "../../src/upstream/group.js";
 import type { VariableSource } from "../../src/vars/source.js";
+import { httpConf, startWsgate, type WsgateProcess, freePort } from "../support/proxy.js";
 
 describe("the DNS client", () => {
   test("answers, TTL and valid=, nginx's failure codes; one query per name while valid", async () => {
@@ -270,7 +269,7 @@ const WS_LOCATION = `
       proxy_set_header Connection "upgrade";`;
 
 describe("server … resolve at run time", () => {
-  const cleanup: Array<() => Promise<void>> = [];
+  const cleanup: Array<() => Promise<unknown>> = [];
   let dns: DnsServer;
   before(async () => {
     dns = await startDnsServer();
@@ -286,8 +285,8 @@ describe("server … resolve at run time", () => {
     return backend;
   }
 
-  async function gate(http: string): Promise<Wsgate> {
-    const started = await startWsgate(http);
+  async function gate(http: string): Promise<WsgateProcess> {
+    const started = await startWsgate({ conf: httpConf(http) });
     cleanup.push(() => started.stop());
     return started;
   }
@@ -333,7 +332,7 @@ describe("server … resolve at run time", () => {
     await closeSocket(fresh);
     await closeSocket(tunnel);
     assert.ok(dns.queries("chat.test") >= 3);
-    assert.doesNotMatch(wsgate.log("error.log"), /could not be resolved/);
+    assert.doesNotMatch(wsgate.errorLog(), /could not be resolved/);
     assert.ok(b.connections > 0);
   });
 
@@ -351,7 +350,7 @@ describe("server … resolve at run time", () => {
 
     dns.set("keep.test", { kind: "servfail" });
     await until(
-      () => /keep\.test could not be resolved \(2: Server failure\)/.test(wsgate.log("error.log")),
+      () => /keep\.test could not be resolved \(2: Server failure\)/.test(wsgate.errorLog()),
       5000,
       "the server failure to be logged",
     );
@@ -359,21 +358,18 @@ describe("server … resolve at run time", () => {
 
     dns.set("keep.test", { kind: "drop" });
     await until(
-      () => /keep\.test could not be resolved \(110: Operation timed out\)/.test(wsgate.log("error.log")),
+      () => /keep\.test could not be resolved \(110: Operation timed out\)/.test(wsgate.errorLog()),
       6000,
       "the timeout to be logged",
     );
     assert.equal((await fetchVia(port, "/")).body, "c");
-    assert.match(
-      wsgate.log("error.log"),
-      /\[error\] \d+#\d+: keep\.test could not be resolved \(2: Server failure\)\n/,
-    );
+    assert.match(wsgate.errorLog(), /\[error\] \d+#\d+: keep\.test could not be resolved \(2: Server failure\)\n/);
 
     // The name is gone (NXDOMAIN): nginx drops the server's addresses; nothing is left to send to.
     dns.set("keep.test", { kind: "nxdomain" });
     await until(async () => (await fetchVia(port, "/")).status === 502, 6000, "the name to be gone");
-    assert.match(wsgate.log("error.log"), /keep\.test could not be resolved \(3: Host not found\)/);
-    assert.match(wsgate.log("error.log"), /no live upstreams while connecting to upstream/);
+    assert.match(wsgate.errorLog(), /keep\.test could not be resolved \(3: Host not found\)/);
+    assert.match(wsgate.errorLog(), /no live upstreams while connecting to upstream/);
     // And it comes back.
     dns.set("keep.test", { kind: "a", addresses: ["127.0.0.4"], ttl: 1 });
     await until(async () => (await fetchVia(port, "/")).body === "c", 5000, "keep.test back");
@@ -405,13 +401,13 @@ describe("server … resolve at run time", () => {
     const missing = await fetchVia(port, "/r/4?h=missing.test");
     assert.equal(missing.status, 502);
     assert.match(
-      wsgate.log("error.log"),
+      wsgate.errorLog(),
       /\[error\] \d+#\d+: \*\d+ missing\.test could not be resolved \(3: Host not found\), client: 127\.0\.0\.1, server: , request: "GET \/r\/4\?h=missing\.test HTTP\/1\.1", host: "127\.0\.0\.1:\d+"/,
     );
     // Without a resolver: nginx's "no resolver defined to resolve" 502, as before.
     assert.equal((await fetchVia(port, "/n/1?h=var.test")).status, 502);
-    assert.match(wsgate.log("error.log"), /no resolver defined to resolve var\.test/);
-    await until(() => wsgate.log("up.log").includes("/r/1?h=var.test"), 2000, "the access log");
-    assert.match(wsgate.log("up.log"), new RegExp(`/r/1\\?h=var\\.test 127\\.0\\.0\\.5:${backendPort} 200`));
+    assert.match(wsgate.errorLog(), /no resolver defined to resolve var\.test/);
+    await until(() => wsgate.accessLog("up.log").includes("/r/1?h=var.test"), 2000, "the access log");
+    assert.match(wsgate.accessLog("up.log"), new RegExp(`/r/1\\?h=var\\.test 127\\.0\\.0\\.5:${backendPort} 200`));
   });
 });
