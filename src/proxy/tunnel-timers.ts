@@ -1,8 +1,9 @@
 /**
  * A tunnel's timers, as ngx_http_upstream_process_upgraded() sets them. After
  * every event of the tunnel nginx re-arms, from now:
- *   - the upstream's read timer (proxy_read_timeout), unless it stopped
- *     reading the upstream because the client has not taken what it read;
+ *   - the upstream's read timer (proxy_read_timeout), unless the upstream
+ *     has more to send and nginx stopped reading it because the client has
+ *     not taken what it read (its buffer is full, the read event ready);
  *   - the client's write timer (send_timeout) while a write to the client
  *     waits ("client timed out", the request ends as 408);
  *   - the upstream's write timer (proxy_send_timeout) while a write to the
@@ -72,8 +73,9 @@ export function forgetTunnel(tunnel: TimedTunnel): void {
 }
 
 function idleExpired(tunnel: TimedTunnel, now: number): boolean {
-  // nginx stops reading the upstream while the client is stalled, and drops the read timer: send_timeout rules.
-  if (tunnel.stalled & CLIENT_SIDE) return false;
+  // An upstream with more to send, unread because the client is stalled: nginx drops the read timer, send_timeout
+  // rules. (A paused socket still reads into its buffer: bytes there mean the upstream sent more.)
+  if (tunnel.stalled & CLIENT_SIDE && tunnel.upstream.readableLength > 0) return false;
   if (now - tunnel.lastActiveMs < tunnel.options.idleTimeoutMs) return false;
   tunnel.expire("upstream timed out");
   return true;

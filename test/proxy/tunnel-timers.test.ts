@@ -12,6 +12,7 @@ import type { Socket } from "node:net";
 import type { TunnelOptions } from "../../src/proxy/tunnel-options.js";
 import {
   CLIENT_SIDE,
+  watchTunnel,
   UPSTREAM_SIDE,
   forgetTunnel,
   sideDrained,
@@ -27,7 +28,10 @@ class StandIn implements TimedTunnel {
   clientQueued = 0;
   upstreamQueued = 0;
   readonly client = { writableLength: 65536 } as Socket & { writableLength: number };
-  readonly upstream = { writableLength: 65536 } as Socket & { writableLength: number };
+  readonly upstream = { writableLength: 65536, readableLength: 0 } as Socket & {
+    writableLength: number;
+    readableLength: number;
+  };
   ended: TimerEnd | undefined;
   readonly endedAt: Promise<number>;
   private resolve!: (at: number) => void;
@@ -42,8 +46,13 @@ class StandIn implements TimedTunnel {
   }
 }
 
-function options(clientMs: number, upstreamMs: number): TunnelOptions {
-  return { idleTimeoutMs: 0, clientSendTimeoutMs: clientMs, upstreamSendTimeoutMs: upstreamMs, followFrames: false };
+function options(clientMs: number, upstreamMs: number, idleMs = 0): TunnelOptions {
+  return {
+    idleTimeoutMs: idleMs,
+    clientSendTimeoutMs: clientMs,
+    upstreamSendTimeoutMs: upstreamMs,
+    followFrames: false,
+  };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -130,6 +139,21 @@ describe("tunnel send limits", () => {
       assert.equal(tunnel.ended, expected);
       forgetTunnel(tunnel);
     }
+  });
+
+  test("proxy_read_timeout does not run while the client is stalled and the upstream has more to send", async () => {
+    const more = new StandIn(options(60_000, 60_000, 200));
+    more.upstream.readableLength = 4096;
+    const idle = new StandIn(options(60_000, 60_000, 200));
+    for (const tunnel of [more, idle]) {
+      watchTunnel(tunnel);
+      sideStalled(tunnel, CLIENT_SIDE);
+    }
+    // The read limits are swept once a second.
+    assert.ok((await endedWithin(idle, 2500)) !== undefined, "an upstream with nothing more: the read limit runs");
+    assert.equal(idle.ended, "upstream timed out");
+    assert.equal(await endedWithin(more, 500), undefined, "an upstream held back: send_timeout decides");
+    for (const tunnel of [more, idle]) forgetTunnel(tunnel);
   });
 
   test("nginx's error-log lines", () => {
