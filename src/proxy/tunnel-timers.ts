@@ -10,12 +10,16 @@
  *     upstream waits ("upstream timed out", 504).
  * So each limit counts from the tunnel's last activity (bytes read either
  * way, a write that made progress), and a send limit applies only while its
- * side is stalled: a write returned false and no 'drain' came since.
+ * side is stalled: bytes wait to be written to it — a write returned false
+ * (no 'drain' since), or the once-a-second look found its queue not empty
+ * (a peer that stops reading while little is sent never makes a write return
+ * false, but nginx's write would wait all the same).
  *
- * No timer per tunnel: every tunnel with a read limit is an entry of one
- * sweeper (each second, as before), and only stalled tunnels are entries of a
- * second, finer one, which also notices a stalled side's progress (its queue
- * shrank: the peer took some) — nginx re-arms on such partial writes too.
+ * No timer per tunnel: every tunnel is an entry of one sweeper (each second,
+ * as before), and only stalled tunnels are entries of a second, finer one,
+ * which also notices a stalled side's progress (its queue shrank: the peer
+ * took some; nginx re-arms on such partial writes too) and lets go of a side
+ * whose queue is empty.
  */
 
 import type { Socket } from "node:net";
@@ -46,12 +50,12 @@ const STALL_SWEEP_MS = 250;
 const idle = new IdleSweeper<TimedTunnel>(1000, idleExpired);
 const stalls = new IdleSweeper<TimedTunnel>(STALL_SWEEP_MS, stallExpired);
 
-/** A new tunnel: its read limit counts from now. */
+/** A new tunnel: its limits count from now. */
 export function watchTunnel(tunnel: TimedTunnel): void {
-  if (tunnel.options.idleTimeoutMs > 0) idle.add(tunnel);
+  idle.add(tunnel);
 }
 
-/** A write to `side` returned false: its send limit runs until 'drain'. */
+/** Bytes wait to be written to `side`: its send limit runs until they are. */
 export function sideStalled(tunnel: TimedTunnel, side: number): void {
   if (tunnel.stalled & side) return;
   tunnel.stalled |= side;
@@ -69,14 +73,17 @@ export function sideDrained(tunnel: TimedTunnel, side: number): void {
 
 export function forgetTunnel(tunnel: TimedTunnel): void {
   idle.remove(tunnel);
-  if (tunnel.stalled !== 0) stalls.remove(tunnel);
+  stalls.remove(tunnel);
 }
 
 function idleExpired(tunnel: TimedTunnel, now: number): boolean {
+  if ((tunnel.stalled & CLIENT_SIDE) === 0 && tunnel.client.writableLength > 0) sideStalled(tunnel, CLIENT_SIDE);
+  if ((tunnel.stalled & UPSTREAM_SIDE) === 0 && tunnel.upstream.writableLength > 0) sideStalled(tunnel, UPSTREAM_SIDE);
   // An upstream with more to send, unread because the client is stalled: nginx drops the read timer, send_timeout
   // rules. (A paused socket still reads into its buffer: bytes there mean the upstream sent more.)
   if (tunnel.stalled & CLIENT_SIDE && tunnel.upstream.readableLength > 0) return false;
-  if (now - tunnel.lastActiveMs < tunnel.options.idleTimeoutMs) return false;
+  const limit = tunnel.options.idleTimeoutMs;
+  if (limit <= 0 || now - tunnel.lastActiveMs < limit) return false;
   tunnel.expire("upstream timed out");
   return true;
 }
@@ -94,17 +101,24 @@ function stallExpired(tunnel: TimedTunnel, now: number): boolean {
   return true;
 }
 
-/** A stalled side whose queue shrank since the last look took bytes: that is activity, as a partial write in nginx. */
+/**
+ * A stalled side whose queue shrank since the last look took bytes: that is
+ * activity, as a partial write in nginx. A side with nothing queued is no
+ * longer stalled ('drain' may not come: after end(), or when no write
+ * returned false).
+ */
 function noticeProgress(tunnel: TimedTunnel, now: number): void {
   if (tunnel.stalled & CLIENT_SIDE) {
     const queued = tunnel.client.writableLength;
     if (queued < tunnel.clientQueued) tunnel.lastActiveMs = now;
     tunnel.clientQueued = queued;
+    if (queued === 0) tunnel.stalled &= ~CLIENT_SIDE;
   }
   if (tunnel.stalled & UPSTREAM_SIDE) {
     const queued = tunnel.upstream.writableLength;
     if (queued < tunnel.upstreamQueued) tunnel.lastActiveMs = now;
     tunnel.upstreamQueued = queued;
+    if (queued === 0) tunnel.stalled &= ~UPSTREAM_SIDE;
   }
 }
 

@@ -57,8 +57,10 @@ export interface TunnelStart {
 const kTunnel = Symbol("wsgate.tunnel");
 type TunnelSocket = Socket & { [kTunnel]?: Tunnel };
 
-/** How long a closing side may take to flush what it was given before it is cut off. */
+/** How long a closing side may take to flush what it was given before it is cut off, without a send limit. */
 const DEFAULT_LINGER_MS = 60_000;
+/** Past the send limit, for the sweepers (which log the timeout) to come first. */
+const LINGER_SLACK_MS = 1500;
 
 class Tunnel implements TimedTunnel {
   lastActiveMs = Date.now();
@@ -89,13 +91,21 @@ class Tunnel implements TimedTunnel {
   }
 
   expire(how: TimerEnd): void {
-    this.how ??= how;
+    // A side that closed leaves what it sent to be written to the other: nginx finalizes only once that is done,
+    // and logs the timer of a write that never ends (the other side's send limit).
+    const flushing =
+      (how === "client timed out" && this.how === "upstream closed") ||
+      (how === "upstream send timed out" && this.how === "client closed");
+    if (flushing) this.how = how;
+    else this.how ??= how;
     this.client.destroy();
     this.upstream.destroy();
   }
 
-  get lingerMs(): number {
-    return this.options.idleTimeoutMs > 0 ? this.options.idleTimeoutMs : DEFAULT_LINGER_MS;
+  /** How long `socket` may take to take what is left for it once the other side closed: a backstop, past its send limit. */
+  lingerMs(socket: Socket): number {
+    const limit = socket === this.client ? this.options.clientSendTimeoutMs : this.options.upstreamSendTimeoutMs;
+    return limit > 0 ? limit + LINGER_SLACK_MS : DEFAULT_LINGER_MS;
   }
 }
 
@@ -150,14 +160,16 @@ function onDrain(this: TunnelSocket): void {
 function onEnd(this: TunnelSocket): void {
   const tunnel = this[kTunnel]!;
   tunnel.end(this, "closed");
-  closeAfterFlush(tunnel.other(this), tunnel.lingerMs);
+  const other = tunnel.other(this);
+  closeAfterFlush(other, tunnel.lingerMs(other));
 }
 
 function onError(this: TunnelSocket): void {
   const tunnel = this[kTunnel]!;
   tunnel.end(this, "error");
   this.destroy();
-  closeAfterFlush(tunnel.other(this), tunnel.lingerMs);
+  const other = tunnel.other(this);
+  closeAfterFlush(other, tunnel.lingerMs(other));
 }
 
 function onClose(this: TunnelSocket): void {

@@ -156,6 +156,30 @@ describe("tunnel send limits", () => {
     for (const tunnel of [more, idle]) forgetTunnel(tunnel);
   });
 
+  test("a side with bytes waiting, though no write returned false, is found stalled within a second", async () => {
+    const waiting = new StandIn(options(300, 60_000));
+    waiting.client.writableLength = 100;
+    waiting.upstream.writableLength = 0;
+    const empty = new StandIn(options(300, 300));
+    empty.client.writableLength = 0;
+    empty.upstream.writableLength = 0;
+    for (const tunnel of [waiting, empty]) watchTunnel(tunnel);
+    assert.ok((await endedWithin(waiting, 2500)) !== undefined, "send_timeout ran");
+    assert.equal(waiting.ended, "client timed out");
+    assert.equal(empty.stalled, 0, "nothing waits: not stalled");
+    assert.equal(empty.ended, undefined);
+    for (const tunnel of [waiting, empty]) forgetTunnel(tunnel);
+  });
+
+  test("a stalled side whose queue empties is let go, even without a drain", async () => {
+    const tunnel = new StandIn(options(400, 60_000));
+    sideStalled(tunnel, CLIENT_SIDE);
+    tunnel.client.writableLength = 0;
+    assert.equal(await endedWithin(tunnel, 900), undefined);
+    assert.equal(tunnel.stalled, 0);
+    forgetTunnel(tunnel);
+  });
+
   test("nginx's error-log lines", () => {
     const suffix = " (110: Connection timed out) while proxying upgraded connection";
     assert.deepEqual(timeoutLine("client timed out"), { level: "info", message: `client timed out${suffix}` });
