@@ -10,7 +10,7 @@ import { ErrorLog, ErrorLogs } from "../log/error-log.js";
 import { LogFiles } from "../log/files.js";
 import { HttpServer } from "../http/server.js";
 import { contentHandlers } from "./content-modules.js";
-import { setTunnelFraming } from "../proxy/tunnel.js";
+import { closesWithFrames, recordTunnelMain } from "../proxy/tunnel-options.js";
 import { CLOSE_WAIT_MS, framedTunnels, goAwaySpread } from "../proxy/tunnel-close.js";
 
 export interface Serving {
@@ -36,17 +36,12 @@ export function openServing(config: Config): Serving {
       server = new HttpServer(config.http, errorLogs, accessLog, contentHandlers());
       server.limitConnections(config.main.workerConnections);
     }
-    setTunnelFraming(closesWithFrames(config.main));
+    recordTunnelMain(config);
     return { files, errorLog, accessLog, server };
   } catch (err) {
     files.closeAll();
     throw err;
   }
-}
-
-/** Whether tunnels are ended with close frames at shutdown (they must follow frames from their start). */
-export function closesWithFrames(main: MainConf): boolean {
-  return main.wsgateCloseFrames || main.wsgateShutdownDrainMs !== undefined;
 }
 
 /** USR1: flush buffered access-log lines, reopen every file by its name. */

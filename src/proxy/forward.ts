@@ -26,7 +26,7 @@ import { parseResponseHead, type ResponseHead } from "./response-head.js";
 import { evaluatePassTarget, resolvedGroup } from "./pass-target.js";
 import { dnsClient, ResolveError } from "../upstream/dns.js";
 import { RequestBodyBuffer, type SpoolError } from "./request-body-buffer.js";
-import { startTunnel } from "./tunnel.js";
+import { startTunnel, timeoutLine, tunnelMainFor, tunnelOptionsFor } from "./tunnel.js";
 import { buildUpstreamHead, upstreamUri, type UpstreamBody } from "./upstream-request.js";
 import { countsAsFailure, failureStatus, mayRetry, statusFailure, type TryFailure } from "./next-upstream.js";
 
@@ -547,7 +547,7 @@ class ProxySession {
       upstream: socket,
       fromClient: leftover,
       fromUpstream: rest,
-      idleTimeoutMs: this.location.loc.proxyReadTimeoutMs,
+      options: tunnelOptionsFor(this.location.loc, tunnelMainFor(r.server)),
       websocket: head.headers.some(([name, value]) => /^upgrade$/i.test(name) && /^\s*websocket\s*$/i.test(value)),
       onClose: (how) => {
         attempt.responseMs = Date.now() - tryStart;
@@ -557,11 +557,8 @@ class ProxySession {
         this.freePeer("ok");
         this.done = true;
         this.dropBody();
-        if (how === "timeout")
-          this.logUpstream(
-            "error",
-            "upstream timed out (110: Connection timed out) while proxying upgraded connection",
-          );
+        const timedOut = timeoutLine(how);
+        if (timedOut) this.logUpstream(timedOut.level, timedOut.message);
         this.services.finalizeTunnel(r);
       },
     });

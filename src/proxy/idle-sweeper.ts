@@ -1,33 +1,38 @@
 /**
- * One timer for every idle timeout of its duration class, instead of a Timeout
- * per socket: an entry records when it was last active, and a sweep every
- * second expires those idle longer than their limit. Activity costs one
- * assignment; a tunnel costs no timer object. Timeouts fire up to one sweep
- * late, which is well inside what idle limits of seconds need.
+ * One timer for many timeouts, instead of a Timeout per socket: an entry
+ * records when it was last active, and a sweep every `intervalMs` looks at
+ * each entry with one shared function that expires those idle longer than
+ * their limit. Activity costs one assignment; an entry costs no timer object.
+ * Timeouts fire up to one sweep late, which is well inside what limits of
+ * seconds need. The timer exists only while there are entries.
  */
 
 export interface IdleEntry {
   /** Date.now() of the last activity. */
   lastActiveMs: number;
-  readonly idleLimitMs: number;
-  expire(): void;
 }
 
-const SWEEP_MS = 1000;
+/** Looks at one entry at `now`: true when it has expired (the sweeper then drops it). */
+export type SweepCheck<T extends IdleEntry> = (entry: T, now: number) => boolean;
 
-export class IdleSweeper {
-  private readonly entries = new Set<IdleEntry>();
+export class IdleSweeper<T extends IdleEntry> {
+  private readonly entries = new Set<T>();
   private timer: NodeJS.Timeout | undefined;
 
-  add(entry: IdleEntry): void {
+  constructor(
+    private readonly intervalMs: number,
+    private readonly check: SweepCheck<T>,
+  ) {}
+
+  add(entry: T): void {
     this.entries.add(entry);
     if (!this.timer) {
-      this.timer = setInterval(() => this.sweep(), SWEEP_MS);
+      this.timer = setInterval(() => this.sweep(), this.intervalMs);
       this.timer.unref();
     }
   }
 
-  remove(entry: IdleEntry): void {
+  remove(entry: T): void {
     this.entries.delete(entry);
     if (this.entries.size === 0 && this.timer) {
       clearInterval(this.timer);
@@ -35,13 +40,12 @@ export class IdleSweeper {
     }
   }
 
+  has(entry: T): boolean {
+    return this.entries.has(entry);
+  }
+
   private sweep(): void {
     const now = Date.now();
-    for (const entry of this.entries) {
-      if (now - entry.lastActiveMs >= entry.idleLimitMs) {
-        this.remove(entry);
-        entry.expire();
-      }
-    }
+    for (const entry of this.entries) if (this.check(entry, now)) this.remove(entry);
   }
 }

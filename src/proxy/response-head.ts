@@ -1,7 +1,10 @@
 /**
  * Parsing an upstream's response head (ngx_http_proxy_process_status_line
  * and ngx_http_proxy_process_header). Upstreams are trusted more than
- * clients: like nginx, a bare LF ends a line here. The headers that frame the
+ * clients: like nginx, a bare LF ends a line here — but a bare CR inside a
+ * line, a NUL, or a space in a name is an invalid header (502), read byte by
+ * byte as ngx_http_parse_header_line() reads it, so that no client that splits
+ * lines on CR is sent a header the upstream smuggled. The headers that frame the
  * body are held to nginx 1.23+'s rules (Debian's 1.22 lets them through): one
  * Content-Length of digits, or one Transfer-Encoding that is "chunked", never
  * both — otherwise the response is an invalid header (502), so that no client
@@ -31,34 +34,23 @@ const STATUS_LINE = /^HTTP\/(\d)\.(\d+) +(\d{3})(?: (.*))?$/;
 
 /** `limit` is proxy_buffer_size: a head that does not fit is "too big". */
 export function parseResponseHead(buf: Buffer, limit: number): ResponseParse {
-  const end = headEnd(buf);
-  if (end === -1) {
-    if (buf.length > limit) return { kind: "error", reason: "upstream sent too big header" };
-    return { kind: "incomplete" };
-  }
-  if (end > limit) return { kind: "error", reason: "upstream sent too big header" };
-  const lines = buf.toString("latin1", 0, end).split(/\r?\n/);
-  const statusMatch = STATUS_LINE.exec(lines[0] ?? "");
-  if (!statusMatch) return { kind: "error", reason: "upstream sent no valid HTTP/1.0 header" };
-  const status = Number(statusMatch[3]);
-  if (status < 100) return { kind: "error", reason: "upstream sent no valid HTTP/1.0 header" };
-  const headers: Array<[string, string]> = [];
+  const statusEnd = buf.indexOf(LF);
+  if (statusEnd === -1) return buf.length > limit ? TOO_BIG : INCOMPLETE;
+  const statusMatch = STATUS_LINE.exec(
+    buf.toString("latin1", 0, buf[statusEnd - 1] === CR ? statusEnd - 1 : statusEnd),
+  );
+  const status = statusMatch ? Number(statusMatch[3]) : 0;
+  const scan = scanHeaderLines(buf, statusEnd + 1);
+  // nginx reads the head into a buffer of proxy_buffer_size: nothing past it is looked at.
+  if (scan.kind === "incomplete" || scan.at >= limit) return buf.length > limit ? TOO_BIG : INCOMPLETE;
+  if (!statusMatch || status < 100) return { kind: "error", reason: "upstream sent no valid HTTP/1.0 header" };
+  // nginx handles each line as it is parsed: the first refusal in header order is the one reported.
   const framing = new FramingHeaders();
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i]!;
-    if (line === "") continue;
-    const bad = invalidByteAt(line);
-    if (bad !== -1) {
-      const hex = line.charCodeAt(bad).toString(16).padStart(2, "0");
-      return { kind: "error", reason: `upstream sent invalid header: "${line.slice(0, bad)}\\x${hex}..."` };
-    }
-    // As in nginx's parser, a line without ":" is a header with an empty value.
-    const colon = line.indexOf(":");
-    const header: [string, string] = colon === -1 ? [line, ""] : [line.slice(0, colon), line.slice(colon + 1).trim()];
+  for (const header of scan.headers) {
     const refused = framing.check(header);
     if (refused) return { kind: "error", reason: refused };
-    headers.push(header);
   }
+  if (scan.kind === "invalid") return { kind: "error", reason: `upstream sent invalid header: "${scan.text}..."` };
   const statusText =
     statusMatch[4] !== undefined && statusMatch[4] !== "" ? `${status} ${statusMatch[4]}` : String(status);
   return {
@@ -67,12 +59,141 @@ export function parseResponseHead(buf: Buffer, limit: number): ResponseParse {
       status,
       statusText,
       version: Number(statusMatch[1]) * 1000 + Number(statusMatch[2]),
-      headers,
-      length: endLength(buf, end),
+      headers: scan.headers,
+      length: scan.length,
       contentLength: framing.contentLength,
       chunked: framing.chunked,
     },
   };
+}
+
+const INCOMPLETE: ResponseParse = { kind: "incomplete" };
+const TOO_BIG: ResponseParse = { kind: "error", reason: "upstream sent too big header" };
+
+const CR = 0x0d;
+const LF = 0x0a;
+
+type HeaderScan =
+  | { readonly kind: "incomplete" }
+  /** `text` as nginx logs it: the line up to where it stopped, then the byte there in hex. */
+  | {
+      readonly kind: "invalid";
+      readonly at: number;
+      readonly text: string;
+      /** The lines before it. */
+      readonly headers: Array<[string, string]>;
+    }
+  | {
+      readonly kind: "done";
+      /** The last byte of the head. */
+      readonly at: number;
+      readonly headers: Array<[string, string]>;
+      /** The head's length, blank line included. */
+      readonly length: number;
+    };
+
+/** ngx_http_parse_header_line()'s states (an upstream's: underscores allowed). */
+const enum S {
+  Start,
+  Name,
+  SpaceBeforeValue,
+  Value,
+  SpaceAfterValue,
+  IgnoreLine,
+  AlmostDone,
+  HeaderAlmostDone,
+}
+
+/**
+ * The header lines of a head from `from`, byte by byte as
+ * ngx_http_parse_header_line() reads them: a line ends with LF, optionally
+ * after CRs; a CR followed by anything else, a NUL, or a space or control
+ * byte in a name is an invalid header (a bare CR must not reach a client that
+ * splits lines on it). A line "HTTP/..." (IIS repeats its status line) is
+ * skipped, as nginx skips it.
+ */
+function scanHeaderLines(buf: Buffer, from: number): HeaderScan {
+  const headers: Array<[string, string]> = [];
+  let state = S.Start;
+  let lineStart = from;
+  let nameEnd = 0;
+  let valueStart = 0;
+  let valueEnd = 0;
+  const invalid = (at: number, end: number): HeaderScan => ({
+    kind: "invalid",
+    at,
+    headers,
+    text: buf.toString("latin1", lineStart, end) + "\\x" + buf[end]!.toString(16).padStart(2, "0"),
+  });
+  const header = (): void => {
+    headers.push([buf.toString("latin1", lineStart, nameEnd), buf.toString("latin1", valueStart, valueEnd)]);
+    state = S.Start;
+  };
+  for (let p = from; p < buf.length; p++) {
+    const ch = buf[p]!;
+    switch (state) {
+      case S.Start:
+        lineStart = p;
+        if (ch === CR) {
+          valueEnd = p;
+          state = S.HeaderAlmostDone;
+        } else if (ch === LF) return { kind: "done", at: p, headers, length: p + 1 };
+        else if (ch <= 0x20 || ch === 0x7f || ch === 0x3a) return invalid(p, p);
+        else state = S.Name;
+        break;
+      case S.Name:
+        if (ch === 0x3a) {
+          nameEnd = p;
+          state = S.SpaceBeforeValue;
+        } else if (ch === CR || ch === LF) {
+          nameEnd = valueStart = valueEnd = p;
+          if (ch === LF) header();
+          else state = S.AlmostDone;
+        } else if (ch === 0x2f && p - lineStart === 4 && buf.toString("latin1", lineStart, p) === "HTTP") {
+          state = S.IgnoreLine;
+        } else if (ch <= 0x20 || ch === 0x7f) return invalid(p, p);
+        break;
+      case S.SpaceBeforeValue:
+        if (ch === 0x20 || ch === 0x09) break;
+        valueStart = valueEnd = p;
+        if (ch === LF) header();
+        else if (ch === CR) state = S.AlmostDone;
+        else if (ch === 0) return invalid(p, p);
+        else state = S.Value;
+        break;
+      case S.Value:
+        if (ch === 0x20 || ch === 0x09) {
+          valueEnd = p;
+          state = S.SpaceAfterValue;
+        } else if (ch === CR) {
+          valueEnd = p;
+          state = S.AlmostDone;
+        } else if (ch === LF) {
+          valueEnd = p;
+          header();
+        } else if (ch === 0) return invalid(p, p);
+        break;
+      case S.SpaceAfterValue:
+        if (ch === 0x20 || ch === 0x09) break;
+        if (ch === CR) state = S.AlmostDone;
+        else if (ch === LF) header();
+        else if (ch === 0) return invalid(p, p);
+        else state = S.Value;
+        break;
+      case S.IgnoreLine:
+        if (ch === LF) state = S.Start;
+        break;
+      case S.AlmostDone:
+        // nginx names the line up to where its value ended (the CR, or the spaces before it).
+        if (ch === LF) header();
+        else if (ch !== CR) return invalid(p, valueEnd);
+        break;
+      case S.HeaderAlmostDone:
+        if (ch === LF) return { kind: "done", at: p, headers, length: p + 1 };
+        return invalid(p, valueEnd);
+    }
+  }
+  return { kind: "incomplete" };
 }
 
 /** The largest Content-Length ngx_atoof() takes (NGX_MAX_OFF_T_VALUE). */
@@ -115,29 +236,4 @@ class FramingHeaders {
 
 function line([name, value]: [string, string]): string {
   return `${name}: ${value}`;
-}
-
-/** Where a header line breaks nginx's grammar: a space or control byte in the name, a leading ":", a NUL; else -1. */
-function invalidByteAt(line: string): number {
-  if (line[0] === ":") return 0;
-  const colon = line.indexOf(":");
-  const nameEnd = colon === -1 ? line.length : colon;
-  for (let i = 0; i < nameEnd; i++) {
-    const code = line.charCodeAt(i);
-    if (code <= 0x20 || code === 0x7f) return i;
-  }
-  return line.indexOf("\0", nameEnd);
-}
-
-/** Index where the blank line starts (CRLFCRLF, or LF LF), or -1. */
-function headEnd(buf: Buffer): number {
-  const crlf = buf.indexOf("\r\n\r\n");
-  const lf = buf.indexOf("\n\n");
-  if (crlf === -1) return lf;
-  if (lf === -1) return crlf;
-  return Math.min(crlf, lf);
-}
-
-function endLength(buf: Buffer, end: number): number {
-  return buf[end] === 13 ? end + 4 : end + 2;
 }

@@ -7,30 +7,48 @@
  * Closing follows nginx (ngx_http_upstream_process_upgraded): when one side
  * ends or fails, what was already read from it is delivered to the other,
  * then both are closed. The idle timeout (proxy_read_timeout) counts activity
- * in either direction, as nginx re-arms its timer on every event of the tunnel.
+ * in either direction, as nginx re-arms its timer on every event of the tunnel;
+ * a side that stops taking what is written to it is cut off after send_timeout
+ * (the client) or proxy_send_timeout (the upstream), as in nginx
+ * (tunnel-timers.ts). What a tunnel does comes from its location's options
+ * (tunnel-options.ts), one shared value per location.
  *
  * Memory matters here — a chat server holds tens of thousands of idle
  * tunnels — so a tunnel is one small object: the socket listeners are shared
  * module-level functions that find their tunnel through the socket (no
- * closures per tunnel), and the idle timeout is an entry in one sweeper (no
- * timer per socket).
+ * closures per tunnel), and the timeouts are entries in sweepers (no timer per
+ * socket).
  */
 
 import type { Socket } from "node:net";
-import { IdleSweeper, type IdleEntry } from "./idle-sweeper.js";
 import { FramedTunnel } from "./tunnel-close.js";
+import type { TunnelOptions } from "./tunnel-options.js";
+import {
+  CLIENT_SIDE,
+  UPSTREAM_SIDE,
+  forgetTunnel,
+  sideDrained,
+  sideStalled,
+  watchTunnel,
+  type TimedTunnel,
+  type TimerEnd,
+} from "./tunnel-timers.js";
 
-export type TunnelEnd = "client closed" | "upstream closed" | "client error" | "upstream error" | "timeout";
+export { tunnelMainFor, tunnelOptionsFor } from "./tunnel-options.js";
+export { timeoutLine } from "./tunnel-timers.js";
 
-export interface TunnelOptions {
+export type TunnelEnd = "client closed" | "upstream closed" | "client error" | "upstream error" | TimerEnd;
+
+export interface TunnelStart {
   readonly client: Socket;
   readonly upstream: Socket;
   /** Bytes the client sent after its request head, before the 101. */
   readonly fromClient: Buffer | undefined;
   /** Bytes the upstream sent after its 101 head. */
   readonly fromUpstream: Buffer | undefined;
-  readonly idleTimeoutMs: number;
-  /** The upgrade is to WebSocket: the tunnel may follow its frames (see setTunnelFraming). */
+  /** The location's tunnel options (tunnelOptionsFor), shared by its tunnels. */
+  readonly options: TunnelOptions;
+  /** The upgrade is to WebSocket: the tunnel follows its frames if the options say so. */
   readonly websocket?: boolean;
   /** Called once, when both sockets are closed. */
   readonly onClose: (how: TunnelEnd) => void;
@@ -39,29 +57,24 @@ export interface TunnelOptions {
 const kTunnel = Symbol("wsgate.tunnel");
 type TunnelSocket = Socket & { [kTunnel]?: Tunnel };
 
-const sweeper = new IdleSweeper();
-
-/** Whether WebSocket tunnels follow frame boundaries, to be ended with close frames at shutdown. */
-let framing = false;
-
-/** Set by the process at start from `wsgate_close_frames` / `wsgate_shutdown_drain`. */
-export function setTunnelFraming(on: boolean): void {
-  framing = on;
-}
-
-/** How long a closing side may take to flush what it was given before it is cut off. */
+/** How long a closing side may take to flush what it was given before it is cut off, without a send limit. */
 const DEFAULT_LINGER_MS = 60_000;
+/** Past the send limit, for the sweepers (which log the timeout) to come first. */
+const LINGER_SLACK_MS = 1500;
 
-class Tunnel implements IdleEntry {
+class Tunnel implements TimedTunnel {
   lastActiveMs = Date.now();
   how: TunnelEnd | undefined;
   open = 2;
   framed: FramedTunnel | undefined;
+  stalled = 0;
+  clientQueued = 0;
+  upstreamQueued = 0;
 
   constructor(
     readonly client: TunnelSocket,
     readonly upstream: TunnelSocket,
-    readonly idleLimitMs: number,
+    readonly options: TunnelOptions,
     readonly onClose: (how: TunnelEnd) => void,
   ) {}
 
@@ -69,25 +82,37 @@ class Tunnel implements IdleEntry {
     return socket === this.client ? this.upstream : this.client;
   }
 
+  side(socket: Socket): number {
+    return socket === this.client ? CLIENT_SIDE : UPSTREAM_SIDE;
+  }
+
   end(socket: Socket, reason: "closed" | "error"): void {
     this.how ??= socket === this.client ? `client ${reason}` : `upstream ${reason}`;
   }
 
-  expire(): void {
-    this.how ??= "timeout";
+  expire(how: TimerEnd): void {
+    // A side that closed leaves what it sent to be written to the other: nginx finalizes only once that is done,
+    // and logs the timer of a write that never ends (the other side's send limit).
+    const flushing =
+      (how === "client timed out" && this.how === "upstream closed") ||
+      (how === "upstream send timed out" && this.how === "client closed");
+    if (flushing) this.how = how;
+    else this.how ??= how;
     this.client.destroy();
     this.upstream.destroy();
   }
 
-  get lingerMs(): number {
-    return this.idleLimitMs > 0 ? this.idleLimitMs : DEFAULT_LINGER_MS;
+  /** How long `socket` may take to take what is left for it once the other side closed: a backstop, past its send limit. */
+  lingerMs(socket: Socket): number {
+    const limit = socket === this.client ? this.options.clientSendTimeoutMs : this.options.upstreamSendTimeoutMs;
+    return limit > 0 ? limit + LINGER_SLACK_MS : DEFAULT_LINGER_MS;
   }
 }
 
-export function startTunnel(options: TunnelOptions): void {
-  const client = options.client as TunnelSocket;
-  const upstream = options.upstream as TunnelSocket;
-  const tunnel = new Tunnel(client, upstream, options.idleTimeoutMs, options.onClose);
+export function startTunnel(start: TunnelStart): void {
+  const client = start.client as TunnelSocket;
+  const upstream = start.upstream as TunnelSocket;
+  const tunnel = new Tunnel(client, upstream, start.options, start.onClose);
   for (const socket of [client, upstream]) {
     socket[kTunnel] = tunnel;
     socket.on("data", onData);
@@ -96,10 +121,10 @@ export function startTunnel(options: TunnelOptions): void {
     socket.on("error", onError);
     socket.once("close", onClose);
   }
-  if (options.idleTimeoutMs > 0) sweeper.add(tunnel);
-  if (framing && options.websocket) tunnel.framed = new FramedTunnel(client, upstream);
-  if (options.fromClient && options.fromClient.length > 0) forward(tunnel, client, options.fromClient);
-  if (options.fromUpstream && options.fromUpstream.length > 0) forward(tunnel, upstream, options.fromUpstream);
+  watchTunnel(tunnel);
+  if (start.options.followFrames && start.websocket) tunnel.framed = new FramedTunnel(client, upstream);
+  if (start.fromClient && start.fromClient.length > 0) forward(tunnel, client, start.fromClient);
+  if (start.fromUpstream && start.fromUpstream.length > 0) forward(tunnel, upstream, start.fromUpstream);
   client.resume();
   upstream.resume();
 }
@@ -109,40 +134,48 @@ export function startTunnel(options: TunnelOptions): void {
 function onData(this: TunnelSocket, chunk: Buffer): void {
   const tunnel = this[kTunnel]!;
   tunnel.lastActiveMs = Date.now();
-  if (tunnel.framed !== undefined) forward(tunnel, this, chunk);
-  else if (!tunnel.other(this).write(chunk)) this.pause();
+  forward(tunnel, this, chunk);
 }
 
-/** Bytes from `source` to the other side, through the frame follower when there is one. */
+/**
+ * Bytes from `source` to the other side, through the frame follower when there
+ * is one. A full target stops the reading of `source` and starts its send limit.
+ */
 function forward(tunnel: Tunnel, source: Socket, chunk: Buffer): void {
-  const more = tunnel.framed ? tunnel.framed.pass(source, chunk) : tunnel.other(source).write(chunk);
-  if (!more) source.pause();
+  const target = tunnel.other(source);
+  const more = tunnel.framed ? tunnel.framed.pass(source, chunk) : target.write(chunk);
+  if (more) return;
+  source.pause();
+  sideStalled(tunnel, tunnel.side(target));
 }
 
 /** The socket we write to has room again: read again from the other one. */
 function onDrain(this: TunnelSocket): void {
   const tunnel = this[kTunnel]!;
   tunnel.lastActiveMs = Date.now();
+  sideDrained(tunnel, tunnel.side(this));
   tunnel.other(this).resume();
 }
 
 function onEnd(this: TunnelSocket): void {
   const tunnel = this[kTunnel]!;
   tunnel.end(this, "closed");
-  closeAfterFlush(tunnel.other(this), tunnel.lingerMs);
+  const other = tunnel.other(this);
+  closeAfterFlush(other, tunnel.lingerMs(other));
 }
 
 function onError(this: TunnelSocket): void {
   const tunnel = this[kTunnel]!;
   tunnel.end(this, "error");
   this.destroy();
-  closeAfterFlush(tunnel.other(this), tunnel.lingerMs);
+  const other = tunnel.other(this);
+  closeAfterFlush(other, tunnel.lingerMs(other));
 }
 
 function onClose(this: TunnelSocket): void {
   const tunnel = this[kTunnel]!;
   if (--tunnel.open > 0) return;
-  sweeper.remove(tunnel);
+  forgetTunnel(tunnel);
   tunnel.framed?.forget();
   tunnel.onClose(tunnel.how ?? "client closed");
 }

@@ -1,10 +1,19 @@
 /**
- * WebSocket frame boundaries in a tunnel's byte stream, followed from the
- * frame headers alone (RFC 6455 §5.2): a cursor reads a header, then skips the
- * payload without looking at it. A large frame costs one subtraction per
- * chunk, a small one a few header reads. It runs only in tunnels that may be
- * ended with close frames (`wsgate_close_frames`, `wsgate_shutdown_drain`),
- * from their first byte: a boundary cannot be found in the middle of a stream.
+ * WebSocket frame and message boundaries in a tunnel's byte stream, followed
+ * from the frame headers alone (RFC 6455 §5.2, §5.4): a cursor reads a
+ * header, then skips the payload without looking at it. A large frame costs
+ * one subtraction per chunk, a small one a few header reads. A header split
+ * across chunks is gathered in a 14-byte buffer, made the first time one is.
+ *
+ * Messages: a data frame (text 1, binary 2) without FIN starts a message that
+ * continuation frames (0) carry on until one has FIN; control frames (8
+ * close, 9 ping, 10 pong) may come between them and belong to no message.
+ * An observer is told each data frame's header with the message's payload so
+ * far — before the payload passes, so a per-message size limit can act in
+ * time — and each control frame; counters and limits are built on that.
+ *
+ * It runs only in tunnels that follow frames (tunnel-options.ts), from their
+ * first byte: a boundary cannot be found in the middle of a stream.
  */
 
 import { randomBytes } from "node:crypto";
@@ -12,16 +21,40 @@ import { randomBytes } from "node:crypto";
 /** The longest frame header: 2 + 8 (64-bit length) + 4 (mask). */
 const MAX_HEADER = 14;
 
+export const OPCODE_CONTINUATION = 0x0;
+export const OPCODE_CLOSE = 0x8;
+
+/** What a tunnel's per-message features hear from a cursor; every method may be left out. */
+export interface FrameObserver {
+  /**
+   * A data frame's header was read. `opcode` is the message's (1 text, 2
+   * binary, also for its continuation frames), `total` its payload so far with
+   * this frame's; `first`: the frame starts the message; `final`: it ends it.
+   */
+  data?(opcode: number, total: number, first: boolean, final: boolean): void;
+  /** A control frame's header was read (opcode 8 and above), between messages or between a message's frames. */
+  control?(opcode: number, length: number): void;
+  /** A frame that breaks RFC 6455's rules: its reason. The cursor carries on as best it can. */
+  violation?(reason: string): void;
+}
+
 export class FrameCursor {
   /** Bytes of the current frame (header and payload) still to pass. */
   private skip = 0;
-  /** The start of a header split across chunks. */
-  private partial: Buffer | undefined;
+  /** How many bytes of a header split across chunks `head` holds. */
+  private have = 0;
+  private head: Buffer | undefined;
+  /** The opcode of the message in progress (1 or 2); 0 between messages. */
+  messageOpcode = 0;
+  /** Its payload so far, the frame being passed included. */
+  messageBytes = 0;
   /** A close frame (opcode 8) has started in this direction. */
   closeSeen = false;
 
+  constructor(private readonly observer?: FrameObserver) {}
+
   get atBoundary(): boolean {
-    return this.skip === 0 && this.partial === undefined;
+    return this.skip === 0 && this.have === 0;
   }
 
   /**
@@ -40,40 +73,78 @@ export class FrameCursor {
         at += take;
         if (this.skip > 0) return stopAtBoundary ? -1 : end;
       }
-      if (stopAtBoundary && this.partial === undefined) return at;
+      if (stopAtBoundary && this.have === 0) return at;
       if (at >= end) return stopAtBoundary ? -1 : end;
-      const prior = this.partial?.length ?? 0;
-      const head =
-        this.partial === undefined
-          ? chunk.subarray(at, at + MAX_HEADER)
-          : Buffer.concat([this.partial, chunk.subarray(at, at + MAX_HEADER - prior)]);
-      const size = headerSize(head);
-      if (size === 0 || head.length < size) {
-        // The chunk ends inside the header: keep it (a copy: the chunk is not ours).
-        this.partial = Buffer.from(head);
+      const prior = this.have;
+      if (prior === 0 && end - at >= 2 && end - at >= headerSize(chunk[at + 1]!)) {
+        // The usual case: the whole header is in the chunk, read in place.
+        this.skip = this.frame(chunk, at);
+        continue;
+      }
+      // The header may be split: gather it (the chunk is not ours to keep).
+      const head = (this.head ??= Buffer.allocUnsafe(MAX_HEADER));
+      const copied = chunk.copy(head, prior, at, Math.min(end, at + MAX_HEADER - prior));
+      const filled = prior + copied;
+      const size = filled < 2 ? 0 : headerSize(head[1]!);
+      if (size === 0 || filled < size) {
+        this.have = filled;
         return stopAtBoundary ? -1 : end;
       }
-      if ((head[0]! & 0x0f) === 0x8) this.closeSeen = true;
-      this.partial = undefined;
-      this.skip = size + payloadLength(head) - prior;
+      this.have = 0;
+      // The bytes of this chunk that were copied are passed as part of the frame.
+      this.skip = this.frame(head, 0) - prior;
     }
+  }
+
+  /** A whole header at `at` in `buf`: follow the message state; the frame's length, header included. */
+  private frame(buf: Buffer, at: number): number {
+    const first = buf[at]!;
+    const second = buf[at + 1]!;
+    const size = headerSize(second);
+    const length = payloadLength(buf, at, second);
+    const opcode = first & 0x0f;
+    const final = (first & 0x80) !== 0;
+    if (opcode >= OPCODE_CLOSE) this.controlFrame(opcode, length, final);
+    else this.dataFrame(opcode, length, final);
+    return size + length;
+  }
+
+  private controlFrame(opcode: number, length: number, final: boolean): void {
+    if (opcode === OPCODE_CLOSE) this.closeSeen = true;
+    if (!final || length > 125) this.observer?.violation?.("a fragmented or long control frame");
+    this.observer?.control?.(opcode, length);
+  }
+
+  private dataFrame(opcode: number, length: number, final: boolean): void {
+    const continuing = opcode === OPCODE_CONTINUATION;
+    if (continuing && this.messageOpcode === 0) {
+      this.observer?.violation?.("a continuation frame outside a message");
+      return;
+    }
+    if (!continuing && this.messageOpcode !== 0) this.observer?.violation?.("a new message inside a fragmented one");
+    if (!continuing) {
+      this.messageOpcode = opcode;
+      this.messageBytes = 0;
+    }
+    this.messageBytes += length;
+    const messageOpcode = this.messageOpcode;
+    if (final) this.messageOpcode = 0;
+    this.observer?.data?.(messageOpcode, this.messageBytes, !continuing, final);
   }
 }
 
-/** The header's length once its second byte is known; 0 before. */
-function headerSize(head: Buffer): number {
-  if (head.length < 2) return 0;
-  const second = head[1]!;
+/** A header's length, from its second byte. */
+function headerSize(second: number): number {
   const lengthCode = second & 0x7f;
   const extended = lengthCode === 126 ? 2 : lengthCode === 127 ? 8 : 0;
   return 2 + extended + (second & 0x80 ? 4 : 0);
 }
 
-function payloadLength(head: Buffer): number {
-  const lengthCode = head[1]! & 0x7f;
+function payloadLength(buf: Buffer, at: number, second: number): number {
+  const lengthCode = second & 0x7f;
   if (lengthCode < 126) return lengthCode;
-  if (lengthCode === 126) return head.readUInt16BE(2);
-  return head.readUInt32BE(2) * 2 ** 32 + head.readUInt32BE(6);
+  if (lengthCode === 126) return buf.readUInt16BE(at + 2);
+  return buf.readUInt32BE(at + 2) * 2 ** 32 + buf.readUInt32BE(at + 6);
 }
 
 /** 1001 "Going Away": the endpoint is going down (RFC 6455 §7.4.1). */

@@ -86,6 +86,52 @@ describe("parseResponseHead", () => {
     assert.equal(errorOf("HTTP/1.1 200 OK\r\nX\x7fY: 1\r\n\r\n"), `upstream sent invalid header: "X\\x7f..."`);
   });
 
+  test("a bare CR inside a line is an invalid header, named up to where the value ended (no header injection)", () => {
+    const refused = (lines: string): string => errorOf(`HTTP/1.1 302 Found\r\n${lines}\r\n\r\n`);
+    assert.equal(
+      refused("Location: /x\rSet-Cookie: sess=attacker"),
+      `upstream sent invalid header: "Location: /x\\x0d..."`,
+    );
+    // nginx's header_end stops at the spaces before the CR.
+    assert.equal(refused("Location: /x  \rX: 1"), `upstream sent invalid header: "Location: /x\\x20..."`);
+    assert.equal(refused("Location:\rX: 1"), `upstream sent invalid header: "Location:\\x0d..."`);
+    assert.equal(refused("Location\rX: 1"), `upstream sent invalid header: "Location\\x0d..."`);
+    assert.equal(refused("A: 1\r\n\rX: 1"), `upstream sent invalid header: "\\x0d..."`);
+    // With a bare LF after the CR's line, or CRs before the LF, the line is whole (nginx reads CR* LF).
+    assert.deepEqual(head("HTTP/1.1 200 OK\r\nA: 1\r\r\nB: 2\n\r\n").headers, [
+      ["A", "1"],
+      ["B", "2"],
+    ]);
+    // Every byte nginx refuses, at the start of a line, in a name, in a value.
+    for (let byte = 0; byte < 256; byte++) {
+      const text = `HTTP/1.1 200 OK\r\nX${String.fromCharCode(byte)}Y: a${String.fromCharCode(byte)}b\r\n\r\n`;
+      const result = parse(text);
+      const refusedInName = byte <= 0x20 || byte === 0x7f;
+      if (byte === 0x3a)
+        assert.equal(result.kind, "head"); // "X:" then a value "Y: a:b"
+      else if (byte === 0x0a)
+        assert.equal(result.kind, "head"); // a bare LF ends the line
+      else if (refusedInName) assert.equal(result.kind, "error", `byte ${byte}`);
+      else assert.equal(result.kind, "head", `byte ${byte}`);
+    }
+  });
+
+  test("a repeated status line (IIS) is skipped, as nginx skips it", () => {
+    assert.deepEqual(head("HTTP/1.1 200 OK\r\nHTTP/1.1 200 OK\r\nA: 1\r\n\r\n").headers, [["A", "1"]]);
+  });
+
+  test("every split of a head with bare LFs and CRs gives the same answer once whole, incomplete before", () => {
+    const text = "HTTP/1.1 200 OK\nA:  1 \r\r\nB\nC: x\r\n\n";
+    for (let end = 0; end < text.length; end++) assert.equal(parse(text.slice(0, end)).kind, "incomplete", `${end}`);
+    const parsed = head(text + "rest");
+    assert.deepEqual(parsed.headers, [
+      ["A", "1"],
+      ["B", ""],
+      ["C", "x"],
+    ]);
+    assert.equal(parsed.length, text.length);
+  });
+
   test("the headers that frame the body, as nginx 1.23+: one length of digits or one chunked coding, never both", () => {
     const refused = (headers: string): string => errorOf(`HTTP/1.1 200 OK\r\n${headers}\r\n\r\n`);
     assert.equal(

@@ -1,0 +1,215 @@
+/**
+ * send_timeout and proxy_send_timeout in a tunnel, against nginx: a side that
+ * stops reading while the other keeps sending is cut off after its send limit
+ * (ngx_http_upstream_process_upgraded: the client's write timer is
+ * send_timeout, the upstream's proxy_send_timeout), not after
+ * proxy_read_timeout; both proxies close within the same bounds, write the
+ * same error-log line ("client timed out" / "upstream timed out" … while
+ * proxying upgraded connection) and log the request with the same status.
+ *
+ * A peer that stops reading must stop long enough for the kernel buffers on
+ * the way to fill: the other side sends megabytes, as fast as it may.
+ */
+
+import { after, before, describe, test } from "node:test";
+import * as assert from "node:assert/strict";
+import { connect, createServer, type Server, type Socket } from "node:net";
+import { skipWithoutNginx, startPeer, type Peer } from "./peers.js";
+import { linesEventually } from "../support/sockets.js";
+
+const skip = skipWithoutNginx();
+
+const SEND_LIMIT_MS = 2000;
+/** The sweeps of wsgate and nginx's own timer slack; far below the 20 s read limit that must not fire. */
+const TOLERANCE_MS = 1200;
+
+const SWITCH = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+const MB = Buffer.alloc(1024 * 1024, 0x5a);
+
+/** Write megabytes to `socket` as fast as it takes them, until it closes. */
+function flood(socket: Socket): void {
+  const pump = (): void => {
+    while (!socket.destroyed && socket.write(MB));
+    if (!socket.destroyed) socket.once("drain", pump);
+  };
+  pump();
+}
+
+/** A backend that answers the upgrade, then on /client-stalls floods the client and on /upstream-stalls never reads. */
+async function startBackend(): Promise<{ port: number; closed: Map<string, number>; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const closed = new Map<string, number>();
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on("error", () => socket.destroy());
+    socket.once("data", (head: Buffer) => {
+      const text = head.toString("latin1");
+      const path = text.split(" ")[1] ?? "";
+      const tag = /\r\nX-Tag: (\w+)/i.exec(text)?.[1] ?? "";
+      socket.once("close", () => closed.set(tag, Date.now()));
+      socket.write(SWITCH);
+      if (path.includes("/client-stalls")) flood(socket);
+      else socket.pause();
+    });
+    socket.on("close", () => sockets.delete(socket));
+  });
+  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
+  const address = server.address();
+  if (typeof address !== "object" || !address) throw new Error("no port");
+  return {
+    port: address.port,
+    closed,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((done) => server.close(() => done()));
+    },
+  };
+}
+
+const conf = (backend: number): string => `
+  server {
+    listen PORT;
+    location / {
+      proxy_pass http://127.0.0.1:${backend};
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection upgrade;
+      proxy_read_timeout 20s;
+      send_timeout ${SEND_LIMIT_MS}ms;
+      proxy_send_timeout ${SEND_LIMIT_MS}ms;
+    }
+    # A read limit shorter than the send limit: nginx stops reading an upstream whose bytes the client has not
+    # taken, and drops that read timer; send_timeout decides.
+    location /short-read/ {
+      proxy_pass http://127.0.0.1:${backend}/;
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection upgrade;
+      proxy_read_timeout 1s;
+      send_timeout ${SEND_LIMIT_MS}ms;
+    }
+  }`;
+
+/** Upgrade through `peer`; resolves with the socket and when the 101 came. */
+async function upgrade(peer: Peer, path: string, tag: string): Promise<{ socket: Socket; at: number }> {
+  const socket = connect(peer.port, "127.0.0.1");
+  socket.on("error", () => undefined);
+  socket.write(
+    `GET ${path} HTTP/1.1\r\nHost: a\r\nX-Tag: ${tag}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+  );
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${peer.name}: no 101`)), 5000);
+    socket.once("data", () => {
+      clearTimeout(timer);
+      resolve({ socket, at: Date.now() });
+    });
+  });
+}
+
+/** Resolves when `done()` holds, polled; fails after `ms`. */
+async function until(done: () => number | undefined, ms: number, what: string): Promise<number> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = done();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** [info] and above, without time, pid and connection number, for the lines of the tunnels' timers. */
+function timeoutLines(log: string): string[] {
+  return log
+    .split("\n")
+    .filter((line) => line.includes("while proxying upgraded connection"))
+    .map((line) => line.replace(/^\S+ \S+ (\[\w+\]) \d+#\d+: (\*\d+ )?/, "$1 ").replace(/:\d+\//, ":PORT/"));
+}
+
+/** The request and status of each access-log line (the bytes sent depend on socket buffers). */
+function statuses(log: string): string[] {
+  return log
+    .split("\n")
+    .filter((line) => line !== "")
+    .map((line) => /"[^"]*" \d+/.exec(line)?.[0] ?? line);
+}
+
+describe("differential: send limits in tunnels", { skip }, () => {
+  let backend: Awaited<ReturnType<typeof startBackend>>;
+  const peers: Partial<Record<"nginx" | "wsgate", Peer>> = {};
+  before(async () => {
+    backend = await startBackend();
+    peers.nginx = await startPeer("nginx", conf(backend.port));
+    peers.wsgate = await startPeer("wsgate", conf(backend.port));
+  });
+  after(async () => {
+    await peers.nginx?.stop();
+    await peers.wsgate?.stop();
+    await backend?.close();
+  });
+
+  test("send_timeout: a client that stops reading is cut off, the upstream with it", async () => {
+    const elapsed = async (peer: Peer): Promise<number> => {
+      const tag = `c${peer.name}`;
+      const { socket, at } = await upgrade(peer, "/client-stalls", tag);
+      socket.pause();
+      const closedAt = await until(() => backend.closed.get(tag), 10_000, `${peer.name} closing the upstream`);
+      socket.destroy();
+      return closedAt - at;
+    };
+    const [nginx, wsgate] = await Promise.all([elapsed(peers.nginx!), elapsed(peers.wsgate!)]);
+    assert.ok(nginx >= SEND_LIMIT_MS - 500 && nginx < SEND_LIMIT_MS + TOLERANCE_MS, `nginx closed after ${nginx} ms`);
+    assert.ok(Math.abs(wsgate - nginx) < TOLERANCE_MS, `wsgate closed after ${wsgate} ms, nginx after ${nginx} ms`);
+  });
+
+  test("send_timeout, not a shorter proxy_read_timeout, ends a tunnel whose client stopped reading", async () => {
+    const elapsed = async (peer: Peer): Promise<number> => {
+      const tag = `r${peer.name}`;
+      const { socket, at } = await upgrade(peer, "/short-read/client-stalls", tag);
+      socket.pause();
+      const closedAt = await until(() => backend.closed.get(tag), 10_000, `${peer.name} closing the upstream`);
+      socket.destroy();
+      return closedAt - at;
+    };
+    const [nginx, wsgate] = await Promise.all([elapsed(peers.nginx!), elapsed(peers.wsgate!)]);
+    assert.ok(nginx >= SEND_LIMIT_MS - 500 && nginx < SEND_LIMIT_MS + TOLERANCE_MS, `nginx closed after ${nginx} ms`);
+    assert.ok(Math.abs(wsgate - nginx) < TOLERANCE_MS, `wsgate closed after ${wsgate} ms, nginx after ${nginx} ms`);
+  });
+
+  test("proxy_send_timeout: an upstream that stops reading is cut off, the client with it", async () => {
+    const elapsed = async (peer: Peer): Promise<number> => {
+      const { socket, at } = await upgrade(peer, "/upstream-stalls", `u${peer.name}`);
+      const closed = new Promise<number>((resolve) => socket.once("close", () => resolve(Date.now())));
+      flood(socket);
+      const closedAt = await Promise.race([
+        closed,
+        new Promise<number>((_, reject) => setTimeout(() => reject(new Error(`${peer.name}: still open`)), 10_000)),
+      ]);
+      return closedAt - at;
+    };
+    const [nginx, wsgate] = await Promise.all([elapsed(peers.nginx!), elapsed(peers.wsgate!)]);
+    assert.ok(nginx >= SEND_LIMIT_MS - 500 && nginx < SEND_LIMIT_MS + TOLERANCE_MS, `nginx closed after ${nginx} ms`);
+    assert.ok(Math.abs(wsgate - nginx) < TOLERANCE_MS, `wsgate closed after ${wsgate} ms, nginx after ${nginx} ms`);
+  });
+
+  test("the error-log lines and the access-log statuses match", async () => {
+    await linesEventually(() => peers.nginx!.accessLog(), 3);
+    await linesEventually(() => peers.wsgate!.accessLog(), 3);
+    const nginxLines = timeoutLines(peers.nginx!.errorLog());
+    assert.deepEqual(
+      nginxLines.map((line) => line.slice(0, line.indexOf(","))),
+      [
+        "[info] client timed out (110: Connection timed out) while proxying upgraded connection",
+        "[info] client timed out (110: Connection timed out) while proxying upgraded connection",
+        "[info] upstream timed out (110: Connection timed out) while proxying upgraded connection",
+      ],
+    );
+    assert.deepEqual(timeoutLines(peers.wsgate!.errorLog()), nginxLines);
+    assert.deepEqual(statuses(peers.wsgate!.accessLog()), statuses(peers.nginx!.accessLog()));
+    assert.deepEqual(statuses(peers.nginx!.accessLog()), [
+      '"GET /client-stalls HTTP/1.1" 101',
+      '"GET /short-read/client-stalls HTTP/1.1" 101',
+      '"GET /upstream-stalls HTTP/1.1" 101',
+    ]);
+  });
+});
