@@ -10,8 +10,8 @@ import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import type { Server, Socket } from "node:net";
 import { connect as tlsConnect, type TLSSocket } from "node:tls";
-import { freePort } from "../support/sockets.js";
-import { eventWithin, startWsgate, type Wsgate } from "../flow/harness.js";
+import { freePort, httpConf, startWsgate, waitFor, type WsgateProcess } from "../support/proxy.js";
+import { eventWithin } from "../support/wait.js";
 import { upgradeThrough, upgradingBackend } from "../flow/tunnel-cases.js";
 import { makeCerts, opensslSkip, type TestCerts } from "./certs.js";
 
@@ -28,7 +28,7 @@ function flood(socket: Socket): void {
 
 describe("the tunnel over TLS: send_timeout and proxy_send_timeout", { skip: opensslSkip() }, () => {
   let certs: TestCerts;
-  let wsgate: Wsgate;
+  let wsgate: WsgateProcess;
   let backend: Server;
   let proxyPort: number;
   let onTunnel: (socket: Socket) => void = () => undefined;
@@ -38,8 +38,9 @@ describe("the tunnel over TLS: send_timeout and proxy_send_timeout", { skip: ope
     const started = await upgradingBackend((socket) => onTunnel(socket));
     backend = started.server;
     proxyPort = await freePort();
-    wsgate = await startWsgate(
-      `server {
+    wsgate = await startWsgate({
+      conf: httpConf(
+        `server {
         listen 127.0.0.1:${proxyPort} ssl;
         ssl_certificate ${certs.aCrt};
         ssl_certificate_key ${certs.aKey};
@@ -53,8 +54,9 @@ describe("the tunnel over TLS: send_timeout and proxy_send_timeout", { skip: ope
           proxy_send_timeout ${LIMIT_MS}ms;
         }
       }`,
-      { main: "master_process off;" },
-    );
+        "master_process off;",
+      ),
+    });
   });
 
   after(async () => {
@@ -100,14 +102,14 @@ describe("the tunnel over TLS: send_timeout and proxy_send_timeout", { skip: ope
   });
 
   test("nginx's error-log lines", async () => {
-    const deadline = Date.now() + 3000;
     const lines = (): string[] =>
       wsgate
-        .log("error.log")
+        .errorLog()
         .split("\n")
         .filter((line) => line.includes("while proxying upgraded connection"))
         .map((line) => /\[info\] \d+#\d+: \*\d+ (.*?), client:/.exec(line)?.[1] ?? line);
-    while (lines().length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    // The lines are written as the tunnels close; no event tells the test when the file has them.
+    await waitFor(() => lines().length >= 2, 3000, "two timeout lines").catch(() => undefined);
     assert.deepEqual(lines(), [
       "client timed out (110: Connection timed out) while proxying upgraded connection",
       "upstream timed out (110: Connection timed out) while proxying upgraded connection",
