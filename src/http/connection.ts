@@ -7,13 +7,27 @@
  * States: "head" (reading a request head), "request" (a request in flight;
  * body bytes go to its body sink, later bytes wait in `pending`), "closed",
  * "detached" (the socket belongs to a tunnel now).
+ *
+ * Timeouts while reading a head are nginx's fixed deadlines, not idle timers
+ * (ngx_http_init_connection, ngx_http_read_request_header,
+ * ngx_http_set_keepalive, ngx_http_keepalive_handler): a new connection has
+ * client_header_timeout from its accept to the end of its first head; a
+ * kept-alive one has keepalive_timeout until the first byte of its next
+ * request, then client_header_timeout from that byte; bytes arriving do not
+ * push either back. Once a head is read, the request's handler sets the
+ * timeouts of each phase (socket idle timers, as nginx's body and send timers).
+ *
+ * Every way into the connection (socket events, its deadline, deferred work)
+ * is guarded: a throw closes this connection only (crash()), releasing what its
+ * request holds, with an alert in the error log.
  */
 
 import type { Socket } from "node:net";
 import type { SrvConf } from "../config/model.js";
 import { ChunkedDecoder } from "../proxy/chunked.js";
 import type { ConnectionInfo } from "./request.js";
-import { parseRequestHead, type RequestHead } from "./request-head.js";
+import { HeadReader, type RequestHead } from "./request-head.js";
+import { Deadline } from "./deadlines.js";
 import type { BodyFraming } from "./request-headers.js";
 import type { TlsFacts } from "../vars/source.js";
 
@@ -40,6 +54,11 @@ export interface ConnectionEvents {
   onAbort(connection: ClientConnection, reason: AbortReason): void;
   /** client_header_timeout with part of a request read: nginx logs a 408. */
   onHeadTimeout(connection: ClientConnection, partial: string): void;
+  /**
+   * A handler threw: the connection is being closed (its request's abort handler has run).
+   * Log an alert, and the request if it was not logged.
+   */
+  onCrash(connection: ClientConnection, err: Error): void;
 }
 
 let nextConnectionId = 1;
@@ -56,37 +75,24 @@ type ConnectionSocket = Socket & { [kConnection]: ClientConnection };
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- EventEmitter's own listener type
 type Listener = (...args: any[]) => void;
+/** A listener that calls `method` and turns a throw into the end of this connection only. */
+function guarded(method: (connection: ClientConnection, arg?: Buffer) => void): Listener {
+  return function (this: ConnectionSocket, arg?: Buffer) {
+    const connection = this[kConnection];
+    try {
+      method(connection, arg);
+    } catch (err) {
+      connection.crash(err);
+    }
+  };
+}
+
 const SOCKET_LISTENERS: ReadonlyArray<readonly [string, Listener]> = [
-  [
-    "data",
-    function (this: ConnectionSocket, chunk: Buffer) {
-      this[kConnection].onData(chunk);
-    },
-  ],
-  [
-    "end",
-    function (this: ConnectionSocket) {
-      this[kConnection].onEnd();
-    },
-  ],
-  [
-    "error",
-    function (this: ConnectionSocket) {
-      this[kConnection].onSocketError();
-    },
-  ],
-  [
-    "close",
-    function (this: ConnectionSocket) {
-      this[kConnection].onClose();
-    },
-  ],
-  [
-    "timeout",
-    function (this: ConnectionSocket) {
-      this[kConnection].onTimeout();
-    },
-  ],
+  ["data", guarded((connection, chunk) => connection.onData(chunk!))],
+  ["end", guarded((connection) => connection.onEnd())],
+  ["error", guarded((connection) => connection.onSocketError())],
+  ["close", guarded((connection) => connection.onClose())],
+  ["timeout", guarded((connection) => connection.onTimeout())],
 ];
 
 /** A connection number taken before the connection is made (a TLS handshake's log lines carry it). */
@@ -108,7 +114,15 @@ export class ClientConnection implements ConnectionInfo {
   /** Set by the handler of the request in flight: called if the client goes away first. */
   onAbortHandler: ((reason: AbortReason) => void) | undefined;
   private state: "head" | "request" | "closed" | "detached" = "head";
+  /** The request head being read (state "head"). */
+  private readonly reader: HeadReader;
+  /** client_header_timeout / keepalive_timeout while in state "head". */
+  private readonly deadline = new Deadline(this);
+  /** Waiting on a kept-alive connection: the next request's first byte starts client_header_timeout. */
+  private idleWait = false;
+  /** Bytes read past the request in flight: the next request's, or a tunnel's first. */
   private pending: Buffer | undefined;
+  private crashed = false;
   private sink: BodySink | undefined;
   /** Whether the current request's body has been asked for (read, streamed or discarded). */
   private bodyStarted = false;
@@ -135,7 +149,8 @@ export class ClientConnection implements ConnectionInfo {
     this.remotePort = socket.remotePort ?? 0;
     (socket as ConnectionSocket)[kConnection] = this;
     for (const [event, listener] of SOCKET_LISTENERS) socket.on(event, listener);
-    socket.setTimeout(srv.clientHeaderTimeoutMs);
+    this.reader = new HeadReader(srv);
+    this.deadline.set(srv.clientHeaderTimeoutMs);
   }
 
   get localAddress(): string {
@@ -151,7 +166,7 @@ export class ClientConnection implements ConnectionInfo {
   /** For stub_status: reading a request head, serving a request (or a tunnel), or idle. */
   get activity(): "reading" | "writing" | "waiting" {
     if (this.state === "request" || this.state === "detached") return "writing";
-    if (this.state === "head" && this.pending !== undefined && this.pending.length > 0) return "reading";
+    if (this.state === "head" && this.reader.received > 0) return "reading";
     return "waiting";
   }
 
@@ -227,16 +242,29 @@ export class ClientConnection implements ConnectionInfo {
       return;
     }
     this.state = "head";
-    this.socket.setTimeout(this.keepaliveTimeoutMs);
+    this.socket.setTimeout(0);
     this.socket.resume();
     // A pipelined request already read waits in `pending`; bytes arriving meanwhile are appended
     // to it, so requests keep their order. Deferred, so a run of pipelined requests answered
-    // at once does not grow the stack.
+    // at once does not grow the stack. nginx reads it at once, with client_header_timeout
+    // should it be incomplete; an idle connection has keepalive_timeout.
     if (this.pending && this.pending.length > 0) {
-      setImmediate(() => {
-        if (this.state === "head" && this.pending) this.tryHead();
-      });
+      this.deadline.set(this.srv.clientHeaderTimeoutMs);
+      setImmediate(readPipelined, this);
+    } else {
+      this.pending = undefined;
+      this.idleWait = true;
+      this.deadline.set(this.keepaliveTimeoutMs);
     }
+  }
+
+  /** @internal deferred: the pipelined bytes held while the last request was served */
+  readPending(): void {
+    if (this.state !== "head" || !this.pending) return;
+    const pending = this.pending;
+    this.pending = undefined;
+    this.socket.resume(); // hold() may have paused reading while the bytes waited
+    this.readHead(pending);
   }
 
   /** Hand the socket to a tunnel, with the bytes read past the request. */
@@ -246,6 +274,7 @@ export class ClientConnection implements ConnectionInfo {
     void this.localAddress;
     for (const [event, listener] of SOCKET_LISTENERS) this.socket.off(event, listener);
     this.socket.setTimeout(0);
+    this.deadline.clear();
     const leftover = this.pending;
     this.pending = undefined;
     return { socket: this.socket, leftover };
@@ -253,7 +282,7 @@ export class ClientConnection implements ConnectionInfo {
 
   /** Waiting for a request with nothing of it read: nginx may close it to make room (worker_connections). */
   get reusable(): boolean {
-    return this.state === "head" && !this.pending;
+    return this.state === "head" && this.reader.received === 0 && !this.pending;
   }
 
   /**
@@ -263,20 +292,52 @@ export class ClientConnection implements ConnectionInfo {
    */
   closeWhenIdle(): void {
     this.closeWhenDone = true;
-    if (this.state === "head" && !this.pending && this.requests > 0) this.close();
+    if (this.state === "head" && this.reader.received === 0 && !this.pending && this.requests > 0) this.close();
   }
 
   /** Close after everything written so far is sent. */
   close(): void {
     if (this.state === "closed") return;
     this.state = "closed";
+    this.deadline.clear();
     this.socket.end();
     this.socket.resume(); // drain and discard what the client still sends, so end() can finish
   }
 
   destroy(): void {
     this.state = "closed";
+    this.deadline.clear();
     this.socket.destroy();
+  }
+
+  /**
+   * A handler threw while serving this connection: end it alone. The request's abort handler
+   * releases what it holds (an upstream peer and its connection), the flow logs an alert
+   * (and the request, if not logged yet), and the socket is destroyed.
+   */
+  crash(err: unknown): void {
+    const error = err instanceof Error ? err : new Error(String(err));
+    const handler = this.onAbortHandler;
+    this.onAbortHandler = undefined;
+    const first = !this.crashed;
+    this.crashed = true;
+    this.destroy();
+    if (!first) return;
+    try {
+      handler?.("error");
+    } finally {
+      this.events.onCrash(this, error);
+    }
+  }
+
+  /** @internal the deadline passed (client_header_timeout, keepalive_timeout) */
+  onDeadline(): void {
+    try {
+      // The socket's own "timeout" event, so that every listener of it (a TLS handshake's too) sees it.
+      if (this.state === "head") this.socket.emit("timeout");
+    } catch (err) {
+      this.crash(err);
+    }
   }
 
   setKeepaliveTimeout(ms: number): void {
@@ -287,8 +348,17 @@ export class ClientConnection implements ConnectionInfo {
   onData(chunk: Buffer): void {
     switch (this.state) {
       case "head":
-        this.pending = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
-        this.tryHead();
+        if (this.pending) {
+          // Pipelined bytes wait to be read (readPending): these come after them.
+          this.hold(chunk);
+          return;
+        }
+        if (this.idleWait) {
+          // ngx_http_keepalive_handler(): the first byte ends keepalive_timeout; the head has client_header_timeout.
+          this.idleWait = false;
+          this.deadline.set(this.srv.clientHeaderTimeoutMs);
+        }
+        this.readHead(chunk);
         return;
       case "request":
         if (this.sink) this.feedBody(chunk);
@@ -299,23 +369,22 @@ export class ClientConnection implements ConnectionInfo {
     }
   }
 
-  private tryHead(): void {
-    const buf = this.pending!;
-    const result = parseRequestHead(buf, this.srv);
+  /** Bytes of a head: parsed from where the last read stopped. */
+  private readHead(chunk: Buffer): void {
+    const result = this.reader.feed(chunk);
     if (result.kind === "incomplete") return;
+    this.deadline.clear();
+    this.idleWait = false;
+    this.state = "request";
+    this.requests++;
+    requestCounter.total++;
     if (result.kind === "error") {
-      this.pending = undefined;
-      this.state = "request";
-      this.requests++;
-      requestCounter.total++;
+      this.reader.reset();
       this.events.onBadHead(this, result.status, result.reason, result.requestLine);
       return;
     }
-    this.pending = result.head.length < buf.length ? buf.subarray(result.head.length) : undefined;
-    this.state = "request";
-    this.socket.setTimeout(0); // the handler sets the timeouts of each phase
-    this.requests++;
-    requestCounter.total++;
+    this.pending = this.reader.takeRest();
+    this.reader.reset();
     this.bodyBytesRead = 0;
     this.bodyStarted = false;
     this.events.onHead(this, result.head);
@@ -397,7 +466,7 @@ export class ClientConnection implements ConnectionInfo {
   /** @internal socket listener */
   onTimeout(): void {
     if (this.state === "head") {
-      const partial = this.pending ? this.pending.toString("latin1") : "";
+      const partial = this.reader.partial();
       if (partial.trim() !== "") this.events.onHeadTimeout(this, partial);
       this.destroy();
       return;
@@ -406,6 +475,14 @@ export class ClientConnection implements ConnectionInfo {
       this.abortRequest("timeout");
       this.destroy();
     }
+  }
+}
+
+function readPipelined(connection: ClientConnection): void {
+  try {
+    connection.readPending();
+  } catch (err) {
+    connection.crash(err);
   }
 }
 

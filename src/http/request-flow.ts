@@ -233,6 +233,20 @@ export class RequestFlow implements ConnectionEvents, ProxyServices, StaticServi
     this.log(r);
   }
 
+  /** A handler threw (connection.ts crash()): nginx's alert, and the request's log line if not written. */
+  onCrash(connection: ClientConnection, err: Error): void {
+    const r = this.inFlight.get(connection);
+    const open = r !== undefined && !r.finished;
+    const log = open ? this.errorLogFor(r) : this.defaultLog(connection);
+    log.log(
+      "alert",
+      `uncaught exception: ${err.stack ?? String(err)}`,
+      open ? r.logContext() : this.contextFor(connection),
+    );
+    if (open && r.status === 0) r.status = 500;
+    if (open) this.log(r);
+  }
+
   /**
    * A status wsgate answers itself (nginx's special response): the location's
    * error_page for it if any, else nginx's page; 444 closes without a word.
