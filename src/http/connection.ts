@@ -56,9 +56,9 @@ export interface ConnectionEvents {
   onHeadTimeout(connection: ClientConnection, partial: string): void;
   /**
    * A handler threw: the connection is being closed (its request's abort handler has run).
-   * Log an alert, and the request if it was not logged.
+   * Log an alert, and the request if it was not logged (`head`: the request in flight, if any).
    */
-  onCrash(connection: ClientConnection, err: Error): void;
+  onCrash(connection: ClientConnection, err: Error, head: RequestHead | undefined): void;
 }
 
 let nextConnectionId = 1;
@@ -123,6 +123,8 @@ export class ClientConnection implements ConnectionInfo {
   /** Bytes read past the request in flight: the next request's, or a tunnel's first. */
   private pending: Buffer | undefined;
   private crashed = false;
+  /** The head of the request in flight (a crash logs it). */
+  private head: RequestHead | undefined;
   private sink: BodySink | undefined;
   /** Whether the current request's body has been asked for (read, streamed or discarded). */
   private bodyStarted = false;
@@ -233,6 +235,7 @@ export class ClientConnection implements ConnectionInfo {
   finishRequest(keepAlive: boolean): void {
     if (this.state !== "request") return;
     this.onAbortHandler = undefined;
+    this.head = undefined;
     // An unread body cannot be told apart from the next request: close.
     const bodyUnread = this.sink !== undefined || this.bodyLeft > 0;
     this.sink = undefined;
@@ -320,13 +323,14 @@ export class ClientConnection implements ConnectionInfo {
     const handler = this.onAbortHandler;
     this.onAbortHandler = undefined;
     const first = !this.crashed;
+    const head = this.state === "request" ? this.head : undefined;
     this.crashed = true;
     this.destroy();
     if (!first) return;
     try {
       handler?.("error");
     } finally {
-      this.events.onCrash(this, error);
+      this.events.onCrash(this, error, head);
     }
   }
 
@@ -387,6 +391,7 @@ export class ClientConnection implements ConnectionInfo {
     this.reader.reset();
     this.bodyBytesRead = 0;
     this.bodyStarted = false;
+    this.head = result.head;
     this.events.onHead(this, result.head);
   }
 

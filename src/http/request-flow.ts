@@ -234,17 +234,18 @@ export class RequestFlow implements ConnectionEvents, ProxyServices, StaticServi
   }
 
   /** A handler threw (connection.ts crash()): nginx's alert, and the request's log line if not written. */
-  onCrash(connection: ClientConnection, err: Error): void {
-    const r = this.inFlight.get(connection);
-    const open = r !== undefined && !r.finished;
-    const log = open ? this.errorLogFor(r) : this.defaultLog(connection);
-    log.log(
-      "alert",
-      `uncaught exception: ${err.stack ?? String(err)}`,
-      open ? r.logContext() : this.contextFor(connection),
-    );
-    if (open && r.status === 0) r.status = 500;
-    if (open) this.log(r);
+  onCrash(connection: ClientConnection, err: Error, head: RequestHead | undefined): void {
+    let r = this.inFlight.get(connection);
+    // A throw before the request's record was made: one for its log line.
+    if (head && r?.head !== head) r = this.startRequest(connection, head, EMPTY_FACTS);
+    const line = `uncaught exception: ${err.stack ?? String(err)}`;
+    if (!r || r.finished) {
+      this.defaultLog(connection).log("alert", line, this.contextFor(connection));
+      return;
+    }
+    this.errorLogFor(r).log("alert", line, r.logContext());
+    if (r.status === 0) r.status = 500;
+    this.log(r);
   }
 
   /**
