@@ -13,6 +13,7 @@
 
 import type { SrvConf } from "../config/model.js";
 import { HeaderBuffers } from "./header-buffers.js";
+import { parseAuthority, validateHost } from "./host.js";
 
 export interface RequestHead {
   readonly method: string;
@@ -225,13 +226,23 @@ function parseRequestLine(text: string): RequestLine | { kind: "error"; status: 
   const minor = Number(version[2]);
   if (major > 99 || minor > 99) return { kind: "error", status: 400, reason: "client sent invalid request" };
   if (major > 1) return { kind: "error", status: 505, reason: "client sent unsupported HTTP version" };
+  if (!validRequestLineHost(target)) {
+    return { kind: "error", status: 400, reason: "client sent invalid host in request line" };
+  }
   return { method, target, protocol, version: major * 1000 + minor };
 }
 
-/** Origin-form ("/path?q") or absolute-form ("http://host/path"); no control characters. */
+/** Origin-form ("/path?q"), or absolute-form with an authority nginx's parser accepts; no control characters. */
 function validTarget(target: string): boolean {
   if (/[\x00-\x20\x7f]/.test(target)) return false;
-  return target.startsWith("/") || /^https?:\/\/[^/]/i.test(target);
+  return target.startsWith("/") || parseAuthority(target) !== undefined;
+}
+
+/** ngx_http_process_request_line(): an absolute-form target's host goes through ngx_http_validate_host(). */
+function validRequestLineHost(target: string): boolean {
+  if (target.startsWith("/")) return true;
+  const authority = parseAuthority(target);
+  return authority !== undefined && validateHost(authority.host) !== undefined;
 }
 
 const CONTROL_OR_SPACE_IN_NAME = /[\x00-\x20\x7f]/;
