@@ -453,12 +453,14 @@ export class ClientConnection implements ConnectionInfo {
   onSocketError(): void {
     if (this.state === "request") this.abortRequest("error");
     this.state = "closed";
+    this.deadline.clear();
   }
 
   /** @internal socket listener */
   onClose(): void {
     if (this.state === "request") this.abortRequest("closed");
     this.state = "closed";
+    this.deadline.clear();
   }
 
   private abortRequest(reason: AbortReason): void {

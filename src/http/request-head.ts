@@ -41,6 +41,7 @@ export type HeadLimits = Pick<
 
 const CR = 13;
 const LF = 10;
+const SP = 32;
 
 /** 494 is nginx's internal code for "Request Header Or Cookie Too Large": sent as 400, logged as 400. */
 export const STATUS_HEADER_TOO_LARGE = 494;
@@ -72,6 +73,8 @@ export class HeadReader {
   private line: (RequestLine & { readonly text: string }) | undefined;
   private headers: Array<[string, string]> = [];
   private buffers: HeaderBuffers;
+  /** The method's bytes before this offset are valid (Infinity: the method is whole). */
+  private methodChecked = 0;
   /** Bytes past the finished head (the body's first, or the next request's). */
   private rest: Buffer | undefined;
 
@@ -102,6 +105,7 @@ export class HeadReader {
     this.len = this.lineStart = this.scanFrom = 0;
     this.owned = false;
     this.line = undefined;
+    this.methodChecked = 0;
     this.headers = [];
     this.buffers = new HeaderBuffers(this.limits);
     this.rest = undefined;
@@ -150,12 +154,38 @@ export class HeadReader {
     const loneCr = cr !== -1 && cr < this.len - 1;
     if (!this.line) {
       if (loneCr) return invalidRequest();
+      if (!this.methodSoFarValid(view)) {
+        // nginx logs as $request what it has of the line.
+        const end = view[this.len - 1] === CR ? this.len - 1 : this.len;
+        return error(400, "client sent invalid method", view.toString("latin1", this.lineStart, end));
+      }
       return this.buffers.reach(this.len + 1, this.lineStart) === "ok"
         ? INCOMPLETE
         : error(414, "client sent too long URI");
     }
     if (loneCr) return error(400, "client sent invalid header line", this.line.text);
     return this.buffers.reach(this.len + 1, this.lineStart) === "ok" ? INCOMPLETE : tooLarge(this.line.text);
+  }
+
+  /**
+   * nginx's parser refuses a method at its first wrong byte (sw_start, sw_method), not at the
+   * line's end: a client dripping garbage is answered at once, not at client_header_timeout.
+   * Checks the method bytes that came since the last read.
+   */
+  private methodSoFarValid(view: Buffer): boolean {
+    if (this.methodChecked === Infinity) return true;
+    const from = Math.max(this.lineStart, this.methodChecked);
+    for (let i = from; i < view.length; i++) {
+      const c = view[i]!;
+      if (c === SP) {
+        this.methodChecked = Infinity;
+        return i > this.lineStart;
+      }
+      if (c === CR && i === view.length - 1) break;
+      if (!((c >= 0x41 && c <= 0x5a) || c === 0x5f || c === 0x2d)) return false;
+    }
+    this.methodChecked = view.length;
+    return true;
   }
 
   /** The request line ends at `end` (its CR); nginx skips empty lines before it (RFC 9112 2.2). */
