@@ -198,6 +198,14 @@ describe("differential: slow request heads (slowloris)", { skip }, () => {
     assert.ok(Math.abs(wsgate - KEEPALIVE_TIMEOUT_MS) < 700, `wsgate closed after ${wsgate} ms (nginx ${nginx} ms)`);
   });
 
+  test("a request line whose method is wrong is refused at that byte, not at the timeout", async () => {
+    const started = Date.now();
+    const [nginx, wsgate] = await Promise.all([exchange(peers.nginx!.port, "ge"), exchange(peers.wsgate!.port, "ge")]);
+    assert.equal(statusLine(wsgate), statusLine(nginx));
+    assert.equal(statusLine(nginx), "HTTP/1.1 400 Bad Request");
+    assert.ok(Date.now() - started < HEADER_TIMEOUT_MS / 2, "answered at once");
+  });
+
   test("each connection closed with part of a head is logged 408, as by nginx", () => {
     const count = (log: string): number => log.split("\n").filter((line) => / 408 /.test(line)).length;
     // The held dripping clients, and the kept-alive connection that dripped its second head.
