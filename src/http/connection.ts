@@ -358,9 +358,12 @@ export class ClientConnection implements ConnectionInfo {
           return;
         }
         if (this.idleWait) {
-          // ngx_http_keepalive_handler(): the first byte ends keepalive_timeout; the head has client_header_timeout.
+          // ngx_http_keepalive_handler(): the first byte ends keepalive_timeout; a head it does not
+          // complete has client_header_timeout from now (ngx_http_read_request_header()).
           this.idleWait = false;
-          this.deadline.set(this.srv.clientHeaderTimeoutMs);
+          this.deadline.clear();
+          if (this.readHead(chunk)) this.deadline.set(this.srv.clientHeaderTimeoutMs);
+          return;
         }
         this.readHead(chunk);
         return;
@@ -373,10 +376,10 @@ export class ClientConnection implements ConnectionInfo {
     }
   }
 
-  /** Bytes of a head: parsed from where the last read stopped. */
-  private readHead(chunk: Buffer): void {
+  /** Bytes of a head: parsed from where the last read stopped. True while the head is incomplete. */
+  private readHead(chunk: Buffer): boolean {
     const result = this.reader.feed(chunk);
-    if (result.kind === "incomplete") return;
+    if (result.kind === "incomplete") return true;
     this.deadline.clear();
     this.idleWait = false;
     this.state = "request";
@@ -385,7 +388,7 @@ export class ClientConnection implements ConnectionInfo {
     if (result.kind === "error") {
       this.reader.reset();
       this.events.onBadHead(this, result.status, result.reason, result.requestLine);
-      return;
+      return false;
     }
     this.pending = this.reader.takeRest();
     this.reader.reset();
@@ -393,6 +396,7 @@ export class ClientConnection implements ConnectionInfo {
     this.bodyStarted = false;
     this.head = result.head;
     this.events.onHead(this, result.head);
+    return false;
   }
 
   private feedBody(chunk: Buffer): void {

@@ -72,7 +72,7 @@ export class HeadReader {
   private scanFrom = 0;
   private line: (RequestLine & { readonly text: string }) | undefined;
   private headers: Array<[string, string]> = [];
-  private buffers: HeaderBuffers;
+  private readonly buffers: HeaderBuffers;
   /** The method's bytes before this offset are valid (Infinity: the method is whole). */
   private methodChecked = 0;
   /** Bytes past the finished head (the body's first, or the next request's). */
@@ -107,7 +107,7 @@ export class HeadReader {
     this.line = undefined;
     this.methodChecked = 0;
     this.headers = [];
-    this.buffers = new HeaderBuffers(this.limits);
+    this.buffers.reset();
     this.rest = undefined;
   }
 
