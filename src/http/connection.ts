@@ -477,7 +477,8 @@ export class ClientConnection implements ConnectionInfo {
   /** @internal socket listener */
   onTimeout(): void {
     if (this.state === "head") {
-      const partial = this.reader.partial();
+      // Empty lines before a request line are skipped, as nginx skips them.
+      const partial = this.reader.partial().replace(/^(\r\n)+/, "");
       if (partial.trim() !== "") this.events.onHeadTimeout(this, partial);
       this.destroy();
       return;

@@ -209,16 +209,14 @@ export class RequestFlow implements ConnectionEvents, ProxyServices, StaticServi
   }
 
   onHeadTimeout(connection: ClientConnection, partial: string): void {
+    const line = partial.split("\r\n")[0] ?? "";
+    // nginx's action: the request line until it is whole, then the headers.
+    const reading = partial.includes("\r\n") ? "headers" : "line";
     this.defaultLog(connection).log(
       "info",
-      "client timed out (110: Connection timed out) while reading client request headers",
-      {
-        connectionId: connection.id,
-        client: connection.remoteAddress,
-        server: "",
-      },
+      `client timed out (110: Connection timed out) while reading client request ${reading}`,
+      { connectionId: connection.id, client: connection.remoteAddress, server: "", request: line },
     );
-    const line = partial.split("\r\n")[0] ?? "";
     const head: RequestHead = {
       method: "",
       target: "",

@@ -206,10 +206,24 @@ describe("differential: slow request heads (slowloris)", { skip }, () => {
     assert.ok(Date.now() - started < HEADER_TIMEOUT_MS / 2, "answered at once");
   });
 
+  test("the error-log line of a timed-out head names what was being read, and the request line so far", async () => {
+    const requests = ["GET /never-ends", "GET /h HTTP/1.1\r\nHost: a\r\nX: ", "\r\nGET /after-empty-line"];
+    const timedOut = (peer: Peer): string[] =>
+      peer
+        .errorLog()
+        .split("\n")
+        .filter((line) => /client timed out/.test(line) && /request: "GET \/(never|h |after)/.test(line))
+        .map((line) => line.replace(/^.*?\[info\] \d+#\d+: \*\d+ /, "").replace(/, host: .*$/, ""))
+        .sort();
+    await Promise.all([peers.nginx!, peers.wsgate!].flatMap((peer) => requests.map((r) => exchange(peer.port, r))));
+    assert.equal(timedOut(peers.nginx!).length, 3);
+    assert.deepEqual(timedOut(peers.wsgate!), timedOut(peers.nginx!));
+  });
+
   test("each connection closed with part of a head is logged 408, as by nginx", () => {
     const count = (log: string): number => log.split("\n").filter((line) => / 408 /.test(line)).length;
-    // The held dripping clients, and the kept-alive connection that dripped its second head.
-    assert.equal(count(peers.nginx!.accessLog()), held.nginx + 1);
-    assert.equal(count(peers.wsgate!.accessLog()), held.wsgate + 1);
+    // The held dripping clients, the kept-alive connection that dripped its second head, and the three above.
+    assert.equal(count(peers.nginx!.accessLog()), held.nginx + 4);
+    assert.equal(count(peers.wsgate!.accessLog()), held.wsgate + 4);
   });
 });
