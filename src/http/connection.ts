@@ -8,18 +8,13 @@
  * body bytes go to its body sink, later bytes wait in `pending`), "closed",
  * "detached" (the socket belongs to a tunnel now).
  *
- * Timeouts while reading a head are nginx's fixed deadlines, not idle timers
- * (ngx_http_init_connection, ngx_http_read_request_header,
- * ngx_http_set_keepalive, ngx_http_keepalive_handler): a new connection has
- * client_header_timeout from its accept to the end of its first head; a
- * kept-alive one has keepalive_timeout until the first byte of its next
- * request, then client_header_timeout from that byte; bytes arriving do not
- * push either back. Once a head is read, the request's handler sets the
- * timeouts of each phase (socket idle timers, as nginx's body and send timers).
- *
- * Every way into the connection (socket events, its deadline, deferred work)
- * is guarded: a throw closes this connection only (crash()), releasing what its
- * request holds, with an alert in the error log.
+ * Reading a head has nginx's fixed deadlines, which bytes do not push back
+ * (ngx_http_init_connection, ngx_http_read_request_header, ngx_http_keepalive_handler):
+ * client_header_timeout from the accept to the end of the first head; on a
+ * kept-alive connection keepalive_timeout to the next request's first byte,
+ * then client_header_timeout. A request's handler sets the timeouts of its
+ * phases (socket idle timers, as nginx's body and send timers). Every way in
+ * is guarded: a throw closes this connection only (crash()).
  */
 
 import type { Socket } from "node:net";
@@ -30,70 +25,24 @@ import { HeadReader, type RequestHead } from "./request-head.js";
 import { Deadline } from "./deadlines.js";
 import type { BodyFraming } from "./request-headers.js";
 import type { TlsFacts } from "../vars/source.js";
+import { stripMappedV4 } from "./client-address.js";
+import {
+  attachListeners,
+  detachListeners,
+  type AbortReason,
+  type BodySink,
+  type ConnectionEvents,
+} from "./connection-events.js";
+
+export type { AbortReason, BodySink, ConnectionEvents } from "./connection-events.js";
 
 /** Bytes held for the next request while one is in flight, before reading pauses. */
 const PENDING_LIMIT = 64 * 1024;
-
-export interface BodySink {
-  /** A piece of body; false asks the connection to stop reading until resumeBody(). */
-  data(chunk: Buffer): boolean;
-  end(): void;
-  /** The body could not be read: a framing error (400) or a client gone. */
-  fail(status: number, reason: string): void;
-}
-
-/** Why a request in flight ended from the client's side: it went away, failed, or its timeout fired. */
-export type AbortReason = "closed" | "error" | "timeout";
-
-export interface ConnectionEvents {
-  /** A complete head; the connection is now in "request" state. */
-  onHead(connection: ClientConnection, head: RequestHead): void;
-  /** The head could not be parsed; `requestLine` when the line itself was read. */
-  onBadHead(connection: ClientConnection, status: number, reason: string, requestLine?: string): void;
-  /** The client went away or timed out while a request was in flight. */
-  onAbort(connection: ClientConnection, reason: AbortReason): void;
-  /** client_header_timeout with part of a request read: nginx logs a 408. */
-  onHeadTimeout(connection: ClientConnection, partial: string): void;
-  /**
-   * A handler threw: the connection is being closed (its request's abort handler has run).
-   * Log an alert, and the request if it was not logged (`head`: the request in flight, if any).
-   */
-  onCrash(connection: ClientConnection, err: Error, head: RequestHead | undefined): void;
-}
 
 let nextConnectionId = 1;
 
 /** Requests begun on every connection (stub_status's "requests"). */
 export const requestCounter = { total: 0 };
-
-const kConnection = Symbol("wsgate.connection");
-type ConnectionSocket = Socket & { [kConnection]: ClientConnection };
-
-/**
- * The socket listeners, shared by every connection (`this` is the socket):
- * thousands of open connections cost no closures.
- */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- EventEmitter's own listener type
-type Listener = (...args: any[]) => void;
-/** A listener that calls `method` and turns a throw into the end of this connection only. */
-function guarded(method: (connection: ClientConnection, arg?: Buffer) => void): Listener {
-  return function (this: ConnectionSocket, arg?: Buffer) {
-    const connection = this[kConnection];
-    try {
-      method(connection, arg);
-    } catch (err) {
-      connection.crash(err);
-    }
-  };
-}
-
-const SOCKET_LISTENERS: ReadonlyArray<readonly [string, Listener]> = [
-  ["data", guarded((connection, chunk) => connection.onData(chunk!))],
-  ["end", guarded((connection) => connection.onEnd())],
-  ["error", guarded((connection) => connection.onSocketError())],
-  ["close", guarded((connection) => connection.onClose())],
-  ["timeout", guarded((connection) => connection.onTimeout())],
-];
 
 /** A connection number taken before the connection is made (a TLS handshake's log lines carry it). */
 export function takeConnectionId(): number {
@@ -149,8 +98,7 @@ export class ClientConnection implements ConnectionInfo {
     // Read now: logs written when a tunnel closes need it, and a closed socket no longer has it.
     this.remoteAddress = stripMappedV4(socket.remoteAddress ?? "");
     this.remotePort = socket.remotePort ?? 0;
-    (socket as ConnectionSocket)[kConnection] = this;
-    for (const [event, listener] of SOCKET_LISTENERS) socket.on(event, listener);
+    attachListeners(socket, this);
     this.reader = new HeadReader(srv);
     this.deadline.set(srv.clientHeaderTimeoutMs);
   }
@@ -275,7 +223,7 @@ export class ClientConnection implements ConnectionInfo {
     this.state = "detached";
     // The tunnel's log line is written after the socket closes, when its address can no longer be read.
     void this.localAddress;
-    for (const [event, listener] of SOCKET_LISTENERS) this.socket.off(event, listener);
+    detachListeners(this.socket);
     this.socket.setTimeout(0);
     this.deadline.clear();
     const leftover = this.pending;
@@ -314,9 +262,8 @@ export class ClientConnection implements ConnectionInfo {
   }
 
   /**
-   * A handler threw while serving this connection: end it alone. The request's abort handler
-   * releases what it holds (an upstream peer and its connection), the flow logs an alert
-   * (and the request, if not logged yet), and the socket is destroyed.
+   * A handler threw: end this connection alone. The request's abort handler releases what it
+   * holds (an upstream peer), the flow logs an alert (and the request, if not logged yet).
    */
   crash(err: unknown): void {
     const error = err instanceof Error ? err : new Error(String(err));
@@ -334,14 +281,22 @@ export class ClientConnection implements ConnectionInfo {
     }
   }
 
-  /** @internal the deadline passed (client_header_timeout, keepalive_timeout) */
-  onDeadline(): void {
+  /**
+   * Run `fn` as an entry point of this connection (an event of its request's upstream socket, a
+   * timer of its request): a throw ends this connection only (crash()), not the process.
+   */
+  guard(fn: () => void): void {
     try {
-      // The socket's own "timeout" event, so that every listener of it (a TLS handshake's too) sees it.
-      if (this.state === "head") this.socket.emit("timeout");
+      fn();
     } catch (err) {
       this.crash(err);
     }
+  }
+
+  /** @internal the deadline passed (client_header_timeout, keepalive_timeout) */
+  onDeadline(): void {
+    // The socket's own "timeout" event, so that every listener of it (a TLS handshake's too) sees it.
+    this.guard(() => this.state === "head" && this.socket.emit("timeout"));
   }
 
   setKeepaliveTimeout(ms: number): void {
@@ -491,14 +446,5 @@ export class ClientConnection implements ConnectionInfo {
 }
 
 function readPipelined(connection: ClientConnection): void {
-  try {
-    connection.readPending();
-  } catch (err) {
-    connection.crash(err);
-  }
-}
-
-/** "::ffff:127.0.0.1" from a dual-stack socket is 127.0.0.1 to nginx. */
-function stripMappedV4(address: string): string {
-  return address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
+  connection.guard(() => connection.readPending());
 }
