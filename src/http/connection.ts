@@ -7,87 +7,42 @@
  * States: "head" (reading a request head), "request" (a request in flight;
  * body bytes go to its body sink, later bytes wait in `pending`), "closed",
  * "detached" (the socket belongs to a tunnel now).
+ *
+ * Reading a head has nginx's fixed deadlines, which bytes do not push back
+ * (ngx_http_init_connection, ngx_http_read_request_header, ngx_http_keepalive_handler):
+ * client_header_timeout from the accept to the end of the first head; on a
+ * kept-alive connection keepalive_timeout to the next request's first byte,
+ * then client_header_timeout. A request's handler sets the timeouts of its
+ * phases (socket idle timers, as nginx's body and send timers). Every way in
+ * is guarded: a throw closes this connection only (crash()).
  */
 
 import type { Socket } from "node:net";
 import type { SrvConf } from "../config/model.js";
 import { ChunkedDecoder } from "../proxy/chunked.js";
 import type { ConnectionInfo } from "./request.js";
-import { parseRequestHead, type RequestHead } from "./request-head.js";
+import { HeadReader, type RequestHead } from "./request-head.js";
+import { Deadline } from "./deadlines.js";
 import type { BodyFraming } from "./request-headers.js";
 import type { TlsFacts } from "../vars/source.js";
+import { stripMappedV4 } from "./client-address.js";
+import {
+  attachListeners,
+  detachListeners,
+  type AbortReason,
+  type BodySink,
+  type ConnectionEvents,
+} from "./connection-events.js";
+
+export type { AbortReason, BodySink, ConnectionEvents } from "./connection-events.js";
 
 /** Bytes held for the next request while one is in flight, before reading pauses. */
 const PENDING_LIMIT = 64 * 1024;
-
-export interface BodySink {
-  /** A piece of body; false asks the connection to stop reading until resumeBody(). */
-  data(chunk: Buffer): boolean;
-  end(): void;
-  /** The body could not be read: a framing error (400) or a client gone. */
-  fail(status: number, reason: string): void;
-}
-
-/** Why a request in flight ended from the client's side: it went away, failed, or its timeout fired. */
-export type AbortReason = "closed" | "error" | "timeout";
-
-export interface ConnectionEvents {
-  /** A complete head; the connection is now in "request" state. */
-  onHead(connection: ClientConnection, head: RequestHead): void;
-  /** The head could not be parsed; `requestLine` when the line itself was read. */
-  onBadHead(connection: ClientConnection, status: number, reason: string, requestLine?: string): void;
-  /** The client went away or timed out while a request was in flight. */
-  onAbort(connection: ClientConnection, reason: AbortReason): void;
-  /** client_header_timeout with part of a request read: nginx logs a 408. */
-  onHeadTimeout(connection: ClientConnection, partial: string): void;
-}
 
 let nextConnectionId = 1;
 
 /** Requests begun on every connection (stub_status's "requests"). */
 export const requestCounter = { total: 0 };
-
-const kConnection = Symbol("wsgate.connection");
-type ConnectionSocket = Socket & { [kConnection]: ClientConnection };
-
-/**
- * The socket listeners, shared by every connection (`this` is the socket):
- * thousands of open connections cost no closures.
- */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- EventEmitter's own listener type
-type Listener = (...args: any[]) => void;
-const SOCKET_LISTENERS: ReadonlyArray<readonly [string, Listener]> = [
-  [
-    "data",
-    function (this: ConnectionSocket, chunk: Buffer) {
-      this[kConnection].onData(chunk);
-    },
-  ],
-  [
-    "end",
-    function (this: ConnectionSocket) {
-      this[kConnection].onEnd();
-    },
-  ],
-  [
-    "error",
-    function (this: ConnectionSocket) {
-      this[kConnection].onSocketError();
-    },
-  ],
-  [
-    "close",
-    function (this: ConnectionSocket) {
-      this[kConnection].onClose();
-    },
-  ],
-  [
-    "timeout",
-    function (this: ConnectionSocket) {
-      this[kConnection].onTimeout();
-    },
-  ],
-];
 
 /** A connection number taken before the connection is made (a TLS handshake's log lines carry it). */
 export function takeConnectionId(): number {
@@ -108,7 +63,17 @@ export class ClientConnection implements ConnectionInfo {
   /** Set by the handler of the request in flight: called if the client goes away first. */
   onAbortHandler: ((reason: AbortReason) => void) | undefined;
   private state: "head" | "request" | "closed" | "detached" = "head";
+  /** The request head being read (state "head"). */
+  private readonly reader: HeadReader;
+  /** client_header_timeout / keepalive_timeout while in state "head". */
+  private readonly deadline = new Deadline(this);
+  /** Waiting on a kept-alive connection: the next request's first byte starts client_header_timeout. */
+  private idleWait = false;
+  /** Bytes read past the request in flight: the next request's, or a tunnel's first. */
   private pending: Buffer | undefined;
+  private crashed = false;
+  /** The head of the request in flight (a crash logs it). */
+  private head: RequestHead | undefined;
   private sink: BodySink | undefined;
   /** Whether the current request's body has been asked for (read, streamed or discarded). */
   private bodyStarted = false;
@@ -133,9 +98,9 @@ export class ClientConnection implements ConnectionInfo {
     // Read now: logs written when a tunnel closes need it, and a closed socket no longer has it.
     this.remoteAddress = stripMappedV4(socket.remoteAddress ?? "");
     this.remotePort = socket.remotePort ?? 0;
-    (socket as ConnectionSocket)[kConnection] = this;
-    for (const [event, listener] of SOCKET_LISTENERS) socket.on(event, listener);
-    socket.setTimeout(srv.clientHeaderTimeoutMs);
+    attachListeners(socket, this);
+    this.reader = new HeadReader(srv);
+    this.deadline.set(srv.clientHeaderTimeoutMs);
   }
 
   get localAddress(): string {
@@ -151,7 +116,7 @@ export class ClientConnection implements ConnectionInfo {
   /** For stub_status: reading a request head, serving a request (or a tunnel), or idle. */
   get activity(): "reading" | "writing" | "waiting" {
     if (this.state === "request" || this.state === "detached") return "writing";
-    if (this.state === "head" && this.pending !== undefined && this.pending.length > 0) return "reading";
+    if (this.state === "head" && this.reader.received > 0) return "reading";
     return "waiting";
   }
 
@@ -218,6 +183,7 @@ export class ClientConnection implements ConnectionInfo {
   finishRequest(keepAlive: boolean): void {
     if (this.state !== "request") return;
     this.onAbortHandler = undefined;
+    this.head = undefined;
     // An unread body cannot be told apart from the next request: close.
     const bodyUnread = this.sink !== undefined || this.bodyLeft > 0;
     this.sink = undefined;
@@ -227,16 +193,29 @@ export class ClientConnection implements ConnectionInfo {
       return;
     }
     this.state = "head";
-    this.socket.setTimeout(this.keepaliveTimeoutMs);
+    this.socket.setTimeout(0);
     this.socket.resume();
     // A pipelined request already read waits in `pending`; bytes arriving meanwhile are appended
     // to it, so requests keep their order. Deferred, so a run of pipelined requests answered
-    // at once does not grow the stack.
+    // at once does not grow the stack. nginx reads it at once, with client_header_timeout
+    // should it be incomplete; an idle connection has keepalive_timeout.
     if (this.pending && this.pending.length > 0) {
-      setImmediate(() => {
-        if (this.state === "head" && this.pending) this.tryHead();
-      });
+      this.deadline.set(this.srv.clientHeaderTimeoutMs);
+      setImmediate(readPipelined, this);
+    } else {
+      this.pending = undefined;
+      this.idleWait = true;
+      this.deadline.set(this.keepaliveTimeoutMs);
     }
+  }
+
+  /** @internal deferred: the pipelined bytes held while the last request was served */
+  readPending(): void {
+    if (this.state !== "head" || !this.pending) return;
+    const pending = this.pending;
+    this.pending = undefined;
+    this.socket.resume(); // hold() may have paused reading while the bytes waited
+    this.readHead(pending);
   }
 
   /** Hand the socket to a tunnel, with the bytes read past the request. */
@@ -244,8 +223,9 @@ export class ClientConnection implements ConnectionInfo {
     this.state = "detached";
     // The tunnel's log line is written after the socket closes, when its address can no longer be read.
     void this.localAddress;
-    for (const [event, listener] of SOCKET_LISTENERS) this.socket.off(event, listener);
+    detachListeners(this.socket);
     this.socket.setTimeout(0);
+    this.deadline.clear();
     const leftover = this.pending;
     this.pending = undefined;
     return { socket: this.socket, leftover };
@@ -253,7 +233,7 @@ export class ClientConnection implements ConnectionInfo {
 
   /** Waiting for a request with nothing of it read: nginx may close it to make room (worker_connections). */
   get reusable(): boolean {
-    return this.state === "head" && !this.pending;
+    return this.state === "head" && this.reader.received === 0 && !this.pending;
   }
 
   /**
@@ -263,20 +243,60 @@ export class ClientConnection implements ConnectionInfo {
    */
   closeWhenIdle(): void {
     this.closeWhenDone = true;
-    if (this.state === "head" && !this.pending && this.requests > 0) this.close();
+    if (this.state === "head" && this.reader.received === 0 && !this.pending && this.requests > 0) this.close();
   }
 
   /** Close after everything written so far is sent. */
   close(): void {
     if (this.state === "closed") return;
     this.state = "closed";
+    this.deadline.clear();
     this.socket.end();
     this.socket.resume(); // drain and discard what the client still sends, so end() can finish
   }
 
   destroy(): void {
     this.state = "closed";
+    this.deadline.clear();
     this.socket.destroy();
+  }
+
+  /**
+   * A handler threw: end this connection alone. The request's abort handler releases what it
+   * holds (an upstream peer), the flow logs an alert (and the request, if not logged yet).
+   */
+  crash(err: unknown): void {
+    const error = err instanceof Error ? err : new Error(String(err));
+    const handler = this.onAbortHandler;
+    this.onAbortHandler = undefined;
+    const first = !this.crashed;
+    const head = this.state === "request" ? this.head : undefined;
+    this.crashed = true;
+    this.destroy();
+    if (!first) return;
+    try {
+      handler?.("error");
+    } finally {
+      this.events.onCrash(this, error, head);
+    }
+  }
+
+  /**
+   * Run `fn` as an entry point of this connection (an event of its request's upstream socket, a
+   * timer of its request): a throw ends this connection only (crash()), not the process.
+   */
+  guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.crash(err);
+    }
+  }
+
+  /** @internal the deadline passed (client_header_timeout, keepalive_timeout) */
+  onDeadline(): void {
+    // The socket's own "timeout" event, so that every listener of it (a TLS handshake's too) sees it.
+    this.guard(() => this.state === "head" && this.socket.emit("timeout"));
   }
 
   setKeepaliveTimeout(ms: number): void {
@@ -287,8 +307,20 @@ export class ClientConnection implements ConnectionInfo {
   onData(chunk: Buffer): void {
     switch (this.state) {
       case "head":
-        this.pending = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
-        this.tryHead();
+        if (this.pending) {
+          // Pipelined bytes wait to be read (readPending): these come after them.
+          this.hold(chunk);
+          return;
+        }
+        if (this.idleWait) {
+          // ngx_http_keepalive_handler(): the first byte ends keepalive_timeout; a head it does not
+          // complete has client_header_timeout from now (ngx_http_read_request_header()).
+          this.idleWait = false;
+          this.deadline.clear();
+          if (this.readHead(chunk)) this.deadline.set(this.srv.clientHeaderTimeoutMs);
+          return;
+        }
+        this.readHead(chunk);
         return;
       case "request":
         if (this.sink) this.feedBody(chunk);
@@ -299,26 +331,27 @@ export class ClientConnection implements ConnectionInfo {
     }
   }
 
-  private tryHead(): void {
-    const buf = this.pending!;
-    const result = parseRequestHead(buf, this.srv);
-    if (result.kind === "incomplete") return;
-    if (result.kind === "error") {
-      this.pending = undefined;
-      this.state = "request";
-      this.requests++;
-      requestCounter.total++;
-      this.events.onBadHead(this, result.status, result.reason, result.requestLine);
-      return;
-    }
-    this.pending = result.head.length < buf.length ? buf.subarray(result.head.length) : undefined;
+  /** Bytes of a head: parsed from where the last read stopped. True while the head is incomplete. */
+  private readHead(chunk: Buffer): boolean {
+    const result = this.reader.feed(chunk);
+    if (result.kind === "incomplete") return true;
+    this.deadline.clear();
+    this.idleWait = false;
     this.state = "request";
-    this.socket.setTimeout(0); // the handler sets the timeouts of each phase
     this.requests++;
     requestCounter.total++;
+    if (result.kind === "error") {
+      this.reader.reset();
+      this.events.onBadHead(this, result.status, result.reason, result.requestLine);
+      return false;
+    }
+    this.pending = this.reader.takeRest();
+    this.reader.reset();
     this.bodyBytesRead = 0;
     this.bodyStarted = false;
+    this.head = result.head;
     this.events.onHead(this, result.head);
+    return false;
   }
 
   private feedBody(chunk: Buffer): void {
@@ -379,12 +412,14 @@ export class ClientConnection implements ConnectionInfo {
   onSocketError(): void {
     if (this.state === "request") this.abortRequest("error");
     this.state = "closed";
+    this.deadline.clear();
   }
 
   /** @internal socket listener */
   onClose(): void {
     if (this.state === "request") this.abortRequest("closed");
     this.state = "closed";
+    this.deadline.clear();
   }
 
   private abortRequest(reason: AbortReason): void {
@@ -397,7 +432,8 @@ export class ClientConnection implements ConnectionInfo {
   /** @internal socket listener */
   onTimeout(): void {
     if (this.state === "head") {
-      const partial = this.pending ? this.pending.toString("latin1") : "";
+      // Empty lines before a request line are skipped, as nginx skips them.
+      const partial = this.reader.partial().replace(/^(\r\n)+/, "");
       if (partial.trim() !== "") this.events.onHeadTimeout(this, partial);
       this.destroy();
       return;
@@ -409,7 +445,6 @@ export class ClientConnection implements ConnectionInfo {
   }
 }
 
-/** "::ffff:127.0.0.1" from a dual-stack socket is 127.0.0.1 to nginx. */
-function stripMappedV4(address: string): string {
-  return address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
+function readPipelined(connection: ClientConnection): void {
+  connection.guard(() => connection.readPending());
 }

@@ -24,6 +24,12 @@ export class HeaderBuffers {
     this.end = limits.clientHeaderBufferSize;
   }
 
+  /** For the next request's head. */
+  reset(): void {
+    this.end = this.limits.clientHeaderBufferSize;
+    this.taken = 0;
+  }
+
   /** The parser needs the bytes before `needed` while it is in the line that began at `lineStart`. */
   reach(needed: number, lineStart: number): Reach {
     const { size, count } = this.limits.largeClientHeaderBuffers;

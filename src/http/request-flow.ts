@@ -217,16 +217,14 @@ export class RequestFlow implements ConnectionEvents, ContentFlow {
   }
 
   onHeadTimeout(connection: ClientConnection, partial: string): void {
+    const line = partial.split("\r\n")[0] ?? "";
+    // nginx's action: the request line until it is whole, then the headers.
+    const reading = partial.includes("\r\n") ? "headers" : "line";
     this.defaultLog(connection).log(
       "info",
-      "client timed out (110: Connection timed out) while reading client request headers",
-      {
-        connectionId: connection.id,
-        client: connection.remoteAddress,
-        server: "",
-      },
+      `client timed out (110: Connection timed out) while reading client request ${reading}`,
+      { connectionId: connection.id, client: connection.remoteAddress, server: "", request: line },
     );
-    const line = partial.split("\r\n")[0] ?? "";
     const head: RequestHead = {
       method: "",
       target: "",
@@ -238,6 +236,21 @@ export class RequestFlow implements ConnectionEvents, ContentFlow {
     };
     const r = this.startRequest(connection, head, EMPTY_FACTS);
     r.status = 408;
+    this.log(r);
+  }
+
+  /** A handler threw (connection.ts crash()): nginx's alert, and the request's log line if not written. */
+  onCrash(connection: ClientConnection, err: Error, head: RequestHead | undefined): void {
+    let r = this.inFlight.get(connection);
+    // A throw before the request's record was made: one for its log line.
+    if (head && r?.head !== head) r = this.startRequest(connection, head, EMPTY_FACTS);
+    const line = `uncaught exception: ${err.stack ?? String(err)}`;
+    if (!r || r.finished) {
+      this.defaultLog(connection).log("alert", line, this.contextFor(connection));
+      return;
+    }
+    this.errorLogFor(r).log("alert", line, r.logContext());
+    if (r.status === 0) r.status = 500;
     this.log(r);
   }
 

@@ -13,6 +13,7 @@
 
 import type { SrvConf } from "../config/model.js";
 import { HeaderBuffers } from "./header-buffers.js";
+import { parseAuthority, validateHost } from "./host.js";
 
 export interface RequestHead {
   readonly method: string;
@@ -40,70 +41,195 @@ export type HeadLimits = Pick<
 
 const CR = 13;
 const LF = 10;
+const SP = 32;
 
 /** 494 is nginx's internal code for "Request Header Or Cookie Too Large": sent as 400, logged as 400. */
 export const STATUS_HEADER_TOO_LARGE = 494;
 
+/** A whole head in one buffer (tests, and callers that have every byte). */
 export function parseRequestHead(buf: Buffer, limits: HeadLimits): HeadParse {
-  let pos = 0;
-  // nginx skips empty lines before the request line (RFC 9112 2.2).
-  while (pos + 1 < buf.length && buf[pos] === CR && buf[pos + 1] === LF) pos += 2;
-  const buffers = new HeaderBuffers(limits);
-  const requestLineEnd = findLineEnd(buf, pos);
-  if (requestLineEnd === -1) {
-    if (buffers.reach(buf.length + 1, pos) !== "ok") return error(414, "client sent too long URI");
-    return bareLf(buf, pos) ? error(400, "client sent invalid request") : { kind: "incomplete" };
-  }
-  if (requestLineEnd < 0) return error(400, "client sent invalid request");
-  if (buffers.reach(requestLineEnd + 2, pos) !== "ok") return error(414, "client sent too long URI");
-  const requestLine = buf.toString("latin1", pos, requestLineEnd);
-  const line = parseRequestLine(requestLine);
-  if ("status" in line) return { ...line, requestLine };
+  return new HeadReader(limits).feed(buf);
+}
 
-  const headers: Array<[string, string]> = [];
-  pos = requestLineEnd + 2;
-  for (;;) {
-    const end = findLineEnd(buf, pos);
-    if (end === -1) {
-      if (buffers.reach(buf.length + 1, pos) !== "ok") return tooLarge(requestLine);
-      return bareLf(buf, pos) ? error(400, "client sent invalid header line", requestLine) : { kind: "incomplete" };
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * A request head read as its bytes arrive, as nginx's parser keeps its state
+ * between reads: each chunk is appended once and only the new bytes are
+ * scanned for line ends; finished lines are parsed once. A head that arrives
+ * in one chunk is parsed in place, without a copy. The bytes kept are bounded
+ * by the header buffers (past them the head is refused), as in nginx.
+ */
+export class HeadReader {
+  /** The head's bytes so far: the first chunk itself, or a copy that grows. */
+  private buf: Buffer = EMPTY;
+  private len = 0;
+  /** Whether `buf` is ours to append into (else it is the caller's chunk). */
+  private owned = false;
+  /** Where the line in progress starts. */
+  private lineStart = 0;
+  /** No LF in [lineStart, scanFrom): where the search for the line's end resumes. */
+  private scanFrom = 0;
+  private line: (RequestLine & { readonly text: string }) | undefined;
+  private headers: Array<[string, string]> = [];
+  private readonly buffers: HeaderBuffers;
+  /** The method's bytes before this offset are valid (Infinity: the method is whole). */
+  private methodChecked = 0;
+  /** Bytes past the finished head (the body's first, or the next request's). */
+  private rest: Buffer | undefined;
+
+  constructor(private readonly limits: HeadLimits) {
+    this.buffers = new HeaderBuffers(limits);
+  }
+
+  /** Bytes of the head received so far. */
+  get received(): number {
+    return this.len;
+  }
+
+  /** What was received, as a byte string (a timed-out head's request line is logged). */
+  partial(): string {
+    return this.buf.toString("latin1", 0, this.len);
+  }
+
+  /** After a finished head: the bytes that followed it in the same reads. */
+  takeRest(): Buffer | undefined {
+    const rest = this.rest;
+    this.rest = undefined;
+    return rest;
+  }
+
+  /** Start over for the next request. */
+  reset(): void {
+    this.buf = EMPTY;
+    this.len = this.lineStart = this.scanFrom = 0;
+    this.owned = false;
+    this.line = undefined;
+    this.methodChecked = 0;
+    this.headers = [];
+    this.buffers.reset();
+    this.rest = undefined;
+  }
+
+  /** Append `chunk` and parse what it completes. After "head" or "error", reset() before feeding again. */
+  feed(chunk: Buffer): HeadParse {
+    this.append(chunk);
+    const view = this.owned ? this.buf.subarray(0, this.len) : this.buf;
+    for (;;) {
+      const lf = view.indexOf(LF, this.scanFrom);
+      if (lf === -1) return this.incomplete(view);
+      // A line ends in CRLF, with no other CR in it (a bare LF or a lone CR is refused).
+      if (lf === this.lineStart || view[lf - 1] !== CR || view.indexOf(CR, this.lineStart) !== lf - 1) {
+        return this.line ? error(400, "client sent invalid header line", this.line.text) : invalidRequest();
+      }
+      const result = this.line ? this.headerLine(view, lf - 1) : this.requestLine(view, lf - 1);
+      if (result) return result;
+      this.lineStart = this.scanFrom = lf + 1;
     }
-    if (end < 0) return error(400, "client sent invalid header line", requestLine);
-    if (buffers.reach(end + 2, pos) !== "ok") return tooLarge(requestLine);
-    if (end === pos) {
-      const head = { ...line, requestLine, headers, length: end + 2 };
+  }
+
+  private append(chunk: Buffer): void {
+    if (this.len === 0) {
+      this.buf = chunk;
+      this.len = chunk.length;
+      this.owned = false;
+      return;
+    }
+    const needed = this.len + chunk.length;
+    if (!this.owned || needed > this.buf.length) {
+      const grown = Buffer.allocUnsafe(Math.max(needed, this.len * 2));
+      this.buf.copy(grown, 0, 0, this.len);
+      this.buf = grown;
+      this.owned = true;
+    }
+    chunk.copy(this.buf, this.len);
+    this.len = needed;
+  }
+
+  /** No line end yet: refuse a lone CR, or a line past the header buffers (nginx: 414 / 494). */
+  private incomplete(view: Buffer): HeadParse {
+    // A CR before the last byte is not followed by LF; the search resumes one byte back for a CR that was last.
+    const cr = view.indexOf(CR, Math.max(this.lineStart, this.scanFrom - 1));
+    this.scanFrom = this.len;
+    const loneCr = cr !== -1 && cr < this.len - 1;
+    if (!this.line) {
+      if (loneCr) return invalidRequest();
+      if (!this.methodSoFarValid(view)) {
+        // nginx logs as $request what it has of the line.
+        const end = view[this.len - 1] === CR ? this.len - 1 : this.len;
+        return error(400, "client sent invalid method", view.toString("latin1", this.lineStart, end));
+      }
+      return this.buffers.reach(this.len + 1, this.lineStart) === "ok"
+        ? INCOMPLETE
+        : error(414, "client sent too long URI");
+    }
+    if (loneCr) return error(400, "client sent invalid header line", this.line.text);
+    return this.buffers.reach(this.len + 1, this.lineStart) === "ok" ? INCOMPLETE : tooLarge(this.line.text);
+  }
+
+  /**
+   * nginx's parser refuses a method at its first wrong byte (sw_start, sw_method), not at the
+   * line's end: a client dripping garbage is answered at once, not at client_header_timeout.
+   * Checks the method bytes that came since the last read.
+   */
+  private methodSoFarValid(view: Buffer): boolean {
+    if (this.methodChecked === Infinity) return true;
+    const from = Math.max(this.lineStart, this.methodChecked);
+    for (let i = from; i < view.length; i++) {
+      const c = view[i]!;
+      if (c === SP) {
+        this.methodChecked = Infinity;
+        return i > this.lineStart;
+      }
+      if (c === CR && i === view.length - 1) break;
+      if (!((c >= 0x41 && c <= 0x5a) || c === 0x5f || c === 0x2d)) return false;
+    }
+    this.methodChecked = view.length;
+    return true;
+  }
+
+  /** The request line ends at `end` (its CR); nginx skips empty lines before it (RFC 9112 2.2). */
+  private requestLine(view: Buffer, end: number): HeadParse | undefined {
+    if (end === this.lineStart) return undefined;
+    if (this.buffers.reach(end + 2, this.lineStart) !== "ok") return error(414, "client sent too long URI");
+    const text = view.toString("latin1", this.lineStart, end);
+    const line = parseRequestLine(text);
+    if ("status" in line) return { ...line, requestLine: text };
+    this.line = { ...line, text };
+    return undefined;
+  }
+
+  /** A header line ends at `end`; an empty one ends the head. */
+  private headerLine(view: Buffer, end: number): HeadParse | undefined {
+    const line = this.line!;
+    if (this.buffers.reach(end + 2, this.lineStart) !== "ok") return tooLarge(line.text);
+    if (end === this.lineStart) {
+      const length = end + 2;
+      if (length < this.len) this.rest = view.subarray(length, this.len);
+      const { method, target, protocol, version } = line;
+      const head = { method, target, protocol, version, requestLine: line.text, headers: this.headers, length };
       return { kind: "head", head };
     }
-    const header = parseHeaderLine(buf.toString("latin1", pos, end), limits);
-    if (header === "invalid") return error(400, "client sent invalid header line", requestLine);
+    const header = parseHeaderLine(view.toString("latin1", this.lineStart, end), this.limits);
+    if (header === "invalid") return error(400, "client sent invalid header line", line.text);
     if (header !== "ignored") {
-      if (headers.length >= limits.maxHeaders) {
-        return error(STATUS_HEADER_TOO_LARGE, "client sent too many header lines", requestLine);
+      if (this.headers.length >= this.limits.maxHeaders) {
+        return error(STATUS_HEADER_TOO_LARGE, "client sent too many header lines", line.text);
       }
-      headers.push(header);
+      this.headers.push(header);
     }
-    pos = end + 2;
+    return undefined;
   }
+}
+
+const INCOMPLETE: HeadParse = { kind: "incomplete" };
+
+function invalidRequest(): HeadParse {
+  return error(400, "client sent invalid request");
 }
 
 function tooLarge(requestLine: string): HeadParse {
   return error(STATUS_HEADER_TOO_LARGE, "client sent too long header line", requestLine);
-}
-
-/** Index of the CR of the next CRLF; -1 if none yet; -2 if a bare LF or a CR not before LF comes first. */
-function findLineEnd(buf: Buffer, from: number): number {
-  const lf = buf.indexOf(LF, from);
-  if (lf === -1) {
-    const cr = buf.indexOf(CR, from);
-    return cr !== -1 && cr < buf.length - 1 ? -2 : -1;
-  }
-  if (lf === from || buf[lf - 1] !== CR) return -2;
-  const cr = buf.indexOf(CR, from);
-  return cr === lf - 1 ? cr : -2;
-}
-
-function bareLf(buf: Buffer, from: number): boolean {
-  return buf.indexOf(LF, from) !== -1;
 }
 
 function error(status: number, reason: string, requestLine?: string): HeadParse {
@@ -130,13 +256,23 @@ function parseRequestLine(text: string): RequestLine | { kind: "error"; status: 
   const minor = Number(version[2]);
   if (major > 99 || minor > 99) return { kind: "error", status: 400, reason: "client sent invalid request" };
   if (major > 1) return { kind: "error", status: 505, reason: "client sent unsupported HTTP version" };
+  if (!validRequestLineHost(target)) {
+    return { kind: "error", status: 400, reason: "client sent invalid host in request line" };
+  }
   return { method, target, protocol, version: major * 1000 + minor };
 }
 
-/** Origin-form ("/path?q") or absolute-form ("http://host/path"); no control characters. */
+/** Origin-form ("/path?q"), or absolute-form with an authority nginx's parser accepts; no control characters. */
 function validTarget(target: string): boolean {
   if (/[\x00-\x20\x7f]/.test(target)) return false;
-  return target.startsWith("/") || /^https?:\/\/[^/]/i.test(target);
+  return target.startsWith("/") || parseAuthority(target) !== undefined;
+}
+
+/** ngx_http_process_request_line(): an absolute-form target's host goes through ngx_http_validate_host(). */
+function validRequestLineHost(target: string): boolean {
+  if (target.startsWith("/")) return true;
+  const authority = parseAuthority(target);
+  return authority !== undefined && validateHost(authority.host) !== undefined;
 }
 
 const CONTROL_OR_SPACE_IN_NAME = /[\x00-\x20\x7f]/;

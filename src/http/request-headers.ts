@@ -5,6 +5,7 @@
  */
 
 import type { RequestHead } from "./request-head.js";
+import { parseAuthority, validateHost } from "./host.js";
 
 export type BodyFraming =
   { readonly kind: "none" } | { readonly kind: "length"; readonly length: number } | { readonly kind: "chunked" };
@@ -122,30 +123,14 @@ function bodyFraming(
 }
 
 /**
- * ngx_http_validate_host(): lower-case, strip the port and a trailing dot;
- * refuse "..", "/" and control characters. Undefined means invalid.
+ * The host that selects the server: an absolute-form target's, else the Host
+ * header's. The Host header is checked even when the target names the host
+ * (ngx_http_process_host()); undefined when it is invalid.
  */
 function requestHost(target: string, hostHeader: string | undefined): string | undefined {
-  const absolute = /^https?:\/\/([^/?#]*)/i.exec(target);
-  const raw = absolute ? absolute[1]! : hostHeader;
-  if (raw === undefined) return "";
-  return validateHost(raw);
-}
-
-export function validateHost(raw: string): string | undefined {
-  let host = raw.toLowerCase();
-  if (host.startsWith("[")) {
-    const close = host.indexOf("]");
-    if (close === -1) return undefined;
-    host = host.slice(0, close + 1);
-  } else {
-    const colon = host.indexOf(":");
-    if (colon !== -1) host = host.slice(0, colon);
-  }
-  if (host.endsWith(".")) host = host.slice(0, -1);
-  if (host.includes("..") || host.includes("/") || host.includes("\\") || /[\x00-\x1f\x7f]/.test(host))
-    return undefined;
-  // An empty name (`Host: `, `Host: .`) is invalid to nginx too.
-  if (host === "") return undefined;
-  return host;
+  const header = hostHeader === undefined ? "" : validateHost(hostHeader);
+  if (header === undefined) return undefined;
+  const authority = target.startsWith("/") ? undefined : parseAuthority(target);
+  // The request line's host was checked when the line was read (request-head.ts).
+  return authority ? (validateHost(authority.host) ?? "") : header;
 }

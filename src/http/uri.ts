@@ -5,6 +5,8 @@
  * encoding reaches a location it should not.
  */
 
+import { parseAuthority } from "./host.js";
+
 export interface ParsedTarget {
   readonly path: string;
   readonly args: string;
@@ -14,9 +16,11 @@ export interface ParsedTarget {
 
 export function parseTarget(target: string, mergeSlashes: boolean): ParsedTarget | undefined {
   let unparsed = target;
-  const absolute = /^https?:\/\/[^/?#]*/i.exec(target);
-  if (absolute) {
-    unparsed = target.slice(absolute[0].length);
+  if (!target.startsWith("/")) {
+    // Absolute form (checked when the request line was read): the path after the authority.
+    const authority = parseAuthority(target);
+    if (!authority) return undefined;
+    unparsed = target.slice(authority.pathStart);
     if (!unparsed.startsWith("/")) unparsed = "/" + unparsed;
   }
   const question = unparsed.indexOf("?");

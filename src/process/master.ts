@@ -1,11 +1,11 @@
 /**
  * The master process (`master_process on`, nginx's default). It holds the
- * listening sockets for its whole life, forks `worker_processes` workers with
- * child_process.fork, and hands each accepted connection to the next ready
- * worker of the current generation in turn (round-robin over IPC; see
- * README "Operating wsgate" for why not the kernel or `cluster`). It acts on
- * the signals: TERM/INT fast shutdown, QUIT graceful shutdown, HUP reload,
- * USR1 reopen logs; it replaces a worker that dies.
+ * listening sockets for its whole life, forks `worker_processes` workers
+ * (src/process/worker-process.ts), and hands each accepted connection to the
+ * next ready worker of the current generation in turn
+ * (src/process/connection-router.ts). It acts on the signals: TERM/INT fast
+ * shutdown, QUIT graceful shutdown, HUP reload, USR1 reopen logs; it replaces
+ * a worker that dies, one that crashed included (src/process/crash.ts).
  *
  * Reload: the new configuration is read and checked first; if bad, the error
  * is logged and nothing changes. Otherwise new listening sockets are opened,
@@ -15,77 +15,30 @@
  * never closed, so no connection attempt is refused during a reload.
  */
 
-import { fork, type ChildProcess } from "node:child_process";
-import { availableParallelism } from "node:os";
-import { randomBytes } from "node:crypto";
-import { createServer, type Server, type Socket } from "node:net";
-import { ConfigError, systemErrorText } from "../config/errors.js";
+import { createServer, type Server } from "node:net";
+import { systemErrorText } from "../config/errors.js";
 import { loadConfig, type LoadOptions } from "../config/load.js";
 import type { Config, ListenConf } from "../config/model.js";
 import { planBindings } from "../http/bindings.js";
 import { ListenError } from "../http/server.js";
 import { ErrorLog } from "../log/error-log.js";
 import { LogFiles } from "../log/files.js";
-import { withMallocTrim } from "./malloc-env.js";
-import { WORKER_MARK, type FromWorker, type ToWorker, type WorkerLoad } from "./ipc.js";
+import type { FromWorker, ToWorker } from "./ipc.js";
 import { removePidFile, writePidFile } from "./pidfile.js";
 import { onSignals, receivedLine, signalNumber } from "./signals.js";
 import { configWarnings, isRoot, logStartNotices } from "./startup-notices.js";
 import { resolveIdentity } from "./user.js";
 import { BINARY_UPGRADE } from "./runtime.js";
+import { ConnectionRouter } from "./connection-router.js";
+import { forkWorker, whenReady, workerCount, workerLoad, type Generation, type Worker } from "./worker-process.js";
 
-/** How long a new worker may take to load its configuration and say "ready". */
-const WORKER_START_MS = 30_000;
+export { workerCount } from "./worker-process.js";
+
 /** After TERM, how long workers have before they are killed. */
 const FAST_STOP_MS = 5_000;
-/** Connections held while no worker is ready (all died at once); beyond, new ones are closed. */
-const MAX_HELD = 4096;
-/** How long after sending a connection the master asks whether the worker got it. */
-const SYNC_AFTER_MS = 200;
-/**
- * A connection a worker could not take (no descriptor left: the kernel drops
- * a passed descriptor the receiver has no room for, and Node drops the
- * message) is offered again after this long, as nginx re-enables accept()
- * 500 ms after EMFILE; meanwhile the client waits, as in nginx's backlog.
- */
-const RETRY_LOST_MS = 500;
-
-interface InFlight {
-  readonly socket: Socket;
-  readonly listen: string;
-}
-
-interface Worker {
-  readonly child: ChildProcess;
-  readonly pid: number;
-  readonly generation: number;
-  ready: boolean;
-  /** Told to quit or stop: gets no connections, is not replaced. */
-  leaving: boolean;
-  /**
-   * Connections sent and not yet acknowledged, oldest first. The master keeps
-   * its copy of each until the worker says it has it; should the worker die
-   * first, the connection goes to another worker instead of being lost.
-   */
-  readonly inflight: Map<number, InFlight>;
-  /** A "sync" is due or awaited. */
-  syncing: boolean;
-}
-
-interface Generation {
-  readonly id: number;
-  readonly config: Config;
-  readonly load: WorkerLoad;
-  readonly count: number;
-}
 
 export interface MasterRunning {
   readonly exited: Promise<number>;
-}
-
-export function workerCount(config: Config): number {
-  const n = config.main.workerProcesses;
-  return n === "auto" ? availableParallelism() : n;
 }
 
 /** Start the master: bind, start the workers, write the pid file; throws nginx's message when it cannot. */
@@ -101,14 +54,7 @@ class Master {
   private readonly listeners = new Map<string, Server>();
   private readonly workers = new Set<Worker>();
   private generation: Generation;
-  /** Ready workers of the current generation, in turn. */
-  private targets: Worker[] = [];
-  private next = 0;
-  private readonly held: Array<[Socket, string]> = [];
-  private nextConnId = 1;
-  /** Connections a worker could not take, offered again after RETRY_LOST_MS. */
-  private readonly lost: InFlight[] = [];
-  private retryTimer: NodeJS.Timeout | undefined;
+  private readonly router = new ConnectionRouter(() => this.errorLog);
   private stopping: "graceful" | "fast" | undefined;
   private reloading: Promise<void> = Promise.resolve();
   private removeSignals: () => void = () => undefined;
@@ -158,12 +104,18 @@ class Master {
     });
   }
 
+  // Unlike a worker (src/process/crash.ts), the master logs an uncaught exception and goes on: its
+  // exit would close every listening socket and, with the IPC channel, stop every worker, so one
+  // bug in the master would take the whole service down; its state is the worker table and the
+  // sockets, which a reload (HUP) rebuilds.
   private readonly onUncaught = (err: Error): void =>
     this.errorLog.log("alert", `uncaught exception: ${err.stack ?? String(err)}`);
 
   /** Open one listening socket; its connections are handed to the workers. Fails with nginx's bind() message. */
   private bind(listen: ListenConf): Promise<Server> {
-    const server = createServer({ pauseOnConnect: true, noDelay: true }, (socket) => this.route(socket, listen.text));
+    const server = createServer({ pauseOnConnect: true, noDelay: true }, (socket) =>
+      this.router.route(socket, listen.text),
+    );
     return new Promise((resolve, reject) => {
       const onError = (err: Error): void => {
         reject(new ListenError(`bind() to ${listen.text} failed (${systemErrorText(err)})`));
@@ -178,81 +130,11 @@ class Master {
     });
   }
 
-  /** Hand a new connection to the next ready worker, or hold it until one is ready. */
-  private route(socket: Socket, listen: string): void {
-    socket.on("error", () => undefined);
-    if (this.targets.length === 0) {
-      if (this.held.length < MAX_HELD && !this.stopping) this.held.push([socket, listen]);
-      else socket.destroy();
-      return;
-    }
-    const worker = this.targets[this.next++ % this.targets.length]!;
-    const id = this.nextConnId++;
-    const message: ToWorker = { wsgate: "conn", id, listen };
-    worker.inflight.set(id, { socket, listen });
-    try {
-      // An error here means the worker is going away: its exit hands the connection on.
-      worker.child.send(message, socket, { keepOpen: true }, () => undefined);
-    } catch {
-      // as above
-    }
-    this.syncLater(worker);
-  }
-
-  /** The worker has its copies of these connections: close the master's. */
-  private acknowledged(worker: Worker, ids: readonly number[]): void {
-    for (const id of ids) {
-      worker.inflight.get(id)?.socket.destroy();
-      worker.inflight.delete(id);
-    }
-  }
-
-  /** Ask the worker, a moment after a send, which of the connections sent so far it never got. */
-  private syncLater(worker: Worker): void {
-    if (worker.syncing) return;
-    worker.syncing = true;
-    setTimeout(() => {
-      const message: ToWorker = { wsgate: "sync", id: this.nextConnId - 1 };
-      if (worker.inflight.size === 0 || !worker.child.connected) worker.syncing = false;
-      else worker.child.send(message, (err) => err && (worker.syncing = false));
-    }, SYNC_AFTER_MS).unref();
-  }
-
-  /** Everything sent to `worker` up to `id` and still unacknowledged was lost on the way. */
-  private synced(worker: Worker, id: number): void {
-    worker.syncing = false;
-    let count = 0;
-    for (const [connId, entry] of worker.inflight) {
-      if (connId > id) continue;
-      worker.inflight.delete(connId);
-      count++;
-      if (this.lost.length < MAX_HELD) this.lost.push(entry);
-      else entry.socket.destroy();
-    }
-    if (count > 0) {
-      this.errorLog.log(
-        "crit",
-        `worker process ${worker.pid} could not take ${count} connection(s): no file descriptor left, offered again in ${RETRY_LOST_MS} ms`,
-      );
-      this.retryTimer ??= setTimeout(() => this.retryLost(), RETRY_LOST_MS);
-    }
-    if (worker.inflight.size > 0) this.syncLater(worker);
-  }
-
-  private retryLost(): void {
-    this.retryTimer = undefined;
-    for (const { socket, listen } of this.lost.splice(0)) {
-      if (this.stopping || socket.destroyed) socket.destroy();
-      else this.route(socket, listen);
-    }
-  }
-
+  /** The ready workers of the current generation take the connections from now on. */
   private retarget(): void {
-    this.targets = [...this.workers].filter((w) => w.ready && !w.leaving && w.generation === this.generation.id);
-    if (this.targets.length === 0) return;
-    for (const [socket, listen] of this.held.splice(0)) {
-      if (!socket.destroyed) this.route(socket, listen);
-    }
+    this.router.setTargets(
+      [...this.workers].filter((w) => w.ready && !w.leaving && w.generation === this.generation.id),
+    );
   }
 
   /** Start the workers of `generation`; resolves when all are ready, rejects with the first failure. */
@@ -260,7 +142,7 @@ class Master {
     const started: Worker[] = [];
     for (let i = 0; i < generation.count; i++) started.push(this.spawn(generation));
     try {
-      await Promise.all(started.map((worker) => this.whenReady(worker)));
+      await Promise.all(started.map((worker) => whenReady(worker)));
     } catch (err) {
       for (const worker of started) {
         worker.leaving = true;
@@ -272,66 +154,21 @@ class Master {
   }
 
   private spawn(generation: Generation): Worker {
-    const env: NodeJS.ProcessEnv = withMallocTrim({ ...process.env, [WORKER_MARK]: "1" });
-    delete env["WSGATE_DAEMON_CHILD"];
-    const child = fork(process.argv[1]!, [], {
-      env,
-      execArgv: process.execArgv,
-      stdio: ["ignore", "inherit", "inherit", "ipc"],
-    });
-    const worker: Worker = {
-      child,
-      pid: child.pid ?? 0,
-      generation: generation.id,
-      ready: false,
-      leaving: false,
-      inflight: new Map(),
-      syncing: false,
-    };
+    const worker = forkWorker(generation, (from, message) => this.onWorkerMessage(from, message));
     this.workers.add(worker);
     this.errorLog.log("notice", `start worker process ${worker.pid}`);
-    child.on("error", (err) => this.errorLog.log("alert", `worker process ${worker.pid}: ${err.message}`));
-    child.on("message", (message: FromWorker) => {
-      if (message.wsgate === "got") this.acknowledged(worker, message.ids);
-      else if (message.wsgate === "synced") this.synced(worker, message.id);
-      else if (message.wsgate === "ready") {
-        worker.ready = true;
-        this.retarget();
-      }
-    });
-    child.once("exit", (code, signal) => this.reap(worker, code, signal));
-    const start: ToWorker = { wsgate: "start", load: generation.load };
-    child.send(start);
+    worker.child.on("error", (err) => this.errorLog.log("alert", `worker process ${worker.pid}: ${err.message}`));
+    worker.child.once("exit", (code, signal) => this.reap(worker, code, signal));
     return worker;
   }
 
-  private whenReady(worker: Worker): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        cleanup();
-        reject(new Error(`worker process ${worker.pid} did not start within ${WORKER_START_MS / 1000}s`));
-      }, WORKER_START_MS);
-      const onMessage = (message: FromWorker): void => {
-        if (message.wsgate === "ready") {
-          cleanup();
-          resolve();
-        } else if (message.wsgate === "failed") {
-          cleanup();
-          reject(new ConfigError("include", message.message));
-        }
-      };
-      const onExit = (): void => {
-        cleanup();
-        reject(new Error(`worker process ${worker.pid} exited before it was ready`));
-      };
-      const cleanup = (): void => {
-        clearTimeout(timer);
-        worker.child.off("message", onMessage);
-        worker.child.off("exit", onExit);
-      };
-      worker.child.on("message", onMessage);
-      worker.child.once("exit", onExit);
-    });
+  private onWorkerMessage(worker: Worker, message: FromWorker): void {
+    if (message.wsgate === "got") this.router.acknowledged(worker, message.ids);
+    else if (message.wsgate === "synced") this.router.synced(worker, message.id);
+    else if (message.wsgate === "ready") {
+      worker.ready = true;
+      this.retarget();
+    }
   }
 
   /** A worker exited: nginx's lines; replace it unless it was told to go or cannot start. */
@@ -342,12 +179,7 @@ class Master {
     else this.errorLog.log("notice", `worker process ${worker.pid} exited with code ${code ?? 0}`);
     this.retarget();
     // Connections it never got go to another worker (or wait for one).
-    const orphans = [...worker.inflight.values()];
-    worker.inflight.clear();
-    for (const { socket, listen } of orphans) {
-      if (this.stopping || socket.destroyed) socket.destroy();
-      else this.route(socket, listen);
-    }
+    this.router.rehome(worker);
     if (this.stopping) {
       if (this.workers.size === 0) this.exit();
       return;
@@ -365,10 +197,7 @@ class Master {
     this.stopping = how;
     for (const server of this.listeners.values()) server.close();
     this.listeners.clear();
-    for (const [socket] of this.held.splice(0)) socket.destroy();
-    for (const { socket } of this.lost.splice(0)) socket.destroy();
-    clearTimeout(this.retryTimer);
-    this.targets = [];
+    this.router.stop();
     const message: ToWorker = { wsgate: how === "fast" ? "stop" : "quit" };
     for (const worker of this.workers) {
       worker.leaving = true;
@@ -466,16 +295,4 @@ class Master {
 
 function listensOf(config: Config): ListenConf[] {
   return config.http ? planBindings(config.http).map((binding) => binding.listen) : [];
-}
-
-function workerLoad(config: Config, options: LoadOptions): WorkerLoad {
-  return {
-    prefix: options.prefix,
-    confFile: options.confFile,
-    ...(options.globals !== undefined ? { globals: options.globals } : {}),
-    ...(options.defaultErrorLog !== undefined ? { defaultErrorLog: options.defaultErrorLog } : {}),
-    sources: config.files.map((file) => [file.path, file.text] as const),
-    // One set of TLS ticket keys per generation: a session resumes on any of its workers, as in nginx.
-    ticketKeys: randomBytes(48).toString("hex"),
-  };
 }

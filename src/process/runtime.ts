@@ -11,6 +11,7 @@ import { removePidFile, writePidFile } from "./pidfile.js";
 import { onSignals, receivedLine } from "./signals.js";
 import { drainConnections, openServing, reopenLogs } from "./serving.js";
 import { logStartNotices } from "./startup-notices.js";
+import { exitOnUncaught } from "./crash.js";
 
 export interface Running {
   readonly server: HttpServer | undefined;
@@ -67,9 +68,16 @@ export async function startRuntime(config: Config): Promise<Running> {
     })();
   };
 
-  // A bug must cost one connection, not the process: log it as nginx logs a worker's crash, and go on.
-  const onUncaught = (err: Error): void => errorLog.log("alert", `uncaught exception: ${err.stack ?? String(err)}`);
-  process.on("uncaughtException", onUncaught);
+  // With `master_process off` there is no master to start a new process: after an uncaught exception
+  // (src/process/crash.ts) the pid file is removed (a supervisor must not signal a pid that may be
+  // reused) and the process exits non-zero, for its supervisor to restart, as a crashed nginx.
+  const removeUncaught = exitOnUncaught(
+    (line) => errorLog.log("alert", line),
+    () => {
+      accessLog.flush();
+      removePidFile(config.main.pid);
+    },
+  );
 
   const say = (signal: NodeJS.Signals, action: string, then: () => void) => () => {
     errorLog.log("notice", receivedLine(signal, action));
@@ -88,7 +96,7 @@ export async function startRuntime(config: Config): Promise<Running> {
   });
   const removeSignalHandlers = (): void => {
     removeSignals();
-    process.off("uncaughtException", onUncaught);
+    removeUncaught();
   };
 
   return { server, errorLog, exited, stop };

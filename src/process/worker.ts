@@ -6,7 +6,9 @@
  * listening socket. The master's "quit"/"stop"/"reopen" messages do what
  * QUIT/TERM/USR1 do; the worker answers those signals itself too (a terminal's
  * Ctrl-C reaches every process of the group). A worker whose master is gone
- * exits at once.
+ * exits at once. An uncaught exception (outside any connection, whose own
+ * guard would have closed just that connection) ends the worker: the master
+ * replaces it.
  */
 
 import type { Socket } from "node:net";
@@ -17,6 +19,7 @@ import { onSignals, receivedLine } from "./signals.js";
 import { drainConnections, openServing, reopenLogs, type Serving } from "./serving.js";
 import { resolveIdentity, switchIdentity } from "./user.js";
 import { isRoot } from "./startup-notices.js";
+import { exitOnUncaught } from "./crash.js";
 
 export function runWorker(): Promise<number> {
   process.title = "wsgate: worker process";
@@ -36,7 +39,7 @@ export function runWorker(): Promise<number> {
         serving.files.closeAll();
       }
       removeSignals();
-      process.off("uncaughtException", onUncaught);
+      removeUncaught();
       if (process.connected) process.disconnect();
       resolveExit(code);
     };
@@ -93,12 +96,14 @@ export function runWorker(): Promise<number> {
       if (unacknowledged.push(id) === 1) setImmediate(flushAcknowledgements);
     };
 
-    const onUncaught = (err: Error): void => {
-      const line = `uncaught exception: ${err.stack ?? String(err)}`;
-      if (serving) serving.errorLog.log("alert", line);
-      else process.stderr.write(`wsgate: [alert] ${line}\n`);
-    };
-    process.on("uncaughtException", onUncaught);
+    // nginx's model: a worker that crashes is replaced by the master (src/process/crash.ts).
+    const removeUncaught = exitOnUncaught(
+      (line) => {
+        if (serving) serving.errorLog.log("alert", line);
+        else process.stderr.write(`wsgate: [alert] ${line}\n`);
+      },
+      () => serving?.accessLog.flush(),
+    );
 
     process.on("message", (message: ToWorker, handle?: Socket) => {
       switch (message.wsgate) {
