@@ -77,9 +77,8 @@ export function validateHost(raw: string): string | undefined {
         length = i + 1;
         state = "rest";
       }
-    } else if (c === 0x2f || c === 0x5c || c <= 0x20 || c === 0x7f) {
-      // "/" is ngx_path_separator() on Unix; a "\" too, as nginx refuses it on Windows: one
-      // deliberate difference with nginx on Linux (which passes it), since $host may name a path.
+    } else if (c === 0x2f || c <= 0x20 || c === 0x7f) {
+      // "/" is ngx_path_separator() on Unix; a "\\" passes, as in nginx on Linux (Windows builds refuse it).
       return undefined;
     }
   }

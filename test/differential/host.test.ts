@@ -29,6 +29,7 @@ const HOST_HEADERS: readonly string[] = [
   "a\tb",
   "a\x7fb",
   "a/b",
+  "a\\b",
   "a..b",
   ":80",
   "",
