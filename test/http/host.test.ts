@@ -18,10 +18,11 @@ test("validateHost: what nginx keeps of a host, and what it refuses", () => {
     ["[::1", "[::1"],
     [".a", ".a"],
     ["u@evil", "u@evil"],
+    ["a\\b", "a\\b"],
     ["\xc9.A", "\xc9.a"],
   ];
   for (const [raw, host] of kept) assert.equal(validateHost(raw), host, JSON.stringify(raw));
-  for (const raw of ["a\\b", "a b", "a\tb", "a\x00b", "a\x7fb", "a/b", "a..b", "a:8..0", "", ":80", ".", "[]x"]) {
+  for (const raw of ["a b", "a\tb", "a\x00b", "a\x7fb", "a/b", "a..b", "a:8..0", "", ":80", ".", "[]x"]) {
     assert.equal(validateHost(raw), raw === "[]x" ? "[]" : undefined, JSON.stringify(raw));
   }
 });
