@@ -323,6 +323,14 @@ export class RequestFlow implements ConnectionEvents, ProxyServices, StaticServi
     this.log(r);
   }
 
+  /** A throw in the proxy's work for `r` (its upstream side already let go): an alert, the connection closed, the line logged. */
+  crash(r: HttpRequest, err: unknown): void {
+    const text = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    this.errorLogFor(r).log("alert", `unexpected error: ${text}`, r.logContext("while proxying"));
+    (r.connection as ClientConnection).destroy();
+    this.log(r);
+  }
+
   private log(r: HttpRequest): void {
     if (r.finished) return;
     r.finished = true;
