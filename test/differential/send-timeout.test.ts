@@ -6,7 +6,10 @@
  * 504 (ngx_http_upstream_send_request_handler: c->write->timedout →
  * ngx_http_upstream_next(NGX_HTTP_UPSTREAM_FT_TIMEOUT)), whether the body is
  * streamed (proxy_request_buffering off) or read whole first (on). The long
- * proxy_read_timeout shows the two timers are independent.
+ * proxy_read_timeout shows the two timers are independent. With two peers, a
+ * PUT whose body was read whole goes on to the second (proxy_next_upstream
+ * timeout), a POST does not (non_idempotent is not listed); max_fails=0 keeps
+ * both peers in the running.
  */
 
 import { after, before, describe, test } from "node:test";
@@ -41,7 +44,8 @@ async function startDeafBackend(): Promise<{ port: number; close(): Promise<void
   };
 }
 
-const conf = (deaf: number): string => `
+const conf = (deaf: number, deaf2: number): string => `
+  upstream pair { server 127.0.0.1:${deaf} max_fails=0; server 127.0.0.1:${deaf2} max_fails=0; }
   server {
     listen PORT;
     client_max_body_size 0;
@@ -49,10 +53,11 @@ const conf = (deaf: number): string => `
     proxy_read_timeout 30s;
     location /streamed { proxy_pass http://127.0.0.1:${deaf}; proxy_request_buffering off; }
     location /buffered { proxy_pass http://127.0.0.1:${deaf}; proxy_request_buffering on; }
+    location /pair { proxy_pass http://pair; proxy_request_buffering on; }
   }`;
 
 /** POST a large body (with back-pressure) and wait for the status line: it and the seconds it took. */
-function postLarge(port: number, path: string): Promise<{ status: string; seconds: number }> {
+function postLarge(port: number, path: string, method = "POST"): Promise<{ status: string; seconds: number }> {
   return new Promise((done, fail) => {
     const started = Date.now();
     const socket = connect(port, "127.0.0.1");
@@ -73,7 +78,7 @@ function postLarge(port: number, path: string): Promise<{ status: string; second
     });
     socket.on("error", () => undefined);
     socket.on("close", () => finish(reply === "" ? "(closed without a response)" : reply));
-    socket.write(`POST ${path} HTTP/1.1\r\nHost: a\r\nContent-Length: ${BODY_BYTES}\r\n\r\n`);
+    socket.write(`${method} ${path} HTTP/1.1\r\nHost: a\r\nContent-Length: ${BODY_BYTES}\r\n\r\n`);
     const piece = Buffer.alloc(64 * 1024, 0x61);
     let sent = 0;
     const pump = (): void => {
@@ -91,16 +96,19 @@ function postLarge(port: number, path: string): Promise<{ status: string; second
 
 describe("differential: proxy_send_timeout", { skip }, () => {
   let deaf: { port: number; close(): Promise<void> };
+  let deaf2: { port: number; close(): Promise<void> };
   const peers: Partial<Record<"nginx" | "wsgate", Peer>> = {};
   before(async () => {
     deaf = await startDeafBackend();
-    peers.nginx = await startPeer("nginx", conf(deaf.port));
-    peers.wsgate = await startPeer("wsgate", conf(deaf.port));
+    deaf2 = await startDeafBackend();
+    peers.nginx = await startPeer("nginx", conf(deaf.port, deaf2.port));
+    peers.wsgate = await startPeer("wsgate", conf(deaf.port, deaf2.port));
   });
   after(async () => {
     await peers.nginx?.stop();
     await peers.wsgate?.stop();
     await deaf?.close();
+    await deaf2?.close();
   });
 
   for (const path of ["/streamed", "/buffered"]) {
@@ -119,10 +127,28 @@ describe("differential: proxy_send_timeout", { skip }, () => {
     });
   }
 
+  test("two peers: a PUT read whole tries the second after the first timed out; a POST does not", async () => {
+    const [nginxPut, wsgatePut] = await Promise.all([
+      postLarge(peers.nginx!.port, "/pair", "PUT"),
+      postLarge(peers.wsgate!.port, "/pair", "PUT"),
+    ]);
+    assert.equal(nginxPut.status, "HTTP/1.1 504 Gateway Time-out");
+    assert.equal(wsgatePut.status, nginxPut.status);
+    for (const { seconds } of [nginxPut, wsgatePut]) assert.ok(seconds >= 2 * SEND_TIMEOUT_S - 0.05, `${seconds} s`);
+    const [nginxPost, wsgatePost] = await Promise.all([
+      postLarge(peers.nginx!.port, "/pair"),
+      postLarge(peers.wsgate!.port, "/pair"),
+    ]);
+    assert.equal(nginxPost.status, "HTTP/1.1 504 Gateway Time-out");
+    assert.equal(wsgatePost.status, nginxPost.status);
+    for (const { seconds } of [nginxPost, wsgatePost]) assert.ok(seconds < 2 * SEND_TIMEOUT_S, `${seconds} s`);
+  });
+
   test("the error-log lines match", async () => {
     const expected = comparableErrors(peers.nginx!.errorLog());
     await linesEventually(() => comparableErrors(peers.wsgate!.errorLog()).join("\n"), expected.length);
-    assert.equal(expected.length, 2);
+    assert.equal(expected.length, 5);
+    assert.ok(expected.every((line) => line.includes("while sending request to upstream")));
     assert.match(expected[0]!, /upstream timed out \(110: Connection timed out\) while sending request to upstream/);
     assert.deepEqual(comparableErrors(peers.wsgate!.errorLog()), expected);
   });
