@@ -13,6 +13,8 @@
 /** What the watch reads of the socket: the bytes it still holds. */
 export interface WatchedWriter {
   readonly writableLength: number;
+  /** Corked: the bytes wait for uncork(), not for the upstream (the writer calls wrote() after it). */
+  readonly writableCorked?: number;
 }
 
 export class SendWatch {
@@ -30,6 +32,7 @@ export class SendWatch {
   /** After a write: bytes left in the socket start the clock (or keep it running). */
   wrote(): void {
     this.lastProgressMs = Date.now();
+    if ((this.socket.writableCorked ?? 0) > 0) return;
     if (this.socket.writableLength > 0) this.arm();
     else this.settled();
   }

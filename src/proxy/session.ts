@@ -18,8 +18,8 @@ import type { LogLevel } from "../config/model.js";
 import type { Selection } from "../upstream/balancer.js";
 import type { UpstreamTry } from "../vars/source.js";
 import type { ProxyContext } from "./context.js";
-import { intercepts } from "./intercept.js";
-import { countsAsFailure, failureStatus, mayRetry, statusFailure, type TryFailure } from "./next-upstream.js";
+import { interceptResponse, intercepts } from "./intercept.js";
+import { countsAsFailure, failureStatus, statusFailure, TryBudget, type TryFailure } from "./next-upstream.js";
 import { canMove, responseStarted, type Phase } from "./phase.js";
 import { readResponseHead } from "./read-response-head.js";
 import { relayResponse, type RelayEnd } from "./relay.js";
@@ -27,7 +27,7 @@ import type { SpoolError } from "./request-body-buffer.js";
 import { requestBodySource, type RequestBodySource } from "./request-body-source.js";
 import type { ResponseHead } from "./response-head.js";
 import type { TunnelEnd } from "./tunnel.js";
-import { UpstreamAttempt, type AttemptTimeout, type Guard } from "./upstream-attempt.js";
+import { tryRecord, UpstreamAttempt, type AttemptTimeout, type Guard } from "./upstream-attempt.js";
 import { BODY_FAILURE, TIMED_OUT, timeoutDoing, upstreamErrorVerdict } from "./upstream-failure.js";
 import { buildUpstreamHead, upstreamUri } from "./upstream-request.js";
 import { upgradeToTunnel } from "./upgrade.js";
@@ -38,8 +38,7 @@ const CLIENT_GONE = "client prematurely closed connection";
 export class ProxySession {
   private phase: Phase = "start";
   private readonly selection: Selection;
-  private triesLeft: number;
-  private readonly startMs = Date.now();
+  private readonly tries: TryBudget;
   /** The current try; undefined before the first and when no peer was left. */
   private attempt: UpstreamAttempt | undefined;
   /** The latest try's record (nginx's u->state): log lines name its address. */
@@ -49,8 +48,7 @@ export class ProxySession {
 
   constructor(private readonly ctx: ProxyContext) {
     this.selection = ctx.group.select(ctx.r);
-    const limit = ctx.location.loc.proxyNextUpstreamTries;
-    this.triesLeft = limit > 0 ? Math.min(limit, ctx.group.tries) : ctx.group.tries;
+    this.tries = new TryBudget(ctx.group.tries, ctx.group.lists.single, ctx.location.loc, ctx.r.method);
     this.body = requestBodySource(
       ctx,
       {
@@ -111,16 +109,7 @@ export class ProxySession {
     this.to("select peer");
     const { r, group, location } = this.ctx;
     const peer = this.selection.pick(Date.now());
-    const record: UpstreamTry = {
-      addr: peer ? peer.address.text : group.name,
-      status: 0,
-      connectMs: -1,
-      headerMs: -1,
-      responseMs: -1,
-      bytesReceived: 0,
-      bytesSent: 0,
-      responseHeaders: [],
-    };
+    const record = tryRecord(peer ? peer.address.text : group.name);
     this.record = record;
     r.upstreamTries.push(record);
     if (!peer) {
@@ -157,12 +146,8 @@ export class ProxySession {
     if (!this.current(attempt)) return;
     this.to("send request");
     const { r, pass, location, group } = this.ctx;
-    // The head and the body bytes already read go out in one write, as nginx's
-    // writev: one segment to the upstream, and no reset from an upstream that
-    // answers and closes after reading only the head's segment.
-    const socket = attempt.socket;
-    socket.cork();
-    process.nextTick(() => socket.uncork());
+    // The head and the body bytes already read go out in one write.
+    attempt.corkForTick();
     const head = buildUpstreamHead(r, pass, location, this.body.upstreamFraming());
     attempt.write(head);
     attempt.headWritten(group.keepalive === undefined || /\r\nconnection:[ \t]*close/i.test(head));
@@ -196,7 +181,7 @@ export class ProxySession {
     const { r, services } = this.ctx;
     attempt.record.status = head.status;
     const failure = statusFailure(head.status);
-    if (failure && this.retryAllowed(attempt, failure, this.triesLeft - 1)) {
+    if (failure && this.tries.allowsAfterStatus(failure, attempt, this.body.replayable)) {
       // ngx_http_upstream_test_next(): this status is listed and another peer may answer better.
       attempt.record.responseMs = Date.now() - attempt.startMs;
       this.next(attempt, failure, "reading response header from upstream");
@@ -211,21 +196,12 @@ export class ProxySession {
     if (next === "upgrade") {
       upgradeToTunnel(this.ctx, attempt, head, rest, this.guard, (how) => this.tunnelClosed(attempt, how));
     } else if (next === "intercept") {
-      this.intercept(attempt, head.status);
+      this.to("finished");
+      this.body.dispose();
+      interceptResponse(this.ctx, attempt, head.status, this.upstreamUrl);
     } else {
       relayResponse(this.ctx, attempt, head, rest, this.guard, (end) => this.relayEnded(attempt, end));
     }
-  }
-
-  /** proxy_intercept_errors: the upstream's response is dropped and the error_page answers instead. */
-  private intercept(attempt: UpstreamAttempt, status: number): void {
-    this.to("finished");
-    attempt.closeRecord();
-    attempt.free("ok");
-    attempt.destroy();
-    this.body.dispose();
-    this.ctx.r.upstreamForLog = this.upstreamUrl;
-    this.ctx.services.respondError(this.ctx.r, status);
   }
 
   private relayEnded(attempt: UpstreamAttempt, end: RelayEnd): void {
@@ -284,19 +260,6 @@ export class ProxySession {
     this.next(attempt, "timeout", doing);
   }
 
-  private retryAllowed(attempt: UpstreamAttempt, failure: TryFailure, triesLeft: number): boolean {
-    const loc = this.ctx.location.loc;
-    return mayRetry(failure, {
-      conditions: loc.proxyNextUpstream,
-      triesLeft,
-      requestSent: attempt.requestSent,
-      method: this.ctx.r.method,
-      bodyReplayable: this.body.replayable,
-      elapsedMs: Date.now() - this.startMs,
-      timeoutMs: loc.proxyNextUpstreamTimeoutMs,
-    });
-  }
-
   /** ngx_http_upstream_next(): this try failed; free the peer, then try the next one or end with the status. */
   private next(attempt: UpstreamAttempt, failure: TryFailure, doing: string): void {
     // nginx's state for a failed try: the status it stands for, its time, what went over the wire.
@@ -305,10 +268,7 @@ export class ProxySession {
     attempt.destroy();
     const disabled = attempt.free(countsAsFailure(failure) ? "failed" : "next");
     if (disabled) this.logUpstream("warn", `upstream server temporarily disabled while ${doing}`);
-    this.triesLeft = this.ctx.group.lists.single ? 0 : this.triesLeft - 1;
-    // A cached connection the upstream had closed does not use up a try.
-    if (attempt.reused && failure === "error") this.triesLeft++;
-    if (!this.retryAllowed(attempt, failure, this.triesLeft)) {
+    if (!this.tries.spend(failure, attempt, this.body.replayable)) {
       this.fail(attempt.record.status);
       return;
     }

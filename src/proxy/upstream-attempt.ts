@@ -30,6 +30,20 @@ export interface AttemptEvents {
 
 const ignore = (): void => undefined;
 
+/** A try's line in $upstream_addr, $upstream_status, … (-1: not reached). */
+export function tryRecord(addr: string): UpstreamTry {
+  return {
+    addr,
+    status: 0,
+    connectMs: -1,
+    headerMs: -1,
+    responseMs: -1,
+    bytesReceived: 0,
+    bytesSent: 0,
+    responseHeaders: [],
+  };
+}
+
 export class UpstreamAttempt {
   readonly startMs = Date.now();
   readonly socket: Socket;
@@ -113,6 +127,20 @@ export class UpstreamAttempt {
     const off = this.on(event, () => {
       off();
       listener();
+    });
+  }
+
+  /**
+   * What is written until the next tick leaves in one write, as nginx's
+   * writev: one segment to the upstream, and no reset from an upstream that
+   * answers and closes after reading only the head's segment.
+   */
+  corkForTick(): void {
+    this.socket.cork();
+    process.nextTick(() => {
+      this.socket.uncork();
+      // Now the bytes met the kernel: what it did not take starts proxy_send_timeout's clock.
+      this.watch.wrote();
     });
   }
 

@@ -13,6 +13,7 @@ import {
   isNonIdempotent,
   mayRetry,
   statusFailure,
+  TryBudget,
   type RetryFacts,
   type TryFailure,
 } from "../../src/proxy/next-upstream.js";
@@ -121,5 +122,55 @@ describe("mayRetry", () => {
     ] as const) {
       assert.equal(countsAsFailure(failure), true, failure);
     }
+  });
+});
+
+describe("TryBudget", () => {
+  const loc = (tries = 0, timeoutMs = 0) => ({
+    proxyNextUpstream: new Set<NextUpstreamCondition>(["error", "timeout", "http_502"]),
+    proxyNextUpstreamTries: tries,
+    proxyNextUpstreamTimeoutMs: timeoutMs,
+  });
+  const fresh = { requestSent: true, reused: false };
+
+  test("one try per peer: the last failure ends the request", () => {
+    const budget = new TryBudget(3, false, loc(), "GET");
+    assert.equal(budget.spend("error", fresh, true), true);
+    assert.equal(budget.spend("timeout", fresh, true), true);
+    assert.equal(budget.spend("error", fresh, true), false);
+  });
+
+  test("proxy_next_upstream_tries caps the peers' number", () => {
+    const budget = new TryBudget(5, false, loc(2), "GET");
+    assert.equal(budget.spend("error", fresh, true), true);
+    assert.equal(budget.spend("error", fresh, true), false);
+  });
+
+  test("a group of one peer has no second try", () => {
+    assert.equal(new TryBudget(1, true, loc(), "GET").spend("error", fresh, true), false);
+  });
+
+  test("a cached connection the upstream had closed does not use up a try; a timeout on one does", () => {
+    const budget = new TryBudget(1, false, loc(), "GET");
+    assert.equal(budget.spend("error", { requestSent: true, reused: true }, true), true);
+    assert.equal(budget.spend("timeout", { requestSent: true, reused: true }, true), false);
+  });
+
+  test("a listed status looks at the tries left without spending one", () => {
+    const budget = new TryBudget(2, false, loc(), "GET");
+    assert.equal(budget.allowsAfterStatus("http_502", fresh, true), true);
+    assert.equal(budget.allowsAfterStatus("http_502", fresh, true), true);
+    assert.equal(budget.allowsAfterStatus("http_503", fresh, true), false, "not listed");
+    assert.equal(budget.spend("http_502", fresh, true), true);
+    assert.equal(budget.allowsAfterStatus("http_502", fresh, true), false, "the last peer answers as it is");
+  });
+
+  test("the request's method and body count as for mayRetry", () => {
+    assert.equal(new TryBudget(3, false, loc(), "POST").spend("error", fresh, true), false);
+    assert.equal(
+      new TryBudget(3, false, loc(), "POST").spend("error", { requestSent: false, reused: false }, true),
+      true,
+    );
+    assert.equal(new TryBudget(3, false, loc(), "PUT").spend("error", fresh, false), false);
   });
 });

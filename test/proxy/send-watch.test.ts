@@ -87,3 +87,16 @@ test("a timeout of 0 never expires", async () => {
   await delay(50);
   assert.equal(expired, false);
 });
+
+test("bytes held by a cork are not waiting for the upstream: the clock starts at the write after uncork", async () => {
+  const writer = { writableLength: 1000, writableCorked: 1 };
+  let expired = false;
+  const watch = new SendWatch(writer, TIMEOUT_MS, () => (expired = true));
+  watch.wrote();
+  await delay(TIMEOUT_MS * 2);
+  assert.equal(expired, false);
+  writer.writableCorked = 0;
+  watch.wrote();
+  await delay(TIMEOUT_MS * 2);
+  assert.equal(expired, true);
+});
