@@ -45,6 +45,7 @@ export class SendWatch {
 
   /** `then` once the socket holds nothing more (at once if it holds nothing now). */
   whenFlushed(then: () => void): void {
+    if (this.stopped) return;
     if (this.socket.writableLength === 0) {
       then();
       return;
