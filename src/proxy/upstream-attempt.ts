@@ -137,11 +137,13 @@ export class UpstreamAttempt {
    */
   corkForTick(): void {
     this.socket.cork();
-    process.nextTick(() => {
-      this.socket.uncork();
-      // Now the bytes met the kernel: what it did not take starts proxy_send_timeout's clock.
-      this.watch.wrote();
-    });
+    process.nextTick(
+      this.guard(() => {
+        this.socket.uncork();
+        // Now the bytes met the kernel: what it did not take starts proxy_send_timeout's clock.
+        this.watch.wrote();
+      }),
+    );
   }
 
   /** Write part of the request; false asks the caller to wait for 'drain'. */
