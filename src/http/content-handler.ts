@@ -37,6 +37,8 @@ export interface ContentFlow {
   finalize(r: HttpRequest, keepAlive: boolean): void;
   /** An upgraded connection ended: log it. */
   finalizeTunnel(r: HttpRequest): void;
+  /** A throw in the handler's own callbacks (its resources already released): alert, close, log. */
+  crash(r: HttpRequest, err: unknown): void;
   /** The error log in force for a request (its location's error_log, else the main one). */
   errorLogFor(r: HttpRequest): ErrorLog;
   /** ngx_http_internal_redirect(): a new URI, its location found again, the phases run again. */

@@ -28,6 +28,7 @@ import type { ConnectionStats, ContentFlow, ContentHandlers, ErrorExtras } from 
 import { internalRedirect, namedLocation, runPhases, type PhaseHooks, type PhaseOutcome } from "../rewrite/phases.js";
 import { onUninitializedVariable } from "../rewrite/variables.js";
 import { parseTarget } from "./uri.js";
+import { uncaughtLine } from "../log/uncaught.js";
 import { requestHeadersRead } from "../vars/http-variables.js";
 import { recordMatch } from "../vars/captures.js";
 
@@ -244,7 +245,7 @@ export class RequestFlow implements ConnectionEvents, ContentFlow {
     let r = this.inFlight.get(connection);
     // A throw before the request's record was made: one for its log line.
     if (head && r?.head !== head) r = this.startRequest(connection, head, EMPTY_FACTS);
-    const line = `uncaught exception: ${err.stack ?? String(err)}`;
+    const line = uncaughtLine(err);
     if (!r || r.finished) {
       this.defaultLog(connection).log("alert", line, this.contextFor(connection));
       return;
@@ -312,6 +313,17 @@ export class RequestFlow implements ConnectionEvents, ContentFlow {
   }
 
   finalizeTunnel(r: HttpRequest): void {
+    this.log(r);
+  }
+
+  /**
+   * A throw in a content handler's own callbacks (the proxy's upstream side, already let go): the
+   * same alert as a connection's guard writes, the connection closed, the request logged (500).
+   */
+  crash(r: HttpRequest, err: unknown): void {
+    this.errorLogFor(r).log("alert", uncaughtLine(err), r.logContext());
+    (r.connection as ClientConnection).destroy();
+    if (r.status === 0) r.status = 500;
     this.log(r);
   }
 

@@ -7,13 +7,10 @@
  * use this (see master.ts).
  */
 
+import { uncaughtLine } from "../log/uncaught.js";
+
 /** The exit code of a process that crashed: not nginx's fatal 2, so the master starts another worker. */
 export const EXIT_CRASHED = 1;
-
-/** The line logged at alert before the process ends. */
-export function uncaughtLine(err: unknown): string {
-  return `uncaught exception: ${err instanceof Error ? (err.stack ?? String(err)) : String(err)}`;
-}
 
 /**
  * Install the handler: `alert` logs the line, `beforeExit` saves what must not be lost (buffered

@@ -23,6 +23,7 @@ import { planBindings } from "../http/bindings.js";
 import { ListenError } from "../http/server.js";
 import { ErrorLog } from "../log/error-log.js";
 import { LogFiles } from "../log/files.js";
+import { uncaughtLine } from "../log/uncaught.js";
 import type { FromWorker, ToWorker } from "./ipc.js";
 import { removePidFile, writePidFile } from "./pidfile.js";
 import { onSignals, receivedLine, signalNumber } from "./signals.js";
@@ -108,8 +109,7 @@ class Master {
   // exit would close every listening socket and, with the IPC channel, stop every worker, so one
   // bug in the master would take the whole service down; its state is the worker table and the
   // sockets, which a reload (HUP) rebuilds.
-  private readonly onUncaught = (err: Error): void =>
-    this.errorLog.log("alert", `uncaught exception: ${err.stack ?? String(err)}`);
+  private readonly onUncaught = (err: Error): void => this.errorLog.log("alert", uncaughtLine(err));
 
   /** Open one listening socket; its connections are handed to the workers. Fails with nginx's bind() message. */
   private bind(listen: ListenConf): Promise<Server> {

@@ -80,3 +80,61 @@ export function mayRetry(failure: TryFailure, facts: RetryFacts): boolean {
   if (facts.timeoutMs > 0 && facts.elapsedMs >= facts.timeoutMs) return false;
   return true;
 }
+
+/** What the budget reads of a failed try. */
+export interface FailedTry {
+  /** Some of the request went to the upstream. */
+  readonly requestSent: boolean;
+  /** The connection came from the keepalive cache. */
+  readonly reused: boolean;
+}
+
+/**
+ * One request's tries (nginx's peer.tries and proxy_next_upstream_tries,
+ * with proxy_next_upstream_timeout counted from the request's start): a try
+ * that failed uses one up, except a cached connection the upstream had
+ * closed; a group of one peer has no second try.
+ */
+export class TryBudget {
+  private left: number;
+  private readonly startMs = Date.now();
+
+  constructor(
+    groupTries: number,
+    private readonly single: boolean,
+    private readonly loc: {
+      readonly proxyNextUpstream: ReadonlySet<NextUpstreamCondition>;
+      readonly proxyNextUpstreamTries: number;
+      readonly proxyNextUpstreamTimeoutMs: number;
+    },
+    private readonly method: string,
+  ) {
+    const limit = loc.proxyNextUpstreamTries;
+    this.left = limit > 0 ? Math.min(limit, groupTries) : groupTries;
+  }
+
+  /** A listed status came (ngx_http_upstream_test_next): may another peer answer instead? The budget is not spent. */
+  allowsAfterStatus(failure: TryFailure, attempt: FailedTry, bodyReplayable: boolean): boolean {
+    return this.allows(failure, attempt, bodyReplayable, this.left - 1);
+  }
+
+  /** A try failed (ngx_http_upstream_next): spend it, and say whether the next peer may be tried. */
+  spend(failure: TryFailure, attempt: FailedTry, bodyReplayable: boolean): boolean {
+    this.left = this.single ? 0 : this.left - 1;
+    // A cached connection the upstream had closed does not use up a try.
+    if (attempt.reused && failure === "error") this.left++;
+    return this.allows(failure, attempt, bodyReplayable, this.left);
+  }
+
+  private allows(failure: TryFailure, attempt: FailedTry, bodyReplayable: boolean, triesLeft: number): boolean {
+    return mayRetry(failure, {
+      conditions: this.loc.proxyNextUpstream,
+      triesLeft,
+      requestSent: attempt.requestSent,
+      method: this.method,
+      bodyReplayable,
+      elapsedMs: Date.now() - this.startMs,
+      timeoutMs: this.loc.proxyNextUpstreamTimeoutMs,
+    });
+  }
+}

@@ -10,7 +10,6 @@
  */
 
 import { close, mkdir, open, read, unlink, writev } from "node:fs";
-import type { Socket } from "node:net";
 import { dirname, join } from "node:path";
 import type { TempPath } from "../config/model.js";
 
@@ -32,6 +31,12 @@ export function tempFileName(temp: TempPath, n: number): string {
     end -= level;
   }
   return join(...parts, name);
+}
+
+/** Where the body is written: a socket, or an upstream try that watches its writes (proxy_send_timeout). */
+export interface BodyWriter {
+  write(chunk: Buffer): boolean;
+  once(event: "drain", listener: () => void): unknown;
 }
 
 export interface SpoolEvents {
@@ -104,7 +109,7 @@ export class RequestBodyBuffer {
    * for "drain" when the socket asks; `done` with an error when the file
    * could not be read. Stops when `current()` no longer holds.
    */
-  writeTo(socket: Socket, current: () => boolean, done: (error: SpoolError | undefined) => void): void {
+  writeTo(socket: BodyWriter, current: () => boolean, done: (error: SpoolError | undefined) => void): void {
     let ok = true;
     for (const chunk of this.memory) ok = socket.write(chunk);
     if (this.fd === undefined) {

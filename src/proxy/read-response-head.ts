@@ -1,0 +1,39 @@
+/**
+ * The "read response head" phase (ngx_http_upstream_process_header): the
+ * upstream's bytes are gathered until its head is whole, then parsed; what
+ * came after the head goes on with it. The reader listens from the moment
+ * the request head is written, as nginx reads while it still sends the body.
+ */
+
+import { parseResponseHead, type ResponseHead } from "./response-head.js";
+import type { UpstreamAttempt } from "./upstream-attempt.js";
+
+/** nginx's default proxy_buffer_size (one memory page): a longer response head is refused. */
+export const RESPONSE_HEAD_LIMIT = 4096;
+
+export interface HeadEvents {
+  /** A whole head, and the bytes read past it. */
+  head(head: ResponseHead, rest: Buffer | undefined): void;
+  /** The head is not HTTP as nginx reads it: `reason` in nginx's words. */
+  invalid(reason: string): void;
+  /** The upstream closed before its head was whole. */
+  closed(): void;
+}
+
+export function readResponseHead(attempt: UpstreamAttempt, events: HeadEvents): void {
+  let buffered: Buffer | undefined;
+  const offData = attempt.on("data", (chunk: Buffer) => {
+    buffered = buffered ? Buffer.concat([buffered, chunk]) : chunk;
+    const parsed = parseResponseHead(buffered, RESPONSE_HEAD_LIMIT);
+    if (parsed.kind === "incomplete") return;
+    offData();
+    offEnd();
+    if (parsed.kind === "error") {
+      events.invalid(parsed.reason);
+      return;
+    }
+    attempt.record.headerMs = Date.now() - attempt.startMs;
+    events.head(parsed.head, parsed.head.length < buffered.length ? buffered.subarray(parsed.head.length) : undefined);
+  });
+  const offEnd = attempt.on("end", () => events.closed());
+}

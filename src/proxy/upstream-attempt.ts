@@ -1,0 +1,244 @@
+/**
+ * One try of one peer (nginx's peer connection with its timers): it takes a
+ * cached connection or opens one, owns every listener it puts on the socket
+ * (all removed before the socket is cached or dropped), runs the timers of
+ * its phase — proxy_connect_timeout while connecting, proxy_send_timeout
+ * while the request is blocked, proxy_read_timeout once it is written — and
+ * reports to the peer group exactly once, through group.free(), however the
+ * try ends.
+ */
+
+import { connect, type Socket } from "node:net";
+import type { LocConf, UpstreamAddress } from "../config/model.js";
+import type { Peer, PeerOutcome, UpstreamGroup } from "../upstream/group.js";
+import type { UpstreamConnection } from "../upstream/keepalive-pool.js";
+import type { UpstreamTry } from "../vars/source.js";
+import type { ResponseHead } from "./response-head.js";
+import { SendWatch } from "./send-watch.js";
+
+/** Wraps a callback so that a throw in it ends the request, not the process (ProxySession.guard). */
+export type Guard = <A extends unknown[]>(fn: (...args: A) => void) => (...args: A) => void;
+
+/** Which timer fired: proxy_connect_timeout, proxy_send_timeout, or proxy_read_timeout before the head. */
+export type AttemptTimeout = "connect" | "send" | "read";
+
+export interface AttemptEvents {
+  connected(): void;
+  error(err: Error): void;
+  timedOut(which: AttemptTimeout): void;
+}
+
+const ignore = (): void => undefined;
+
+/** A try's line in $upstream_addr, $upstream_status, … (-1: not reached). */
+export function tryRecord(addr: string): UpstreamTry {
+  return {
+    addr,
+    status: 0,
+    connectMs: -1,
+    headerMs: -1,
+    responseMs: -1,
+    bytesReceived: 0,
+    bytesSent: 0,
+    responseHeaders: [],
+  };
+}
+
+export class UpstreamAttempt {
+  readonly startMs = Date.now();
+  readonly socket: Socket;
+  /** The connection came from the keepalive cache. */
+  readonly reused: boolean;
+  connected: boolean;
+  /** Some of the request went to this upstream (nginx's u->request_sent). */
+  requestSent = false;
+  /** The request said `Connection: close`: the connection is not worth keeping. */
+  sentClose = true;
+  /** The peer's address (kept once the peer is freed: log lines name it). */
+  readonly address: UpstreamAddress;
+  private readonly conn: UpstreamConnection;
+  private peer: Peer | undefined;
+  private unbind: Array<() => void> = [];
+  /** The socket was let go (cached or destroyed): nothing more is written to it. */
+  private released = false;
+  private cached = false;
+  private offTimeout: (() => void) | undefined;
+  private readonly watch: SendWatch;
+
+  constructor(
+    private readonly group: UpstreamGroup,
+    peer: Peer,
+    /** This try's line in $upstream_addr, $upstream_status, … */
+    readonly record: UpstreamTry,
+    private readonly loc: LocConf,
+    events: AttemptEvents,
+    private readonly guard: Guard,
+  ) {
+    this.peer = peer;
+    this.address = peer.address;
+    const cached = group.keepalive?.take(peer.address.text);
+    if (cached) {
+      this.reused = true;
+      this.connected = true;
+      this.conn = cached;
+      this.socket = cached.socket;
+      record.connectMs = 0;
+      this.socket.setTimeout(0);
+    } else {
+      this.reused = false;
+      this.connected = false;
+      const socket =
+        peer.address.kind === "unix"
+          ? connect({ path: peer.address.path })
+          : connect({ host: peer.address.host, port: peer.address.port });
+      this.socket = socket;
+      this.conn = { socket, peer: peer.address.text, openedMs: this.startMs, requests: 0 };
+      socket.setNoDelay(true);
+      socket.setTimeout(loc.proxyConnectTimeoutMs);
+    }
+    this.watch = new SendWatch(
+      this.socket,
+      loc.proxySendTimeoutMs,
+      this.guard(() => events.timedOut("send")),
+    );
+    this.on("error", (err: Error) => events.error(err));
+    this.offTimeout = this.on("timeout", () => events.timedOut(this.connected ? "read" : "connect"));
+    if (this.reused) return;
+    this.on("connect", () => {
+      this.connected = true;
+      record.connectMs = Date.now() - this.startMs;
+      // Sending: only proxy_send_timeout runs, and only while the upstream does not take the bytes.
+      this.socket.setTimeout(0);
+      events.connected();
+    });
+  }
+
+  /** Listen on the socket through the guard; the listener goes when the try lets the socket go. */
+  on(event: string, listener: (...args: never[]) => void): () => void {
+    const guarded = this.guard(listener as (...args: unknown[]) => void);
+    this.socket.on(event, guarded);
+    const off = (): void => void this.socket.off(event, guarded);
+    this.unbind.push(off);
+    return off;
+  }
+
+  /** For RequestBodyBuffer.writeTo(): the next 'drain'. */
+  once(event: "drain", listener: () => void): void {
+    const off = this.on(event, () => {
+      off();
+      listener();
+    });
+  }
+
+  /**
+   * What is written until the next tick leaves in one write, as nginx's
+   * writev: one segment to the upstream, and no reset from an upstream that
+   * answers and closes after reading only the head's segment.
+   */
+  corkForTick(): void {
+    this.socket.cork();
+    process.nextTick(
+      this.guard(() => {
+        this.socket.uncork();
+        // Now the bytes met the kernel: what it did not take starts proxy_send_timeout's clock.
+        this.watch.wrote();
+      }),
+    );
+  }
+
+  /** Write part of the request; false asks the caller to wait for 'drain'. */
+  write(data: string | Buffer): boolean {
+    const ok =
+      typeof data === "string"
+        ? this.socket.write(data, "latin1", this.watch.flushed)
+        : this.socket.write(data, this.watch.flushed);
+    this.watch.wrote();
+    return ok;
+  }
+
+  /** The head went out: one more request on this connection. */
+  headWritten(sentClose: boolean): void {
+    this.requestSent = true;
+    this.sentClose = sentClose;
+    this.conn.requests++;
+  }
+
+  /** The whole request is in the socket: once the upstream took it, `then`, and proxy_read_timeout runs. */
+  requestWritten(then: () => void): void {
+    this.watch.whenFlushed(() => {
+      this.socket.setTimeout(this.loc.proxyReadTimeoutMs);
+      then();
+    });
+  }
+
+  /**
+   * The response head came: the request's timers stop (the relay keeps
+   * proxy_read_timeout on the socket for the body, with its own listener).
+   */
+  responseHeadArrived(): void {
+    this.watch.stop();
+    this.offTimeout?.();
+    this.offTimeout = undefined;
+    this.socket.setTimeout(this.loc.proxyReadTimeoutMs);
+  }
+
+  /** The try is over for the peer: its connection count goes down, its health is updated (once). */
+  free(outcome: PeerOutcome): boolean {
+    const peer = this.peer;
+    if (!peer) return false;
+    this.peer = undefined;
+    return this.group.free(peer, outcome, Date.now());
+  }
+
+  /** Times and bytes of the try, for $upstream_response_time and friends. */
+  closeRecord(): void {
+    if (this.record.responseMs < 0) this.record.responseMs = Date.now() - this.startMs;
+    this.record.bytesReceived = this.socket.bytesRead;
+    this.record.bytesSent = this.socket.bytesWritten;
+  }
+
+  /** Close the connection: every listener of the try goes, an error after that is nobody's. */
+  destroy(): void {
+    // A connection already handed to the keepalive cache is the cache's now.
+    if (this.cached) return;
+    this.release();
+    if (this.socket.destroyed) return;
+    this.socket.on("error", ignore);
+    this.socket.destroy();
+  }
+
+  /**
+   * The connection may go back to the cache (nginx's u->keepalive): a whole
+   * HTTP/1.1 response not framed by the close, no `Connection: close` either
+   * way, and the request body sent whole.
+   */
+  reusable(head: ResponseHead, framing: string, bodySentWhole: boolean): boolean {
+    const pool = this.group.keepalive;
+    if (!pool || this.sentClose || framing === "close" || head.version < 1001 || !bodySentWhole) return false;
+    for (const [name, value] of head.headers) {
+      if (name.toLowerCase() === "connection" && /(^|[\s,])close($|[\s,])/i.test(value)) return false;
+    }
+    return pool.accepts(this.conn, Date.now());
+  }
+
+  /** Back to the group's keepalive cache, which watches it from now on. */
+  cache(): void {
+    this.cached = true;
+    this.release();
+    this.socket.setTimeout(0);
+    this.group.keepalive!.put(this.conn);
+  }
+
+  /** Still this request's connection, and open. */
+  get live(): boolean {
+    return !this.released && !this.socket.destroyed;
+  }
+
+  private release(): void {
+    this.released = true;
+    this.watch.stop();
+    for (const off of this.unbind) off();
+    this.unbind = [];
+    this.offTimeout = undefined;
+  }
+}
