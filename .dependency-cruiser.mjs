@@ -7,15 +7,15 @@
 
 /** Bottom → top. Each entry: a name and the paths (under src/) it holds. */
 const LAYERS = [
-  // Errors, codecs, URL parsing; version.ts is a leaf constant every layer may read.
+  // Errors and codecs; version.ts is a leaf of constants every layer may read.
   ["core", "^src/(core/|version[.]ts$)"],
   ["vars", "^src/vars/"],
   ["log", "^src/log/"],
   ["config", "^src/config/"],
   ["upstream", "^src/upstream/"],
   ["http", "^src/http/"],
-  // The content handlers, and the rewrite phase's run time.
-  ["content", "^src/(proxy|static|rewrite)/"],
+  // The content handlers.
+  ["content", "^src/(proxy|static)/"],
   ["process", "^src/process/"],
   // The command line and the examples: the top.
   ["entry", "^src/(cli[.]ts|cli-options[.]ts|examples/)"],

@@ -6,7 +6,7 @@
 import { appendFileSync, writeSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ConfigError, systemErrorText } from "./config/errors.js";
+import { ConfigError, SystemError, systemErrorText } from "./core/errors.js";
 import { loadConfig, type LoadOptions } from "./config/load.js";
 import type { Config } from "./config/model.js";
 import { resolveFromPrefix } from "./config/paths.js";
@@ -130,7 +130,7 @@ function sendSignal(config: Config, command: string): number {
   try {
     pid = readPidFile(config.main.pid);
   } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
+    if (!(err instanceof SystemError)) throw err;
     report("error", err.message);
     return 1;
   }
@@ -151,7 +151,7 @@ async function serve(config: Config, loadOptions: LoadOptions): Promise<number> 
     reportToParent({ ok: true });
     return await running.exited;
   } catch (err) {
-    if (!(err instanceof ConfigError) && !(err instanceof ListenError)) throw err;
+    if (!(err instanceof ConfigError) && !(err instanceof SystemError) && !(err instanceof ListenError)) throw err;
     emerg(err.message, undefined);
     reportToParent({ ok: false, message: err.message });
     return 1;

@@ -4,7 +4,7 @@
  * so the first problem reported is the one nginx reports.
  */
 
-import { ConfigError } from "./errors.js";
+import { ConfigError } from "../core/errors.js";
 import type { BuildScope } from "./build-scope.js";
 import type { DirectiveNode } from "./parser.js";
 import { arityAccepts, placeOf, type DirectiveSpec } from "./table.js";

@@ -4,7 +4,7 @@
  * into the resolved model.
  */
 
-import type { SourcePlace } from "./errors.js";
+import type { SourcePlace } from "../core/errors.js";
 import type { Context } from "./table.js";
 import type {
   ErrorLogTarget,

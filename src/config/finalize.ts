@@ -6,7 +6,7 @@
 
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
-import { ConfigError, type SourcePlace } from "./errors.js";
+import { ConfigError, type SourcePlace } from "../core/errors.js";
 import type { HttpBuild, LocationBuild, MainBuild, ServerBuild } from "./build-scope.js";
 import type {
   HttpConf,

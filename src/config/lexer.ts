@@ -13,7 +13,7 @@
  * - after a closing quote only white space, `;`, `{` or `)` may follow.
  */
 
-import { ConfigError } from "./errors.js";
+import { ConfigError } from "../core/errors.js";
 
 export type TokenKind = "word" | ";" | "{" | "}";
 

@@ -4,7 +4,7 @@
  * One entry point for starting, `-t`, and reload.
  */
 
-import { ConfigError } from "./errors.js";
+import { ConfigError } from "../core/errors.js";
 import { walkBlock } from "./analyzer.js";
 import type { BuildScope, MainBuild } from "./build-scope.js";
 import { finalizeHttp, finalizeMain } from "./finalize.js";

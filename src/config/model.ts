@@ -12,7 +12,7 @@
  */
 
 import type { SecureContext } from "node:tls";
-import type { SourcePlace } from "./errors.js";
+import type { SourcePlace } from "../core/errors.js";
 import type { VariableRegistry } from "../vars/registry.js";
 import type { LogFormat } from "../log/format.js";
 import type { RewriteCode } from "./rewrite/script.js";
@@ -42,14 +42,7 @@ export type {
 } from "./modules/upstream.js";
 export type { HealthCheckConf } from "./modules/health-check.js";
 
-export const LOG_LEVELS = ["debug", "info", "notice", "warn", "error", "crit", "alert", "emerg"] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
-
-export interface ErrorLogTarget {
-  /** Absolute path, or "stderr". */
-  readonly path: string;
-  readonly level: LogLevel;
-}
+export { LOG_LEVELS, type ErrorLogTarget, type LogLevel } from "../log/levels.js";
 
 export type LocationModifier = "" | "=" | "^~" | "~" | "~*" | "@";
 

@@ -5,7 +5,7 @@
  */
 
 import { readFileSync } from "node:fs";
-import { COMMAND_LINE, ConfigError, systemErrorText, type SourcePlace } from "./errors.js";
+import { COMMAND_LINE, ConfigError, systemErrorText, type SourcePlace } from "../core/errors.js";
 import { expandGlob, hasGlobMagic } from "./glob.js";
 import { tokenize, type LexSource, type Lexed, type Token } from "./lexer.js";
 import { resolveFromPrefix } from "./paths.js";

@@ -4,7 +4,7 @@
  * block, and the handler that records it into the level being built.
  */
 
-import type { SourcePlace } from "./errors.js";
+import type { SourcePlace } from "../core/errors.js";
 import type { DirectiveNode } from "./parser.js";
 import type { BuildScope } from "./build-scope.js";
 

@@ -4,7 +4,7 @@
  * refused here with its message.
  */
 
-import { ConfigError, withPlace } from "./errors.js";
+import { ConfigError, withPlace } from "../core/errors.js";
 import type { BuildScope } from "./build-scope.js";
 import type { DirectiveNode } from "./parser.js";
 import { HTTP_CONTEXTS, placeOf, type Context, type DirectiveSpec } from "./table.js";

@@ -19,7 +19,7 @@
 
 import type { Socket } from "node:net";
 import type { SrvConf } from "../config/model.js";
-import { ChunkedDecoder } from "../proxy/chunked.js";
+import { ChunkedDecoder } from "../core/chunked.js";
 import type { ConnectionInfo } from "./request.js";
 import { HeadReader, type RequestHead } from "./request-head.js";
 import { Deadline } from "./deadlines.js";

@@ -7,7 +7,7 @@
  */
 
 import type { ErrorPage } from "../config/model.js";
-import { internalRedirect, namedLocation, type PhaseHooks, type PhaseOutcome } from "../rewrite/phases.js";
+import { internalRedirect, namedLocation, type PhaseHooks, type PhaseOutcome } from "./phases.js";
 import type { HttpRequest } from "./request.js";
 import { enterNamedLocation } from "./keep-alive.js";
 

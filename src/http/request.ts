@@ -12,7 +12,7 @@ import type { RequestLogContext } from "../log/error-log.js";
 import { variableName } from "../vars/http-variables.js";
 import { documentRoot, mapUriToPath } from "./paths.js";
 import { realpathSync } from "node:fs";
-import { systemErrorText } from "../config/errors.js";
+import { systemErrorText } from "../core/errors.js";
 
 /** What a request needs from the connection it arrived on. */
 export interface ConnectionInfo {

@@ -7,7 +7,7 @@
 
 import { createServer, type Server, type Socket } from "node:net";
 import type { HttpConf, ListenConf } from "../config/model.js";
-import { systemErrorText } from "../config/errors.js";
+import { systemErrorText } from "../core/errors.js";
 import type { AccessLog } from "../log/access-log.js";
 import type { ErrorLog, ErrorLogs } from "../log/error-log.js";
 import { UpstreamGroup } from "../upstream/group.js";

@@ -12,7 +12,7 @@
 
 import type { Socket } from "node:net";
 import { TLSSocket, type SecureContext } from "node:tls";
-import { systemErrorText } from "../config/errors.js";
+import { systemErrorText } from "../core/errors.js";
 import type { ErrorLog, RequestLogContext } from "../log/error-log.js";
 import type { TlsFacts } from "../vars/source.js";
 import { takeConnectionId, type ClientConnection } from "./connection.js";

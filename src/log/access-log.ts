@@ -6,9 +6,19 @@
  * reopens or stops.
  */
 
-import type { AccessLogTarget } from "../config/model.js";
+import type { ComplexValue } from "../vars/complex-value.js";
 import type { VariableSource } from "../vars/source.js";
+import type { LogFormat } from "./format.js";
 import { writeAll, type LogFiles } from "./files.js";
+
+export interface AccessLogTarget {
+  /** Absolute path, or "stderr". */
+  readonly path: string;
+  readonly format: LogFormat;
+  readonly bufferBytes: number;
+  readonly flushMs: number;
+  readonly condition: ComplexValue | undefined;
+}
 
 interface Pending {
   text: string;

@@ -5,7 +5,7 @@
  * as nginx's, so nothing is lost when the process dies right after.
  */
 
-import { LOG_LEVELS, type ErrorLogTarget, type LogLevel } from "../config/model.js";
+import { LOG_LEVELS, type ErrorLogTarget, type LogLevel } from "./levels.js";
 import { formatErrorLogTime } from "../vars/time.js";
 import { writeAll, type LogFiles } from "./files.js";
 

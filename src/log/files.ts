@@ -5,7 +5,7 @@
  */
 
 import { closeSync, openSync, writeSync } from "node:fs";
-import { ConfigError, systemErrorText } from "../config/errors.js";
+import { SystemError, systemErrorText } from "../core/errors.js";
 
 export class LogFiles {
   private readonly fds = new Map<string, number>();
@@ -49,7 +49,7 @@ function openLogFile(path: string): number {
   try {
     return openSync(path, "a", 0o644);
   } catch (err) {
-    throw new ConfigError("include", `open() "${path}" failed (${systemErrorText(err)})`);
+    throw new SystemError(`open() "${path}" failed (${systemErrorText(err)})`);
   }
 }
 

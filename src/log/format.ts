@@ -5,7 +5,7 @@
  * as nothing with escape=json or escape=none; an empty one prints nothing.
  */
 
-import { ConfigError, type SourcePlace } from "../config/errors.js";
+import { ConfigError, type SourcePlace } from "../core/errors.js";
 import { ComplexValue } from "../vars/complex-value.js";
 import type { VariableRegistry } from "../vars/registry.js";
 import type { VariableSource } from "../vars/source.js";

@@ -9,7 +9,7 @@ import { ContentHandlers, type ContentHandler } from "../http/content-handler.js
 import type { ClientConnection } from "../http/connection.js";
 import { proxyRequest } from "../proxy/forward.js";
 import { staticHandler, stubStatusHandler, tryFilesPhase } from "../static/content.js";
-import { upstreamStatusHandler } from "../upstream/status.js";
+import { upstreamStatusHandler } from "../proxy/upstream-status.js";
 
 /** proxy_pass: the request goes to the upstream (src/proxy/). */
 const proxyHandler: ContentHandler = {

@@ -16,7 +16,7 @@
  */
 
 import { createServer, type Server } from "node:net";
-import { systemErrorText } from "../config/errors.js";
+import { systemErrorText } from "../core/errors.js";
 import { loadConfig, type LoadOptions } from "../config/load.js";
 import type { Config, ListenConf } from "../config/model.js";
 import { planBindings } from "../http/bindings.js";

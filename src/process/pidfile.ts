@@ -4,7 +4,7 @@
  */
 
 import { readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
-import { ConfigError, systemErrorText } from "../config/errors.js";
+import { SystemError, systemErrorText } from "../core/errors.js";
 
 export function writePidFile(path: string, pid = process.pid): void {
   const temporary = `${path}.${pid}.tmp`;
@@ -17,7 +17,7 @@ export function writePidFile(path: string, pid = process.pid): void {
     } catch {
       // nothing was written
     }
-    throw new ConfigError("include", `open() "${path}" failed (${systemErrorText(err)})`);
+    throw new SystemError(`open() "${path}" failed (${systemErrorText(err)})`);
   }
 }
 
@@ -36,10 +36,9 @@ export function readPidFile(path: string): number {
   try {
     text = readFileSync(path, "latin1");
   } catch (err) {
-    throw new ConfigError("include", `open() "${path}" failed (${systemErrorText(err)})`);
+    throw new SystemError(`open() "${path}" failed (${systemErrorText(err)})`);
   }
   const pid = Number(text.trim());
-  if (!Number.isInteger(pid) || pid <= 0)
-    throw new ConfigError("invalid-value", `invalid PID number "${text.trim()}" in "${path}"`);
+  if (!Number.isInteger(pid) || pid <= 0) throw new SystemError(`invalid PID number "${text.trim()}" in "${path}"`);
   return pid;
 }

@@ -5,7 +5,7 @@
  */
 
 import { readFileSync } from "node:fs";
-import { ConfigError } from "../config/errors.js";
+import { SystemError } from "../core/errors.js";
 
 export interface Identity {
   readonly uid: number;
@@ -15,9 +15,9 @@ export interface Identity {
 /** Resolve `user`/`group` (names or numbers); throws nginx's getpwnam()/getgrnam() message. */
 export function resolveIdentity(user: string, group: string): Identity {
   const uid = lookup("/etc/passwd", user);
-  if (uid === undefined) throw new ConfigError("invalid-value", `getpwnam("${user}") failed`);
+  if (uid === undefined) throw new SystemError(`getpwnam("${user}") failed`);
   const gid = lookup("/etc/group", group);
-  if (gid === undefined) throw new ConfigError("invalid-value", `getgrnam("${group}") failed`);
+  if (gid === undefined) throw new SystemError(`getgrnam("${group}") failed`);
   return { uid, gid };
 }
 
@@ -42,11 +42,11 @@ export function switchIdentity(identity: Identity): void {
     process.setgroups?.([identity.gid]);
     process.setgid?.(identity.gid);
   } catch (err) {
-    throw new ConfigError("invalid-value", `setgid(${identity.gid}) failed (${(err as Error).message})`);
+    throw new SystemError(`setgid(${identity.gid}) failed (${(err as Error).message})`);
   }
   try {
     process.setuid?.(identity.uid);
   } catch (err) {
-    throw new ConfigError("invalid-value", `setuid(${identity.uid}) failed (${(err as Error).message})`);
+    throw new SystemError(`setuid(${identity.uid}) failed (${(err as Error).message})`);
   }
 }

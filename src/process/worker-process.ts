@@ -9,7 +9,7 @@ import { fork, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { availableParallelism } from "node:os";
 import type { Socket } from "node:net";
-import { ConfigError } from "../config/errors.js";
+import { SystemError } from "../core/errors.js";
 import type { LoadOptions } from "../config/load.js";
 import type { Config } from "../config/model.js";
 import { withMallocTrim } from "./malloc-env.js";
@@ -104,7 +104,7 @@ export function whenReady(worker: Worker): Promise<void> {
         resolve();
       } else if (message.wsgate === "failed") {
         cleanup();
-        reject(new ConfigError("include", message.message));
+        reject(new SystemError(message.message));
       }
     };
     const onExit = (): void => {

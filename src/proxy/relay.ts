@@ -7,7 +7,7 @@
  * the client connection may stay open.
  */
 
-import { LAST_CHUNK, encodeChunk } from "./chunked.js";
+import { LAST_CHUNK, encodeChunk } from "../core/chunked.js";
 import type { ProxyContext } from "./context.js";
 import {
   readResponseBody,

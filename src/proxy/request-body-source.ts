@@ -14,7 +14,7 @@
 
 import type { LocConf } from "../config/model.js";
 import type { BodyFraming } from "../http/request-headers.js";
-import { LAST_CHUNK, encodeChunk } from "./chunked.js";
+import { LAST_CHUNK, encodeChunk } from "../core/chunked.js";
 import type { ProxyContext } from "./context.js";
 import { RequestBodyBuffer, type SpoolError } from "./request-body-buffer.js";
 import type { Guard } from "./upstream-attempt.js";

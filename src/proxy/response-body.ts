@@ -5,7 +5,7 @@
  */
 
 import type { Socket } from "node:net";
-import { ChunkedDecoder } from "./chunked.js";
+import { ChunkedDecoder } from "../core/chunked.js";
 import type { ResponseHead } from "./response-head.js";
 
 export type ResponseFraming =

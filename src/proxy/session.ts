@@ -12,7 +12,7 @@
  * the request flow logs an alert and closes the client connection.
  */
 
-import { systemErrorText } from "../config/errors.js";
+import { systemErrorText } from "../core/errors.js";
 import type { AbortReason } from "../http/connection.js";
 import type { LogLevel } from "../config/model.js";
 import type { Selection } from "../upstream/balancer.js";

@@ -5,7 +5,7 @@
  * try goes to proxy_next_upstream, ends the request, or is only logged.
  */
 
-import { systemErrorText } from "../config/errors.js";
+import { systemErrorText } from "../core/errors.js";
 import type { LogLevel } from "../config/model.js";
 import type { BodyOutcome } from "./response-body.js";
 import type { AttemptTimeout } from "./upstream-attempt.js";

@@ -22,4 +22,4 @@ export function discardBody(r: HttpRequest): void {
 }
 
 /** What nginx appends to a message about a system error: " (2: No such file or directory)". */
-export { systemErrorText } from "../config/errors.js";
+export { systemErrorText } from "../core/errors.js";

@@ -13,7 +13,7 @@
 import { randomBytes } from "node:crypto";
 import { connect, type Socket } from "node:net";
 import type { HealthCheckConf } from "../config/model.js";
-import { systemErrorText } from "../config/errors.js";
+import { systemErrorText } from "../core/errors.js";
 import type { ErrorLog } from "../log/error-log.js";
 import type { Peer } from "./peer.js";
 

@@ -2,26 +2,12 @@
  * wsgate_upstream_status: a location that answers with the state of every
  * upstream group as JSON: per peer its address, whether it is usable, the
  * connections it holds (requests and tunnels), its passive-health failures,
- * and the active health check's counts when the group has one. It keeps the
- * connection as any answer of wsgate's own does (the response writer's rule).
+ * and the active health check's counts when the group has one. The content
+ * handler that answers with it is src/proxy/upstream-status.ts.
  */
 
-import type { ContentHandler } from "../http/content-handler.js";
-import { ownResponseHead } from "../http/own-response.js";
-import { sendWhole } from "../http/response-writer.js";
 import type { UpstreamGroup } from "./group.js";
 import { failedRecently, type Peer } from "./peer.js";
-
-/** The content handler of a `wsgate_upstream_status` location. */
-export const upstreamStatusHandler: ContentHandler = {
-  name: "wsgate_upstream_status",
-  claims: ({ location }) => location?.upstreamStatus === true,
-  handle: (r, flow) => {
-    const body = Buffer.from(`${JSON.stringify(upstreamStatus(flow.upstreams, Date.now()), null, 2)}\n`);
-    const head = ownResponseHead(r, { status: 200, contentType: "application/json", contentLength: body.length });
-    sendWhole(r, 200, head, body, (req, keepAlive) => flow.finalize(req, keepAlive));
-  },
-};
 
 export function upstreamStatus(groups: ReadonlyMap<string, UpstreamGroup>, nowMs: number): object {
   const upstreams: Record<string, object> = {};

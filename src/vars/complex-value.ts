@@ -4,7 +4,7 @@
  * without re-parsing.
  */
 
-import { ConfigError, type SourcePlace } from "../config/errors.js";
+import { ConfigError, type SourcePlace } from "../core/errors.js";
 import type { VariableRegistry } from "./registry.js";
 import type { VariableSource } from "./source.js";
 

@@ -9,7 +9,7 @@
  * with nginx's `unknown "name" variable`.
  */
 
-import { ConfigError, type SourcePlace } from "../config/errors.js";
+import { ConfigError, type SourcePlace } from "../core/errors.js";
 import type { VariableSource } from "./source.js";
 
 /** A getter answers the value, or undefined for nginx's "not found" (which prints as ""). */

@@ -1,7 +1,7 @@
 import { describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import { tokenize, type Token } from "../../src/config/lexer.js";
-import { ConfigError } from "../../src/config/errors.js";
+import { ConfigError } from "../../src/core/errors.js";
 
 const FILE = "/etc/wsgate/test.conf";
 

@@ -8,7 +8,7 @@ import * as assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ConfigError } from "../../src/config/errors.js";
+import { ConfigError } from "../../src/core/errors.js";
 import { loadConfig } from "../../src/config/load.js";
 import type { Config } from "../../src/config/model.js";
 import { hasNginx, makeTempDir, nginxTest, removeTempDir, writeTree } from "../support/config-files.js";

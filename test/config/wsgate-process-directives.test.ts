@@ -10,7 +10,7 @@ import * as assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
-import { ConfigError } from "../../src/config/errors.js";
+import { ConfigError } from "../../src/core/errors.js";
 import { loadConfig } from "../../src/config/load.js";
 import type { Config } from "../../src/config/model.js";
 import { workerCount } from "../../src/process/master.js";

@@ -13,7 +13,7 @@ import * as assert from "node:assert/strict";
 import { readFileSync, readdirSync, readlinkSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
-import { ChunkedDecoder } from "../../src/proxy/chunked.js";
+import { ChunkedDecoder } from "../../src/core/chunked.js";
 import { nginxRuns, startPeer, type Peer } from "./peers.js";
 import { until } from "../support/wait.js";
 

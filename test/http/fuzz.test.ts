@@ -9,7 +9,7 @@ import * as assert from "node:assert/strict";
 import { parseRequestHead } from "../../src/http/request-head.js";
 import { requestFacts } from "../../src/http/request-headers.js";
 import { parseTarget } from "../../src/http/uri.js";
-import { ChunkedDecoder } from "../../src/proxy/chunked.js";
+import { ChunkedDecoder } from "../../src/core/chunked.js";
 import { parseResponseHead } from "../../src/proxy/response-head.js";
 
 /** A small deterministic generator (mulberry32). */

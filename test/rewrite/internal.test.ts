@@ -9,7 +9,7 @@
 import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import { join } from "node:path";
-import { ConfigError } from "../../src/config/errors.js";
+import { ConfigError } from "../../src/core/errors.js";
 import { loadConfig } from "../../src/config/load.js";
 import { makeTempDir, nginxTest, removeTempDir, writeTree } from "../support/config-files.js";
 import { comparableHead, skipWithoutNginx, startPeer, type Peer } from "../differential/peers.js";

@@ -7,7 +7,7 @@ import { describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import { ComplexValue } from "../../src/vars/complex-value.js";
 import { VariableRegistry } from "../../src/vars/registry.js";
-import { ConfigError } from "../../src/config/errors.js";
+import { ConfigError } from "../../src/core/errors.js";
 import { fakeSource } from "./fake-source.js";
 
 function registry(): VariableRegistry {

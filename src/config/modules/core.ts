@@ -3,7 +3,7 @@
  * ngx_events_module): process settings, the pid file and the error log.
  */
 
-import { ConfigError, type SourcePlace } from "../errors.js";
+import { ConfigError, type SourcePlace } from "../../core/errors.js";
 import { LOG_LEVELS, type ErrorLogTarget, type LogLevel } from "../model.js";
 import type { ConfModule } from "../module.js";
 import type { DirectiveNode } from "../parser.js";

@@ -11,7 +11,7 @@
  * connections), `passes` good ones in a row bring it back.
  */
 
-import type { SourcePlace } from "../errors.js";
+import type { SourcePlace } from "../../core/errors.js";
 import type { DirectiveNode } from "../parser.js";
 import { placeOf, type DirectiveSpec } from "../table.js";
 import { directiveError, parseTimeMs, valueError } from "../values.js";

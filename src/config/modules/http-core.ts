@@ -4,7 +4,7 @@
  * per-location settings of connections and types.
  */
 
-import { ConfigError, type SourcePlace } from "../errors.js";
+import { ConfigError, type SourcePlace } from "../../core/errors.js";
 import type { HttpBuild, LocationBuild, ServerBuild } from "../build-scope.js";
 import type { ListenConf, LocConf, LocationModifier, ServerConf, SrvConf } from "../model.js";
 import type { ConfModule } from "../module.js";

@@ -3,7 +3,7 @@
  * after ngx_http_core_listen() and ngx_parse_url().
  */
 
-import type { SourcePlace } from "../errors.js";
+import type { SourcePlace } from "../../core/errors.js";
 import type { DirectiveNode } from "../parser.js";
 import { placeOf } from "../table.js";
 import { valueError } from "../values.js";

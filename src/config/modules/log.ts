@@ -13,14 +13,8 @@ import type { HttpBuild } from "../build-scope.js";
 import { LogFormat, parseEscape } from "../../log/format.js";
 import { ComplexValue } from "../../vars/complex-value.js";
 
-export interface AccessLogTarget {
-  /** Absolute path, or "stderr". */
-  readonly path: string;
-  readonly format: LogFormat;
-  readonly bufferBytes: number;
-  readonly flushMs: number;
-  readonly condition: ComplexValue | undefined;
-}
+import type { AccessLogTarget } from "../../log/access-log.js";
+export type { AccessLogTarget };
 
 export interface LogLocConf {
   /** The access_log lines of the nearest level that has any; "off" = access_log off. */

@@ -3,7 +3,7 @@
  * key/value pairs, not directives, so the block is read here, not walked.
  */
 
-import { ConfigError } from "../errors.js";
+import { ConfigError } from "../../core/errors.js";
 import type { ConfModule } from "../module.js";
 import type { DirectiveNode } from "../parser.js";
 import { placeOf, type DirectiveSpec } from "../table.js";

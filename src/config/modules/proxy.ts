@@ -2,7 +2,7 @@
  * ngx_http_proxy_module's directives that wsgate implements.
  */
 
-import type { SourcePlace } from "../errors.js";
+import type { SourcePlace } from "../../core/errors.js";
 import type { ConfModule } from "../module.js";
 import type { DirectiveNode } from "../parser.js";
 import { HTTP_ALL_WITH_IF, placeOf, type DirectiveSpec } from "../table.js";

@@ -11,7 +11,7 @@
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
 import type { HttpBuild, LocationBuild } from "../build-scope.js";
-import { ConfigError, type SourcePlace } from "../errors.js";
+import { ConfigError, type SourcePlace } from "../../core/errors.js";
 import type { LocConf } from "../model.js";
 import type { ConfModule } from "../module.js";
 import type { DirectiveNode } from "../parser.js";

@@ -10,7 +10,7 @@
 import { readFileSync } from "node:fs";
 import { constants, randomBytes } from "node:crypto";
 import { createSecureContext, type SecureContext, type SecureContextOptions } from "node:tls";
-import { ConfigError, ERRNO_NUMBER, systemErrorText } from "../errors.js";
+import { ConfigError, ERRNO_NUMBER, systemErrorText } from "../../core/errors.js";
 import type { ServerConf, SrvConf } from "../model.js";
 import type { ConfModule } from "../module.js";
 import type { DirectiveNode } from "../parser.js";

@@ -5,7 +5,7 @@
  * ngx_http_stub_status_module's stub_status. The handlers live in src/static/.
  */
 
-import { ConfigError } from "../errors.js";
+import { ConfigError } from "../../core/errors.js";
 import type { BuildScope } from "../build-scope.js";
 import type { ConfModule } from "../module.js";
 import type { DirectiveNode } from "../parser.js";

@@ -3,7 +3,7 @@
  * Addresses are checked here and resolved (hostnames) when loading finishes.
  */
 
-import type { SourcePlace } from "../errors.js";
+import type { SourcePlace } from "../../core/errors.js";
 import type { ConfModule } from "../module.js";
 import type { ResolverConf } from "./resolver.js";
 import type { DirectiveNode } from "../parser.js";

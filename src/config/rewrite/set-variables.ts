@@ -4,7 +4,7 @@
  * the request's variable cache (as nginx keeps them in r->variables). Read
  * before any `set` gave it a value, it is empty and, with
  * uninitialized_variable_warn on, nginx's warning is logged through the hook
- * the request flow registers (src/rewrite/variables.ts re-exports it).
+ * the request flow registers.
  */
 
 import type { DirectiveNode } from "../parser.js";

@@ -6,7 +6,7 @@
 
 import { describe, test } from "node:test";
 import * as assert from "node:assert/strict";
-import { ChunkedDecoder, LAST_CHUNK, encodeChunk, type ChunkResult } from "../../src/proxy/chunked.js";
+import { ChunkedDecoder, LAST_CHUNK, encodeChunk, type ChunkResult } from "../../src/core/chunked.js";
 
 interface Decoded {
   readonly result: ChunkResult;

@@ -6,7 +6,7 @@
  */
 
 import { accessSync, constants, statSync } from "node:fs";
-import type { HttpRequest } from "../http/request.js";
+import type { HttpRequest } from "./request.js";
 import type { ErrorLog } from "../log/error-log.js";
 import type { Condition, NamedCaptures, RewriteCode } from "../config/rewrite/script.js";
 

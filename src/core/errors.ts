@@ -1,6 +1,8 @@
 /**
- * Configuration errors as values: a kind, nginx's own message text, and the
- * place (file and line) it was found. Rendering adds nginx's " in FILE:LINE".
+ * Errors as values, below every layer: a configuration error (a kind, nginx's
+ * own message text, and the place — file and line — it was found; rendering
+ * adds nginx's " in FILE:LINE"), a system failure at start-up or reload (a
+ * file, an identity, a pid), and the texts nginx gives failed system calls.
  */
 
 export type ConfigErrorKind =
@@ -30,6 +32,18 @@ export class ConfigError extends Error {
   ) {
     super(withPlace(detail, place));
     this.name = "ConfigError";
+  }
+}
+
+/**
+ * A system call or lookup that failed while starting, reloading or signalling
+ * (opening a log or pid file, finding the `user`, a worker that could not
+ * start): nginx's [emerg] line, with no place in the configuration.
+ */
+export class SystemError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "SystemError";
   }
 }
 

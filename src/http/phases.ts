@@ -7,12 +7,12 @@
  * phase).
  */
 
-import { findLocation } from "../http/find-location.js";
-import type { HttpRequest } from "../http/request.js";
+import { findLocation } from "./find-location.js";
+import type { HttpRequest } from "./request.js";
 import type { ErrorLog } from "../log/error-log.js";
-import { runScript, type ScriptOutcome } from "./run.js";
+import { runScript, type ScriptOutcome } from "./rewrite-script.js";
 import { recordMatch } from "../vars/captures.js";
-import { accessAllowed } from "../http/access.js";
+import { accessAllowed } from "./access.js";
 
 /** What the phases ask of the request flow. */
 export interface PhaseHooks {
