@@ -32,6 +32,7 @@ export function upgradeToTunnel(
   ctx.connection.write(text);
   // The tunnel keeps its own idle time for both sockets; this socket's timer is not needed.
   attempt.socket.setTimeout(0);
+  attempt.handOverToTunnel();
   const { socket: client, leftover } = ctx.connection.detach();
   client.setNoDelay(true);
   startTunnel({

@@ -64,6 +64,7 @@ export class UpstreamAttempt {
   private cached = false;
   private offTimeout: (() => void) | undefined;
   private readonly watch: SendWatch;
+  private readonly offError: () => void;
 
   constructor(
     private readonly group: UpstreamGroup,
@@ -101,7 +102,7 @@ export class UpstreamAttempt {
       loc.proxySendTimeoutMs,
       this.guard(() => events.timedOut("send")),
     );
-    this.on("error", (err: Error) => events.error(err));
+    this.offError = this.on("error", (err: Error) => events.error(err));
     this.offTimeout = this.on("timeout", () => events.timedOut(this.connected ? "read" : "connect"));
     if (this.reused) return;
     this.on("connect", () => {
@@ -227,6 +228,18 @@ export class UpstreamAttempt {
     this.release();
     this.socket.setTimeout(0);
     this.group.keepalive!.put(this.conn);
+  }
+
+  /**
+   * A tunnel takes the socket over (its own listeners, idle and send limits):
+   * the try's listeners and send watch go, but for its error listener, which
+   * still names a failure in nginx's words ("while proxying upgraded connection").
+   */
+  handOverToTunnel(): void {
+    this.watch.stop();
+    for (const off of this.unbind) if (off !== this.offError) off();
+    this.unbind = [this.offError];
+    this.offTimeout = undefined;
   }
 
   /** Still this request's connection, and open. */

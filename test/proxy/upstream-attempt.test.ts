@@ -123,6 +123,28 @@ describe("an upstream attempt", () => {
     assert.ok(attempt.socket.listenerCount("error") >= 1, "an error after that is still handled");
   });
 
+  test("handed to a tunnel, the try keeps only its error listener (a tunnel's failure is still logged as nginx does)", async () => {
+    mode = "silent";
+    const group = groupFor(port);
+    const { attempt, seen, next } = start(group, timeouts(1000, 1000));
+    await next("connect");
+    const before = {
+      error: attempt.socket.listenerCount("error"),
+      timeout: attempt.socket.listenerCount("timeout"),
+      connect: attempt.socket.listenerCount("connect"),
+    };
+    readResponseHead(attempt, { head: () => undefined, invalid: () => undefined, closed: () => undefined });
+    attempt.handOverToTunnel();
+    assert.equal(attempt.socket.listenerCount("data"), 0);
+    assert.equal(attempt.socket.listenerCount("timeout"), before.timeout - 1);
+    assert.equal(attempt.socket.listenerCount("connect"), before.connect - 1);
+    assert.equal(attempt.socket.listenerCount("error"), before.error);
+    attempt.socket.emit("error", Object.assign(new Error("reset"), { code: "ECONNRESET" }));
+    assert.equal((seen.errors.at(-1) as NodeJS.ErrnoException).code, "ECONNRESET");
+    attempt.destroy();
+    assert.equal(attempt.socket.listenerCount("connect"), 0);
+  });
+
   test("a refused connection is an error event", async () => {
     const group = groupFor(await freePort());
     const { attempt, seen, next } = start(group, timeouts(1000, 1000));
