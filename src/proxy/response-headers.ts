@@ -11,7 +11,7 @@
 
 import type { LocConf } from "../config/model.js";
 import type { HttpRequest } from "../http/request.js";
-import { connectionLines, headText, linesFor, type BodyEnd } from "../http/response-writer.js";
+import { connectionLines, headText, type BodyEnd } from "../http/response-writer.js";
 import { SERVER_TOKEN, SERVER_TOKEN_BARE } from "../version.js";
 import { formatHttpDate } from "../vars/time.js";
 import type { ResponseHead } from "./response-head.js";
@@ -33,15 +33,6 @@ const HIDDEN_BY_DEFAULT = new Set([
  * responses, keep the upstream's order on a proxied one.)
  */
 const PLACED = ["content-type", "content-length"] as const;
-
-export interface ClientFraming {
-  /** Send the body with chunked coding (length unknown, HTTP/1.1 client). */
-  readonly chunked: boolean;
-  readonly keepAlive: boolean;
-  /** A 101 that starts a tunnel: "Connection: upgrade". */
-  readonly upgrade: boolean;
-  readonly keepAliveHeader?: string | undefined;
-}
 
 /** What the rewrite of the head (proxy_redirect, add_header) adds in the filter's places. */
 export interface HeadExtras {
@@ -84,25 +75,6 @@ export function relayBodyEnd(status: number, framing: string, clientChunked: boo
   if (status === 101) return "upgrade";
   if (framing === "length" || framing === "none" || clientChunked || status < 200) return "framed";
   return "close";
-}
-
-/** The head for a keep-alive decision made by the caller (`framing.keepAlive`). */
-export function buildClientHead(
-  upstream: ResponseHead,
-  loc: LocConf,
-  framing: ClientFraming,
-  extras: HeadExtras = {},
-): ClientHead {
-  const lines: Array<[string, string]> = framing.upgrade
-    ? [["Connection", "upgrade"]]
-    : linesFor(framing.keepAlive, framing.keepAliveHeader ? keepAliveSeconds(framing.keepAliveHeader) : undefined);
-  return composeHead(upstream, loc, framing.chunked, lines, extras);
-}
-
-/** "timeout=5" → 5. */
-function keepAliveSeconds(header: string): number | undefined {
-  const seconds = /^timeout=(\d+)$/.exec(header)?.[1];
-  return seconds === undefined ? undefined : Number(seconds);
 }
 
 function composeHead(

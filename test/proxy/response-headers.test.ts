@@ -6,7 +6,8 @@
 
 import { describe, test } from "node:test";
 import * as assert from "node:assert/strict";
-import { buildClientHead, type ClientFraming } from "../../src/proxy/response-headers.js";
+import { proxiedHead } from "../../src/proxy/response-headers.js";
+import type { HttpRequest } from "../../src/http/request.js";
 import { parseResponseHead, type ResponseHead } from "../../src/proxy/response-head.js";
 import type { LocConf } from "../../src/config/model.js";
 import { SERVER_TOKEN } from "../../src/version.js";
@@ -21,10 +22,25 @@ function upstream(text: string): ResponseHead {
   return (parsed as { head: ResponseHead }).head;
 }
 
-const KEEP: ClientFraming = { chunked: false, keepAlive: true, upgrade: false };
+/** What the relay tells the head: re-chunked or not, the request's keep-alive, a 101, the Keep-Alive header's seconds. */
+interface Framing {
+  readonly chunked: boolean;
+  readonly keepAlive: boolean;
+  readonly upgrade: boolean;
+  readonly keepAliveSeconds?: number;
+}
+
+const KEEP: Framing = { chunked: false, keepAlive: true, upgrade: false };
+
+/** The relay's head (proxiedHead) for a request that keeps alive or not, with `framing`. */
+function buildClientHead(up: ResponseHead, conf: LocConf, framing: Framing): { head: string; headers: string[][] } {
+  const level = { ...conf, keepaliveHeaderSeconds: framing.keepAliveSeconds };
+  const r = { facts: { keepAlive: framing.keepAlive }, keepAliveLost: false, loc: level } as unknown as HttpRequest;
+  return proxiedHead(r, up, level, { chunked: framing.chunked, end: framing.upgrade ? "upgrade" : "framed" });
+}
 
 /** The client head with the Date value replaced by DATE. */
-function clientHead(text: string, framing: ClientFraming = KEEP, conf: LocConf = loc()): string {
+function clientHead(text: string, framing: Framing = KEEP, conf: LocConf = loc()): string {
   const { head } = buildClientHead(upstream(text), conf, framing);
   return head.replace(
     /\r\nDate: [A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT\r\n/,
@@ -36,7 +52,7 @@ const BACKEND_200 =
   "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 12\r\nX-Backend: yes\r\n" +
   "Date: Thu, 01 Jan 2015 00:00:00 GMT\r\nServer: backend/1\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\n";
 
-describe("buildClientHead", () => {
+describe("the relay's head (proxiedHead)", () => {
   test("Server and Date first, then Content-Type, Content-Length, Connection, then the rest in order", () => {
     assert.equal(
       clientHead(BACKEND_200),
@@ -53,7 +69,7 @@ describe("buildClientHead", () => {
 
   test("to a client that is not kept: Connection: close; with keepalive_timeout's header: Keep-Alive", () => {
     assert.ok(clientHead(BACKEND_200, { ...KEEP, keepAlive: false }).includes("\r\nConnection: close\r\nX-Backend"));
-    const head = clientHead(BACKEND_200, { ...KEEP, keepAliveHeader: "timeout=5" });
+    const head = clientHead(BACKEND_200, { ...KEEP, keepAliveSeconds: 5 });
     assert.ok(head.includes("\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nX-Backend: yes\r\n"), head);
   });
 
@@ -71,7 +87,7 @@ describe("buildClientHead", () => {
       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
       "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nX-Extra: 1\r\n\r\n";
     assert.equal(
-      clientHead(text, { chunked: false, keepAlive: true, upgrade: true, keepAliveHeader: "timeout=5" }),
+      clientHead(text, { chunked: false, keepAlive: true, upgrade: true, keepAliveSeconds: 5 }),
       `HTTP/1.1 101 Switching Protocols\r\nServer: ${SERVER_TOKEN}\r\nDate: DATE\r\nConnection: upgrade\r\n` +
         "Upgrade: websocket\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nX-Extra: 1\r\n\r\n",
     );
