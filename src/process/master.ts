@@ -78,15 +78,24 @@ class Master {
       logStartNotices(config, this.errorLog, "master");
       this.errorLog.log("notice", "start worker processes");
       await this.startGeneration(this.generation);
+      // Signals are handled before the pid file names this process (nginx sets its signals up first):
+      // whoever reads the pid file may signal at once, and an unhandled QUIT would kill the master.
+      this.handleSignals();
       writePidFile(config.main.pid);
       process.title = `wsgate: master process ${process.argv.slice(1).join(" ")}`;
     } catch (err) {
+      this.removeSignals();
+      process.off("uncaughtException", this.onUncaught);
       if (err instanceof Error) this.errorLog.log("emerg", err.message);
       for (const worker of this.workers) worker.child.kill("SIGKILL");
       for (const server of this.listeners.values()) server.close();
       this.files.closeAll();
       throw err;
     }
+  }
+
+  /** QUIT, TERM, INT, HUP, USR1 as nginx's master takes them; USR2 and WINCH logged and ignored. */
+  private handleSignals(): void {
     process.on("uncaughtException", this.onUncaught);
     const say = (signal: NodeJS.Signals, action: string, then: () => void) => () => {
       this.errorLog.log("notice", receivedLine(signal, action));

@@ -26,16 +26,17 @@ export interface Running {
 export async function startRuntime(config: Config): Promise<Running> {
   const serving = openServing(config);
   const { server, errorLog, files, accessLog } = serving;
-  try {
-    await server?.listen();
-    writePidFile(config.main.pid);
-    logStartNotices(config, errorLog, "single");
-  } catch (err) {
+  const failed = async (err: unknown): Promise<never> => {
     // nginx writes a failed start to its error log as well as to stderr.
     if (err instanceof Error) errorLog.log("emerg", err.message);
     await server?.stopListening();
     files.closeAll();
     throw err;
+  };
+  try {
+    await server?.listen();
+  } catch (err) {
+    return failed(err);
   }
 
   let resolveExit: (code: number) => void = () => undefined;
@@ -98,6 +99,16 @@ export async function startRuntime(config: Config): Promise<Running> {
     removeSignals();
     removeUncaught();
   };
+
+  // The pid file names this process only once its signals are handled (nginx sets them up first):
+  // whoever reads it may signal at once, and an unhandled QUIT would kill the process.
+  try {
+    writePidFile(config.main.pid);
+    logStartNotices(config, errorLog, "single");
+  } catch (err) {
+    removeSignalHandlers();
+    return failed(err);
+  }
 
   return { server, errorLog, exited, stop };
 }

@@ -126,10 +126,9 @@ function noticeProgress(tunnel: TimedTunnel, now: number): void {
 export function timeoutLine(how: string): { readonly level: "error" | "info"; readonly message: string } | undefined {
   const suffix = " (110: Connection timed out) while proxying upgraded connection";
   switch (how) {
-    // nginx logs these at "info" (ngx_connection_error on the client connection); wsgate has always logged
-    // the read timeout at "error", and its tests hold it there.
+    // nginx logs every one of these at "info": ngx_connection_error() on the client connection, whose
+    // log_error is NGX_ERROR_INFO (checked against nginx for the read timeout too).
     case "upstream timed out":
-      return { level: "error", message: `upstream timed out${suffix}` };
     case "upstream send timed out":
       return { level: "info", message: `upstream timed out${suffix}` };
     case "client timed out":

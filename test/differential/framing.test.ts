@@ -6,10 +6,9 @@
  * and HTTP/1.0 clients, kept alive or not.
  */
 
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import * as assert from "node:assert/strict";
-import { createServer, type Server, type Socket } from "node:net";
-import { skipWithoutNginx, startPeer, type Peer } from "./peers.js";
+import { skipWithoutNginx, peersWith, startScriptedBackend } from "./peers.js";
 import { exchange } from "../support/sockets.js";
 
 const skip = skipWithoutNginx();
@@ -37,32 +36,6 @@ const SCRIPTS: Readonly<Record<string, string>> = {
   "/processing": "HTTP/1.1 102 Processing\r\nX-A: 1\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
 };
 
-async function startScriptedBackend(): Promise<{ port: number; close(): Promise<void> }> {
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-    socket.on("error", () => socket.destroy());
-    let head = "";
-    socket.on("data", (chunk: Buffer) => {
-      head += chunk.toString("latin1");
-      if (!head.includes("\r\n\r\n")) return;
-      const path = head.split(" ")[1] ?? "";
-      socket.end(SCRIPTS[path] ?? "HTTP/1.1 500 Unknown Script\r\nContent-Length: 0\r\n\r\n", "latin1");
-    });
-  });
-  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
-  const address = server.address();
-  if (typeof address !== "object" || !address) throw new Error("no port");
-  return {
-    port: address.port,
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((done) => server.close(() => done()));
-    },
-  };
-}
-
 /** The reply with the Date and Server header lines removed. */
 function comparable(reply: Buffer): string {
   return reply.toString("latin1").replace(/\r\n(Date|Server): [^\r]*/g, "");
@@ -75,18 +48,16 @@ function readAll(port: number, request: string): Promise<Buffer> {
 
 describe("differential: response framing", { skip }, () => {
   let backend: { port: number; close(): Promise<void> };
-  const peers: Partial<Record<"nginx" | "wsgate", Peer>> = {};
-  before(async () => {
-    backend = await startScriptedBackend();
-    const conf = `server { listen PORT; keepalive_timeout 1s; location / { proxy_pass http://127.0.0.1:${backend.port}; } }`;
-    peers.nginx = await startPeer("nginx", conf);
-    peers.wsgate = await startPeer("wsgate", conf);
-  });
-  after(async () => {
-    await peers.nginx?.stop();
-    await peers.wsgate?.stop();
-    await backend?.close();
-  });
+  const peers = peersWith(
+    async () => {
+      backend = await startScriptedBackend(SCRIPTS);
+      const conf = `server { listen PORT; keepalive_timeout 1s; location / { proxy_pass http://127.0.0.1:${backend.port}; } }`;
+      return conf;
+    },
+    async () => {
+      await backend?.close();
+    },
+  );
 
   const clients: ReadonlyArray<readonly [string, (path: string) => string]> = [
     ["HTTP/1.1 kept alive", (path) => `GET ${path} HTTP/1.1\r\nHost: a\r\n\r\n`],

@@ -11,9 +11,9 @@
  * reached the backend (request line, $host) and the reason in the error log.
  */
 
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import * as assert from "node:assert/strict";
-import { skipWithoutNginx, startPeer, startRecordingBackend, type Peer, type RecordingBackend } from "./peers.js";
+import { skipWithoutNginx, startRecordingBackend, type Peer, type RecordingBackend, peersWith } from "./peers.js";
 import { exchange } from "../support/sockets.js";
 
 const skip = skipWithoutNginx();
@@ -71,17 +71,15 @@ const TARGETS: readonly string[] = [
 
 describe("differential: Host headers and absolute-form authorities", { skip }, () => {
   let backend: RecordingBackend;
-  const peers: Partial<Record<"nginx" | "wsgate", Peer>> = {};
-  before(async () => {
-    backend = await startRecordingBackend();
-    peers.nginx = await startPeer("nginx", conf(backend.port));
-    peers.wsgate = await startPeer("wsgate", conf(backend.port));
-  });
-  after(async () => {
-    await peers.nginx?.stop();
-    await peers.wsgate?.stop();
-    await backend?.close();
-  });
+  const peers = peersWith(
+    async () => {
+      backend = await startRecordingBackend();
+      return conf(backend.port);
+    },
+    async () => {
+      await backend?.close();
+    },
+  );
 
   /** The status line, the request line and $host the backend got ("" if none), and the error-log reason. */
   async function outcome(peer: Peer, request: string): Promise<string[]> {

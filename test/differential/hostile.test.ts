@@ -5,9 +5,9 @@
  * smuggles a different request through wsgate than through nginx.
  */
 
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import * as assert from "node:assert/strict";
-import { skipWithoutNginx, startPeer, startRecordingBackend, type Peer, type RecordingBackend } from "./peers.js";
+import { skipWithoutNginx, startRecordingBackend, type RecordingBackend, peersWith } from "./peers.js";
 import { exchange, hasWholeResponse } from "../support/sockets.js";
 
 const skip = skipWithoutNginx();
@@ -129,17 +129,15 @@ function headsSince(backend: RecordingBackend, from: number): string[] {
 
 describe("differential: hostile requests reach the backend as under nginx", { skip }, () => {
   let backend: RecordingBackend;
-  const peers: Partial<Record<"nginx" | "wsgate", Peer>> = {};
-  before(async () => {
-    backend = await startRecordingBackend();
-    peers.nginx = await startPeer("nginx", CONF(backend.port));
-    peers.wsgate = await startPeer("wsgate", CONF(backend.port));
-  });
-  after(async () => {
-    await peers.nginx?.stop();
-    await peers.wsgate?.stop();
-    await backend?.close();
-  });
+  const peers = peersWith(
+    async () => {
+      backend = await startRecordingBackend();
+      return CONF(backend.port);
+    },
+    async () => {
+      await backend?.close();
+    },
+  );
 
   for (const [name, bytes, kind] of CASES) {
     test(name, async () => {
@@ -193,17 +191,15 @@ describe("differential: nginx's header buffers, replayed to the byte", { skip },
       location / { proxy_pass http://127.0.0.1:${backend}; }
     }`;
   let backend: RecordingBackend;
-  const peers: Partial<Record<"nginx" | "wsgate", Peer>> = {};
-  before(async () => {
-    backend = await startRecordingBackend();
-    peers.nginx = await startPeer("nginx", conf(backend.port));
-    peers.wsgate = await startPeer("wsgate", conf(backend.port));
-  });
-  after(async () => {
-    await peers.nginx?.stop();
-    await peers.wsgate?.stop();
-    await backend?.close();
-  });
+  const peers = peersWith(
+    async () => {
+      backend = await startRecordingBackend();
+      return conf(backend.port);
+    },
+    async () => {
+      await backend?.close();
+    },
+  );
 
   test("heads of many shapes get the same status from both", async () => {
     const differences: string[] = [];

@@ -4,9 +4,9 @@
  * the backend that nginx would not pass, and the server keeps serving.
  */
 
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import * as assert from "node:assert/strict";
-import { skipWithoutNginx, startPeer, startRecordingBackend, type Peer, type RecordingBackend } from "./peers.js";
+import { skipWithoutNginx, startRecordingBackend, type RecordingBackend, peersWith } from "./peers.js";
 import { exchange, hasWholeResponse } from "../support/sockets.js";
 
 const skip = skipWithoutNginx();
@@ -63,17 +63,15 @@ function statusLine(reply: Buffer): string {
 
 describe("differential: malformed requests get nginx's answer", { skip }, () => {
   let backend: RecordingBackend;
-  const peers: Partial<Record<"nginx" | "wsgate", Peer>> = {};
-  before(async () => {
-    backend = await startRecordingBackend();
-    peers.nginx = await startPeer("nginx", CONF(backend.port));
-    peers.wsgate = await startPeer("wsgate", CONF(backend.port));
-  });
-  after(async () => {
-    await peers.nginx?.stop();
-    await peers.wsgate?.stop();
-    await backend?.close();
-  });
+  const peers = peersWith(
+    async () => {
+      backend = await startRecordingBackend();
+      return CONF(backend.port);
+    },
+    async () => {
+      await backend?.close();
+    },
+  );
 
   for (const [name, bytes, streamed] of CASES) {
     test(name, async () => {

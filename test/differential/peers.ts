@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { after, before } from "node:test";
 import { freePort, WSGATE_BIN } from "../support/proxy.js";
 
 /** The project root, from dist/test/differential/. */
@@ -203,4 +204,60 @@ export function nginxRuns(): boolean {
 /** A suite's `skip` option: false where Debian's nginx runs, else why the comparison cannot run. */
 export function skipWithoutNginx(): string | false {
   return nginxRuns() ? false : "Debian's nginx is not installed (scripts/install-test-deps.sh installs it)";
+}
+
+/**
+ * For a describe(): nginx and wsgate with the same configuration. Before the
+ * suite, `setUp` starts what the configuration points at (backends) and
+ * returns the http block's text; both proxies start with it. After the suite
+ * the proxies stop, then `tearDown` stops the rest.
+ */
+export function peersWith(
+  setUp: () => Promise<string>,
+  tearDown: () => Promise<void> = async () => undefined,
+): Partial<Record<"nginx" | "wsgate", Peer>> {
+  const peers: Partial<Record<"nginx" | "wsgate", Peer>> = {};
+  before(async () => {
+    const conf = await setUp();
+    peers.nginx = await startPeer("nginx", conf);
+    peers.wsgate = await startPeer("wsgate", conf);
+  });
+  after(async () => {
+    await peers.nginx?.stop();
+    await peers.wsgate?.stop();
+    await tearDown();
+  });
+  return peers;
+}
+
+export interface ScriptedBackend {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** A backend that answers each request head with the bytes scripted for its path, then closes. */
+export async function startScriptedBackend(scripts: Readonly<Record<string, string>>): Promise<ScriptedBackend> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    socket.on("error", () => socket.destroy());
+    let head = "";
+    socket.on("data", (chunk: Buffer) => {
+      head += chunk.toString("latin1");
+      if (!head.includes("\r\n\r\n")) return;
+      const path = head.split(" ")[1] ?? "";
+      socket.end(scripts[path] ?? "HTTP/1.1 500 Unknown Script\r\nContent-Length: 0\r\n\r\n", "latin1");
+    });
+  });
+  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
+  const address = server.address();
+  if (typeof address !== "object" || !address) throw new Error("no port");
+  return {
+    port: address.port,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((done) => server.close(() => done()));
+    },
+  };
 }

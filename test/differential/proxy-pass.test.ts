@@ -4,7 +4,7 @@
  * evaluated URL cannot be used.
  */
 
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,10 +12,10 @@ import { join } from "node:path";
 import {
   comparableErrors,
   skipWithoutNginx,
-  startPeer,
   startRecordingBackend,
   type Peer,
   type RecordingBackend,
+  peersWith,
 } from "./peers.js";
 import { exchange, hasWholeResponse } from "../support/sockets.js";
 
@@ -38,22 +38,20 @@ describe("differential: proxy_pass to unix sockets and with variables", { skip }
   let dir: string;
   let tcp: RecordingBackend;
   let unix: RecordingBackend;
-  const peers: Partial<Record<"nginx" | "wsgate", Peer>> = {};
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "wsgate-unix-"));
-    tcp = await startRecordingBackend();
-    unix = await startRecordingBackend(join(dir, "backend.sock"));
-    const text = conf(tcp.port, join(dir, "backend.sock"));
-    peers.nginx = await startPeer("nginx", text);
-    peers.wsgate = await startPeer("wsgate", text);
-  });
-  after(async () => {
-    await peers.nginx?.stop();
-    await peers.wsgate?.stop();
-    await tcp?.close();
-    await unix?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  const peers = peersWith(
+    async () => {
+      dir = mkdtempSync(join(tmpdir(), "wsgate-unix-"));
+      tcp = await startRecordingBackend();
+      unix = await startRecordingBackend(join(dir, "backend.sock"));
+      const text = conf(tcp.port, join(dir, "backend.sock"));
+      return text;
+    },
+    async () => {
+      await tcp?.close();
+      await unix?.close();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    },
+  );
 
   /** The status line and every head both backends received, for one peer. */
   async function run(peer: Peer, request: string): Promise<{ status: string; heads: string[] }> {

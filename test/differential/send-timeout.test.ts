@@ -12,10 +12,10 @@
  * both peers in the running.
  */
 
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import { connect, createServer, type Server, type Socket } from "node:net";
-import { comparableErrors, skipWithoutNginx, startPeer, type Peer } from "./peers.js";
+import { comparableErrors, skipWithoutNginx, peersWith } from "./peers.js";
 import { linesEventually } from "../support/sockets.js";
 
 const skip = skipWithoutNginx();
@@ -97,19 +97,17 @@ function postLarge(port: number, path: string, method = "POST"): Promise<{ statu
 describe("differential: proxy_send_timeout", { skip }, () => {
   let deaf: { port: number; close(): Promise<void> };
   let deaf2: { port: number; close(): Promise<void> };
-  const peers: Partial<Record<"nginx" | "wsgate", Peer>> = {};
-  before(async () => {
-    deaf = await startDeafBackend();
-    deaf2 = await startDeafBackend();
-    peers.nginx = await startPeer("nginx", conf(deaf.port, deaf2.port));
-    peers.wsgate = await startPeer("wsgate", conf(deaf.port, deaf2.port));
-  });
-  after(async () => {
-    await peers.nginx?.stop();
-    await peers.wsgate?.stop();
-    await deaf?.close();
-    await deaf2?.close();
-  });
+  const peers = peersWith(
+    async () => {
+      deaf = await startDeafBackend();
+      deaf2 = await startDeafBackend();
+      return conf(deaf.port, deaf2.port);
+    },
+    async () => {
+      await deaf?.close();
+      await deaf2?.close();
+    },
+  );
 
   for (const path of ["/streamed", "/buffered"]) {
     test(`an upstream that never reads a ${path} body: 504 after proxy_send_timeout`, async () => {

@@ -9,10 +9,10 @@
  * first byte. Timings are compared with a generous tolerance.
  */
 
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import { connect } from "node:net";
-import { skipWithoutNginx, startPeer, startRecordingBackend, type Peer, type RecordingBackend } from "./peers.js";
+import { skipWithoutNginx, startRecordingBackend, type Peer, type RecordingBackend, peersWith } from "./peers.js";
 import { exchange } from "../support/sockets.js";
 
 const skip = skipWithoutNginx();
@@ -145,18 +145,16 @@ function keptAliveDrip(port: number, pauseMs: number): Promise<number> {
 
 describe("differential: slow request heads (slowloris)", { skip }, () => {
   let backend: RecordingBackend;
-  const peers: Partial<Record<"nginx" | "wsgate", Peer>> = {};
   const held = { nginx: 0, wsgate: 0 };
-  before(async () => {
-    backend = await startRecordingBackend();
-    peers.nginx = await startPeer("nginx", conf(backend.port));
-    peers.wsgate = await startPeer("wsgate", conf(backend.port));
-  });
-  after(async () => {
-    await peers.nginx?.stop();
-    await peers.wsgate?.stop();
-    await backend?.close();
-  });
+  const peers = peersWith(
+    async () => {
+      backend = await startRecordingBackend();
+      return conf(backend.port);
+    },
+    async () => {
+      await backend?.close();
+    },
+  );
 
   test(`${DRIPPERS} clients dripping a head are closed at client_header_timeout; plain clients are served after`, async () => {
     const [nginx, wsgate] = await Promise.all([slowloris(peers.nginx!), slowloris(peers.wsgate!)]);

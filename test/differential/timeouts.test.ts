@@ -4,17 +4,17 @@
  * the second, and the access-log and error-log lines.
  */
 
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import { createServer, type Server, type Socket } from "node:net";
 import {
   comparableErrors,
   comparableLog,
   skipWithoutNginx,
-  startPeer,
   startRecordingBackend,
   type Peer,
   type RecordingBackend,
+  peersWith,
 } from "./peers.js";
 import { exchange, linesEventually } from "../support/sockets.js";
 
@@ -62,19 +62,17 @@ async function timed(peer: Peer, request: string): Promise<{ reply: string; seco
 describe("differential: timeouts", { skip }, () => {
   let answering: RecordingBackend;
   let silent: { port: number; close(): Promise<void> };
-  const peers: Partial<Record<"nginx" | "wsgate", Peer>> = {};
-  before(async () => {
-    answering = await startRecordingBackend();
-    silent = await startSilentBackend();
-    peers.nginx = await startPeer("nginx", conf(answering.port, silent.port));
-    peers.wsgate = await startPeer("wsgate", conf(answering.port, silent.port));
-  });
-  after(async () => {
-    await peers.nginx?.stop();
-    await peers.wsgate?.stop();
-    await answering?.close();
-    await silent?.close();
-  });
+  const peers = peersWith(
+    async () => {
+      answering = await startRecordingBackend();
+      silent = await startSilentBackend();
+      return conf(answering.port, silent.port);
+    },
+    async () => {
+      await answering?.close();
+      await silent?.close();
+    },
+  );
 
   const cases: ReadonlyArray<readonly [string, string]> = [
     ["client_header_timeout: a head that never ends", "GET / HTTP/1.1\r\nHost: a\r\nX-Slow: "],

@@ -11,11 +11,12 @@
  * the way to fill: the other side sends megabytes, as fast as it may.
  */
 
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import { connect, createServer, type Server, type Socket } from "node:net";
-import { skipWithoutNginx, startPeer, type Peer } from "./peers.js";
+import { skipWithoutNginx, type Peer, peersWith } from "./peers.js";
 import { linesEventually } from "../support/sockets.js";
+import { eventWithin } from "../support/wait.js";
 
 const skip = skipWithoutNginx();
 
@@ -136,45 +137,39 @@ function statuses(log: string): string[] {
 
 describe("differential: send limits in tunnels", { skip }, () => {
   let backend: Awaited<ReturnType<typeof startBackend>>;
-  const peers: Partial<Record<"nginx" | "wsgate", Peer>> = {};
-  before(async () => {
-    backend = await startBackend();
-    peers.nginx = await startPeer("nginx", conf(backend.port));
-    peers.wsgate = await startPeer("wsgate", conf(backend.port));
-  });
-  after(async () => {
-    await peers.nginx?.stop();
-    await peers.wsgate?.stop();
-    await backend?.close();
-  });
+  const peers = peersWith(
+    async () => {
+      backend = await startBackend();
+      return conf(backend.port);
+    },
+    async () => {
+      await backend?.close();
+    },
+  );
 
-  test("send_timeout: a client that stops reading is cut off, the upstream with it", async () => {
-    const elapsed = async (peer: Peer): Promise<number> => {
-      const tag = `c${peer.name}`;
-      const { socket, at } = await upgrade(peer, "/client-stalls", tag);
-      socket.pause();
-      const closedAt = await until(() => backend.closed.get(tag), 10_000, `${peer.name} closing the upstream`);
-      socket.destroy();
-      return closedAt - at;
-    };
-    const [nginx, wsgate] = await Promise.all([elapsed(peers.nginx!), elapsed(peers.wsgate!)]);
-    assert.ok(nginx >= SEND_LIMIT_MS - 500 && nginx < SEND_LIMIT_MS + TOLERANCE_MS, `nginx closed after ${nginx} ms`);
-    assert.ok(Math.abs(wsgate - nginx) < TOLERANCE_MS, `wsgate closed after ${wsgate} ms, nginx after ${nginx} ms`);
-  });
-
-  test("send_timeout, not a shorter proxy_read_timeout, ends a tunnel whose client stopped reading", async () => {
-    const elapsed = async (peer: Peer): Promise<number> => {
-      const tag = `r${peer.name}`;
-      const { socket, at } = await upgrade(peer, "/short-read/client-stalls", tag);
-      socket.pause();
-      const closedAt = await until(() => backend.closed.get(tag), 10_000, `${peer.name} closing the upstream`);
-      socket.destroy();
-      return closedAt - at;
-    };
-    const [nginx, wsgate] = await Promise.all([elapsed(peers.nginx!), elapsed(peers.wsgate!)]);
-    assert.ok(nginx >= SEND_LIMIT_MS - 500 && nginx < SEND_LIMIT_MS + TOLERANCE_MS, `nginx closed after ${nginx} ms`);
-    assert.ok(Math.abs(wsgate - nginx) < TOLERANCE_MS, `wsgate closed after ${wsgate} ms, nginx after ${nginx} ms`);
-  });
+  const clientStalls: ReadonlyArray<readonly [string, string, string]> = [
+    ["send_timeout: a client that stops reading is cut off, the upstream with it", "/client-stalls", "c"],
+    [
+      "send_timeout, not a shorter proxy_read_timeout, ends a tunnel whose client stopped reading",
+      "/short-read/client-stalls",
+      "r",
+    ],
+  ];
+  for (const [title, path, tagPrefix] of clientStalls) {
+    test(title, async () => {
+      const elapsed = async (peer: Peer): Promise<number> => {
+        const tag = `${tagPrefix}${peer.name}`;
+        const { socket, at } = await upgrade(peer, path, tag);
+        socket.pause();
+        const closedAt = await until(() => backend.closed.get(tag), 10_000, `${peer.name} closing the upstream`);
+        socket.destroy();
+        return closedAt - at;
+      };
+      const [nginx, wsgate] = await Promise.all([elapsed(peers.nginx!), elapsed(peers.wsgate!)]);
+      assert.ok(nginx >= SEND_LIMIT_MS - 500 && nginx < SEND_LIMIT_MS + TOLERANCE_MS, `nginx closed after ${nginx} ms`);
+      assert.ok(Math.abs(wsgate - nginx) < TOLERANCE_MS, `wsgate closed after ${wsgate} ms, nginx after ${nginx} ms`);
+    });
+  }
 
   test("proxy_send_timeout: an upstream that stops reading is cut off, the client with it", async () => {
     const elapsed = async (peer: Peer): Promise<number> => {
@@ -192,15 +187,27 @@ describe("differential: send limits in tunnels", { skip }, () => {
     assert.ok(Math.abs(wsgate - nginx) < TOLERANCE_MS, `wsgate closed after ${wsgate} ms, nginx after ${nginx} ms`);
   });
 
+  test("proxy_read_timeout: a tunnel idle both ways ends at the read limit", async () => {
+    const elapsed = async (peer: Peer): Promise<number> => {
+      const { socket, at } = await upgrade(peer, "/short-read/idle", `i${peer.name}`);
+      const closed = await eventWithin<unknown>(socket, "close", 10_000).then(() => Date.now());
+      return closed - at;
+    };
+    const [nginx, wsgate] = await Promise.all([elapsed(peers.nginx!), elapsed(peers.wsgate!)]);
+    assert.ok(nginx >= 500 && nginx < 1000 + TOLERANCE_MS, `nginx closed after ${nginx} ms`);
+    assert.ok(Math.abs(wsgate - nginx) < TOLERANCE_MS, `wsgate closed after ${wsgate} ms, nginx after ${nginx} ms`);
+  });
+
   test("the error-log lines and the access-log statuses match", async () => {
-    await linesEventually(() => peers.nginx!.accessLog(), 3);
-    await linesEventually(() => peers.wsgate!.accessLog(), 3);
+    await linesEventually(() => peers.nginx!.accessLog(), 4);
+    await linesEventually(() => peers.wsgate!.accessLog(), 4);
     const nginxLines = timeoutLines(peers.nginx!.errorLog());
     assert.deepEqual(
       nginxLines.map((line) => line.slice(0, line.indexOf(","))),
       [
         "[info] client timed out (110: Connection timed out) while proxying upgraded connection",
         "[info] client timed out (110: Connection timed out) while proxying upgraded connection",
+        "[info] upstream timed out (110: Connection timed out) while proxying upgraded connection",
         "[info] upstream timed out (110: Connection timed out) while proxying upgraded connection",
       ],
     );
@@ -210,6 +217,7 @@ describe("differential: send limits in tunnels", { skip }, () => {
       '"GET /client-stalls HTTP/1.1" 101',
       '"GET /short-read/client-stalls HTTP/1.1" 101',
       '"GET /upstream-stalls HTTP/1.1" 101',
+      '"GET /short-read/idle HTTP/1.1" 101',
     ]);
   });
 });

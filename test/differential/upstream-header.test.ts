@@ -7,10 +7,9 @@
  * status line) passes.
  */
 
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import * as assert from "node:assert/strict";
-import { createServer, type Server, type Socket } from "node:net";
-import { comparableErrors, comparableLog, skipWithoutNginx, startPeer, type Peer } from "./peers.js";
+import { comparableErrors, comparableLog, skipWithoutNginx, peersWith, startScriptedBackend } from "./peers.js";
 import { exchange, linesEventually } from "../support/sockets.js";
 
 const skip = skipWithoutNginx();
@@ -27,32 +26,6 @@ const SCRIPTS: Readonly<Record<string, string>> = {
   "/repeated-status-line": "HTTP/1.1 200 OK\r\nHTTP/1.1 200 OK\r\nX-A: 1\r\nContent-Length: 2\r\n\r\nok",
 };
 
-async function startScriptedBackend(): Promise<{ port: number; close(): Promise<void> }> {
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-    socket.on("error", () => socket.destroy());
-    let head = "";
-    socket.on("data", (chunk: Buffer) => {
-      head += chunk.toString("latin1");
-      if (!head.includes("\r\n\r\n")) return;
-      const path = head.split(" ")[1] ?? "";
-      socket.end(SCRIPTS[path] ?? "HTTP/1.1 500 Unknown Script\r\nContent-Length: 0\r\n\r\n", "latin1");
-    });
-  });
-  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
-  const address = server.address();
-  if (typeof address !== "object" || !address) throw new Error("no port");
-  return {
-    port: address.port,
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((done) => server.close(() => done()));
-    },
-  };
-}
-
 /** The status line and the headers of the reply, Date and Server aside (their values differ by nature). */
 function comparable(reply: Buffer): string {
   const text = reply.toString("latin1");
@@ -65,18 +38,16 @@ function comparable(reply: Buffer): string {
 
 describe("differential: bytes nginx refuses in an upstream's response head", { skip }, () => {
   let backend: { port: number; close(): Promise<void> };
-  const peers: Partial<Record<"nginx" | "wsgate", Peer>> = {};
-  before(async () => {
-    backend = await startScriptedBackend();
-    const conf = `server { listen PORT; location / { proxy_pass http://127.0.0.1:${backend.port}; } }`;
-    peers.nginx = await startPeer("nginx", conf);
-    peers.wsgate = await startPeer("wsgate", conf);
-  });
-  after(async () => {
-    await peers.nginx?.stop();
-    await peers.wsgate?.stop();
-    await backend?.close();
-  });
+  const peers = peersWith(
+    async () => {
+      backend = await startScriptedBackend(SCRIPTS);
+      const conf = `server { listen PORT; location / { proxy_pass http://127.0.0.1:${backend.port}; } }`;
+      return conf;
+    },
+    async () => {
+      await backend?.close();
+    },
+  );
 
   for (const path of Object.keys(SCRIPTS)) {
     test(path, async () => {

@@ -55,7 +55,7 @@ describe("idle tunnels and proxy_read_timeout", () => {
     await linesEventually(() => wsgate.errorLog(), 1);
     assert.match(
       wsgate.errorLog(),
-      /\[error\] \d+#\d+: \*\d+ upstream timed out \(110: Connection timed out\) while proxying upgraded connection, client: 127\.0\.0\.1/,
+      /\[info\] \d+#\d+: \*\d+ upstream timed out \(110: Connection timed out\) while proxying upgraded connection, client: 127\.0\.0\.1/,
     );
   });
 
