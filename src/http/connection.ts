@@ -58,6 +58,8 @@ export class ClientConnection implements ConnectionInfo {
   // The local address costs a getsockname(): asked for only when a variable or a server choice needs it.
   private local: { address: string; port: number } | undefined;
   requests = 0;
+  /** When the connection was made (nginx's c->start_time, set on accept): keepalive_time's origin. */
+  readonly startMs = Date.now();
   /** Body bytes of the current request read so far, framing included ($request_length counts them). */
   bodyBytesRead = 0;
   /** Set by the handler of the request in flight: called if the client goes away first. */
