@@ -58,8 +58,6 @@ export class ClientConnection implements ConnectionInfo {
   // The local address costs a getsockname(): asked for only when a variable or a server choice needs it.
   private local: { address: string; port: number } | undefined;
   requests = 0;
-  /** When the connection was made (nginx's c->start_time, set on accept): keepalive_time's origin. */
-  readonly startMs = Date.now();
   /** Body bytes of the current request read so far, framing included ($request_length counts them). */
   bodyBytesRead = 0;
   /** Set by the handler of the request in flight: called if the client goes away first. */
@@ -95,6 +93,8 @@ export class ClientConnection implements ConnectionInfo {
     private readonly events: ConnectionEvents,
     private keepaliveTimeoutMs: number,
     id?: number,
+    /** When the socket was accepted (nginx's c->start_time): keepalive_time's origin, the TLS handshake included. */
+    readonly startMs = Date.now(),
   ) {
     this.id = id ?? nextConnectionId++;
     // Read now: logs written when a tunnel closes need it, and a closed socket no longer has it.
