@@ -10,6 +10,7 @@ import { ConfigError, SystemError, systemErrorText } from "./core/errors.js";
 import { loadConfig, type LoadOptions } from "./config/load.js";
 import type { Config } from "./config/model.js";
 import { resolveFromPrefix } from "./config/paths.js";
+import { configureArguments } from "./config/configure-arguments.js";
 import { CliError, parseCli, type CliOptions } from "./cli-options.js";
 import { formatLine } from "./log/error-log.js";
 import { readPidFile } from "./process/pidfile.js";
@@ -21,7 +22,7 @@ import { configWarnings } from "./process/startup-notices.js";
 import { SIGNAL_FOR_COMMAND, SIGNAL_NUMBER } from "./process/signals.js";
 import { daemonize, isDaemonChild, reportToParent } from "./process/daemon.js";
 import { ListenError } from "./http/server.js";
-import { NGINX_VERSION, WSGATE_VERSION, configureArguments } from "./version.js";
+import { NGINX_VERSION, WSGATE_VERSION } from "./version.js";
 
 const PROGRAM = "wsgate";
 
@@ -72,6 +73,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     stderr(`nginx version: nginx/${NGINX_VERSION}`);
     if (options.versionAndConfigure) {
       stderr(`${PROGRAM} version: ${PROGRAM}/${WSGATE_VERSION} (Node.js ${process.version})`);
+      // nginx's lines for its TLS library, as Node's OpenSSL is wsgate's.
+      stderr(`built with OpenSSL ${process.versions.openssl}`);
+      stderr("TLS SNI support enabled");
       stderr(`configure arguments: ${configureArguments(prefix)}`);
     }
   }

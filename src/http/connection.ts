@@ -93,6 +93,8 @@ export class ClientConnection implements ConnectionInfo {
     private readonly events: ConnectionEvents,
     private keepaliveTimeoutMs: number,
     id?: number,
+    /** When the socket was accepted (nginx's c->start_time): keepalive_time's origin, the TLS handshake included. */
+    readonly startMs = Date.now(),
   ) {
     this.id = id ?? nextConnectionId++;
     // Read now: logs written when a tunnel closes need it, and a closed socket no longer has it.

@@ -7,11 +7,11 @@
  *   the request reached the phases (a bad head, TRACE, plain HTTP on an ssl
  *   port) leaves the flag at 0: such answers always close.
  * - ngx_http_update_location_config(), for every location the request goes
- *   through: `keepalive_timeout 0`, `keepalive_requests` reached, and the
- *   default `keepalive_disable msie6` (a POST from MSIE 4–6) clear it, for
- *   good — an error_page or internal redirect to another location does not
- *   bring it back. keepalive_time is not applied: the configuration has no
- *   such setting yet (nginx's default is one hour per connection).
+ *   through: `keepalive_timeout 0`, `keepalive_requests` reached, a
+ *   connection older than `keepalive_time` (counted from its accept), and
+ *   the default `keepalive_disable msie6` (a POST from MSIE 4–6) clear it,
+ *   for good — an error_page or internal redirect to another location does
+ *   not bring it back.
  * - ngx_http_special_response_handler(): 400, 413, 414, 495–497, 500 and 501
  *   clear it, even when an error_page then answers.
  * - the chunked filter: a response with no length that cannot be chunked
@@ -54,6 +54,7 @@ export function errorMet(r: HttpRequest, status: number): void {
 export function enterLocation(r: HttpRequest, loc: LocConf = r.loc): void {
   if (r.keepAliveLost || !r.facts.keepAlive) return;
   if (loc.keepaliveTimeoutMs === 0 || r.connection.requests >= loc.keepaliveRequests) r.keepAliveLost = true;
+  else if (Date.now() - r.connection.startMs > loc.keepaliveTimeMs) r.keepAliveLost = true;
   else if (r.method === "POST" && msie6(r.headers)) r.keepAliveLost = true;
 }
 

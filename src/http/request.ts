@@ -24,6 +24,8 @@ export interface ConnectionInfo {
   /** Bytes written to the client so far, over the connection's life. */
   bytesWritten(): number;
   readonly requests: number;
+  /** When the connection was accepted (Date.now()): keepalive_time counts from it, as c->start_time. */
+  readonly startMs: number;
   /** Body bytes of the request in flight read so far. */
   readonly bodyBytesRead: number;
   /** The TLS session, on a `listen … ssl` address; undefined for plain HTTP. */

@@ -173,9 +173,11 @@ export class HttpServer {
     if (servers.ssl) {
       // Until its first bytes tell TLS from plain HTTP, the socket waits here (src/http/tls-accept.ts).
       this.waiting.add(socket);
+      // c->start_time is the accept: keepalive_time counts the TLS handshake in.
+      const acceptedMs = Date.now();
       const open = (client: Socket, id: number, plain: boolean): ClientConnection => {
         this.waiting.delete(socket);
-        const connection = this.open(client, binding, id);
+        const connection = this.open(client, binding, id, acceptedMs);
         connection.plainOnSslPort = plain;
         return connection;
       };
@@ -188,7 +190,7 @@ export class HttpServer {
     this.open(socket, binding, undefined);
   }
 
-  private open(socket: Socket, binding: Binding, id: number | undefined): ClientConnection {
+  private open(socket: Socket, binding: Binding, id: number | undefined, acceptedMs = Date.now()): ClientConnection {
     const defaultLoc = binding.servers.defaultServer.loc;
     const connection = new ClientConnection(
       socket,
@@ -196,6 +198,7 @@ export class HttpServer {
       this.flow,
       defaultLoc.keepaliveTimeoutMs,
       id,
+      acceptedMs,
     );
     this.bindingOf.set(connection, binding);
     this.connections.add(connection);

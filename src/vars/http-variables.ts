@@ -34,6 +34,8 @@ const FIXED: Record<string, Getter> = {
   ssl_server_name: (r) => r.tls?.serverName || undefined,
   ssl_alpn_protocol: (r) => r.tls?.alpnProtocol || undefined,
   ssl_session_reused: (r) => (r.tls ? (r.tls.sessionReused ? "r" : ".") : undefined),
+  // 0-RTT data is not accepted (Node's TLS has none): "1" never, so not found, as nginx's empty value.
+  ssl_early_data: () => undefined,
   server_protocol: (r) => r.httpVersion,
   host: (r) => r.hostHeader || r.serverName,
   server_name: (r) => r.serverName,
@@ -76,6 +78,8 @@ const CHANGING: Record<string, Getter> = {
   upstream_response_time: (r) => perTry(r, (t) => seconds(t.responseMs)),
   upstream_bytes_received: (r) => perTry(r, (t) => String(t.bytesReceived)),
   upstream_bytes_sent: (r) => perTry(r, (t) => String(t.bytesSent)),
+  // No proxy cache: nginx's value without a cache status (not found).
+  upstream_cache_status: () => undefined,
 };
 
 export function registerHttpVariables(registry: VariableRegistry): void {

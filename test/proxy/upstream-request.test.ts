@@ -64,6 +64,7 @@ after(() => {
 });
 
 const CONNECTION: ConnectionInfo = {
+  startMs: 0,
   id: 1,
   remoteAddress: "192.0.2.7",
   remotePort: 40000,

@@ -9,7 +9,7 @@ import type { ConfModule } from "../module.js";
 import type { DirectiveNode } from "../parser.js";
 import { resolveFromPrefix, type Prefixes } from "../paths.js";
 import { placeOf, type DirectiveSpec } from "../table.js";
-import { directiveError, parseFlag, parseNumber, parseTimeMs, setOnce, valueError } from "../values.js";
+import { configWarning, directiveError, parseFlag, parseNumber, parseTimeMs, setOnce, valueError } from "../values.js";
 
 /** The process settings of ngx_core_module, ngx_errlog_module and ngx_events_module. */
 export interface CoreMainConf {
@@ -42,6 +42,18 @@ const CORE_DIRECTIVES: readonly DirectiveSpec[] = [
     args: [1],
     // The parser expands include in place; a row exists so `include x { }` is refused as nginx refuses it.
     handle: () => undefined,
+  },
+  {
+    // nginx dlopen()s the file (its path against the prefix); wsgate has no dynamic modules, so the
+    // line is accepted with a warning and the module's own directives are still refused by name.
+    name: "load_module",
+    contexts: ["main"],
+    args: [1],
+    handle: (scope, node) => {
+      // ngx_load_module: modules are counted when the events or http block is read.
+      if (scope.main.eventsSeen || scope.main.http) throw directiveError(node, "is specified too late");
+      configWarning(scope, node, `load_module "${node.args[0]!}" is not loaded: wsgate has no dynamic modules`);
+    },
   },
   {
     name: "daemon",

@@ -31,6 +31,8 @@ export interface CoreLocConf {
   keepaliveTimeoutMs: number;
   keepaliveHeaderSeconds: number | undefined;
   keepaliveRequests: number;
+  /** keepalive_time: a connection older than this is not kept after the request in flight. */
+  keepaliveTimeMs: number;
   sendTimeoutMs: number;
   clientBodyTimeoutMs: number;
   clientMaxBodySize: number;
@@ -128,6 +130,10 @@ const HTTP_CORE_DIRECTIVES: readonly DirectiveSpec[] = [
   locSlot("keepalive_requests", [1], (node, conf) =>
     setOnce(conf, "keepaliveRequests", parseNumber(node, node.args[0]!), node),
   ),
+  // nginx ≥ 1.19.10; the upstream block's keepalive_time (upstream.ts) is another row of the same name.
+  locSlot("keepalive_time", [1], (node, conf) =>
+    setOnce(conf, "keepaliveTimeMs", parseTimeMs(node, node.args[0]!), node),
+  ),
   locSlot("send_timeout", [1], (node, conf) => setOnce(conf, "sendTimeoutMs", parseTimeMs(node, node.args[0]!), node)),
   locSlot("client_body_timeout", [1], (node, conf) =>
     setOnce(conf, "clientBodyTimeoutMs", parseTimeMs(node, node.args[0]!), node),
@@ -208,6 +214,7 @@ export const HTTP_CORE_MODULE: ConfModule<CoreLocConf, CoreSrvConf> = {
     keepaliveTimeoutMs: 75_000,
     keepaliveHeaderSeconds: undefined,
     keepaliveRequests: 1000,
+    keepaliveTimeMs: 3_600_000,
     sendTimeoutMs: 60_000,
     clientBodyTimeoutMs: 60_000,
     clientMaxBodySize: 1024 * 1024,

@@ -15,6 +15,7 @@ import { HEADERS_MODULE, type HeadersLocConf } from "./headers.js";
 import { HTTP_CORE_MODULE, type CoreLocConf, type CoreSrvConf } from "./http-core.js";
 import { LOG_MODULE, type LogLocConf } from "./log.js";
 import { MAP_MODULE } from "./map.js";
+import { PROXY_CACHE_MODULE, type ProxyCacheLocConf } from "./proxy-cache.js";
 import { PROXY_RESPONSE_MODULE, type ProxyResponseLocConf } from "./proxy-response.js";
 import { PROXY_MODULE, type ProxyLocConf } from "./proxy.js";
 import { REQUEST_BODY_MODULE, type RequestBodyLocConf } from "./request-body.js";
@@ -42,6 +43,7 @@ export const MODULES = [
   HEADERS_MODULE,
   PROXY_RESPONSE_MODULE,
   REQUEST_BODY_MODULE,
+  PROXY_CACHE_MODULE,
   SSL_MODULE,
 ] as const satisfies readonly ConfModule[];
 
@@ -55,7 +57,8 @@ export type LocConf = CoreLocConf &
   RewriteLocConf &
   HeadersLocConf &
   ProxyResponseLocConf &
-  RequestBodyLocConf;
+  RequestBodyLocConf &
+  ProxyCacheLocConf;
 
 /** Everything a server may set and inherit from the http block. */
 export type SrvConf = CoreSrvConf & SslSrvConf;
