@@ -2,7 +2,9 @@
  * A chunked transfer-coding decoder as a plain state machine over Buffers
  * (after ngx_http_parse_chunked): it hands out slices of the data, never
  * copies them, and refuses the well-known tricks — sizes with a sign, "0x",
- * more than 16 hex digits, or anything but CRLF after the data.
+ * more than 16 hex digits, or anything but a line end after the data.
+ * A line end is CRLF or a bare LF, as ngx_http_parse_chunked() reads it; a CR
+ * not followed by LF is invalid everywhere (so "\r\r\n" is too).
  */
 
 const enum State {
@@ -65,6 +67,12 @@ export class ChunkedDecoder {
     return this.isDone() ? "done" : "more";
   }
 
+  /** The chunk-size line ended (CRLF or a bare LF): the data, or the trailer after the last chunk. */
+  private endSizeLine(): void {
+    this.digits = 0;
+    this.state = this.remaining === 0 ? State.Trailer : State.Data;
+  }
+
   /** One byte of framing; false when it breaks the grammar. */
   private step(ch: number): boolean {
     switch (this.state) {
@@ -77,6 +85,7 @@ export class ChunkedDecoder {
         }
         if (this.digits === 0) return false;
         if (ch === 13) this.state = State.SizeLf;
+        else if (ch === 10) this.endSizeLine();
         else if (ch === 59 || ch === 32 || ch === 9)
           this.state = State.SizeExtension; // ";" or white space
         else return false;
@@ -84,16 +93,16 @@ export class ChunkedDecoder {
       }
       case State.SizeExtension:
         if (ch === 13) this.state = State.SizeLf;
-        else if (ch === 10) return false;
+        else if (ch === 10) this.endSizeLine();
         return true;
       case State.SizeLf:
         if (ch !== 10) return false;
-        this.digits = 0;
-        this.state = this.remaining === 0 ? State.Trailer : State.Data;
+        this.endSizeLine();
         return true;
       case State.DataCr:
-        if (ch !== 13) return false;
-        this.state = State.DataLf;
+        if (ch === 13) this.state = State.DataLf;
+        else if (ch === 10) this.state = State.Size;
+        else return false;
         return true;
       case State.DataLf:
         if (ch !== 10) return false;
@@ -101,13 +110,12 @@ export class ChunkedDecoder {
         return true;
       case State.Trailer:
         if (ch === 13) this.state = State.LastLf;
-        else if (ch === 10)
-          return false; // a bare LF, refused here as everywhere else
+        else if (ch === 10) this.state = State.Done;
         else this.state = State.TrailerLine;
         return true;
       case State.TrailerLine:
         if (ch === 13) this.state = State.TrailerLf;
-        else if (ch === 10) return false;
+        else if (ch === 10) this.state = State.Trailer;
         return true;
       case State.TrailerLf:
         if (ch !== 10) return false;

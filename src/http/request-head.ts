@@ -3,9 +3,11 @@
  * client sent, after ngx_http_parse_request_line() and
  * ngx_http_parse_header_line(), with nginx's limits and status codes.
  *
- * One deliberate difference: a line must end in CRLF. nginx also accepts a
- * bare LF; wsgate refuses it with 400, as Node's parser does, because the
- * disagreement between parsers on bare LF is a known request-smuggling vector.
+ * A line ends in CRLF or a bare LF (RFC 9112 2.2), as nginx reads it: the
+ * request line in one optional CR then LF (sw_almost_done), a header line in
+ * any CRs then LF, the empty line ending the head in one optional CR then LF.
+ * Any other CR is a 400. wsgate writes its own CRLF head to the upstream, so a
+ * backend never sees the client's line ends.
  *
  * Strings are "byte strings": every byte is one char (latin1), so values
  * round-trip to the wire unchanged.
@@ -116,16 +118,37 @@ export class HeadReader {
     this.append(chunk);
     const view = this.owned ? this.buf.subarray(0, this.len) : this.buf;
     for (;;) {
+      if (!this.line) this.skipEmptyLines(view);
       const lf = view.indexOf(LF, this.scanFrom);
       if (lf === -1) return this.incomplete(view);
-      // A line ends in CRLF, with no other CR in it (a bare LF or a lone CR is refused).
-      if (lf === this.lineStart || view[lf - 1] !== CR || view.indexOf(CR, this.lineStart) !== lf - 1) {
+      const end = this.contentEnd(view, lf);
+      if (end === -1) {
         return this.line ? error(400, "client sent invalid header line", this.line.text) : invalidRequest();
       }
-      const result = this.line ? this.headerLine(view, lf - 1) : this.requestLine(view, lf - 1);
+      const result = this.line ? this.headerLine(view, end, lf) : this.requestLine(view, end, lf);
       if (result) return result;
       this.lineStart = this.scanFrom = lf + 1;
     }
+  }
+
+  /** nginx's sw_start skips CRs and LFs before the request line in any order. */
+  private skipEmptyLines(view: Buffer): void {
+    while (this.lineStart < this.len && (view[this.lineStart] === CR || view[this.lineStart] === LF)) this.lineStart++;
+    if (this.scanFrom < this.lineStart) this.scanFrom = this.lineStart;
+  }
+
+  /**
+   * Where the line that ends in the LF at `lf` ends, without its CRs; -1 when
+   * a CR is where nginx refuses it: inside the line, more than one before the
+   * LF of the request line or of the empty line.
+   */
+  private contentEnd(view: Buffer, lf: number): number {
+    let end = lf;
+    while (end > this.lineStart && view[end - 1] === CR) end--;
+    const crs = lf - end;
+    if (crs > 1 && (!this.line || end === this.lineStart)) return -1;
+    const cr = view.indexOf(CR, this.lineStart);
+    return cr !== -1 && cr < end ? -1 : end;
   }
 
   private append(chunk: Buffer): void {
@@ -148,10 +171,8 @@ export class HeadReader {
 
   /** No line end yet: refuse a lone CR, or a line past the header buffers (nginx: 414 / 494). */
   private incomplete(view: Buffer): HeadParse {
-    // A CR before the last byte is not followed by LF; the search resumes one byte back for a CR that was last.
-    const cr = view.indexOf(CR, Math.max(this.lineStart, this.scanFrom - 1));
+    const loneCr = this.loneCr(view);
     this.scanFrom = this.len;
-    const loneCr = cr !== -1 && cr < this.len - 1;
     if (!this.line) {
       if (loneCr) return invalidRequest();
       if (!this.methodSoFarValid(view)) {
@@ -165,6 +186,22 @@ export class HeadReader {
     }
     if (loneCr) return error(400, "client sent invalid header line", this.line.text);
     return this.buffers.reach(this.len + 1, this.lineStart) === "ok" ? INCOMPLETE : tooLarge(this.line.text);
+  }
+
+  /**
+   * A CR followed by what nginx refuses after it, in the bytes since the last
+   * read (from one byte back, for a CR that was last): anything but LF, or
+   * for a header line anything but CR or LF; a CR that begins a header line
+   * is the empty line's, followed by LF only.
+   */
+  private loneCr(view: Buffer): boolean {
+    let cr = view.indexOf(CR, Math.max(this.lineStart, this.scanFrom - 1));
+    while (cr !== -1 && cr < this.len - 1) {
+      const next = view[cr + 1]!;
+      if (next !== CR || !this.line || cr === this.lineStart) return true;
+      cr = view.indexOf(CR, cr + 1);
+    }
+    return false;
   }
 
   /**
@@ -188,10 +225,9 @@ export class HeadReader {
     return true;
   }
 
-  /** The request line ends at `end` (its CR); nginx skips empty lines before it (RFC 9112 2.2). */
-  private requestLine(view: Buffer, end: number): HeadParse | undefined {
-    if (end === this.lineStart) return undefined;
-    if (this.buffers.reach(end + 2, this.lineStart) !== "ok") return error(414, "client sent too long URI");
+  /** The request line's text ends at `end`, the line at its LF `lf`. */
+  private requestLine(view: Buffer, end: number, lf: number): HeadParse | undefined {
+    if (this.buffers.reach(lf + 1, this.lineStart) !== "ok") return error(414, "client sent too long URI");
     const text = view.toString("latin1", this.lineStart, end);
     const line = parseRequestLine(text);
     if ("status" in line) return { ...line, requestLine: text };
@@ -199,12 +235,12 @@ export class HeadReader {
     return undefined;
   }
 
-  /** A header line ends at `end`; an empty one ends the head. */
-  private headerLine(view: Buffer, end: number): HeadParse | undefined {
+  /** A header line's text ends at `end`, the line at its LF `lf`; an empty one ends the head. */
+  private headerLine(view: Buffer, end: number, lf: number): HeadParse | undefined {
     const line = this.line!;
-    if (this.buffers.reach(end + 2, this.lineStart) !== "ok") return tooLarge(line.text);
+    if (this.buffers.reach(lf + 1, this.lineStart) !== "ok") return tooLarge(line.text);
     if (end === this.lineStart) {
-      const length = end + 2;
+      const length = lf + 1;
       if (length < this.len) this.rest = view.subarray(length, this.len);
       const { method, target, protocol, version } = line;
       const head = { method, target, protocol, version, requestLine: line.text, headers: this.headers, length };

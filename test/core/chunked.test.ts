@@ -104,16 +104,37 @@ describe("ChunkedDecoder", () => {
     }
   });
 
-  test("a bare LF is invalid anywhere in the framing", () => {
+  test("a bare LF ends a framing line as CRLF does (ngx_http_parse_chunked)", () => {
+    for (const [body, data] of [
+      ["5\nhello\n0\n\n", "hello"],
+      ["5\r\nhello\n0\r\n\r\n", "hello"],
+      ["3;ext\nabc\r\n0;e\n\n", "abc"],
+      ["5 \nhello\n0 \n\n", "hello"],
+      ["0\r\nA: 1\nB\r\n\n", ""],
+      ["0\n\r\n", ""],
+    ] as const) {
+      const whole = decode(body + "NEXT");
+      assert.deepEqual(whole, { result: "done", data, rest: "NEXT" }, JSON.stringify(body));
+      for (let at = 1; at < body.length; at++) {
+        const split = decode(body.slice(0, at), body.slice(at) + "NEXT");
+        assert.deepEqual(split, whole, `${JSON.stringify(body)} split at ${at}`);
+      }
+    }
+  });
+
+  test("a CR not followed by LF is invalid anywhere in the framing", () => {
     for (const body of [
-      "5\nhello\r\n0\r\n\r\n",
-      "5\r\nhello\n0\r\n\r\n",
-      "0\n\r\n",
-      "0\r\n\n",
-      "3;ext\nabc\r\n",
-      "0\r\nA: 1\nB\r\n\r\n",
+      "5\rX\nhello\r\n0\r\n\r\n",
+      "5\r\r\nhello\r\n0\r\n\r\n",
+      "5;a\rb\r\nhello\r\n0\r\n\r\n",
+      "5\r\nhello\rX0\r\n\r\n",
+      "5\r\nhello\r\r\n0\r\n\r\n",
+      "0\r\nA: 1\rB\r\n\r\n",
+      "0\r\nA: 1\r\r\n\r\n",
+      "0\r\n\r\r\n",
     ]) {
       assert.equal(decode(body).result, "invalid", JSON.stringify(body));
+      assert.equal(decode(...body.split("")).result, "invalid", `${JSON.stringify(body)} byte by byte`);
     }
   });
 

@@ -87,9 +87,12 @@ describe("differential: malformed requests get nginx's answer", { skip }, () => 
     });
   }
 
-  test("a bare LF is refused with 400 (nginx accepts it: a documented difference)", async () => {
-    const reply = statusLine(await exchange(peers.wsgate!.port, "GET / HTTP/1.1\nHost: a\n\n"));
-    assert.equal(reply, "HTTP/1.1 400 Bad Request");
+  test("a bare LF ends lines as in nginx: the request is answered as nginx answers it", async () => {
+    const request = "GET / HTTP/1.1\nHost: a\nConnection: close\n\n";
+    const nginxReply = statusLine(await exchange(peers.nginx!.port, request));
+    const wsgateReply = statusLine(await exchange(peers.wsgate!.port, request));
+    assert.equal(wsgateReply, nginxReply);
+    assert.equal(wsgateReply, "HTTP/1.1 200 OK");
   });
 
   test("after all of that, both still serve", async () => {

@@ -134,8 +134,8 @@ describe("errors", () => {
 
   const cases: ReadonlyArray<{ name: string; request: string; status: string; page: string }> = [
     {
-      name: "a request in bare LF line endings",
-      request: "GET /alive/ HTTP/1.1\nHost: 127.0.0.1\n\n",
+      name: "a request line with a CR not followed by LF (a bare LF is accepted, as by nginx)",
+      request: "GET /alive/ HTTP/1.1\rHost: 127.0.0.1\n\n",
       status: "400 Bad Request",
       page: errorPage("400 Bad Request"),
     },

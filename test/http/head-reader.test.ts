@@ -55,6 +55,14 @@ const CASES: readonly string[] = [
   "GET / HTTP/2.0\r\n\r\n",
   "GET / HTTP/1.1\r\nBad Name: 1\r\n\r\n",
   "GET / HTTP/1.1\r\nHost: a\r\n",
+  "GET / HTTP/1.1\nHost: a\nX:  b \n\nBODY",
+  "\r\r\n\nGET / HTTP/1.1\r\nHost: a\n\r\nrest",
+  "GET / HTTP/1.1\r\nHost: a\r\r\r\nB: 2\r\n\nrest",
+  "GET / HTTP/1.1\r\r\nHost: a\r\n\r\n",
+  "GET / HTTP/1.1\nHost: a\n\r\r\n",
+  "GET / HTTP/1.1\nHost: a\r\rb\n\n",
+  "GET / HTTP/1.1\nX: a\0b\n\n",
+  "GET / HTTP/1.1\nHost: a\n\nGET /2 HTTP/1.1\nHost: a\n\n",
 ];
 
 describe("a head fed in pieces reads as the whole head", () => {

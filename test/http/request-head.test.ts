@@ -84,12 +84,41 @@ describe("complete and incomplete heads", () => {
 });
 
 describe("line endings", () => {
-  test("a bare LF is refused (a deliberate difference from nginx)", () => {
-    assert.equal(status("GET / HTTP/1.1\nHost: h\n\n"), 400);
-    assert.equal(status("GET / HTTP/1.1\r\nHost: h\n\r\n"), 400);
-    assert.equal(status("GET / HTTP/1.1\r\nHost: h\r\n\n"), 400);
-    assert.equal(status("GET / HTTP/1.1\n"), 400, "at once, without waiting for more");
-    assert.equal(status("\nGET / HTTP/1.1\r\n\r\n"), 400);
+  test("a bare LF ends a line as CRLF does, as in nginx (RFC 9112 2.2)", () => {
+    const parsed = head("GET /a HTTP/1.1\nHost: h\nX-A:  1 \n\nbody");
+    assert.equal(parsed.requestLine, "GET /a HTTP/1.1");
+    assert.deepEqual(parsed.headers, [
+      ["Host", "h"],
+      ["X-A", "1"],
+    ]);
+    assert.equal(parsed.length, "GET /a HTTP/1.1\nHost: h\nX-A:  1 \n\n".length);
+    assert.equal(head("GET / HTTP/1.1\r\nHost: h\n\r\n").length, 26);
+    assert.equal(head("GET / HTTP/1.1\r\nHost: h\r\n\n").length, 26);
+    assert.equal(head("GET / HTTP/1.1 \nHost: h\n\n").protocol, "HTTP/1.1");
+    assert.equal(status("GET / HTTP/1.1\n"), "incomplete");
+  });
+
+  test("CRs and LFs before the request line are skipped in any order (nginx's sw_start)", () => {
+    assert.equal(head("\nGET / HTTP/1.1\r\n\r\n").length, 19);
+    assert.equal(head("\r\rGET / HTTP/1.1\r\n\r\n").requestLine, "GET / HTTP/1.1");
+    assert.equal(head("\r\n\nGET / HTTP/1.1\nHost: h\n\n").requestLine, "GET / HTTP/1.1");
+  });
+
+  test("a header line may end in several CRs before its LF; the request line and the empty line in one", () => {
+    assert.deepEqual(head("GET / HTTP/1.1\r\nHost: h\r\r\n\r\n").headers, [["Host", "h"]]);
+    assert.deepEqual(parse("GET / HTTP/1.1\r\r\nHost: h\r\n\r\n"), {
+      kind: "error",
+      status: 400,
+      reason: "client sent invalid request",
+    });
+    assert.equal(status("GET / HTTP/1.1\r\nHost: h\r\n\r\r\n"), 400);
+    assert.equal(status("GET / HTTP/1.1\r\nHost: h\r\n\r\r"), 400, "at once");
+  });
+
+  test("NUL in a header line is refused", () => {
+    assert.equal(status("GET / HTTP/1.1\nX\0: 1\n\n"), 400);
+    assert.equal(status("GET / HTTP/1.1\nX: a\0b\n\n"), 400);
+    assert.equal(status("GET /\0 HTTP/1.1\n\n"), 400);
   });
 
   test("a CR not followed by LF is refused", () => {
@@ -97,6 +126,9 @@ describe("line endings", () => {
     assert.equal(status("GET /a\rb HTTP/1.1\r\n\r\n"), 400);
     assert.equal(status("GET / HTTP/1.1\r\nHost: h\rX-A: 1\r\n\r\n"), 400);
     assert.equal(status("GET / HTTP/1.1\r\nHost: h\r\n\rX"), 400);
+    assert.equal(status("GET / HTTP/1.1\nHost: h\rX-A: 1\n\n"), 400, "nor with bare LFs: never two headers");
+    assert.equal(status("GET / HTTP/1.1\nHost: h\r\rX-A: 1\n\n"), 400);
+    assert.equal(status("GET / HTTP/1.1\rX\nHost: h\n\n"), 400);
   });
 });
 
