@@ -46,6 +46,13 @@ const AT5 = " in PREFIX/nginx.conf:5";
 /** [server-block text, expected message ("" = loads)]. */
 const CASES: ReadonlyArray<readonly [string, string]> = [
   ["return abc;", `invalid return code "abc"${AT5}`],
+  ["recursive_error_pages on;", ""],
+  [
+    "recursive_error_pages maybe;",
+    `invalid value "maybe" in "recursive_error_pages" directive, it must be "on" or "off"${AT5}`,
+  ],
+  ["recursive_error_pages on; recursive_error_pages off;", `"recursive_error_pages" directive is duplicate${AT5}`],
+  ["recursive_error_pages;", `invalid number of arguments in "recursive_error_pages" directive${AT5}`],
   ["return 1000;", `invalid return code "1000"${AT5}`],
   ["return 200 a b;", `invalid number of arguments in "return" directive${AT5}`],
   ["return;", `invalid number of arguments in "return" directive${AT5}`],
