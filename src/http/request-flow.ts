@@ -1,7 +1,7 @@
 /**
  * The life of a request, phase by phase (after nginx's phases and Pingora's
  * request filters): head read → checks → server → the rewrite phases
- * (src/rewrite/phases.ts: location, rewrite, internal redirects) → try_files
+ * (phases.ts: location, rewrite, internal redirects) → try_files
  * and the location's content handler (content-handler.ts: proxy_pass,
  * stub_status, wsgate_upstream_status, static files — registered by the
  * serving process) → log. Every error response goes through respondError(),

@@ -236,12 +236,8 @@ export interface ScriptedBackend {
 }
 
 /** A backend that answers each request head with the bytes scripted for its path, then closes. */
-export async function startScriptedBackend(scripts: Readonly<Record<string, string>>): Promise<ScriptedBackend> {
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-    socket.on("error", () => socket.destroy());
+export function startScriptedBackend(scripts: Readonly<Record<string, string>>): Promise<ScriptedBackend> {
+  return listenTracked((socket) => {
     let head = "";
     socket.on("data", (chunk: Buffer) => {
       head += chunk.toString("latin1");
@@ -249,6 +245,20 @@ export async function startScriptedBackend(scripts: Readonly<Record<string, stri
       const path = head.split(" ")[1] ?? "";
       socket.end(scripts[path] ?? "HTTP/1.1 500 Unknown Script\r\nContent-Length: 0\r\n\r\n", "latin1");
     });
+  });
+}
+
+/** A loopback server whose sockets are all destroyed when it closes: the shell of the suites' backends. */
+export async function listenTracked(
+  onSocket: (socket: Socket) => void,
+  options: { readonly pauseOnConnect?: boolean } = {},
+): Promise<ScriptedBackend> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer(options, (socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    socket.on("error", () => socket.destroy());
+    onSocket(socket);
   });
   await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
   const address = server.address();

@@ -14,8 +14,8 @@
 
 import { describe, test } from "node:test";
 import * as assert from "node:assert/strict";
-import { connect, createServer, type Server, type Socket } from "node:net";
-import { comparableErrors, skipWithoutNginx, peersWith } from "./peers.js";
+import { connect } from "node:net";
+import { comparableErrors, listenTracked, peersWith, skipWithoutNginx, type ScriptedBackend } from "./peers.js";
 import { linesEventually } from "../support/sockets.js";
 
 const skip = skipWithoutNginx();
@@ -25,23 +25,8 @@ const SEND_TIMEOUT_S = 2;
 const BODY_BYTES = 32 * 1024 * 1024;
 
 /** Accepts and never reads a byte. */
-async function startDeafBackend(): Promise<{ port: number; close(): Promise<void> }> {
-  const sockets = new Set<Socket>();
-  const server: Server = createServer({ pauseOnConnect: true }, (socket) => {
-    sockets.add(socket);
-    socket.on("error", () => socket.destroy());
-    socket.on("close", () => sockets.delete(socket));
-  });
-  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
-  const address = server.address();
-  if (typeof address !== "object" || !address) throw new Error("no port");
-  return {
-    port: address.port,
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((done) => server.close(() => done()));
-    },
-  };
+function startDeafBackend(): Promise<ScriptedBackend> {
+  return listenTracked(() => undefined, { pauseOnConnect: true });
 }
 
 const conf = (deaf: number, deaf2: number): string => `

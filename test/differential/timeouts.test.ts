@@ -6,7 +6,6 @@
 
 import { describe, test } from "node:test";
 import * as assert from "node:assert/strict";
-import { createServer, type Server, type Socket } from "node:net";
 import {
   comparableErrors,
   comparableLog,
@@ -15,30 +14,16 @@ import {
   type Peer,
   type RecordingBackend,
   peersWith,
+  listenTracked,
+  type ScriptedBackend,
 } from "./peers.js";
 import { exchange, linesEventually } from "../support/sockets.js";
 
 const skip = skipWithoutNginx();
 
 /** A backend that accepts and reads, and never answers. */
-async function startSilentBackend(): Promise<{ port: number; close(): Promise<void> }> {
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on("error", () => socket.destroy());
-    socket.on("close", () => sockets.delete(socket));
-    socket.resume();
-  });
-  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
-  const address = server.address();
-  if (typeof address !== "object" || !address) throw new Error("no port");
-  return {
-    port: address.port,
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((done) => server.close(() => done()));
-    },
-  };
+function startSilentBackend(): Promise<ScriptedBackend> {
+  return listenTracked((socket) => socket.resume());
 }
 
 const conf = (answering: number, silent: number): string => `

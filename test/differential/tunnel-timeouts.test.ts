@@ -13,10 +13,11 @@
 
 import { describe, test } from "node:test";
 import * as assert from "node:assert/strict";
-import { connect, createServer, type Server, type Socket } from "node:net";
+import { connect, type Socket } from "node:net";
 import { skipWithoutNginx, type Peer, peersWith } from "./peers.js";
+import { listenTracked, type ScriptedBackend } from "./peers.js";
 import { linesEventually } from "../support/sockets.js";
-import { eventWithin } from "../support/wait.js";
+import { eventWithin, until } from "../support/wait.js";
 
 const skip = skipWithoutNginx();
 
@@ -37,12 +38,9 @@ function flood(socket: Socket): void {
 }
 
 /** A backend that answers the upgrade, then on /client-stalls floods the client and on /upstream-stalls never reads. */
-async function startBackend(): Promise<{ port: number; closed: Map<string, number>; close(): Promise<void> }> {
-  const sockets = new Set<Socket>();
+async function startBackend(): Promise<ScriptedBackend & { closed: Map<string, number> }> {
   const closed = new Map<string, number>();
-  const server: Server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on("error", () => socket.destroy());
+  const backend = await listenTracked((socket) => {
     socket.once("data", (head: Buffer) => {
       const text = head.toString("latin1");
       const path = text.split(" ")[1] ?? "";
@@ -52,19 +50,8 @@ async function startBackend(): Promise<{ port: number; closed: Map<string, numbe
       if (path.includes("/client-stalls")) flood(socket);
       else socket.pause();
     });
-    socket.on("close", () => sockets.delete(socket));
   });
-  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
-  const address = server.address();
-  if (typeof address !== "object" || !address) throw new Error("no port");
-  return {
-    port: address.port,
-    closed,
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((done) => server.close(() => done()));
-    },
-  };
+  return { ...backend, closed };
 }
 
 const conf = (backend: number): string => `
@@ -106,17 +93,6 @@ async function upgrade(peer: Peer, path: string, tag: string): Promise<{ socket:
       resolve({ socket, at: Date.now() });
     });
   });
-}
-
-/** Resolves when `done()` holds, polled; fails after `ms`. */
-async function until(done: () => number | undefined, ms: number, what: string): Promise<number> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = done();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 /** [info] and above, without time, pid and connection number, for the lines of the tunnels' timers. */
@@ -174,13 +150,9 @@ describe("differential: send limits in tunnels", { skip }, () => {
   test("proxy_send_timeout: an upstream that stops reading is cut off, the client with it", async () => {
     const elapsed = async (peer: Peer): Promise<number> => {
       const { socket, at } = await upgrade(peer, "/upstream-stalls", `u${peer.name}`);
-      const closed = new Promise<number>((resolve) => socket.once("close", () => resolve(Date.now())));
+      const closed = eventWithin(socket, "close", 10_000).then(() => Date.now());
       flood(socket);
-      const closedAt = await Promise.race([
-        closed,
-        new Promise<number>((_, reject) => setTimeout(() => reject(new Error(`${peer.name}: still open`)), 10_000)),
-      ]);
-      return closedAt - at;
+      return (await closed) - at;
     };
     const [nginx, wsgate] = await Promise.all([elapsed(peers.nginx!), elapsed(peers.wsgate!)]);
     assert.ok(nginx >= SEND_LIMIT_MS - 500 && nginx < SEND_LIMIT_MS + TOLERANCE_MS, `nginx closed after ${nginx} ms`);

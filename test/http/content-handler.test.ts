@@ -95,16 +95,13 @@ describe("ContentHandlers", () => {
 });
 
 describe("layers", () => {
-  // The chunked codec is shared by the connection and the proxy; it belongs below both (issue 11's core layer).
-  const CODECS = new Set(["../proxy/chunked.js"]);
-
   test("src/http loads no content handler (src/proxy, src/static) at run time", () => {
     const dir = fileURLToPath(new URL("../../../src/http/", import.meta.url));
     const offenders: string[] = [];
     for (const file of readdirSync(dir).filter((name) => name.endsWith(".ts"))) {
       const text = readFileSync(dir + file, "utf8");
       for (const match of text.matchAll(/^import\s+(type\s+)?[^;]*?from\s+"(\.\.\/(?:proxy|static)\/[^"]+)"/gms)) {
-        if (match[1] === undefined && !CODECS.has(match[2]!)) offenders.push(`${file}: ${match[2]}`);
+        if (match[1] === undefined) offenders.push(`${file}: ${match[2]}`);
       }
     }
     assert.deepEqual(offenders, []);

@@ -33,7 +33,7 @@ interface Framing {
 const KEEP: Framing = { chunked: false, keepAlive: true, upgrade: false };
 
 /** The relay's head (proxiedHead) for a request that keeps alive or not, with `framing`. */
-function buildClientHead(up: ResponseHead, conf: LocConf, framing: Framing): { head: string; headers: string[][] } {
+function relayHead(up: ResponseHead, conf: LocConf, framing: Framing): { head: string; headers: string[][] } {
   const level = { ...conf, keepaliveHeaderSeconds: framing.keepAliveSeconds };
   const r = { facts: { keepAlive: framing.keepAlive }, keepAliveLost: false, loc: level } as unknown as HttpRequest;
   return proxiedHead(r, up, level, { chunked: framing.chunked, end: framing.upgrade ? "upgrade" : "framed" });
@@ -41,7 +41,7 @@ function buildClientHead(up: ResponseHead, conf: LocConf, framing: Framing): { h
 
 /** The client head with the Date value replaced by DATE. */
 function clientHead(text: string, framing: Framing = KEEP, conf: LocConf = loc()): string {
-  const { head } = buildClientHead(upstream(text), conf, framing);
+  const { head } = relayHead(upstream(text), conf, framing);
   return head.replace(
     /\r\nDate: [A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT\r\n/,
     "\r\nDate: DATE\r\n",
@@ -62,7 +62,7 @@ describe("the relay's head (proxiedHead)", () => {
   });
 
   test("the returned list is what the head says", () => {
-    const { head, headers } = buildClientHead(upstream(BACKEND_200), loc(), KEEP);
+    const { head, headers } = relayHead(upstream(BACKEND_200), loc(), KEEP);
     const lines = headers.map(([name, value]) => `${name}: ${value}\r\n`).join("");
     assert.equal(head, `HTTP/1.1 200 OK\r\n${lines}\r\n`);
   });
@@ -127,7 +127,7 @@ describe("the relay's head (proxiedHead)", () => {
       "Content-Length: 3\r\nContent-Type: text/plain\r\n\r\n";
     const conf = loc({ proxyPassHeaders: ["server", "date"] });
     assert.equal(
-      buildClientHead(upstream(text), conf, KEEP).head,
+      relayHead(upstream(text), conf, KEEP).head,
       "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: keep-alive\r\nX-First: 1\r\n" +
         "Server: backend/1\r\nDate: Thu, 01 Jan 2015 00:00:00 GMT\r\n\r\n",
     );

@@ -2,7 +2,7 @@
  * ngx_http_rewrite_module's directives: return, rewrite, break, if, set,
  * rewrite_log, uninitialized_variable_warn. The first five record script
  * codes for the level they stand in (a server's run before the location is
- * chosen, a location's after); ../rewrite/ compiles them, src/rewrite/ runs them.
+ * chosen, a location's after); ../rewrite/ compiles them, src/http/rewrite-script.ts runs them.
  */
 
 import type { BuildScope, LocationBuild } from "../build-scope.js";
