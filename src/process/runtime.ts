@@ -101,10 +101,11 @@ export async function startRuntime(config: Config): Promise<Running> {
   };
 
   // The pid file names this process only once its signals are handled (nginx sets them up first):
-  // whoever reads it may signal at once, and an unhandled QUIT would kill the process.
+  // whoever reads it may signal at once, and an unhandled QUIT would kill the process. The start
+  // notices come before it, so that a reader who waits for the pid file finds them logged.
   try {
-    writePidFile(config.main.pid);
     logStartNotices(config, errorLog, "single");
+    writePidFile(config.main.pid);
   } catch (err) {
     removeSignalHandlers();
     return failed(err);
