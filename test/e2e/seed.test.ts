@@ -6,36 +6,11 @@
 
 import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { join } from "node:path";
 import type { WebSocket, WebSocketServer } from "ws";
 import { startEchoServer } from "../../src/examples/echo-server.js";
-import { freePort, ROOT, startWsgate, waitFor, type WsgateProcess } from "../support/proxy.js";
+import { freePort, startWsgate, waitFor, type WsgateProcess } from "../support/proxy.js";
 import { logLinePattern, logLines, seedConf } from "./wire.js";
-
-/** wscat -c URL -x MESSAGE -w 1, with its standard input open until it exits (it quits on EOF). */
-function runWscat(url: string, message: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [join(ROOT, "node_modules", "wscat", "bin", "wscat"), "-c", url, "-x", message, "-w", "1"],
-      { stdio: ["pipe", "pipe", "pipe"] },
-    );
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`wscat did not exit within 10 s; stdout: ${stdout} stderr: ${stderr}`));
-    }, 10_000);
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      child.stdin.end();
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+import { runWscat } from "../support/wscat.js";
 
 describe("the seed: echo backend + wsgate + wscat", () => {
   let echo: WebSocketServer;

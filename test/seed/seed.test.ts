@@ -15,6 +15,7 @@ import { startEchoServer } from "../../src/examples/echo-server.js";
 import { exchange, linesEventually } from "../support/sockets.js";
 import { freePort, ROOT, WSGATE_BIN } from "../support/proxy.js";
 import { until } from "../support/wait.js";
+import { runWscat } from "../support/wscat.js";
 
 /** The shipped files, with the seed's ports replaced and logs kept in `prefix`. */
 function shippedConfig(prefix: string, backendPort: number, proxyPort: number): void {
@@ -32,26 +33,9 @@ function shippedConfig(prefix: string, backendPort: number, proxyPort: number): 
   );
 }
 
-function runWscat(port: number, message: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const wscat = spawn(
-      process.execPath,
-      [join(ROOT, "node_modules", "wscat", "bin", "wscat"), "-c", `ws://127.0.0.1:${port}`, "-x", message, "-w", "1"],
-      // wscat quits when its standard input ends: keep the pipe open until it exits.
-      { stdio: ["pipe", "pipe", "pipe"] },
-    );
-    let out = "";
-    wscat.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
-    wscat.stderr.on("data", (chunk: Buffer) => (out += chunk.toString()));
-    const timer = setTimeout(() => {
-      wscat.kill("SIGKILL");
-      reject(new Error(`wscat did not finish: ${out}`));
-    }, 10_000);
-    wscat.once("exit", () => {
-      clearTimeout(timer);
-      resolve(out);
-    });
-  });
+async function wscatOutput(port: number, message: string): Promise<string> {
+  const { stdout, stderr } = await runWscat(`ws://127.0.0.1:${port}`, message);
+  return stdout + stderr;
 }
 
 describe("the seed's setup, end to end", () => {
@@ -92,7 +76,7 @@ describe("the seed's setup, end to end", () => {
   });
 
   test("wscat through wsgate gets the echo server's answer", async () => {
-    const output = await runWscat(proxyPort, "hello");
+    const output = await wscatOutput(proxyPort, "hello");
     assert.match(output, /Server received from client: hello/);
   });
 
