@@ -9,6 +9,9 @@
  * Content-Length of digits, or one Transfer-Encoding that is "chunked", never
  * both — otherwise the response is an invalid header (502), so that no client
  * is sent a head whose length two readers would read differently.
+ * A single-valued header repeated (Location, ETag, Expires …) keeps its first
+ * line: nginx 1.23+ ignores the others with a warning (Debian's 1.22 passes
+ * them all).
  */
 
 export interface ResponseHead {
@@ -23,12 +26,14 @@ export interface ResponseHead {
   readonly contentLength: number | undefined;
   /** The one Transfer-Encoding was "chunked". */
   readonly chunked: boolean;
+  /** nginx's warnings for the repeated single-valued lines left out of `headers`. */
+  readonly duplicates: readonly string[];
 }
 
 export type ResponseParse =
   | { readonly kind: "incomplete" }
   | { readonly kind: "head"; readonly head: ResponseHead }
-  | { readonly kind: "error"; readonly reason: string };
+  | { readonly kind: "error"; readonly reason: string; readonly duplicates?: readonly string[] };
 
 const STATUS_LINE = /^HTTP\/(\d)\.(\d+) +(\d{3})(?: (.*))?$/;
 
@@ -46,11 +51,15 @@ export function parseResponseHead(buf: Buffer, limit: number): ResponseParse {
   if (!statusMatch || status < 100) return { kind: "error", reason: "upstream sent no valid HTTP/1.0 header" };
   // nginx handles each line as it is parsed: the first refusal in header order is the one reported.
   const framing = new FramingHeaders();
+  const single = new SingleValued();
+  const headers: Array<[string, string]> = [];
   for (const header of scan.headers) {
     const refused = framing.check(header);
-    if (refused) return { kind: "error", reason: refused };
+    if (refused) return { kind: "error", reason: refused, duplicates: single.duplicates };
+    if (single.first(header)) headers.push(header);
   }
-  if (scan.kind === "invalid") return { kind: "error", reason: `upstream sent invalid header: "${scan.text}..."` };
+  if (scan.kind === "invalid")
+    return { kind: "error", reason: `upstream sent invalid header: "${scan.text}..."`, duplicates: single.duplicates };
   const statusText =
     statusMatch[4] !== undefined && statusMatch[4] !== "" ? `${status} ${statusMatch[4]}` : String(status);
   return {
@@ -59,10 +68,11 @@ export function parseResponseHead(buf: Buffer, limit: number): ResponseParse {
       status,
       statusText,
       version: Number(statusMatch[1]) * 1000 + Number(statusMatch[2]),
-      headers: scan.headers,
+      headers,
       length: scan.length,
       contentLength: framing.contentLength,
       chunked: framing.chunked,
+      duplicates: single.duplicates,
     },
   };
 }
@@ -231,6 +241,47 @@ class FramingHeaders {
     this.coding = header;
     if (header[1].toLowerCase() !== "chunked") return `upstream sent unknown "Transfer-Encoding": "${header[1]}"`;
     return undefined;
+  }
+}
+
+/**
+ * The headers ngx_http_upstream_headers_in[] reads with a duplicate check
+ * (ngx_http_upstream_process_header_line() and the handlers of Last-Modified,
+ * Expires, X-Accel-Expires, X-Accel-Limit-Rate): a line after the first is
+ * marked ignored (h->hash = 0) and never reaches the client or $upstream_http_.
+ */
+const SINGLE_VALUED: ReadonlySet<string> = new Set([
+  "status",
+  "content-type",
+  "date",
+  "last-modified",
+  "etag",
+  "server",
+  "location",
+  "refresh",
+  "expires",
+  "x-accel-expires",
+  "x-accel-redirect",
+  "x-accel-limit-rate",
+]);
+
+class SingleValued {
+  private readonly seen = new Map<string, [string, string]>();
+  readonly duplicates: string[] = [];
+
+  /** Whether `header` is kept: not a repeat of a single-valued one. */
+  first(header: [string, string]): boolean {
+    const lower = header[0].toLowerCase();
+    if (!SINGLE_VALUED.has(lower)) return true;
+    const previous = this.seen.get(lower);
+    if (!previous) {
+      this.seen.set(lower, header);
+      return true;
+    }
+    this.duplicates.push(
+      `upstream sent duplicate header line: "${line(header)}", previous value: "${line(previous)}", ignored`,
+    );
+    return false;
   }
 }
 
