@@ -30,8 +30,7 @@ const skip = skipWithoutNginx();
 
 /** A response whose head (blank line included) is exactly `size` bytes, then a body of 2. */
 function headOf(size: number): string {
-  const make = (fill: number): string =>
-    `HTTP/1.1 200 OK\r\nX-Fill: ${"a".repeat(fill)}\r\nContent-Length: 2\r\n\r\n`;
+  const make = (fill: number): string => `HTTP/1.1 200 OK\r\nX-Fill: ${"a".repeat(fill)}\r\nContent-Length: 2\r\n\r\n`;
   return make(size - make(0).length) + "ok";
 }
 
@@ -198,8 +197,11 @@ describe("the proxy buffer directives at -t", () => {
   });
 });
 
-/** A backend that answers after `delayMs` and records, per request, whether its connection was cut first. */
-async function slowBackend(delayMs: number): Promise<{ backend: ScriptedBackend; seen: string[] }> {
+/**
+ * A backend that answers after `delayMs` (or, `fails`, closes without a word) and records whether its
+ * connection was cut first.
+ */
+async function slowBackend(delayMs: number, fails: boolean): Promise<{ backend: ScriptedBackend; seen: string[] }> {
   const seen: string[] = [];
   const backend = await listenTracked((socket: Socket) => {
     let head = "";
@@ -210,7 +212,8 @@ async function slowBackend(delayMs: number): Promise<{ backend: ScriptedBackend;
       const timer = setTimeout(() => {
         answered = true;
         seen.push("answered");
-        socket.end("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nlate\n");
+        if (fails) socket.destroy();
+        else socket.end("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nlate\n");
       }, delayMs);
       socket.on("close", () => {
         clearTimeout(timer);
@@ -222,11 +225,16 @@ async function slowBackend(delayMs: number): Promise<{ backend: ScriptedBackend;
 }
 
 describe("differential: proxy_ignore_client_abort", { skip }, () => {
-  for (const setting of ["off", "on"] as const) {
-    test(`${setting}: what the backend sees when the client goes first`, async () => {
-      const results: Record<string, { seen: string[]; log: string[] }> = {};
+  const cases = [
+    ["off", false],
+    ["on", false],
+    ["on", true],
+  ] as const;
+  for (const [setting, fails] of cases) {
+    test(`${setting}: what the backend sees when the client goes first${fails ? ", the upstream failing" : ""}`, async () => {
+      const results: Record<string, { seen: string[]; log: string[]; errors: string[] }> = {};
       for (const name of ["nginx", "wsgate"] as const) {
-        const { backend, seen } = await slowBackend(300);
+        const { backend, seen } = await slowBackend(300, fails);
         const peer = await startPeer(
           name,
           `server { listen PORT; location / { proxy_ignore_client_abort ${setting};
@@ -242,7 +250,11 @@ describe("differential: proxy_ignore_client_abort", { skip }, () => {
           await linesEventually(() => peer.accessLog(), 1);
           // The status only: nginx counts in $body_bytes_sent what the kernel took for the closed socket; wsgate sends nothing.
           const log = comparableLog(peer.accessLog()).map((line) => line.split(`"`)[2]!.trim().split(" ")[0]!);
-          results[name] = { seen: [...seen], log };
+          results[name] = {
+            seen: [...seen],
+            log,
+            errors: comparableErrors(peer.errorLog()).map((line) => line.replaceAll(String(backend.port), "BACKEND")),
+          };
         } finally {
           await peer.stop();
           await backend.close();
@@ -250,7 +262,9 @@ describe("differential: proxy_ignore_client_abort", { skip }, () => {
       }
       assert.deepEqual(results.nginx!.seen, [setting === "on" ? "answered" : "cut"]);
       assert.deepEqual(results.wsgate!.seen, results.nginx!.seen);
+      assert.deepEqual(results.nginx!.log, [setting === "off" ? "499" : fails ? "502" : "200"]);
       assert.deepEqual(results.wsgate!.log, results.nginx!.log);
+      assert.deepEqual(results.wsgate!.errors, results.nginx!.errors);
     });
   }
 });
