@@ -47,19 +47,22 @@ export function parseResponseHead(buf: Buffer, limit: number): ResponseParse {
   const status = statusMatch ? Number(statusMatch[3]) : 0;
   const scan = scanHeaderLines(buf, statusEnd + 1);
   // nginx reads the head into a buffer of proxy_buffer_size: nothing past it is looked at.
-  if (scan.kind === "incomplete" || scan.at >= limit) return buf.length > limit ? TOO_BIG : INCOMPLETE;
-  if (!statusMatch || status < 100) return { kind: "error", reason: "upstream sent no valid HTTP/1.0 header" };
-  // nginx handles each line as it is parsed: the first refusal in header order is the one reported.
-  const framing = new FramingHeaders();
-  const single = new SingleValued();
-  const headers: Array<[string, string]> = [];
-  for (const header of scan.headers) {
-    const refused = framing.check(header);
-    if (refused) return { kind: "error", reason: refused, duplicates: single.duplicates };
-    if (single.first(header)) headers.push(header);
+  if (scan.kind === "incomplete" || scan.at >= limit) {
+    if (buf.length <= limit) return INCOMPLETE;
+    if (!statusMatch) return TOO_BIG;
+    // The buffer is full: nginx has handled the lines within it, and may have refused one of them first.
+    const within = scanHeaderLines(buf.subarray(0, limit), statusEnd + 1);
+    const checked = checkHeaders(within.kind === "incomplete" ? within.headers : []);
+    return checked.kind === "error"
+      ? checked
+      : { kind: "error", reason: TOO_BIG.reason, duplicates: checked.duplicates };
   }
+  if (!statusMatch || status < 100) return { kind: "error", reason: "upstream sent no valid HTTP/1.0 header" };
+  const checked = checkHeaders(scan.headers);
+  if (checked.kind === "error") return checked;
+  const { framing, headers, duplicates } = checked;
   if (scan.kind === "invalid")
-    return { kind: "error", reason: `upstream sent invalid header: "${scan.text}..."`, duplicates: single.duplicates };
+    return { kind: "error", reason: `upstream sent invalid header: "${scan.text}..."`, duplicates };
   const statusText =
     statusMatch[4] !== undefined && statusMatch[4] !== "" ? `${status} ${statusMatch[4]}` : String(status);
   return {
@@ -72,19 +75,40 @@ export function parseResponseHead(buf: Buffer, limit: number): ResponseParse {
       length: scan.length,
       contentLength: framing.contentLength,
       chunked: framing.chunked,
-      duplicates: single.duplicates,
+      duplicates,
     },
   };
 }
 
+/**
+ * The header lines as nginx's handlers take them, one by one: the first
+ * refusal in header order is the one reported, with the warnings before it.
+ */
+function checkHeaders(
+  lines: ReadonlyArray<[string, string]>,
+):
+  | { kind: "error"; reason: string; duplicates: readonly string[] }
+  | { kind: "ok"; framing: FramingHeaders; headers: Array<[string, string]>; duplicates: readonly string[] } {
+  const framing = new FramingHeaders();
+  const single = new SingleValued();
+  const headers: Array<[string, string]> = [];
+  for (const header of lines) {
+    const refused = framing.check(header);
+    if (refused) return { kind: "error", reason: refused, duplicates: single.duplicates };
+    if (single.first(header)) headers.push(header);
+  }
+  return { kind: "ok", framing, headers, duplicates: single.duplicates };
+}
+
 const INCOMPLETE: ResponseParse = { kind: "incomplete" };
-const TOO_BIG: ResponseParse = { kind: "error", reason: "upstream sent too big header" };
+const TOO_BIG = { kind: "error", reason: "upstream sent too big header" } as const;
 
 const CR = 0x0d;
 const LF = 0x0a;
 
 type HeaderScan =
-  | { readonly kind: "incomplete" }
+  /** The lines before the end of the bytes (the head goes on past them). */
+  | { readonly kind: "incomplete"; readonly headers: Array<[string, string]> }
   /** `text` as nginx logs it: the line up to where it stopped, then the byte there in hex. */
   | {
       readonly kind: "invalid";
@@ -203,7 +227,7 @@ function scanHeaderLines(buf: Buffer, from: number): HeaderScan {
         return invalid(p, valueEnd);
     }
   }
-  return { kind: "incomplete" };
+  return { kind: "incomplete", headers };
 }
 
 /** The largest Content-Length ngx_atoof() takes (NGX_MAX_OFF_T_VALUE). */

@@ -89,6 +89,39 @@ describe("differential: proxy_buffer_size bounds the upstream's response head", 
   });
 });
 
+describe("differential: a head too big is an invalid header for proxy_next_upstream", { skip }, () => {
+  const backends: ScriptedBackend[] = [];
+  const peers = peersWith(
+    async () => {
+      backends.push(await startScriptedBackend({ "/h": headOf(1025) }));
+      backends.push(await startScriptedBackend({ "/h": headOf(1024) }));
+      const [first, second] = backends.map((backend) => `server 127.0.0.1:${backend.port};`);
+      return `upstream u { ${first} ${second} }
+        server { listen PORT; proxy_buffering off; proxy_buffer_size 1k;
+          location /next { proxy_next_upstream error timeout invalid_header; proxy_pass http://u/h; }
+        }`;
+    },
+    async () => {
+      for (const backend of backends) await backend.close();
+    },
+  );
+
+  test("the first server's head is too big: the second answers", async () => {
+    const request = "GET /next HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+    const [nginx, wsgate] = await Promise.all([
+      exchange(peers.nginx!.port, request),
+      exchange(peers.wsgate!.port, request),
+    ]);
+    assert.equal(statusLine(nginx), "HTTP/1.1 200 OK");
+    assert.equal(statusLine(wsgate), statusLine(nginx));
+    await linesEventually(() => peers.wsgate!.accessLog(), 1);
+    const errors = comparableErrors(peers.nginx!.errorLog());
+    assert.equal(errors.length, 1);
+    assert.match(errors[0]!, /upstream sent too big header while reading response header from upstream/);
+    assert.deepEqual(comparableErrors(peers.wsgate!.errorLog()), errors);
+  });
+});
+
 describe("the proxy buffer directives at -t", () => {
   let prefix: string;
   before(() => {

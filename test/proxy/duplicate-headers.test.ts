@@ -92,6 +92,35 @@ describe("parseResponseHead: repeated single-valued headers", () => {
   });
 });
 
+describe("parseResponseHead: a head too big, after the lines that fit", () => {
+  const over = (lines: string): Buffer =>
+    Buffer.from(`HTTP/1.1 200 OK\r\n${lines}X-Fill: ${"a".repeat(200)}\r\n\r\n`, "latin1");
+
+  test("the warnings for the lines within proxy_buffer_size come with the refusal", () => {
+    const parsed = parseResponseHead(over("ETag: a\r\nETag: b\r\n"), 100);
+    assert.deepEqual(parsed, {
+      kind: "error",
+      reason: "upstream sent too big header",
+      duplicates: [`upstream sent duplicate header line: "ETag: b", previous value: "ETag: a", ignored`],
+    });
+  });
+
+  test("a line within it that nginx refuses is reported rather than the size", () => {
+    const parsed = parseResponseHead(over("Content-Length: 1\r\nContent-Length: 1\r\n"), 100);
+    assert.equal(parsed.kind, "error");
+    if (parsed.kind === "error")
+      assert.equal(
+        parsed.reason,
+        `upstream sent duplicate header line: "Content-Length: 1", previous value: "Content-Length: 1"`,
+      );
+  });
+
+  test("a line cut by the end of the buffer is not looked at", () => {
+    const parsed = parseResponseHead(over("ETag: a\r\nETag: b\r\n"), 30);
+    assert.deepEqual(parsed, { kind: "error", reason: "upstream sent too big header", duplicates: [] });
+  });
+});
+
 describe("a proxied response with repeated single-valued headers", () => {
   let backend: ScriptedBackend;
   let peer: Peer;
