@@ -9,6 +9,9 @@
  * Content-Length of digits, or one Transfer-Encoding that is "chunked", never
  * both — otherwise the response is an invalid header (502), so that no client
  * is sent a head whose length two readers would read differently.
+ * A single-valued header repeated (Location, ETag, Expires …) keeps its first
+ * line: nginx 1.23+ ignores the others with a warning (Debian's 1.22 passes
+ * them all).
  */
 
 export interface ResponseHead {
@@ -23,12 +26,14 @@ export interface ResponseHead {
   readonly contentLength: number | undefined;
   /** The one Transfer-Encoding was "chunked". */
   readonly chunked: boolean;
+  /** nginx's warnings for the repeated single-valued lines left out of `headers`. */
+  readonly duplicates: readonly string[];
 }
 
 export type ResponseParse =
   | { readonly kind: "incomplete" }
   | { readonly kind: "head"; readonly head: ResponseHead }
-  | { readonly kind: "error"; readonly reason: string };
+  | { readonly kind: "error"; readonly reason: string; readonly duplicates?: readonly string[] };
 
 const STATUS_LINE = /^HTTP\/(\d)\.(\d+) +(\d{3})(?: (.*))?$/;
 
@@ -42,15 +47,22 @@ export function parseResponseHead(buf: Buffer, limit: number): ResponseParse {
   const status = statusMatch ? Number(statusMatch[3]) : 0;
   const scan = scanHeaderLines(buf, statusEnd + 1);
   // nginx reads the head into a buffer of proxy_buffer_size: nothing past it is looked at.
-  if (scan.kind === "incomplete" || scan.at >= limit) return buf.length > limit ? TOO_BIG : INCOMPLETE;
-  if (!statusMatch || status < 100) return { kind: "error", reason: "upstream sent no valid HTTP/1.0 header" };
-  // nginx handles each line as it is parsed: the first refusal in header order is the one reported.
-  const framing = new FramingHeaders();
-  for (const header of scan.headers) {
-    const refused = framing.check(header);
-    if (refused) return { kind: "error", reason: refused };
+  if (scan.kind === "incomplete" || scan.at >= limit) {
+    if (buf.length <= limit) return INCOMPLETE;
+    if (!statusMatch) return TOO_BIG;
+    // The buffer is full: nginx has handled the lines within it, and may have refused one of them first.
+    const within = scanHeaderLines(buf.subarray(0, limit), statusEnd + 1);
+    const checked = checkHeaders(within.kind === "incomplete" ? within.headers : []);
+    return checked.kind === "error"
+      ? checked
+      : { kind: "error", reason: TOO_BIG.reason, duplicates: checked.duplicates };
   }
-  if (scan.kind === "invalid") return { kind: "error", reason: `upstream sent invalid header: "${scan.text}..."` };
+  if (!statusMatch || status < 100) return { kind: "error", reason: "upstream sent no valid HTTP/1.0 header" };
+  const checked = checkHeaders(scan.headers);
+  if (checked.kind === "error") return checked;
+  const { framing, headers, duplicates } = checked;
+  if (scan.kind === "invalid")
+    return { kind: "error", reason: `upstream sent invalid header: "${scan.text}..."`, duplicates };
   const statusText =
     statusMatch[4] !== undefined && statusMatch[4] !== "" ? `${status} ${statusMatch[4]}` : String(status);
   return {
@@ -59,22 +71,44 @@ export function parseResponseHead(buf: Buffer, limit: number): ResponseParse {
       status,
       statusText,
       version: Number(statusMatch[1]) * 1000 + Number(statusMatch[2]),
-      headers: scan.headers,
+      headers,
       length: scan.length,
       contentLength: framing.contentLength,
       chunked: framing.chunked,
+      duplicates,
     },
   };
 }
 
+/**
+ * The header lines as nginx's handlers take them, one by one: the first
+ * refusal in header order is the one reported, with the warnings before it.
+ */
+function checkHeaders(
+  lines: ReadonlyArray<[string, string]>,
+):
+  | { kind: "error"; reason: string; duplicates: readonly string[] }
+  | { kind: "ok"; framing: FramingHeaders; headers: Array<[string, string]>; duplicates: readonly string[] } {
+  const framing = new FramingHeaders();
+  const single = new SingleValued();
+  const headers: Array<[string, string]> = [];
+  for (const header of lines) {
+    const refused = framing.check(header);
+    if (refused) return { kind: "error", reason: refused, duplicates: single.duplicates };
+    if (single.first(header)) headers.push(header);
+  }
+  return { kind: "ok", framing, headers, duplicates: single.duplicates };
+}
+
 const INCOMPLETE: ResponseParse = { kind: "incomplete" };
-const TOO_BIG: ResponseParse = { kind: "error", reason: "upstream sent too big header" };
+const TOO_BIG = { kind: "error", reason: "upstream sent too big header" } as const;
 
 const CR = 0x0d;
 const LF = 0x0a;
 
 type HeaderScan =
-  | { readonly kind: "incomplete" }
+  /** The lines before the end of the bytes (the head goes on past them). */
+  | { readonly kind: "incomplete"; readonly headers: Array<[string, string]> }
   /** `text` as nginx logs it: the line up to where it stopped, then the byte there in hex. */
   | {
       readonly kind: "invalid";
@@ -193,7 +227,7 @@ function scanHeaderLines(buf: Buffer, from: number): HeaderScan {
         return invalid(p, valueEnd);
     }
   }
-  return { kind: "incomplete" };
+  return { kind: "incomplete", headers };
 }
 
 /** The largest Content-Length ngx_atoof() takes (NGX_MAX_OFF_T_VALUE). */
@@ -231,6 +265,47 @@ class FramingHeaders {
     this.coding = header;
     if (header[1].toLowerCase() !== "chunked") return `upstream sent unknown "Transfer-Encoding": "${header[1]}"`;
     return undefined;
+  }
+}
+
+/**
+ * The headers ngx_http_upstream_headers_in[] reads with a duplicate check
+ * (ngx_http_upstream_process_header_line() and the handlers of Last-Modified,
+ * Expires, X-Accel-Expires, X-Accel-Limit-Rate): a line after the first is
+ * marked ignored (h->hash = 0) and never reaches the client or $upstream_http_.
+ */
+const SINGLE_VALUED: ReadonlySet<string> = new Set([
+  "status",
+  "content-type",
+  "date",
+  "last-modified",
+  "etag",
+  "server",
+  "location",
+  "refresh",
+  "expires",
+  "x-accel-expires",
+  "x-accel-redirect",
+  "x-accel-limit-rate",
+]);
+
+class SingleValued {
+  private readonly seen = new Map<string, [string, string]>();
+  readonly duplicates: string[] = [];
+
+  /** Whether `header` is kept: not a repeat of a single-valued one. */
+  first(header: [string, string]): boolean {
+    const lower = header[0].toLowerCase();
+    if (!SINGLE_VALUED.has(lower)) return true;
+    const previous = this.seen.get(lower);
+    if (!previous) {
+      this.seen.set(lower, header);
+      return true;
+    }
+    this.duplicates.push(
+      `upstream sent duplicate header line: "${line(header)}", previous value: "${line(previous)}", ignored`,
+    );
+    return false;
   }
 }
 

@@ -18,9 +18,10 @@ import type { LogLevel } from "../config/model.js";
 import type { Selection } from "../upstream/balancer.js";
 import type { UpstreamTry } from "../vars/source.js";
 import type { ProxyContext } from "./context.js";
+import { discardResponse } from "./discard-response.js";
 import { interceptResponse, intercepts } from "./intercept.js";
 import { countsAsFailure, failureStatus, statusFailure, TryBudget, type TryFailure } from "./next-upstream.js";
-import { canMove, responseStarted, type Phase } from "./phase.js";
+import { canMove, responseStarted, tryUnderWay, type Phase } from "./phase.js";
 import { readResponseHead } from "./read-response-head.js";
 import { relayResponse, type RelayEnd } from "./relay.js";
 import type { SpoolError } from "./request-body-buffer.js";
@@ -45,6 +46,8 @@ export class ProxySession {
   private record: UpstreamTry | undefined;
   private readonly body: RequestBodySource;
   private crashed = false;
+  /** The client went while proxy_ignore_client_abort kept the request going. */
+  private clientGone = false;
 
   constructor(private readonly ctx: ProxyContext) {
     this.selection = ctx.group.select(ctx.r);
@@ -151,11 +154,18 @@ export class ProxySession {
     const head = buildUpstreamHead(r, pass, location, this.body.upstreamFraming());
     attempt.write(head);
     attempt.headWritten(group.keepalive === undefined || /\r\nconnection:[ \t]*close/i.test(head));
-    readResponseHead(attempt, {
-      head: (responseHead, rest) => this.responseHead(attempt, responseHead, rest),
-      invalid: (reason) => this.invalidHead(attempt, reason),
-      closed: () => this.closedBeforeHead(attempt),
-    });
+    readResponseHead(
+      attempt,
+      {
+        head: (responseHead, rest) => this.responseHead(attempt, responseHead, rest),
+        invalid: (reason) => this.invalidHead(attempt, reason),
+        duplicate: (warning) => {
+          if (this.current(attempt)) this.logUpstream("warn", `${warning} while reading response header from upstream`);
+        },
+        closed: () => this.closedBeforeHead(attempt),
+      },
+      location.loc.proxyBufferSize,
+    );
     this.body.send(attempt, () =>
       attempt.requestWritten(() => {
         if (this.current(attempt) && this.phase === "send request") this.to("read response head");
@@ -187,20 +197,28 @@ export class ProxySession {
       this.next(attempt, failure, "reading response header from upstream");
       return;
     }
-    const next: Phase =
-      head.status === 101 && r.facts.upgrade ? "upgrade" : intercepts(r, head.status) ? "intercept" : "relay";
+    const next: Phase = this.clientGone
+      ? "relay"
+      : head.status === 101 && r.facts.upgrade
+        ? "upgrade"
+        : intercepts(r, head.status)
+          ? "intercept"
+          : "relay";
     this.to(next);
     this.body.responseStarted();
     attempt.responseHeadArrived();
     if (services.keepsResponseHeaders) attempt.record.responseHeaders = head.headers;
-    if (next === "upgrade") {
+    const relayEnded = (end: RelayEnd): void => this.relayEnded(attempt, end);
+    if (this.clientGone) {
+      discardResponse(this.ctx, attempt, head, rest, this.guard, relayEnded);
+    } else if (next === "upgrade") {
       upgradeToTunnel(this.ctx, attempt, head, rest, this.guard, (how) => this.tunnelClosed(attempt, how));
     } else if (next === "intercept") {
       this.to("finished");
       this.body.dispose();
       interceptResponse(this.ctx, attempt, head.status, this.upstreamUrl);
     } else {
-      relayResponse(this.ctx, attempt, head, rest, this.guard, (end) => this.relayEnded(attempt, end));
+      relayResponse(this.ctx, attempt, head, rest, this.guard, relayEnded);
     }
   }
 
@@ -340,7 +358,12 @@ export class ProxySession {
 
   private clientAborted(reason: AbortReason): void {
     if (this.over) return;
-    const { r, services } = this.ctx;
+    const { r, services, location } = this.ctx;
+    if (reason !== "timeout" && location.loc.proxyIgnoreClientAbort && this.waitsForUpstream) {
+      // nginx does not look at the client until it has a response to send (discard-response.ts).
+      this.clientGone = true;
+      return;
+    }
     const started = responseStarted(this.phase);
     if (!started && reason === "timeout") {
       // client_body_timeout (the only client timer before a response): nginx closes and logs 408, nothing more.
@@ -373,6 +396,11 @@ export class ProxySession {
     this.abandonAttempt();
     this.body.dispose();
     this.ctx.services.crash(this.ctx.r, err);
+  }
+
+  /** After the request body, before the response head: where nginx's check_broken_connection would look. */
+  private get waitsForUpstream(): boolean {
+    return this.phase === "select peer" || tryUnderWay(this.phase);
   }
 
   private get upstreamUrl(): string {

@@ -15,6 +15,7 @@ import { HEADERS_MODULE, type HeadersLocConf } from "./headers.js";
 import { HTTP_CORE_MODULE, type CoreLocConf, type CoreSrvConf } from "./http-core.js";
 import { LOG_MODULE, type LogLocConf } from "./log.js";
 import { MAP_MODULE } from "./map.js";
+import { PROXY_BUFFERS_MODULE, type ProxyBuffersLocConf } from "./proxy-buffers.js";
 import { PROXY_CACHE_MODULE, type ProxyCacheLocConf } from "./proxy-cache.js";
 import { PROXY_RESPONSE_MODULE, type ProxyResponseLocConf } from "./proxy-response.js";
 import { PROXY_MODULE, type ProxyLocConf } from "./proxy.js";
@@ -45,6 +46,7 @@ export const MODULES = [
   REQUEST_BODY_MODULE,
   PROXY_CACHE_MODULE,
   SSL_MODULE,
+  PROXY_BUFFERS_MODULE,
 ] as const satisfies readonly ConfModule[];
 
 /** Everything a location may set and inherit. */
@@ -58,7 +60,8 @@ export type LocConf = CoreLocConf &
   HeadersLocConf &
   ProxyResponseLocConf &
   RequestBodyLocConf &
-  ProxyCacheLocConf;
+  ProxyCacheLocConf &
+  ProxyBuffersLocConf;
 
 /** Everything a server may set and inherit from the http block. */
 export type SrvConf = CoreSrvConf & SslSrvConf;
