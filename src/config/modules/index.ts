@@ -17,6 +17,7 @@ import { LOG_MODULE, type LogLocConf } from "./log.js";
 import { MAP_MODULE } from "./map.js";
 import { PROXY_CACHE_MODULE, type ProxyCacheLocConf } from "./proxy-cache.js";
 import { PROXY_RESPONSE_MODULE, type ProxyResponseLocConf } from "./proxy-response.js";
+import { REALIP_MODULE, type RealipLocConf } from "./realip.js";
 import { PROXY_MODULE, type ProxyLocConf } from "./proxy.js";
 import { REQUEST_BODY_MODULE, type RequestBodyLocConf } from "./request-body.js";
 import { RESOLVER_MODULE, type ResolverLocConf } from "./resolver.js";
@@ -45,6 +46,7 @@ export const MODULES = [
   REQUEST_BODY_MODULE,
   PROXY_CACHE_MODULE,
   SSL_MODULE,
+  REALIP_MODULE,
 ] as const satisfies readonly ConfModule[];
 
 /** Everything a location may set and inherit. */
@@ -58,7 +60,8 @@ export type LocConf = CoreLocConf &
   HeadersLocConf &
   ProxyResponseLocConf &
   RequestBodyLocConf &
-  ProxyCacheLocConf;
+  ProxyCacheLocConf &
+  RealipLocConf;
 
 /** Everything a server may set and inherit from the http block. */
 export type SrvConf = CoreSrvConf & SslSrvConf;
