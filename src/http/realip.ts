@@ -57,7 +57,8 @@ function headerValues(r: HttpRequest, lowerName: string): string[] {
 
 function trusted(from: readonly RealIpSource[], address: string): boolean {
   const client = clientAddress(address);
-  return from.some((source) => matches(source, client));
+  // Host names were looked up when the configuration was read (lookUpRealIpHosts()).
+  return from.some((source) => source.kind !== "host" && matches(source, client));
 }
 
 /** ngx_http_get_forwarded_addr() over several X-Forwarded-For lines: the last first, on while recursive. */
