@@ -136,6 +136,29 @@ describe("differential: realip from request headers", { skip }, () => {
     });
   }
 
+  test("the address is the request's: the next request on the connection has the connection's again", async () => {
+    const results: string[] = [];
+    for (const name of ["nginx", "wsgate"] as const) {
+      const peer = peers[name]!;
+      const logged = peer.readLog("ri.log").length;
+      const first = "GET /xrealip HTTP/1.1\r\nHost: a.test\r\nX-Real-IP: 203.0.113.9\r\n\r\n";
+      const second = "GET /xrealip HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n";
+      await exchange(peer.port, first + second);
+      await until(() => peer.readLog("ri.log").slice(logged).trim().split("\n").length >= 2, 1000, "two lines").catch(
+        () => undefined,
+      );
+      results.push(
+        peer
+          .readLog("ri.log")
+          .slice(logged)
+          .trim()
+          .replace(/\|\d{5}\|/g, "|EPHEMERAL|"),
+      );
+    }
+    assert.match(results[0]!, /^203\.0\.113\.9\|\|127\.0\.0\.1\|.*\n127\.0\.0\.1\|EPHEMERAL\|/);
+    assert.equal(results[1], results[0]);
+  });
+
   test("a refusal names the real address in the error log", () => {
     const forbidden = (peer: Peer): string[] =>
       peer
