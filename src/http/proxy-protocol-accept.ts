@@ -2,10 +2,11 @@
  * The first step on a `listen … proxy_protocol` address, before HTTP or TLS
  * (ngx_http_wait_request_handler(), ngx_http_ssl_handshake()): the PROXY
  * header is read from the first bytes received, at most `limit` of them (the
- * client_header_buffer_size nginx reads into, or the 4096 bytes it peeks at
+ * client_header_buffer_size nginx reads into, or the 4097 bytes it peeks at
  * before a handshake). A broken header is logged at error level "while
  * reading PROXY protocol" and the connection closed without a response; a
- * FIN or client_header_timeout before any byte is logged at info, as nginx.
+ * FIN or client_header_timeout before any byte is logged at info, as nginx
+ * (a FIN on a TLS address is a broken, empty header there).
  * The bytes after the header go back to the socket for what follows.
  */
 
@@ -46,7 +47,9 @@ export function readProxyHeader(
   };
   const onError = (err: Error): void => wait.errorLog.log("info", `recv() failed (${systemErrorText(err)})`, context);
   const onEnd = (): void => {
-    wait.errorLog.log("info", "client closed connection", context);
+    // ngx_http_ssl_handshake() parses what its peek returned, nothing: a broken header; else, as any wait.
+    if (wait.peek) wait.errorLog.log("error", `broken header: ""`, context);
+    else wait.errorLog.log("info", "client closed connection", context);
     socket.destroy();
   };
   const onTimeout = (): void => {

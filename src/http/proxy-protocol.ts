@@ -25,8 +25,8 @@ export type ProxyHeaderResult =
   /** `message` undefined: closed without a line, as nginx does for a v2 address block cut short. */
   | { readonly kind: "error"; readonly message: string | undefined };
 
-/** NGX_PROXY_PROTOCOL_MAX_HEADER: the most a TLS address peeks for the header. */
-export const PROXY_PROTOCOL_MAX_HEADER = 4096;
+/** What a TLS address peeks at for the header: NGX_PROXY_PROTOCOL_MAX_HEADER + 1 bytes. */
+export const PROXY_PROTOCOL_PEEK = 4097;
 
 const SIGNATURE = Buffer.from("\r\n\r\n\0\r\nQUIT\n", "latin1");
 /** signature, version/command, family/transport, length. */

@@ -18,7 +18,7 @@ import type { AddressServers } from "./select-server.js";
 import { planBindings, type Binding } from "./bindings.js";
 import { acceptOnSslAddress } from "./tls-accept.js";
 import { readProxyHeader } from "./proxy-protocol-accept.js";
-import { PROXY_PROTOCOL_MAX_HEADER } from "./proxy-protocol.js";
+import { PROXY_PROTOCOL_PEEK } from "./proxy-protocol.js";
 import { stripMappedV4 } from "./client-address.js";
 import type { ProxyProtocolFacts } from "../vars/source.js";
 
@@ -198,8 +198,8 @@ export class HttpServer {
       connectionId: id,
       client: stripMappedV4(socket.remoteAddress ?? ""),
       listenText: binding.listen.text,
-      // nginx reads the header into client_header_buffer_size, or peeks 4096 bytes before a handshake.
-      limit: servers.ssl ? PROXY_PROTOCOL_MAX_HEADER : srv.clientHeaderBufferSize,
+      // nginx reads the header into client_header_buffer_size, or peeks 4097 bytes before a handshake.
+      limit: servers.ssl ? PROXY_PROTOCOL_PEEK : srv.clientHeaderBufferSize,
       peek: servers.ssl === true,
       timeoutMs: srv.clientHeaderTimeoutMs,
       errorLog: this.errorLogs.forLocation(servers.defaultServer.loc),

@@ -149,6 +149,27 @@ function errorRecords(text: string): string[] {
     });
 }
 
+/** Connect and close at once (a FIN before any byte); the lines logged about the PROXY header. */
+async function closeAtOnce(peer: Peer): Promise<string[]> {
+  const errors = peer.errorLog().length;
+  await new Promise<void>((done) => {
+    const socket = connect(peer.port, "127.0.0.1", () => socket.end());
+    socket.on("close", () => done());
+    socket.on("error", () => done());
+    socket.resume();
+  });
+  await until(() => peer.errorLog().length > errors, 1000, "a log line").catch(() => undefined);
+  return errorRecordsAll(peer.errorLog().slice(errors)).filter((line) => line.includes("PROXY"));
+}
+
+/** Every error-log record (any level), normalised. */
+function errorRecordsAll(text: string): string[] {
+  return text
+    .split(/\n(?=\d{4}\/\d\d\/\d\d )/)
+    .filter((record) => record.trim() !== "")
+    .map((record) => normalise(record.trimEnd()));
+}
+
 const normalise = (line: string): string =>
   line
     .replace(/^\S+ \S+ (\[\w+\]) \d+#\d+: (\*\d+ )?/, "$1 ")
@@ -219,6 +240,12 @@ describe("differential: listen … proxy_protocol and real_ip_header proxy_proto
     const nginx = await lines("nginx");
     assert.match(nginx.join("\n"), /client timed out/);
     assert.deepEqual(await lines("wsgate"), nginx);
+  });
+
+  test("a client that closes before sending anything", async () => {
+    const nginx = await closeAtOnce(peers.nginx!);
+    assert.match(nginx.join("\n"), /client closed connection/);
+    assert.deepEqual(await closeAtOnce(peers.wsgate!), nginx);
   });
 });
 
@@ -305,5 +332,10 @@ describe("differential: an ssl proxy_protocol address", { skip }, () => {
     }
     assert.match(results[0]!, /broken header/);
     assert.equal(results[1], results[0]);
+  });
+
+  test("a client that closes before sending anything", async () => {
+    const nginx = await closeAtOnce(peers.nginx!);
+    assert.deepEqual(await closeAtOnce(peers.wsgate!), nginx);
   });
 });
