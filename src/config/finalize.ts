@@ -23,6 +23,7 @@ import { finalizeServers, httpLevel, mergeLoc, mergeMain, mergeSrv } from "./mer
 import type { Prefixes } from "./paths.js";
 import { checkResolvableUpstreams, lookUpNameServers, runtimeName } from "./modules/resolver.js";
 import { defaultUpstreamServer } from "./modules/upstream.js";
+import { lookUpRealIpHosts } from "./modules/realip.js";
 import { finalizeScript } from "./rewrite/finalize-script.js";
 
 export function finalizeMain(main: MainBuild, prefixes: Prefixes, defaultErrorLog?: string): MainConf {
@@ -32,6 +33,7 @@ export function finalizeMain(main: MainBuild, prefixes: Prefixes, defaultErrorLo
 export async function finalizeHttp(http: HttpBuild, prefixes: Prefixes, ticketKeys?: string): Promise<HttpConf> {
   http.registry.link();
   await lookUpNameServers(http);
+  await lookUpRealIpHosts(http);
   const { loc: httpLoc, srv: httpSrv } = httpLevel(http, prefixes);
   const servers = http.servers.map((server) => finalizeServer(server, httpSrv, httpLoc));
   finalizeServers(servers, { http, ticketKeys });

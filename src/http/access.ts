@@ -19,9 +19,9 @@ export function accessAllowed(rules: readonly AccessRule[], address: string): bo
   return true;
 }
 
-type Client = { readonly family: 4 | 6; readonly bytes: Uint8Array } | { readonly family: "unix" };
+export type Client = { readonly family: 4 | 6; readonly bytes: Uint8Array } | { readonly family: "unix" };
 
-function clientAddress(address: string): Client {
+export function clientAddress(address: string): Client {
   if (isIPv4(address)) return { family: 4, bytes: addressBytes(address, 4) };
   if (isIPv6(address)) {
     const bytes = addressBytes(address, 6);
@@ -31,7 +31,7 @@ function clientAddress(address: string): Client {
   return { family: "unix" };
 }
 
-function matches(match: AccessRule["match"], client: Client): boolean {
+export function matches(match: AccessRule["match"], client: Client): boolean {
   if (match.kind === "all") return true;
   if (match.kind === "unix") return client.family === "unix";
   if (client.family !== match.family) return false;

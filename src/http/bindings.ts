@@ -77,8 +77,15 @@ export function planBindings(http: HttpConf): Binding[] {
     const defaultServer =
       entry.servers.find((server) => server.listens.some((l) => l.text === entry.listen.text && l.defaultServer)) ??
       entry.servers[0]!;
-    const ssl = entry.servers.some((server) => server.listens.some((l) => l.text === entry.listen.text && l.ssl));
-    return ssl ? { ...indexServers(entry.servers, defaultServer), ssl } : indexServers(entry.servers, defaultServer);
+    // As ngx_http_add_addresses(): an option any listen of the address has is the address's.
+    const has = (option: "ssl" | "proxyProtocol"): boolean =>
+      entry.servers.some((server) => server.listens.some((l) => l.text === entry.listen.text && l[option]));
+    const servers = indexServers(entry.servers, defaultServer);
+    return {
+      ...servers,
+      ...(has("ssl") ? { ssl: true } : {}),
+      ...(has("proxyProtocol") ? { proxyProtocol: true } : {}),
+    };
   };
   const wildcards = new Map<string, Binding>();
   for (const entry of byText.values()) {

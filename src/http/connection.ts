@@ -24,7 +24,7 @@ import type { ConnectionInfo } from "./request.js";
 import { HeadReader, type RequestHead } from "./request-head.js";
 import { Deadline } from "./deadlines.js";
 import type { BodyFraming } from "./request-headers.js";
-import type { TlsFacts } from "../vars/source.js";
+import type { ProxyProtocolFacts, TlsFacts } from "../vars/source.js";
 import { stripMappedV4 } from "./client-address.js";
 import {
   attachListeners,
@@ -86,6 +86,8 @@ export class ClientConnection implements ConnectionInfo {
   tls: TlsFacts | undefined;
   /** Plain HTTP on a `listen … ssl` address: each request is answered nginx's 497 (sent as 400). */
   plainOnSslPort = false;
+  /** The PROXY protocol header's addresses (`listen … proxy_protocol`); undefined without them. */
+  proxyProtocol: ProxyProtocolFacts | undefined;
 
   constructor(
     readonly socket: Socket,

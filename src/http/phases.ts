@@ -13,6 +13,7 @@ import type { ErrorLog } from "../log/error-log.js";
 import { runScript, type ScriptOutcome } from "./rewrite-script.js";
 import { recordMatch } from "../vars/captures.js";
 import { accessAllowed } from "./access.js";
+import { runRealip } from "./realip.js";
 
 /** What the phases ask of the request flow. */
 export interface PhaseHooks {
@@ -69,9 +70,13 @@ function fromFindConfig(r: HttpRequest, hooks: PhaseHooks, skipFirstFind = false
   }
 }
 
-/** The access phase: allow/deny (ngx_http_access_module); a refusal is nginx's 403 and error-log line. */
+/**
+ * The preaccess phase (realip with the location's settings), then the access phase: allow/deny
+ * (ngx_http_access_module); a refusal is nginx's 403 and error-log line.
+ */
 function accessPhase(r: HttpRequest, hooks: PhaseHooks): PhaseOutcome | undefined {
-  if (accessAllowed(r.loc.accessRules, r.connection.remoteAddress)) return undefined;
+  runRealip(r, r.loc);
+  if (accessAllowed(r.loc.accessRules, r.remoteAddress)) return undefined;
   hooks.errorLogFor(r).log("error", "access forbidden by rule", r.logContext());
   return { kind: "status", status: 403 };
 }

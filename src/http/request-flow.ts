@@ -25,6 +25,7 @@ import { errorPageFor, sendErrorPage } from "./error-page.js";
 import { answeredBeforeHandler, connectionKept, enterLocation, enterNamedLocation, errorMet } from "./keep-alive.js";
 import { sendWhole } from "./response-writer.js";
 import type { ConnectionStats, ContentFlow, ContentHandlers, ErrorExtras } from "./content-handler.js";
+import { runRealip } from "./realip.js";
 import { internalRedirect, namedLocation, runPhases, type PhaseHooks, type PhaseOutcome } from "./phases.js";
 import { onUninitializedVariable } from "../config/rewrite/set-variables.js";
 import { parseTarget } from "./uri.js";
@@ -130,6 +131,9 @@ export class RequestFlow implements ConnectionEvents, ContentFlow {
       this.respondError(r, 497);
       return;
     }
+    r.reportError = (level, message, context) => this.errorLogFor(r).log(level, message, context);
+    // The post-read phase: realip with the server's settings, before the server's rewrite script.
+    runRealip(r, r.server.loc);
     this.afterPhases(r, runPhases(r, this.phaseHooks));
   }
 

@@ -5,7 +5,7 @@
  */
 
 import type { LocConf, LocationConf, ServerConf } from "../config/model.js";
-import type { HeaderList, TlsFacts, UpstreamTry, VariableSource } from "../vars/source.js";
+import type { HeaderList, ProxyProtocolFacts, TlsFacts, UpstreamTry, VariableSource } from "../vars/source.js";
 import type { RequestHead } from "./request-head.js";
 import type { RequestFacts } from "./request-headers.js";
 import type { RequestLogContext } from "../log/error-log.js";
@@ -13,6 +13,7 @@ import { variableName } from "../vars/http-variables.js";
 import { documentRoot, mapUriToPath } from "./paths.js";
 import { realpathSync } from "node:fs";
 import { systemErrorText } from "../core/errors.js";
+import type { RealAddress } from "./realip.js";
 
 /** What a request needs from the connection it arrived on. */
 export interface ConnectionInfo {
@@ -30,6 +31,8 @@ export interface ConnectionInfo {
   readonly bodyBytesRead: number;
   /** The TLS session, on a `listen … ssl` address; undefined for plain HTTP. */
   readonly tls?: TlsFacts | undefined;
+  /** The PROXY protocol header's addresses, on a `listen … proxy_protocol` address. */
+  readonly proxyProtocol?: ProxyProtocolFacts | undefined;
 }
 
 export class HttpRequest implements VariableSource {
@@ -70,6 +73,8 @@ export class HttpRequest implements VariableSource {
   discardBody = false;
   /** The upstream of a proxying that ended in an error_page: nginx keeps naming it in error-log lines. */
   upstreamForLog: string | undefined = undefined;
+  /** The client's address realip put in force ($remote_addr, allow/deny, logs); undefined: the connection's. */
+  realAddress: RealAddress | undefined = undefined;
   /** The method after an error_page redirect turned it into GET. */
   methodOverride: string | undefined = undefined;
   private readonly bytesAtStart: number;
@@ -96,10 +101,23 @@ export class HttpRequest implements VariableSource {
   }
 
   get remoteAddress(): string {
-    return this.connection.remoteAddress;
+    return this.realAddress?.address ?? this.connection.remoteAddress;
   }
   get remotePort(): number {
+    return this.realAddress ? this.realAddress.port : this.connection.remotePort;
+  }
+  get realipRemoteAddress(): string {
+    return this.connection.remoteAddress;
+  }
+  get realipRemotePort(): number {
     return this.connection.remotePort;
+  }
+  get proxyProtocol(): ProxyProtocolFacts | undefined {
+    return this.connection.proxyProtocol;
+  }
+  /** $proxy_protocol_tlv_* reports a broken TLV at error level, as nginx, in the request's context. */
+  get variableError(): (message: string) => void {
+    return (message) => this.reportError?.("error", message, this.logContext());
   }
   get serverAddress(): string {
     return this.connection.localAddress;
@@ -149,7 +167,7 @@ export class HttpRequest implements VariableSource {
     return mapUriToPath(this).path;
   }
   /** Where $realpath_root reports a failed realpath() (set by the content phase). */
-  reportError: ((level: "crit", message: string, context: RequestLogContext) => void) | undefined = undefined;
+  reportError: ((level: "crit" | "error", message: string, context: RequestLogContext) => void) | undefined = undefined;
   get realpathRoot(): string | undefined {
     const root = this.documentRoot;
     try {
@@ -191,7 +209,7 @@ export class HttpRequest implements VariableSource {
     const hostHeader = this.head.headers.find(([name]) => name.toLowerCase() === "host")?.[1];
     return {
       connectionId: this.connection.id,
-      client: this.connection.remoteAddress,
+      client: this.remoteAddress,
       server: this.serverName,
       request: this.head.requestLine,
       ...(upstream !== undefined

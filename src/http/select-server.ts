@@ -16,6 +16,8 @@ export interface AddressServers {
   readonly regexes: ReadonlyArray<readonly [regex: RegExp, server: ServerConf]>;
   /** A `listen … ssl` names this address: its connections speak TLS. */
   readonly ssl?: boolean;
+  /** A `listen … proxy_protocol` names this address: its connections start with a PROXY header. */
+  readonly proxyProtocol?: boolean;
 }
 
 export function indexServers(servers: readonly ServerConf[], defaultServer: ServerConf): AddressServers {

@@ -11,12 +11,16 @@ import { systemErrorText } from "../core/errors.js";
 import type { AccessLog } from "../log/access-log.js";
 import type { ErrorLog, ErrorLogs } from "../log/error-log.js";
 import { UpstreamGroup } from "../upstream/group.js";
-import { ClientConnection, requestCounter } from "./connection.js";
+import { ClientConnection, requestCounter, takeConnectionId } from "./connection.js";
 import type { ConnectionStats, ContentHandlers } from "./content-handler.js";
 import { RequestFlow } from "./request-flow.js";
 import type { AddressServers } from "./select-server.js";
 import { planBindings, type Binding } from "./bindings.js";
 import { acceptOnSslAddress } from "./tls-accept.js";
+import { readProxyHeader } from "./proxy-protocol-accept.js";
+import { PROXY_PROTOCOL_PEEK } from "./proxy-protocol.js";
+import { stripMappedV4 } from "./client-address.js";
+import type { ProxyProtocolFacts } from "../vars/source.js";
 
 export class ListenError extends Error {}
 
@@ -32,6 +36,7 @@ export class HttpServer {
   private readonly upstreams = new Map<string, UpstreamGroup>();
 
   private readonly errorLog: ErrorLog;
+  private readonly errorLogs: ErrorLogs;
   /** worker_connections: connections this process may hold, listening sockets included (as nginx counts). */
   private connectionLimit = Infinity;
   private connectionLimitText = "";
@@ -46,6 +51,7 @@ export class HttpServer {
     content: ContentHandlers,
   ) {
     this.errorLog = errorLogs.main;
+    this.errorLogs = errorLogs;
     for (const [name, conf] of http.upstreams) this.upstreams.set(name, new UpstreamGroup(conf));
     this.bindings = planBindings(http);
     this.flow = new RequestFlow({
@@ -170,24 +176,72 @@ export class HttpServer {
     const defaultLoc = binding.servers.defaultServer.loc;
     socket.setNoDelay(defaultLoc.tcpNodelay);
     const servers = this.addressServers(binding, socket.localAddress ?? "");
+    if (servers.proxyProtocol) {
+      this.readProxyHeader(socket, binding, servers);
+      return;
+    }
     if (servers.ssl) {
-      // Until its first bytes tell TLS from plain HTTP, the socket waits here (src/http/tls-accept.ts).
-      this.waiting.add(socket);
-      // c->start_time is the accept: keepalive_time counts the TLS handshake in.
-      const acceptedMs = Date.now();
-      const open = (client: Socket, id: number, plain: boolean): ClientConnection => {
-        this.waiting.delete(socket);
-        const connection = this.open(client, binding, id, acceptedMs);
-        connection.plainOnSslPort = plain;
-        return connection;
-      };
-      acceptOnSslAddress(socket, servers, binding.listen.text, this.errorLog, open, () => {
-        this.waiting.delete(socket);
-        this.checkIdle();
-      });
+      this.acceptTls(socket, binding, servers, undefined, Date.now(), undefined);
       return;
     }
     this.open(socket, binding, undefined);
+  }
+
+  /** `listen … proxy_protocol`: the PROXY header first, then HTTP or TLS as the address has it. */
+  private readProxyHeader(socket: Socket, binding: Binding, servers: AddressServers): void {
+    // The socket waits here until its header is read (src/http/proxy-protocol-accept.ts).
+    this.waiting.add(socket);
+    const acceptedMs = Date.now();
+    const id = takeConnectionId();
+    const srv = servers.defaultServer.srv;
+    const wait = {
+      connectionId: id,
+      client: stripMappedV4(socket.remoteAddress ?? ""),
+      listenText: binding.listen.text,
+      // nginx reads the header into client_header_buffer_size, or peeks 4097 bytes before a handshake.
+      limit: servers.ssl ? PROXY_PROTOCOL_PEEK : srv.clientHeaderBufferSize,
+      peek: servers.ssl === true,
+      timeoutMs: srv.clientHeaderTimeoutMs,
+      errorLog: this.errorLogs.forLocation(servers.defaultServer.loc),
+    };
+    const header = (facts: ProxyProtocolFacts | undefined): void => {
+      if (servers.ssl) {
+        this.acceptTls(socket, binding, servers, id, acceptedMs, facts);
+      } else {
+        this.waiting.delete(socket);
+        this.open(socket, binding, id, acceptedMs).proxyProtocol = facts;
+      }
+      socket.resume();
+    };
+    readProxyHeader(socket, wait, header, () => {
+      this.waiting.delete(socket);
+      this.checkIdle();
+    });
+  }
+
+  private acceptTls(
+    socket: Socket,
+    binding: Binding,
+    servers: AddressServers,
+    id: number | undefined,
+    acceptedMs: number,
+    proxyProtocol: ProxyProtocolFacts | undefined,
+  ): void {
+    // Until its first bytes tell TLS from plain HTTP, the socket waits here (src/http/tls-accept.ts).
+    this.waiting.add(socket);
+    // c->start_time is the accept: keepalive_time counts the TLS handshake in.
+    const open = (client: Socket, connectionId: number, plain: boolean): ClientConnection => {
+      this.waiting.delete(socket);
+      const connection = this.open(client, binding, connectionId, acceptedMs);
+      connection.plainOnSslPort = plain;
+      connection.proxyProtocol = proxyProtocol;
+      return connection;
+    };
+    const gone = (): void => {
+      this.waiting.delete(socket);
+      this.checkIdle();
+    };
+    acceptOnSslAddress(socket, servers, binding.listen.text, this.errorLog, open, gone, id);
   }
 
   private open(socket: Socket, binding: Binding, id: number | undefined, acceptedMs = Date.now()): ClientConnection {

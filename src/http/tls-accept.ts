@@ -55,8 +55,10 @@ export function acceptOnSslAddress(
   errorLog: ErrorLog,
   open: OpenConnection,
   onGone: () => void,
+  /** The connection's number when taken already (a PROXY protocol header was read first). */
+  connectionId?: number,
 ): void {
-  const id = takeConnectionId();
+  const id = connectionId ?? takeConnectionId();
   const client = stripMappedV4(raw.remoteAddress ?? "");
   const context = (): RequestLogContext => ({
     connectionId: id,

@@ -13,12 +13,14 @@ import { NGINX_VERSION } from "../version.js";
 import type { VariableRegistry } from "./registry.js";
 import type { HeaderList, UpstreamTry, VariableSource } from "./source.js";
 import { formatIso8601, formatLocalTime, formatMsec } from "./time.js";
+import { portText, registerRealipVariables } from "./realip-variables.js";
 
 type Getter = (r: VariableSource) => string | undefined;
 
 const FIXED: Record<string, Getter> = {
   remote_addr: (r) => r.remoteAddress,
-  remote_port: (r) => String(r.remotePort),
+  // A port 0 (an address realip took from a header without one) is empty, as nginx prints it.
+  remote_port: (r) => portText(r.remotePort),
   server_addr: (r) => r.serverAddress,
   server_port: (r) => String(r.serverPort),
   connection: (r) => String(r.connectionId),
@@ -85,6 +87,7 @@ const CHANGING: Record<string, Getter> = {
 export function registerHttpVariables(registry: VariableRegistry): void {
   for (const [name, get] of Object.entries(FIXED)) registry.define(name, get);
   for (const [name, get] of Object.entries(CHANGING)) registry.define(name, get, false);
+  registerRealipVariables(registry);
   registry.definePrefix("http_", (suffix) => ({ get: (r) => joinedHeader(r.headers, suffix), cacheable: true }));
   registry.definePrefix("sent_http_", (suffix) => ({
     get: (r) => joinedHeader(r.responseHeaders, suffix),

@@ -18,6 +18,17 @@ export interface TlsFacts {
   readonly alpnProtocol: string;
 }
 
+/** The addresses of a `listen … proxy_protocol` connection's PROXY header ($proxy_protocol_addr …). */
+export interface ProxyProtocolFacts {
+  /** As sent in v1 (not checked to be an address, as nginx); printed by ngx_sock_ntop() from v2. */
+  readonly srcAddr: string;
+  readonly dstAddr: string;
+  readonly srcPort: number;
+  readonly dstPort: number;
+  /** The v2 header's TLVs, unparsed ($proxy_protocol_tlv_*). */
+  readonly tlvs?: Buffer | undefined;
+}
+
 export interface VariableSource {
   /** Per-request cache of cacheable variables by registry index: null is "not found". */
   readonly variableCache: Array<string | null | undefined>;
@@ -31,6 +42,13 @@ export interface VariableSource {
   readonly connectionRequests: number;
   /** The connection's TLS session; undefined for plain HTTP. */
   readonly tls?: TlsFacts | undefined;
+  /** The PROXY protocol header's addresses; undefined without one (or for UNKNOWN and LOCAL). */
+  readonly proxyProtocol?: ProxyProtocolFacts | undefined;
+  /** The connection's own address and port, whatever realip made of $remote_addr ($realip_remote_addr). */
+  readonly realipRemoteAddress?: string;
+  readonly realipRemotePort?: number;
+  /** Where a variable reports an error at request time (nginx logs it with the request's context). */
+  readonly variableError?: ((message: string) => void) | undefined;
 
   // The request as received.
   readonly method: string;

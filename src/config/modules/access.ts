@@ -67,7 +67,7 @@ export function parseCidr(text: string): CidrMatch | undefined {
 }
 
 /** parseCidr(), and whether any bit past the prefix was set (ngx_ptocidr()'s NGX_DONE). */
-function parseCidrBits(text: string): { match: CidrMatch; lowBitsCleared: boolean } | undefined {
+export function parseCidrBits(text: string): { match: CidrMatch; lowBitsCleared: boolean } | undefined {
   const slash = text.indexOf("/");
   const address = slash === -1 ? text : text.slice(0, slash);
   const family = isIPv4(address) ? 4 : isIPv6(address) ? 6 : undefined;

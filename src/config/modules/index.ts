@@ -18,6 +18,7 @@ import { MAP_MODULE } from "./map.js";
 import { PROXY_BUFFERS_MODULE, type ProxyBuffersLocConf } from "./proxy-buffers.js";
 import { PROXY_CACHE_MODULE, type ProxyCacheLocConf } from "./proxy-cache.js";
 import { PROXY_RESPONSE_MODULE, type ProxyResponseLocConf } from "./proxy-response.js";
+import { REALIP_MODULE, type RealipLocConf } from "./realip.js";
 import { PROXY_MODULE, type ProxyLocConf } from "./proxy.js";
 import { REQUEST_BODY_MODULE, type RequestBodyLocConf } from "./request-body.js";
 import { RESOLVER_MODULE, type ResolverLocConf } from "./resolver.js";
@@ -47,6 +48,7 @@ export const MODULES = [
   PROXY_CACHE_MODULE,
   SSL_MODULE,
   PROXY_BUFFERS_MODULE,
+  REALIP_MODULE,
 ] as const satisfies readonly ConfModule[];
 
 /** Everything a location may set and inherit. */
@@ -61,7 +63,8 @@ export type LocConf = CoreLocConf &
   ProxyResponseLocConf &
   RequestBodyLocConf &
   ProxyCacheLocConf &
-  ProxyBuffersLocConf;
+  ProxyBuffersLocConf &
+  RealipLocConf;
 
 /** Everything a server may set and inherit from the http block. */
 export type SrvConf = CoreSrvConf & SslSrvConf;

@@ -1,5 +1,5 @@
 /**
- * `listen address[:port] [default_server] [ssl] [ipv6only=on|off] [backlog=N] …`,
+ * `listen address[:port] [default_server] [ssl] [proxy_protocol] [ipv6only=on|off] [backlog=N] …`,
  * after ngx_http_core_listen() and ngx_parse_url().
  */
 
@@ -17,6 +17,8 @@ export interface ListenConf {
   readonly backlog: number;
   /** `ssl`: connections to this address speak TLS (src/http/tls-accept.ts). */
   readonly ssl?: boolean;
+  /** `proxy_protocol`: connections start with a PROXY protocol header (src/http/proxy-protocol.ts). */
+  readonly proxyProtocol?: boolean;
   /** As nginx names it in messages: "0.0.0.0:8020", "[::]:8020". */
   readonly text: string;
   readonly place: SourcePlace;
@@ -26,7 +28,6 @@ export interface ListenConf {
 const UNSUPPORTED_PARAMETERS = new Set([
   "http2",
   "quic",
-  "proxy_protocol",
   "reuseport",
   "deferred",
   "bind",
@@ -45,10 +46,12 @@ export function parseListen(node: DirectiveNode): ListenConf {
   let ipv6only = true;
   let backlog = 511;
   let ssl = false;
+  let proxyProtocol = false;
   for (const parameter of parameters) {
     const [key, value] = splitParameter(parameter);
     if (key === "default_server" || key === "default") defaultServer = true;
     else if (key === "ssl" && value === undefined) ssl = true;
+    else if (key === "proxy_protocol" && value === undefined) proxyProtocol = true;
     else if (key === "ipv6only" && (value === "on" || value === "off")) ipv6only = value === "on";
     else if (key === "backlog" && value !== undefined && /^-?\d+$/.test(value) && Number(value) !== 0)
       backlog = Number(value);
@@ -58,7 +61,17 @@ export function parseListen(node: DirectiveNode): ListenConf {
     else throw valueError(node, `invalid parameter "${parameter}"`);
   }
   const text = host.includes(":") ? `[${host}]:${port}` : `${host || "0.0.0.0"}:${port}`;
-  return { host, port, defaultServer, ipv6only, backlog, ...(ssl ? { ssl } : {}), text, place: placeOf(node) };
+  return {
+    host,
+    port,
+    defaultServer,
+    ipv6only,
+    backlog,
+    ...(ssl ? { ssl } : {}),
+    ...(proxyProtocol ? { proxyProtocol } : {}),
+    text,
+    place: placeOf(node),
+  };
 }
 
 function splitParameter(parameter: string): [string, string | undefined] {
