@@ -7,6 +7,7 @@
  */
 
 import type { ServerConf } from "../config/model.js";
+import { pcreRegex } from "../config/regex.js";
 
 export interface AddressServers {
   readonly defaultServer: ServerConf;
@@ -44,7 +45,7 @@ export function indexServers(servers: readonly ServerConf[], defaultServer: Serv
 
 /** nginx compiles a server_name regex caseless when its source has an upper-case letter (hosts are lower-cased). */
 function serverNameRegex(source: string): RegExp {
-  return new RegExp(source.replace(/\(\?P</g, "(?<"), /[A-Z]/.test(source) ? "i" : "");
+  return pcreRegex(source, /[A-Z]/.test(source));
 }
 
 export function selectServer(
