@@ -96,7 +96,8 @@ export function translatePcre(pattern: string, caseless: boolean): JsPattern {
     else if (ch === ".") put(options.s ? "." : "[^\\n]");
     else put(ch);
     at++;
-    if ((ch === "*" || ch === "+" || ch === "?") && pattern[at] === "+") unsupported(pattern, "a possessive quantifier");
+    if ((ch === "*" || ch === "+" || ch === "?") && pattern[at] === "+")
+      unsupported(pattern, "a possessive quantifier");
   }
   const flags = (options.i ? "i" : "") + (options.m ? "m" : "") + (options.s ? "s" : "") + (state.unicode ? "u" : "");
   return { source: state.out, flags };

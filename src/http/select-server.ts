@@ -52,7 +52,8 @@ export function selectServer(
   index: AddressServers,
   host: string,
 ): { server: ServerConf; captures?: string[]; match?: RegExpExecArray } {
-  if (host === "") return { server: index.defaultServer };
+  // ngx_http_find_virtual_server(): no Host looks up the name "" (a server without server_name has it), no regexes.
+  if (host === "") return { server: index.exact.get("") ?? index.defaultServer };
   const exact = index.exact.get(host);
   if (exact) return { server: exact };
   for (const [suffix, server] of index.leading) if (host.endsWith(suffix)) return { server };
