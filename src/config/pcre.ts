@@ -2,7 +2,8 @@
  * PCRE's regex syntax, as nginx compiles it (PCRE2, no UTF mode), rewritten
  * for JavaScript's engine so that a pattern matches what it matches under
  * nginx: named groups in all three spellings, option settings at the start
- * (`(?i)`, `(?s)`, `(?m)`) as flags, `\A \z \Z \h \e \a \Q…\E \x{…}`, POSIX
+ * or after a leading `^` (`(?i)`, `(?s)`, `(?m)`) as flags, a group's
+ * options that change nothing (`(?i:…)` in a caseless pattern), `\A \z \Z \h \e \a \Q…\E \x{…}`, POSIX
  * classes, PCRE's `$` (also before a final newline) and `.` (anything but a
  * newline), a `{` that starts no quantifier taken literally, `\p{…}`
  * classes (with the `u` flag, which only such a pattern gets). What
@@ -42,13 +43,19 @@ const POSIX: Record<string, string> = {
 export function translatePcre(pattern: string, caseless: boolean): JsPattern {
   const options: Options = { i: caseless, s: false, m: false };
   let at = 0;
-  // Option settings at the very start apply to the whole pattern: JavaScript's flags.
-  const leading = /^\(\?([imsxnJU-]+)\)/;
+  // Option settings at the very start (or right after a leading "^", which no option changes) apply to
+  // the whole pattern: JavaScript's flags.
+  const leading = /^(\^?)\(\?([imsxnJU-]+)\)/;
+  let anchor = "";
   for (let match = leading.exec(pattern); match; match = leading.exec(pattern.slice(at))) {
-    setOptions(match[1]!, options, pattern);
+    if (match[1] !== "") {
+      if (anchor !== "") break;
+      anchor = "^";
+    }
+    setOptions(match[2]!, options, pattern);
     at += match[0].length;
   }
-  const state = { unicode: false, out: "" };
+  const state = { unicode: false, out: anchor };
   const put = (text: string): void => void (state.out += text);
   let inClass = false;
   let classStart = -1;

@@ -18,6 +18,7 @@ import { withTempDir, writeTree } from "../support/config-files.js";
 const MATCHES: ReadonlyArray<readonly [string, boolean, readonly string[], readonly string[]]> = [
   ["(?i)^/abc", false, ["/ABC", "/abc/x"], ["/ab"]],
   ["(?-i)^/abc", true, ["/abc"], ["/ABC"]],
+  ["^(?i)/abc", false, ["/ABC"], ["x/abc"]],
   ["(?i:^/abc)", true, ["/ABC"], ["/xyz"]],
   ["(?s)^a.b$", false, ["a\nb"], ["ab"]],
   ["^a.b$", false, ["a\rb", "axb"], ["a\nb"]],
