@@ -4,9 +4,11 @@
  * and access-log lines), `\p{N}` classes, `(?i)` at the start of a regex
  * (server_name, map, location), `$server_name` as the first name written
  * (".name" without its dot, a regex with its "~"), and `server_name ""`
- * catching requests without a Host header ahead of the default server.
+ * catching requests without a Host header ahead of the default server;
+ * `server_name $hostname` as the machine's name.
  */
 
+import { hostname } from "node:os";
 import { describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import { skipWithoutNginx, peersWith, type Peer } from "./peers.js";
@@ -53,6 +55,11 @@ const conf = `
   }
   server {
     listen PORT;
+    server_name $hostname;
+    location / { return 200 "hostname sn=$server_name\\n"; }
+  }
+  server {
+    listen PORT;
     server_name "";
     location / { return 200 "no host sn=[$server_name]\\n"; }
   }`;
@@ -69,6 +76,7 @@ const REQUESTS: readonly string[] = [
   "GET / HTTP/1.1\r\nHost: x.wild.test\r\nConnection: close\r\n\r\n",
   "GET / HTTP/1.1\r\nHost: unknown.test\r\nConnection: close\r\n\r\n",
   "GET / HTTP/1.0\r\n\r\n",
+  `GET / HTTP/1.1\r\nHost: ${hostname().toLowerCase()}\r\nConnection: close\r\n\r\n`,
   "GET /abc/x HTTP/1.1\r\nHost: default.test\r\nConnection: close\r\n\r\n",
   "GET /Abc HTTP/1.1\r\nHost: default.test\r\nConnection: close\r\n\r\n",
   "GET /LOC/tail HTTP/1.1\r\nHost: abc.named.test\r\nConnection: close\r\n\r\n",
