@@ -63,6 +63,7 @@ const CASES: ReadonlyArray<readonly [string, string | undefined]> = [
   [inLocation("aio fast;"), `"aio" directive invalid value`],
   [inLocation("aio off;\n            aio threads;"), `"aio" directive is duplicate`],
   [inLocation("aio threads=pool1;"), `unknown thread pool "pool1"`],
+  [inLocation("aio threads=pool$uri;"), undefined],
   [`thread_pool pool1 threads=4 max_queue=100;\n${inLocation("aio threads=pool1;")}`, undefined],
   [inMain("thread_pool p threads=0;"), `invalid threads value "threads=0"`],
   [inMain("thread_pool p threads=2 max_queue=x;"), `invalid max_queue value "max_queue=x"`],
@@ -140,6 +141,12 @@ describe("directives that only tune nginx's implementation", () => {
       if (nginx !== null) assert.equal(wsgate.error, nginx, "nginx -t says otherwise");
     });
   }
+
+  test("aio threads=$variable: its variables must exist, as nginx checks them", async () => {
+    const { wsgate, nginx } = await both(inLocation("aio threads=$nope;"));
+    assert.equal(wsgate.error, `unknown "nope" variable`);
+    if (nginx !== null) assert.equal(wsgate.error, nginx);
+  });
 
   test("aio on is accepted (nginx's Linux builds have file AIO; Debian's has not)", async () => {
     const { wsgate } = await both(inLocation("aio on;"));

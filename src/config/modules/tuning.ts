@@ -13,6 +13,7 @@ import type { BuildScope, MainBuild } from "../build-scope.js";
 import type { ConfModule } from "../module.js";
 import type { DirectiveNode } from "../parser.js";
 import { HTTP_CONTEXTS, placeOf, type Arity, type Context, type DirectiveSpec } from "../table.js";
+import { ComplexValue } from "../../vars/complex-value.js";
 import { directiveError, parseFlag, parseNumber, parseSize, parseTimeMs, valueError } from "../values.js";
 
 /** The names each level already set (nginx's "is duplicate" checks a field left unset by create_conf). */
@@ -157,8 +158,9 @@ function checkAio(node: DirectiveNode, scope: BuildScope): void {
   if (value === "off" || value === "on") return;
   if (value === "threads" || value.startsWith("threads=")) {
     const name = value === "threads" ? "default" : value.slice(8);
-    // A pool named by variables is looked up per request; nginx checks only literal names at start.
-    if (!name.includes("$")) addThreadPool(scope.main, name, placeOf(node));
+    // A pool named by variables is looked up per request (its variables must exist); a literal name at start.
+    if (name.includes("$")) ComplexValue.compile(name, scope.http!.registry, placeOf(node));
+    else addThreadPool(scope.main, name, placeOf(node));
     return;
   }
   throw directiveError(node, "invalid value");
