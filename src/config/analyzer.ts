@@ -10,6 +10,7 @@ import type { DirectiveNode } from "./parser.js";
 import { arityAccepts, placeOf, type DirectiveSpec } from "./table.js";
 import { DIRECTIVES } from "./directives.js";
 import { NGINX_DIRECTIVES } from "./nginx-directives.js";
+import { outOfScopeModule } from "./out-of-scope.js";
 
 export function walkBlock(nodes: readonly DirectiveNode[], scope: BuildScope): void {
   for (const node of nodes) analyzeDirective(node, scope);
@@ -26,6 +27,11 @@ function analyzeDirective(node: DirectiveNode, scope: BuildScope): void {
 function specFor(node: DirectiveNode, scope: BuildScope): DirectiveSpec {
   const rows = DIRECTIVES.get(node.name);
   if (!rows) {
+    const module = outOfScopeModule(node.name);
+    if (module !== undefined) {
+      const message = `unknown directive "${node.name}": ${module} is not supported by wsgate`;
+      throw new ConfigError("unsupported", message, placeOf(node));
+    }
     const kind = NGINX_DIRECTIVES.has(node.name) ? "unsupported" : "unknown-directive";
     const message =
       kind === "unsupported"

@@ -11,6 +11,7 @@ import { finalizeHttp, finalizeMain } from "./finalize.js";
 import type { Config } from "./model.js";
 import { parseFile, parseParameter } from "./parser.js";
 import { prefixesFor } from "./paths.js";
+import { finishTuning } from "./modules/tuning.js";
 
 export interface LoadOptions {
   /** `-p`: the prefix for relative paths. */
@@ -39,6 +40,7 @@ export async function loadConfig(options: LoadOptions): Promise<Config> {
   walkBlock(parsed.tree, scope);
   if (!main.eventsSeen) throw new ConfigError("syntax", `no "events" section in configuration`);
   const http = main.http ? await finalizeHttp(main.http, prefixes, options.ticketKeys) : undefined;
+  finishTuning(main);
   return {
     file: prefixes.confFile,
     prefix: prefixes.prefix,

@@ -1,11 +1,13 @@
 /**
- * nginx compiles its regexes with PCRE; JavaScript's engine agrees on the
- * syntax configurations use. The one spelling PCRE has and JavaScript lacks,
- * `(?P<name>…)` for named captures, is rewritten to `(?<name>…)`.
+ * nginx compiles its regexes with PCRE; wsgate runs them with JavaScript's
+ * engine, after pcre.ts has rewritten PCRE's spellings (named groups, inline
+ * options at the start, \A \z \p{…}, PCRE's `$` and `.` …) into
+ * JavaScript's. A construct JavaScript cannot express is refused by name.
  */
 
 import type { DirectiveNode } from "./parser.js";
 import { valueError } from "./values.js";
+import { translatePcre, UnsupportedRegex } from "./pcre.js";
 import { namedCaptureVariable } from "../vars/captures.js";
 import type { VariableRegistry } from "../vars/registry.js";
 
@@ -19,23 +21,29 @@ export function compileRegex(
   caseless: boolean,
   registry?: VariableRegistry,
 ): RegExp {
-  const js = source.replace(/\(\?P</g, "(?<");
   let regex: RegExp;
   try {
-    regex = new RegExp(js, caseless ? "i" : "");
+    regex = pcreRegex(source, caseless);
   } catch (err) {
+    if (err instanceof UnsupportedRegex) throw valueError(node, err.message);
     const text =
       err instanceof Error ? err.message.replace(/^Invalid regular expression: (\/.*\/[a-z]*: )?/s, "") : String(err);
     throw valueError(node, `pcre2_compile() failed: ${PCRE_WORDS[text] ?? text} in "${source}"`);
   }
   if (registry) {
     // An alternation with the empty string matches "", which lists every group name.
-    const names = Object.keys(new RegExp(`${js}|`).exec("")?.groups ?? {});
+    const names = Object.keys(new RegExp(`${regex.source}|`, regex.flags).exec("")?.groups ?? {});
     for (const name of names) {
       if (!registry.isDefined(name)) registry.define(name, namedCaptureVariable(name), false);
     }
   }
   return regex;
+}
+
+/** A PCRE pattern as a JavaScript RegExp (throws UnsupportedRegex, or the engine's SyntaxError). */
+export function pcreRegex(source: string, caseless: boolean): RegExp {
+  const { source: js, flags } = translatePcre(source, caseless);
+  return new RegExp(js, flags);
 }
 
 /** PCRE2's words for the errors JavaScript's engine names otherwise. */

@@ -72,7 +72,7 @@ export function ownResponseHead(r: HttpRequest, head: OwnHead): OwnHeadText {
 export function absoluteLocation(r: HttpRequest, location: string): string {
   const loc = r.loc;
   let host: string;
-  if (loc.serverNameInRedirect) host = r.server.names[0] ?? "";
+  if (loc.serverNameInRedirect) host = r.serverName;
   else if (r.facts.host !== "") host = r.facts.host;
   else host = r.connection.localAddress;
   const port = r.connection.localPort;

@@ -56,6 +56,11 @@ function fromFindConfig(r: HttpRequest, hooks: PhaseHooks, skipFirstFind = false
       if (!r.internal && r.loc.internal) return { kind: "status", status: 404 };
       const status = hooks.afterFindConfig(r);
       if (status !== undefined) return { kind: "status", status };
+      if (match?.autoRedirect) {
+        // ngx_http_core_find_config_phase(): 301 to the location's name with the arguments; made absolute later.
+        r.outLocation = match.location.path + (r.args !== "" ? "?" + r.args : "");
+        return { kind: "status", status: 301 };
+      }
       const outcome = locationRewrite(r, hooks);
       if (outcome) return outcome;
     }

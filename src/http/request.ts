@@ -152,8 +152,10 @@ export class HttpRequest implements VariableSource {
   get hostHeader(): string {
     return this.facts.host;
   }
+  /** ngx_http_core_merge_srv_conf(): the first name as written, a regex with its "~", ".name" without the dot. */
   get serverName(): string {
-    return this.server.names[0] ?? "";
+    const first = this.server.names[0] ?? "";
+    return first.startsWith(".") ? first.slice(1) : first;
   }
   /** Request line, headers and body as received. */
   get requestLength(): number {

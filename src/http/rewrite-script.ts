@@ -65,9 +65,13 @@ function runCodes(codes: readonly RewriteCode[], run: Run): ScriptOutcome {
         r.uriChanged = false;
         run.stopped = true;
         return NEXT;
-      case "set":
-        r.variableCache[code.index] = code.value.evaluate(r);
+      case "set": {
+        const value = code.value.evaluate(r);
+        const setter = BUILTIN_SETTERS.get(code.name);
+        if (setter) setter(r, value);
+        else r.variableCache[code.index] = value;
         break;
+      }
       case "if": {
         if (!test(code.condition, run)) break;
         if (code.location) r.location = code.location;
@@ -156,6 +160,22 @@ function fileTest(kind: "f" | "d" | "e" | "x", path: string): boolean {
     return false;
   }
 }
+
+/**
+ * The changeable built-ins (CHANGEABLE_BUILTINS) that `set` changes through
+ * the request, as nginx's set_handler does, rather than through the variable
+ * cache their getters never read.
+ */
+const BUILTIN_SETTERS: ReadonlyMap<string, (r: HttpRequest, value: string) => void> = new Map([
+  [
+    "args",
+    (r: HttpRequest, value: string): void => {
+      // ngx_http_variable_set_args(): proxy_pass without a URI then sends $uri with these arguments.
+      r.args = value;
+      r.validUnparsedUri = false;
+    },
+  ],
+]);
 
 /** $1…$9 and the named captures' variables, as ngx_http_regex_exec() sets them. */
 function setCaptures(r: HttpRequest, match: RegExpExecArray, named: NamedCaptures): void {

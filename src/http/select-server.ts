@@ -7,6 +7,7 @@
  */
 
 import type { ServerConf } from "../config/model.js";
+import { pcreRegex } from "../config/regex.js";
 
 export interface AddressServers {
   readonly defaultServer: ServerConf;
@@ -46,14 +47,15 @@ export function indexServers(servers: readonly ServerConf[], defaultServer: Serv
 
 /** nginx compiles a server_name regex caseless when its source has an upper-case letter (hosts are lower-cased). */
 function serverNameRegex(source: string): RegExp {
-  return new RegExp(source.replace(/\(\?P</g, "(?<"), /[A-Z]/.test(source) ? "i" : "");
+  return pcreRegex(source, /[A-Z]/.test(source));
 }
 
 export function selectServer(
   index: AddressServers,
   host: string,
 ): { server: ServerConf; captures?: string[]; match?: RegExpExecArray } {
-  if (host === "") return { server: index.defaultServer };
+  // ngx_http_find_virtual_server(): no Host looks up the name "" (a server without server_name has it), no regexes.
+  if (host === "") return { server: index.exact.get("") ?? index.defaultServer };
   const exact = index.exact.get(host);
   if (exact) return { server: exact };
   for (const [suffix, server] of index.leading) if (host.endsWith(suffix)) return { server };

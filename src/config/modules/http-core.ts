@@ -5,12 +5,14 @@
  */
 
 import { ConfigError, type SourcePlace } from "../../core/errors.js";
-import type { HttpBuild, LocationBuild, ServerBuild } from "../build-scope.js";
+import { hostname } from "node:os";
+import type { BuildScope, HttpBuild, LocationBuild, ServerBuild } from "../build-scope.js";
 import type { ListenConf, LocConf, LocationModifier, ServerConf, SrvConf } from "../model.js";
 import type { ConfModule } from "../module.js";
 import type { DirectiveNode } from "../parser.js";
 import { HTTP_CONTEXTS, HTTP_MAIN_SRV, placeOf, type DirectiveSpec } from "../table.js";
 import {
+  configWarning,
   directiveError,
   locFlag,
   parseFlag,
@@ -107,8 +109,11 @@ const HTTP_CORE_DIRECTIVES: readonly DirectiveSpec[] = [
     // and its named captures become variables.
     handle: (scope, node) => {
       for (const name of node.args) {
+        checkServerName(scope, node, name);
         if (name.startsWith("~")) compileRegex(node, name.slice(1), /[A-Z]/.test(name), scope.http!.registry);
-        scope.server!.names.push(name.startsWith("~") ? name : name.toLowerCase());
+        // "$hostname" is the machine's name (nginx's cycle->hostname, lower-cased).
+        const named = name.toLowerCase() === "$hostname" ? hostname() : name;
+        scope.server!.names.push(name.startsWith("~") ? name : named.toLowerCase());
       }
     },
   },
@@ -266,6 +271,14 @@ function checkDefaultServers(servers: readonly ServerConf[]): void {
       defaults.set(listen.text, listen);
     }
   }
+}
+
+/** ngx_http_core_server_name()'s checks: a wildcard needs "*." and a name, a leading dot a name. */
+function checkServerName(scope: BuildScope, node: DirectiveNode, name: string): void {
+  if ((name.startsWith("*") && (name.length < 3 || name[1] !== ".")) || (name.startsWith(".") && name.length < 2)) {
+    throw valueError(node, `server name "${name}" is invalid`);
+  }
+  if (name.includes("/")) configWarning(scope, node, `server name "${name}" has suspicious symbols`);
 }
 
 function newHttp(): HttpBuild {

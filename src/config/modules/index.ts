@@ -25,6 +25,7 @@ import { RESOLVER_MODULE, type ResolverLocConf } from "./resolver.js";
 import { REWRITE_MODULE, type RewriteLocConf } from "./rewrite.js";
 import { SSL_MODULE, type SslSrvConf } from "./ssl.js";
 import { STATIC_MODULE, type StaticLocConf } from "./static.js";
+import { TUNING_MODULE } from "./tuning.js";
 import { UPSTREAM_STATUS_MODULE } from "./upstream-status.js";
 import { UPSTREAM_MODULE } from "./upstream.js";
 import { WSGATE_PROCESS_MODULE, type WsgateProcessMainConf } from "./wsgate-process.js";
@@ -49,6 +50,7 @@ export const MODULES = [
   SSL_MODULE,
   PROXY_BUFFERS_MODULE,
   REALIP_MODULE,
+  TUNING_MODULE,
 ] as const satisfies readonly ConfModule[];
 
 /** Everything a location may set and inherit. */

@@ -7,6 +7,7 @@ import type { SourcePlace } from "../../core/errors.js";
 import type { DirectiveNode } from "../parser.js";
 import { placeOf } from "../table.js";
 import { valueError } from "../values.js";
+import { checkTuningListenParameter } from "./tuning.js";
 
 export interface ListenConf {
   /** "" for all addresses (nginx's `listen 8020` is *:8020, IPv4 only). */
@@ -25,19 +26,7 @@ export interface ListenConf {
 }
 
 /** Parameters nginx has that wsgate does not implement (yet): refused by name. */
-const UNSUPPORTED_PARAMETERS = new Set([
-  "http2",
-  "quic",
-  "reuseport",
-  "deferred",
-  "bind",
-  "setfib",
-  "fastopen",
-  "accept_filter",
-  "so_keepalive",
-  "rcvbuf",
-  "sndbuf",
-]);
+const UNSUPPORTED_PARAMETERS = new Set(["http2", "quic"]);
 
 export function parseListen(node: DirectiveNode): ListenConf {
   const [address, ...parameters] = node.args as [string, ...string[]];
@@ -56,6 +45,7 @@ export function parseListen(node: DirectiveNode): ListenConf {
     else if (key === "backlog" && value !== undefined && /^-?\d+$/.test(value) && Number(value) !== 0)
       backlog = Number(value);
     else if (key === "backlog") throw valueError(node, `invalid backlog "${value ?? ""}"`);
+    else if (checkTuningListenParameter(node, parameter)) continue;
     else if (UNSUPPORTED_PARAMETERS.has(key))
       throw valueError(node, `the "${key}" parameter of "listen" is not supported by wsgate`);
     else throw valueError(node, `invalid parameter "${parameter}"`);

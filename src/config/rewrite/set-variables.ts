@@ -12,7 +12,14 @@ import { valueError } from "../values.js";
 import type { VariableRegistry } from "../../vars/registry.js";
 import type { VariableSource } from "../../vars/source.js";
 
-/** Names defined by `set`, per registry: a second `set` of one is fine, a built-in is not. */
+/**
+ * The built-in variables nginx marks NGX_HTTP_VAR_CHANGEABLE, which `set` may
+ * assign: $args (the request's arguments change, ngx_http_variable_set_args())
+ * and $limit_rate. Every other built-in is "the duplicate … variable".
+ */
+export const CHANGEABLE_BUILTINS: ReadonlySet<string> = new Set(["args", "limit_rate"]);
+
+/** Names defined by `set`, per registry: a second `set` of one is fine, a built-in is not (unless changeable). */
 const setNames = new WeakMap<VariableRegistry, Set<string>>();
 
 /** Who hears of an uninitialized read (the request flow registers each request's error log). */
@@ -29,7 +36,10 @@ export function defineSetVariable(registry: VariableRegistry, name: string, node
     setNames.set(registry, names);
   }
   if (names.has(name)) return;
-  if (registry.isDefined(name)) throw valueError(node, `the duplicate "${name}" variable`);
+  if (registry.isDefined(name)) {
+    if (CHANGEABLE_BUILTINS.has(name)) return;
+    throw valueError(node, `the duplicate "${name}" variable`);
+  }
   names.add(name);
   registry.define(name, (r) => {
     warners.get(r)?.(name);
