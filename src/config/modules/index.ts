@@ -18,6 +18,7 @@ import { MAP_MODULE } from "./map.js";
 import { PROXY_CACHE_MODULE, type ProxyCacheLocConf } from "./proxy-cache.js";
 import { PROXY_RESPONSE_MODULE, type ProxyResponseLocConf } from "./proxy-response.js";
 import { PROXY_MODULE, type ProxyLocConf } from "./proxy.js";
+import { PROXY_SSL_MODULE, type ProxySslLocConf } from "./proxy-ssl.js";
 import { REQUEST_BODY_MODULE, type RequestBodyLocConf } from "./request-body.js";
 import { RESOLVER_MODULE, type ResolverLocConf } from "./resolver.js";
 import { REWRITE_MODULE, type RewriteLocConf } from "./rewrite.js";
@@ -45,6 +46,7 @@ export const MODULES = [
   REQUEST_BODY_MODULE,
   PROXY_CACHE_MODULE,
   SSL_MODULE,
+  PROXY_SSL_MODULE,
 ] as const satisfies readonly ConfModule[];
 
 /** Everything a location may set and inherit. */
@@ -58,7 +60,8 @@ export type LocConf = CoreLocConf &
   HeadersLocConf &
   ProxyResponseLocConf &
   RequestBodyLocConf &
-  ProxyCacheLocConf;
+  ProxyCacheLocConf &
+  ProxySslLocConf;
 
 /** Everything a server may set and inherit from the http block. */
 export type SrvConf = CoreSrvConf & SslSrvConf;
