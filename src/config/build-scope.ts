@@ -46,6 +46,8 @@ export interface HttpBuild {
     /** https:// without a port: the name carries :443, which a named upstream does not refuse. */
     readonly impliedPort?: boolean;
   }>;
+  /** The main level's warnings (the same list): merge steps add theirs, without a place (cf->log). */
+  warnings?: string[];
   /** The http block's closing "}", where nginx reports the checks it makes when merging servers. */
   end: SourcePlace | undefined;
 }

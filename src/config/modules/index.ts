@@ -23,6 +23,7 @@ import { REQUEST_BODY_MODULE, type RequestBodyLocConf } from "./request-body.js"
 import { RESOLVER_MODULE, type ResolverLocConf } from "./resolver.js";
 import { REWRITE_MODULE, type RewriteLocConf } from "./rewrite.js";
 import { SSL_MODULE, type SslSrvConf } from "./ssl.js";
+import { SSL_STAPLING_MODULE, type SslStaplingSrvConf } from "./ssl-stapling.js";
 import { STATIC_MODULE, type StaticLocConf } from "./static.js";
 import { UPSTREAM_STATUS_MODULE } from "./upstream-status.js";
 import { UPSTREAM_MODULE } from "./upstream.js";
@@ -47,6 +48,7 @@ export const MODULES = [
   PROXY_CACHE_MODULE,
   SSL_MODULE,
   PROXY_SSL_MODULE,
+  SSL_STAPLING_MODULE,
 ] as const satisfies readonly ConfModule[];
 
 /** Everything a location may set and inherit. */
@@ -64,7 +66,7 @@ export type LocConf = CoreLocConf &
   ProxySslLocConf;
 
 /** Everything a server may set and inherit from the http block. */
-export type SrvConf = CoreSrvConf & SslSrvConf;
+export type SrvConf = CoreSrvConf & SslSrvConf & SslStaplingSrvConf;
 
 /** The process's settings (main and events contexts). */
 export type MainConf = CoreMainConf & WsgateProcessMainConf;
