@@ -9,7 +9,7 @@
 
 import { before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
-import { createServer, type Server } from "node:net";
+import { createServer, type Server, type Socket } from "node:net";
 import { comparableErrors, peersWith, skipWithoutNginx } from "./peers.js";
 import { opensslSkip } from "../tls/certs.js";
 import { startHttpsBackend, type HttpsBackend } from "../support/https-backend.js";
@@ -22,6 +22,9 @@ const skip = skipWithoutNginx() || opensslSkip();
 let pki: TestPki;
 const backends: Record<string, HttpsBackend> = {};
 let plain: Server;
+let deaf: Server;
+let closer: Server;
+const held = new Set<Socket>();
 
 function verifying(name = "backend.test"): string {
   return `proxy_ssl_verify on; proxy_ssl_trusted_certificate ${pki.ca.crt}; proxy_ssl_name ${name};`;
@@ -50,6 +53,20 @@ async function setUp(): Promise<string> {
   });
   await new Promise<void>((resolve) => plain.listen(0, "127.0.0.1", resolve));
   const plainPort = (plain.address() as { port: number }).port;
+  // One that accepts and says nothing (the handshake times out), one that closes at once.
+  deaf = createServer((socket) => {
+    held.add(socket);
+    socket.on("error", () => socket.destroy());
+    socket.on("close", () => held.delete(socket));
+  });
+  closer = createServer((socket) => {
+    socket.on("error", () => socket.destroy());
+    socket.once("data", () => socket.end());
+  });
+  await new Promise<void>((resolve) => deaf.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve) => closer.listen(0, "127.0.0.1", resolve));
+  const deafPort = (deaf.address() as { port: number }).port;
+  const closerPort = (closer.address() as { port: number }).port;
   const at = (name: string): string => `127.0.0.1:${backends[name]!.port}`;
   // nginx 1.28's default protocols (Debian's 1.22 leaves TLSv1.3 out of proxy_ssl_protocols).
   return `
@@ -83,6 +100,8 @@ async function setUp(): Promise<string> {
     location /kept/ { proxy_pass https://kept; proxy_http_version 1.1; proxy_set_header Connection ""; }
     location /variable/ { proxy_pass https://127.0.0.1:$arg_port; }
     location /plain-backend/ { proxy_pass https://127.0.0.1:${plainPort}; }
+    location /deaf/ { proxy_pass https://127.0.0.1:${deafPort}; proxy_connect_timeout 1s; }
+    location /closer/ { proxy_pass https://127.0.0.1:${closerPort}; }
     location /ws/ {
       proxy_pass https://${at("good")};
       proxy_http_version 1.1;
@@ -94,7 +113,8 @@ async function setUp(): Promise<string> {
 
 async function tearDown(): Promise<void> {
   for (const backend of Object.values(backends)) await backend.close();
-  await new Promise<void>((resolve) => plain.close(() => resolve()));
+  for (const socket of held) socket.destroy();
+  for (const server of [plain, deaf, closer]) await new Promise<void>((resolve) => server.close(() => resolve()));
   pki.remove();
 }
 
@@ -136,6 +156,8 @@ describe("differential: proxy_pass https://", { skip }, () => {
         "/noreuse/",
         `/variable/?port=${backends.good!.port}`,
         "/plain-backend/",
+        "/deaf/",
+        "/closer/",
       ]) {
         lines.push(`${path} ${await ask(port, path)}`);
       }
@@ -172,8 +194,11 @@ describe("differential: proxy_pass https://", { skip }, () => {
 
   test("the error-log lines of failed handshakes and verifications are nginx's", () => {
     const errors = (name: "nginx" | "wsgate"): string[] =>
-      comparableErrors(peers[name]!.errorLog()).filter((line) => /SSL|certificate/.test(line));
-    assert.ok(errors("nginx").length >= 6, errors("nginx").join("\n"));
+      comparableErrors(peers[name]!.errorLog()).filter((line) => /SSL|certificate|handshak/.test(line));
+    const nginx = errors("nginx").join("\n");
+    assert.match(nginx, /upstream timed out \(110: Connection timed out\) while SSL handshaking to upstream/);
+    assert.match(nginx, /peer closed connection in SSL handshake/);
+    assert.match(nginx, /SSL_do_handshake\(\) failed/);
     assert.deepEqual(errors("wsgate"), errors("nginx"));
   });
 
