@@ -29,6 +29,7 @@ describe("proxy_ssl_* in the configuration, against nginx -t", { skip: opensslSk
   });
 
   /** [the location's inside, the [emerg] text expected (FILE and LINE for the place), or undefined]. */
+  const upstream = "upstream backend { server 127.0.0.1:1; }";
   const cases = (): Array<[string, string | undefined]> => [
     ["proxy_pass https://127.0.0.1:1;", undefined],
     ["proxy_pass https://127.0.0.1:1/x/;", undefined],
@@ -100,6 +101,13 @@ describe("proxy_ssl_* in the configuration, against nginx -t", { skip: opensslSk
     [
       "proxy_ssl_password_file passwords; proxy_ssl_password_file passwords;",
       `"proxy_ssl_password_file" directive is duplicate in FILE:LINE`,
+    ],
+    // https:// without a port names an upstream block as http:// does; with a port it may not.
+    [`proxy_pass https://backend; } } ${upstream} server { listen 127.0.0.1:2; location / {`, undefined],
+    [`proxy_pass https://backend/x/; } } ${upstream} server { listen 127.0.0.1:2; location / {`, undefined],
+    [
+      `proxy_pass https://backend:443; } } ${upstream} server { listen 127.0.0.1:2; location / {`,
+      `upstream "backend" may not have port 443 in FILE:LINE`,
     ],
     ["if ($host) { proxy_ssl_verify on; }", `"proxy_ssl_verify" directive is not allowed here in FILE:LINE`],
   ];
