@@ -40,7 +40,14 @@ export interface HttpBuild {
   /** Variables defined by `map` (their targets), to refuse a second definition. */
   readonly mapTargets: Set<string>;
   /** Literal `proxy_pass` hosts, resolved into implicit upstreams after reading. */
-  readonly implicitUpstreams: Array<{ readonly name: string; readonly place: SourcePlace }>;
+  readonly implicitUpstreams: Array<{
+    readonly name: string;
+    readonly place: SourcePlace;
+    /** https:// without a port: the name carries :443, which a named upstream does not refuse. */
+    readonly impliedPort?: boolean;
+  }>;
+  /** The main level's warnings (the same list): merge steps add theirs, without a place (cf->log). */
+  warnings?: string[];
   /** The http block's closing "}", where nginx reports the checks it makes when merging servers. */
   end: SourcePlace | undefined;
 }

@@ -94,11 +94,11 @@ async function resolveUpstreams(http: HttpBuild): Promise<void> {
       group.servers[i] = { ...server, addresses };
     }
   }
-  for (const { name, place } of http.implicitUpstreams) {
+  for (const { name, place, impliedPort } of http.implicitUpstreams) {
     const [host, port] = splitName(name);
     const explicit = http.upstreams.get(host);
     if (explicit && !explicit.implicit) {
-      if (port !== undefined)
+      if (port !== undefined && !impliedPort)
         throw new ConfigError("invalid-value", `upstream "${host}" may not have port ${port}`, place);
       continue;
     }

@@ -10,7 +10,8 @@
  * nginx's info-level line ("SSL_do_handshake() failed … while SSL handshaking").
  */
 
-import type { Socket } from "node:net";
+import type { Server, Socket } from "node:net";
+import { EventEmitter } from "node:events";
 import { TLSSocket, type SecureContext } from "node:tls";
 import { systemErrorText } from "../core/errors.js";
 import type { ErrorLog, RequestLogContext } from "../log/error-log.js";
@@ -42,6 +43,40 @@ function sniCallback(servers: AddressServers): TLSSocketOptionsSni {
     sniCallbacks.set(servers, callback);
   }
   return callback;
+}
+
+const staplers = new WeakMap<AddressServers, EventEmitter | null>();
+
+/**
+ * OCSP stapling (ssl_stapling_file): Node asks a TLS socket's `server` for
+ * the response when the client asked for the certificate's status; the
+ * certificate the handshake uses names the response. Null when no server of
+ * the address staples.
+ */
+function stapler(servers: AddressServers): EventEmitter | null {
+  let emitter = staplers.get(servers);
+  if (emitter !== undefined) return emitter;
+  const staples = new Map<string, Buffer>();
+  const all = new Set([
+    servers.defaultServer,
+    ...servers.exact.values(),
+    ...[...servers.leading, ...servers.trailing, ...servers.regexes].map(([, server]) => server),
+  ]);
+  for (const server of all) {
+    for (const [certificate, response] of server.srv.sslStaples ?? []) staples.set(certificate, response);
+  }
+  emitter = null;
+  if (staples.size > 0) {
+    const made = new EventEmitter();
+    // Node's request for a response reads the context of a handshake without SNI from here.
+    Object.assign(made, { _sharedCreds: servers.defaultServer.secureContext });
+    made.on("OCSPRequest", (certificate: Buffer, _issuer: unknown, done: (err: null, response?: Buffer) => void) =>
+      done(null, staples.get(certificate.toString("base64"))),
+    );
+    emitter = made;
+  }
+  staplers.set(servers, emitter);
+  return emitter;
 }
 
 /**
@@ -99,8 +134,10 @@ export function acceptOnSslAddress(
     }
     // The name as sent: Node does not report it for a resumed TLS 1.2 session, nginx does.
     const sentName = clientHelloServerName(chunk) ?? "";
+    const ocsp = stapler(servers);
     const socket = new TLSSocket(raw, {
       isServer: true,
+      ...(ocsp ? { server: ocsp as unknown as Server } : {}),
       secureContext: servers.defaultServer.secureContext!,
       SNICallback: sniCallback(servers),
       // ngx_http_ssl_alpn_select(): HTTP/1.x only; a client offering none of these is refused.

@@ -11,6 +11,7 @@ import type { ClientConnection } from "../http/connection.js";
 import type { HttpRequest } from "../http/request.js";
 import type { UpstreamGroup } from "../upstream/group.js";
 import type { ProxyServices } from "./context.js";
+import { namedGroup } from "../config/modules/proxy.js";
 import { evaluatePassTarget } from "./pass-target.js";
 import { resolveThenProxy } from "./resolve.js";
 import { ProxySession } from "./session.js";
@@ -41,7 +42,7 @@ export function proxyRequest(
     start(target.pass, target.group);
     return;
   }
-  const group = services.upstreams.get(pass.upstream) ?? services.upstreams.get(pass.upstream.replace(/:80$/, ""));
+  const group = namedGroup(services.upstreams, pass) ?? services.upstreams.get(pass.upstream.replace(/:80$/, ""));
   if (!group) {
     // finalize.ts resolves every proxy_pass to a group; reaching here is a bug, not a client error.
     services.errorLogFor(r).log("alert", `no upstream group "${pass.upstream}"`, r.logContext());

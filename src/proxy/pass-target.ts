@@ -9,7 +9,7 @@
 
 import { isIP } from "node:net";
 import type { ProxyPass, UpstreamAddress } from "../config/model.js";
-import { inetTarget, splitHostPort, splitProxyUrl } from "../config/modules/proxy.js";
+import { inetTarget, namedGroup, splitHostPort, splitProxyUrl } from "../config/modules/proxy.js";
 import { defaultUpstreamServer } from "../config/modules/upstream.js";
 import type { HttpRequest } from "../http/request.js";
 import { UpstreamGroup } from "../upstream/group.js";
@@ -28,9 +28,6 @@ export function evaluatePassTarget(
   const url = pass.dynamic!.evaluate(r);
   const parsed = splitProxyUrl(url);
   if (typeof parsed === "string") return { kind: "error", status: 500, message: parsed };
-  if (parsed.scheme === "https") {
-    return { kind: "error", status: 500, message: `"proxy_pass https://" is not supported by wsgate yet` };
-  }
   if (parsed.kind === "unix") {
     const target = { ...pass, ...parsed };
     const address: UpstreamAddress = { kind: "unix", path: parsed.upstream.slice(5), text: parsed.upstream };
@@ -39,14 +36,16 @@ export function evaluatePassTarget(
   const hostPort = splitHostPort(url, parsed.authority);
   if (typeof hostPort === "string") return { kind: "error", status: 500, message: hostPort };
   const target = { ...pass, ...inetTarget(parsed.scheme, hostPort.host, hostPort.port, parsed.uri) };
-  const named = upstreams.get(target.upstream);
-  if (named) return { kind: "target", pass: target, group: named };
+  const defaultPort = parsed.scheme === "https" ? 443 : 80;
   const host = hostPort.host.startsWith("[") ? hostPort.host.slice(1, -1) : hostPort.host;
+  // An address is no group's name: ngx_parse_url() names it "addr:port", which no upstream matches.
+  const named = isIP(host) ? undefined : namedGroup(upstreams, target);
+  if (named) return { kind: "target", pass: target, group: named };
   if (!isIP(host)) {
-    if (hasResolver) return { kind: "resolve", pass: target, host, port: hostPort.port ?? 80 };
+    if (hasResolver) return { kind: "resolve", pass: target, host, port: hostPort.port ?? defaultPort };
     return { kind: "error", status: 502, message: `no resolver defined to resolve ${hostPort.host}` };
   }
-  const port = hostPort.port ?? 80;
+  const port = hostPort.port ?? defaultPort;
   const text = isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
   return { kind: "target", pass: target, group: oneAddressGroup(target, { kind: "inet", host, port, text }) };
 }

@@ -32,6 +32,7 @@ import { tryRecord, UpstreamAttempt, type AttemptTimeout, type Guard } from "./u
 import { BODY_FAILURE, TIMED_OUT, timeoutDoing, upstreamErrorVerdict } from "./upstream-failure.js";
 import { buildUpstreamHead, upstreamUri } from "./upstream-request.js";
 import { upgradeToTunnel } from "./upgrade.js";
+import { upstreamTls, UpstreamTlsError, type UpstreamTls } from "../upstream/upstream-tls.js";
 
 /** The connection's reason for a body cut short by the client (connection.ts onEnd). */
 const CLIENT_GONE = "client prematurely closed connection";
@@ -48,6 +49,7 @@ export class ProxySession {
   private crashed = false;
   /** The client went while proxy_ignore_client_abort kept the request going. */
   private clientGone = false;
+  private tls: UpstreamTls | UpstreamTlsError | undefined;
 
   constructor(private readonly ctx: ProxyContext) {
     this.selection = ctx.group.select(ctx.r);
@@ -115,6 +117,13 @@ export class ProxySession {
     const record = tryRecord(peer ? peer.address.text : group.name);
     this.record = record;
     r.upstreamTries.push(record);
+    const tls = this.upstreamTls();
+    if (tls instanceof UpstreamTlsError) {
+      // ngx_http_upstream_ssl_certificate() could not load the certificate its variables name.
+      this.logUpstream("error", `${tls.message} while connecting to upstream`);
+      this.fail(500);
+      return;
+    }
     if (!peer) {
       // NGX_BUSY: no live peer; the try is named after the group.
       this.attempt = undefined;
@@ -135,6 +144,7 @@ export class ProxySession {
         timedOut: (which) => this.upstreamTimeout(attempt, which),
       },
       this.guard,
+      tls,
     );
     this.attempt = attempt;
     if (attempt.reused) {
@@ -142,6 +152,13 @@ export class ProxySession {
       return;
     }
     this.to("connect");
+  }
+
+  /** proxy_pass https://: the request's TLS settings, evaluated once for all its tries. */
+  private upstreamTls(): UpstreamTls | UpstreamTlsError | undefined {
+    const { r, pass, location } = this.ctx;
+    if (pass.scheme !== "https") return undefined;
+    return (this.tls ??= upstreamTls(location.loc, r, pass));
   }
 
   /** ngx_http_upstream_send_request(): the head, then the body as its source sends it; the head is read meanwhile. */
@@ -257,6 +274,7 @@ export class ProxySession {
     if (!this.current(attempt)) return;
     const verdict = upstreamErrorVerdict(err, {
       connected: attempt.connected,
+      handshaking: attempt.handshaking,
       unixPeer: attempt.address.kind === "unix" ? attempt.address.text : undefined,
       requestSent: attempt.requestSent,
       responding: this.phase === "relay" || this.phase === "upgrade" ? this.phase : undefined,
@@ -407,7 +425,7 @@ export class ProxySession {
     const { r, pass, location } = this.ctx;
     // nginx separates a unix socket's path from the URI with a ":", as proxy_pass writes it.
     const separator = this.attempt?.address.kind === "unix" ? ":" : "";
-    return `http://${this.record?.addr ?? pass.upstream}${separator}${upstreamUri(r, pass, location)}`;
+    return `${pass.scheme}://${this.record?.addr ?? pass.upstream}${separator}${upstreamUri(r, pass, location)}`;
   }
 
   private logUpstream(level: LogLevel, message: string): void {

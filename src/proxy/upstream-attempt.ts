@@ -9,9 +9,17 @@
  */
 
 import { connect, type Socket } from "node:net";
+import type { TLSSocket } from "node:tls";
 import type { LocConf, UpstreamAddress } from "../config/model.js";
 import type { Peer, PeerOutcome, UpstreamGroup } from "../upstream/group.js";
 import type { UpstreamConnection } from "../upstream/keepalive-pool.js";
+import {
+  closeAfterFailedCheck,
+  connectTls,
+  keepSession,
+  verifyUpstream,
+  type UpstreamTls,
+} from "../upstream/upstream-tls.js";
 import type { UpstreamTry } from "../vars/source.js";
 import type { ResponseHead } from "./response-head.js";
 import { SendWatch } from "./send-watch.js";
@@ -19,8 +27,12 @@ import { SendWatch } from "./send-watch.js";
 /** Wraps a callback so that a throw in it ends the request, not the process (ProxySession.guard). */
 export type Guard = <A extends unknown[]>(fn: (...args: A) => void) => (...args: A) => void;
 
-/** Which timer fired: proxy_connect_timeout, proxy_send_timeout, or proxy_read_timeout before the head. */
-export type AttemptTimeout = "connect" | "send" | "read";
+/**
+ * Which timer fired: proxy_connect_timeout (connecting, or in the TLS
+ * handshake to an https upstream), proxy_send_timeout, or proxy_read_timeout
+ * before the head.
+ */
+export type AttemptTimeout = "connect" | "handshake" | "send" | "read";
 
 export interface AttemptEvents {
   connected(): void;
@@ -50,6 +62,8 @@ export class UpstreamAttempt {
   /** The connection came from the keepalive cache. */
   readonly reused: boolean;
   connected: boolean;
+  /** TCP is up and the TLS handshake to an https upstream is under way (or failed its checks). */
+  handshaking = false;
   /** Some of the request went to this upstream (nginx's u->request_sent). */
   requestSent = false;
   /** The request said `Connection: close`: the connection is not worth keeping. */
@@ -74,10 +88,14 @@ export class UpstreamAttempt {
     private readonly loc: LocConf,
     events: AttemptEvents,
     private readonly guard: Guard,
+    /** proxy_pass https://: the request's TLS settings. */
+    tls?: UpstreamTls,
   ) {
     this.peer = peer;
     this.address = peer.address;
-    const cached = group.keepalive?.take(peer.address.text);
+    // A TLS connection is cached apart from a plain one to the same peer.
+    const poolKey = tls ? `${peer.address.text} ssl` : peer.address.text;
+    const cached = group.keepalive?.take(poolKey);
     if (cached) {
       this.reused = true;
       this.connected = true;
@@ -88,12 +106,13 @@ export class UpstreamAttempt {
     } else {
       this.reused = false;
       this.connected = false;
-      const socket =
-        peer.address.kind === "unix"
+      const socket = tls
+        ? connectTls(tls, group, peer.address)
+        : peer.address.kind === "unix"
           ? connect({ path: peer.address.path })
           : connect({ host: peer.address.host, port: peer.address.port });
       this.socket = socket;
-      this.conn = { socket, peer: peer.address.text, openedMs: this.startMs, requests: 0 };
+      this.conn = { socket, peer: poolKey, openedMs: this.startMs, requests: 0 };
       socket.setNoDelay(true);
       socket.setTimeout(loc.proxyConnectTimeoutMs);
     }
@@ -103,15 +122,35 @@ export class UpstreamAttempt {
       this.guard(() => events.timedOut("send")),
     );
     this.offError = this.on("error", (err: Error) => events.error(err));
-    this.offTimeout = this.on("timeout", () => events.timedOut(this.connected ? "read" : "connect"));
+    this.offTimeout = this.on("timeout", () =>
+      events.timedOut(this.connected ? "read" : this.handshaking ? "handshake" : "connect"),
+    );
     if (this.reused) return;
-    this.on("connect", () => {
+    if (tls) this.watchHandshake();
+    this.on(tls ? "secureConnect" : "connect", () => {
+      if (tls) {
+        // ngx_http_upstream_ssl_handshake(): proxy_ssl_verify's checks fail the try as an error.
+        const failure = verifyUpstream(this.socket as TLSSocket, tls);
+        if (failure) {
+          events.error(failure);
+          return;
+        }
+        this.handshaking = false;
+      }
       this.connected = true;
       record.connectMs = Date.now() - this.startMs;
       // Sending: only proxy_send_timeout runs, and only while the upstream does not take the bytes.
       this.socket.setTimeout(0);
       events.connected();
     });
+  }
+
+  /** TCP connected: the handshake starts (its failures are named so); a session to resume later is kept. */
+  private watchHandshake(): void {
+    this.on("connect", () => {
+      this.handshaking = true;
+    });
+    this.on("session", (session: Buffer) => keepSession(this.socket as TLSSocket, session));
   }
 
   /** Listen on the socket through the guard; the listener goes when the try lets the socket go. */
@@ -204,6 +243,7 @@ export class UpstreamAttempt {
     if (this.cached) return;
     this.release();
     if (this.socket.destroyed) return;
+    if (this.handshaking && closeAfterFailedCheck(this.socket as TLSSocket)) return;
     this.socket.on("error", ignore);
     this.socket.destroy();
   }

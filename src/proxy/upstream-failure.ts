@@ -7,12 +7,16 @@
 
 import { systemErrorText } from "../core/errors.js";
 import type { LogLevel } from "../config/model.js";
+import { handshakeFailure } from "../upstream/tls-errors.js";
+import { UpstreamTlsError } from "../upstream/upstream-tls.js";
 import type { BodyOutcome } from "./response-body.js";
 import type { AttemptTimeout } from "./upstream-attempt.js";
 
 /** Where the try was when its socket failed. */
 export interface FailurePoint {
   readonly connected: boolean;
+  /** In the TLS handshake to an https upstream (TCP connected, not yet verified). */
+  readonly handshaking?: boolean;
   /** The peer is a unix socket: connect() fails at once, and nginx names the socket. */
   readonly unixPeer: string | undefined;
   readonly requestSent: boolean;
@@ -53,6 +57,13 @@ export function upstreamErrorVerdict(err: Error, at: FailurePoint): ErrorVerdict
       message: `socket() failed (${reason}) while connecting to upstream`,
     };
   }
+  if (err instanceof UpstreamTlsError || (!at.connected && at.handshaking)) {
+    // ngx_http_upstream_ssl_handshake(): every failure there is proxy_next_upstream's "error".
+    const doing = "SSL handshaking to upstream";
+    const failure =
+      err instanceof UpstreamTlsError ? { level: "error" as const, message: err.message } : handshakeFailure(err);
+    return { then: "next", level: failure.level, message: `${failure.message} while ${doing}`, doing };
+  }
   if (!at.connected) {
     const doing = "connecting to upstream";
     // A unix socket fails at once, in connect() itself: nginx names the socket, and is louder unless refused.
@@ -77,6 +88,8 @@ export function timeoutDoing(which: AttemptTimeout): string {
   switch (which) {
     case "connect":
       return "connecting to upstream";
+    case "handshake":
+      return "SSL handshaking to upstream";
     case "send":
       return "sending request to upstream";
     case "read":

@@ -80,6 +80,7 @@ const HTTP_CORE_DIRECTIVES: readonly DirectiveSpec[] = [
       if (scope.main.http) throw directiveError(node, "is duplicate");
       const http = newHttp();
       http.end = { file: node.file, line: node.blockEnd ?? node.line };
+      http.warnings = scope.main.warnings ??= [];
       scope.main.http = http;
       walk(node.block!, { ...scope, context: "http", http, loc: http.loc, srv: http.srv });
     },

@@ -20,10 +20,12 @@ import { PROXY_CACHE_MODULE, type ProxyCacheLocConf } from "./proxy-cache.js";
 import { PROXY_RESPONSE_MODULE, type ProxyResponseLocConf } from "./proxy-response.js";
 import { REALIP_MODULE, type RealipLocConf } from "./realip.js";
 import { PROXY_MODULE, type ProxyLocConf } from "./proxy.js";
+import { PROXY_SSL_MODULE, type ProxySslLocConf } from "./proxy-ssl.js";
 import { REQUEST_BODY_MODULE, type RequestBodyLocConf } from "./request-body.js";
 import { RESOLVER_MODULE, type ResolverLocConf } from "./resolver.js";
 import { REWRITE_MODULE, type RewriteLocConf } from "./rewrite.js";
 import { SSL_MODULE, type SslSrvConf } from "./ssl.js";
+import { SSL_STAPLING_MODULE, type SslStaplingSrvConf } from "./ssl-stapling.js";
 import { STATIC_MODULE, type StaticLocConf } from "./static.js";
 import { TUNING_MODULE } from "./tuning.js";
 import { UPSTREAM_STATUS_MODULE } from "./upstream-status.js";
@@ -51,6 +53,8 @@ export const MODULES = [
   PROXY_BUFFERS_MODULE,
   REALIP_MODULE,
   TUNING_MODULE,
+  PROXY_SSL_MODULE,
+  SSL_STAPLING_MODULE,
 ] as const satisfies readonly ConfModule[];
 
 /** Everything a location may set and inherit. */
@@ -66,10 +70,11 @@ export type LocConf = CoreLocConf &
   RequestBodyLocConf &
   ProxyCacheLocConf &
   ProxyBuffersLocConf &
-  RealipLocConf;
+  RealipLocConf &
+  ProxySslLocConf;
 
 /** Everything a server may set and inherit from the http block. */
-export type SrvConf = CoreSrvConf & SslSrvConf;
+export type SrvConf = CoreSrvConf & SslSrvConf & SslStaplingSrvConf;
 
 /** The process's settings (main and events contexts). */
 export type MainConf = CoreMainConf & WsgateProcessMainConf;

@@ -51,6 +51,11 @@ export interface ProxyPass {
   readonly dynamic?: ComplexValue;
   /** Send `uri` as it is, or the client's unparsed URI when there is none (proxy_pass with variables). */
   readonly wholeUri?: boolean;
+  /**
+   * https:// without a port: `upstream` is "host:443", the implicit group's
+   * address, while a group named "host" still matches (its servers have ports).
+   */
+  readonly impliedPort?: boolean;
   /** The URL as written ("http://b:8010/x/"): proxy_redirect default's pattern. */
   readonly url: string;
   readonly place: SourcePlace;
@@ -95,7 +100,11 @@ const PROXY_DIRECTIVES: readonly DirectiveSpec[] = [
         );
       }
       location.proxyPass = pass;
-      scope.http!.implicitUpstreams.push({ name: pass.upstream, place: pass.place });
+      scope.http!.implicitUpstreams.push({
+        name: pass.upstream,
+        place: pass.place,
+        ...(pass.impliedPort ? { impliedPort: true } : {}),
+      });
     },
   },
   {
@@ -208,7 +217,6 @@ function parseProxyPass(node: DirectiveNode): ProxyPass {
   const url = node.args[0]!;
   const parsed = splitProxyUrl(url);
   if (typeof parsed === "string") throw valueError(node, parsed);
-  if (parsed.scheme === "https") throw valueError(node, `"proxy_pass https://" is not supported by wsgate yet`);
   if (parsed.kind === "unix") return { ...parsed, url, place: placeOf(node) };
   const hostPort = splitHostPort(url, parsed.authority);
   if (typeof hostPort === "string") throw valueError(node, hostPort);
@@ -259,17 +267,31 @@ export function splitProxyUrl(url: string): ProxyUrl | string {
   return { kind: "inet", scheme, authority, uri: slash === -1 ? undefined : rest.slice(slash) };
 }
 
-/** The group name and $proxy_host of `host[:port]`. */
+/**
+ * The group name and $proxy_host of `host[:port]` (ngx_http_proxy_set_vars():
+ * the scheme's default port, 80 or 443, is left out of $proxy_host).
+ */
 export function inetTarget(
   scheme: "http" | "https",
   host: string,
   port: number | undefined,
   uri: string | undefined,
 ): Omit<ProxyPass, "place" | "url"> {
-  const proxyHost = port === undefined || port === 80 ? host : `${host}:${port}`;
+  const defaultPort = scheme === "https" ? 443 : 80;
+  const proxyHost = port === undefined || port === defaultPort ? host : `${host}:${port}`;
   // Upstream names are matched without regard to case; $proxy_host keeps the case written.
+  if (port === undefined && scheme === "https") {
+    return { scheme, upstream: `${host}:443`.toLowerCase(), proxyHost, uri, impliedPort: true };
+  }
   const upstream = (port === undefined ? host : `${host}:${port}`).toLowerCase();
   return { scheme, upstream, proxyHost, uri };
+}
+
+/** The group a proxy_pass names: its own name, or the named upstream its implied port was added to. */
+export function namedGroup<G>(groups: ReadonlyMap<string, G>, pass: ProxyPass): G | undefined {
+  const group = groups.get(pass.upstream);
+  if (group || !pass.impliedPort) return group;
+  return groups.get(pass.upstream.slice(0, -4));
 }
 
 /** `host[:port]` (IPv6 in brackets), or nginx's complaint about the port. */

@@ -255,7 +255,7 @@ function buildContext(conf: SrvConf, ticketKeys: Buffer): SecureContext {
  * with the ones between that were left out switched off. SSLv2 and SSLv3 do
  * not exist in Node's OpenSSL build: they are accepted and have no effect.
  */
-function protocolOptions(protocols: readonly string[]): SecureContextOptions {
+export function protocolOptions(protocols: readonly string[]): SecureContextOptions {
   const versions = ["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"] as const;
   const on = versions.filter((v) => protocols.includes(v));
   if (on.length === 0)
@@ -269,7 +269,7 @@ function protocolOptions(protocols: readonly string[]): SecureContextOptions {
 }
 
 /** The file's text, or nginx's BIO_new_file() failure as OpenSSL 3 words it. */
-function readPem(path: string, what: "certificate" | "certificate key"): string {
+export function readPem(path: string, what: "certificate" | "certificate key"): string {
   try {
     return readFileSync(path, "latin1");
   } catch (err) {
@@ -322,7 +322,7 @@ function dhPrimeBits(pem: string): number | undefined {
   return (size - 1) * 8 + (32 - Math.clz32(der[at]!));
 }
 
-function bioFailure(call: string, path: string, err: unknown): string {
+export function bioFailure(call: string, path: string, err: unknown): string {
   const code = (err as NodeJS.ErrnoException).code ?? "";
   const errno = ERRNO_NUMBER[code] ?? Math.abs((err as NodeJS.ErrnoException).errno ?? 0);
   const reason = systemErrorText(err).replace(/^\d+: /, "");
@@ -332,7 +332,7 @@ function bioFailure(call: string, path: string, err: unknown): string {
   return `${call} failed (SSL: ${system} ${bio})`;
 }
 
-function tryContext(
+export function tryContext(
   options: SecureContextOptions,
   onError: (message: string) => void,
   onMade?: (context: SecureContext) => void,
@@ -355,6 +355,6 @@ function opensslMessage(err: unknown): string {
 }
 
 /** Errors found while merging have no place in nginx's message (ngx_log_error on cf->log). */
-function fail(message: string): never {
+export function fail(message: string): never {
   throw new ConfigError("invalid-value", message);
 }
