@@ -107,6 +107,7 @@ export class RequestFlow implements ConnectionEvents, ContentFlow {
       Date.now(),
     );
     if (serverMatch) recordMatch(r, serverMatch);
+    r.connectionStats = () => this.services.connectionStats();
     this.inFlight.set(connection, r);
     onUninitializedVariable(r, (name) => {
       if (r.loc.uninitializedVariableWarn)

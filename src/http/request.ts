@@ -5,7 +5,14 @@
  */
 
 import type { LocConf, LocationConf, ServerConf } from "../config/model.js";
-import type { HeaderList, TlsFacts, UpstreamTry, VariableSource } from "../vars/source.js";
+import type {
+  ConnectionCounters,
+  HeaderList,
+  RequestBodyFacts,
+  TlsFacts,
+  UpstreamTry,
+  VariableSource,
+} from "../vars/source.js";
 import type { RequestHead } from "./request-head.js";
 import type { RequestFacts } from "./request-headers.js";
 import type { RequestLogContext } from "../log/error-log.js";
@@ -30,6 +37,8 @@ export interface ConnectionInfo {
   readonly bodyBytesRead: number;
   /** The TLS session, on a `listen … ssl` address; undefined for plain HTTP. */
   readonly tls?: TlsFacts | undefined;
+  /** The request in flight was read from bytes left over by the previous one. */
+  readonly pipelined?: boolean;
 }
 
 export class HttpRequest implements VariableSource {
@@ -40,6 +49,14 @@ export class HttpRequest implements VariableSource {
   responseHeaders: HeaderList = [];
   readonly upstreamTries: UpstreamTry[] = [];
   proxyHost = "";
+  /** $proxy_port of the proxy_pass in force. */
+  proxyPort: string | undefined = undefined;
+  /** The body once read ($request_body, $request_body_file). */
+  requestBody: RequestBodyFacts | undefined = undefined;
+  /** The worker's connection counters ($connections_active …), set by the request flow. */
+  connectionStats: (() => ConnectionCounters) | undefined = undefined;
+  /** $pipe, fixed when the request is made. */
+  readonly pipelined: boolean;
   captures: readonly string[] | undefined = undefined;
   namedCaptures: Readonly<Record<string, string>> | undefined = undefined;
   /** Set when the response is complete and the access log line written. */
@@ -88,6 +105,7 @@ export class HttpRequest implements VariableSource {
     readonly startMs: number,
   ) {
     this.bytesAtStart = connection.bytesWritten();
+    this.pipelined = connection.pipelined ?? false;
   }
 
   /** The settings in force: the location's, or the server's when no location matched. */
@@ -112,6 +130,9 @@ export class HttpRequest implements VariableSource {
   }
   get connectionRequests(): number {
     return this.connection.requests;
+  }
+  get connectionStartMs(): number {
+    return this.connection.startMs;
   }
   get tls(): TlsFacts | undefined {
     return this.connection.tls;
