@@ -170,7 +170,10 @@ describe("nginx's variable index, for the modules wsgate has", () => {
         encoding: "latin1",
         timeout: 20_000,
       });
-      assert.equal(run.stderr.split("\n").find((line) => line.includes("[emerg]")), undefined);
+      assert.equal(
+        run.stderr.split("\n").find((line) => line.includes("[emerg]")),
+        undefined,
+      );
     } finally {
       rmSync(prefix, { recursive: true, force: true });
     }
