@@ -67,13 +67,18 @@ export interface RequestBodySource {
 }
 
 export function requestBodySource(ctx: ProxyContext, events: BodyEvents, guard: Guard): RequestBodySource {
-  const framing = ctx.r.facts.framing;
+  const r = ctx.r;
+  const framing = r.facts.framing;
   const loc = ctx.location.loc;
   if (loc.proxySetBody) {
     const client = framing.kind === "none" ? NO_BODY : new BufferedBody(ctx, events, guard, false);
     return new SetBody(ctx, client);
   }
-  if (framing.kind === "none") return NO_BODY;
+  if (framing.kind === "none") {
+    // client_body_in_file_only: "Content-Length: 0" is a body, read into an empty file (nginx's "empty body").
+    const empty = loc.clientBodyInFileOnly !== "off" && r.headers.some(([name]) => /^content-length$/i.test(name));
+    return empty ? new BufferedBody(ctx, events, guard, loc.proxyPassRequestBody) : NO_BODY;
+  }
   if (!loc.proxyPassRequestBody) return new BufferedBody(ctx, events, guard, false);
   if (
     loc.proxyRequestBuffering ||
@@ -163,19 +168,23 @@ class BufferedBody implements RequestBodySource {
       loc.clientBodyInFileOnly,
     );
     this.buffer = buffer;
+    const finish = (): void =>
+      buffer.finish(
+        this.guard((error: SpoolError | undefined) => {
+          // $request_body and $request_body_file read what the body became.
+          r.requestBody = { memory: buffer.memoryChunks, file: buffer.fileName };
+          done(error);
+        }),
+      );
+    // An empty body (client_body_in_file_only with Content-Length: 0): nothing to read, a file all the same.
+    if (framing.kind === "none") return finish();
     const counter = new BodyCounter(framing, loc, this.events);
     connection.setIdleTimeout(loc.clientBodyTimeoutMs);
     connection.readBody(framing, {
       data: guardedAnswer(this.guard, (chunk) => counter.count(chunk) && buffer.add(chunk)),
       end: this.guard(() => {
         connection.setIdleTimeout(0);
-        buffer.finish(
-          this.guard((error: SpoolError | undefined) => {
-            // $request_body and $request_body_file read what the body became.
-            r.requestBody = { memory: buffer.memoryChunks, file: buffer.fileName };
-            done(error);
-          }),
-        );
+        finish();
       }),
       fail: this.guard((status: number, reason: string) => this.events.failed(status, reason)),
     });

@@ -113,6 +113,8 @@ const REQUESTS = [
   req("PUT", "/empty-body/f", "", "dropped"),
   req("POST", "/kept/g", "", "kept-body"),
   req("POST", "/clean/h", "", "clean-body"),
+  req("POST", "/kept/r", "Content-Length: 0\r\n"),
+  req("GET", "/kept/s"),
   req("GET", "/limited/i"),
   req("HEAD", "/limited/j"),
   req("POST", "/limited/k", "", "x"),
@@ -178,9 +180,11 @@ describe("differential: proxy_method, proxy_set_body, client_body_in_file_only, 
     assert.match(nginx.received[0]!.head, /^POST \/method\/a\?x=1 HTTP\/1.0\r\n/);
     assert.match(nginx.received[2]!.head, /^PATCH \/method-var\/c HTTP\/1.0\r\n/);
     assert.equal(nginx.received[3]!.body, "name=joe&uri=/body/d");
-    assert.deepEqual(nginx.kept, { "/kept/g": true, "/clean/h": false });
+    // An empty body (Content-Length: 0) gets its file too; a request without a body none.
+    assert.deepEqual(nginx.kept, { "/kept/g": true, "/clean/h": false, "/kept/r": true, "/kept/s": false });
     assert.equal(nginx.received.find((r) => r.head.startsWith("POST /kept/g"))?.file, "kept-body");
-    assert.ok(nginx.replies[10]!.startsWith("HTTP/1.1 403"));
+    const limitedPost = REQUESTS.findIndex((request) => request.startsWith("POST /limited/k"));
+    assert.ok(nginx.replies[limitedPost]!.startsWith("HTTP/1.1 403"));
     assert.deepEqual(wsgate.replies, nginx.replies);
     assert.deepEqual(wsgate.received, nginx.received);
     assert.deepEqual(wsgate.files, nginx.files);
