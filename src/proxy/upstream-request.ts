@@ -60,10 +60,19 @@ function planFor(loc: LocConf): HeaderPlan {
   return plan;
 }
 
+/** The method each request's upstream request was sent with, where proxy_method changed it. */
+const sentMethods = new WeakMap<HttpRequest, string>();
+
+/** The method the upstream was asked with: its response is read as an answer to it (ctx->head). */
+export function upstreamMethod(r: HttpRequest): string {
+  return sentMethods.get(r) ?? r.method;
+}
+
 export function buildUpstreamHead(r: HttpRequest, pass: ProxyPass, location: LocationConf, body: UpstreamBody): string {
   const loc = location.loc;
   // proxy_method, evaluated for this request; else the client's method.
   const method = loc.proxyMethod ? loc.proxyMethod.evaluate(r) : r.method;
+  if (loc.proxyMethod) sentMethods.set(r, method);
   let head = `${method} ${upstreamUri(r, pass, location)} HTTP/${loc.proxyHttpVersion}\r\n`;
   const plan = planFor(loc);
   for (const entry of plan.entries) {
