@@ -25,6 +25,7 @@ import { checkResolvableUpstreams, lookUpNameServers, runtimeName } from "./modu
 import { defaultUpstreamServer } from "./modules/upstream.js";
 import { lookUpRealIpHosts } from "./modules/realip.js";
 import { finalizeScript } from "./rewrite/finalize-script.js";
+import { limitExceptOf } from "./modules/limit-except.js";
 
 export function finalizeMain(main: MainBuild, prefixes: Prefixes, defaultErrorLog?: string): MainConf {
   return mergeMain(main, { prefixes, defaultErrorLog });
@@ -72,7 +73,30 @@ function finalizeLocation(location: LocationBuild, parent: LocConf): LocationCon
     stubStatus: location.stubStatus,
     place: location.place,
     rewrite: finalizeScript(location.rewrite, location, loc),
+    ...limitExcept(location, loc),
   };
+}
+
+/**
+ * The limit_except block's level: its settings over the location's, the
+ * location's proxy_pass unless it has its own. Not the location's rewrite
+ * script: nginx's rewrite module does not inherit codes into it.
+ */
+function limitExcept(location: LocationBuild, loc: LocConf): Pick<LocationConf, "limitExcept"> {
+  const limit = limitExceptOf(location);
+  if (!limit) return {};
+  const build = limit.build;
+  const limited: LocationConf = {
+    modifier: build.modifier,
+    path: build.path,
+    regex: build.regex,
+    loc: mergeLoc(build.loc, loc),
+    locations: [],
+    proxyPass: build.proxyPass ?? location.proxyPass,
+    place: build.place,
+    noname: true,
+  };
+  return { limitExcept: { allowed: limit.allowed, location: limited } };
 }
 
 /** nginx listens on *:80 when a server has no `listen` (*:8000 when not started as root). */

@@ -63,6 +63,8 @@ export interface LocationConf {
   readonly rewrite?: readonly RewriteCode[] | undefined;
   /** An `if` block's level: same name as the enclosing location, no locations of its own. */
   readonly noname?: boolean;
+  /** limit_except: the methods let through, and the block's level that serves the others. */
+  readonly limitExcept?: { readonly allowed: ReadonlySet<string>; readonly location: LocationConf } | undefined;
 }
 
 export interface ServerConf {

@@ -60,6 +60,8 @@ export class ClientConnection implements ConnectionInfo {
   requests = 0;
   /** Body bytes of the current request read so far, framing included ($request_length counts them). */
   bodyBytesRead = 0;
+  /** The next request comes from bytes already read when the last one finished (nginx's hc->pipeline): $pipe. */
+  pipelined = false;
   /** Set by the handler of the request in flight: called if the client goes away first. */
   onAbortHandler: ((reason: AbortReason) => void) | undefined;
   private state: "head" | "request" | "closed" | "detached" = "head";
@@ -203,6 +205,7 @@ export class ClientConnection implements ConnectionInfo {
     // to it, so requests keep their order. Deferred, so a run of pipelined requests answered
     // at once does not grow the stack. nginx reads it at once, with client_header_timeout
     // should it be incomplete; an idle connection has keepalive_timeout.
+    this.pipelined = this.pending !== undefined && this.pending.length > 0;
     if (this.pending && this.pending.length > 0) {
       this.deadline.set(this.srv.clientHeaderTimeoutMs);
       setImmediate(readPipelined, this);

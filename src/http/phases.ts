@@ -9,6 +9,7 @@
 
 import { findLocation } from "./find-location.js";
 import type { HttpRequest } from "./request.js";
+import type { LocationConf } from "../config/model.js";
 import type { ErrorLog } from "../log/error-log.js";
 import { runScript, type ScriptOutcome } from "./rewrite-script.js";
 import { recordMatch } from "../vars/captures.js";
@@ -50,7 +51,7 @@ function fromFindConfig(r: HttpRequest, hooks: PhaseHooks, skipFirstFind = false
     if (!(skipFirstFind && first)) {
       r.uriChanged = false;
       const match = findLocation(r.server.locations, r.uri);
-      r.location = match?.location;
+      r.location = limitedLocation(match?.location, r.method);
       if (match?.match) recordMatch(r, match.match);
       // ngx_http_core_find_config_phase(): an `internal` location answers 404 to a request from outside.
       if (!r.internal && r.loc.internal) return { kind: "status", status: 404 };
@@ -123,7 +124,13 @@ export function namedLocation(r: HttpRequest, name: string, hooks: PhaseHooks): 
       .log("error", `rewrite or internal redirection cycle while redirect to named location "${name}"`, r.logContext());
     return { kind: "status", status: 500 };
   }
-  r.location = location;
+  r.location = limitedLocation(location, r.method);
   r.validLocation = true;
   return runNamedLocation(r, hooks);
+}
+
+/** ngx_http_update_location_config(): a method the location's limit_except does not list is served by its block. */
+function limitedLocation(location: LocationConf | undefined, method: string): LocationConf | undefined {
+  const limit = location?.limitExcept;
+  return limit && !limit.allowed.has(method) ? limit.location : location;
 }

@@ -71,7 +71,10 @@ export class RequestFlow implements ConnectionEvents, ContentFlow {
   constructor(private readonly services: FlowServices) {
     this.upstreams = services.upstreams;
     const variables = services.http.variables;
-    this.keepsResponseHeaders = variables.usesPrefix("sent_http_") || variables.usesPrefix("upstream_http_");
+    this.keepsResponseHeaders =
+      variables.usesPrefix("sent_http_") ||
+      variables.usesPrefix("upstream_http_") ||
+      variables.usesPrefix("upstream_cookie_");
     this.requestHeadersRead = requestHeadersRead(variables.usedNames());
   }
 
@@ -108,6 +111,11 @@ export class RequestFlow implements ConnectionEvents, ContentFlow {
       Date.now(),
     );
     if (serverMatch) recordMatch(r, serverMatch);
+    // ngx_http_free_request() takes the request off the writing count before it is logged.
+    r.connectionStats = () => {
+      const stats = this.services.connectionStats();
+      return r.finished ? { ...stats, writing: Math.max(0, stats.writing - 1) } : stats;
+    };
     this.inFlight.set(connection, r);
     onUninitializedVariable(r, (name) => {
       if (r.loc.uninitializedVariableWarn)

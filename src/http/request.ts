@@ -5,7 +5,15 @@
  */
 
 import type { LocConf, LocationConf, ServerConf } from "../config/model.js";
-import type { HeaderList, ProxyProtocolFacts, TlsFacts, UpstreamTry, VariableSource } from "../vars/source.js";
+import type {
+  ConnectionCounters,
+  HeaderList,
+  ProxyProtocolFacts,
+  RequestBodyFacts,
+  TlsFacts,
+  UpstreamTry,
+  VariableSource,
+} from "../vars/source.js";
 import type { RequestHead } from "./request-head.js";
 import type { RequestFacts } from "./request-headers.js";
 import type { RequestLogContext } from "../log/error-log.js";
@@ -33,6 +41,8 @@ export interface ConnectionInfo {
   readonly tls?: TlsFacts | undefined;
   /** The PROXY protocol header's addresses, on a `listen … proxy_protocol` address. */
   readonly proxyProtocol?: ProxyProtocolFacts | undefined;
+  /** The request in flight was read from bytes left over by the previous one. */
+  readonly pipelined?: boolean;
 }
 
 export class HttpRequest implements VariableSource {
@@ -43,6 +53,14 @@ export class HttpRequest implements VariableSource {
   responseHeaders: HeaderList = [];
   readonly upstreamTries: UpstreamTry[] = [];
   proxyHost = "";
+  /** $proxy_port of the proxy_pass in force. */
+  proxyPort: string | undefined = undefined;
+  /** The body once read ($request_body, $request_body_file). */
+  requestBody: RequestBodyFacts | undefined = undefined;
+  /** The worker's connection counters ($connections_active …), set by the request flow. */
+  connectionStats: (() => ConnectionCounters) | undefined = undefined;
+  /** $pipe, fixed when the request is made. */
+  readonly pipelined: boolean;
   captures: readonly string[] | undefined = undefined;
   namedCaptures: Readonly<Record<string, string>> | undefined = undefined;
   /** Set when the response is complete and the access log line written. */
@@ -93,6 +111,7 @@ export class HttpRequest implements VariableSource {
     readonly startMs: number,
   ) {
     this.bytesAtStart = connection.bytesWritten();
+    this.pipelined = connection.pipelined ?? false;
   }
 
   /** The settings in force: the location's, or the server's when no location matched. */
@@ -130,6 +149,9 @@ export class HttpRequest implements VariableSource {
   }
   get connectionRequests(): number {
     return this.connection.requests;
+  }
+  get connectionStartMs(): number {
+    return this.connection.startMs;
   }
   get tls(): TlsFacts | undefined {
     return this.connection.tls;

@@ -6,6 +6,7 @@
  * of phase.ts.
  */
 
+import { proxyPortOf } from "./upstream-request.js";
 import type { LocationConf, ProxyPass } from "../config/model.js";
 import type { ClientConnection } from "../http/connection.js";
 import type { HttpRequest } from "../http/request.js";
@@ -39,6 +40,7 @@ export function proxyRequest(
       return;
     }
     r.proxyHost = target.pass.proxyHost;
+    r.proxyPort = proxyPortOf(target.pass);
     start(target.pass, target.group);
     return;
   }
@@ -50,5 +52,6 @@ export function proxyRequest(
     return;
   }
   r.proxyHost = pass.proxyHost;
+  r.proxyPort = proxyPortOf(pass);
   start(pass, group);
 }

@@ -7,6 +7,7 @@
  * the client connection may stay open.
  */
 
+import { upstreamMethod } from "./upstream-request.js";
 import { LAST_CHUNK, encodeChunk } from "../core/chunked.js";
 import type { ProxyContext } from "./context.js";
 import {
@@ -44,12 +45,15 @@ export function relayResponse(
   const loc = ctx.location.loc;
   const changes = adjustResponseHead(r, ctx.location, upstreamHead);
   const head = changes.head;
-  const framing = responseFraming(head, r.method);
+  // Read as the answer to the method the upstream was asked with (proxy_method may differ from the client's).
+  const framing = responseFraming(head, upstreamMethod(r));
+  // A HEAD client gets the head only (r->header_only), whatever the upstream sends after it.
+  const clientFraming = r.method === "HEAD" ? "none" : framing.kind;
   // nginx's chunked filter leaves responses under 200 alone; its header filter says "Connection: upgrade" to a 101.
   const clientChunked =
     head.status >= 200 &&
-    framing.kind !== "length" &&
-    framing.kind !== "none" &&
+    clientFraming !== "length" &&
+    clientFraming !== "none" &&
     r.head.version >= 1001 &&
     loc.chunkedTransferEncoding;
   const {
@@ -60,7 +64,7 @@ export function relayResponse(
     r,
     head,
     loc,
-    { chunked: clientChunked, end: relayBodyEnd(head.status, framing.kind, clientChunked) },
+    { chunked: clientChunked, end: relayBodyEnd(head.status, clientFraming, clientChunked) },
     changes,
   );
   r.status = head.status;
@@ -75,6 +79,7 @@ export function relayResponse(
   const resumeUpstream = guard(() => void socket.resume());
   client.socket.on("drain", resumeUpstream);
   const send = guard((data: Buffer): void => {
+    if (clientFraming === "none") return;
     const ok = clientChunked ? writeParts(client.socket, encodeChunk(data)) : client.write(data);
     if (!ok) socket.pause();
   });

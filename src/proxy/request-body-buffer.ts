@@ -4,7 +4,9 @@
  * kept in memory while it fits in client_body_buffer_size, else written to a
  * temporary file under client_body_temp_path. As nginx, the file is unlinked
  * as soon as it is opened, so it never outlives the request: closing its
- * descriptor frees it. While a file write is pending, add() answers false and
+ * descriptor frees it. With client_body_in_file_only the body always goes to
+ * the file, which keeps its name (the backend may read it: $request_body_file);
+ * `clean` removes it when the request is over, `on` leaves it. While a file write is pending, add() answers false and
  * the client is not read (memory stays bounded whatever the body's size); the
  * body can be sent any number of times (a retry sends it again).
  */
@@ -39,6 +41,9 @@ export interface BodyWriter {
   once(event: "drain", listener: () => void): unknown;
 }
 
+/** client_body_in_file_only's value. */
+export type InFileOnly = "off" | "on" | "clean";
+
 export interface SpoolEvents {
   /** The file was made: nginx's "[warn] a client request body is buffered to a temporary file". */
   spooled(path: string): void;
@@ -72,7 +77,18 @@ export class RequestBodyBuffer {
     private readonly memoryLimit: number,
     private readonly temp: TempPath,
     private readonly events: SpoolEvents,
+    private readonly inFileOnly: InFileOnly = "off",
   ) {}
+
+  /** The temporary file's name, once made. */
+  get fileName(): string | undefined {
+    return this.path === "" ? undefined : this.path;
+  }
+
+  /** The body's bytes while it is in memory (the array is kept by a reader after dispose()). */
+  get memoryChunks(): readonly Buffer[] | undefined {
+    return this.inFile || this.inFileOnly !== "off" ? undefined : this.memory;
+  }
 
   /** Whether the body went to a file. */
   get inFile(): boolean {
@@ -83,7 +99,7 @@ export class RequestBodyBuffer {
   add(chunk: Buffer): boolean {
     if (this.disposed || this.error) return true;
     this.length += chunk.length;
-    if (!this.inFile && this.length <= this.memoryLimit) {
+    if (!this.inFile && this.inFileOnly === "off" && this.length <= this.memoryLimit) {
       this.memory.push(chunk);
       return true;
     }
@@ -97,6 +113,12 @@ export class RequestBodyBuffer {
 
   /** The body is complete: `done` once every byte is where it will be read from. */
   finish(done: (error: SpoolError | undefined) => void): void {
+    if (this.inFileOnly !== "off" && !this.inFile && !this.error) {
+      // A body with nothing in it still gets its file (ngx_http_write_request_body: "empty body").
+      this.finished = done;
+      this.pump();
+      return;
+    }
     if (this.error || (!this.busy && this.queue.length === 0)) {
       done(this.error);
       return;
@@ -156,6 +178,8 @@ export class RequestBodyBuffer {
   }
 
   private closeFile(): void {
+    // ngx_pool_delete_file(): a `clean` file goes with the request; an `on` one stays.
+    if (this.inFileOnly === "clean" && this.path !== "") unlink(this.path, () => undefined);
     if (this.fd === undefined) return;
     close(this.fd, () => undefined);
     this.fd = undefined;
@@ -223,7 +247,7 @@ export class RequestBodyBuffer {
       }
       this.path = path;
       // Not persistent (ngx_open_tempfile): the name goes at once, the descriptor keeps the data.
-      unlink(path, () => undefined);
+      if (this.inFileOnly === "off") unlink(path, () => undefined);
       this.events.spooled(path);
       done(fd);
     });

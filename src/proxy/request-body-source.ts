@@ -10,6 +10,11 @@
  * - streamed (proxy_request_buffering off): read from the client as it is
  *   sent to the first upstream, kept while it fits in REPLAY_LIMIT so that a
  *   retry can send it again once complete.
+ *
+ * proxy_set_body replaces the body: the client's is read whole and dropped
+ * (ngx_http_proxy_handler still reads it; body_values turn streaming off), and
+ * the value goes with its own Content-Length. client_body_in_file_only reads
+ * the body whole into a file whatever proxy_request_buffering says.
  */
 
 import type { LocConf } from "../config/model.js";
@@ -62,11 +67,24 @@ export interface RequestBodySource {
 }
 
 export function requestBodySource(ctx: ProxyContext, events: BodyEvents, guard: Guard): RequestBodySource {
-  const framing = ctx.r.facts.framing;
+  const r = ctx.r;
+  const framing = r.facts.framing;
   const loc = ctx.location.loc;
-  if (framing.kind === "none") return NO_BODY;
+  if (loc.proxySetBody) {
+    const client = framing.kind === "none" ? NO_BODY : new BufferedBody(ctx, events, guard, false);
+    return new SetBody(ctx, client);
+  }
+  if (framing.kind === "none") {
+    // client_body_in_file_only: "Content-Length: 0" is a body, read into an empty file (nginx's "empty body").
+    const empty = loc.clientBodyInFileOnly !== "off" && r.headers.some(([name]) => /^content-length$/i.test(name));
+    return empty ? new BufferedBody(ctx, events, guard, loc.proxyPassRequestBody) : NO_BODY;
+  }
   if (!loc.proxyPassRequestBody) return new BufferedBody(ctx, events, guard, false);
-  if (loc.proxyRequestBuffering || (framing.kind === "chunked" && loc.proxyHttpVersion === "1.0")) {
+  if (
+    loc.proxyRequestBuffering ||
+    loc.clientBodyInFileOnly !== "off" ||
+    (framing.kind === "chunked" && loc.proxyHttpVersion === "1.0")
+  ) {
     return new BufferedBody(ctx, events, guard, true);
   }
   return new StreamedBody(ctx, events, guard);
@@ -134,22 +152,39 @@ class BufferedBody implements RequestBodySource {
     // The file is made once the buffer is full and more is coming (ngx_http_request_body_save_filter).
     let memoryLimit = preread + size;
     if (framing.kind === "length" && framing.length - preread < size + (size >> 2)) memoryLimit = framing.length;
-    const buffer = new RequestBodyBuffer(memoryLimit, loc.clientBodyTempPath, {
-      spooled: this.guard((path: string) =>
-        services
-          .errorLogFor(r)
-          .log("warn", `a client request body is buffered to a temporary file ${path}`, r.logContext()),
-      ),
-      resume: this.guard(() => connection.resumeBody()),
-    });
+    // r->request_body_file_log_level: notice when every body goes to a file, warn when this one outgrew memory.
+    const level = loc.clientBodyInFileOnly === "off" ? "warn" : "notice";
+    const buffer = new RequestBodyBuffer(
+      memoryLimit,
+      loc.clientBodyTempPath,
+      {
+        spooled: this.guard((path: string) =>
+          services
+            .errorLogFor(r)
+            .log(level, `a client request body is buffered to a temporary file ${path}`, r.logContext()),
+        ),
+        resume: this.guard(() => connection.resumeBody()),
+      },
+      loc.clientBodyInFileOnly,
+    );
     this.buffer = buffer;
+    const finish = (): void =>
+      buffer.finish(
+        this.guard((error: SpoolError | undefined) => {
+          // $request_body and $request_body_file read what the body became.
+          r.requestBody = { memory: buffer.memoryChunks, file: buffer.fileName };
+          done(error);
+        }),
+      );
+    // An empty body (client_body_in_file_only with Content-Length: 0): nothing to read, a file all the same.
+    if (framing.kind === "none") return finish();
     const counter = new BodyCounter(framing, loc, this.events);
     connection.setIdleTimeout(loc.clientBodyTimeoutMs);
     connection.readBody(framing, {
       data: guardedAnswer(this.guard, (chunk) => counter.count(chunk) && buffer.add(chunk)),
       end: this.guard(() => {
         connection.setIdleTimeout(0);
-        buffer.finish(this.guard(done));
+        finish();
       }),
       fail: this.guard((status: number, reason: string) => this.events.failed(status, reason)),
     });
@@ -277,6 +312,46 @@ class StreamedBody implements RequestBodySource {
 
   dispose(): void {
     this.kept = undefined;
+  }
+}
+
+/** proxy_set_body: the value, evaluated once for every try, in place of the client's body (read and dropped by `client`). */
+class SetBody implements RequestBodySource {
+  private body: Buffer | undefined;
+
+  constructor(
+    private readonly ctx: ProxyContext,
+    private readonly client: RequestBodySource,
+  ) {}
+
+  get readFirst(): boolean {
+    return this.client.readFirst;
+  }
+
+  read(done: (error: SpoolError | undefined) => void): void {
+    this.client.read(done);
+  }
+
+  upstreamFraming(): UpstreamBody {
+    // ngx_http_proxy_create_request(): internal_body_length is the value's length, 0 included.
+    this.body ??= Buffer.from(this.ctx.location.loc.proxySetBody!.evaluate(this.ctx.r), "latin1");
+    return { kind: "length", length: this.body.length };
+  }
+
+  send(target: BodyTarget, written: () => void): void {
+    if (this.body && this.body.length > 0) target.write(this.body);
+    written();
+  }
+
+  readonly replayable = true;
+  readonly sentWhole = true;
+
+  responseStarted(): void {
+    this.client.responseStarted();
+  }
+
+  dispose(): void {
+    this.client.dispose();
   }
 }
 

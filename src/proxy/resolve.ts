@@ -6,6 +6,7 @@
  * meanwhile is logged as 499 and the answer dropped.
  */
 
+import { proxyPortOf } from "./upstream-request.js";
 import type { LocationConf, ProxyPass } from "../config/model.js";
 import type { ClientConnection } from "../http/connection.js";
 import type { HttpRequest } from "../http/request.js";
@@ -38,6 +39,7 @@ export function resolveThenProxy(
     if (aborted) return;
     connection.onAbortHandler = undefined;
     r.proxyHost = target.pass.proxyHost;
+    r.proxyPort = proxyPortOf(target.pass);
     proxy(target.pass, resolvedGroup(target.pass, answer.addresses, target.port));
   };
   const failed = (err: unknown): void => {

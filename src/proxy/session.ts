@@ -243,6 +243,10 @@ export class ProxySession {
     if (this.over) return;
     this.to("finished");
     attempt.closeRecord();
+    // u->pipe->read_length: the body bytes read through the buffers; none without proxy_buffering.
+    if (this.ctx.location.loc.proxyBuffering) {
+      attempt.record.responseLength = Math.max(0, attempt.record.bytesReceived - end.head.length);
+    }
     attempt.free("ok");
     this.body.dispose();
     if (end.outcome === "complete" && attempt.reusable(end.head, end.framing.kind, this.body.sentWhole))

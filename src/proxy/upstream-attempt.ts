@@ -79,6 +79,9 @@ export class UpstreamAttempt {
   private offTimeout: (() => void) | undefined;
   private readonly watch: SendWatch;
   private readonly offError: () => void;
+  /** What a cached connection had carried before this try: $upstream_bytes_* count this request's only. */
+  private readonly readBase: number;
+  private readonly writtenBase: number;
 
   constructor(
     private readonly group: UpstreamGroup,
@@ -116,6 +119,8 @@ export class UpstreamAttempt {
       socket.setNoDelay(true);
       socket.setTimeout(loc.proxyConnectTimeoutMs);
     }
+    this.readBase = this.socket.bytesRead;
+    this.writtenBase = this.socket.bytesWritten;
     this.watch = new SendWatch(
       this.socket,
       loc.proxySendTimeoutMs,
@@ -233,8 +238,8 @@ export class UpstreamAttempt {
   /** Times and bytes of the try, for $upstream_response_time and friends. */
   closeRecord(): void {
     if (this.record.responseMs < 0) this.record.responseMs = Date.now() - this.startMs;
-    this.record.bytesReceived = this.socket.bytesRead;
-    this.record.bytesSent = this.socket.bytesWritten;
+    this.record.bytesReceived = this.socket.bytesRead - this.readBase;
+    this.record.bytesSent = this.socket.bytesWritten - this.writtenBase;
   }
 
   /** Close the connection: every listener of the try goes, an error after that is nobody's. */

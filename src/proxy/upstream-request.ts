@@ -60,9 +60,20 @@ function planFor(loc: LocConf): HeaderPlan {
   return plan;
 }
 
+/** The method each request's upstream request was sent with, where proxy_method changed it. */
+const sentMethods = new WeakMap<HttpRequest, string>();
+
+/** The method the upstream was asked with: its response is read as an answer to it (ctx->head). */
+export function upstreamMethod(r: HttpRequest): string {
+  return sentMethods.get(r) ?? r.method;
+}
+
 export function buildUpstreamHead(r: HttpRequest, pass: ProxyPass, location: LocationConf, body: UpstreamBody): string {
   const loc = location.loc;
-  let head = `${r.method} ${upstreamUri(r, pass, location)} HTTP/${loc.proxyHttpVersion}\r\n`;
+  // proxy_method, evaluated for this request; else the client's method.
+  const method = loc.proxyMethod ? loc.proxyMethod.evaluate(r) : r.method;
+  if (loc.proxyMethod) sentMethods.set(r, method);
+  let head = `${method} ${upstreamUri(r, pass, location)} HTTP/${loc.proxyHttpVersion}\r\n`;
   const plan = planFor(loc);
   for (const entry of plan.entries) {
     const value = entryValue(entry, r, pass, body);
@@ -91,6 +102,18 @@ function entryValue(entry: PlanEntry, r: HttpRequest, pass: ProxyPass, body: Ups
     case "drop":
       return "";
   }
+}
+
+/**
+ * $proxy_port, as ngx_http_proxy_set_vars(): the URL's port, or the scheme's
+ * default ("80", "443") when none is written; empty for a unix-domain socket.
+ * Read from $proxy_host, which names the port whenever it is not the default.
+ */
+export function proxyPortOf(pass: ProxyPass): string {
+  if (pass.upstream.startsWith("unix:")) return "";
+  const port = /\]?:(\d+)$/.exec(pass.proxyHost);
+  if (port && (!pass.proxyHost.includes("[") || pass.proxyHost.lastIndexOf("]") < port.index + 1)) return port[1]!;
+  return pass.scheme === "https" ? "443" : "80";
 }
 
 /** A value from a variable may hold CR or LF; they must never split a header on the wire. */

@@ -9,11 +9,13 @@
 
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
+import { isIPv4, isIPv6 } from "node:net";
 import { NGINX_VERSION } from "../version.js";
 import type { VariableRegistry } from "./registry.js";
 import type { HeaderList, UpstreamTry, VariableSource } from "./source.js";
 import { formatIso8601, formatLocalTime, formatMsec } from "./time.js";
 import { portText, registerRealipVariables } from "./realip-variables.js";
+import { registerSslVariables } from "./ssl-variables.js";
 
 type Getter = (r: VariableSource) => string | undefined;
 
@@ -54,6 +56,15 @@ const FIXED: Record<string, Getter> = {
     return forwarded === undefined ? r.remoteAddress : `${forwarded}, ${r.remoteAddress}`;
   },
   request_id: () => randomBytes(16).toString("hex"),
+  binary_remote_addr: (r) => binaryAddress(r.remoteAddress),
+  pipe: (r) => (r.pipelined ? "p" : "."),
+  proxy_port: (r) => r.proxyPort,
+  // Only a body read into memory; one in a file is $request_body_file's (ngx_http_variable_request_body).
+  request_body: (r) => {
+    const body = r.requestBody;
+    return body?.memory && body.file === undefined ? Buffer.concat(body.memory).toString("latin1") : undefined;
+  },
+  request_body_file: (r) => r.requestBody?.file,
 };
 
 /** Values that change while a request is served (rewrite changes $uri and $args): never cached. */
@@ -82,6 +93,20 @@ const CHANGING: Record<string, Getter> = {
   upstream_bytes_sent: (r) => perTry(r, (t) => String(t.bytesSent)),
   // No proxy cache: nginx's value without a cache status (not found).
   upstream_cache_status: () => undefined,
+  upstream_response_length: (r) => perTry(r, (t) => String(t.responseLength ?? 0)),
+  connection_time: (r) => seconds(Math.max(0, Date.now() - (r.connectionStartMs ?? r.startMs))),
+  // r->request_complete: set when the request was finalized, not when it was terminated (444, 408, 499).
+  request_completion: (r) => (r.status === 444 || r.status === 408 || r.status === 499 ? "" : "OK"),
+  // nginx reads TCP_INFO with getsockopt(); Node cannot, so these are what nginx gives when it fails: not found.
+  tcpinfo_rtt: () => undefined,
+  tcpinfo_rttvar: () => undefined,
+  tcpinfo_snd_cwnd: () => undefined,
+  tcpinfo_rcv_space: () => undefined,
+  // ngx_http_stub_status_module's counters (not found where the HTTP layer gives none).
+  connections_active: (r) => counter(r, "active"),
+  connections_reading: (r) => counter(r, "reading"),
+  connections_writing: (r) => counter(r, "writing"),
+  connections_waiting: (r) => counter(r, "waiting"),
 };
 
 export function registerHttpVariables(registry: VariableRegistry): void {
@@ -100,8 +125,25 @@ export function registerHttpVariables(registry: VariableRegistry): void {
     },
     cacheable: false,
   }));
+  registry.definePrefix("upstream_cookie_", (suffix) => ({
+    get: (r) => {
+      const last = r.upstreamTries[r.upstreamTries.length - 1];
+      return last ? setCookieValue(last.responseHeaders, suffix) : undefined;
+    },
+    cacheable: false,
+  }));
+  registry.definePrefix("upstream_trailer_", (suffix) => ({
+    get: (r) => {
+      const last = r.upstreamTries[r.upstreamTries.length - 1];
+      return last?.responseTrailers ? joinedHeader(last.responseTrailers, suffix) : undefined;
+    },
+    cacheable: false,
+  }));
+  // wsgate adds no trailers of its own (nginx's come from add_trailer): never found.
+  registry.definePrefix("sent_trailer_", () => ({ get: () => undefined, cacheable: false }));
   registry.definePrefix("arg_", (suffix) => ({ get: (r) => queryArgument(r.args, suffix), cacheable: false }));
   registry.definePrefix("cookie_", (suffix) => ({ get: (r) => cookie(r.headers, suffix), cacheable: true }));
+  registerSslVariables(registry);
 }
 
 /**
@@ -142,6 +184,58 @@ function header(headers: HeaderList, lowerName: string): string | undefined {
 function perTry(r: VariableSource, field: (t: UpstreamTry) => string): string | undefined {
   if (r.upstreamTries.length === 0) return undefined;
   return r.upstreamTries.map(field).join(", ");
+}
+
+function counter(r: VariableSource, which: "active" | "reading" | "writing" | "waiting"): string | undefined {
+  const stats = r.connectionStats?.();
+  return stats ? String(stats[which]) : undefined;
+}
+
+/**
+ * $binary_remote_addr: the address's 4 (IPv4) or 16 (IPv6) bytes, as a byte
+ * string; a unix-domain client's address text as it is.
+ */
+export function binaryAddress(address: string): string {
+  if (isIPv4(address)) return Buffer.from(address.split(".").map(Number)).toString("latin1");
+  if (!isIPv6(address)) return address;
+  const [head, tail] = address.includes("::") ? address.split("::") : [address, undefined];
+  const left = ipv6Bytes(head!);
+  const right = tail === undefined ? [] : ipv6Bytes(tail);
+  const zeros = new Array<number>(16 - left.length - right.length).fill(0);
+  return Buffer.from([...left, ...zeros, ...right]).toString("latin1");
+}
+
+/** The bytes of colon-separated IPv6 groups, a dotted IPv4 tail included. */
+function ipv6Bytes(part: string): number[] {
+  const bytes: number[] = [];
+  for (const group of part === "" ? [] : part.split(":")) {
+    if (group.includes(".")) bytes.push(...group.split(".").map(Number));
+    else {
+      const value = parseInt(group, 16);
+      bytes.push(value >> 8, value & 0xff);
+    }
+  }
+  return bytes;
+}
+
+/**
+ * $upstream_cookie_NAME, as ngx_http_parse_set_cookie_lines(): the first
+ * Set-Cookie line that starts with NAME (any case), then "=", gives the value
+ * up to ";"; spaces around "=" skipped.
+ */
+function setCookieValue(headers: HeaderList, name: string): string | undefined {
+  for (const [header, value] of headers) {
+    if (header.toLowerCase() !== "set-cookie" || name.length >= value.length) continue;
+    if (value.slice(0, name.length).toLowerCase() !== name) continue;
+    let at = name.length;
+    while (value[at] === " ") at++;
+    if (value[at] !== "=") continue;
+    at++;
+    while (value[at] === " ") at++;
+    const end = value.indexOf(";", at);
+    return value.slice(at, end === -1 ? value.length : end);
+  }
+  return undefined;
 }
 
 function seconds(ms: number): string {

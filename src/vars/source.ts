@@ -16,6 +16,29 @@ export interface TlsFacts {
   readonly sessionReused: boolean;
   /** The protocol ALPN chose ("http/1.1"); "" when the client offered none. */
   readonly alpnProtocol: string;
+  /** The session's id in hex ($ssl_session_id); undefined where Node does not tell it. */
+  readonly sessionId?: string | undefined;
+  /** The key-exchange group chosen ($ssl_curve): "X25519"; undefined where Node does not tell it. */
+  readonly curve?: string | undefined;
+  /** The client's ciphers and groups as OpenSSL names them, ":"-joined ($ssl_ciphers, $ssl_curves). */
+  readonly clientCiphers?: string | undefined;
+  readonly clientCurves?: string | undefined;
+}
+
+/** The request body as it was read ($request_body, $request_body_file). */
+export interface RequestBodyFacts {
+  /** The body read into memory (nginx's request_body->bufs without a temp file); undefined otherwise. */
+  readonly memory?: readonly Buffer[] | undefined;
+  /** The temporary file the body was written to. */
+  readonly file?: string | undefined;
+}
+
+/** ngx_http_stub_status_module's counters of the worker. */
+export interface ConnectionCounters {
+  readonly active: number;
+  readonly reading: number;
+  readonly writing: number;
+  readonly waiting: number;
 }
 
 /** The addresses of a `listen … proxy_protocol` connection's PROXY header ($proxy_protocol_addr …). */
@@ -40,6 +63,10 @@ export interface VariableSource {
   readonly serverPort: number;
   readonly connectionId: number;
   readonly connectionRequests: number;
+  /** When the connection was accepted: $connection_time counts from it. */
+  readonly connectionStartMs?: number;
+  /** The request was read from bytes already received after the previous one (nginx's r->pipeline): $pipe. */
+  readonly pipelined?: boolean;
   /** The connection's TLS session; undefined for plain HTTP. */
   readonly tls?: TlsFacts | undefined;
   /** The PROXY protocol header's addresses; undefined without one (or for UNKNOWN and LOCAL). */
@@ -67,6 +94,8 @@ export interface VariableSource {
   readonly serverName: string;
   readonly startMs: number;
   readonly requestLength: number;
+  /** The request body, once read (undefined while it is not, or when it is streamed). */
+  readonly requestBody?: RequestBodyFacts | undefined;
   /** $request_filename and $document_root, where the HTTP layer maps URIs to files. */
   readonly requestFilename?: string;
   readonly documentRoot?: string;
@@ -83,6 +112,10 @@ export interface VariableSource {
   readonly upstreamTries: ReadonlyArray<UpstreamTry>;
   /** $proxy_host of the location's proxy_pass. */
   readonly proxyHost: string;
+  /** $proxy_port: the port of proxy_pass's URL, or the scheme's ("80", "443"); "" before a proxy_pass. */
+  readonly proxyPort?: string | undefined;
+  /** The worker's connection counters ($connections_active …), where the HTTP layer provides them. */
+  readonly connectionStats?: (() => ConnectionCounters) | undefined;
   /** Captures of the last regex matched for this request ($1 … $9); a match replaces them, as in nginx. */
   captures: readonly string[] | undefined;
   /** Named captures of the regexes matched so far ($name). */
@@ -99,4 +132,8 @@ export interface UpstreamTry {
   bytesReceived: number;
   bytesSent: number;
   responseHeaders: HeaderList;
+  /** Body bytes of the upstream's response ($upstream_response_length); 0 before any. */
+  responseLength?: number;
+  /** The upstream's trailer fields, where read ($upstream_trailer_NAME). */
+  responseTrailers?: HeaderList;
 }

@@ -495,11 +495,13 @@ describe("request body directives (proxy_request_buffering, client_body_*)", () 
         at: ["conf/nginx.conf", 5],
       },
     );
-    await expectError(http("client_body_in_file_only on;"), {
-      message: `"client_body_in_file_only" directive is not supported by wsgate`,
+    await expectError(http("client_body_in_file_only yes;"), {
+      message: `invalid value "yes"`,
       at: ["conf/nginx.conf", 3],
-      kind: "unsupported",
-      nginxAgrees: false,
+    });
+    await expectError(http("client_body_in_file_only on;\n  client_body_in_file_only yes;"), {
+      message: `"client_body_in_file_only" directive is duplicate`,
+      at: ["conf/nginx.conf", 4],
     });
   });
 

@@ -139,3 +139,45 @@ describe("RequestBodyBuffer", () => {
 async function waitFor(check: () => boolean): Promise<void> {
   while (!check()) await new Promise((resolve) => setImmediate(resolve));
 }
+
+describe("RequestBodyBuffer with client_body_in_file_only", () => {
+  const events = { spooled: () => undefined, resume: () => undefined };
+
+  test("on: a small body still goes to a file, which keeps its name after the request", async () => {
+    const temp = { path: join(dir, "only-on"), levels: [] };
+    const buffer = new RequestBodyBuffer(1 << 20, temp, events, "on");
+    buffer.add(Buffer.from("small"));
+    assert.equal(await finish(buffer), undefined);
+    assert.equal(buffer.memoryChunks, undefined);
+    const file = buffer.fileName!;
+    assert.ok(file.startsWith(temp.path + "/"));
+    assert.equal((await send(buffer)).toString(), "small");
+    buffer.dispose();
+    assert.deepEqual(readdirSync(temp.path), [file.slice(temp.path.length + 1)]);
+  });
+
+  test("clean: the file goes when the request is over; an empty body gets a file too", async () => {
+    const temp = { path: join(dir, "only-clean"), levels: [] };
+    const buffer = new RequestBodyBuffer(1 << 20, temp, events, "clean");
+    assert.equal(await finish(buffer), undefined);
+    assert.ok(buffer.fileName);
+    assert.equal(readdirSync(temp.path).length, 1);
+    buffer.dispose();
+    await withTimeout(
+      (async () => {
+        while (readdirSync(temp.path).length !== 0) await new Promise((done) => setTimeout(done, 10));
+      })(),
+      3000,
+      "the file removed",
+    );
+  });
+
+  test("off: a body that fits stays in memory, with no file name", async () => {
+    const buffer = new RequestBodyBuffer(1 << 20, { path: join(dir, "only-off"), levels: [] }, events);
+    buffer.add(Buffer.from("mem"));
+    assert.equal(await finish(buffer), undefined);
+    assert.equal(buffer.fileName, undefined);
+    assert.equal(Buffer.concat(buffer.memoryChunks!).toString(), "mem");
+    buffer.dispose();
+  });
+});

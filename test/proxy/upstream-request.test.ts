@@ -9,13 +9,13 @@ import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import { join } from "node:path";
 import { loadConfig } from "../../src/config/load.js";
-import type { LocationConf, ServerConf } from "../../src/config/model.js";
+import type { LocationConf, ProxyPass, ServerConf } from "../../src/config/model.js";
 import { parseRequestHead } from "../../src/http/request-head.js";
 import { requestFacts } from "../../src/http/request-headers.js";
 import { parseTarget } from "../../src/http/uri.js";
 import { findLocation } from "../../src/http/find-location.js";
 import { HttpRequest, type ConnectionInfo } from "../../src/http/request.js";
-import { buildUpstreamHead, upstreamUri, type UpstreamBody } from "../../src/proxy/upstream-request.js";
+import { buildUpstreamHead, proxyPortOf, upstreamUri, type UpstreamBody } from "../../src/proxy/upstream-request.js";
 import { makeTempDir, removeTempDir, writeTree } from "../support/config-files.js";
 import { recordMatch } from "../../src/vars/captures.js";
 
@@ -211,5 +211,25 @@ describe("upstreamUri", () => {
     assert.equal(uriFor("/uri/plain{x?a=%20"), "/base/plain{x?a=%20");
     assert.equal(uriFor("/uri/a%7Bb{c%22d%5Ce%27f'g%3C"), "/base/a%7Bb%7Bc%22d%5Ce'f'g%3C");
     assert.equal(uriFor("/uri/a%2Fb{"), "/base/a/b%7B");
+  });
+});
+
+describe("proxyPortOf: $proxy_port as ngx_http_proxy_set_vars()", () => {
+  const pass = (upstream: string, proxyHost: string, scheme: "http" | "https" = "http"): ProxyPass => ({
+    scheme,
+    upstream,
+    proxyHost,
+    uri: undefined,
+    url: "",
+    place: { file: "x", line: 1 },
+  });
+
+  test("the port written, else the scheme's; empty for a unix-domain socket", () => {
+    assert.equal(proxyPortOf(pass("b", "b")), "80");
+    assert.equal(proxyPortOf(pass("b:8080", "b:8080")), "8080");
+    assert.equal(proxyPortOf(pass("b", "b", "https")), "443");
+    assert.equal(proxyPortOf(pass("[::1]:81", "[::1]:81")), "81");
+    assert.equal(proxyPortOf(pass("[::1]", "[::1]")), "80");
+    assert.equal(proxyPortOf(pass("unix:/tmp/s", "localhost")), "");
   });
 });

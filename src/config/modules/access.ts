@@ -10,8 +10,8 @@ import { configWarning, valueError } from "../values.js";
 import type { BuildScope } from "../build-scope.js";
 import type { DirectiveNode } from "../parser.js";
 
-/** nginx's contexts for allow/deny (limit_except is not supported by wsgate). */
-const ACCESS_CONTEXTS = ["http", "server", "location"] as const;
+/** nginx's contexts for allow/deny (NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_HTTP_LMT_CONF). */
+const ACCESS_CONTEXTS = ["http", "server", "location", "limit_except"] as const;
 
 export interface AccessLocConf {
   /** allow/deny lines of the nearest level that has any, in order. */

@@ -13,10 +13,12 @@ import { ACCESS_MODULE, type AccessLocConf } from "./access.js";
 import { CORE_MODULE, type CoreMainConf } from "./core.js";
 import { HEADERS_MODULE, type HeadersLocConf } from "./headers.js";
 import { HTTP_CORE_MODULE, type CoreLocConf, type CoreSrvConf } from "./http-core.js";
+import { LIMIT_EXCEPT_MODULE } from "./limit-except.js";
 import { LOG_MODULE, type LogLocConf } from "./log.js";
 import { MAP_MODULE } from "./map.js";
 import { PROXY_BUFFERS_MODULE, type ProxyBuffersLocConf } from "./proxy-buffers.js";
 import { PROXY_CACHE_MODULE, type ProxyCacheLocConf } from "./proxy-cache.js";
+import { PROXY_REQUEST_MODULE, type ProxyRequestLocConf } from "./proxy-request.js";
 import { PROXY_RESPONSE_MODULE, type ProxyResponseLocConf } from "./proxy-response.js";
 import { REALIP_MODULE, type RealipLocConf } from "./realip.js";
 import { PROXY_MODULE, type ProxyLocConf } from "./proxy.js";
@@ -55,6 +57,8 @@ export const MODULES = [
   TUNING_MODULE,
   PROXY_SSL_MODULE,
   SSL_STAPLING_MODULE,
+  PROXY_REQUEST_MODULE,
+  LIMIT_EXCEPT_MODULE,
 ] as const satisfies readonly ConfModule[];
 
 /** Everything a location may set and inherit. */
@@ -71,7 +75,8 @@ export type LocConf = CoreLocConf &
   ProxyCacheLocConf &
   ProxyBuffersLocConf &
   RealipLocConf &
-  ProxySslLocConf;
+  ProxySslLocConf &
+  ProxyRequestLocConf;
 
 /** Everything a server may set and inherit from the http block. */
 export type SrvConf = CoreSrvConf & SslSrvConf & SslStaplingSrvConf;
