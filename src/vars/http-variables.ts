@@ -13,6 +13,7 @@ import { NGINX_VERSION } from "../version.js";
 import type { VariableRegistry } from "./registry.js";
 import type { HeaderList, UpstreamTry, VariableSource } from "./source.js";
 import { formatIso8601, formatLocalTime, formatMsec } from "./time.js";
+import { gzipRatio } from "./gzip-ratio.js";
 
 type Getter = (r: VariableSource) => string | undefined;
 
@@ -80,6 +81,7 @@ const CHANGING: Record<string, Getter> = {
   upstream_bytes_sent: (r) => perTry(r, (t) => String(t.bytesSent)),
   // No proxy cache: nginx's value without a cache status (not found).
   upstream_cache_status: () => undefined,
+  gzip_ratio: (r) => gzipRatio(r.gzipCounts),
 };
 
 export function registerHttpVariables(registry: VariableRegistry): void {

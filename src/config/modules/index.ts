@@ -11,6 +11,7 @@
 import type { ConfModule } from "../module.js";
 import { ACCESS_MODULE, type AccessLocConf } from "./access.js";
 import { CORE_MODULE, type CoreMainConf } from "./core.js";
+import { GZIP_MODULE, type GzipLocConf } from "./gzip.js";
 import { HEADERS_MODULE, type HeadersLocConf } from "./headers.js";
 import { HTTP_CORE_MODULE, type CoreLocConf, type CoreSrvConf } from "./http-core.js";
 import { LOG_MODULE, type LogLocConf } from "./log.js";
@@ -45,6 +46,7 @@ export const MODULES = [
   REQUEST_BODY_MODULE,
   PROXY_CACHE_MODULE,
   SSL_MODULE,
+  GZIP_MODULE,
 ] as const satisfies readonly ConfModule[];
 
 /** Everything a location may set and inherit. */
@@ -58,7 +60,8 @@ export type LocConf = CoreLocConf &
   HeadersLocConf &
   ProxyResponseLocConf &
   RequestBodyLocConf &
-  ProxyCacheLocConf;
+  ProxyCacheLocConf &
+  GzipLocConf;
 
 /** Everything a server may set and inherit from the http block. */
 export type SrvConf = CoreSrvConf & SslSrvConf;
