@@ -107,8 +107,8 @@ const GZIP_DIRECTIVES: readonly DirectiveSpec[] = [
     args: "1more",
     handle: (scope, node) => {
       const loc = scope.loc!;
-      // ngx_http_types_slot(): after `*` the level's list is closed.
-      if (loc.gzipTypes === "any") throw directiveError(node, "is duplicate");
+      // ngx_http_types_slot(): after `*` the level's later lines are ignored.
+      if (loc.gzipTypes === "any") return;
       const types = new Set(loc.gzipTypes ?? DEFAULT_TYPES);
       for (const arg of node.args) {
         if (arg === "*") {
