@@ -12,6 +12,7 @@
 import { addedHeaders } from "../http/add-header.js";
 import { LAST_CHUNK, encodeChunk } from "../core/chunked.js";
 import { GzipBody } from "../http/gzip-body.js";
+import { choosePrecompressed, gzipStaticApplies } from "./gzip-static.js";
 import { gzipVerdict, type GzipVerdict } from "../http/gzip-filter.js";
 import { ownResponseHead } from "../http/own-response.js";
 import { close, createReadStream, fstat, open, constants, type ReadStream, type Stats } from "node:fs";
@@ -36,6 +37,28 @@ export function serveFile(r: HttpRequest, services: StaticServices): void {
     return;
   }
   const { path } = mapUriToPath(r);
+  if (!gzipStaticApplies(r)) {
+    openFile(r, services, path, NO_MARKS);
+    return;
+  }
+  choosePrecompressed(r, services, path, (choice) => {
+    const marks = { precompressed: choice.file !== undefined, varyMarked: choice.varyMarked };
+    if (choice.file) opened(r, services, path, choice.file.fd, choice.file.stats, marks);
+    else openFile(r, services, path, marks);
+  });
+}
+
+/** What gzip_static decided for the file handler. */
+interface GzipStaticMarks {
+  /** The file open is FILE.gz: its bytes go as they are, with Content-Encoding. */
+  readonly precompressed: boolean;
+  /** A FILE.gz exists: gzip_vary's header whatever the gzip filter says. */
+  readonly varyMarked: boolean;
+}
+
+const NO_MARKS: GzipStaticMarks = { precompressed: false, varyMarked: false };
+
+function openFile(r: HttpRequest, services: StaticServices, path: string, marks: GzipStaticMarks): void {
   open(path, constants.O_RDONLY | constants.O_NONBLOCK, (openError, fd) => {
     if (openError) {
       openFailed(r, services, path, openError);
@@ -48,7 +71,7 @@ export function serveFile(r: HttpRequest, services: StaticServices): void {
         services.respondError(r, 500);
         return;
       }
-      opened(r, services, path, fd, stats);
+      opened(r, services, path, fd, stats, marks);
     });
   });
 }
@@ -65,7 +88,14 @@ function openFailed(r: HttpRequest, services: StaticServices, path: string, err:
   services.respondError(r, status);
 }
 
-function opened(r: HttpRequest, services: StaticServices, path: string, fd: number, stats: Stats): void {
+function opened(
+  r: HttpRequest,
+  services: StaticServices,
+  path: string,
+  fd: number,
+  stats: Stats,
+  marks: GzipStaticMarks,
+): void {
   const connection = connectionOf(r);
   if (stats.isDirectory()) {
     close(fd, () => undefined);
@@ -111,13 +141,15 @@ function opened(r: HttpRequest, services: StaticServices, path: string, fd: numb
   let pieces: Piece[] = size > 0 ? [{ start: 0, end: size }] : [];
   const listed: Array<[string, string]> = [];
   if (etag !== undefined) listed.push(["ETag", etag]);
+  if (marks.precompressed) listed.push(["Content-Encoding", "gzip"]);
   // The range filter runs after add_header's (which sees 200) and adds its headers after add_header's.
   const ranged: Array<[string, string]> = [];
   // The gzip filter sees the status before the range filter makes it 206; a compressed body has no ranges.
-  const verdict: GzipVerdict =
+  let verdict: GzipVerdict =
     precondition === "not-modified"
       ? "none"
       : gzipVerdict(r, { status, contentType, contentLength: size, headers: [...listed, ...addedHeaders(r, status)] });
+  if (marks.varyMarked && verdict === "none") verdict = "vary";
   if (precondition === "not-modified") {
     status = 304;
     contentType = "";
@@ -125,7 +157,8 @@ function opened(r: HttpRequest, services: StaticServices, path: string, fd: numb
     pieces = [];
   } else if (verdict === "gzip") {
     length = undefined;
-  } else if (!errStatus) {
+  } else if (!errStatus && !marks.precompressed) {
+    // gzip_static's FILE.gz is sent whole (it leaves r->allow_ranges unset).
     const outcome = selectRanges(
       firstHeader(headers, "range"),
       firstHeader(headers, "if-range"),
