@@ -127,7 +127,7 @@ function hasToken(values: readonly string[], token: string): boolean {
 }
 
 /** ngx_http_gzip_accept_encoding(): "gzip" as a coding of its own, with a q above 0 or none. */
-function acceptsGzip(value: string): boolean {
+export function acceptsGzip(value: string): boolean {
   const lower = value.toLowerCase();
   let at = lower.indexOf("gzip");
   while (at > 0 && value[at - 1] !== "," && value[at - 1] !== " ") at = lower.indexOf("gzip", at + 4);
