@@ -4,7 +4,8 @@
  * Date, Content-Type, Content-Length, Last-Modified, a relative Location made
  * absolute (absolute_redirect, server_name_in_redirect, port_in_redirect),
  * Connection and Keep-Alive (the response writer's), then an absolute
- * Location and the add_header lines in the list's order.
+ * Location and the add_header lines in the list's order. The gzip filter
+ * (gzip-filter.ts) has its say on the head here.
  */
 
 import { SERVER_TOKEN, SERVER_TOKEN_BARE } from "../version.js";
@@ -13,6 +14,7 @@ import type { HttpRequest } from "./request.js";
 import { addedHeaders } from "./add-header.js";
 import { connectionLines, headText, ownStatusLine, type BodyEnd } from "./response-writer.js";
 import { contentTypeFor } from "./mime.js";
+import { CONTENT_ENCODING, gzipHeaders, gzipVerdict, varyLines, type GzipVerdict } from "./gzip-filter.js";
 
 export interface OwnHead {
   readonly status: number;
@@ -28,6 +30,8 @@ export interface OwnHead {
   readonly addHeaderStatus?: number | undefined;
   /** Headers a filter after add_header's added (Accept-Ranges, Content-Range). */
   readonly afterAdded?: ReadonlyArray<readonly [string, string]> | undefined;
+  /** The gzip filter's verdict when the caller made it (a file, before ranges); else made here. */
+  readonly gzip?: GzipVerdict | undefined;
 }
 
 /** ngx_http_header_filter() sends Last-Modified only with these statuses (not on an error page). */
@@ -37,6 +41,9 @@ const LAST_MODIFIED_STATUSES = new Set([200, 206, 304]);
 export interface OwnHeadText {
   readonly text: string;
   readonly keepAlive: boolean;
+  /** The body goes through the gzip filter (gzip-body.ts), in chunks when `chunked`. */
+  readonly gzip?: boolean;
+  readonly chunked?: boolean;
 }
 
 /** The response head; records what the access log and $sent_http_ need. */
@@ -45,10 +52,24 @@ export function ownResponseHead(r: HttpRequest, head: OwnHead): OwnHeadText {
   const sent: Array<[string, string]> = [];
   const list: Array<[string, string]> = [];
   const noContent = head.status === 204;
+  const listed = (head.listed ?? []).map(([name, value]): [string, string] => [name, value]);
+  const added = addedHeaders(r, head.addHeaderStatus ?? head.status);
+  const verdict =
+    head.gzip ??
+    gzipVerdict(r, {
+      status: head.status,
+      contentType: head.contentType,
+      contentLength: head.contentLength,
+      headers: [...listed, ...added],
+    });
+  const gzip = verdict === "gzip";
+  // nginx's chunked filter frames a compressed body for an HTTP/1.1 client; HEAD has none to frame.
+  const chunked = gzip && r.method !== "HEAD" && r.head.version >= 1001 && loc.chunkedTransferEncoding;
+  const contentLength = gzip ? undefined : head.contentLength;
   sent.push(["Server", loc.serverTokens === "off" ? SERVER_TOKEN_BARE : SERVER_TOKEN]);
   sent.push(["Date", formatHttpDate(Date.now())]);
   if (head.contentType !== undefined && !noContent) sent.push(["Content-Type", head.contentType]);
-  if (head.contentLength !== undefined && !noContent) sent.push(["Content-Length", String(head.contentLength)]);
+  if (contentLength !== undefined && !noContent) sent.push(["Content-Length", String(contentLength)]);
   if (head.lastModified !== undefined && LAST_MODIFIED_STATUSES.has(head.status))
     sent.push(["Last-Modified", head.lastModified]);
   const location = r.outLocation;
@@ -56,16 +77,19 @@ export function ownResponseHead(r: HttpRequest, head: OwnHead): OwnHeadText {
     if (location.startsWith("/") && loc.absoluteRedirect) sent.push(["Location", absoluteLocation(r, location)]);
     else list.push(["Location", location]);
   }
-  const connection = connectionLines(r, head.bodyEnd);
-  sent.push(...connection.lines);
+  if (chunked) sent.push(["Transfer-Encoding", "chunked"]);
+  const bodyEnd = gzip && !chunked && r.method !== "HEAD" ? "close" : head.bodyEnd;
+  const connection = connectionLines(r, bodyEnd);
+  sent.push(...connection.lines, ...varyLines(loc, verdict));
   sent.push(
     ...list,
-    ...(head.listed ?? []).map(([name, value]): [string, string] => [name, value]),
-    ...addedHeaders(r, head.addHeaderStatus ?? head.status),
+    ...(gzip ? gzipHeaders(listed) : listed),
+    ...added,
+    ...(gzip ? [[...CONTENT_ENCODING] as [string, string]] : []),
     ...(head.afterAdded ?? []).map(([name, value]): [string, string] => [name, value]),
   );
   r.responseHeaders = sent;
-  return { text: headText(ownStatusLine(head.status), sent), keepAlive: connection.keepAlive };
+  return { text: headText(ownStatusLine(head.status), sent), keepAlive: connection.keepAlive, gzip, chunked };
 }
 
 /** A Location starting with "/" made absolute, as ngx_http_header_filter() does. */

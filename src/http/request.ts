@@ -15,6 +15,7 @@ import type {
   VariableSource,
 } from "../vars/source.js";
 import type { RequestHead } from "./request-head.js";
+import type { GzipCounts } from "../vars/gzip-ratio.js";
 import type { RequestFacts } from "./request-headers.js";
 import type { RequestLogContext } from "../log/error-log.js";
 import { variableName } from "../vars/http-variables.js";
@@ -51,6 +52,8 @@ export class HttpRequest implements VariableSource {
   /** Bytes of the response head we sent (for $body_bytes_sent). */
   headerBytes = 0;
   responseHeaders: HeaderList = [];
+  /** The gzip filter's bytes in and out ($gzip_ratio); undefined unless a compressed body went through. */
+  gzipCounts: GzipCounts | undefined = undefined;
   readonly upstreamTries: UpstreamTry[] = [];
   proxyHost = "";
   /** $proxy_port of the proxy_pass in force. */

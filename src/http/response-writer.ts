@@ -13,6 +13,7 @@ import type { ClientConnection } from "./connection.js";
 import { bodyEndsWithClose, keepAliveAllowed } from "./keep-alive.js";
 import type { HttpRequest } from "./request.js";
 import { statusLine } from "./status.js";
+import { gzipWhole } from "./gzip-body.js";
 
 const CRLF = "\r\n";
 
@@ -73,13 +74,28 @@ export type FinishResponse = (r: HttpRequest, keepAlive: boolean) => void;
 export function sendWhole(
   r: HttpRequest,
   status: number,
-  head: { readonly text: string; readonly keepAlive: boolean },
+  head: { readonly text: string; readonly keepAlive: boolean; readonly gzip?: boolean; readonly chunked?: boolean },
   body: string | Buffer | undefined,
   finish: FinishResponse,
 ): void {
   const connection = r.connection as ClientConnection;
   r.status = status;
   r.headerBytes = head.text.length;
+  if (head.gzip && r.method !== "HEAD") {
+    const compressed = gzipWhole(
+      r.loc,
+      typeof body === "string" ? Buffer.from(body, "latin1") : (body ?? Buffer.alloc(0)),
+    );
+    r.gzipCounts = compressed.counts;
+    connection.write(head.text);
+    if (head.chunked) {
+      connection.write(`${compressed.data.length.toString(16)}${CRLF}`);
+      connection.write(compressed.data);
+      connection.write(`${CRLF}0${CRLF}${CRLF}`);
+    } else connection.write(compressed.data);
+    finish(r, head.keepAlive);
+    return;
+  }
   if (body === undefined || body.length === 0 || r.method === "HEAD") connection.write(head.text);
   else if (typeof body === "string") connection.write(head.text + body);
   else {

@@ -4,7 +4,8 @@
  * filter make it, then the body as it comes, re-framed for the client
  * (chunked coding to an HTTP/1.1 client when the upstream gave no length),
  * with back-pressure both ways; the end says how the body ended and whether
- * the client connection may stay open.
+ * the client connection may stay open. The gzip filter (http/gzip-filter.ts)
+ * may change the head and compress the body on the way (http/gzip-body.ts).
  */
 
 import { upstreamMethod } from "./upstream-request.js";
@@ -18,7 +19,10 @@ import {
   type ResponseFraming,
 } from "./response-body.js";
 import type { ResponseHead } from "./response-head.js";
-import { proxiedHead, relayBodyEnd } from "./response-headers.js";
+import { passedHeaders, proxiedHead, relayBodyEnd } from "./response-headers.js";
+import { GzipBody } from "../http/gzip-body.js";
+import { CONTENT_ENCODING, gzipHeaders, gzipVerdict, varyLines } from "../http/gzip-filter.js";
+import type { GzipCounts } from "../vars/gzip-ratio.js";
 import { adjustResponseHead } from "./response-rewrite.js";
 import type { Guard, UpstreamAttempt } from "./upstream-attempt.js";
 
@@ -44,16 +48,26 @@ export function relayResponse(
   const { r, connection: client } = ctx;
   const loc = ctx.location.loc;
   const changes = adjustResponseHead(r, ctx.location, upstreamHead);
-  const head = changes.head;
   // Read as the answer to the method the upstream was asked with (proxy_method may differ from the client's).
-  const framing = responseFraming(head, upstreamMethod(r));
+  const framing = responseFraming(changes.head, upstreamMethod(r));
   // A HEAD client gets the head only (r->header_only), whatever the upstream sends after it.
   const clientFraming = r.method === "HEAD" ? "none" : framing.kind;
+  const passed = passedHeaders(changes.head, loc);
+  const verdict = gzipVerdict(r, {
+    status: changes.head.status,
+    contentType: passed.find(([name]) => name.toLowerCase() === "content-type")?.[1],
+    contentLength: changes.head.contentLength,
+    headers: [...passed, ...changes.added],
+  });
+  const gzip = verdict === "gzip";
+  const head = gzip ? { ...changes.head, headers: gzipHeaders(changes.head.headers) } : changes.head;
+  // A compressed body's length is not known before it ends.
+  const sentFraming = gzip && clientFraming === "length" ? "close" : clientFraming;
   // nginx's chunked filter leaves responses under 200 alone; its header filter says "Connection: upgrade" to a 101.
   const clientChunked =
     head.status >= 200 &&
-    clientFraming !== "length" &&
-    clientFraming !== "none" &&
+    sentFraming !== "length" &&
+    sentFraming !== "none" &&
     r.head.version >= 1001 &&
     loc.chunkedTransferEncoding;
   const {
@@ -64,8 +78,12 @@ export function relayResponse(
     r,
     head,
     loc,
-    { chunked: clientChunked, end: relayBodyEnd(head.status, clientFraming, clientChunked) },
-    changes,
+    { chunked: clientChunked, end: relayBodyEnd(head.status, sentFraming, clientChunked) },
+    {
+      ...changes,
+      added: gzip ? [...changes.added, [...CONTENT_ENCODING]] : changes.added,
+      vary: varyLines(loc, verdict),
+    },
   );
   r.status = head.status;
   r.responseHeaders = headers;
@@ -77,21 +95,47 @@ export function relayResponse(
   client.write(text);
   const socket = attempt.socket;
   const resumeUpstream = guard(() => void socket.resume());
-  client.socket.on("drain", resumeUpstream);
+  const toClient = (data: Buffer): boolean =>
+    clientChunked ? writeParts(client.socket, encodeChunk(data)) : client.write(data);
+  const compressor =
+    gzip && clientFraming !== "none"
+      ? new GzipBody(
+          loc,
+          head.contentLength,
+          client.socket,
+          toClient,
+          guard(() => client.socket.destroy()),
+        )
+      : undefined;
+  if (compressor) compressor.onDrain(resumeUpstream);
+  else client.socket.on("drain", resumeUpstream);
   const send = guard((data: Buffer): void => {
     if (clientFraming === "none") return;
-    const ok = clientChunked ? writeParts(client.socket, encodeChunk(data)) : client.write(data);
-    if (!ok) socket.pause();
+    if (!(compressor ? compressor.write(data) : toClient(data))) socket.pause();
+    // proxy_buffering off marks every buffer read for flushing (ngx_http_upstream_process_non_buffered_request).
+    if (compressor && !loc.proxyBuffering) compressor.flush();
   });
   const onEnd = guard((outcome: BodyOutcome): void => {
     client.socket.off("drain", resumeUpstream);
-    ended({
-      outcome,
-      head,
-      framing,
-      keepAlive,
-      finishClient: () => void (clientChunked && client.write(LAST_CHUNK)),
-    });
+    const end = (): void =>
+      ended({
+        outcome,
+        head: changes.head,
+        framing,
+        keepAlive,
+        finishClient: () => void (clientChunked && client.write(LAST_CHUNK)),
+      });
+    if (!compressor) end();
+    else if (outcome !== "complete") {
+      compressor.destroy();
+      end();
+    } else
+      compressor.end(
+        guard((counts: GzipCounts) => {
+          r.gzipCounts = counts;
+          end();
+        }),
+      );
   });
   readResponseBody(socket, framing, rest, send, onEnd);
 }

@@ -40,6 +40,8 @@ export interface HeadExtras {
   readonly placedLocation?: string | undefined;
   /** add_header lines, after every other header. */
   readonly added?: ReadonlyArray<[string, string]>;
+  /** gzip_vary's line, written by the header filter after Connection. */
+  readonly vary?: ReadonlyArray<[string, string]>;
 }
 
 export interface ClientHead {
@@ -104,9 +106,15 @@ function composeHead(
   if (extras.placedLocation !== undefined) sent.push(["Location", extras.placedLocation]);
   if (chunked) sent.push(["Transfer-Encoding", "chunked"]);
   sent.push(...connection);
+  if (extras.vary) sent.push(...extras.vary);
   sent.push(...others);
   if (extras.added) sent.push(...extras.added);
   return { head: headText(`HTTP/1.1 ${upstream.statusText}`, sent), headers: sent };
+}
+
+/** The upstream's headers that reach the client's head (what nginx's filters see in headers_out). */
+export function passedHeaders(upstream: ResponseHead, loc: LocConf): Array<[string, string]> {
+  return upstream.headers.filter(([name]) => passes(name.toLowerCase(), loc, false));
 }
 
 function passes(lower: string, loc: LocConf, chunked: boolean): boolean {

@@ -10,6 +10,10 @@
  */
 
 import { addedHeaders } from "../http/add-header.js";
+import { LAST_CHUNK, encodeChunk } from "../core/chunked.js";
+import { GzipBody } from "../http/gzip-body.js";
+import { choosePrecompressed, gzipStaticApplies } from "./gzip-static.js";
+import { gzipVerdict, type GzipVerdict } from "../http/gzip-filter.js";
 import { ownResponseHead } from "../http/own-response.js";
 import { close, createReadStream, fstat, open, constants, type ReadStream, type Stats } from "node:fs";
 import type { HttpRequest } from "../http/request.js";
@@ -33,6 +37,28 @@ export function serveFile(r: HttpRequest, services: StaticServices): void {
     return;
   }
   const { path } = mapUriToPath(r);
+  if (!gzipStaticApplies(r)) {
+    openFile(r, services, path, NO_MARKS);
+    return;
+  }
+  choosePrecompressed(r, services, path, (choice) => {
+    const marks = { precompressed: choice.file !== undefined, varyMarked: choice.varyMarked };
+    if (choice.file) opened(r, services, path, choice.file.fd, choice.file.stats, marks);
+    else openFile(r, services, path, marks);
+  });
+}
+
+/** What gzip_static decided for the file handler. */
+interface GzipStaticMarks {
+  /** The file open is FILE.gz: its bytes go as they are, with Content-Encoding. */
+  readonly precompressed: boolean;
+  /** A FILE.gz exists: gzip_vary's header whatever the gzip filter says. */
+  readonly varyMarked: boolean;
+}
+
+const NO_MARKS: GzipStaticMarks = { precompressed: false, varyMarked: false };
+
+function openFile(r: HttpRequest, services: StaticServices, path: string, marks: GzipStaticMarks): void {
   open(path, constants.O_RDONLY | constants.O_NONBLOCK, (openError, fd) => {
     if (openError) {
       openFailed(r, services, path, openError);
@@ -45,7 +71,7 @@ export function serveFile(r: HttpRequest, services: StaticServices): void {
         services.respondError(r, 500);
         return;
       }
-      opened(r, services, path, fd, stats);
+      opened(r, services, path, fd, stats, marks);
     });
   });
 }
@@ -62,7 +88,14 @@ function openFailed(r: HttpRequest, services: StaticServices, path: string, err:
   services.respondError(r, status);
 }
 
-function opened(r: HttpRequest, services: StaticServices, path: string, fd: number, stats: Stats): void {
+function opened(
+  r: HttpRequest,
+  services: StaticServices,
+  path: string,
+  fd: number,
+  stats: Stats,
+  marks: GzipStaticMarks,
+): void {
   const connection = connectionOf(r);
   if (stats.isDirectory()) {
     close(fd, () => undefined);
@@ -108,14 +141,24 @@ function opened(r: HttpRequest, services: StaticServices, path: string, fd: numb
   let pieces: Piece[] = size > 0 ? [{ start: 0, end: size }] : [];
   const listed: Array<[string, string]> = [];
   if (etag !== undefined) listed.push(["ETag", etag]);
+  if (marks.precompressed) listed.push(["Content-Encoding", "gzip"]);
   // The range filter runs after add_header's (which sees 200) and adds its headers after add_header's.
   const ranged: Array<[string, string]> = [];
+  // The gzip filter sees the status before the range filter makes it 206; a compressed body has no ranges.
+  let verdict: GzipVerdict =
+    precondition === "not-modified"
+      ? "none"
+      : gzipVerdict(r, { status, contentType, contentLength: size, headers: [...listed, ...addedHeaders(r, status)] });
+  if (marks.varyMarked && verdict === "none") verdict = "vary";
   if (precondition === "not-modified") {
     status = 304;
     contentType = "";
     length = undefined;
     pieces = [];
-  } else if (!errStatus) {
+  } else if (verdict === "gzip") {
+    length = undefined;
+  } else if (!errStatus && !marks.precompressed) {
+    // gzip_static's FILE.gz is sent whole (it leaves r->allow_ranges unset).
     const outcome = selectRanges(
       firstHeader(headers, "range"),
       firstHeader(headers, "if-range"),
@@ -157,20 +200,54 @@ function opened(r: HttpRequest, services: StaticServices, path: string, fd: numb
     listed,
     addHeaderStatus: status === 206 ? 200 : status,
     afterAdded: ranged,
+    gzip: verdict,
   });
   r.status = status;
   r.headerBytes = head.text.length;
   connection.setIdleTimeout(loc.sendTimeoutMs);
   connection.write(head.text);
   if (r.method === "HEAD" || status === 304) pieces = [];
-  sendPieces(r, services, fd, pieces, head.keepAlive);
+  const out = head.gzip && pieces.length > 0 ? compressedOutput(r, size, head.chunked === true) : undefined;
+  sendPieces(r, services, fd, pieces, head.keepAlive, out);
+}
+
+/** The gzip filter between the file and the client, the chunked filter after it for an HTTP/1.1 client. */
+function compressedOutput(r: HttpRequest, size: number, chunked: boolean): CompressedOutput {
+  const connection = connectionOf(r);
+  const body = new GzipBody(
+    r.loc,
+    size,
+    connection.socket,
+    (data) => (chunked ? writeParts(connection, encodeChunk(data)) : connection.write(data)),
+    () => connection.socket.destroy(),
+  );
+  return { body, finish: () => void (chunked && connection.write(LAST_CHUNK)) };
+}
+
+interface CompressedOutput {
+  readonly body: GzipBody;
+  /** The chunked filter's last chunk, once the gzip trailer is out. */
+  readonly finish: () => void;
+}
+
+function writeParts(connection: { write(data: Buffer): boolean }, parts: readonly Buffer[]): boolean {
+  let ok = true;
+  for (const part of parts) ok = connection.write(part) && ok;
+  return ok;
 }
 
 /** Text to write, or a byte range of the file. */
 type Piece = string | ByteRange;
 
 /** Write the pieces in order, the file's bytes as the socket takes them; then close the file and end. */
-function sendPieces(r: HttpRequest, services: StaticServices, fd: number, pieces: Piece[], keepAlive: boolean): void {
+function sendPieces(
+  r: HttpRequest,
+  services: StaticServices,
+  fd: number,
+  pieces: Piece[],
+  keepAlive: boolean,
+  compressed?: CompressedOutput,
+): void {
   const connection = connectionOf(r);
   const socket = connection.socket;
   let stream: ReadStream | undefined;
@@ -182,10 +259,20 @@ function sendPieces(r: HttpRequest, services: StaticServices, fd: number, pieces
     socket.off("drain", resume);
     stream?.destroy();
     close(fd, () => undefined);
-    services.finalize(r, complete && keepAlive);
+    if (!compressed) services.finalize(r, complete && keepAlive);
+    else if (!complete) {
+      compressed.body.destroy();
+      services.finalize(r, false);
+    } else
+      compressed.body.end((counts) => {
+        r.gzipCounts = counts;
+        compressed.finish();
+        services.finalize(r, keepAlive);
+      });
   };
   connection.onAbortHandler = () => finish(false);
-  socket.on("drain", resume);
+  if (compressed) compressed.body.onDrain(resume);
+  else socket.on("drain", resume);
   let index = 0;
   const next = (): void => {
     while (!done && index < pieces.length) {
@@ -203,7 +290,8 @@ function sendPieces(r: HttpRequest, services: StaticServices, fd: number, pieces
       });
       stream = current;
       current.on("data", (chunk) => {
-        if (!connection.write(chunk as Buffer)) current.pause();
+        const ok = compressed ? compressed.body.write(chunk as Buffer) : connection.write(chunk as Buffer);
+        if (!ok) current.pause();
       });
       current.on("end", () => {
         if (stream === current) stream = undefined;

@@ -16,6 +16,7 @@ import type { HeaderList, UpstreamTry, VariableSource } from "./source.js";
 import { formatIso8601, formatLocalTime, formatMsec } from "./time.js";
 import { portText, registerRealipVariables } from "./realip-variables.js";
 import { registerSslVariables } from "./ssl-variables.js";
+import { gzipRatio } from "./gzip-ratio.js";
 
 type Getter = (r: VariableSource) => string | undefined;
 
@@ -107,6 +108,7 @@ const CHANGING: Record<string, Getter> = {
   connections_reading: (r) => counter(r, "reading"),
   connections_writing: (r) => counter(r, "writing"),
   connections_waiting: (r) => counter(r, "waiting"),
+  gzip_ratio: (r) => gzipRatio(r.gzipCounts),
 };
 
 export function registerHttpVariables(registry: VariableRegistry): void {

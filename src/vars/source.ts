@@ -3,6 +3,8 @@
  * implements this; keeping it here lets vars/ stand without importing http/.
  */
 
+import type { GzipCounts } from "./gzip-ratio.js";
+
 export type HeaderList = ReadonlyArray<readonly [name: string, value: string]>;
 
 /** What a TLS connection's variables read ($ssl_protocol, $ssl_cipher, $ssl_server_name …). */
@@ -107,6 +109,8 @@ export interface VariableSource {
   readonly bytesSent: number;
   readonly bodyBytesSent: number;
   readonly responseHeaders: HeaderList;
+  /** The gzip filter's bytes in and out, once a compressed body is through ($gzip_ratio). */
+  readonly gzipCounts?: GzipCounts | undefined;
 
   // The upstream side: one entry per try, as nginx's comma-separated lists.
   readonly upstreamTries: ReadonlyArray<UpstreamTry>;

@@ -132,7 +132,9 @@ describe("-v, -V, -h", () => {
     const configure = out.find((line) => line.startsWith("configure arguments: "));
     assert.ok(configure, result.stderr);
     assert.match(configure, / ?--prefix=\S+/);
-    assert.ok(configure.includes("--without-http_gzip_module"), "a module wsgate lacks is named");
+    assert.ok(configure.includes("--without-http_ssi_module"), "a module wsgate lacks is named");
+    assert.ok(!configure.includes("--without-http_gzip_module"), "a module wsgate has is not");
+    assert.ok(configure.includes("--with-http_gzip_static_module"), "an optional module wsgate has is named");
   });
 
   test("-h and -? print the usage and exit 0", async () => {

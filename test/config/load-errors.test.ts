@@ -355,9 +355,9 @@ describe("loader errors, as nginx reports them", () => {
 
   test("a directive nginx has and wsgate lacks is refused by name", async () => {
     await expectError(
-      { files: { "conf/nginx.conf": `${EVENTS}http {\n  gzip on;\n}\n` } },
+      { files: { "conf/nginx.conf": `${EVENTS}http {\n  ssi on;\n}\n` } },
       {
-        message: `"gzip" directive is not supported by wsgate`,
+        message: `"ssi" directive is not supported by wsgate`,
         at: ["conf/nginx.conf", 3],
         kind: "unsupported",
         nginxAgrees: false,

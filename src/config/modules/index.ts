@@ -11,6 +11,7 @@
 import type { ConfModule } from "../module.js";
 import { ACCESS_MODULE, type AccessLocConf } from "./access.js";
 import { CORE_MODULE, type CoreMainConf } from "./core.js";
+import { GZIP_MODULE, type GzipLocConf } from "./gzip.js";
 import { HEADERS_MODULE, type HeadersLocConf } from "./headers.js";
 import { HTTP_CORE_MODULE, type CoreLocConf, type CoreSrvConf } from "./http-core.js";
 import { LIMIT_EXCEPT_MODULE } from "./limit-except.js";
@@ -59,6 +60,7 @@ export const MODULES = [
   SSL_STAPLING_MODULE,
   PROXY_REQUEST_MODULE,
   LIMIT_EXCEPT_MODULE,
+  GZIP_MODULE,
 ] as const satisfies readonly ConfModule[];
 
 /** Everything a location may set and inherit. */
@@ -76,7 +78,8 @@ export type LocConf = CoreLocConf &
   ProxyBuffersLocConf &
   RealipLocConf &
   ProxySslLocConf &
-  ProxyRequestLocConf;
+  ProxyRequestLocConf &
+  GzipLocConf;
 
 /** Everything a server may set and inherit from the http block. */
 export type SrvConf = CoreSrvConf & SslSrvConf & SslStaplingSrvConf;
