@@ -11,6 +11,7 @@ import { SERVER_TOKEN, SERVER_TOKEN_BARE } from "../version.js";
 import { formatHttpDate } from "../vars/time.js";
 import type { HttpRequest } from "./request.js";
 import { addedHeaders } from "./add-header.js";
+import { charsetContentType } from "./charset-filter.js";
 import { connectionLines, headText, ownStatusLine, type BodyEnd } from "./response-writer.js";
 import { contentTypeFor } from "./mime.js";
 
@@ -47,7 +48,7 @@ export function ownResponseHead(r: HttpRequest, head: OwnHead): OwnHeadText {
   const noContent = head.status === 204;
   sent.push(["Server", loc.serverTokens === "off" ? SERVER_TOKEN_BARE : SERVER_TOKEN]);
   sent.push(["Date", formatHttpDate(Date.now())]);
-  if (head.contentType !== undefined && !noContent) sent.push(["Content-Type", head.contentType]);
+  if (head.contentType !== undefined && !noContent) sent.push(["Content-Type", ownContentType(r, head)]);
   if (head.contentLength !== undefined && !noContent) sent.push(["Content-Length", String(head.contentLength)]);
   if (head.lastModified !== undefined && LAST_MODIFIED_STATUSES.has(head.status))
     sent.push(["Last-Modified", head.lastModified]);
@@ -61,11 +62,22 @@ export function ownResponseHead(r: HttpRequest, head: OwnHead): OwnHeadText {
   sent.push(
     ...list,
     ...(head.listed ?? []).map(([name, value]): [string, string] => [name, value]),
-    ...addedHeaders(r, head.addHeaderStatus ?? head.status),
+    ...addedHeaders(r, head.addHeaderStatus ?? head.status, seconds(head.lastModified)),
     ...(head.afterAdded ?? []).map(([name, value]): [string, string] => [name, value]),
   );
   r.responseHeaders = sent;
   return { text: headText(ownStatusLine(head.status), sent), keepAlive: connection.keepAlive };
+}
+
+/** The type with the charset module's charset; nginx sets a type of its own whole, never splitting a charset off. */
+function ownContentType(r: HttpRequest, head: OwnHead): string {
+  const value = head.contentType!;
+  return charsetContentType(r, { status: head.status, contentType: { value, typeLength: value.length, charset: "" } });
+}
+
+/** The file's time back in seconds (the date is wsgate's own, from formatHttpDate()), -1 without one. */
+function seconds(httpDate: string | undefined): number {
+  return httpDate === undefined ? -1 : Math.floor(Date.parse(httpDate) / 1000);
 }
 
 /** A Location starting with "/" made absolute, as ngx_http_header_filter() does. */

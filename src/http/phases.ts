@@ -12,7 +12,7 @@ import type { HttpRequest } from "./request.js";
 import type { ErrorLog } from "../log/error-log.js";
 import { runScript, type ScriptOutcome } from "./rewrite-script.js";
 import { recordMatch } from "../vars/captures.js";
-import { accessAllowed } from "./access.js";
+import { accessPhase as checkAccess } from "./access-phase.js";
 
 /** What the phases ask of the request flow. */
 export interface PhaseHooks {
@@ -69,11 +69,11 @@ function fromFindConfig(r: HttpRequest, hooks: PhaseHooks, skipFirstFind = false
   }
 }
 
-/** The access phase: allow/deny (ngx_http_access_module); a refusal is nginx's 403 and error-log line. */
+/** The access phase: allow/deny and auth_basic under `satisfy` (access-phase.ts). */
 function accessPhase(r: HttpRequest, hooks: PhaseHooks): PhaseOutcome | undefined {
-  if (accessAllowed(r.loc.accessRules, r.connection.remoteAddress)) return undefined;
-  hooks.errorLogFor(r).log("error", "access forbidden by rule", r.logContext());
-  return { kind: "status", status: 403 };
+  const refusal = checkAccess(r, hooks.errorLogFor(r));
+  if (refusal === undefined) return undefined;
+  return { kind: "status", status: refusal.status, ...(refusal.headers ? { headers: refusal.headers } : {}) };
 }
 
 /** The location's script; the server's own level (no location matched) has no rewrite phase. */

@@ -107,6 +107,7 @@ export class RequestFlow implements ConnectionEvents, ContentFlow {
       Date.now(),
     );
     if (serverMatch) recordMatch(r, serverMatch);
+    r.errorLog = () => this.errorLogFor(r);
     this.inFlight.set(connection, r);
     onUninitializedVariable(r, (name) => {
       if (r.loc.uninitializedVariableWarn)
@@ -162,7 +163,7 @@ export class RequestFlow implements ConnectionEvents, ContentFlow {
   private afterPhases(r: HttpRequest, outcome: PhaseOutcome): void {
     if (outcome.kind === "status") {
       if (outcome.discardsBody) r.answerExpect((text) => (r.connection as ClientConnection).write(text));
-      this.respondError(r, outcome.status);
+      this.respondError(r, outcome.status, outcome.headers ? { headers: outcome.headers } : undefined);
       return;
     }
     if (outcome.kind === "respond") {
@@ -337,6 +338,7 @@ export class RequestFlow implements ConnectionEvents, ContentFlow {
   private startRequest(connection: ClientConnection, head: RequestHead, facts: RequestFacts): HttpRequest {
     const server = this.services.serversFor(connection).defaultServer;
     const r = new HttpRequest(connection, head, facts, "", "", head.target, server, undefined, Date.now());
+    r.errorLog = () => this.errorLogFor(r);
     answeredBeforeHandler(r);
     this.inFlight.set(connection, r);
     return r;

@@ -8,7 +8,7 @@ import type { LocConf, LocationConf, ServerConf } from "../config/model.js";
 import type { HeaderList, TlsFacts, UpstreamTry, VariableSource } from "../vars/source.js";
 import type { RequestHead } from "./request-head.js";
 import type { RequestFacts } from "./request-headers.js";
-import type { RequestLogContext } from "../log/error-log.js";
+import type { ErrorLog, RequestLogContext } from "../log/error-log.js";
 import { variableName } from "../vars/http-variables.js";
 import { documentRoot, mapUriToPath } from "./paths.js";
 import { realpathSync } from "node:fs";
@@ -148,6 +148,8 @@ export class HttpRequest implements VariableSource {
   get requestFilename(): string {
     return mapUriToPath(this).path;
   }
+  /** The error log of the location in force, for response filters that log (set by the request flow). */
+  errorLog: (() => ErrorLog) | undefined = undefined;
   /** Where $realpath_root reports a failed realpath() (set by the content phase). */
   reportError: ((level: "crit", message: string, context: RequestLogContext) => void) | undefined = undefined;
   get realpathRoot(): string | undefined {

@@ -126,7 +126,7 @@ function opened(r: HttpRequest, services: StaticServices, path: string, fd: numb
     if (outcome.kind === "unsatisfiable") {
       close(fd, () => undefined);
       services.respondError(r, 416, {
-        headers: [...addedHeaders(r, 200), ["Content-Range", `bytes */${size}`]],
+        headers: [...addedHeaders(r, 200, mtime), ["Content-Range", `bytes */${size}`]],
       });
       return;
     }

@@ -10,6 +10,8 @@
 
 import type { ConfModule } from "../module.js";
 import { ACCESS_MODULE, type AccessLocConf } from "./access.js";
+import { AUTH_BASIC_MODULE, type AuthBasicLocConf } from "./auth-basic.js";
+import { CHARSET_MODULE, type CharsetLocConf } from "./charset.js";
 import { CORE_MODULE, type CoreMainConf } from "./core.js";
 import { HEADERS_MODULE, type HeadersLocConf } from "./headers.js";
 import { HTTP_CORE_MODULE, type CoreLocConf, type CoreSrvConf } from "./http-core.js";
@@ -45,6 +47,8 @@ export const MODULES = [
   REQUEST_BODY_MODULE,
   PROXY_CACHE_MODULE,
   SSL_MODULE,
+  CHARSET_MODULE,
+  AUTH_BASIC_MODULE,
 ] as const satisfies readonly ConfModule[];
 
 /** Everything a location may set and inherit. */
@@ -58,7 +62,9 @@ export type LocConf = CoreLocConf &
   HeadersLocConf &
   ProxyResponseLocConf &
   RequestBodyLocConf &
-  ProxyCacheLocConf;
+  ProxyCacheLocConf &
+  CharsetLocConf &
+  AuthBasicLocConf;
 
 /** Everything a server may set and inherit from the http block. */
 export type SrvConf = CoreSrvConf & SslSrvConf;
