@@ -44,6 +44,8 @@ export interface CharsetInput {
   readonly overrideCharset?: string | undefined;
   /** A Content-Encoding with a value: nginx does not recode an encoded body. */
   readonly encoded?: boolean | undefined;
+  /** What the error log says the request was doing ("while reading response header from upstream"). */
+  readonly action?: string | undefined;
 }
 
 /** The Content-Type value to send. */
@@ -64,12 +66,12 @@ export function charsetContentType(r: HttpRequest, input: CharsetInput): string 
   if (!destination.known || !source.known) {
     // ngx_strncasecmp(dst, src, dst.len): between names nginx does not know, a prefix is enough.
     const prefix = source.name.slice(0, dst.length).toLowerCase() === dst.toLowerCase();
-    if (destination.known !== source.known || !prefix) return noMap(r, source.name, dst, unchanged);
+    if (destination.known !== source.known || !prefix) return noMap(r, input, source.name, dst, unchanged);
     return set(input, type.value, type.typeLength, dst);
   }
   if (same) return set(input, type.value.slice(0, type.typeLength), type.typeLength, dst);
   if (input.encoded) return unchanged;
-  return noMap(r, source.name, dst, unchanged);
+  return noMap(r, input, source.name, dst, unchanged);
 }
 
 /** ngx_http_destination_charset(): the charset to name, or undefined where the filter declines. */
@@ -78,7 +80,7 @@ function destinationCharset(r: HttpRequest, input: CharsetInput): { name: string
   if (input.overrideCharset) {
     const name = input.overrideCharset;
     if (isKnown(conf.charset, name) || isKnown(conf.sourceCharset, name)) return { name, known: true };
-    logError(r, `unknown charset "${name}" to override`);
+    logError(r, input, `unknown charset "${name}" to override`);
     return undefined;
   }
   if (conf.charset === "off") return undefined;
@@ -94,8 +96,11 @@ function typeListed(types: readonly string[] | "*", type: string): boolean {
   return types === "*" || types.includes(type.toLowerCase());
 }
 
+/** A literal as the charsets array spells it (its first spelling), or the variable's value. */
 function settingName(r: HttpRequest, setting: Exclude<CharsetSetting, "off">): string {
-  return "name" in setting ? setting.name : setting.variable.evaluate(r);
+  if (!("name" in setting)) return setting.variable.evaluate(r);
+  const lower = setting.name.toLowerCase();
+  return setting.known.find((known) => known.toLowerCase() === lower) ?? setting.name;
 }
 
 /** Whether the http block's charset directives declared `name` (nginx's charsets array). */
@@ -117,11 +122,11 @@ function written(type: ContentType, charset: string): string {
   return type.value;
 }
 
-function noMap(r: HttpRequest, src: string, dst: string, unchanged: string): string {
-  logError(r, `no "charset_map" between the charsets "${src}" and "${dst}"`);
+function noMap(r: HttpRequest, input: CharsetInput, src: string, dst: string, unchanged: string): string {
+  logError(r, input, `no "charset_map" between the charsets "${src}" and "${dst}"`);
   return unchanged;
 }
 
-function logError(r: HttpRequest, message: string): void {
-  r.errorLog?.().log("error", message, r.logContext());
+function logError(r: HttpRequest, input: CharsetInput, message: string): void {
+  r.errorLog?.().log("error", message, r.logContext(input.action));
 }

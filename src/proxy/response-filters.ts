@@ -52,6 +52,7 @@ export function filterUpstreamHead(r: HttpRequest, status: number, upstream: Arr
       contentType: splitContentType(headers[typeAt]![1]),
       overrideCharset: accel === -1 ? undefined : headers[accel]![1],
       encoded: encodingAt !== -1 && headers[encodingAt]![1] !== "",
+      action: "while reading response header from upstream",
     });
     if (value !== headers[typeAt]![1]) {
       if (headers === upstream) headers = [...headers];

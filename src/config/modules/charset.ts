@@ -5,7 +5,9 @@
  * recodes a body, so the directive is refused as not supported by wsgate.
  */
 
+import { ConfigError } from "../../core/errors.js";
 import type { ConfModule } from "../module.js";
+import type { LocConf, LocationConf, ServerConf } from "../model.js";
 import type { HttpBuild } from "../build-scope.js";
 import type { DirectiveNode } from "../parser.js";
 import { HTTP_ALL_WITH_IF, HTTP_CONTEXTS, placeOf, type DirectiveSpec } from "../table.js";
@@ -107,6 +109,7 @@ export const CHARSET_MODULE: ConfModule<CharsetLocConf> = {
     locFlag("override_charset", "overrideCharset", HTTP_ALL_WITH_IF),
     typesRow("charset_types"),
   ],
+  finalizeServers: (servers) => checkRecodes(servers),
   createLoc: () => ({
     charset: "off",
     sourceCharset: "off",
@@ -114,3 +117,33 @@ export const CHARSET_MODULE: ConfModule<CharsetLocConf> = {
     charsetTypes: DEFAULT_CHARSET_TYPES,
   }),
 };
+
+/**
+ * ngx_http_charset_postconfiguration(): a level whose source_charset and
+ * charset are two different names needs a charset_map between them, which
+ * wsgate never has; the first such pair, in the order levels are merged,
+ * stops the configuration as it stops nginx's.
+ */
+function checkRecodes(servers: readonly ServerConf[]): void {
+  const check = (loc: LocConf): void => {
+    const { charset, sourceCharset } = loc;
+    if (charset === "off" || sourceCharset === "off" || !("name" in charset) || !("name" in sourceCharset)) return;
+    if (charset.name.toLowerCase() === sourceCharset.name.toLowerCase()) return;
+    // The names as the charsets array holds them: first spelling wins.
+    const spelled = (name: string): string =>
+      charset.known.find((known) => known.toLowerCase() === name.toLowerCase()) ?? name;
+    const message = `no "charset_map" between the charsets "${spelled(sourceCharset.name)}" and "${spelled(charset.name)}"`;
+    throw new ConfigError("invalid-value", message);
+  };
+  const walk = (locations: readonly LocationConf[]): void => {
+    for (const location of locations) {
+      check(location.loc);
+      walk(location.locations);
+      for (const code of location.rewrite ?? []) if (code.kind === "if" && code.location) check(code.location.loc);
+    }
+  };
+  for (const server of servers) {
+    check(server.loc);
+    walk(server.locations);
+  }
+}
