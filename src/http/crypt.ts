@@ -29,17 +29,24 @@ function hash(value: string): CryptResult {
   return { kind: "hash", value };
 }
 
-/** crypt(3) as libxcrypt answers it: the forms it knows, or its failure token "*0" (never equal to a line). */
+/** libxcrypt's answer to a setting it refuses: never equal to a stored line. */
+const FAILURE = "*0";
+
+/** A salt field libxcrypt accepts: crypt's base-64 characters up to "$" or the end. */
+const SALT_FIELD = /^[./0-9A-Za-z]*(?:\$|$)/;
+
+/** crypt(3) as Debian's libxcrypt answers it: the forms it knows, or its failure token "*0". */
 function libcCrypt(key: Buffer, salt: string): CryptResult {
-  if (salt.startsWith("$1$")) return hash(md5Crypt(key, salt.slice(3), "$1$"));
-  if (salt.startsWith("$5$")) return hash(shaCrypt(key, salt.slice(3), "sha256"));
-  if (salt.startsWith("$6$")) return hash(shaCrypt(key, salt.slice(3), "sha512"));
+  if (salt.startsWith("$1$"))
+    return hash(SALT_FIELD.test(salt.slice(3)) ? md5Crypt(key, salt.slice(3), "$1$") : FAILURE);
+  if (salt.startsWith("$5$")) return hash(shaCrypt(key, salt.slice(3), "sha256") ?? FAILURE);
+  if (salt.startsWith("$6$")) return hash(shaCrypt(key, salt.slice(3), "sha512") ?? FAILURE);
   const scheme = /^\$(2[abxy]?|y|gy|7|sha1|md5|3)\$/.exec(salt)?.[0];
   if (scheme !== undefined) return { kind: "unsupported", scheme };
   // Traditional DES (two salt characters, eleven of hash) and BSDi's extended DES ("_").
   if (/^[./0-9A-Za-z]{13}$/.test(salt) || /^_[./0-9A-Za-z]{19}$/.test(salt))
     return { kind: "unsupported", scheme: "DES" };
-  return hash("*0");
+  return hash(FAILURE);
 }
 
 /** ngx_crypt_ssha(): SHA-1 of the password and the salt stored after the 20 bytes of hash. */
@@ -143,19 +150,27 @@ const SHA512_ORDER = [
 
 const ROUNDS_DEFAULT = 5000;
 
-/** Ulrich Drepper's SHA-256/SHA-512 crypt (glibc's sha256-crypt.c, sha512-crypt.c). */
-function shaCrypt(key: Buffer, setting: string, algorithm: "sha256" | "sha512"): string {
+/**
+ * Ulrich Drepper's SHA-256/SHA-512 crypt (libxcrypt's crypt-sha256.c,
+ * crypt-sha512.c); undefined where libxcrypt refuses the setting: rounds
+ * outside 1000..999999999 or with a leading zero (glibc would clamp them),
+ * a salt character outside crypt's base-64.
+ */
+function shaCrypt(key: Buffer, setting: string, algorithm: "sha256" | "sha512"): string | undefined {
   const size = algorithm === "sha256" ? 32 : 64;
   const magic = algorithm === "sha256" ? "$5$" : "$6$";
   let rest = setting;
   let rounds = ROUNDS_DEFAULT;
   let custom = false;
-  const roundsMatch = /^rounds=(\d+)\$/.exec(rest);
-  if (roundsMatch) {
-    rounds = Math.max(1000, Math.min(Number(roundsMatch[1]), 999999999));
+  if (rest.startsWith("rounds=")) {
+    const roundsMatch = /^rounds=([1-9]\d*)\$/.exec(rest);
+    if (!roundsMatch) return undefined;
+    rounds = Number(roundsMatch[1]);
+    if (rounds < 1000 || rounds > 999999999) return undefined;
     custom = true;
     rest = rest.slice(roundsMatch[0].length);
   }
+  if (!SALT_FIELD.test(rest)) return undefined;
   const salt = Buffer.from(rest.split("$")[0]!.slice(0, 16), "latin1");
   const digest = (...parts: Buffer[]): Buffer => {
     const h = createHash(algorithm);
