@@ -12,7 +12,7 @@ import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { comparableErrors, comparableLog, peersWith, skipWithoutNginx } from "./peers.js";
+import { comparableErrors, comparableLog, peersWith, skipWithoutNginx, startPeer } from "./peers.js";
 import { exchange, linesEventually } from "../support/sockets.js";
 import { makeTempDir, nginxTest, removeTempDir, writeTree } from "../support/config-files.js";
 import { runCli } from "../cli/run-cli.js";
@@ -187,6 +187,48 @@ describe("differential: auth_basic refusals match nginx -t", { skip }, () => {
       assert.equal(emerg, expected?.replace("FILE", file), http);
       const nginx = nginxTest({ prefix, confFile: file });
       if (nginx) assert.equal(nginx.emerg, emerg, http);
+    }
+  });
+});
+
+describe("auth_basic: hash schemes wsgate cannot compute", () => {
+  test("a bcrypt or DES line is 500 with a line that names the scheme, not a silent 401", async () => {
+    const dir = makeTempDir("auth-basic-unsupported");
+    writeFileSync(
+      join(dir, "htpasswd"),
+      "bc:$2y$05$abcdefghijklmnopqrstuuZFBUbfXoM8LFiPx8LYlO/sXZB/Cwk3K\ndes:seIema1eRMhgQ\n",
+    );
+    mkdirSync(join(dir, "site"));
+    writeFileSync(join(dir, "site", "ok.txt"), "ok\n");
+    const peer = await startPeer(
+      "wsgate",
+      `server { listen PORT; location / { auth_basic x; auth_basic_user_file ${join(dir, "htpasswd")}; root ${join(dir, "site")}; } }`,
+    );
+    try {
+      for (const [user, scheme] of [
+        ["bc", "$2y$"],
+        ["des", "DES"],
+      ]) {
+        const reply = await exchange(
+          peer.port,
+          `GET /ok.txt HTTP/1.1\r\nHost: a\r\n${basic(user!, "pass")}Connection: close\r\n\r\n`,
+        );
+        assert.match(reply.toString("latin1"), /^HTTP\/1.1 500 /);
+        const line = `user "${user!}": the password hash scheme "${scheme!}" of "${join(dir, "htpasswd")}" is not supported by wsgate`;
+        await linesEventually(
+          () =>
+            peer
+              .errorLog()
+              .split("\n")
+              .filter((l) => l.includes(line))
+              .join("\n") + "\n",
+          1,
+        );
+        assert.ok(peer.errorLog().includes(`[error] `) && peer.errorLog().includes(line), peer.errorLog());
+      }
+    } finally {
+      await peer.stop();
+      removeTempDir(dir);
     }
   });
 });
