@@ -61,6 +61,7 @@ export function ownResponseHead(r: HttpRequest, head: OwnHead): OwnHeadText {
   sent.push(...connection.lines);
   sent.push(
     ...list,
+    ...(r.carriedHeaders ?? []).map(([name, value]): [string, string] => [name, value]),
     ...(head.listed ?? []).map(([name, value]): [string, string] => [name, value]),
     ...addedHeaders(r, head.addHeaderStatus ?? head.status, seconds(head.lastModified)),
     ...(head.afterAdded ?? []).map(([name, value]): [string, string] => [name, value]),

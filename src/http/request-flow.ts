@@ -163,7 +163,8 @@ export class RequestFlow implements ConnectionEvents, ContentFlow {
   private afterPhases(r: HttpRequest, outcome: PhaseOutcome): void {
     if (outcome.kind === "status") {
       if (outcome.discardsBody) r.answerExpect((text) => (r.connection as ClientConnection).write(text));
-      this.respondError(r, outcome.status, outcome.headers ? { headers: outcome.headers } : undefined);
+      if (outcome.headers) r.carriedHeaders = outcome.headers;
+      this.respondError(r, outcome.status);
       return;
     }
     if (outcome.kind === "respond") {

@@ -148,6 +148,11 @@ export class HttpRequest implements VariableSource {
   get requestFilename(): string {
     return mapUriToPath(this).path;
   }
+  /**
+   * Headers a phase added to r->headers_out before answering (auth_basic's
+   * WWW-Authenticate): they stay on whatever answers, an error_page too.
+   */
+  carriedHeaders: ReadonlyArray<readonly [string, string]> | undefined = undefined;
   /** The error log of the location in force, for response filters that log (set by the request flow). */
   errorLog: (() => ErrorLog) | undefined = undefined;
   /** Where $realpath_root reports a failed realpath() (set by the content phase). */

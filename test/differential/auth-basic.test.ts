@@ -52,6 +52,8 @@ function conf(dir: string): string {
     location /any-denied/ { satisfy any; deny all; ${guarded("auth_basic x;")} }
     location /any-noauth/ { satisfy any; deny all; ${site} }
     location /all-denied/ { satisfy all; deny all; ${guarded("auth_basic x;")} }
+    location /custom/ { error_page 401 /page401.html; ${guarded("auth_basic x;")} }
+    location = /page401.html { root ${join(dir, "site")}; }
     location /all-allowed/ { allow 127.0.0.1; deny all; ${guarded("auth_basic x;")} }
   }`;
 }
@@ -82,6 +84,8 @@ const CASES: Array<[string, string]> = [
   ["/any-noauth/", ""],
   ["/all-denied/", basic("plain", "secret")],
   ["/all-allowed/", ""],
+  ["/custom/", ""],
+  ["/custom/", basic("plain", "secret")],
   ["/all-allowed/", basic("sha512", "secret")],
 ];
 
@@ -106,6 +110,7 @@ describe("differential: auth_basic", { skip }, () => {
       writeFileSync(join(dir, "htpasswd"), HTPASSWD);
       mkdirSync(join(dir, "site"));
       writeFileSync(join(dir, "site", "ok.txt"), "ok\n");
+      writeFileSync(join(dir, "site", "page401.html"), "<p>who are you?</p>\n");
       return conf(dir);
     },
     async () => removeTempDir(dir),
@@ -144,6 +149,11 @@ describe("differential: auth_basic", { skip }, () => {
         ),
       );
     for (const user of USERS) assert.match(await get(basic(user, "secret")), /^HTTP\/1.1 200 [^]*\nok\n$/, user);
+    // An error_page for 401 keeps the challenge (nginx's headers_out outlives the internal redirect).
+    const custom = comparable(
+      await exchange(peers.wsgate!.port, "GET /custom/ok.txt HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"),
+    );
+    assert.match(custom, /^HTTP\/1.1 401 [^]*\nWWW-Authenticate: Basic realm="x"\n[^]*who are you/);
     const refused = await get(basic("sha512", "wrong"));
     assert.match(refused, /^HTTP\/1.1 401 /);
     assert.match(refused, /\nWWW-Authenticate: Basic realm="Restricted Area"\n/);
