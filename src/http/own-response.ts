@@ -29,6 +29,8 @@ export interface OwnHead {
   readonly addHeaderStatus?: number | undefined;
   /** Headers a filter after add_header's added (Accept-Ranges, Content-Range). */
   readonly afterAdded?: ReadonlyArray<readonly [string, string]> | undefined;
+  /** The charset filter already ran on the type (a multipart's parts carry the charset): the type is sent as is. */
+  readonly charsetFiltered?: boolean | undefined;
 }
 
 /** ngx_http_header_filter() sends Last-Modified only with these statuses (not on an error page). */
@@ -70,10 +72,13 @@ export function ownResponseHead(r: HttpRequest, head: OwnHead): OwnHeadText {
   return { text: headText(ownStatusLine(head.status), sent), keepAlive: connection.keepAlive };
 }
 
-/** The type with the charset module's charset; nginx sets a type of its own whole, never splitting a charset off. */
 function ownContentType(r: HttpRequest, head: OwnHead): string {
-  const value = head.contentType!;
-  return charsetContentType(r, { status: head.status, contentType: { value, typeLength: value.length, charset: "" } });
+  return head.charsetFiltered ? head.contentType! : ownCharsetType(r, head.status, head.contentType!);
+}
+
+/** A type wsgate set with the charset module's charset; nginx sets a type of its own whole, never splitting a charset off. */
+export function ownCharsetType(r: HttpRequest, status: number, value: string): string {
+  return charsetContentType(r, { status, contentType: { value, typeLength: value.length, charset: "" } });
 }
 
 /** The file's time back in seconds (the date is wsgate's own, from formatHttpDate()), -1 without one. */

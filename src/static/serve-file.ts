@@ -10,7 +10,7 @@
  */
 
 import { addedHeaders } from "../http/add-header.js";
-import { ownResponseHead } from "../http/own-response.js";
+import { ownCharsetType, ownResponseHead } from "../http/own-response.js";
 import { close, createReadStream, fstat, open, constants, type ReadStream, type Stats } from "node:fs";
 import type { HttpRequest } from "../http/request.js";
 import { formatHttpDate } from "../vars/time.js";
@@ -107,6 +107,7 @@ function opened(r: HttpRequest, services: StaticServices, path: string, fd: numb
   let length: number | undefined = size;
   let pieces: Piece[] = size > 0 ? [{ start: 0, end: size }] : [];
   const listed: Array<[string, string]> = [];
+  let charsetFiltered = false;
   if (etag !== undefined) listed.push(["ETag", etag]);
   // The range filter runs after add_header's (which sees 200) and adds its headers after add_header's.
   const ranged: Array<[string, string]> = [];
@@ -140,7 +141,9 @@ function opened(r: HttpRequest, services: StaticServices, path: string, fd: numb
       pieces = [range];
       ranged.push(["Content-Range", `bytes ${range.start}-${range.end - 1}/${size}`]);
     } else {
-      const parts = multipart(outcome.ranges, size, contentType);
+      // The charset filter ran before the range filter: the parts name the charset, the multipart type none.
+      const parts = multipart(outcome.ranges, size, ownCharsetType(r, 200, contentType));
+      charsetFiltered = true;
       status = 206;
       contentType = parts.contentType;
       length = parts.length;
@@ -157,6 +160,7 @@ function opened(r: HttpRequest, services: StaticServices, path: string, fd: numb
     listed,
     addHeaderStatus: status === 206 ? 200 : status,
     afterAdded: ranged,
+    charsetFiltered,
   });
   r.status = status;
   r.headerBytes = head.text.length;

@@ -53,6 +53,7 @@ function conf(port: number, root: string): string {
     location /redirect/ { return 302 /elsewhere; }
     location /temporary/ { return 307 /elsewhere; }
     location /off/ { charset off; }
+    location /star/ { charset_types *; alias ${root}/; }
     ${pass("p", "")}
     ${pass("override", "override_charset on;")}
     ${pass("css", "charset_types text/css;")}
@@ -142,6 +143,18 @@ describe("differential: charset", { skip }, () => {
       assert.deepEqual(head(wsgate), head(nginx));
     });
   }
+
+  test("a multipart range answer names the charset in its parts, not in its own type", async () => {
+    for (const path of ["/page.html", "/star/page.html"]) {
+      const request = `GET ${path} HTTP/1.1\r\nHost: a\r\nRange: bytes=0-0,1-1\r\nConnection: close\r\n\r\n`;
+      const nginx = await exchange(peers.nginx!.port, request);
+      const wsgate = await exchange(peers.wsgate!.port, request);
+      const whole = (reply: Buffer): string => reply.toString("latin1").replace(/^(Date|Server): [^\r]*\r\n/gim, "");
+      assert.equal(whole(wsgate), whole(nginx));
+      assert.match(whole(wsgate), /\r\nContent-Type: multipart\/byteranges; boundary=\d+\r\n/);
+      assert.match(whole(wsgate), /\r\nContent-Type: text\/html; charset=utf-8\r\nContent-Range: bytes 0-0\/2\r\n/);
+    }
+  });
 
   test("the charset is where nginx puts it (the comparison is not empty)", async () => {
     const get = async (path: string): Promise<string[]> =>
