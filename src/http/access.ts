@@ -11,12 +11,21 @@ import { addressBytes } from "../config/modules/access.js";
 
 /** Whether the rules let `address` in ("" or "unix:…" for a unix socket client). */
 export function accessAllowed(rules: readonly AccessRule[], address: string): boolean {
-  if (rules.length === 0) return true;
+  return accessDecision(rules, address) !== "deny";
+}
+
+/**
+ * What the access module's handler answers: the first matching rule's
+ * "allow" or "deny", or "declined" without rules or without a match (which
+ * matters under `satisfy any`: only "allow" is enough there).
+ */
+export function accessDecision(rules: readonly AccessRule[], address: string): "allow" | "deny" | "declined" {
+  if (rules.length === 0) return "declined";
   const client = clientAddress(address);
   for (const rule of rules) {
-    if (matches(rule.match, client)) return rule.allow;
+    if (matches(rule.match, client)) return rule.allow ? "allow" : "deny";
   }
-  return true;
+  return "declined";
 }
 
 export type Client = { readonly family: 4 | 6; readonly bytes: Uint8Array } | { readonly family: "unix" };

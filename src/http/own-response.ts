@@ -12,6 +12,7 @@ import { SERVER_TOKEN, SERVER_TOKEN_BARE } from "../version.js";
 import { formatHttpDate } from "../vars/time.js";
 import type { HttpRequest } from "./request.js";
 import { addedHeaders } from "./add-header.js";
+import { charsetContentType } from "./charset-filter.js";
 import { connectionLines, headText, ownStatusLine, type BodyEnd } from "./response-writer.js";
 import { contentTypeFor } from "./mime.js";
 import { CONTENT_ENCODING, gzipHeaders, gzipVerdict, varyLines, type GzipVerdict } from "./gzip-filter.js";
@@ -32,6 +33,8 @@ export interface OwnHead {
   readonly afterAdded?: ReadonlyArray<readonly [string, string]> | undefined;
   /** The gzip filter's verdict when the caller made it (a file, before ranges); else made here. */
   readonly gzip?: GzipVerdict | undefined;
+  /** The charset filter already ran on the type (a multipart's parts carry the charset): the type is sent as is. */
+  readonly charsetFiltered?: boolean | undefined;
 }
 
 /** ngx_http_header_filter() sends Last-Modified only with these statuses (not on an error page). */
@@ -53,7 +56,7 @@ export function ownResponseHead(r: HttpRequest, head: OwnHead): OwnHeadText {
   const list: Array<[string, string]> = [];
   const noContent = head.status === 204;
   const listed = (head.listed ?? []).map(([name, value]): [string, string] => [name, value]);
-  const added = addedHeaders(r, head.addHeaderStatus ?? head.status);
+  const added = addedHeaders(r, head.addHeaderStatus ?? head.status, seconds(head.lastModified));
   const verdict =
     head.gzip ??
     gzipVerdict(r, {
@@ -68,7 +71,7 @@ export function ownResponseHead(r: HttpRequest, head: OwnHead): OwnHeadText {
   const contentLength = gzip ? undefined : head.contentLength;
   sent.push(["Server", loc.serverTokens === "off" ? SERVER_TOKEN_BARE : SERVER_TOKEN]);
   sent.push(["Date", formatHttpDate(Date.now())]);
-  if (head.contentType !== undefined && !noContent) sent.push(["Content-Type", head.contentType]);
+  if (head.contentType !== undefined && !noContent) sent.push(["Content-Type", ownContentType(r, head)]);
   if (contentLength !== undefined && !noContent) sent.push(["Content-Length", String(contentLength)]);
   if (head.lastModified !== undefined && LAST_MODIFIED_STATUSES.has(head.status))
     sent.push(["Last-Modified", head.lastModified]);
@@ -83,6 +86,7 @@ export function ownResponseHead(r: HttpRequest, head: OwnHead): OwnHeadText {
   sent.push(...connection.lines, ...varyLines(loc, verdict));
   sent.push(
     ...list,
+    ...(r.carriedHeaders ?? []).map(([name, value]): [string, string] => [name, value]),
     ...(gzip ? gzipHeaders(listed) : listed),
     ...added,
     ...(gzip ? [[...CONTENT_ENCODING] as [string, string]] : []),
@@ -90,6 +94,20 @@ export function ownResponseHead(r: HttpRequest, head: OwnHead): OwnHeadText {
   );
   r.responseHeaders = sent;
   return { text: headText(ownStatusLine(head.status), sent), keepAlive: connection.keepAlive, gzip, chunked };
+}
+
+function ownContentType(r: HttpRequest, head: OwnHead): string {
+  return head.charsetFiltered ? head.contentType! : ownCharsetType(r, head.status, head.contentType!);
+}
+
+/** A type wsgate set with the charset module's charset; nginx sets a type of its own whole, never splitting a charset off. */
+export function ownCharsetType(r: HttpRequest, status: number, value: string): string {
+  return charsetContentType(r, { status, contentType: { value, typeLength: value.length, charset: "" } });
+}
+
+/** The file's time back in seconds (the date is wsgate's own, from formatHttpDate()), -1 without one. */
+function seconds(httpDate: string | undefined): number {
+  return httpDate === undefined ? -1 : Math.floor(Date.parse(httpDate) / 1000);
 }
 
 /** A Location starting with "/" made absolute, as ngx_http_header_filter() does. */

@@ -13,7 +13,7 @@ import type { LocationConf } from "../config/model.js";
 import type { ErrorLog } from "../log/error-log.js";
 import { runScript, type ScriptOutcome } from "./rewrite-script.js";
 import { recordMatch } from "../vars/captures.js";
-import { accessAllowed } from "./access.js";
+import { accessPhase as checkAccess } from "./access-phase.js";
 import { runRealip } from "./realip.js";
 
 /** What the phases ask of the request flow. */
@@ -78,13 +78,13 @@ function fromFindConfig(r: HttpRequest, hooks: PhaseHooks, skipFirstFind = false
 
 /**
  * The preaccess phase (realip with the location's settings), then the access phase: allow/deny
- * (ngx_http_access_module); a refusal is nginx's 403 and error-log line.
+ * and auth_basic under `satisfy` (access-phase.ts).
  */
 function accessPhase(r: HttpRequest, hooks: PhaseHooks): PhaseOutcome | undefined {
   runRealip(r, r.loc);
-  if (accessAllowed(r.loc.accessRules, r.remoteAddress)) return undefined;
-  hooks.errorLogFor(r).log("error", "access forbidden by rule", r.logContext());
-  return { kind: "status", status: 403 };
+  const refusal = checkAccess(r, hooks.errorLogFor(r));
+  if (refusal === undefined) return undefined;
+  return { kind: "status", status: refusal.status, ...(refusal.headers ? { headers: refusal.headers } : {}) };
 }
 
 /** The location's script; the server's own level (no location matched) has no rewrite phase. */

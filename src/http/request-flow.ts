@@ -116,6 +116,7 @@ export class RequestFlow implements ConnectionEvents, ContentFlow {
       const stats = this.services.connectionStats();
       return r.finished ? { ...stats, writing: Math.max(0, stats.writing - 1) } : stats;
     };
+    r.errorLog = () => this.errorLogFor(r);
     this.inFlight.set(connection, r);
     onUninitializedVariable(r, (name) => {
       if (r.loc.uninitializedVariableWarn)
@@ -174,6 +175,7 @@ export class RequestFlow implements ConnectionEvents, ContentFlow {
   private afterPhases(r: HttpRequest, outcome: PhaseOutcome): void {
     if (outcome.kind === "status") {
       if (outcome.discardsBody) r.answerExpect((text) => (r.connection as ClientConnection).write(text));
+      if (outcome.headers) r.carriedHeaders = outcome.headers;
       this.respondError(r, outcome.status);
       return;
     }
@@ -349,6 +351,7 @@ export class RequestFlow implements ConnectionEvents, ContentFlow {
   private startRequest(connection: ClientConnection, head: RequestHead, facts: RequestFacts): HttpRequest {
     const server = this.services.serversFor(connection).defaultServer;
     const r = new HttpRequest(connection, head, facts, "", "", head.target, server, undefined, Date.now());
+    r.errorLog = () => this.errorLogFor(r);
     answeredBeforeHandler(r);
     this.inFlight.set(connection, r);
     return r;

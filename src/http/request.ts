@@ -17,7 +17,7 @@ import type {
 import type { RequestHead } from "./request-head.js";
 import type { GzipCounts } from "../vars/gzip-ratio.js";
 import type { RequestFacts } from "./request-headers.js";
-import type { RequestLogContext } from "../log/error-log.js";
+import type { ErrorLog, RequestLogContext } from "../log/error-log.js";
 import { variableName } from "../vars/http-variables.js";
 import { documentRoot, mapUriToPath } from "./paths.js";
 import { realpathSync } from "node:fs";
@@ -193,6 +193,13 @@ export class HttpRequest implements VariableSource {
   get requestFilename(): string {
     return mapUriToPath(this).path;
   }
+  /**
+   * Headers a phase added to r->headers_out before answering (auth_basic's
+   * WWW-Authenticate): they stay on whatever answers, an error_page too.
+   */
+  carriedHeaders: ReadonlyArray<readonly [string, string]> | undefined = undefined;
+  /** The error log of the location in force, for response filters that log (set by the request flow). */
+  errorLog: (() => ErrorLog) | undefined = undefined;
   /** Where $realpath_root reports a failed realpath() (set by the content phase). */
   reportError: ((level: "crit" | "error", message: string, context: RequestLogContext) => void) | undefined = undefined;
   get realpathRoot(): string | undefined {

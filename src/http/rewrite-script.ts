@@ -14,7 +14,13 @@ import type { Condition, NamedCaptures, RewriteCode } from "../config/rewrite/sc
 export type ScriptOutcome =
   | { readonly kind: "next" }
   /** A status for the special-response path (error pages, redirects with r.outLocation). */
-  | { readonly kind: "status"; readonly status: number; readonly discardsBody?: boolean }
+  | {
+      readonly kind: "status";
+      readonly status: number;
+      readonly discardsBody?: boolean;
+      /** Headers the answer carries (auth_basic's WWW-Authenticate). */
+      readonly headers?: ReadonlyArray<readonly [string, string]>;
+    }
   /** `return code text` (and `return 200` with no text): a response with this body. */
   | { readonly kind: "respond"; readonly status: number; readonly body: string };
 

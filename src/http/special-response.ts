@@ -105,8 +105,10 @@ export function errorPageBody(status: number, serverTokens: "on" | "off" | "buil
 export function specialPageBody(status: number, serverTokens: "on" | "off" | "build"): string | undefined {
   if (!PAGES.has(status)) return undefined;
   const page = errorPageBody(status === 498 ? 404 : status, serverTokens);
-  // The page of 302 is titled "Found" though its status line says "Moved Temporarily".
-  return status === 302 ? page.replaceAll("302 Moved Temporarily", "302 Found") : page;
+  // The page of 302 is titled "Found" though its status line says "Moved Temporarily";
+  // that of 401 "Authorization Required" though its status line says "Unauthorized".
+  if (status === 302) return page.replaceAll("302 Moved Temporarily", "302 Found");
+  return status === 401 ? page.replaceAll("401 Unauthorized", "401 Authorization Required") : page;
 }
 
 export interface SpecialResponse {

@@ -4,16 +4,18 @@
  * (ngx_http_proxy_rewrite_redirect; `default` is proxy_pass's URL → the
  * location's name), a rewritten Location that starts with "/" made absolute
  * and written in the filter's own place, the status after an error_page
- * (r->err_status), and the add_header lines.
+ * (r->err_status), expires and charset (response-filters.ts), and the
+ * add_header lines.
  */
 
 import type { LocationConf, ProxyRedirect } from "../config/model.js";
 import { defaultRedirect } from "../config/modules/proxy-response.js";
 import type { HttpRequest } from "../http/request.js";
 import { absoluteLocation } from "../http/own-response.js";
-import { addedHeaders } from "../http/add-header.js";
+import { addHeaderLines } from "../http/add-header.js";
 import { statusLine } from "../http/status.js";
 import type { ResponseHead } from "./response-head.js";
+import { filterUpstreamHead } from "./response-filters.js";
 
 export interface HeadChanges {
   /** The head with Location/Refresh rewritten (a placed Location removed from the list). */
@@ -54,10 +56,11 @@ export function adjustResponseHead(r: HttpRequest, location: LocationConf, upstr
   }
   const status = r.errStatus || upstream.status;
   const statusText = r.errStatus ? statusLine(r.errStatus) : upstream.statusText;
+  const filtered = filterUpstreamHead(r, status, headers);
   return {
-    head: { ...upstream, headers, status, statusText },
+    head: { ...upstream, headers: filtered.headers, status, statusText },
     placedLocation,
-    added: addedHeaders(r, status),
+    added: [...filtered.added, ...addHeaderLines(r, status)],
   };
 }
 

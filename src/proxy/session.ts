@@ -235,6 +235,8 @@ export class ProxySession {
       this.body.dispose();
       interceptResponse(this.ctx, attempt, head.status, this.upstreamUrl);
     } else {
+      // The response filters' error-log lines (charset) name the upstream, as nginx's do.
+      if (this.record) this.ctx.r.upstreamForLog = this.upstreamUrl;
       relayResponse(this.ctx, attempt, head, rest, this.guard, relayEnded);
     }
   }

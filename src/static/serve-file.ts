@@ -14,7 +14,7 @@ import { LAST_CHUNK, encodeChunk } from "../core/chunked.js";
 import { GzipBody } from "../http/gzip-body.js";
 import { choosePrecompressed, gzipStaticApplies } from "./gzip-static.js";
 import { gzipVerdict, type GzipVerdict } from "../http/gzip-filter.js";
-import { ownResponseHead } from "../http/own-response.js";
+import { ownCharsetType, ownResponseHead } from "../http/own-response.js";
 import { close, createReadStream, fstat, open, constants, type ReadStream, type Stats } from "node:fs";
 import type { HttpRequest } from "../http/request.js";
 import { formatHttpDate } from "../vars/time.js";
@@ -140,6 +140,7 @@ function opened(
   let length: number | undefined = size;
   let pieces: Piece[] = size > 0 ? [{ start: 0, end: size }] : [];
   const listed: Array<[string, string]> = [];
+  let charsetFiltered = false;
   if (etag !== undefined) listed.push(["ETag", etag]);
   if (marks.precompressed) listed.push(["Content-Encoding", "gzip"]);
   // The range filter runs after add_header's (which sees 200) and adds its headers after add_header's.
@@ -169,7 +170,7 @@ function opened(
     if (outcome.kind === "unsatisfiable") {
       close(fd, () => undefined);
       services.respondError(r, 416, {
-        headers: [...addedHeaders(r, 200), ["Content-Range", `bytes */${size}`]],
+        headers: [...addedHeaders(r, 200, mtime), ["Content-Range", `bytes */${size}`]],
       });
       return;
     }
@@ -183,7 +184,9 @@ function opened(
       pieces = [range];
       ranged.push(["Content-Range", `bytes ${range.start}-${range.end - 1}/${size}`]);
     } else {
-      const parts = multipart(outcome.ranges, size, contentType);
+      // The charset filter ran before the range filter: the parts name the charset, the multipart type none.
+      const parts = multipart(outcome.ranges, size, ownCharsetType(r, 200, contentType));
+      charsetFiltered = true;
       status = 206;
       contentType = parts.contentType;
       length = parts.length;
@@ -201,6 +204,7 @@ function opened(
     addHeaderStatus: status === 206 ? 200 : status,
     afterAdded: ranged,
     gzip: verdict,
+    charsetFiltered,
   });
   r.status = status;
   r.headerBytes = head.text.length;

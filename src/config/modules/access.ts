@@ -6,7 +6,7 @@
 import { isIPv4, isIPv6 } from "node:net";
 import type { ConfModule } from "../module.js";
 import type { DirectiveSpec } from "../table.js";
-import { configWarning, valueError } from "../values.js";
+import { configWarning, setOnce, valueError } from "../values.js";
 import type { BuildScope } from "../build-scope.js";
 import type { DirectiveNode } from "../parser.js";
 
@@ -16,6 +16,8 @@ const ACCESS_CONTEXTS = ["http", "server", "location", "limit_except"] as const;
 export interface AccessLocConf {
   /** allow/deny lines of the nearest level that has any, in order. */
   accessRules: readonly AccessRule[];
+  /** The core module's `satisfy`: whether every access check must pass, or one is enough. */
+  satisfy: "all" | "any";
 }
 
 /**
@@ -32,9 +34,24 @@ export interface AccessRule {
 
 export const ACCESS_MODULE: ConfModule<AccessLocConf> = {
   name: "ngx_http_access_module",
-  directives: [accessRow("allow", true), accessRow("deny", false)],
-  createLoc: () => ({ accessRules: [] }),
+  directives: [accessRow("allow", true), accessRow("deny", false), satisfyRow()],
+  createLoc: () => ({ accessRules: [], satisfy: "all" }),
 };
+
+/** ngx_http_core_module's `satisfy all|any` (ngx_conf_set_enum_slot: any case, once per level). */
+function satisfyRow(): DirectiveSpec {
+  return {
+    name: "satisfy",
+    contexts: ["http", "server", "location"],
+    args: [1],
+    handle: (scope, node) => {
+      const value = node.args[0]!;
+      const lower = value.toLowerCase();
+      if (lower !== "all" && lower !== "any") throw valueError(node, `invalid value "${value}"`);
+      setOnce(scope.loc!, "satisfy", lower, node);
+    },
+  };
+}
 
 function accessRow(name: string, allow: boolean): DirectiveSpec {
   return {

@@ -1,15 +1,18 @@
 /**
- * ngx_http_headers_module's add_header, and the core module's settings of
+ * ngx_http_headers_module's expires and add_header, and the core module's settings of
  * responses wsgate makes itself: error_page, recursive_error_pages,
  * absolute_redirect, port_in_redirect, server_name_in_redirect.
  */
 
 import type { ConfModule } from "../module.js";
 import { HTTP_ALL_WITH_IF, placeOf, type DirectiveSpec } from "../table.js";
-import { locFlag, valueError } from "../values.js";
+import { directiveError, locFlag, valueError } from "../values.js";
 import { ComplexValue } from "../../vars/complex-value.js";
+import { parseExpires, type ExpiresValue } from "./expires-value.js";
 
 export interface HeadersLocConf {
+  /** `expires` of the nearest level that has one; kind "off" where none has. */
+  expires: Expires;
   /** add_header lines of the nearest level that has any. */
   addHeaders: readonly AddHeader[];
   /** error_page lines of the nearest level that has any. */
@@ -27,6 +30,14 @@ export interface AddHeader {
   readonly always: boolean;
 }
 
+/**
+ * `expires [modified] time|epoch|max|off`. An argument with variables is
+ * read per request (`value`, with `kind` access or modified and `seconds` 0).
+ */
+export interface Expires extends ExpiresValue {
+  readonly value?: ComplexValue | undefined;
+}
+
 /** One status of an `error_page` line. */
 export interface ErrorPage {
   readonly status: number;
@@ -36,6 +47,29 @@ export interface ErrorPage {
 }
 
 const HEADERS_DIRECTIVES: readonly DirectiveSpec[] = [
+  {
+    name: "expires",
+    contexts: HTTP_ALL_WITH_IF,
+    args: [1, 2],
+    handle: (scope, node) => {
+      if (scope.loc!.expires !== undefined) throw directiveError(node, "is duplicate");
+      let kind: "access" | "modified" = "access";
+      if (node.args.length === 2) {
+        if (node.args[0] !== "modified") throw directiveError(node, "invalid value");
+        kind = "modified";
+      }
+      const text = node.args[node.args.length - 1]!;
+      // ngx_http_compile_complex_value(): any "$" makes it a value read per request.
+      if (text.includes("$")) {
+        const value = ComplexValue.compile(text, scope.http!.registry, placeOf(node));
+        scope.loc!.expires = { kind, seconds: 0, value };
+        return;
+      }
+      const parsed = parseExpires(text, kind);
+      if (typeof parsed === "string") throw directiveError(node, parsed);
+      scope.loc!.expires = parsed;
+    },
+  },
   {
     name: "add_header",
     contexts: HTTP_ALL_WITH_IF,
@@ -93,6 +127,7 @@ export const HEADERS_MODULE: ConfModule<HeadersLocConf> = {
   name: "ngx_http_headers_module",
   directives: HEADERS_DIRECTIVES,
   createLoc: () => ({
+    expires: { kind: "off", seconds: 0 },
     addHeaders: [],
     errorPages: [],
     recursiveErrorPages: false,

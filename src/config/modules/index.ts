@@ -10,6 +10,8 @@
 
 import type { ConfModule } from "../module.js";
 import { ACCESS_MODULE, type AccessLocConf } from "./access.js";
+import { AUTH_BASIC_MODULE, type AuthBasicLocConf } from "./auth-basic.js";
+import { CHARSET_MODULE, type CharsetLocConf } from "./charset.js";
 import { CORE_MODULE, type CoreMainConf } from "./core.js";
 import { GZIP_MODULE, type GzipLocConf } from "./gzip.js";
 import { HEADERS_MODULE, type HeadersLocConf } from "./headers.js";
@@ -61,6 +63,8 @@ export const MODULES = [
   PROXY_REQUEST_MODULE,
   LIMIT_EXCEPT_MODULE,
   GZIP_MODULE,
+  CHARSET_MODULE,
+  AUTH_BASIC_MODULE,
 ] as const satisfies readonly ConfModule[];
 
 /** Everything a location may set and inherit. */
@@ -79,7 +83,9 @@ export type LocConf = CoreLocConf &
   RealipLocConf &
   ProxySslLocConf &
   ProxyRequestLocConf &
-  GzipLocConf;
+  GzipLocConf &
+  CharsetLocConf &
+  AuthBasicLocConf;
 
 /** Everything a server may set and inherit from the http block. */
 export type SrvConf = CoreSrvConf & SslSrvConf & SslStaplingSrvConf;
