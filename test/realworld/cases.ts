@@ -107,7 +107,7 @@ export function fill(text: string, values: Placeholders): string {
  * Lay the case out in `values.root`: the tree it extends, less the files it
  * leaves out, its own files over it, every placeholder filled; the
  * directories logs and pid files go to; nginx's compiled-in prefix
- * (usr/share/nginx) with the machine's packaged modules in it.
+ * (usr/share/nginx) with its logs/ and the machine's packaged modules in it.
  */
 export function layOut(entry: RealWorldCase, values: Placeholders): void {
   const root = values.root;
@@ -120,6 +120,8 @@ export function layOut(entry: RealWorldCase, values: Placeholders): void {
   if (existsSync(SYSTEM_MODULES) && !existsSync(join(prefix, "modules"))) {
     symlinkSync(SYSTEM_MODULES, join(prefix, "modules"));
   }
+  // logs/ in the prefix: where a file without a main-level error_log logs (nginx's compiled-in default).
+  mkdirSync(join(prefix, "logs"), { recursive: true });
   for (const dir of ["var/log/nginx", "run", "var/run", ...(entry.dirs ?? [])]) {
     mkdirSync(join(root, dir), { recursive: true });
   }

@@ -71,6 +71,12 @@ const sec = (node: DirectiveNode): void => {
 };
 const num = (node: DirectiveNode): void => void parseNumber(node, node.args[0]!);
 
+/** ngx_event_use(): the name of an event module built in; a Linux build has epoll only. */
+function eventMethod(node: DirectiveNode): void {
+  const name = node.args[0]!;
+  if (name !== "epoll") throw new ConfigError("invalid-value", `invalid event type "${name}"`, placeOf(node));
+}
+
 /** ngx_parse_time(value, 1): seconds, so "ms" is refused. */
 function parseSeconds(value: string): number | undefined {
   if (value.includes("ms") || !/^(\d+\s*[yMwdhms]?\s*)+$/.test(value)) return undefined;
@@ -122,6 +128,8 @@ const TUNING_DIRECTIVES: readonly DirectiveSpec[] = [
   row("multi_accept", EVENTS, "flag", flag),
   row("accept_mutex", EVENTS, "flag", flag),
   row("accept_mutex_delay", EVENTS, [1], msec),
+  // The connection method is libuv's (epoll on Linux); nginx on Linux is built with epoll alone.
+  row("use", EVENTS, [1], eventMethod),
   // Node's libuv keeps its own thread pool (UV_THREADPOOL_SIZE).
   {
     name: "thread_pool",
