@@ -135,8 +135,11 @@ describe("real-world configurations with WebSocket endpoints proxy an echo throu
       let wsgate: Started;
 
       before(async () => {
-        backend = await startBackend(entry.websocket!.some((check) => check.backendTls === true));
-        laid = await lay(entry, backend.port);
+        const [backendPort] = await freePorts(1);
+        laid = await lay(entry, backendPort);
+        // A TLS backend presents the case's certificate, the one its proxy_ssl_trusted_certificate names.
+        const tls = entry.websocket!.some((check) => check.backendTls === true);
+        backend = await startBackend(backendPort!, tls ? laid.values : undefined);
         wsgate = startCli(["-p", laid.prefix, "-c", laid.confFile, "-g", "daemon off;"]);
         const ports = new Set([...(entry.websocket ?? []), ...(entry.http ?? [])].map((check) => portOf(check)));
         for (const port of ports) {
@@ -194,25 +197,25 @@ describe("real-world configurations with WebSocket endpoints proxy an echo throu
   }
 });
 
-/** The seed's echo backend, or the same over TLS (for cases that proxy to https://). */
-async function startBackend(tls: boolean): Promise<{ port: number; close(): Promise<void> }> {
-  const [port] = await freePorts(1);
+/** The seed's echo backend, or the same over TLS with the case's certificate (for cases that proxy to https://). */
+async function startBackend(
+  port: number,
+  tls: Pick<Placeholders, "cert" | "key"> | undefined,
+): Promise<{ port: number; close(): Promise<void> }> {
   if (!tls) {
-    const echo = await startEchoServer(port!, "127.0.0.1");
-    return { port: port!, close: () => new Promise((resolve) => echo.close(() => resolve())) };
+    const echo = await startEchoServer(port, "127.0.0.1");
+    return { port, close: () => new Promise((resolve) => echo.close(() => resolve())) };
   }
-  const certs = makeCerts();
-  const server: HttpsServer = createHttpsServer({ cert: readFileSync(certs.aCrt), key: readFileSync(certs.aKey) });
+  const server: HttpsServer = createHttpsServer({ cert: readFileSync(tls.cert), key: readFileSync(tls.key) });
   const wss = new WebSocketServer({ server });
   wss.on("connection", (socket) => socket.on("message", (data) => socket.send(`${ECHO_PREFIX}${String(data)}`)));
   await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
   return {
-    port: port!,
+    port,
     close: async () => {
       for (const client of wss.clients) client.terminate();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      certs.remove();
     },
   };
 }
