@@ -72,6 +72,8 @@ export class HttpRequest implements VariableSource {
   upstreamForLog: string | undefined = undefined;
   /** The method after an error_page redirect turned it into GET. */
   methodOverride: string | undefined = undefined;
+  /** r->limit_rate: undefined until the response's first write evaluates limit_rate (or `set $limit_rate`, X-Accel-Limit-Rate). */
+  limitRate: number | undefined = undefined;
   private readonly bytesAtStart: number;
 
   constructor(
@@ -148,8 +150,8 @@ export class HttpRequest implements VariableSource {
   get requestFilename(): string {
     return mapUriToPath(this).path;
   }
-  /** Where $realpath_root reports a failed realpath() (set by the content phase). */
-  reportError: ((level: "crit", message: string, context: RequestLogContext) => void) | undefined = undefined;
+  /** Where $realpath_root reports a failed realpath(), and a response an invalid limit_rate (set by the content phase). */
+  reportError: ((level: "crit" | "error", message: string, context: RequestLogContext) => void) | undefined = undefined;
   get realpathRoot(): string | undefined {
     const root = this.documentRoot;
     try {

@@ -66,7 +66,10 @@ function runCodes(codes: readonly RewriteCode[], run: Run): ScriptOutcome {
         run.stopped = true;
         return NEXT;
       case "set":
-        r.variableCache[code.index] = code.value.evaluate(r);
+        if (code.setter) {
+          const refused = code.setter(r, code.value.evaluate(r));
+          if (refused !== undefined) run.log(r).log("error", refused, r.logContext());
+        } else r.variableCache[code.index] = code.value.evaluate(r);
         break;
       case "if": {
         if (!test(code.condition, run)) break;

@@ -60,6 +60,8 @@ export interface VariableSource {
   readonly bytesSent: number;
   readonly bodyBytesSent: number;
   readonly responseHeaders: HeaderList;
+  /** r->limit_rate: $limit_rate reads it, `set $limit_rate` writes it; undefined until set or evaluated. */
+  limitRate?: number | undefined;
 
   // The upstream side: one entry per try, as nginx's comma-separated lists.
   readonly upstreamTries: ReadonlyArray<UpstreamTry>;

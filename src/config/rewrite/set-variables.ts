@@ -29,6 +29,8 @@ export function defineSetVariable(registry: VariableRegistry, name: string, node
     setNames.set(registry, names);
   }
   if (names.has(name)) return;
+  // A built-in with its own set handler ($limit_rate) is changed by `set`, not redefined.
+  if (registry.setterOf(name)) return;
   if (registry.isDefined(name)) throw valueError(node, `the duplicate "${name}" variable`);
   names.add(name);
   registry.define(name, (r) => {
