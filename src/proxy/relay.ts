@@ -9,16 +9,12 @@
 
 import { LAST_CHUNK, encodeChunk } from "../core/chunked.js";
 import type { ProxyContext } from "./context.js";
-import {
-  readResponseBody,
-  responseFraming,
-  writeParts,
-  type BodyOutcome,
-  type ResponseFraming,
-} from "./response-body.js";
+import { bodyWriter } from "../http/rate-limit.js";
+import { readResponseBody, responseFraming, type BodyOutcome, type ResponseFraming } from "./response-body.js";
 import type { ResponseHead } from "./response-head.js";
 import { proxiedHead, relayBodyEnd } from "./response-headers.js";
 import { adjustResponseHead } from "./response-rewrite.js";
+import { acceptAccelLimitRate, upstreamReadLimiter } from "./upstream-rate.js";
 import type { Guard, UpstreamAttempt } from "./upstream-attempt.js";
 
 export interface RelayEnd {
@@ -38,7 +34,7 @@ export function relayResponse(
   upstreamHead: ResponseHead,
   rest: Buffer | undefined,
   guard: Guard,
-  ended: (end: RelayEnd) => void,
+  done: (end: RelayEnd) => void,
 ): void {
   const { r, connection: client } = ctx;
   const loc = ctx.location.loc;
@@ -72,15 +68,27 @@ export function relayResponse(
   process.nextTick(() => client.socket.uncork());
   client.write(text);
   const socket = attempt.socket;
-  const resumeUpstream = guard(() => void socket.resume());
+  // limit_rate paces the writes to the client, proxy_limit_rate the reads from the upstream.
+  acceptAccelLimitRate(r, upstreamHead);
+  const readLimit = upstreamReadLimiter(
+    r,
+    loc,
+    upstreamHead,
+    () => socket.pause(),
+    guard(() => void (client.socket.writableNeedDrain || socket.resume())),
+  );
+  const resumeUpstream = guard(() => void (readLimit?.holding === true || socket.resume()));
   client.socket.on("drain", resumeUpstream);
+  const out = bodyWriter(r, client.socket, resumeUpstream);
   const send = guard((data: Buffer): void => {
-    const ok = clientChunked ? writeParts(client.socket, encodeChunk(data)) : client.write(data);
-    if (!ok) socket.pause();
+    readLimit?.took(data.length);
+    if (!out.write(clientChunked ? encodeChunk(data) : [data])) socket.pause();
   });
-  const onEnd = guard((outcome: BodyOutcome): void => {
+  const onEnd = guard((outcome: BodyOutcome): void => out.whenFlushed(() => ended(outcome)));
+  const ended = guard((outcome: BodyOutcome): void => {
+    readLimit?.stop();
     client.socket.off("drain", resumeUpstream);
-    ended({
+    done({
       outcome,
       head,
       framing,

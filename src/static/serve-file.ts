@@ -18,6 +18,7 @@ import { checkPreconditions, firstHeader } from "./conditional.js";
 import { contentTypeFor } from "../http/mime.js";
 import { mapUriToPath } from "../http/paths.js";
 import { multipart, selectRanges, type ByteRange } from "./ranges.js";
+import { bodyWriter } from "../http/rate-limit.js";
 import { connectionOf, discardBody, systemErrorText, type StaticServices } from "./services.js";
 
 /** The methods the static handlers serve (ngx_http_static_handler); others get 405. */
@@ -186,12 +187,14 @@ function sendPieces(r: HttpRequest, services: StaticServices, fd: number, pieces
   };
   connection.onAbortHandler = () => finish(false);
   socket.on("drain", resume);
+  // limit_rate: the file is read at the pace the limit lets the client take it.
+  const out = bodyWriter(r, socket, resume);
   let index = 0;
   const next = (): void => {
     while (!done && index < pieces.length) {
       const piece = pieces[index++]!;
       if (typeof piece === "string") {
-        connection.write(piece);
+        out.write([Buffer.from(piece, "latin1")]);
         continue;
       }
       const current = createReadStream("", {
@@ -203,7 +206,7 @@ function sendPieces(r: HttpRequest, services: StaticServices, fd: number, pieces
       });
       stream = current;
       current.on("data", (chunk) => {
-        if (!connection.write(chunk as Buffer)) current.pause();
+        if (!out.write([chunk as Buffer])) current.pause();
       });
       current.on("end", () => {
         if (stream === current) stream = undefined;
@@ -215,7 +218,7 @@ function sendPieces(r: HttpRequest, services: StaticServices, fd: number, pieces
       });
       return;
     }
-    if (!done) finish(true);
+    if (!done) out.whenFlushed(() => finish(true));
   };
   next();
 }
