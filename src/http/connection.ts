@@ -465,7 +465,7 @@ export class ClientConnection implements ConnectionInfo {
  * Close with RST (SO_LINGER 0). A TLS socket's own handle cannot be reset:
  * the TCP socket it wraps is.
  */
-function resetSocket(socket: Socket): void {
+export function resetSocket(socket: Socket): void {
   const wrapped = (socket as Socket & { _parent?: unknown })._parent;
   const tcp = socket instanceof TLSSocket && wrapped instanceof Socket ? wrapped : socket;
   try {
