@@ -14,7 +14,7 @@ import { connect } from "node:net";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { skipWithoutNginx, startScriptedBackend, type ScriptedBackend } from "../differential/peers.js";
-import { openTempDir, startStaticPeer, type StaticPeer } from "../static/harness.js";
+import { errorLines, openTempDir, startStaticPeer, type StaticPeer } from "../static/harness.js";
 
 const skip = skipWithoutNginx();
 
@@ -71,6 +71,7 @@ function conf(docroot: string, backend: number): string {
     location /after/ { alias ${docroot}/; limit_rate 100k; limit_rate_after 200k; }
     location /byvar/ { alias ${docroot}/; set $limit_rate 100k; }
     location /byarg/ { alias ${docroot}/; limit_rate $arg_rate; }
+    location /badset/ { alias ${docroot}/; set $limit_rate $arg_v; }
     location /proxy/free { proxy_pass http://127.0.0.1:${backend}/body; }
     location /proxy/limited { proxy_pass http://127.0.0.1:${backend}/body; limit_rate 100k; }
     location /proxy/read { proxy_pass http://127.0.0.1:${backend}/body; proxy_limit_rate 100k; }
@@ -150,6 +151,18 @@ describe("limit_rate: nginx's pace, under nginx and wsgate", { skip }, () => {
     inRange("wsgate", w.total, 1.5, 4);
     const free = await both("/byarg/body.bin?rate=0");
     inRange("wsgate, rate=0", free.wsgate.total, 0, 0.8);
+  });
+
+  test("an invalid size: nginx's error line, and no limit", async () => {
+    const { nginx: n, wsgate: w } = await both("/byarg/body.bin?rate=fast");
+    inRange("wsgate", w.total, 0, 0.8);
+    inRange("nginx", n.total, 0, 0.8);
+    const set = await both("/badset/body.bin?v=12q");
+    inRange("wsgate, set", set.wsgate.total, 0, 0.8);
+    const lines = (peer: StaticPeer): string[] =>
+      errorLines(peer.errorLog()).map((line) => line.replace(/, client: .*/, ""));
+    assert.deepEqual(lines(wsgate), lines(nginx));
+    assert.equal(lines(wsgate).length, 2, lines(wsgate).join("\n"));
   });
 
   test("$limit_rate in the access log is the rate in bytes", async () => {
