@@ -26,6 +26,11 @@ export interface BodyWriter {
   write(parts: readonly Buffer[]): boolean;
   /** `done` once every piece written has left the limiter (at once without a limit). */
   whenFlushed(done: () => void): void;
+  /**
+   * Pieces wait for the limit: a producer must not go on (on the socket's
+   * 'drain' either) until `resume`, so that no more than one of its pieces waits here.
+   */
+  readonly holding: boolean;
 }
 
 /**
@@ -39,6 +44,7 @@ export function bodyWriter(r: HttpRequest, socket: Socket, resume: () => void): 
 }
 
 class DirectWriter implements BodyWriter {
+  readonly holding = false;
   constructor(private readonly socket: Socket) {}
   write(parts: readonly Buffer[]): boolean {
     if (this.socket.destroyed) return false;
@@ -92,6 +98,10 @@ class WriteLimiter implements BodyWriter {
   ) {
     this.startSec = Math.floor(r.startMs / 1000);
     socket.once("close", () => this.stop());
+  }
+
+  get holding(): boolean {
+    return this.queue.length > 0;
   }
 
   write(parts: readonly Buffer[]): boolean {

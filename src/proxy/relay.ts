@@ -75,11 +75,11 @@ export function relayResponse(
     loc,
     upstreamHead,
     () => socket.pause(),
-    guard(() => void (client.socket.writableNeedDrain || socket.resume())),
+    guard(() => void (client.socket.writableNeedDrain || out.holding || socket.resume())),
   );
-  const resumeUpstream = guard(() => void (readLimit?.holding === true || socket.resume()));
+  const out = bodyWriter(r, client.socket, () => resumeUpstream());
+  const resumeUpstream = guard(() => void (readLimit?.holding === true || out.holding || socket.resume()));
   client.socket.on("drain", resumeUpstream);
-  const out = bodyWriter(r, client.socket, resumeUpstream);
   const send = guard((data: Buffer): void => {
     readLimit?.took(data.length);
     if (!out.write(clientChunked ? encodeChunk(data) : [data])) socket.pause();

@@ -176,7 +176,8 @@ function sendPieces(r: HttpRequest, services: StaticServices, fd: number, pieces
   const socket = connection.socket;
   let stream: ReadStream | undefined;
   let done = false;
-  const resume = (): void => void stream?.resume();
+  // Not while limit_rate holds a piece back: the limiter resumes the file when it is out.
+  const resume = (): void => void (out.holding || stream?.resume());
   const finish = (complete: boolean): void => {
     if (done) return;
     done = true;

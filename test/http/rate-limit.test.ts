@@ -13,7 +13,8 @@ import * as assert from "node:assert/strict";
 import { connect } from "node:net";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { skipWithoutNginx, startScriptedBackend, type ScriptedBackend } from "../differential/peers.js";
+import { listenTracked, skipWithoutNginx, startScriptedBackend, type ScriptedBackend } from "../differential/peers.js";
+import { delay } from "../support/wait.js";
 import { errorLines, openTempDir, startStaticPeer, type StaticPeer } from "../static/harness.js";
 
 const skip = skipWithoutNginx();
@@ -193,6 +194,46 @@ describe("limit_rate: nginx's pace, under nginx and wsgate", { skip }, () => {
     const { nginx: n, wsgate: w } = await both("/proxy/unbuffered");
     inRange("nginx", n.total, 0, 0.8);
     inRange("wsgate", w.total, 0, 0.8);
+  });
+
+  test("a slow limit holds the upstream back: wsgate buffers no more than a piece", async () => {
+    const total = 64 * 1024 * 1024;
+    let accepted = 0;
+    const flood = await listenTracked((socket) => {
+      socket.once("data", () => {
+        const chunk = Buffer.alloc(1024 * 1024, 0x66);
+        socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${total}\r\n\r\n`);
+        let sent = 0;
+        const pump = (): void => {
+          while (!socket.destroyed && sent < total) {
+            sent += chunk.length;
+            if (!socket.write(chunk)) break;
+          }
+          accepted = socket.bytesWritten - socket.writableLength;
+          if (!socket.destroyed && sent < total) socket.once("drain", pump);
+        };
+        pump();
+      });
+    });
+    const slow = await startStaticPeer(
+      "wsgate",
+      `server { listen 127.0.0.1:PORT; location / { proxy_pass http://127.0.0.1:${flood.port}; limit_rate 1k; } }`,
+    );
+    try {
+      const client = connect(slow.port, "127.0.0.1");
+      client.on("error", () => undefined);
+      let received = 0;
+      client.on("data", (chunk: Buffer) => (received += chunk.length));
+      client.write("GET /flood HTTP/1.1\r\nHost: a\r\n\r\n");
+      await delay(1500);
+      client.destroy();
+      assert.ok(received < 64 * KB, `the client got ${received} bytes at 1 KB/s`);
+      // Loopback's socket buffers hold a few megabytes; without back-pressure the 64 MB would all be taken.
+      assert.ok(accepted < 24 * 1024 * 1024, `the upstream got rid of ${accepted} bytes`);
+    } finally {
+      await slow.stop();
+      await flood.close();
+    }
   });
 
   test("an upstream's X-Accel-Limit-Rate limits its response", async () => {
