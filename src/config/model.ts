@@ -31,6 +31,7 @@ export type { AddHeader, ErrorPage } from "./modules/headers.js";
 export type { AccessLogTarget } from "./modules/log.js";
 export type { DocumentRoot, IndexName, TryFiles } from "./modules/static.js";
 export type { TempPath } from "./modules/request-body.js";
+export type { SizeValue } from "./modules/limit-rate.js";
 export type { ResolverConf } from "./modules/resolver.js";
 export type { SslSrvConf } from "./modules/ssl.js";
 export type {

@@ -29,6 +29,8 @@ export interface ConnectionEvents {
   onAbort(connection: ClientConnection, reason: AbortReason): void;
   /** client_header_timeout with part of a request read: nginx logs a 408. */
   onHeadTimeout(connection: ClientConnection, partial: string): void;
+  /** A timeout ends the request in flight: whether its location has reset_timedout_connection on. */
+  resetsOnTimeout(connection: ClientConnection): boolean;
   /**
    * A handler threw: the connection is being closed (its request's abort handler has run).
    * Log an alert, and the request if it was not logged (`head`: the request in flight, if any).

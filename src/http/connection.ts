@@ -17,7 +17,8 @@
  * is guarded: a throw closes this connection only (crash()).
  */
 
-import type { Socket } from "node:net";
+import { Socket } from "node:net";
+import { TLSSocket } from "node:tls";
 import type { SrvConf } from "../config/model.js";
 import { ChunkedDecoder } from "../core/chunked.js";
 import type { ConnectionInfo } from "./request.js";
@@ -74,6 +75,8 @@ export class ClientConnection implements ConnectionInfo {
   /** Bytes read past the request in flight: the next request's, or a tunnel's first. */
   private pending: Buffer | undefined;
   private crashed = false;
+  /** A timeout ends this connection under reset_timedout_connection: closed with RST, not FIN. */
+  private resetting = false;
   /** The head of the request in flight (a crash logs it). */
   private head: RequestHead | undefined;
   private sink: BodySink | undefined;
@@ -256,6 +259,10 @@ export class ClientConnection implements ConnectionInfo {
   /** Close after everything written so far is sent. */
   close(): void {
     if (this.state === "closed") return;
+    if (this.resetting) {
+      this.destroy();
+      return;
+    }
     this.state = "closed";
     this.deadline.clear();
     this.socket.end();
@@ -265,7 +272,8 @@ export class ClientConnection implements ConnectionInfo {
   destroy(): void {
     this.state = "closed";
     this.deadline.clear();
-    this.socket.destroy();
+    if (this.resetting) resetSocket(this.socket);
+    else this.socket.destroy();
   }
 
   /**
@@ -441,15 +449,36 @@ export class ClientConnection implements ConnectionInfo {
     if (this.state === "head") {
       // Empty lines before a request line are skipped, as nginx skips them.
       const partial = this.reader.partial().replace(/^(\r\n)+/, "");
-      if (partial.trim() !== "") this.events.onHeadTimeout(this, partial);
+      if (partial.trim() !== "") {
+        // A request begun: nginx frees it, and reset_timedout_connection applies (not to an idle connection).
+        this.events.onHeadTimeout(this, partial);
+        this.resetting = this.events.resetsOnTimeout(this);
+      }
       this.destroy();
       return;
     }
     if (this.state === "request") {
+      // ngx_http_free_request() with c->timedout: SO_LINGER 0 when the request's location says so.
+      this.resetting = this.events.resetsOnTimeout(this);
       this.abortRequest("timeout");
       this.destroy();
     }
   }
+}
+
+/**
+ * Close with RST (SO_LINGER 0). A TLS socket's own handle cannot be reset:
+ * the TCP socket it wraps is.
+ */
+export function resetSocket(socket: Socket): void {
+  const wrapped = (socket as Socket & { _parent?: unknown })._parent;
+  const tcp = socket instanceof TLSSocket && wrapped instanceof Socket ? wrapped : socket;
+  try {
+    tcp.resetAndDestroy();
+  } catch {
+    // Not a TCP handle (a socket pair in tests): a plain close.
+  }
+  socket.destroy();
 }
 
 function readPipelined(connection: ClientConnection): void {

@@ -27,11 +27,13 @@ export class GzipBody {
   private zout = 0;
   private done = false;
   private header: Buffer | undefined;
-  private readonly resume = (): void => void this.zlib.resume();
+  /** zlib's output goes on once the socket drains, unless `held` says the output still holds it back. */
+  private readonly resume = (): void => void (this.held() || this.zlib.resume());
 
   /**
    * `length` is the body's length when known (it sizes zlib's memory);
-   * `failed` is told once when zlib fails (the response cannot go on).
+   * `failed` is told once when zlib fails (the response cannot go on);
+   * `held` says the output holds its bytes back (limit_rate): zlib then waits for outputReady().
    */
   constructor(
     loc: LocConf,
@@ -39,6 +41,7 @@ export class GzipBody {
     private readonly socket: Socket,
     output: GzipOutput,
     failed: (err: Error) => void,
+    private readonly held: () => boolean = () => false,
   ) {
     this.zlib = createGzip(zlibOptions(loc, length));
     this.zlib.on("data", (chunk: Buffer) => {
@@ -65,6 +68,11 @@ export class GzipBody {
   write(data: Buffer): boolean {
     this.zin += data.length;
     return this.zlib.write(data);
+  }
+
+  /** The output takes bytes again (the limit let its queue out): zlib's output goes on. */
+  outputReady(): void {
+    if (!this.done && !this.socket.writableNeedDrain) this.resume();
   }
 
   /** Called when zlib takes input again after write() said false. */

@@ -23,6 +23,8 @@ export interface OwnHead {
   readonly contentLength: number | undefined;
   /** How the body ends; "framed" unless told (wsgate's own answers always have a length). */
   readonly bodyEnd?: BodyEnd | undefined;
+  /** The body goes in chunks (a listing of unknown length): "Transfer-Encoding: chunked" before Connection. */
+  readonly chunked?: boolean | undefined;
   /** A file's modification time, as an HTTP date. */
   readonly lastModified?: string | undefined;
   /** Headers of the response's own list (ETag, Accept-Ranges, Content-Range), before add_header's. */
@@ -80,7 +82,7 @@ export function ownResponseHead(r: HttpRequest, head: OwnHead): OwnHeadText {
     if (location.startsWith("/") && loc.absoluteRedirect) sent.push(["Location", absoluteLocation(r, location)]);
     else list.push(["Location", location]);
   }
-  if (chunked) sent.push(["Transfer-Encoding", "chunked"]);
+  if (chunked || head.chunked === true) sent.push(["Transfer-Encoding", "chunked"]);
   const bodyEnd = gzip && !chunked && r.method !== "HEAD" ? "close" : head.bodyEnd;
   const connection = connectionLines(r, bodyEnd);
   sent.push(...connection.lines, ...varyLines(loc, verdict));

@@ -254,6 +254,10 @@ export class RequestFlow implements ConnectionEvents, ContentFlow {
     this.log(r);
   }
 
+  resetsOnTimeout(connection: ClientConnection): boolean {
+    return this.inFlight.get(connection)?.loc.resetTimedoutConnection === true;
+  }
+
   /** A handler threw (connection.ts crash()): nginx's alert, and the request's log line if not written. */
   onCrash(connection: ClientConnection, err: Error, head: RequestHead | undefined): void {
     let r = this.inFlight.get(connection);

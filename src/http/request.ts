@@ -98,6 +98,8 @@ export class HttpRequest implements VariableSource {
   realAddress: RealAddress | undefined = undefined;
   /** The method after an error_page redirect turned it into GET. */
   methodOverride: string | undefined = undefined;
+  /** r->limit_rate: undefined until the response's first write evaluates limit_rate (or `set $limit_rate`, X-Accel-Limit-Rate). */
+  limitRate: number | undefined = undefined;
   private readonly bytesAtStart: number;
 
   constructor(
@@ -200,7 +202,7 @@ export class HttpRequest implements VariableSource {
   carriedHeaders: ReadonlyArray<readonly [string, string]> | undefined = undefined;
   /** The error log of the location in force, for response filters that log (set by the request flow). */
   errorLog: (() => ErrorLog) | undefined = undefined;
-  /** Where $realpath_root reports a failed realpath() (set by the content phase). */
+  /** Where $realpath_root reports a failed realpath(), and a response an invalid limit_rate (set by the content phase). */
   reportError: ((level: "crit" | "error", message: string, context: RequestLogContext) => void) | undefined = undefined;
   get realpathRoot(): string | undefined {
     const root = this.documentRoot;

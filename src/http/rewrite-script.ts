@@ -72,10 +72,10 @@ function runCodes(codes: readonly RewriteCode[], run: Run): ScriptOutcome {
         run.stopped = true;
         return NEXT;
       case "set": {
-        const value = code.value.evaluate(r);
-        const setter = BUILTIN_SETTERS.get(code.name);
-        if (setter) setter(r, value);
-        else r.variableCache[code.index] = value;
+        if (code.setter) {
+          const refused = code.setter(r, code.value.evaluate(r));
+          if (refused !== undefined) run.log(r).log("error", refused, r.logContext());
+        } else r.variableCache[code.index] = code.value.evaluate(r);
         break;
       }
       case "if": {
@@ -166,22 +166,6 @@ function fileTest(kind: "f" | "d" | "e" | "x", path: string): boolean {
     return false;
   }
 }
-
-/**
- * The changeable built-ins (CHANGEABLE_BUILTINS) that `set` changes through
- * the request, as nginx's set_handler does, rather than through the variable
- * cache their getters never read.
- */
-const BUILTIN_SETTERS: ReadonlyMap<string, (r: HttpRequest, value: string) => void> = new Map([
-  [
-    "args",
-    (r: HttpRequest, value: string): void => {
-      // ngx_http_variable_set_args(): proxy_pass without a URI then sends $uri with these arguments.
-      r.args = value;
-      r.validUnparsedUri = false;
-    },
-  ],
-]);
 
 /** $1…$9 and the named captures' variables, as ngx_http_regex_exec() sets them. */
 function setCaptures(r: HttpRequest, match: RegExpExecArray, named: NamedCaptures): void {

@@ -11,19 +11,15 @@
 import { upstreamMethod } from "./upstream-request.js";
 import { LAST_CHUNK, encodeChunk } from "../core/chunked.js";
 import type { ProxyContext } from "./context.js";
-import {
-  readResponseBody,
-  responseFraming,
-  writeParts,
-  type BodyOutcome,
-  type ResponseFraming,
-} from "./response-body.js";
+import { bodyWriter } from "../http/rate-limit.js";
+import { readResponseBody, responseFraming, type BodyOutcome, type ResponseFraming } from "./response-body.js";
 import type { ResponseHead } from "./response-head.js";
 import { passedHeaders, proxiedHead, relayBodyEnd } from "./response-headers.js";
 import { GzipBody } from "../http/gzip-body.js";
 import { CONTENT_ENCODING, gzipHeaders, gzipVerdict, varyLines } from "../http/gzip-filter.js";
 import type { GzipCounts } from "../vars/gzip-ratio.js";
 import { adjustResponseHead } from "./response-rewrite.js";
+import { acceptAccelLimitRate, upstreamReadLimiter } from "./upstream-rate.js";
 import type { Guard, UpstreamAttempt } from "./upstream-attempt.js";
 
 export interface RelayEnd {
@@ -43,7 +39,7 @@ export function relayResponse(
   upstreamHead: ResponseHead,
   rest: Buffer | undefined,
   guard: Guard,
-  ended: (end: RelayEnd) => void,
+  done: (end: RelayEnd) => void,
 ): void {
   const { r, connection: client } = ctx;
   const loc = ctx.location.loc;
@@ -94,9 +90,19 @@ export function relayResponse(
   process.nextTick(() => client.socket.uncork());
   client.write(text);
   const socket = attempt.socket;
-  const resumeUpstream = guard(() => void socket.resume());
-  const toClient = (data: Buffer): boolean =>
-    clientChunked ? writeParts(client.socket, encodeChunk(data)) : client.write(data);
+  // limit_rate paces the writes to the client, proxy_limit_rate the reads from the upstream.
+  acceptAccelLimitRate(r, upstreamHead);
+  const readLimit = upstreamReadLimiter(
+    r,
+    loc,
+    upstreamHead,
+    () => socket.pause(),
+    guard(() => void (client.socket.writableNeedDrain || out.holding || socket.resume())),
+  );
+  const out = bodyWriter(r, client.socket, () => outputReady());
+  const toClient = (data: Buffer): boolean => out.write(clientChunked ? encodeChunk(data) : [data]);
+  // The gzip filter sits between the upstream and the limit: zlib's output waits for the limit and the
+  // socket, the upstream waits for zlib's input (so it resumes on zlib's drain, not on the socket's).
   const compressor =
     gzip && clientFraming !== "none"
       ? new GzipBody(
@@ -105,37 +111,45 @@ export function relayResponse(
           client.socket,
           toClient,
           guard(() => client.socket.destroy()),
+          () => out.holding,
         )
       : undefined;
+  const resumeUpstream = guard(
+    () => void (readLimit?.holding === true || (!compressor && out.holding) || socket.resume()),
+  );
+  const outputReady = (): void => (compressor ? compressor.outputReady() : resumeUpstream());
   if (compressor) compressor.onDrain(resumeUpstream);
   else client.socket.on("drain", resumeUpstream);
   const send = guard((data: Buffer): void => {
     if (clientFraming === "none") return;
+    readLimit?.took(data.length);
     if (!(compressor ? compressor.write(data) : toClient(data))) socket.pause();
     // proxy_buffering off marks every buffer read for flushing (ngx_http_upstream_process_non_buffered_request).
     if (compressor && !loc.proxyBuffering) compressor.flush();
   });
   const onEnd = guard((outcome: BodyOutcome): void => {
-    client.socket.off("drain", resumeUpstream);
-    const end = (): void =>
-      ended({
-        outcome,
-        head: changes.head,
-        framing,
-        keepAlive,
-        finishClient: () => void (clientChunked && client.write(LAST_CHUNK)),
-      });
-    if (!compressor) end();
+    if (!compressor) out.whenFlushed(() => ended(outcome));
     else if (outcome !== "complete") {
       compressor.destroy();
-      end();
+      out.whenFlushed(() => ended(outcome));
     } else
       compressor.end(
         guard((counts: GzipCounts) => {
           r.gzipCounts = counts;
-          end();
+          out.whenFlushed(() => ended(outcome));
         }),
       );
+  });
+  const ended = guard((outcome: BodyOutcome): void => {
+    readLimit?.stop();
+    client.socket.off("drain", resumeUpstream);
+    done({
+      outcome,
+      head: changes.head,
+      framing,
+      keepAlive,
+      finishClient: () => void (clientChunked && client.write(LAST_CHUNK)),
+    });
   });
   readResponseBody(socket, framing, rest, send, onEnd);
 }

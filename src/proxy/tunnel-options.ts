@@ -26,6 +26,8 @@ export interface TunnelOptions {
   readonly upstreamSendTimeoutMs: number;
   /** A WebSocket tunnel follows frame and message boundaries from its first byte. */
   readonly followFrames: boolean;
+  /** reset_timedout_connection: the client's send_timeout resets its connection (RST), as nginx's c->timedout. */
+  readonly resetTimedout?: boolean;
 }
 
 /** What tunnels read from the main level. */
@@ -52,6 +54,8 @@ export function tunnelOptionsFor(loc: LocConf, main: TunnelMainConf): TunnelOpti
       clientSendTimeoutMs: loc.sendTimeoutMs,
       upstreamSendTimeoutMs: loc.proxySendTimeoutMs,
       followFrames: main.closeFrames,
+      // Named only when on, so the options of the usual location stay as they were.
+      ...(loc.resetTimedoutConnection ? { resetTimedout: true } : {}),
     };
     byLocation.set(loc, options);
   }

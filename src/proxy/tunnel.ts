@@ -21,6 +21,7 @@
  */
 
 import type { Socket } from "node:net";
+import { resetSocket } from "../http/connection.js";
 import { FramedTunnel } from "./tunnel-close.js";
 import type { TunnelOptions } from "./tunnel-options.js";
 import {
@@ -98,7 +99,9 @@ class Tunnel implements TimedTunnel {
       (how === "upstream send timed out" && this.how === "client closed");
     if (flushing) this.how = how;
     else this.how ??= how;
-    this.client.destroy();
+    // Only the client's own timeout marks its connection timed out (c->timedout): that one may end in RST.
+    if (how === "client timed out" && this.options.resetTimedout === true) resetSocket(this.client);
+    else this.client.destroy();
     this.upstream.destroy();
   }
 

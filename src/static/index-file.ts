@@ -2,14 +2,15 @@
  * ngx_http_index_module for a URI that ends in "/": the first `index` name
  * that exists is served through an internal redirect to URI + name; an
  * absolute name is a redirect without looking. When none exists, the
- * directory's listing would be next (autoindex, not implemented: off), so the
- * answer is nginx's 403 "directory index of … is forbidden", or a 404 when
- * the directory itself is missing.
+ * directory is listed (autoindex on, GET and HEAD), else the answer is
+ * nginx's 403 "directory index of … is forbidden"; a 404 when the directory
+ * itself is missing.
  */
 
 import { stat, type Stats } from "node:fs";
 import type { HttpRequest } from "../http/request.js";
 import { mapUriToPath } from "../http/paths.js";
+import { autoindexApplies, serveAutoindex } from "./autoindex.js";
 import { discardBody, systemErrorText, type StaticServices } from "./services.js";
 
 function statOf(path: string): Promise<{ err?: NodeJS.ErrnoException; stats?: Stats }> {
@@ -65,7 +66,12 @@ export async function serveIndex(r: HttpRequest, services: StaticServices): Prom
     answer(r, services, 500);
     return;
   }
-  // No index file: autoindex is off, and the static handler declines a URI ending in "/".
+  // No index file: the autoindex handler is next (content handlers run in reverse module order).
+  if (autoindexApplies(r)) {
+    await serveAutoindex(r, services, dir);
+    return;
+  }
+  // autoindex declined, and the static handler declines a URI ending in "/".
   log("error", `directory index of "${dir}" is forbidden`);
   answer(r, services, 403);
 }

@@ -22,6 +22,7 @@ import { checkPreconditions, firstHeader } from "./conditional.js";
 import { contentTypeFor } from "../http/mime.js";
 import { mapUriToPath } from "../http/paths.js";
 import { multipart, selectRanges, type ByteRange } from "./ranges.js";
+import { bodyWriter, type BodyWriter } from "../http/rate-limit.js";
 import { connectionOf, discardBody, systemErrorText, type StaticServices } from "./services.js";
 
 /** The methods the static handlers serve (ngx_http_static_handler); others get 405. */
@@ -211,19 +212,23 @@ function opened(
   connection.setIdleTimeout(loc.sendTimeoutMs);
   connection.write(head.text);
   if (r.method === "HEAD" || status === 304) pieces = [];
-  const out = head.gzip && pieces.length > 0 ? compressedOutput(r, size, head.chunked === true) : undefined;
-  sendPieces(r, services, fd, pieces, head.keepAlive, out);
+  const compress = head.gzip && pieces.length > 0 ? { size, chunked: head.chunked === true } : undefined;
+  sendPieces(r, services, fd, pieces, head.keepAlive, compress);
 }
 
-/** The gzip filter between the file and the client, the chunked filter after it for an HTTP/1.1 client. */
-function compressedOutput(r: HttpRequest, size: number, chunked: boolean): CompressedOutput {
+/**
+ * The gzip filter between the file and the client, the chunked filter after it for an HTTP/1.1
+ * client, and limit_rate's writer last: zlib's output waits while the limit holds bytes back.
+ */
+function compressedOutput(r: HttpRequest, size: number, chunked: boolean, out: BodyWriter): CompressedOutput {
   const connection = connectionOf(r);
   const body = new GzipBody(
     r.loc,
     size,
     connection.socket,
-    (data) => (chunked ? writeParts(connection, encodeChunk(data)) : connection.write(data)),
+    (data) => out.write(chunked ? encodeChunk(data) : [data]),
     () => connection.socket.destroy(),
+    () => out.holding,
   );
   return { body, finish: () => void (chunked && connection.write(LAST_CHUNK)) };
 }
@@ -232,12 +237,6 @@ interface CompressedOutput {
   readonly body: GzipBody;
   /** The chunked filter's last chunk, once the gzip trailer is out. */
   readonly finish: () => void;
-}
-
-function writeParts(connection: { write(data: Buffer): boolean }, parts: readonly Buffer[]): boolean {
-  let ok = true;
-  for (const part of parts) ok = connection.write(part) && ok;
-  return ok;
 }
 
 /** Text to write, or a byte range of the file. */
@@ -250,13 +249,15 @@ function sendPieces(
   fd: number,
   pieces: Piece[],
   keepAlive: boolean,
-  compressed?: CompressedOutput,
+  compress?: { readonly size: number; readonly chunked: boolean },
 ): void {
   const connection = connectionOf(r);
   const socket = connection.socket;
   let stream: ReadStream | undefined;
   let done = false;
-  const resume = (): void => void stream?.resume();
+  // Not while limit_rate holds a piece back: the limiter resumes the file when it is out (with gzip,
+  // zlib's output waits for the limit and the file for zlib's input).
+  const resume = (): void => void ((!compressed && out.holding) || stream?.resume());
   const finish = (complete: boolean): void => {
     if (done) return;
     done = true;
@@ -270,11 +271,17 @@ function sendPieces(
     } else
       compressed.body.end((counts) => {
         r.gzipCounts = counts;
-        compressed.finish();
-        services.finalize(r, keepAlive);
+        // The last chunk after the trailer, once limit_rate has let the trailer out.
+        out.whenFlushed(() => {
+          compressed.finish();
+          services.finalize(r, keepAlive);
+        });
       });
   };
   connection.onAbortHandler = () => finish(false);
+  // limit_rate: the file is read at the pace the limit lets the client take it.
+  const out = bodyWriter(r, socket, () => (compressed ? compressed.body.outputReady() : resume()));
+  const compressed = compress ? compressedOutput(r, compress.size, compress.chunked, out) : undefined;
   if (compressed) compressed.body.onDrain(resume);
   else socket.on("drain", resume);
   let index = 0;
@@ -282,7 +289,7 @@ function sendPieces(
     while (!done && index < pieces.length) {
       const piece = pieces[index++]!;
       if (typeof piece === "string") {
-        connection.write(piece);
+        out.write([Buffer.from(piece, "latin1")]);
         continue;
       }
       const current = createReadStream("", {
@@ -294,7 +301,7 @@ function sendPieces(
       });
       stream = current;
       current.on("data", (chunk) => {
-        const ok = compressed ? compressed.body.write(chunk as Buffer) : connection.write(chunk as Buffer);
+        const ok = compressed ? compressed.body.write(chunk as Buffer) : out.write([chunk as Buffer]);
         if (!ok) current.pause();
       });
       current.on("end", () => {
@@ -307,7 +314,7 @@ function sendPieces(
       });
       return;
     }
-    if (!done) finish(true);
+    if (!done) out.whenFlushed(() => finish(true));
   };
   next();
 }

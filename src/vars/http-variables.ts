@@ -92,6 +92,7 @@ const CHANGING: Record<string, Getter> = {
   upstream_response_time: (r) => perTry(r, (t) => seconds(t.responseMs)),
   upstream_bytes_received: (r) => perTry(r, (t) => String(t.bytesReceived)),
   upstream_bytes_sent: (r) => perTry(r, (t) => String(t.bytesSent)),
+  limit_rate: (r) => String(r.limitRate ?? 0),
   // No proxy cache: nginx's value without a cache status (not found).
   upstream_cache_status: () => undefined,
   upstream_response_length: (r) => perTry(r, (t) => String(t.responseLength ?? 0)),
@@ -115,6 +116,7 @@ export function registerHttpVariables(registry: VariableRegistry): void {
   for (const [name, get] of Object.entries(FIXED)) registry.define(name, get);
   for (const [name, get] of Object.entries(CHANGING)) registry.define(name, get, false);
   registerRealipVariables(registry);
+  registry.defineSetter("limit_rate", setLimitRate);
   registry.definePrefix("http_", (suffix) => ({ get: (r) => joinedHeader(r.headers, suffix), cacheable: true }));
   registry.definePrefix("sent_http_", (suffix) => ({
     get: (r) => joinedHeader(r.responseHeaders, suffix),
@@ -290,4 +292,13 @@ function basicAuthUser(headers: HeaderList): string | undefined {
   const colon = decoded.indexOf(":");
   // nginx declines an empty user name as it declines a missing ":".
   return colon <= 0 ? undefined : decoded.slice(0, colon);
+}
+
+/** ngx_http_variable_set_limit_rate(): a size (ngx_parse_size), else nginx's error line and no change. */
+function setLimitRate(r: VariableSource, value: string): string | undefined {
+  const match = /^(\d+)([kKmMgG]?)$/.exec(value);
+  if (!match) return `invalid $limit_rate "${value}"`;
+  const unit = match[2]!.toLowerCase();
+  r.limitRate = Number(match[1]) * (unit === "k" ? 1024 : unit === "m" ? 1024 * 1024 : unit === "g" ? 1024 ** 3 : 1);
+  return undefined;
 }

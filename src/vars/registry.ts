@@ -15,6 +15,9 @@ import type { VariableSource } from "./source.js";
 /** A getter answers the value, or undefined for nginx's "not found" (which prints as ""). */
 export type Getter = (r: VariableSource) => string | undefined;
 
+/** A changeable variable's set_handler (`set $limit_rate …`): an error line for a value it refuses. */
+export type Setter = (r: VariableSource, value: string) => string | undefined;
+
 export interface VariableDefinition {
   readonly get: Getter;
   /** false for values that change during a request ($status, $request_time, volatile maps). */
@@ -31,12 +34,22 @@ export class VariableRegistry {
   private readonly slots: Slot[] = [];
   private readonly byName = new Map<string, number>();
   private readonly definitions = new Map<string, VariableDefinition>();
+  private readonly setters = new Map<string, Setter>();
   private readonly prefixes: Array<{ prefix: string; make: (suffix: string) => VariableDefinition }> = [];
   private linked: ReadonlyArray<VariableDefinition> = [];
 
   /** A variable with a fixed name ($remote_addr, a map's target, a `set` target). */
   define(name: string, get: Getter, cacheable = true): void {
     this.definitions.set(name.toLowerCase(), { get, cacheable });
+  }
+
+  /** A built-in variable `set` may change through its own handler (NGX_HTTP_VAR_CHANGEABLE with a set_handler). */
+  defineSetter(name: string, set: Setter): void {
+    this.setters.set(name.toLowerCase(), set);
+  }
+
+  setterOf(name: string): Setter | undefined {
+    return this.setters.get(name.toLowerCase());
   }
 
   isDefined(name: string): boolean {

@@ -111,6 +111,8 @@ export interface VariableSource {
   readonly responseHeaders: HeaderList;
   /** The gzip filter's bytes in and out, once a compressed body is through ($gzip_ratio). */
   readonly gzipCounts?: GzipCounts | undefined;
+  /** r->limit_rate: $limit_rate reads it, `set $limit_rate` writes it; undefined until set or evaluated. */
+  limitRate?: number | undefined;
 
   // The upstream side: one entry per try, as nginx's comma-separated lists.
   readonly upstreamTries: ReadonlyArray<UpstreamTry>;

@@ -90,6 +90,13 @@ describe("static-file directives: refusals as nginx -t words them", () => {
     ["server { stub_status a b; }", `invalid number of arguments in "stub_status" directive`, 1],
     ["stub_status;", `"stub_status" directive is not allowed here`, 1],
     ["root $undefined_thing;", `unknown "undefined_thing" variable`, 1],
+    ["autoindex_format yaml;", `invalid value "yaml"`, 1],
+    ["autoindex_format html json;", `invalid number of arguments in "autoindex_format" directive`, 1],
+    ["autoindex_format json;\nautoindex_format xml;", `"autoindex_format" directive is duplicate`, 2],
+    ["autoindex on;\nautoindex off;", `"autoindex" directive is duplicate`, 2],
+    ["autoindex_exact_size 1;", `invalid value "1" in "autoindex_exact_size" directive, it must be "on" or "off"`, 1],
+    ["autoindex_localtime x;", `invalid value "x" in "autoindex_localtime" directive, it must be "on" or "off"`, 1],
+    ["server { if ($uri) { autoindex on; } }", `"autoindex" directive is not allowed here`, 1],
   ];
   for (const [http, message, line] of cases) {
     test(message, async () => {
@@ -107,8 +114,24 @@ describe("static-file directives: refusals as nginx -t words them", () => {
     });
   }
 
-  test("autoindex on is refused as not supported (nginx accepts it)", async () => {
-    await refused("server {\n autoindex on; }", `"autoindex on" is not supported by wsgate`, 2, false);
+  test("autoindex and its settings inherit level by level, with nginx's defaults", async () => {
+    const { config } = await load(
+      "autoindex_format json; autoindex_localtime on;\nserver { listen 127.0.0.1:1; autoindex on;\n" +
+        " location / { } location /x/ { autoindex off; autoindex_format xml; autoindex_exact_size off; } }",
+    );
+    const plain = location(config, "/").loc;
+    assert.deepEqual(
+      [plain.autoindex, plain.autoindexFormat, plain.autoindexExactSize, plain.autoindexLocaltime],
+      [true, "json", true, true],
+    );
+    const x = location(config, "/x/").loc;
+    assert.deepEqual([x.autoindex, x.autoindexFormat, x.autoindexExactSize], [false, "xml", false]);
+    const { config: bare } = await load("server { listen 127.0.0.1:1; location / { } }");
+    const loc = location(bare, "/").loc;
+    assert.deepEqual(
+      [loc.autoindex, loc.autoindexFormat, loc.autoindexExactSize, loc.autoindexLocaltime],
+      [false, "html", true, false],
+    );
   });
 });
 

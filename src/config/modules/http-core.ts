@@ -47,6 +47,8 @@ export interface CoreLocConf {
   tcpNodelay: boolean;
   serverTokens: "on" | "off" | "build";
   chunkedTransferEncoding: boolean;
+  /** reset_timedout_connection: a connection closed on a timeout is reset (RST), not ended (FIN). */
+  resetTimedoutConnection: boolean;
 }
 
 /** ngx_http_core_module's per-server settings of reading a request head. */
@@ -159,6 +161,7 @@ const HTTP_CORE_DIRECTIVES: readonly DirectiveSpec[] = [
   locFlag("tcp_nopush", "tcpNopush"),
   locFlag("tcp_nodelay", "tcpNodelay"),
   locFlag("chunked_transfer_encoding", "chunkedTransferEncoding"),
+  locFlag("reset_timedout_connection", "resetTimedoutConnection"),
   locSlot("server_tokens", [1], (node, conf) => {
     const value = node.args[0]!;
     if (value !== "on" && value !== "off" && value !== "build") {
@@ -232,6 +235,7 @@ export const HTTP_CORE_MODULE: ConfModule<CoreLocConf, CoreSrvConf> = {
     tcpNodelay: true,
     serverTokens: "on",
     chunkedTransferEncoding: true,
+    resetTimedoutConnection: false,
   }),
   createSrv: () => ({
     clientHeaderTimeoutMs: 60_000,

@@ -17,6 +17,7 @@ import { GZIP_MODULE, type GzipLocConf } from "./gzip.js";
 import { HEADERS_MODULE, type HeadersLocConf } from "./headers.js";
 import { HTTP_CORE_MODULE, type CoreLocConf, type CoreSrvConf } from "./http-core.js";
 import { LIMIT_EXCEPT_MODULE } from "./limit-except.js";
+import { LIMIT_RATE_MODULE, type LimitRateLocConf } from "./limit-rate.js";
 import { LOG_MODULE, type LogLocConf } from "./log.js";
 import { MAP_MODULE } from "./map.js";
 import { PROXY_BUFFERS_MODULE, type ProxyBuffersLocConf } from "./proxy-buffers.js";
@@ -65,6 +66,7 @@ export const MODULES = [
   GZIP_MODULE,
   CHARSET_MODULE,
   AUTH_BASIC_MODULE,
+  LIMIT_RATE_MODULE,
 ] as const satisfies readonly ConfModule[];
 
 /** Everything a location may set and inherit. */
@@ -85,7 +87,8 @@ export type LocConf = CoreLocConf &
   ProxyRequestLocConf &
   GzipLocConf &
   CharsetLocConf &
-  AuthBasicLocConf;
+  AuthBasicLocConf &
+  LimitRateLocConf;
 
 /** Everything a server may set and inherit from the http block. */
 export type SrvConf = CoreSrvConf & SslSrvConf & SslStaplingSrvConf;

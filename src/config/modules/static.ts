@@ -1,17 +1,17 @@
 /**
  * The directives of serving files: ngx_http_core_module's root, alias,
  * try_files, etag, if_modified_since, max_ranges, log_not_found and the
- * redirect settings; ngx_http_index_module's index; autoindex (off only);
+ * redirect settings; ngx_http_index_module's index; ngx_http_autoindex_module's
+ * autoindex, autoindex_format, autoindex_exact_size and autoindex_localtime;
  * ngx_http_stub_status_module's stub_status. The handlers live in src/static/.
  */
 
-import { ConfigError } from "../../core/errors.js";
 import type { BuildScope } from "../build-scope.js";
 import type { ConfModule } from "../module.js";
 import type { DirectiveNode } from "../parser.js";
 import { HTTP_CONTEXTS, placeOf, type Context, type DirectiveSpec } from "../table.js";
 import { resolveFromPrefix } from "../paths.js";
-import { directiveError, locFlag, parseFlag, parseNumber, setOnce, valueError } from "../values.js";
+import { directiveError, locFlag, parseNumber, setOnce, valueError } from "../values.js";
 import { ComplexValue } from "../../vars/complex-value.js";
 
 export interface StaticLocConf {
@@ -21,7 +21,16 @@ export interface StaticLocConf {
   ifModifiedSince: "off" | "exact" | "before";
   maxRanges: number;
   logNotFound: boolean;
+  /** autoindex: a directory without an index file is listed rather than refused (403). */
+  autoindex: boolean;
+  autoindexFormat: AutoindexFormat;
+  autoindexExactSize: boolean;
+  autoindexLocaltime: boolean;
 }
+
+/** autoindex_format's values (ngx_http_autoindex_format). */
+export type AutoindexFormat = "html" | "xml" | "json" | "jsonp";
+const AUTOINDEX_FORMATS: ReadonlySet<string> = new Set(["html", "xml", "json", "jsonp"]);
 
 /**
  * `root` or `alias` (ngx_http_core_root): the path a URI maps to. `alias` is
@@ -99,17 +108,20 @@ const STATIC_DIRECTIVES: readonly DirectiveSpec[] = [
     args: [1],
     handle: (scope, node) => setOnce(scope.loc!, "maxRanges", parseNumber(node, node.args[0]!), node),
   },
+  locFlag("autoindex", "autoindex"),
   {
-    // Directory listings are not implemented: `autoindex off` (nginx's default) is accepted, `on` refused.
-    name: "autoindex",
+    // ngx_conf_set_enum_slot: an unknown value is "invalid value", without the directive's name.
+    name: "autoindex_format",
     contexts: HTTP_CONTEXTS,
-    args: "flag",
-    handle: (_scope, node) => {
-      if (parseFlag(node, node.args[0]!)) {
-        throw new ConfigError("unsupported", `"autoindex on" is not supported by wsgate`, placeOf(node));
-      }
+    args: [1],
+    handle: (scope, node) => {
+      const value = node.args[0]!;
+      if (!AUTOINDEX_FORMATS.has(value)) throw valueError(node, `invalid value "${value}"`);
+      setOnce(scope.loc!, "autoindexFormat", value as AutoindexFormat, node);
     },
   },
+  locFlag("autoindex_localtime", "autoindexLocaltime"),
+  locFlag("autoindex_exact_size", "autoindexExactSize"),
   {
     // nginx 1.28 takes an optional argument and ignores it.
     name: "stub_status",
@@ -131,6 +143,10 @@ export const STATIC_MODULE: ConfModule<StaticLocConf> = {
     ifModifiedSince: "exact",
     maxRanges: 0x7fffffff,
     logNotFound: true,
+    autoindex: false,
+    autoindexFormat: "html",
+    autoindexExactSize: true,
+    autoindexLocaltime: false,
   }),
 };
 

@@ -107,6 +107,7 @@ export function compileSet(node: DirectiveNode, registry: VariableRegistry): Bui
     name: name.toLowerCase(),
     index: registry.indexOf(name, place),
     value: ComplexValue.compile(value, registry, place),
+    setter: registry.setterOf(name),
   };
 }
 

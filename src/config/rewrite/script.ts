@@ -6,6 +6,7 @@
  */
 
 import type { ComplexValue } from "../../vars/complex-value.js";
+import type { Setter } from "../../vars/registry.js";
 import type { LocationConf } from "../model.js";
 
 export type RewriteFlag = "last" | "break" | "redirect" | "permanent" | undefined;
@@ -36,7 +37,14 @@ export type RewriteCode =
       readonly breakCycle: boolean;
     }
   | { readonly kind: "break" }
-  | { readonly kind: "set"; readonly index: number; readonly name: string; readonly value: ComplexValue }
+  | {
+      readonly kind: "set";
+      readonly index: number;
+      readonly name: string;
+      readonly value: ComplexValue;
+      /** The built-in variable's set handler, when it has one ($limit_rate). */
+      readonly setter?: Setter | undefined;
+    }
   | {
       readonly kind: "if";
       readonly condition: Condition;

@@ -13,13 +13,10 @@ import type { VariableRegistry } from "../../vars/registry.js";
 import type { VariableSource } from "../../vars/source.js";
 
 /**
- * The built-in variables nginx marks NGX_HTTP_VAR_CHANGEABLE, which `set` may
- * assign: $args (the request's arguments change, ngx_http_variable_set_args())
- * and $limit_rate. Every other built-in is "the duplicate … variable".
+ * Names defined by `set`, per registry: a second `set` of one is fine, a built-in is not — unless
+ * it is one nginx marks NGX_HTTP_VAR_CHANGEABLE, which has a setter in the registry ($args,
+ * $limit_rate): `set` then changes it through that setter.
  */
-export const CHANGEABLE_BUILTINS: ReadonlySet<string> = new Set(["args", "limit_rate"]);
-
-/** Names defined by `set`, per registry: a second `set` of one is fine, a built-in is not (unless changeable). */
 const setNames = new WeakMap<VariableRegistry, Set<string>>();
 
 /** Who hears of an uninitialized read (the request flow registers each request's error log). */
@@ -36,10 +33,9 @@ export function defineSetVariable(registry: VariableRegistry, name: string, node
     setNames.set(registry, names);
   }
   if (names.has(name)) return;
-  if (registry.isDefined(name)) {
-    if (CHANGEABLE_BUILTINS.has(name)) return;
-    throw valueError(node, `the duplicate "${name}" variable`);
-  }
+  // A built-in with its own set handler ($args, $limit_rate) is changed by `set`, not redefined.
+  if (registry.setterOf(name)) return;
+  if (registry.isDefined(name)) throw valueError(node, `the duplicate "${name}" variable`);
   names.add(name);
   registry.define(name, (r) => {
     warners.get(r)?.(name);
