@@ -241,6 +241,11 @@ export class HttpRequest implements VariableSource {
   }
 
   /** What nginx appends to an error-log line about this request. */
+  changeArgs(args: string): void {
+    this.args = args;
+    this.validUnparsedUri = false;
+  }
+
   logContext(action?: string, upstream?: string): RequestLogContext {
     const hostHeader = this.head.headers.find(([name]) => name.toLowerCase() === "host")?.[1];
     return {

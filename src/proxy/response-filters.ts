@@ -44,8 +44,8 @@ export function filterUpstreamHead(r: HttpRequest, status: number, upstream: Arr
 
   const typeAt = visible("content-type");
   if (typeAt !== -1) {
-    // X-Accel-Charset is read before hiding (nginx hides it by default and still obeys it).
-    const accel = copied("x-accel-charset");
+    // X-Accel-Charset is read before hiding (nginx hides it by default and still obeys it), unless ignored.
+    const accel = r.loc.proxyIgnoreHeaders.has("x-accel-charset") ? -1 : copied("x-accel-charset");
     const encodingAt = visible("content-encoding");
     const value = charsetContentType(r, {
       status,

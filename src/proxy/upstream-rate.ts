@@ -15,8 +15,9 @@ function firstHeader(head: ResponseHead, name: string): string | undefined {
   return head.headers.find(([key]) => key.toLowerCase() === name)?.[1];
 }
 
-/** X-Accel-Limit-Rate: bytes a second (ngx_atoi: digits only; anything else is ignored). */
+/** X-Accel-Limit-Rate: bytes a second (ngx_atoi: digits only; anything else is ignored), unless proxy_ignore_headers names it. */
 export function acceptAccelLimitRate(r: HttpRequest, head: ResponseHead): void {
+  if (r.loc.proxyIgnoreHeaders.has("x-accel-limit-rate")) return;
   const value = firstHeader(head, "x-accel-limit-rate");
   if (value !== undefined && /^\d+$/.test(value)) r.limitRate = Number(value);
 }
@@ -29,7 +30,9 @@ export function upstreamReadLimiter(
   hold: () => void,
   release: () => void,
 ): ReadLimiter | undefined {
-  const accel = firstHeader(head, "x-accel-buffering")?.toLowerCase();
+  const accel = loc.proxyIgnoreHeaders.has("x-accel-buffering")
+    ? undefined
+    : firstHeader(head, "x-accel-buffering")?.toLowerCase();
   const buffering = accel === "yes" ? true : accel === "no" ? false : loc.proxyBuffering;
   if (!buffering) return undefined;
   const rate = sizeOf(r, loc.proxyLimitRate);

@@ -117,6 +117,7 @@ export function registerHttpVariables(registry: VariableRegistry): void {
   for (const [name, get] of Object.entries(CHANGING)) registry.define(name, get, false);
   registerRealipVariables(registry);
   registry.defineSetter("limit_rate", setLimitRate);
+  registry.defineSetter("args", (r, value) => void r.changeArgs?.(value));
   registry.definePrefix("http_", (suffix) => ({ get: (r) => joinedHeader(r.headers, suffix), cacheable: true }));
   registry.definePrefix("sent_http_", (suffix) => ({
     get: (r) => joinedHeader(r.responseHeaders, suffix),

@@ -88,6 +88,11 @@ export interface VariableSource {
   readonly uri: string;
   /** The query string without "?": $args. */
   readonly args: string;
+  /**
+   * `set $args`: the arguments change (ngx_http_variable_set_args()), and proxy_pass without a URI
+   * then sends the escaped URI with them, no longer the client's request line.
+   */
+  changeArgs?(args: string): void;
   readonly httpVersion: string;
   /** Request headers in arrival order, names as sent. */
   readonly headers: HeaderList;

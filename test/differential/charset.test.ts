@@ -59,6 +59,7 @@ function conf(port: number, root: string): string {
     ${pass("css", "charset_types text/css;")}
     ${pass("any", "charset_types *;")}
     ${pass("koi", "charset koi8-r;")}
+    ${pass("accel-ignored", "proxy_ignore_headers X-Accel-Charset;")}
     location /declared/ { charset off; source_charset windows-1251; }
     ${pass("same", "charset UTF-8; source_charset utf-8;")}
     ${pass("var", "charset $arg_cs;")}
@@ -113,6 +114,7 @@ describe("differential: charset", { skip }, () => {
     "/p/created",
     "/p/accel",
     "/p/accel-unknown",
+    "/accel-ignored/accel",
     "/override/latin",
     "/override/upper",
     "/override/png",

@@ -78,6 +78,7 @@ function conf(docroot: string, backend: number): string {
     location /proxy/read { proxy_pass http://127.0.0.1:${backend}/body; proxy_limit_rate 100k; }
     location /proxy/unbuffered { proxy_pass http://127.0.0.1:${backend}/body; proxy_buffering off; proxy_limit_rate 100k; }
     location /proxy/accel { proxy_pass http://127.0.0.1:${backend}/accel; }
+    location /proxy/accel-ignored { proxy_pass http://127.0.0.1:${backend}/accel; proxy_ignore_headers X-Accel-Limit-Rate; }
   }`;
 }
 
@@ -240,5 +241,11 @@ describe("limit_rate: nginx's pace, under nginx and wsgate", { skip }, () => {
     const { nginx: n, wsgate: w } = await both("/proxy/accel");
     inRange("nginx", n.total, 1.5, 4);
     inRange("wsgate", w.total, 1.5, 4);
+  });
+
+  test("proxy_ignore_headers X-Accel-Limit-Rate: the upstream's limit is not applied", async () => {
+    const { nginx: n, wsgate: w } = await both("/proxy/accel-ignored");
+    inRange("nginx", n.total, 0, 0.8);
+    inRange("wsgate", w.total, 0, 0.8);
   });
 });
