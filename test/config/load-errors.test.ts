@@ -355,7 +355,11 @@ describe("loader errors, as nginx reports them", () => {
 
   test("a directive nginx has and wsgate lacks is refused by name", async () => {
     await expectError(
-      { files: { "conf/nginx.conf": `${EVENTS}http {\n  limit_req_zone $binary_remote_addr zone=one:1m rate=1r/s;\n}\n` } },
+      {
+        files: {
+          "conf/nginx.conf": `${EVENTS}http {\n  limit_req_zone $binary_remote_addr zone=one:1m rate=1r/s;\n}\n`,
+        },
+      },
       {
         message: `"limit_req_zone" directive is not supported by wsgate`,
         at: ["conf/nginx.conf", 3],
