@@ -18,7 +18,7 @@ export interface AccessRefusal {
 }
 
 export function accessPhase(r: HttpRequest, log: ErrorLog): AccessRefusal | undefined {
-  const access = accessDecision(r.loc.accessRules, r.connection.remoteAddress);
+  const access = accessDecision(r.loc.accessRules, r.remoteAddress);
   if (r.loc.satisfy === "all") {
     if (access === "deny") return forbidden(r, log);
     const auth = authBasic(r, log);

@@ -14,7 +14,7 @@ import { freePort, startWsgate, type WsgateProcess } from "../support/proxy.js";
 import { until, withTimeout } from "../support/wait.js";
 import { rawBackend, rawClient, seedConf, statusOf, type RawBackend, type RawClient } from "../e2e/wire.js";
 
-const CLIENTS = 100;
+const CLIENTS = 200;
 
 describe("a worker out of file descriptors", () => {
   let backend: RawBackend;
@@ -28,7 +28,7 @@ describe("a worker out of file descriptors", () => {
       socket.end("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
     });
     port = await freePort();
-    wsgate = await startWsgate({ conf: seedConf(port, backend.port), openFileLimit: 64 });
+    wsgate = await startWsgate({ conf: seedConf(port, backend.port), openFileLimit: 128 });
   });
 
   after(async () => {

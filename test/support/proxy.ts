@@ -24,7 +24,10 @@ export interface StartOptions {
   readonly conf: string;
   /** More files, paths relative to the prefix. */
   readonly files?: Readonly<Record<string, string>>;
-  /** Start under `ulimit -n` (through bash). */
+  /**
+   * Start under `ulimit -n` (through bash): 128 at least, since Node's module loader reads wsgate's
+   * modules in parallel at start and a lower limit fails the start itself.
+   */
   readonly openFileLimit?: number;
   /** How long to wait for the pid file. */
   readonly startMs?: number;
