@@ -96,3 +96,32 @@ export interface BuildScope {
   readonly srv?: Partial<SrvConf>;
   readonly upstream?: UpstreamConf;
 }
+
+/** The http block's level, then each server's and each location's (nested ones too), in the file's order. */
+export function locationLevels(http: HttpBuild): Array<Partial<LocConf>> {
+  const levels: Array<Partial<LocConf>> = [http.loc];
+  const walk = (locations: readonly LocationBuild[]): void => {
+    for (const location of locations) {
+      levels.push(location.loc);
+      walk(location.locations);
+    }
+  };
+  for (const server of http.servers) {
+    levels.push(server.loc);
+    walk(server.locations);
+  }
+  return levels;
+}
+
+/** A level of its own inside a location, under the location's name (nginx's noname: `if`, `limit_except`). */
+export function unnamedLocation(parent: LocationBuild, place: SourcePlace): LocationBuild {
+  return {
+    modifier: parent.modifier,
+    path: parent.path,
+    regex: parent.regex,
+    loc: {},
+    locations: [],
+    place,
+    noname: true,
+  };
+}

@@ -17,8 +17,7 @@
  * is guarded: a throw closes this connection only (crash()).
  */
 
-import { Socket } from "node:net";
-import { TLSSocket } from "node:tls";
+import type { Socket } from "node:net";
 import type { SrvConf } from "../config/model.js";
 import { ChunkedDecoder } from "../core/chunked.js";
 import type { ConnectionInfo } from "./request.js";
@@ -27,6 +26,8 @@ import { Deadline } from "./deadlines.js";
 import type { BodyFraming } from "./request-headers.js";
 import type { ProxyProtocolFacts, TlsFacts } from "../vars/source.js";
 import { stripMappedV4 } from "./client-address.js";
+import { requestCounter, takeConnectionId } from "./connection-ids.js";
+import { resetSocket } from "./socket-reset.js";
 import {
   attachListeners,
   detachListeners,
@@ -39,16 +40,6 @@ export type { AbortReason, BodySink, ConnectionEvents } from "./connection-event
 
 /** Bytes held for the next request while one is in flight, before reading pauses. */
 const PENDING_LIMIT = 64 * 1024;
-
-let nextConnectionId = 1;
-
-/** Requests begun on every connection (stub_status's "requests"). */
-export const requestCounter = { total: 0 };
-
-/** A connection number taken before the connection is made (a TLS handshake's log lines carry it). */
-export function takeConnectionId(): number {
-  return nextConnectionId++;
-}
 
 const DISCARD: BodySink = { data: () => true, end: () => undefined, fail: () => undefined };
 
@@ -103,7 +94,7 @@ export class ClientConnection implements ConnectionInfo {
     /** When the socket was accepted (nginx's c->start_time): keepalive_time's origin, the TLS handshake included. */
     readonly startMs = Date.now(),
   ) {
-    this.id = id ?? nextConnectionId++;
+    this.id = id ?? takeConnectionId();
     // Read now: logs written when a tunnel closes need it, and a closed socket no longer has it.
     this.remoteAddress = stripMappedV4(socket.remoteAddress ?? "");
     this.remotePort = socket.remotePort ?? 0;
@@ -464,21 +455,6 @@ export class ClientConnection implements ConnectionInfo {
       this.destroy();
     }
   }
-}
-
-/**
- * Close with RST (SO_LINGER 0). A TLS socket's own handle cannot be reset:
- * the TCP socket it wraps is.
- */
-export function resetSocket(socket: Socket): void {
-  const wrapped = (socket as Socket & { _parent?: unknown })._parent;
-  const tcp = socket instanceof TLSSocket && wrapped instanceof Socket ? wrapped : socket;
-  try {
-    tcp.resetAndDestroy();
-  } catch {
-    // Not a TCP handle (a socket pair in tests): a plain close.
-  }
-  socket.destroy();
 }
 
 function readPipelined(connection: ClientConnection): void {

@@ -16,7 +16,8 @@ import { TLSSocket, type SecureContext } from "node:tls";
 import { systemErrorText } from "../core/errors.js";
 import type { ErrorLog, RequestLogContext } from "../log/error-log.js";
 import type { TlsFacts } from "../vars/source.js";
-import { takeConnectionId, type ClientConnection } from "./connection.js";
+import type { ClientConnection } from "./connection.js";
+import { takeConnectionId } from "./connection-ids.js";
 import { selectServer, type AddressServers } from "./select-server.js";
 import { clientHelloServerName } from "./client-hello.js";
 

@@ -10,6 +10,7 @@
  */
 
 import type { LocConf } from "../config/model.js";
+import { HIDDEN_BY_DEFAULT as HIDDEN_HEADERS } from "../config/modules/proxy-buffers.js";
 import type { HttpRequest } from "../http/request.js";
 import { connectionLines, headText, type BodyEnd } from "../http/response-writer.js";
 import { SERVER_TOKEN, SERVER_TOKEN_BARE } from "../version.js";
@@ -17,16 +18,7 @@ import { formatHttpDate } from "../vars/time.js";
 import type { ResponseHead } from "./response-head.js";
 
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "transfer-encoding", "proxy-connection"]);
-const HIDDEN_BY_DEFAULT = new Set([
-  "date",
-  "server",
-  "x-pad",
-  "x-accel-expires",
-  "x-accel-redirect",
-  "x-accel-limit-rate",
-  "x-accel-buffering",
-  "x-accel-charset",
-]);
+const HIDDEN_BY_DEFAULT: ReadonlySet<string> = new Set(HIDDEN_HEADERS);
 /**
  * Written by the header filter in its own place, before the other headers.
  * (Last-Modified and Location, which nginx also places for its own

@@ -21,7 +21,7 @@
  */
 
 import type { Socket } from "node:net";
-import { resetSocket } from "../http/connection.js";
+import { resetSocket } from "../http/socket-reset.js";
 import { FramedTunnel } from "./tunnel-close.js";
 import type { TunnelOptions } from "./tunnel-options.js";
 import {

@@ -7,9 +7,8 @@
 
 import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
-import { join } from "node:path";
-import { makeTempDir, nginxTest, removeTempDir, writeTree } from "../support/config-files.js";
-import { runCli } from "../cli/run-cli.js";
+import { makeTempDir, removeTempDir, writeTree } from "../support/config-files.js";
+import { testBoth, type BothVerdicts } from "../support/test-both.js";
 
 let prefix: string;
 let counter = 0;
@@ -24,20 +23,12 @@ after(() => {
 });
 
 /** A file with `http` lines in the http block and `server` lines in a server; wsgate -t's and nginx -t's [emerg]. */
-async function check(http: string, server: string) {
-  const name = `t${++counter}.conf`;
-  const file = join(prefix, name);
-  writeTree(prefix, {
-    [name]: `events {}\nhttp {\n${http}\nserver {\nlisten 127.0.0.1:1;\n${server}\n}\n}\n`,
-  });
-  const run = await runCli(["-t", "-q", "-p", prefix, "-c", file]);
-  const line = run.stderr.split("\n").find((entry) => entry.includes("[emerg] "));
-  return {
-    file,
-    code: run.code,
-    emerg: line?.slice(line.indexOf("[emerg] ") + 8).trimEnd(),
-    nginx: nginxTest({ prefix, confFile: file }),
-  };
+function check(http: string, server: string): Promise<BothVerdicts> {
+  return testBoth(
+    prefix,
+    `t${++counter}.conf`,
+    `events {}\nhttp {\n${http}\nserver {\nlisten 127.0.0.1:1;\n${server}\n}\n}\n`,
+  );
 }
 
 describe("proxy cache directives without a cache", () => {

@@ -14,8 +14,8 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { comparableErrors, comparableLog, peersWith, skipWithoutNginx, startPeer } from "./peers.js";
 import { exchange, linesEventually } from "../support/sockets.js";
-import { makeTempDir, nginxTest, removeTempDir, writeTree } from "../support/config-files.js";
-import { runCli } from "../cli/run-cli.js";
+import { makeTempDir, removeTempDir, writeTree } from "../support/config-files.js";
+import { expectNginxVerdicts } from "../support/test-both.js";
 
 const skip = skipWithoutNginx();
 
@@ -186,18 +186,7 @@ describe("differential: auth_basic refusals match nginx -t", { skip }, () => {
       ],
       ["auth_basic_user_file $nosuch;", `unknown "nosuch" variable`],
     ];
-    let counter = 0;
-    for (const [http, expected] of cases) {
-      const name = `t${++counter}.conf`;
-      const file = join(prefix, name);
-      writeTree(prefix, { [name]: `events {}\nhttp {\n${http}\n}\n` });
-      const run = await runCli(["-t", "-q", "-p", prefix, "-c", file]);
-      const line = run.stderr.split("\n").find((entry) => entry.includes("[emerg] "));
-      const emerg = line?.slice(line.indexOf("[emerg] ") + 8).trimEnd();
-      assert.equal(emerg, expected?.replace("FILE", file), http);
-      const nginx = nginxTest({ prefix, confFile: file });
-      if (nginx) assert.equal(nginx.emerg, emerg, http);
-    }
+    await expectNginxVerdicts(prefix, cases);
   });
 });
 

@@ -16,6 +16,7 @@ import { comparableErrors, peersWith, skipWithoutNginx, startScriptedBackend, ty
 import { exchange, linesEventually } from "../support/sockets.js";
 import { makeTempDir, nginxTest, removeTempDir, writeTree } from "../support/config-files.js";
 import { runCli } from "../cli/run-cli.js";
+import { expectNginxVerdicts } from "../support/test-both.js";
 
 const skip = skipWithoutNginx();
 
@@ -209,18 +210,7 @@ describe("differential: charset refusals match nginx -t", { skip }, () => {
       ["charset;", `invalid number of arguments in "charset" directive in FILE:3`],
       ["charset $nosuch;", `unknown "nosuch" variable`],
     ];
-    let counter = 0;
-    for (const [http, expected] of cases) {
-      const name = `t${++counter}.conf`;
-      const file = join(prefix, name);
-      writeTree(prefix, { [name]: `events {}\nhttp {\n${http}\n}\n` });
-      const run = await runCli(["-t", "-q", "-p", prefix, "-c", file]);
-      const line = run.stderr.split("\n").find((entry) => entry.includes("[emerg] "));
-      const emerg = line?.slice(line.indexOf("[emerg] ") + 8).trimEnd();
-      assert.equal(emerg, expected?.replace("FILE", file), http);
-      const nginx = nginxTest({ prefix, confFile: file });
-      if (nginx) assert.equal(nginx.emerg, emerg, http);
-    }
+    await expectNginxVerdicts(prefix, cases);
   });
 
   test("charset_map is refused by name (wsgate does not recode bodies)", async () => {

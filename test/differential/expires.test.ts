@@ -15,8 +15,8 @@ import { mkdirSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { peersWith, skipWithoutNginx, startScriptedBackend, type ScriptedBackend } from "./peers.js";
 import { exchange } from "../support/sockets.js";
-import { makeTempDir, nginxTest, removeTempDir, writeTree } from "../support/config-files.js";
-import { runCli } from "../cli/run-cli.js";
+import { makeTempDir, removeTempDir, writeTree } from "../support/config-files.js";
+import { expectNginxVerdicts } from "../support/test-both.js";
 
 const skip = skipWithoutNginx();
 
@@ -212,17 +212,6 @@ describe("differential: expires refusals match nginx -t", { skip }, () => {
       ["expires 1 2 3;", `invalid number of arguments in "expires" directive in FILE:3`],
       ["expires $nosuch;", `unknown "nosuch" variable`],
     ];
-    let counter = 0;
-    for (const [http, expected] of cases) {
-      const name = `t${++counter}.conf`;
-      const file = join(prefix, name);
-      writeTree(prefix, { [name]: `events {}\nhttp {\n${http}\n}\n` });
-      const run = await runCli(["-t", "-q", "-p", prefix, "-c", file]);
-      const line = run.stderr.split("\n").find((entry) => entry.includes("[emerg] "));
-      const emerg = line?.slice(line.indexOf("[emerg] ") + 8).trimEnd();
-      assert.equal(emerg, expected?.replace("FILE", file), http);
-      const nginx = nginxTest({ prefix, confFile: file });
-      if (nginx) assert.equal(nginx.emerg, emerg, http);
-    }
+    await expectNginxVerdicts(prefix, cases);
   });
 });

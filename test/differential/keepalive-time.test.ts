@@ -10,12 +10,11 @@
 import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import { connect, type Socket } from "node:net";
-import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { skipWithoutNginx, startPeer } from "./peers.js";
 import { hasWholeResponse } from "../support/sockets.js";
-import { makeTempDir, nginxTest, removeTempDir, writeTree } from "../support/config-files.js";
-import { runCli } from "../cli/run-cli.js";
+import { makeTempDir, removeTempDir, writeTree } from "../support/config-files.js";
+import { expectNginxVerdicts } from "../support/test-both.js";
 
 const skip = skipWithoutNginx();
 
@@ -125,18 +124,6 @@ describe("keepalive_time in the configuration", () => {
         `"keepalive_time" directive is not allowed here in FILE:3`,
       ],
     ];
-    let counter = 0;
-    for (const [http, expected] of cases) {
-      const name = `t${++counter}.conf`;
-      const file = join(prefix, name);
-      writeTree(prefix, { [name]: `events {}\nhttp {\n${http}\n}\n` });
-      const run = await runCli(["-t", "-q", "-p", prefix, "-c", file]);
-      const line = run.stderr.split("\n").find((entry) => entry.includes("[emerg] "));
-      const emerg = line?.slice(line.indexOf("[emerg] ") + 8).trimEnd();
-      assert.equal(emerg, expected?.replace("FILE", file), http);
-      assert.equal(run.code, expected === undefined ? 0 : 1, http);
-      const nginx = nginxTest({ prefix, confFile: file });
-      if (nginx) assert.equal(nginx.emerg, emerg, http);
-    }
+    await expectNginxVerdicts(prefix, cases);
   });
 });

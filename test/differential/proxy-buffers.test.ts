@@ -23,8 +23,9 @@ import {
 } from "./peers.js";
 import { exchange, linesEventually } from "../support/sockets.js";
 import { until } from "../support/wait.js";
-import { makeTempDir, nginxTest, removeTempDir, writeTree } from "../support/config-files.js";
+import { makeTempDir, removeTempDir, writeTree } from "../support/config-files.js";
 import { runCli } from "../cli/run-cli.js";
+import { expectNginxVerdicts } from "../support/test-both.js";
 
 const skip = skipWithoutNginx();
 
@@ -204,21 +205,13 @@ describe("the proxy buffer directives at -t", () => {
   ];
 
   test("nginx's refusals, and what it accepts", async () => {
-    let counter = 0;
-    for (const [http, expected] of cases) {
-      const name = `t${++counter}.conf`;
-      const file = join(prefix, name);
-      const lines = http.replace("SERVER", "server { listen 127.0.0.1:1; }").split("\n");
-      writeTree(prefix, { [name]: `events {}\nhttp {\n${lines.join("\n")}\n}\n` });
-      const end = String(3 + lines.length);
-      const run = await runCli(["-t", "-q", "-p", prefix, "-c", file]);
-      const line = run.stderr.split("\n").find((entry) => entry.includes("[emerg] "));
-      const emerg = line?.slice(line.indexOf("[emerg] ") + 8).trimEnd();
-      assert.equal(emerg, expected?.replace("FILE", file).replace("END", end), http);
-      assert.equal(run.code, expected === undefined ? 0 : 1, http);
-      const nginx = nginxTest({ prefix, confFile: file });
-      if (nginx) assert.equal(nginx.emerg, emerg, http);
-    }
+    const lines = (http: string): string[] => http.replace("SERVER", "server { listen 127.0.0.1:1; }").split("\n");
+    await expectNginxVerdicts(
+      prefix,
+      cases,
+      (http) => `events {}\nhttp {\n${lines(http).join("\n")}\n}\n`,
+      (expected, file, http) => expected.replace("FILE", file).replace("END", String(3 + lines(http).length)),
+    );
   });
 
   test("a value named twice in proxy_ignore_headers is a warning, as nginx's", async () => {

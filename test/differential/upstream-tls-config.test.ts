@@ -11,9 +11,10 @@ import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import { join } from "node:path";
 import { runCli } from "../cli/run-cli.js";
-import { makeTempDir, nginxTest, removeTempDir, writeTree } from "../support/config-files.js";
+import { makeTempDir, removeTempDir, writeTree } from "../support/config-files.js";
 import { opensslSkip } from "../tls/certs.js";
 import { makePki, type TestPki } from "../support/test-pki.js";
+import { expectNginxVerdicts } from "../support/test-both.js";
 
 describe("proxy_ssl_* in the configuration, against nginx -t", { skip: opensslSkip() }, () => {
   let prefix: string;
@@ -113,21 +114,12 @@ describe("proxy_ssl_* in the configuration, against nginx -t", { skip: opensslSk
   ];
 
   test("wsgate -t gives nginx -t's verdict and [emerg] line", async () => {
-    let counter = 0;
-    for (const [inside, expected] of cases()) {
-      const name = `t${++counter}.conf`;
-      const file = join(prefix, name);
-      writeTree(prefix, {
-        [name]: `events {}\nhttp {\nserver {\nlisten 127.0.0.1:1;\nlocation / {\n${inside}\n}\n}\n}\n`,
-      });
-      const run = await runCli(["-t", "-q", "-p", prefix, "-c", file]);
-      const line = run.stderr.split("\n").find((entry) => entry.includes("[emerg] "));
-      const emerg = line?.slice(line.indexOf("[emerg] ") + 8).trimEnd();
-      assert.equal(emerg, expected?.replace("FILE:LINE", `${file}:6`), inside);
-      assert.equal(run.code, expected === undefined ? 0 : 1, inside);
-      const nginx = nginxTest({ prefix, confFile: file });
-      if (nginx) assert.equal(nginx.emerg, emerg, inside);
-    }
+    await expectNginxVerdicts(
+      prefix,
+      cases(),
+      (inside) => `events {}\nhttp {\nserver {\nlisten 127.0.0.1:1;\nlocation / {\n${inside}\n}\n}\n}\n`,
+      (expected, file) => expected.replace("FILE:LINE", `${file}:6`),
+    );
   });
 
   test("proxy_ssl_conf_command (OpenSSL's SSL_CONF_cmd, which Node lacks) is refused by name", async () => {

@@ -11,6 +11,7 @@ import * as assert from "node:assert/strict";
 import { join } from "node:path";
 import { makeTempDir, nginxTest, removeTempDir, writeTree } from "../support/config-files.js";
 import { runCli } from "../cli/run-cli.js";
+import { expectNginxVerdicts } from "../support/test-both.js";
 
 /** [the inside of the http block, wsgate's expected [emerg] text with FILE, or undefined when accepted]. */
 const CASES: ReadonlyArray<readonly [string, string | undefined]> = [
@@ -62,19 +63,7 @@ describe("gzip directives in the configuration", () => {
   after(() => removeTempDir(prefix));
 
   test("accepted at every level nginx allows; nginx's refusals word for word", async () => {
-    let counter = 0;
-    for (const [http, expected] of CASES) {
-      const name = `t${++counter}.conf`;
-      const file = join(prefix, name);
-      writeTree(prefix, { [name]: `events {}\nhttp {\n${http}\n}\n` });
-      const run = await runCli(["-t", "-q", "-p", prefix, "-c", file]);
-      const line = run.stderr.split("\n").find((entry) => entry.includes("[emerg] "));
-      const emerg = line?.slice(line.indexOf("[emerg] ") + 8).trimEnd();
-      assert.equal(emerg, expected?.replace("FILE", file), http);
-      assert.equal(run.code, expected === undefined ? 0 : 1, http);
-      const nginx = nginxTest({ prefix, confFile: file });
-      if (nginx) assert.equal(nginx.emerg, emerg, http);
-    }
+    await expectNginxVerdicts(prefix, CASES);
   });
 
   test("a MIME type named twice and a gzip_proxied word repeated are warnings, as nginx's", async () => {

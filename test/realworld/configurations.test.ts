@@ -23,6 +23,7 @@ import { freePorts } from "../support/proxy.js";
 import { ECHO_PREFIX } from "../support/backend.js";
 import { until, withTimeout } from "../support/wait.js";
 import { runWscat } from "../support/wscat.js";
+import { emergText } from "../support/test-both.js";
 import { connects, runCli, startCli, type Started } from "../cli/run-cli.js";
 import { makeCerts, type TestCerts } from "../tls/certs.js";
 import {
@@ -51,14 +52,6 @@ function unprivilegedUser(): string {
     // not a Unix account database: fall through
   }
   return process.env["USER"] ?? "root";
-}
-
-function emergOf(stderr: string): string | undefined {
-  const line = stderr.split("\n").find((entry) => entry.includes("[emerg] "));
-  return line
-    ?.slice(line.indexOf("[emerg] ") + "[emerg] ".length)
-    .replace(/^\d+#\d+: /, "")
-    .trimEnd();
 }
 
 interface LaidOut {
@@ -108,7 +101,7 @@ describe("real-world configurations: wsgate -t passes exactly when nginx -t does
           assert.equal(wsgate.code, 0, wsgate.stderr);
         } else {
           assert.notEqual(wsgate.code, 0, "wsgate accepted what nginx refuses");
-          assert.equal(emergOf(wsgate.stderr), fill(entry.emerg ?? "", laid.values));
+          assert.equal(emergText(wsgate.stderr), fill(entry.emerg ?? "", laid.values));
         }
         if (!hasNginx()) return t.diagnostic("nginx is not installed: checked against the recorded answer only");
         const missing = missingModules(laid.values.root);
@@ -119,7 +112,7 @@ describe("real-world configurations: wsgate -t passes exactly when nginx -t does
           entry.nginxTest,
           `the case's record is wrong: ${nginx.stderr}`,
         );
-        if (entry.nginxTest === "fail") assert.equal(emergOf(nginx.stderr), fill(entry.emerg ?? "", laid.values));
+        if (entry.nginxTest === "fail") assert.equal(emergText(nginx.stderr), fill(entry.emerg ?? "", laid.values));
       } finally {
         laid.remove();
       }

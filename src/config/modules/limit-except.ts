@@ -10,7 +10,7 @@
 import type { ConfModule } from "../module.js";
 import { placeOf, type DirectiveSpec } from "../table.js";
 import { directiveError, valueError } from "../values.js";
-import type { LocationBuild } from "../build-scope.js";
+import { unnamedLocation, type LocationBuild } from "../build-scope.js";
 
 /** ngx_methods_names, the methods limit_except may name. */
 const METHODS: ReadonlySet<string> = new Set([
@@ -61,15 +61,7 @@ const LIMIT_EXCEPT: DirectiveSpec = {
       allowed.add(method);
     }
     if (allowed.has("GET")) allowed.add("HEAD");
-    const build: LocationBuild = {
-      modifier: parent.modifier,
-      path: parent.path,
-      regex: parent.regex,
-      loc: {},
-      locations: [],
-      place: placeOf(node),
-      noname: true,
-    };
+    const build = unnamedLocation(parent, placeOf(node));
     builds.set(parent, { allowed, build });
     walk(node.block!, { ...scope, context: "limit_except", location: build, loc: build.loc, srv: undefined });
   },

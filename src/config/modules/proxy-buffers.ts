@@ -198,7 +198,7 @@ export function bufferRefusal(loc: ProxyBuffersLocConf): string | undefined {
 }
 
 /** The headers nginx always hides from a proxied response (ngx_http_proxy_hide_headers). */
-const HIDDEN = [
+export const HIDDEN_BY_DEFAULT: readonly string[] = [
   "date",
   "server",
   "x-pad",
@@ -221,7 +221,9 @@ const CACHE_LINE = 64;
 export function headersHashRefusal(loc: LocConf, buildHide: boolean, buildSet: boolean): string | undefined {
   const name = "proxy_headers_hash";
   const bucket = Math.ceil(loc.proxyHeadersHashBucketSize / CACHE_LINE) * CACHE_LINE;
-  const hidden = [...HIDDEN, ...loc.proxyHideHeaders].filter((header) => !loc.proxyPassHeaders.includes(header));
+  const hidden = [...HIDDEN_BY_DEFAULT, ...loc.proxyHideHeaders].filter(
+    (header) => !loc.proxyPassHeaders.includes(header),
+  );
   const set = [...SET, ...loc.proxySetHeaders.map((header) => header.name)];
   for (const names of [...(buildHide ? [hidden] : []), ...(buildSet ? [set] : [])]) {
     if (loc.proxyHeadersHashMaxSize === 0)

@@ -10,9 +10,8 @@ import { lookup } from "node:dns/promises";
 import { ConfigError, type SourcePlace } from "../../core/errors.js";
 import type { AccessRule } from "./access.js";
 import { parseCidrBits } from "./access.js";
-import type { HttpBuild, LocationBuild } from "../build-scope.js";
+import { locationLevels, type HttpBuild } from "../build-scope.js";
 import type { ConfModule } from "../module.js";
-import type { LocConf } from "./index.js";
 import { placeOf, type DirectiveSpec } from "../table.js";
 import { configWarning, directiveError, locFlag } from "../values.js";
 
@@ -92,17 +91,7 @@ export const REALIP_MODULE: ConfModule<RealipLocConf> = {
  * address, as ngx_inet_resolve_host(); a name that does not resolve is nginx's "host not found".
  */
 export async function lookUpRealIpHosts(http: HttpBuild): Promise<void> {
-  const levels: Array<Partial<LocConf>> = [http.loc];
-  const walk = (locations: readonly LocationBuild[]): void => {
-    for (const location of locations) {
-      levels.push(location.loc);
-      walk(location.locations);
-    }
-  };
-  for (const server of http.servers) {
-    levels.push(server.loc);
-    walk(server.locations);
-  }
+  const levels = locationLevels(http);
   for (const loc of levels) {
     if (!loc.realIpFrom?.some((source) => source.kind === "host")) continue;
     const sources: RealIpSource[] = [];

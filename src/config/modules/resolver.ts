@@ -10,9 +10,8 @@
 
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
-import type { HttpBuild, LocationBuild } from "../build-scope.js";
+import { locationLevels, type HttpBuild } from "../build-scope.js";
 import { ConfigError, type SourcePlace } from "../../core/errors.js";
-import type { LocConf } from "../model.js";
 import type { ConfModule } from "../module.js";
 import type { DirectiveNode } from "../parser.js";
 import { HTTP_CONTEXTS, placeOf, type DirectiveSpec } from "../table.js";
@@ -210,17 +209,7 @@ export async function lookUpNameServers(http: HttpBuild): Promise<void> {
     }
     return { ...resolver, servers };
   };
-  const levels: Array<Partial<LocConf>> = [http.loc];
-  const walk = (locations: readonly LocationBuild[]): void => {
-    for (const location of locations) {
-      levels.push(location.loc);
-      walk(location.locations);
-    }
-  };
-  for (const server of http.servers) {
-    levels.push(server.loc);
-    walk(server.locations);
-  }
+  const levels = locationLevels(http);
   for (const loc of levels) {
     if (loc.resolver) loc.resolver = await fix(loc.resolver);
   }

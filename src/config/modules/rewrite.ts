@@ -5,7 +5,7 @@
  * chosen, a location's after); ../rewrite/ compiles them, src/http/rewrite-script.ts runs them.
  */
 
-import type { BuildScope, LocationBuild } from "../build-scope.js";
+import { unnamedLocation, type BuildScope } from "../build-scope.js";
 import type { DirectiveNode } from "../parser.js";
 import { placeOf, type Context, type DirectiveSpec } from "../table.js";
 import { locFlag } from "../values.js";
@@ -94,18 +94,7 @@ function compileIf(
   const inLocation = scope.context === "location";
   const parent = scope.location;
   // An `if` in a location is an unnamed location of its own (nginx's noname), with the enclosing one's name.
-  const build: LocationBuild | undefined =
-    inLocation && parent
-      ? {
-          modifier: parent.modifier,
-          path: parent.path,
-          regex: parent.regex,
-          loc: {},
-          locations: [],
-          place: placeOf(node),
-          noname: true,
-        }
-      : undefined;
+  const build = inLocation && parent ? unnamedLocation(parent, placeOf(node)) : undefined;
   const condition = compileCondition(node, scope.http!.registry);
   const body: BuildCode[] = [];
   const loc = build?.loc ?? {};

@@ -14,12 +14,11 @@ import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { ServerConf, SrvConf } from "../model.js";
 import type { ConfModule } from "../module.js";
-import type { DirectiveNode } from "../parser.js";
 import { resolveFromPrefix } from "../paths.js";
-import { HTTP_MAIN_SRV, type DirectiveSpec } from "../table.js";
+import type { DirectiveSpec } from "../table.js";
 import { parseFlag, setOnce } from "../values.js";
 import { loadTrust } from "./proxy-ssl-context.js";
-import { bioFailure, fail } from "./ssl.js";
+import { bioFailure, fail, srv } from "./ssl.js";
 
 export interface SslStaplingSrvConf {
   sslStapling: boolean;
@@ -62,19 +61,6 @@ export const SSL_STAPLING_MODULE: ConfModule<object, SslStaplingSrvConf> = {
     for (const server of servers) finalizeStapling(server, http.warnings);
   },
 };
-
-function srv(
-  name: string,
-  args: DirectiveSpec["args"],
-  set: (node: DirectiveNode, conf: Partial<SrvConf>, confPrefix: string) => void,
-): DirectiveSpec {
-  return {
-    name,
-    contexts: HTTP_MAIN_SRV,
-    args,
-    handle: (scope, node) => set(node, scope.srv!, scope.prefixes.confPrefix),
-  };
-}
 
 /** ngx_http_ssl_merge_srv_conf(): the trusted certificates are read, then ngx_ssl_stapling() per certificate. */
 function finalizeStapling(server: ServerConf, warnings: string[] | undefined): void {

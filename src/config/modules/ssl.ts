@@ -94,7 +94,8 @@ export const SSL_MODULE: ConfModule<object, SslSrvConf> = {
   finalizeServers: (servers, { ticketKeys }) => finalizeSsl(servers, ticketKeys),
 };
 
-function srv(
+/** A server-level row of the ssl modules: its setter gets the server's slice and the configuration's directory. */
+export function srv(
   name: string,
   args: DirectiveSpec["args"],
   set: (node: DirectiveNode, conf: Partial<SrvConf>, confPrefix: string) => void,
