@@ -97,8 +97,10 @@ class WriteLimiter implements BodyWriter {
     private readonly resume: () => void,
   ) {
     this.startSec = Math.floor(r.startMs / 1000);
-    socket.once("close", () => this.stop());
+    socket.once("close", this.onClose);
   }
+
+  private readonly onClose = (): void => this.stop();
 
   get holding(): boolean {
     return this.queue.length > 0;
@@ -110,9 +112,14 @@ class WriteLimiter implements BodyWriter {
     return this.queue.length === 0 && !this.socket.writableNeedDrain;
   }
 
+  /** The response's end: `done` once the queue is out; the writer lets go of the socket then. */
   whenFlushed(done: () => void): void {
-    if (this.queue.length === 0) done();
-    else this.flushed = done;
+    const last = (): void => {
+      this.socket.off("close", this.onClose);
+      done();
+    };
+    if (this.queue.length === 0) last();
+    else this.flushed = last;
   }
 
   /** One step of the write filter: send what the limit allows now, then wait as nginx waits. */

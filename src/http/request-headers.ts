@@ -26,6 +26,7 @@ export type FactsResult = { readonly ok: RequestFacts } | { readonly status: num
 /** Headers that may appear once; a second one is refused as nginx's unique header lines are. */
 const UNIQUE = new Set([
   "host",
+  "authorization",
   "content-length",
   "transfer-encoding",
   "if-modified-since",
@@ -34,6 +35,9 @@ const UNIQUE = new Set([
   "if-none-match",
   "user-agent",
 ]);
+
+/** Of those, the ones nginx refuses a second time (ngx_http_process_unique_header_line): 400. */
+const REFUSED_TWICE = new Set(["host", "content-length", "transfer-encoding", "authorization"]);
 
 export function requestFacts(head: RequestHead): FactsResult {
   let hostHeader: string | undefined;
@@ -47,7 +51,7 @@ export function requestFacts(head: RequestHead): FactsResult {
     const lower = name.toLowerCase();
     if (UNIQUE.has(lower)) {
       const previous = seen.get(lower);
-      if (previous && (lower === "host" || lower === "content-length" || lower === "transfer-encoding")) {
+      if (previous && REFUSED_TWICE.has(lower)) {
         const what = lower === "host" ? "host header" : "header line";
         return refuse(
           `client sent duplicate ${what}: "${name}: ${value}", previous value: "${previous[0]}: ${previous[1]}"`,

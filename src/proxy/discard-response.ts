@@ -12,6 +12,7 @@ import type { RelayEnd } from "./relay.js";
 import { readResponseBody, responseFraming } from "./response-body.js";
 import type { ResponseHead } from "./response-head.js";
 import type { Guard, UpstreamAttempt } from "./upstream-attempt.js";
+import { upstreamMethod } from "./upstream-request.js";
 
 export function discardResponse(
   ctx: ProxyContext,
@@ -24,7 +25,7 @@ export function discardResponse(
   const { r } = ctx;
   r.status = head.status;
   // A 101 would open a tunnel nobody is at the other end of: the try ends with its head.
-  const framing = head.status === 101 ? { kind: "none" as const } : responseFraming(head, r.method);
+  const framing = head.status === 101 ? { kind: "none" as const } : responseFraming(head, upstreamMethod(r));
   const end = guard((outcome: RelayEnd["outcome"]): void =>
     ended({ outcome, head, framing, keepAlive: false, finishClient: () => undefined }),
   );

@@ -57,8 +57,10 @@ export function relayResponse(
   });
   const gzip = verdict === "gzip";
   const head = gzip ? { ...changes.head, headers: gzipHeaders(changes.head.headers) } : changes.head;
-  // A compressed body's length is not known before it ends.
-  const sentFraming = gzip && clientFraming === "length" ? "close" : clientFraming;
+  // A compressed body's length is not known before it ends; an empty body still becomes a gzip stream
+  // (nginx's last buffer goes through the gzip filter), so it too needs chunks or the close.
+  const compressing = gzip && r.method !== "HEAD";
+  const sentFraming = compressing && (clientFraming === "length" || clientFraming === "none") ? "close" : clientFraming;
   // nginx's chunked filter leaves responses under 200 alone; its header filter says "Connection: upgrade" to a 101.
   const clientChunked =
     head.status >= 200 &&
@@ -97,23 +99,25 @@ export function relayResponse(
     loc,
     upstreamHead,
     () => socket.pause(),
-    guard(() => void (client.socket.writableNeedDrain || out.holding || socket.resume())),
+    // With gzip the upstream waits for zlib's input only (resumeUpstream); else for the client's side.
+    guard(() =>
+      compressor ? resumeUpstream() : void (client.socket.writableNeedDrain || out.holding || socket.resume()),
+    ),
   );
   const out = bodyWriter(r, client.socket, () => outputReady());
   const toClient = (data: Buffer): boolean => out.write(clientChunked ? encodeChunk(data) : [data]);
   // The gzip filter sits between the upstream and the limit: zlib's output waits for the limit and the
   // socket, the upstream waits for zlib's input (so it resumes on zlib's drain, not on the socket's).
-  const compressor =
-    gzip && clientFraming !== "none"
-      ? new GzipBody(
-          loc,
-          head.contentLength,
-          client.socket,
-          toClient,
-          guard(() => client.socket.destroy()),
-          () => out.holding,
-        )
-      : undefined;
+  const compressor = compressing
+    ? new GzipBody(
+        loc,
+        head.contentLength,
+        client.socket,
+        toClient,
+        guard(() => client.socket.destroy()),
+        () => out.holding,
+      )
+    : undefined;
   const resumeUpstream = guard(
     () => void (readLimit?.holding === true || (!compressor && out.holding) || socket.resume()),
   );

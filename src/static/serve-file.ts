@@ -212,7 +212,8 @@ function opened(
   connection.setIdleTimeout(loc.sendTimeoutMs);
   connection.write(head.text);
   if (r.method === "HEAD" || status === 304) pieces = [];
-  const compress = head.gzip && pieces.length > 0 ? { size, chunked: head.chunked === true } : undefined;
+  // An empty file still becomes a gzip stream (nginx's last buffer goes through the gzip filter).
+  const compress = head.gzip && r.method !== "HEAD" ? { size, chunked: head.chunked === true } : undefined;
   sendPieces(r, services, fd, pieces, head.keepAlive, compress);
 }
 
@@ -255,26 +256,39 @@ function sendPieces(
   const socket = connection.socket;
   let stream: ReadStream | undefined;
   let done = false;
+  let finalized = false;
+  const finalize = (keep: boolean): void => {
+    if (finalized) return;
+    finalized = true;
+    services.finalize(r, keep);
+  };
   // Not while limit_rate holds a piece back: the limiter resumes the file when it is out (with gzip,
   // zlib's output waits for the limit and the file for zlib's input).
   const resume = (): void => void ((!compressed && out.holding) || stream?.resume());
   const finish = (complete: boolean): void => {
-    if (done) return;
+    if (done) {
+      // The client left while the gzip tail was still going out: end there.
+      if (!complete) {
+        compressed?.body.destroy();
+        finalize(false);
+      }
+      return;
+    }
     done = true;
     socket.off("drain", resume);
     stream?.destroy();
     close(fd, () => undefined);
-    if (!compressed) services.finalize(r, complete && keepAlive);
+    if (!compressed) finalize(complete && keepAlive);
     else if (!complete) {
       compressed.body.destroy();
-      services.finalize(r, false);
+      finalize(false);
     } else
       compressed.body.end((counts) => {
         r.gzipCounts = counts;
         // The last chunk after the trailer, once limit_rate has let the trailer out.
         out.whenFlushed(() => {
           compressed.finish();
-          services.finalize(r, keepAlive);
+          finalize(keepAlive);
         });
       });
   };
@@ -314,7 +328,10 @@ function sendPieces(
       });
       return;
     }
-    if (!done) out.whenFlushed(() => finish(true));
+    // Compressed, zlib's end drives the rest (its output may still wait for the limit); else the limit's flush.
+    if (done) return;
+    if (compressed) finish(true);
+    else out.whenFlushed(() => finish(true));
   };
   next();
 }

@@ -46,7 +46,8 @@ export function upstreamTls(loc: LocConf, r: VariableSource, pass: ProxyPass): U
   if (!client) return new UpstreamTlsError("no TLS context for the location", "setup");
   // ngx_http_upstream_ssl_name(): proxy_ssl_name, else the host of proxy_pass; a port is cut off.
   let name = loc.proxySslName ? loc.proxySslName.evaluate(r) : pass.proxyHost;
-  const colon = name.indexOf(":");
+  // An IPv6 literal keeps its brackets: the port's colon is the one after "]".
+  const colon = name.indexOf(":", name.startsWith("[") ? Math.max(name.indexOf("]"), 0) : 0);
   if (colon !== -1) name = name.slice(0, colon);
   const sni = loc.proxySslServerName && name !== "" && !name.startsWith("[") && !isIPv4(name) ? name : undefined;
   const context = clientContext(client, loc, r);

@@ -40,6 +40,7 @@ const chunked = (head: string, pieces: readonly string[]): string =>
 
 const SCRIPTS: Record<string, string> = {
   "/p/len": response("200 OK\r\nContent-Type: text/html", PAGE),
+  "/pz/empty": response("200 OK\r\nContent-Type: text/html", ""),
   "/pany/len": response("200 OK\r\nContent-Type: text/html", PAGE),
   "/p/chunked": chunked("200 OK\r\nContent-Type: text/html", [
     PAGE.slice(0, 1000),
@@ -82,6 +83,8 @@ const HTTP = (backend: number, root: string): string => `
     location /px/ { gzip_proxied expired private; proxy_pass http://127.0.0.1:${backend}; }
     location /pn/ { gzip_proxied no_last_modified no_etag; proxy_pass http://127.0.0.1:${backend}; }
     location /static/ { }
+    location /pz/ { gzip_min_length 0; proxy_pass http://127.0.0.1:${backend}; }
+    location /z/ { gzip_min_length 0; }
     location /gs/ { gzip off; gzip_static on; }
     location /gsa/ { alias ${root}/gs/; gzip_static always; }
     location = /ret { default_type text/html; return 200 "${"return text, long enough to be compressed. ".repeat(4)}"; }
@@ -136,6 +139,8 @@ const REQUESTS: ReadonlyArray<readonly [string, string]> = [
   ["Via, no_etag with ETag", get("/pn/etag", VIA)],
   ["Via, no_last_modified without", get("/pn/plain", VIA)],
   ["a file", get("/static/page.html")],
+  ["an empty proxied body, gzip_min_length 0", get("/pz/empty")],
+  ["an empty file, gzip_min_length 0", get("/z/empty.html")],
   ["a file, ranges asked", get("/static/page.html", "Accept-Encoding: gzip\r\nRange: bytes=0-9\r\n")],
   ["a short file, ranges asked", get("/static/short.html", "Accept-Encoding: gzip\r\nRange: bytes=0-3\r\n")],
   ["a file, HEAD", get("/static/page.html", undefined, "HEAD")],
@@ -189,6 +194,8 @@ describe("differential: gzip", { skip }, () => {
     mkdirSync(join(root, "static"));
     writeFileSync(join(root, "static", "page.html"), PAGE);
     writeFileSync(join(root, "static", "short.html"), SHORT);
+    mkdirSync(join(root, "z"));
+    writeFileSync(join(root, "z", "empty.html"), "");
     mkdirSync(join(root, "gs"));
     writeFileSync(join(root, "gs", "page.html"), "the uncompressed file, not sent when the .gz is");
     writeFileSync(join(root, "gs", "page.html.gz"), gzipSync(PAGE));
@@ -241,6 +248,8 @@ describe("differential: gzip", { skip }, () => {
         "Via, neither: gzip",
         "Via, no_last_modified without: gzip",
         "a file: gzip",
+        "an empty proxied body, gzip_min_length 0: gzip",
+        "an empty file, gzip_min_length 0: gzip",
         "a file, ranges asked: gzip",
         "a file, HEAD: gzip",
         "gzip_static, accepted: gzip",

@@ -29,6 +29,10 @@ const CASES: ReadonlyArray<readonly [string, string, "streamed"?]> = [
   ["HTTP/1.1 without Host", "GET / HTTP/1.1\r\n\r\n"],
   ["two Host headers", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"],
   [
+    "two Authorization headers",
+    "GET / HTTP/1.1\r\nHost: a\r\nAuthorization: Basic YTpi\r\nAuthorization: Bearer x\r\n\r\n",
+  ],
+  [
     "Content-Length and Transfer-Encoding",
     "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
   ],

@@ -11,6 +11,8 @@
 import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import { connect } from "node:net";
+import { randomBytes } from "node:crypto";
+import { gunzipSync } from "node:zlib";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { listenTracked, skipWithoutNginx, startScriptedBackend, type ScriptedBackend } from "../differential/peers.js";
@@ -22,6 +24,8 @@ const skip = skipWithoutNginx();
 const KB = 1024;
 const BODY = Buffer.alloc(300 * KB, "r");
 const LONG_BODY = Buffer.alloc(500 * KB, "l");
+/** Bytes gzip cannot shrink: the compressed body is as long as the file, so limit_rate holds zlib's output back. */
+const NOISE = randomBytes(300 * KB);
 
 interface Timing {
   /** Seconds until `mark` bytes had arrived. */
@@ -33,7 +37,7 @@ interface Timing {
 }
 
 /** One request on a fresh connection, timed; the server closes (Connection: close). */
-function timed(port: number, path: string, mark = 0): Promise<Timing> {
+function timed(port: number, path: string, mark = 0, headers = ""): Promise<Timing> {
   return new Promise((done, fail) => {
     const started = process.hrtime.bigint();
     const seconds = (): number => Number(process.hrtime.bigint() - started) / 1e9;
@@ -55,7 +59,7 @@ function timed(port: number, path: string, mark = 0): Promise<Timing> {
       done({ atMark, total: seconds(), bytes, reply: Buffer.concat(chunks) });
     });
     socket.on("error", () => undefined);
-    socket.write(`GET ${path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`);
+    socket.write(`GET ${path} HTTP/1.1\r\nHost: a\r\n${headers}Connection: close\r\n\r\n`);
   });
 }
 
@@ -69,6 +73,11 @@ function conf(docroot: string, backend: number): string {
     access_log logs/rate.log rate;
     location /free/ { alias ${docroot}/; }
     location /limited/ { alias ${docroot}/; limit_rate 100k; }
+    location /gz/ { alias ${docroot}/; limit_rate 100k; gzip on; gzip_types application/octet-stream; }
+    location /proxy/gz-read {
+      proxy_pass http://127.0.0.1:${backend}/noise; proxy_limit_rate 100k; limit_rate 100k;
+      gzip on; gzip_types application/octet-stream;
+    }
     location /after/ { alias ${docroot}/; limit_rate 100k; limit_rate_after 200k; }
     location /byvar/ { alias ${docroot}/; set $limit_rate 100k; }
     location /byarg/ { alias ${docroot}/; limit_rate $arg_rate; }
@@ -92,11 +101,15 @@ describe("limit_rate: nginx's pace, under nginx and wsgate", { skip }, () => {
     docroot = openTempDir("rate");
     writeFileSync(join(docroot, "body.bin"), BODY);
     writeFileSync(join(docroot, "long.bin"), LONG_BODY);
+    writeFileSync(join(docroot, "noise.bin"), NOISE);
     const response = (extra: string): string =>
       `HTTP/1.1 200 OK\r\nContent-Length: ${BODY.length}\r\n${extra}\r\n` + BODY.toString("latin1");
     backend = await startScriptedBackend({
       "/body": response(""),
       "/accel": response("X-Accel-Limit-Rate: 102400\r\n"),
+      "/noise":
+        `HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: ${NOISE.length}\r\n\r\n` +
+        NOISE.toString("latin1"),
     });
     [nginx, wsgate] = await Promise.all([
       startStaticPeer("nginx", conf(docroot, backend.port)),
@@ -243,9 +256,49 @@ describe("limit_rate: nginx's pace, under nginx and wsgate", { skip }, () => {
     inRange("wsgate", w.total, 1.5, 4);
   });
 
+  /** A gzipped reply under the limit, on both servers: timed, and the body unzipped whole. */
+  async function gzipped(path: string): Promise<void> {
+    const [n, w] = await Promise.all([
+      timed(nginx.port, path, 0, "Accept-Encoding: gzip\r\n"),
+      timed(wsgate.port, path, 0, "Accept-Encoding: gzip\r\n"),
+    ]);
+    for (const [name, run] of [
+      ["nginx", n],
+      ["wsgate", w],
+    ] as const) {
+      const end = run.reply.indexOf("\r\n\r\n");
+      const head = run.reply.subarray(0, end).toString("latin1");
+      assert.match(head, /\r\nContent-Encoding: gzip(\r\n|$)/, `${name}: ${head}`);
+      assert.ok(gunzipSync(dechunk(run.reply.subarray(end + 4))).equals(NOISE), `${name}: the whole file, unzipped`);
+      inRange(name, run.total, 1.5, 4);
+    }
+  }
+
+  test("gzip under limit_rate: zlib's output waits for the limit, and the file ends whole", async () => {
+    await gzipped("/gz/noise.bin");
+  });
+
+  test("gzip under proxy_limit_rate and limit_rate: the upstream resumes after each pause", async () => {
+    await gzipped("/proxy/gz-read");
+  });
+
   test("proxy_ignore_headers X-Accel-Limit-Rate: the upstream's limit is not applied", async () => {
     const { nginx: n, wsgate: w } = await both("/proxy/accel-ignored");
     inRange("nginx", n.total, 0, 0.8);
     inRange("wsgate", w.total, 0, 0.8);
   });
 });
+
+/** The data of a chunked body. */
+function dechunk(data: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  let at = 0;
+  for (;;) {
+    const line = data.indexOf("\r\n", at);
+    assert.ok(line !== -1, "a chunk-size line");
+    const size = parseInt(data.subarray(at, line).toString("latin1"), 16);
+    if (size === 0) return Buffer.concat(parts);
+    parts.push(data.subarray(line + 2, line + 2 + size));
+    at = line + 2 + size + 2;
+  }
+}
