@@ -22,6 +22,8 @@ export interface VariableDefinition {
   readonly get: Getter;
   /** false for values that change during a request ($status, $request_time, volatile maps). */
   readonly cacheable: boolean;
+  /** `set` may store a value for the request, which then holds even where the variable is not cacheable. */
+  readonly changeable?: boolean;
 }
 
 interface Slot {
@@ -50,6 +52,17 @@ export class VariableRegistry {
 
   setterOf(name: string): Setter | undefined {
     return this.setters.get(name.toLowerCase());
+  }
+
+  /** NGX_HTTP_VAR_CHANGEABLE without a set handler (a `map`'s target): `set` stores into the request's value. */
+  markChangeable(name: string): void {
+    const key = name.toLowerCase();
+    const definition = this.definitions.get(key);
+    if (definition) this.definitions.set(key, { ...definition, changeable: true });
+  }
+
+  isChangeable(name: string): boolean {
+    return this.definitions.get(name.toLowerCase())?.changeable === true;
   }
 
   isDefined(name: string): boolean {
@@ -106,9 +119,11 @@ export class VariableRegistry {
   /** Like value(), but tells "not found" (undefined) apart from "": access logs print "-" for it. */
   lookup(r: VariableSource, index: number): string | undefined {
     const definition = this.linked[index]!;
-    if (!definition.cacheable) return definition.get(r);
     const cache = r.variableCache;
     const cached = cache[index];
+    // A value `set` stored holds (ngx_http_script_set_var_code clears no_cacheable); else a volatile one is read anew.
+    if (!definition.cacheable)
+      return definition.changeable === true && cached !== undefined ? (cached ?? undefined) : definition.get(r);
     if (cached !== undefined) return cached ?? undefined;
     const value = definition.get(r);
     cache[index] = value ?? null;

@@ -3,7 +3,9 @@
  * lets `set` change (NGX_HTTP_VAR_CHANGEABLE). The request's arguments
  * change — $args, $query_string, $is_args, $arg_* read the new ones —
  * $request_uri does not, and proxy_pass without a URI sends the (escaped)
- * URI with the new arguments rather than the request line's target.
+ * URI with the new arguments rather than the request line's target. A
+ * `map`'s target is changeable too: `set` gives it the request's value
+ * (which a volatile map does not keep).
  */
 
 import { describe, test } from "node:test";
@@ -14,6 +16,8 @@ import { exchange } from "../support/sockets.js";
 const skip = skipWithoutNginx();
 
 const conf = (backend: number): string => `
+  map $uri $mapped { default "from map"; }
+  map $uri $volatile_mapped { volatile; default "from a volatile map"; }
   server {
     listen PORT;
     proxy_set_header X-Request-Uri $request_uri;
@@ -22,6 +26,9 @@ const conf = (backend: number): string => `
     location /u/ { set $args new=1; proxy_pass http://127.0.0.1:${backend}/base/; }
     location /e/ { set $args ""; proxy_pass http://127.0.0.1:${backend}; }
     location /r/ { set $args z=9; return 200 "$args $request_uri [$is_args] $arg_z $query_string\\n"; }
+    location /m/ { set $mapped "from set $arg_x"; return 200 "$mapped\\n"; }
+    location /mv/ { set $volatile_mapped "from set"; return 200 "$volatile_mapped\\n"; }
+    location /mr/ { return 200 "$mapped\\n"; }
   }`;
 
 const get = (target: string): string => `GET ${target} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n`;
@@ -33,6 +40,9 @@ const REQUESTS: readonly string[] = [
   get("/u/tail?old=1"),
   get("/e/path?gone=1"),
   get("/r/x?q=1"),
+  get("/m/a?x=1"),
+  get("/mv/a"),
+  get("/mr/a"),
 ];
 
 describe("differential: set $args", { skip }, () => {

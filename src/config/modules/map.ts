@@ -30,6 +30,8 @@ const MAP_DIRECTIVES: readonly DirectiveSpec[] = [
       const table = readMapBlock(node, http.registry, ComplexValue.compile(source, http.registry, placeOf(node)));
       http.mapTargets.add(name);
       http.registry.define(name, (r) => lookupMap(table, r), table.cacheable);
+      // ngx_http_map_block() adds its variable NGX_HTTP_VAR_CHANGEABLE: `set` may give it a value.
+      http.registry.markChangeable(name);
     },
   },
   ...["map_hash_max_size", "map_hash_bucket_size"].map((name): DirectiveSpec => ({

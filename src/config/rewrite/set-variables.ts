@@ -14,8 +14,8 @@ import type { VariableSource } from "../../vars/source.js";
 
 /**
  * Names defined by `set`, per registry: a second `set` of one is fine, a built-in is not — unless
- * it is one nginx marks NGX_HTTP_VAR_CHANGEABLE, which has a setter in the registry ($args,
- * $limit_rate): `set` then changes it through that setter.
+ * it is one nginx marks NGX_HTTP_VAR_CHANGEABLE: a built-in with a setter in the registry ($args,
+ * $limit_rate), changed through it, or a `map`'s target, whose request value `set` stores.
  */
 const setNames = new WeakMap<VariableRegistry, Set<string>>();
 
@@ -33,8 +33,9 @@ export function defineSetVariable(registry: VariableRegistry, name: string, node
     setNames.set(registry, names);
   }
   if (names.has(name)) return;
-  // A built-in with its own set handler ($args, $limit_rate) is changed by `set`, not redefined.
-  if (registry.setterOf(name)) return;
+  // A built-in with its own set handler ($args, $limit_rate) is changed by `set`, not redefined; so is
+  // a map's target, whose value `set` stores for the request (read back unless the map is volatile).
+  if (registry.setterOf(name) || registry.isChangeable(name)) return;
   if (registry.isDefined(name)) throw valueError(node, `the duplicate "${name}" variable`);
   names.add(name);
   registry.define(name, (r) => {
