@@ -60,13 +60,25 @@ export function parseTimeMs(node: DirectiveNode, value: string): number {
   return total;
 }
 
-/** ngx_parse_size(): "512", "8k", "1m", "1g" (case-insensitive units). */
+/** ngx_parse_size() (ngx_conf_set_size_slot): "512", "8k", "1m" — k and m only, either case. */
 export function parseSize(node: DirectiveNode, value: string): number {
-  const match = /^(\d+)([kKmMgG]?)$/.exec(value);
-  if (!match) throw directiveError(node, "invalid value");
+  const size = sizeOf(value, /^(\d+)([kKmM]?)$/);
+  if (size === undefined) throw directiveError(node, "invalid value");
+  return size;
+}
+
+/** ngx_parse_offset() (ngx_conf_set_off_slot: client_max_body_size, directio): g too. */
+export function parseOffset(node: DirectiveNode, value: string): number {
+  const size = sizeOf(value, /^(\d+)([kKmMgG]?)$/);
+  if (size === undefined) throw directiveError(node, "invalid value");
+  return size;
+}
+
+function sizeOf(value: string, form: RegExp): number | undefined {
+  const match = form.exec(value);
+  if (!match) return undefined;
   const unit = match[2]!.toLowerCase();
-  const scale = unit === "k" ? 1024 : unit === "m" ? 1024 * 1024 : unit === "g" ? 1024 ** 3 : 1;
-  return Number(match[1]) * scale;
+  return Number(match[1]) * (unit === "k" ? 1024 : unit === "m" ? 1024 * 1024 : unit === "g" ? 1024 ** 3 : 1);
 }
 
 /** ngx_conf_set_num_slot(). */

@@ -75,12 +75,12 @@ export function sizeOf(r: HttpRequest, value: SizeValue): number {
   return size;
 }
 
-/** ngx_parse_size(): digits with an optional k, m or g. */
+/** ngx_parse_size(): digits with an optional k or m (either case). */
 export function parseSizeText(text: string): number | undefined {
-  const match = /^(\d+)([kKmMgG]?)$/.exec(text);
+  const match = /^(\d+)([kKmM]?)$/.exec(text);
   if (!match) return undefined;
   const unit = match[2]!.toLowerCase();
-  return Number(match[1]) * (unit === "k" ? 1024 : unit === "m" ? 1024 * 1024 : unit === "g" ? 1024 ** 3 : 1);
+  return Number(match[1]) * (unit === "k" ? 1024 : unit === "m" ? 1024 * 1024 : 1);
 }
 
 class WriteLimiter implements BodyWriter {

@@ -297,9 +297,10 @@ function basicAuthUser(headers: HeaderList): string | undefined {
 
 /** ngx_http_variable_set_limit_rate(): a size (ngx_parse_size), else nginx's error line and no change. */
 function setLimitRate(r: VariableSource, value: string): string | undefined {
-  const match = /^(\d+)([kKmMgG]?)$/.exec(value);
+  // ngx_parse_size(): k and m only.
+  const match = /^(\d+)([kKmM]?)$/.exec(value);
   if (!match) return `invalid $limit_rate "${value}"`;
   const unit = match[2]!.toLowerCase();
-  r.limitRate = Number(match[1]) * (unit === "k" ? 1024 : unit === "m" ? 1024 * 1024 : unit === "g" ? 1024 ** 3 : 1);
+  r.limitRate = Number(match[1]) * (unit === "k" ? 1024 : unit === "m" ? 1024 * 1024 : 1);
   return undefined;
 }

@@ -17,6 +17,7 @@ import {
   locFlag,
   parseFlag,
   parseNumber,
+  parseOffset,
   parseSize,
   parseTimeMs,
   setOnce,
@@ -147,7 +148,7 @@ const HTTP_CORE_DIRECTIVES: readonly DirectiveSpec[] = [
     setOnce(conf, "clientBodyTimeoutMs", parseTimeMs(node, node.args[0]!), node),
   ),
   locSlot("client_max_body_size", [1], (node, conf) =>
-    setOnce(conf, "clientMaxBodySize", parseSize(node, node.args[0]!), node),
+    setOnce(conf, "clientMaxBodySize", parseOffset(node, node.args[0]!), node),
   ),
   locSlot("default_type", [1], (node, conf) => setOnce(conf, "defaultType", node.args[0]!, node)),
   // ngx_http_core_internal(): location only, no arguments, "is duplicate" twice; nested locations inherit it.

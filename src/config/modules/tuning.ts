@@ -14,7 +14,7 @@ import type { ConfModule } from "../module.js";
 import type { DirectiveNode } from "../parser.js";
 import { HTTP_CONTEXTS, placeOf, type Arity, type Context, type DirectiveSpec } from "../table.js";
 import { ComplexValue } from "../../vars/complex-value.js";
-import { directiveError, parseFlag, parseNumber, parseSize, parseTimeMs, valueError } from "../values.js";
+import { directiveError, parseFlag, parseNumber, parseOffset, parseSize, parseTimeMs, valueError } from "../values.js";
 
 /** The names each level already set (nginx's "is duplicate" checks a field left unset by create_conf). */
 const seen = new WeakMap<object, Set<string>>();
@@ -101,14 +101,14 @@ const TUNING_DIRECTIVES: readonly DirectiveSpec[] = [
   row("aio_write", HTTP_CONTEXTS, "flag", flag),
   row("sendfile_max_chunk", HTTP_CONTEXTS, [1], size),
   row("directio", HTTP_CONTEXTS, [1], (node) => {
-    if (node.args[0] !== "off") size(node);
+    if (node.args[0] !== "off") parseOffset(node, node.args[0]!);
   }),
   row("directio_alignment", HTTP_CONTEXTS, [1], size),
   row("read_ahead", HTTP_CONTEXTS, [1], size),
   // wsgate streams what it sends as it comes; nginx's output chain buffers do not exist.
   row("output_buffers", HTTP_CONTEXTS, [2], (node) => {
     const count = atoi(node.args[0]!);
-    if (!count || !/^\d+[kKmMgG]?$/.test(node.args[1]!) || parseSize(node, node.args[1]!) === 0)
+    if (!count || !/^\d+[kKmM]?$/.test(node.args[1]!) || parseSize(node, node.args[1]!) === 0)
       throw directiveError(node, "invalid value");
   }),
   row("postpone_output", HTTP_CONTEXTS, [1], size),
