@@ -111,6 +111,7 @@ const CASES: ReadonlyArray<readonly [string, string | undefined]> = [
   [inLocation("client_body_buffer_size 1g;"), `"client_body_buffer_size" directive invalid value`],
   [inLocation("limit_rate 1g;"), `"limit_rate" directive invalid value`],
   [inLocation("sendfile_max_chunk 1g;"), `"sendfile_max_chunk" directive invalid value`],
+  [onListen("rcvbuf=1g"), `invalid rcvbuf "rcvbuf=1g"`],
   [inEvents("use epoll;"), undefined],
   [inEvents("use poll;"), `invalid event type "poll"`],
   [inEvents("use kqueue;"), `invalid event type "kqueue"`],

@@ -133,7 +133,7 @@ function checkSessionCache(node: DirectiveNode, value: string): void {
     const colon = value.indexOf(":", 7);
     if (colon > 7) {
       const size = value.slice(colon + 1);
-      if (/^\d+[kKmMgG]?$/.test(size)) {
+      if (/^\d+[kKmM]?$/.test(size)) {
         if (parseSize(node, size) < 8 * 4096) throw valueError(node, `session cache "${value}" is too small`);
         return;
       }

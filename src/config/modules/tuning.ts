@@ -283,7 +283,7 @@ export function checkTuningListenParameter(node: DirectiveNode, parameter: strin
   if (key === "fastopen") {
     if (atoi(value) === undefined) throw valueError(node, `invalid fastopen "${parameter}"`);
   } else if (key === "rcvbuf" || key === "sndbuf") {
-    if (!/^\d+[kKmMgG]?$/.test(value)) throw valueError(node, `invalid ${key} "${parameter}"`);
+    if (!/^\d+[kKmM]?$/.test(value)) throw valueError(node, `invalid ${key} "${parameter}"`);
   } else if (key === "so_keepalive") {
     if (value !== "on" && value !== "off" && !keepaliveTunable(value))
       throw valueError(node, `invalid so_keepalive value: "${value}"`);
