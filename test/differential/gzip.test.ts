@@ -24,6 +24,7 @@ import {
   type ScriptedBackend,
 } from "./peers.js";
 import { exchange, linesEventually } from "../support/sockets.js";
+import { parseChunked } from "../support/backend.js";
 
 const skip = skipWithoutNginx();
 
@@ -165,24 +166,11 @@ function readReply(reply: Buffer): { head: string[]; body: string } {
   const end = text.indexOf("\r\n\r\n");
   const head = comparableHead(reply);
   let body = reply.subarray(end + 4);
-  if (/^transfer-encoding: chunked$/im.test(text.slice(0, end))) body = dechunk(body);
+  if (/^transfer-encoding: chunked$/im.test(text.slice(0, end))) body = dechunked(body);
   // A range of a FILE.gz is a piece of gzip data, compared as it is.
   const whole = !text.startsWith("HTTP/1.1 206");
   if (/^content-encoding: gzip$/im.test(text.slice(0, end)) && body.length > 0 && whole) body = gunzipSync(body);
   return { head, body: body.toString("latin1") };
-}
-
-function dechunk(data: Buffer): Buffer {
-  const parts: Buffer[] = [];
-  let at = 0;
-  for (;;) {
-    const line = data.indexOf("\r\n", at);
-    assert.ok(line !== -1, "a chunk-size line");
-    const size = parseInt(data.subarray(at, line).toString("latin1"), 16);
-    if (size === 0) return Buffer.concat(parts);
-    parts.push(data.subarray(line + 2, line + 2 + size));
-    at = line + 2 + size + 2;
-  }
 }
 
 describe("differential: gzip", { skip }, () => {
@@ -289,3 +277,10 @@ describe("differential: gzip", { skip }, () => {
     assert.equal(seen.wsgate, seen.nginx);
   });
 });
+
+/** The data of a chunked body (all of it must be there). */
+function dechunked(data: Buffer): Buffer {
+  const parsed = parseChunked(data, 0);
+  assert.ok(parsed, "a whole chunked body");
+  return parsed.body;
+}

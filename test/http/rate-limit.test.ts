@@ -18,6 +18,7 @@ import { join } from "node:path";
 import { listenTracked, skipWithoutNginx, startScriptedBackend, type ScriptedBackend } from "../differential/peers.js";
 import { delay } from "../support/wait.js";
 import { errorLines, openTempDir, startStaticPeer, type StaticPeer } from "../static/harness.js";
+import { parseChunked } from "../support/backend.js";
 
 const skip = skipWithoutNginx();
 
@@ -269,7 +270,7 @@ describe("limit_rate: nginx's pace, under nginx and wsgate", { skip }, () => {
       const end = run.reply.indexOf("\r\n\r\n");
       const head = run.reply.subarray(0, end).toString("latin1");
       assert.match(head, /\r\nContent-Encoding: gzip(\r\n|$)/, `${name}: ${head}`);
-      assert.ok(gunzipSync(dechunk(run.reply.subarray(end + 4))).equals(NOISE), `${name}: the whole file, unzipped`);
+      assert.ok(gunzipSync(dechunked(run.reply.subarray(end + 4))).equals(NOISE), `${name}: the whole file, unzipped`);
       inRange(name, run.total, 1.5, 4);
     }
   }
@@ -289,16 +290,9 @@ describe("limit_rate: nginx's pace, under nginx and wsgate", { skip }, () => {
   });
 });
 
-/** The data of a chunked body. */
-function dechunk(data: Buffer): Buffer {
-  const parts: Buffer[] = [];
-  let at = 0;
-  for (;;) {
-    const line = data.indexOf("\r\n", at);
-    assert.ok(line !== -1, "a chunk-size line");
-    const size = parseInt(data.subarray(at, line).toString("latin1"), 16);
-    if (size === 0) return Buffer.concat(parts);
-    parts.push(data.subarray(line + 2, line + 2 + size));
-    at = line + 2 + size + 2;
-  }
+/** The data of a chunked body (all of it must be there). */
+function dechunked(data: Buffer): Buffer {
+  const parsed = parseChunked(data, 0);
+  assert.ok(parsed, "a whole chunked body");
+  return parsed.body;
 }
