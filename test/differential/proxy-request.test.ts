@@ -10,6 +10,8 @@ import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import { listenTracked, skipWithoutNginx, startPeer, type Peer, type ScriptedBackend } from "./peers.js";
 import { exchange, linesEventually } from "../support/sockets.js";
+import { makeTempDir, removeTempDir, writeTree } from "../support/config-files.js";
+import { expectNginxVerdicts } from "../support/test-both.js";
 
 const skip = skipWithoutNginx();
 
@@ -199,5 +201,37 @@ describe("differential: proxy_method, proxy_set_body, client_body_in_file_only, 
     assert.deepEqual(wsgate.received, nginx.received);
     assert.deepEqual(wsgate.files, nginx.files);
     assert.deepEqual(wsgate.kept, nginx.kept);
+  });
+});
+
+describe("proxy_method and proxy_set_body: wsgate -t gives nginx -t's verdicts", () => {
+  let prefix: string;
+  before(() => {
+    prefix = makeTempDir("proxy-request-t");
+    writeTree(prefix, { "logs/.keep": "" });
+  });
+  after(() => removeTempDir(prefix));
+
+  test("nginx's refusals, and what it accepts", async () => {
+    await expectNginxVerdicts(prefix, [
+      [
+        'proxy_method $request_method; proxy_set_body "x=$arg_x";\n' +
+          "server { listen 127.0.0.1:1; location / { proxy_pass http://127.0.0.1:2; proxy_method POST; } }",
+        undefined,
+      ],
+      ["proxy_method POST; proxy_method GET;", `"proxy_method" directive is duplicate in FILE:3`],
+      ["proxy_method;", `invalid number of arguments in "proxy_method" directive in FILE:3`],
+      ["proxy_method $nosuch;", `unknown "nosuch" variable`],
+      ["proxy_set_body a; proxy_set_body b;", `"proxy_set_body" directive is duplicate in FILE:3`],
+      ["proxy_set_body;", `invalid number of arguments in "proxy_set_body" directive in FILE:3`],
+      [
+        "server { listen 127.0.0.1:1; location / { proxy_pass http://127.0.0.1:2; proxy_set_body $nosuch; } }",
+        `unknown "nosuch" variable`,
+      ],
+      [
+        "server { listen 127.0.0.1:1; location / { if ($arg_a) { proxy_method GET; } } }",
+        `"proxy_method" directive is not allowed here in FILE:3`,
+      ],
+    ]);
   });
 });
