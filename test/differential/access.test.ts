@@ -6,10 +6,10 @@
  * nginx's "access forbidden by rule" line; configuration errors as nginx -t.
  */
 
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import { join } from "node:path";
-import { skipWithoutNginx, startPeer, startRecordingBackend, type Peer, type RecordingBackend } from "./peers.js";
+import { peersWith, skipWithoutNginx, startRecordingBackend, type Peer, type RecordingBackend } from "./peers.js";
 import { exchange, hasWholeResponse } from "../support/sockets.js";
 import { loadConfig } from "../../src/config/load.js";
 import { makeTempDir, nginxTest, removeTempDir, writeTree } from "../support/config-files.js";
@@ -63,16 +63,15 @@ const PATHS = [
 
 describe("differential: allow and deny", { skip }, () => {
   let backend: RecordingBackend;
-  const peers: Partial<Record<"nginx" | "wsgate", Peer>> = {};
-  before(async () => {
-    backend = await startRecordingBackend();
-    for (const name of ["nginx", "wsgate"] as const) peers[name] = await startPeer(name, conf(backend.port));
-  });
-  after(async () => {
-    await peers.nginx?.stop();
-    await peers.wsgate?.stop();
-    await backend?.close();
-  });
+  const peers = peersWith(
+    async () => {
+      backend = await startRecordingBackend();
+      return conf(backend.port);
+    },
+    async () => {
+      await backend?.close();
+    },
+  );
 
   async function ask(name: "nginx" | "wsgate", path: string): Promise<string> {
     const peer = peers[name]!;

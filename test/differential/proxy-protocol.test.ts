@@ -15,7 +15,14 @@ import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import { connect, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
-import { skipWithoutNginx, startPeer, startRecordingBackend, type Peer, type RecordingBackend } from "./peers.js";
+import {
+  peersWith,
+  skipWithoutNginx,
+  startPeer,
+  startRecordingBackend,
+  type Peer,
+  type RecordingBackend,
+} from "./peers.js";
 import { until } from "../support/wait.js";
 import { makeCerts, type TestCerts } from "../tls/certs.js";
 
@@ -178,16 +185,15 @@ const normalise = (line: string): string =>
 
 describe("differential: listen … proxy_protocol and real_ip_header proxy_protocol", { skip }, () => {
   let backend: RecordingBackend;
-  const peers: Partial<Record<"nginx" | "wsgate", Peer>> = {};
-  before(async () => {
-    backend = await startRecordingBackend();
-    for (const name of ["nginx", "wsgate"] as const) peers[name] = await startPeer(name, conf(backend.port));
-  });
-  after(async () => {
-    await peers.nginx?.stop();
-    await peers.wsgate?.stop();
-    await backend?.close();
-  });
+  const peers = peersWith(
+    async () => {
+      backend = await startRecordingBackend();
+      return conf(backend.port);
+    },
+    async () => {
+      await backend?.close();
+    },
+  );
 
   /** The reply, what the backend got, the new access-log line and the new error-log lines. */
   async function run(name: "nginx" | "wsgate", parts: readonly Buffer[]): Promise<string[]> {

@@ -12,10 +12,10 @@
  * configuration errors as nginx -t.
  */
 
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import { join } from "node:path";
-import { skipWithoutNginx, startPeer, startRecordingBackend, type Peer, type RecordingBackend } from "./peers.js";
+import { peersWith, skipWithoutNginx, startRecordingBackend, type Peer, type RecordingBackend } from "./peers.js";
 import { exchange, hasWholeResponse } from "../support/sockets.js";
 import { until } from "../support/wait.js";
 import { loadConfig } from "../../src/config/load.js";
@@ -83,16 +83,15 @@ const HEADER_SETS: ReadonlyArray<readonly [string, string]> = [
 
 describe("differential: realip from request headers", { skip }, () => {
   let backend: RecordingBackend;
-  const peers: Partial<Record<"nginx" | "wsgate", Peer>> = {};
-  before(async () => {
-    backend = await startRecordingBackend();
-    for (const name of ["nginx", "wsgate"] as const) peers[name] = await startPeer(name, conf(backend.port));
-  });
-  after(async () => {
-    await peers.nginx?.stop();
-    await peers.wsgate?.stop();
-    await backend?.close();
-  });
+  const peers = peersWith(
+    async () => {
+      backend = await startRecordingBackend();
+      return conf(backend.port);
+    },
+    async () => {
+      await backend?.close();
+    },
+  );
 
   async function ask(name: "nginx" | "wsgate", host: string, path: string, headers: string): Promise<string> {
     const peer = peers[name]!;
