@@ -9,6 +9,7 @@ import type { BuildScope } from "./build-scope.js";
 import type { DirectiveNode } from "./parser.js";
 import { HTTP_CONTEXTS, placeOf, type Context, type DirectiveSpec } from "./table.js";
 import type { LocConf } from "./model.js";
+import { parseOffsetValue, parseSizeValue } from "../core/sizes.js";
 
 /** `"name" directive MESSAGE in FILE:LINE` — how nginx reports a handler's refusal. */
 export function directiveError(node: DirectiveNode, message: string): ConfigError {
@@ -60,25 +61,18 @@ export function parseTimeMs(node: DirectiveNode, value: string): number {
   return total;
 }
 
-/** ngx_parse_size() (ngx_conf_set_size_slot): "512", "8k", "1m" — k and m only, either case. */
+/** ngx_conf_set_size_slot(): "512", "8k", "1m" (core/sizes.ts). */
 export function parseSize(node: DirectiveNode, value: string): number {
-  const size = sizeOf(value, /^(\d+)([kKmM]?)$/);
+  const size = parseSizeValue(value);
   if (size === undefined) throw directiveError(node, "invalid value");
   return size;
 }
 
-/** ngx_parse_offset() (ngx_conf_set_off_slot: client_max_body_size, directio): g too. */
+/** ngx_conf_set_off_slot() (client_max_body_size, directio): g too. */
 export function parseOffset(node: DirectiveNode, value: string): number {
-  const size = sizeOf(value, /^(\d+)([kKmMgG]?)$/);
+  const size = parseOffsetValue(value);
   if (size === undefined) throw directiveError(node, "invalid value");
   return size;
-}
-
-function sizeOf(value: string, form: RegExp): number | undefined {
-  const match = form.exec(value);
-  if (!match) return undefined;
-  const unit = match[2]!.toLowerCase();
-  return Number(match[1]) * (unit === "k" ? 1024 : unit === "m" ? 1024 * 1024 : unit === "g" ? 1024 ** 3 : 1);
 }
 
 /** ngx_conf_set_num_slot(). */

@@ -19,6 +19,7 @@
 import type { Socket } from "node:net";
 import type { HttpRequest } from "./request.js";
 import type { SizeValue } from "../config/model.js";
+import { parseSizeValue } from "../core/sizes.js";
 
 /** Where a response's body goes: through the limit when the request has a rate. */
 export interface BodyWriter {
@@ -67,20 +68,12 @@ export function requestRate(r: HttpRequest): number {
 export function sizeOf(r: HttpRequest, value: SizeValue): number {
   if (typeof value === "number") return value;
   const text = value.evaluate(r);
-  const size = parseSizeText(text);
+  const size = parseSizeValue(text);
   if (size === undefined) {
     r.reportError?.("error", `invalid size "${text}"`, r.logContext("while sending response to client"));
     return 0;
   }
   return size;
-}
-
-/** ngx_parse_size(): digits with an optional k or m (either case). */
-export function parseSizeText(text: string): number | undefined {
-  const match = /^(\d+)([kKmM]?)$/.exec(text);
-  if (!match) return undefined;
-  const unit = match[2]!.toLowerCase();
-  return Number(match[1]) * (unit === "k" ? 1024 : unit === "m" ? 1024 * 1024 : 1);
 }
 
 class WriteLimiter implements BodyWriter {

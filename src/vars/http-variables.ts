@@ -17,6 +17,7 @@ import { formatIso8601, formatLocalTime, formatMsec } from "./time.js";
 import { portText, registerRealipVariables } from "./realip-variables.js";
 import { registerSslVariables } from "./ssl-variables.js";
 import { gzipRatio } from "./gzip-ratio.js";
+import { parseSizeValue } from "../core/sizes.js";
 
 type Getter = (r: VariableSource) => string | undefined;
 
@@ -297,10 +298,8 @@ function basicAuthUser(headers: HeaderList): string | undefined {
 
 /** ngx_http_variable_set_limit_rate(): a size (ngx_parse_size), else nginx's error line and no change. */
 function setLimitRate(r: VariableSource, value: string): string | undefined {
-  // ngx_parse_size(): k and m only.
-  const match = /^(\d+)([kKmM]?)$/.exec(value);
-  if (!match) return `invalid $limit_rate "${value}"`;
-  const unit = match[2]!.toLowerCase();
-  r.limitRate = Number(match[1]) * (unit === "k" ? 1024 : unit === "m" ? 1024 * 1024 : 1);
+  const size = parseSizeValue(value);
+  if (size === undefined) return `invalid $limit_rate "${value}"`;
+  r.limitRate = size;
   return undefined;
 }

@@ -16,7 +16,8 @@ import type { ConfModule } from "../module.js";
 import type { DirectiveNode } from "../parser.js";
 import { resolveFromPrefix } from "../paths.js";
 import { HTTP_MAIN_SRV, type DirectiveSpec } from "../table.js";
-import { directiveError, parseFlag, parseSize, parseTimeMs, setOnce, valueError } from "../values.js";
+import { directiveError, parseFlag, parseTimeMs, setOnce, valueError } from "../values.js";
+import { parseSizeValue } from "../../core/sizes.js";
 
 /** ngx_http_ssl_module's settings, at http and server level. */
 export interface SslSrvConf {
@@ -133,8 +134,9 @@ function checkSessionCache(node: DirectiveNode, value: string): void {
     const colon = value.indexOf(":", 7);
     if (colon > 7) {
       const size = value.slice(colon + 1);
-      if (/^\d+[kKmM]?$/.test(size)) {
-        if (parseSize(node, size) < 8 * 4096) throw valueError(node, `session cache "${value}" is too small`);
+      const bytes = parseSizeValue(size);
+      if (bytes !== undefined) {
+        if (bytes < 8 * 4096) throw valueError(node, `session cache "${value}" is too small`);
         return;
       }
     }

@@ -15,6 +15,7 @@ import type { DirectiveNode } from "../parser.js";
 import { HTTP_CONTEXTS, placeOf, type Arity, type Context, type DirectiveSpec } from "../table.js";
 import { ComplexValue } from "../../vars/complex-value.js";
 import { directiveError, parseFlag, parseNumber, parseOffset, parseSize, parseTimeMs, valueError } from "../values.js";
+import { parseSizeValue } from "../../core/sizes.js";
 
 /** The names each level already set (nginx's "is duplicate" checks a field left unset by create_conf). */
 const seen = new WeakMap<object, Set<string>>();
@@ -108,8 +109,8 @@ const TUNING_DIRECTIVES: readonly DirectiveSpec[] = [
   // wsgate streams what it sends as it comes; nginx's output chain buffers do not exist.
   row("output_buffers", HTTP_CONTEXTS, [2], (node) => {
     const count = atoi(node.args[0]!);
-    if (!count || !/^\d+[kKmM]?$/.test(node.args[1]!) || parseSize(node, node.args[1]!) === 0)
-      throw directiveError(node, "invalid value");
+    const size = parseSizeValue(node.args[1]!);
+    if (!count || !size) throw directiveError(node, "invalid value");
   }),
   row("postpone_output", HTTP_CONTEXTS, [1], size),
   // A cache of open file descriptors only spares system calls.
@@ -283,7 +284,7 @@ export function checkTuningListenParameter(node: DirectiveNode, parameter: strin
   if (key === "fastopen") {
     if (atoi(value) === undefined) throw valueError(node, `invalid fastopen "${parameter}"`);
   } else if (key === "rcvbuf" || key === "sndbuf") {
-    if (!/^\d+[kKmM]?$/.test(value)) throw valueError(node, `invalid ${key} "${parameter}"`);
+    if (parseSizeValue(value) === undefined) throw valueError(node, `invalid ${key} "${parameter}"`);
   } else if (key === "so_keepalive") {
     if (value !== "on" && value !== "off" && !keepaliveTunable(value))
       throw valueError(node, `invalid so_keepalive value: "${value}"`);
