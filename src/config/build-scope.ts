@@ -48,6 +48,8 @@ export interface HttpBuild {
   }>;
   /** The main level's warnings (the same list): merge steps add theirs, without a place (cf->log). */
   warnings?: string[];
+  /** http2_recv_buffer_size (http level only, as nginx's ngx_http_v2_main_conf_t). */
+  http2RecvBufferSize?: number;
   /** The http block's closing "}", where nginx reports the checks it makes when merging servers. */
   end: SourcePlace | undefined;
 }

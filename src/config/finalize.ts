@@ -26,6 +26,7 @@ import { defaultUpstreamServer } from "./modules/upstream.js";
 import { lookUpRealIpHosts } from "./modules/realip.js";
 import { finalizeScript } from "./rewrite/finalize-script.js";
 import { limitExceptOf } from "./modules/limit-except.js";
+import { HTTP2_RECV_BUFFER_SIZE } from "./modules/http2.js";
 
 export function finalizeMain(main: MainBuild, prefixes: Prefixes, defaultErrorLog?: string): MainConf {
   return mergeMain(main, { prefixes, defaultErrorLog });
@@ -40,7 +41,14 @@ export async function finalizeHttp(http: HttpBuild, prefixes: Prefixes, ticketKe
   finalizeServers(servers, { http, ticketKeys });
   checkResolvableUpstreams(http);
   await resolveUpstreams(http);
-  return { servers, upstreams: http.upstreams, logFormats: http.logFormats, variables: http.registry, loc: httpLoc };
+  return {
+    servers,
+    upstreams: http.upstreams,
+    logFormats: http.logFormats,
+    variables: http.registry,
+    loc: httpLoc,
+    http2RecvBufferSize: http.http2RecvBufferSize ?? HTTP2_RECV_BUFFER_SIZE,
+  };
 }
 
 function finalizeServer(server: ServerBuild, httpSrv: SrvConf, httpLoc: LocConf): ServerConf {

@@ -91,6 +91,8 @@ export interface HttpConf {
   readonly variables: VariableRegistry;
   /** The http level's own settings (its access_log files are opened even when every server overrides them). */
   readonly loc: LocConf;
+  /** http2_recv_buffer_size: the buffer an HTTP/2 connection reads frames into (nginx's per-worker buffer). */
+  readonly http2RecvBufferSize: number;
 }
 
 export interface Config {

@@ -78,13 +78,14 @@ export function planBindings(http: HttpConf): Binding[] {
       entry.servers.find((server) => server.listens.some((l) => l.text === entry.listen.text && l.defaultServer)) ??
       entry.servers[0]!;
     // As ngx_http_add_addresses(): an option any listen of the address has is the address's.
-    const has = (option: "ssl" | "proxyProtocol"): boolean =>
+    const has = (option: "ssl" | "proxyProtocol" | "http2"): boolean =>
       entry.servers.some((server) => server.listens.some((l) => l.text === entry.listen.text && l[option]));
     const servers = indexServers(entry.servers, defaultServer);
     return {
       ...servers,
       ...(has("ssl") ? { ssl: true } : {}),
       ...(has("proxyProtocol") ? { proxyProtocol: true } : {}),
+      ...(has("http2") ? { http2: true } : {}),
     };
   };
   const wildcards = new Map<string, Binding>();

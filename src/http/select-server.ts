@@ -19,6 +19,8 @@ export interface AddressServers {
   readonly ssl?: boolean;
   /** A `listen … proxy_protocol` names this address: its connections start with a PROXY header. */
   readonly proxyProtocol?: boolean;
+  /** A `listen … http2` names this address (nginx's addr_conf->http2): HTTP/2 whatever its servers' `http2`. */
+  readonly http2?: boolean;
 }
 
 export function indexServers(servers: readonly ServerConf[], defaultServer: ServerConf): AddressServers {

@@ -43,6 +43,8 @@ const FIXED: Record<string, Getter> = {
   // 0-RTT data is not accepted (Node's TLS has none): "1" never, so not found, as nginx's empty value.
   ssl_early_data: () => undefined,
   server_protocol: (r) => r.httpVersion,
+  // ngx_http_v2_module's: found and empty on an HTTP/1.x request.
+  http2: (r) => r.http2Protocol ?? "",
   host: (r) => r.hostHeader || r.serverName,
   server_name: (r) => r.serverName,
   hostname: () => hostname(),

@@ -71,6 +71,8 @@ export interface VariableSource {
   readonly pipelined?: boolean;
   /** The connection's TLS session; undefined for plain HTTP. */
   readonly tls?: TlsFacts | undefined;
+  /** "h2" for a request on an HTTP/2 stream over TLS, "h2c" over plain TCP; undefined otherwise ($http2). */
+  readonly http2Protocol?: string;
   /** The PROXY protocol header's addresses; undefined without one (or for UNKNOWN and LOCAL). */
   readonly proxyProtocol?: ProxyProtocolFacts | undefined;
   /** The connection's own address and port, whatever realip made of $remote_addr ($realip_remote_addr). */

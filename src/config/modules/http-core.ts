@@ -103,7 +103,7 @@ const HTTP_CORE_DIRECTIVES: readonly DirectiveSpec[] = [
     name: "listen",
     contexts: ["server"],
     args: "1more",
-    handle: (scope, node) => scope.server!.listens.push(parseListen(node)),
+    handle: (scope, node) => scope.server!.listens.push(parseListen(scope, node)),
   },
   {
     name: "server_name",

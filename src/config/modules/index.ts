@@ -16,6 +16,7 @@ import { CORE_MODULE, type CoreMainConf } from "./core.js";
 import { GZIP_MODULE, type GzipLocConf } from "./gzip.js";
 import { HEADERS_MODULE, type HeadersLocConf } from "./headers.js";
 import { HTTP_CORE_MODULE, type CoreLocConf, type CoreSrvConf } from "./http-core.js";
+import { HTTP2_MODULE, type Http2LocConf, type Http2SrvConf } from "./http2.js";
 import { LIMIT_EXCEPT_MODULE } from "./limit-except.js";
 import { LIMIT_RATE_MODULE, type LimitRateLocConf } from "./limit-rate.js";
 import { LOG_MODULE, type LogLocConf } from "./log.js";
@@ -67,6 +68,7 @@ export const MODULES = [
   CHARSET_MODULE,
   AUTH_BASIC_MODULE,
   LIMIT_RATE_MODULE,
+  HTTP2_MODULE,
 ] as const satisfies readonly ConfModule[];
 
 /** Everything a location may set and inherit. */
@@ -88,10 +90,11 @@ export type LocConf = CoreLocConf &
   GzipLocConf &
   CharsetLocConf &
   AuthBasicLocConf &
-  LimitRateLocConf;
+  LimitRateLocConf &
+  Http2LocConf;
 
 /** Everything a server may set and inherit from the http block. */
-export type SrvConf = CoreSrvConf & SslSrvConf & SslStaplingSrvConf;
+export type SrvConf = CoreSrvConf & SslSrvConf & SslStaplingSrvConf & Http2SrvConf;
 
 /** The process's settings (main and events contexts). */
 export type MainConf = CoreMainConf & WsgateProcessMainConf;

@@ -1,12 +1,13 @@
 /**
- * `listen address[:port] [default_server] [ssl] [proxy_protocol] [ipv6only=on|off] [backlog=N] …`,
+ * `listen address[:port] [default_server] [ssl] [http2] [proxy_protocol] [ipv6only=on|off] [backlog=N] …`,
  * after ngx_http_core_listen() and ngx_parse_url().
  */
 
 import type { SourcePlace } from "../../core/errors.js";
+import type { BuildScope } from "../build-scope.js";
 import type { DirectiveNode } from "../parser.js";
 import { placeOf } from "../table.js";
-import { valueError } from "../values.js";
+import { configWarning, valueError } from "../values.js";
 import { checkTuningListenParameter } from "./tuning.js";
 
 export interface ListenConf {
@@ -20,15 +21,17 @@ export interface ListenConf {
   readonly ssl?: boolean;
   /** `proxy_protocol`: connections start with a PROXY protocol header (src/http/proxy-protocol.ts). */
   readonly proxyProtocol?: boolean;
+  /** `http2` (deprecated since nginx 1.25.1 for the `http2` directive): the address speaks HTTP/2. */
+  readonly http2?: true;
   /** As nginx names it in messages: "0.0.0.0:8020", "[::]:8020". */
   readonly text: string;
   readonly place: SourcePlace;
 }
 
 /** Parameters nginx has that wsgate does not implement (yet): refused by name. */
-const UNSUPPORTED_PARAMETERS = new Set(["http2", "quic"]);
+const UNSUPPORTED_PARAMETERS = new Set(["quic"]);
 
-export function parseListen(node: DirectiveNode): ListenConf {
+export function parseListen(scope: BuildScope, node: DirectiveNode): ListenConf {
   const [address, ...parameters] = node.args as [string, ...string[]];
   const { host, port } = parseAddress(node, address);
   let defaultServer = false;
@@ -36,12 +39,16 @@ export function parseListen(node: DirectiveNode): ListenConf {
   let backlog = 511;
   let ssl = false;
   let proxyProtocol = false;
+  let http2 = false;
   for (const parameter of parameters) {
     const [key, value] = splitParameter(parameter);
     if (key === "default_server" || key === "default") defaultServer = true;
     else if (key === "ssl" && value === undefined) ssl = true;
     else if (key === "proxy_protocol" && value === undefined) proxyProtocol = true;
-    else if (key === "ipv6only" && (value === "on" || value === "off")) ipv6only = value === "on";
+    else if (parameter === "http2") {
+      configWarning(scope, node, `the "listen ... http2" directive is deprecated, use the "http2" directive instead`);
+      http2 = true;
+    } else if (key === "ipv6only" && (value === "on" || value === "off")) ipv6only = value === "on";
     else if (key === "backlog" && value !== undefined && /^-?\d+$/.test(value) && Number(value) !== 0)
       backlog = Number(value);
     else if (key === "backlog") throw valueError(node, `invalid backlog "${value ?? ""}"`);
@@ -59,6 +66,7 @@ export function parseListen(node: DirectiveNode): ListenConf {
     backlog,
     ...(ssl ? { ssl } : {}),
     ...(proxyProtocol ? { proxyProtocol } : {}),
+    ...(http2 ? { http2 } : {}),
     text,
     place: placeOf(node),
   };
