@@ -21,7 +21,7 @@ import type { Socket } from "node:net";
 import type { SrvConf } from "../config/model.js";
 import { ChunkedDecoder } from "../core/chunked.js";
 import type { ConnectionInfo } from "./request.js";
-import { HeadReader, type RequestHead } from "./request-head.js";
+import { HeadReader, type HeadParse, type RequestHead } from "./request-head.js";
 import { Deadline } from "./deadlines.js";
 import type { BodyFraming } from "./request-headers.js";
 import type { ProxyProtocolFacts, TlsFacts } from "../vars/source.js";
@@ -84,6 +84,8 @@ export class ClientConnection implements ConnectionInfo {
   plainOnSslPort = false;
   /** The PROXY protocol header's addresses (`listen … proxy_protocol`); undefined without them. */
   proxyProtocol: ProxyProtocolFacts | undefined;
+  /** An HTTP/2 stream's request ($http2): "h2" over TLS, "h2c" in clear text; undefined for HTTP/1.x. */
+  http2: "h2" | "h2c" | undefined;
 
   constructor(
     readonly socket: Socket,
@@ -341,6 +343,12 @@ export class ClientConnection implements ConnectionInfo {
   private readHead(chunk: Buffer): boolean {
     const result = this.reader.feed(chunk);
     if (result.kind === "incomplete") return true;
+    this.beginRequest(result);
+    return false;
+  }
+
+  /** A whole head, or why it was refused: the request starts. An HTTP/2 stream's comes from its HEADERS. */
+  beginRequest(result: Exclude<HeadParse, { kind: "incomplete" }>): void {
     this.deadline.clear();
     this.idleWait = false;
     this.state = "request";
@@ -349,7 +357,7 @@ export class ClientConnection implements ConnectionInfo {
     if (result.kind === "error") {
       this.reader.reset();
       this.events.onBadHead(this, result.status, result.reason, result.requestLine);
-      return false;
+      return;
     }
     this.pending = this.reader.takeRest();
     this.reader.reset();
@@ -357,7 +365,6 @@ export class ClientConnection implements ConnectionInfo {
     this.bodyStarted = false;
     this.head = result.head;
     this.events.onHead(this, result.head);
-    return false;
   }
 
   private feedBody(chunk: Buffer): void {

@@ -29,6 +29,11 @@ export interface RequestHead {
   readonly headers: Array<[string, string]>;
   /** Bytes the head took, including the blank line. */
   readonly length: number;
+  /**
+   * HTTP/2: a body comes and no content-length says how long; it ends with the stream
+   * (nginx then reads it as r->headers_in.chunked, and proxies it so).
+   */
+  readonly bodyToStreamEnd?: boolean;
 }
 
 export type HeadParse =

@@ -123,7 +123,7 @@ function bodyFraming(
     const length = Number(contentLength);
     return length === 0 ? { kind: "none" } : { kind: "length", length };
   }
-  return { kind: "none" };
+  return head.bodyToStreamEnd === true ? { kind: "chunked" } : { kind: "none" };
 }
 
 /**

@@ -44,6 +44,8 @@ export interface ConnectionInfo {
   readonly proxyProtocol?: ProxyProtocolFacts | undefined;
   /** The request in flight was read from bytes left over by the previous one. */
   readonly pipelined?: boolean;
+  /** The request came on an HTTP/2 stream: "h2" over TLS, "h2c" in clear text. */
+  readonly http2?: "h2" | "h2c" | undefined;
 }
 
 export class HttpRequest implements VariableSource {
@@ -161,6 +163,10 @@ export class HttpRequest implements VariableSource {
   get tls(): TlsFacts | undefined {
     return this.connection.tls;
   }
+  /** $http2. */
+  get http2Protocol(): string {
+    return this.connection.http2 ?? "";
+  }
   get method(): string {
     return this.methodOverride ?? this.head.method;
   }
@@ -225,11 +231,13 @@ export class HttpRequest implements VariableSource {
   /**
    * ngx_http_test_expect(): when wsgate is about to read (or discard) the body,
    * an HTTP/1.1 `Expect: 100-continue` gets "100 Continue" — once, body or not.
+   * Not over HTTP/2 (r->stream): the client sends its body when it will.
    */
   answerExpect(write: (text: string) => void): void {
     if (this.expectTested) return;
     this.expectTested = true;
-    if (this.facts.expectContinue && this.head.version >= 1001) write("HTTP/1.1 100 Continue\r\n\r\n");
+    const http1 = this.head.version >= 1001 && this.connection.http2 === undefined;
+    if (this.facts.expectContinue && http1) write("HTTP/1.1 100 Continue\r\n\r\n");
   }
 
   /** Drop the request headers no variable reads (`names` as variable-style names): a tunnel lives for hours. */

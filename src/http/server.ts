@@ -15,13 +15,16 @@ import { ClientConnection } from "./connection.js";
 import { requestCounter, takeConnectionId } from "./connection-ids.js";
 import type { ConnectionStats, ContentHandlers } from "./content-handler.js";
 import { RequestFlow } from "./request-flow.js";
-import type { AddressServers } from "./select-server.js";
+import { selectServer, type AddressServers } from "./select-server.js";
 import { planBindings, type Binding } from "./bindings.js";
 import { acceptOnSslAddress } from "./tls-accept.js";
+import type { TLSSocket } from "node:tls";
+import { Http2Sessions, type OpenedStream, type SessionFacts } from "./v2/sessions.js";
+import { sniffPreface } from "./v2/preface.js";
+import type { ProxyProtocolFacts, TlsFacts } from "../vars/source.js";
 import { readProxyHeader } from "./proxy-protocol-accept.js";
 import { PROXY_PROTOCOL_PEEK } from "./proxy-protocol.js";
 import { stripMappedV4 } from "./client-address.js";
-import type { ProxyProtocolFacts } from "../vars/source.js";
 
 export class ListenError extends Error {}
 
@@ -35,6 +38,9 @@ export class HttpServer {
   private readonly idleWaiters: Array<() => void> = [];
   readonly flow: RequestFlow;
   private readonly upstreams = new Map<string, UpstreamGroup>();
+  /** HTTP/2 connections (src/http/v2/): each stream becomes a ClientConnection of its own. */
+  private readonly http2 = new Http2Sessions((opened) => this.openStream(opened));
+  private readonly bindingOfSession = new WeakMap<SessionFacts, Binding>();
 
   private readonly errorLog: ErrorLog;
   private readonly errorLogs: ErrorLogs;
@@ -137,31 +143,44 @@ export class HttpServer {
   }
 
   get openConnections(): number {
-    return this.connections.size + this.waiting.size;
+    return this.connections.size + this.waiting.size + this.http2.counts.connections;
   }
 
-  /** Graceful shutdown: idle keep-alive connections close now, busy ones after their response. */
+  /**
+   * Graceful shutdown: idle keep-alive connections close now, busy ones after their response;
+   * HTTP/2 connections are sent GOAWAY and close when their streams have.
+   */
   closeIdleConnections(): void {
     for (const connection of this.connections) connection.closeWhenIdle();
+    this.http2.closeAll();
   }
 
   /** Resolves when no connection (request or tunnel) is open. */
-  whenIdle(): Promise<void> {
-    if (this.connections.size === 0 && this.waiting.size === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  async whenIdle(): Promise<void> {
+    if (this.connections.size > 0 || this.waiting.size > 0) {
+      await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    }
+    await this.http2.whenIdle();
   }
 
   destroyConnections(): void {
     for (const socket of this.waiting) socket.destroy();
     for (const connection of this.connections) connection.destroy();
+    this.http2.destroyAll();
     for (const group of this.upstreams.values()) group.close();
   }
 
-  /** stub_status's figures, for this process: "handled" leaves out those refused at worker_connections. */
+  /**
+   * stub_status's figures, for this process: "handled" leaves out those refused at worker_connections.
+   * An HTTP/2 connection is one active connection; its streams are requests being written, and it waits when it has none.
+   */
   private connectionStats(): ConnectionStats {
     const counts = { reading: 0, writing: 0, waiting: 0 };
     for (const connection of this.connections) counts[connection.activity]++;
-    const active = this.connections.size;
+    const http2 = this.http2.counts;
+    counts.writing += http2.streams;
+    counts.waiting += http2.connections - http2.busyConnections;
+    const active = this.connections.size + http2.connections;
     return { active, accepted: this.accepted, handled: this.handled, requests: requestCounter.total, ...counts };
   }
 
@@ -185,7 +204,80 @@ export class HttpServer {
       this.acceptTls(socket, binding, servers, undefined, Date.now(), undefined);
       return;
     }
-    this.open(socket, binding, undefined);
+    this.acceptPlain(socket, binding, servers, undefined, Date.now(), undefined);
+  }
+
+  /** Plain HTTP/1.x; or, where the default server has `http2 on` (or `listen … http2`), HTTP/2 if the preface comes. */
+  private acceptPlain(
+    socket: Socket,
+    binding: Binding,
+    servers: AddressServers,
+    id: number | undefined,
+    acceptedMs: number,
+    proxyProtocol: ProxyProtocolFacts | undefined,
+  ): void {
+    const server = servers.defaultServer;
+    if (servers.http2 !== true && !server.srv.http2) {
+      this.open(socket, binding, id, acceptedMs).proxyProtocol = proxyProtocol;
+      return;
+    }
+    this.waiting.add(socket);
+    const decide = (verdict: "http2" | "http1"): void => {
+      this.waiting.delete(socket);
+      if (verdict === "http1") {
+        this.open(socket, binding, id, acceptedMs).proxyProtocol = proxyProtocol;
+        socket.resume();
+        return;
+      }
+      const facts = { id: id ?? takeConnectionId(), startMs: acceptedMs, protocol: "h2c", server, proxyProtocol } as const;
+      this.startHttp2(socket, binding, facts);
+    };
+    sniffPreface(socket, server.srv.clientHeaderTimeoutMs, decide, () => {
+      this.waiting.delete(socket);
+      this.checkIdle();
+    });
+  }
+
+  private startHttp2(socket: Socket, binding: Binding, facts: Omit<SessionFacts, "errorLog" | "listenText">): void {
+    const session: SessionFacts = {
+      ...facts,
+      listenText: binding.listen.text,
+      errorLog: this.errorLogs.forLocation(facts.server.loc),
+    };
+    this.bindingOfSession.set(session, binding);
+    this.http2.accept(socket, session);
+  }
+
+  /** A TLS handshake chose "h2": the HTTP/1.x connection opened for the socket is let go. */
+  private acceptTlsHttp2(connection: ClientConnection, socket: TLSSocket, tls: TlsFacts): void {
+    const binding = this.bindingOf.get(connection)!;
+    connection.detach();
+    this.connections.delete(connection);
+    const servers = this.addressServers(binding, socket.localAddress ?? "");
+    const server = tls.serverName ? selectServer(servers, tls.serverName.toLowerCase()).server : servers.defaultServer;
+    const facts = { id: connection.id, startMs: connection.startMs, protocol: "h2", server, tls } as const;
+    this.startHttp2(socket, binding, { ...facts, proxyProtocol: connection.proxyProtocol });
+  }
+
+  /** A stream's request: a connection of its own that serves it once, then closes. */
+  private openStream(opened: OpenedStream): void {
+    const { session } = opened;
+    const connection = new ClientConnection(
+      opened.socket as unknown as Socket,
+      session.server.srv,
+      this.flow,
+      session.server.loc.keepaliveTimeoutMs,
+      session.id,
+      session.startMs,
+    );
+    connection.http2 = session.protocol;
+    connection.tls = session.tls;
+    connection.proxyProtocol = session.proxyProtocol;
+    // One request per connection: closed once it is answered (marked before the count says it served others).
+    connection.closeWhenIdle();
+    connection.requests = opened.requests - 1;
+    this.bindingOf.set(connection, this.bindingOfSession.get(session)!);
+    connection.guard(() => connection.beginRequest(opened.request.parse));
   }
 
   /** `listen … proxy_protocol`: the PROXY header first, then HTTP or TLS as the address has it. */
@@ -210,7 +302,7 @@ export class HttpServer {
         this.acceptTls(socket, binding, servers, id, acceptedMs, facts);
       } else {
         this.waiting.delete(socket);
-        this.open(socket, binding, id, acceptedMs).proxyProtocol = facts;
+        this.acceptPlain(socket, binding, servers, id, acceptedMs, facts);
       }
       socket.resume();
     };
@@ -242,7 +334,9 @@ export class HttpServer {
       this.waiting.delete(socket);
       this.checkIdle();
     };
-    acceptOnSslAddress(socket, servers, binding.listen.text, this.errorLog, open, gone, id);
+    const http2 = (connection: ClientConnection, tlsSocket: TLSSocket, tls: TlsFacts): void =>
+      this.acceptTlsHttp2(connection, tlsSocket, tls);
+    acceptOnSslAddress(socket, servers, binding.listen.text, this.errorLog, open, gone, id, http2);
   }
 
   private open(socket: Socket, binding: Binding, id: number | undefined, acceptedMs = Date.now()): ClientConnection {

@@ -24,7 +24,34 @@ import { clientHelloServerName } from "./client-hello.js";
 /** Makes the connection the HTTP engine runs on; `plain` for HTTP sent to the TLS address. */
 export type OpenConnection = (socket: Socket, id: number, plain: boolean) => ClientConnection;
 
+/** The handshake chose "h2": the connection goes to HTTP/2 (the HTTP/1.x one opened for it is let go). */
+export type OpenHttp2 = (connection: ClientConnection, socket: TLSSocket, tls: TlsFacts) => void;
+
 const ALPN = ["http/1.1", "http/1.0", "http/0.9"];
+const ALPN_H2 = ["h2", ...ALPN];
+
+type AlpnCallback = (info: { servername: string; protocols: string[] }) => string | undefined;
+const alpnCallbacks = new WeakMap<AddressServers, AlpnCallback>();
+
+/**
+ * ngx_http_ssl_alpn_select(): the server's list in its order of preference —
+ * "h2" first where the address (`listen … http2`) or the server the name
+ * selects (`http2 on`) has HTTP/2 — and the first of it the client offers; a
+ * client offering none of them is refused.
+ */
+function alpnCallback(servers: AddressServers): AlpnCallback {
+  let callback = alpnCallbacks.get(servers);
+  if (!callback) {
+    callback = ({ servername, protocols }) => {
+      const name = servername ? servername.toLowerCase().replace(/\.$/, "") : "";
+      const server = name ? selectServer(servers, name).server : servers.defaultServer;
+      const offered = servers.http2 === true || server.srv.http2 ? ALPN_H2 : ALPN;
+      return offered.find((protocol) => protocols.includes(protocol));
+    };
+    alpnCallbacks.set(servers, callback);
+  }
+  return callback;
+}
 
 const sniCallbacks = new WeakMap<AddressServers, TLSSocketOptionsSni>();
 type TLSSocketOptionsSni = (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void;
@@ -92,7 +119,8 @@ export function acceptOnSslAddress(
   open: OpenConnection,
   onGone: () => void,
   /** The connection's number when taken already (a PROXY protocol header was read first). */
-  connectionId?: number,
+  connectionId: number | undefined,
+  openHttp2: OpenHttp2,
 ): void {
   const id = connectionId ?? takeConnectionId();
   const client = stripMappedV4(raw.remoteAddress ?? "");
@@ -141,8 +169,7 @@ export function acceptOnSslAddress(
       ...(ocsp ? { server: ocsp as unknown as Server } : {}),
       secureContext: servers.defaultServer.secureContext!,
       SNICallback: sniCallback(servers),
-      // ngx_http_ssl_alpn_select(): HTTP/1.x only; a client offering none of these is refused.
-      ALPNProtocols: ALPN,
+      ALPNCallback: alpnCallback(servers),
     });
     // Until the handshake is done, the first reason the connection ends is logged, once.
     let handshaking = true;
@@ -155,6 +182,7 @@ export function acceptOnSslAddress(
     socket.once("secure", () => {
       handshaking = false;
       connection.tls = tlsFacts(socket, sentName);
+      if (socket.alpnProtocol === "h2") openHttp2(connection, socket, connection.tls);
     });
     socket.on("error", (err: Error) => fail(handshakeFailure(err)));
     socket.on("timeout", () => fail("client timed out (110: Connection timed out)"));

@@ -24,7 +24,8 @@ export function upgradeToTunnel(
   const changes = adjustResponseHead(r, ctx.location, upstreamHead);
   const head = changes.head;
   const { head: text, headers } = proxiedHead(r, head, ctx.location.loc, { chunked: false, end: "upgrade" }, changes);
-  r.status = 101;
+  // Over HTTP/2 (RFC 8441) the client's stream is answered 200, and the request is logged so.
+  r.status = ctx.connection.http2 ? 200 : 101;
   // A tunnel lives for hours: keep its header lists only if a log line will read them.
   if (services.keepsResponseHeaders) r.responseHeaders = headers;
   r.keepOnlyHeaders(services.requestHeadersRead);

@@ -1,0 +1,148 @@
+/**
+ * An HTTP/2 stream's header list as the request head the HTTP engine reads,
+ * as nginx 1.28 builds r->headers_in from a stream (ngx_http_v2_state_process_header,
+ * ngx_http_v2_pseudo_header, ngx_http_v2_construct_request_line,
+ * ngx_http_v2_construct_cookie_header): the pseudo-headers make the request
+ * line ("GET /path HTTP/2.0"), `:authority` becomes a Host header where it
+ * stands, the Cookie fields are joined with "; ", and header names are
+ * checked as ngx_http_v2_validate_header() checks them, with
+ * large_client_header_buffers' size for one field and its total for the list.
+ *
+ * An extended CONNECT with `:protocol websocket` (RFC 8441) becomes the
+ * HTTP/1.1 handshake the upstream expects: GET, Upgrade: websocket,
+ * Connection: upgrade and a fresh Sec-WebSocket-Key, with the client's
+ * version, subprotocols and extensions as it sent them.
+ */
+
+import type { HeadLimits, HeadParse, RequestHead } from "../request-head.js";
+import { STATUS_HEADER_TOO_LARGE } from "../request-head.js";
+
+export type StreamHeadLimits = HeadLimits;
+
+export interface StreamRequest {
+  readonly parse: Exclude<HeadParse, { kind: "incomplete" }>;
+  /** RFC 8441: the stream asks for a WebSocket. */
+  readonly extendedConnect: boolean;
+  /** The method is HEAD: the response has no body. */
+  readonly head: boolean;
+  /** A body without content-length: the engine reads it as chunks (stream-socket.ts frames it so). */
+  readonly bodyToStreamEnd?: boolean;
+}
+
+/** Options of the conversion. */
+export interface StreamRequestOptions {
+  readonly limits: StreamHeadLimits;
+  /** wsgate_http2_websocket: extended CONNECT is accepted. */
+  readonly websocket: boolean;
+  /** A fresh key for the upstream's handshake. */
+  readonly newKey: () => string;
+}
+
+const PSEUDO = new Set([":method", ":scheme", ":authority", ":path", ":protocol"]);
+
+/** `rawHeaders` as Node gives them: name, value, name, value… in the order they came. */
+export function requestFromStream(
+  rawHeaders: readonly string[],
+  options: StreamRequestOptions,
+  /** A body follows the HEADERS (no END_STREAM on them). */
+  bodyFollows: boolean,
+): StreamRequest {
+  const pseudo = new Map<string, string>();
+  const headers: Array<[string, string]> = [];
+  const cookies: string[] = [];
+  const { size, count } = options.limits.largeClientHeaderBuffers;
+  let total = 0;
+  let length = 0;
+  let regular = false;
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    const value = rawHeaders[i + 1]!;
+    length += name.length + value.length + 4;
+    if (name.length > size || value.length > size)
+      return refused(STATUS_HEADER_TOO_LARGE, "client sent too large header field");
+    total += name.length + value.length;
+    if (total > size * count) return refused(STATUS_HEADER_TOO_LARGE, "client sent too large header");
+    if (name.startsWith(":")) {
+      if (!PSEUDO.has(name)) return refused(400, `client sent unknown pseudo-header "${name}"`);
+      if (regular) return refused(400, `client sent pseudo-header "${name}" after regular headers`);
+      if (pseudo.has(name)) return refused(400, `client sent duplicate ${name} header`);
+      pseudo.set(name, value);
+      // nginx 1.28 adds :authority to the headers as "host", where it stands.
+      if (name === ":authority") headers.push(["host", value]);
+      continue;
+    }
+    regular = true;
+    const check = checkName(name, value, options.limits);
+    if (check === "error") return refused(400, `client sent invalid header: "${name}"`);
+    if (check === "ignored") continue;
+    if (name === "cookie") cookies.push(value);
+    else headers.push([name, value]);
+    if (headers.length > options.limits.maxHeaders) return refused(400, "client sent too many header lines");
+  }
+  if (cookies.length > 0) headers.push(["cookie", cookies.join("; ")]);
+  const unsized = bodyFollows && !headers.some(([name]) => name === "content-length");
+  return build(pseudo, headers, length, options, unsized);
+}
+
+function build(
+  pseudo: Map<string, string>,
+  headers: Array<[string, string]>,
+  length: number,
+  options: StreamRequestOptions,
+  unsized: boolean,
+): StreamRequest {
+  let method = pseudo.get(":method");
+  const path = pseudo.get(":path");
+  const protocol = pseudo.get(":protocol");
+  const extendedConnect = method === "CONNECT" && protocol !== undefined;
+  if (extendedConnect) {
+    if (!options.websocket || protocol.toLowerCase() !== "websocket")
+      return refused(400, `client sent unsupported ":protocol" header`);
+    method = "GET";
+    headers.push(["upgrade", "websocket"], ["connection", "upgrade"], ["sec-websocket-key", options.newKey()]);
+  } else if (protocol !== undefined) {
+    return refused(400, `client sent ":protocol" header without CONNECT method`);
+  }
+  if (method === undefined || method === "") return refused(400, `client sent no :method header`);
+  if (method === "CONNECT") return refused(405, "client sent CONNECT method");
+  if (!/^[A-Z_-]+$/.test(method)) return refused(400, `client sent invalid method: "${method}"`);
+  if (pseudo.get(":scheme") === undefined) return refused(400, "client sent no :scheme header");
+  if (path === undefined || path === "") return refused(400, "client sent no :path header");
+  if (!path.startsWith("/") && !(method === "OPTIONS" && path === "*"))
+    return refused(400, `client sent invalid :path header: "${path}"`);
+  const requestLine = `${method} ${path} HTTP/2.0`;
+  const bodyToStreamEnd = unsized && !extendedConnect;
+  const head: RequestHead = {
+    method,
+    target: path,
+    requestLine,
+    protocol: "HTTP/2.0",
+    version: 2000,
+    headers,
+    length,
+    ...(bodyToStreamEnd ? { bodyToStreamEnd } : {}),
+  };
+  return { parse: { kind: "head", head }, extendedConnect, head: method === "HEAD", bodyToStreamEnd };
+}
+
+/**
+ * ngx_http_v2_validate_header(): a name with upper case, a control character,
+ * a space or a colon, or a value with NUL, CR or LF, is an error (400); other
+ * characters make an invalid header, ignored under ignore_invalid_headers.
+ */
+function checkName(name: string, value: string, limits: StreamHeadLimits): "ok" | "error" | "ignored" {
+  let invalid = false;
+  for (let i = 0; i < name.length; i++) {
+    const ch = name.charCodeAt(i);
+    if ((ch >= 0x61 && ch <= 0x7a) || ch === 0x2d || (ch >= 0x30 && ch <= 0x39)) continue;
+    if (ch === 0x5f && limits.underscoresInHeaders) continue;
+    if (ch <= 0x20 || ch === 0x7f || ch === 0x3a || (ch >= 0x41 && ch <= 0x5a)) return "error";
+    invalid = true;
+  }
+  if (/[\0\r\n]/.test(value)) return "error";
+  return invalid && limits.ignoreInvalidHeaders ? "ignored" : "ok";
+}
+
+function refused(status: number, reason: string): StreamRequest {
+  return { parse: { kind: "error", status, reason }, extendedConnect: false, head: false };
+}
