@@ -20,6 +20,7 @@
  */
 
 import type { Socket } from "node:net";
+import { TLSSocket } from "node:tls";
 import { constants, performServerHandshake, type ServerHttp2Session, type ServerHttp2Stream } from "node:http2";
 import type { ServerConf } from "../../config/model.js";
 import type { ErrorLog, RequestLogContext } from "../../log/error-log.js";
@@ -91,6 +92,9 @@ export class Http2Sessions {
   accept(socket: Socket, facts: SessionFacts): void {
     const srv = facts.server.srv;
     const { size, count } = srv.largeClientHeaderBuffers;
+    // A server-side TLS socket made without a tls.Server keeps this set after its handshake; the
+    // session would wait for a "secureConnect" that only client sockets emit.
+    if (socket instanceof TLSSocket) (socket as TLSSocket & { secureConnecting: boolean }).secureConnecting = false;
     const session = performServerHandshake(socket, {
       settings: {
         maxConcurrentStreams: srv.http2MaxConcurrentStreams,
