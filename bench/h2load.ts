@@ -25,12 +25,15 @@ export interface H2loadRun {
   /** Streams in flight per connection (-m). */
   readonly streams: number;
   readonly seconds: number;
-  readonly logFile?: string;
+  readonly logFile?: string | undefined;
+  /** HTTP/1.1 instead (h2load --h1): one request at a time per connection when `streams` is 1. */
+  readonly h1?: boolean;
 }
 
 /** h2load's arguments for one timed run: one thread, `clients` connections, `streams` requests in flight on each. */
 export function h2loadArgs(run: H2loadRun): string[] {
   const args = ["-t", "1", "-c", String(run.clients), "-m", String(run.streams), "-D", String(run.seconds)];
+  if (run.h1) args.push("--h1");
   if (run.logFile) args.push("--log-file", run.logFile);
   args.push(run.url);
   return args;

@@ -1,8 +1,10 @@
 /**
  * The HTTP/2 benchmark: the same configuration under Debian's nginx and
- * wsgate, each alone on core 0 (`taskset -c 0`), the load generator and the
- * raw backend (bench/echo-backend.ts) on core 1, as bench/run.ts does.
- * bench/RESULTS.md ("HTTP/2") has the method and the figures.
+ * wsgate (bench/http2-peers.ts), each on core 0 (`taskset -c 0`), the load
+ * generator and the raw backend (bench/echo-backend.ts) on core 1, as
+ * bench/run.ts does. Both proxies run throughout and each workload goes
+ * through one, then the other, so a slow minute of a shared machine lands on
+ * both. bench/RESULTS.md ("HTTP/2") has the method and the figures.
  *
  *   node dist/bench/http2.js [--seconds S] [--peers nginx,wsgate] [--only requests,tunnels]
  *
@@ -11,7 +13,8 @@
  *   and a proxied GET (upstream keep-alive), in clear text (h2c, prior
  *   knowledge) and over TLS (h2 by ALPN): requests/s, the proxy's CPU per
  *   request (user+sys of /proc/PID/stat over h2load's run), p50/p99 latency
- *   from h2load's per-request log.
+ *   from h2load's per-request log. The same two requests over HTTP/1.1 (h2load --h1, 100
+ *   connections, one request at a time on each) show what HTTP/2 itself costs each proxy.
  * tunnels: 100 WebSockets doing 64-byte round trips for S seconds —
  *   wsgate over HTTP/2 (RFC 8441: 10 connections × 10 extended CONNECT
  *   streams, bench/h2-tunnels.ts), and both proxies over HTTP/1.1 upgrades
@@ -20,33 +23,14 @@
  *   round trips one core of the proxy carries per second.
  */
 
-import { execFileSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import type { ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { withMallocTrim } from "../src/process/malloc-env.js";
 import { durationsFromLog, findH2load, h2loadArgs, parseH2loadSummary, percentiles } from "./h2load.js";
-import {
-  LOAD_CORE,
-  NOFILE,
-  PROXY_CORE,
-  cpuSeconds,
-  exited,
-  freePort,
-  killAll,
-  killChildrenOnExit,
-  lines,
-  pinned,
-  stop,
-  waitForPort,
-} from "./processes.js";
+import { LOAD_CORE, cpuSeconds, killAll, killChildrenOnExit, lines, pinned, stop } from "./processes.js";
+import { DIST, NGINX, PEERS, startBackend, startProxy, type PeerName, type Ports, type Proxy } from "./http2-peers.js";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const DIST = join(ROOT, "dist", "bench");
-const NGINX = ["/usr/sbin/nginx", "/usr/bin/nginx"].find((path) => existsSync(path));
-const PEERS = ["nginx", "wsgate"] as const;
-type PeerName = (typeof PEERS)[number];
 const PARTS = ["requests", "tunnels"] as const;
 type Part = (typeof PARTS)[number];
 
@@ -86,128 +70,6 @@ function parseOptions(argv: readonly string[]): Options {
   return { seconds, peers, only: list("--only", PARTS) };
 }
 
-// ---------------------------------------------------------------- the proxies
-
-interface Ports {
-  readonly h2c: number;
-  readonly h1: number;
-  readonly tls: number;
-}
-
-/**
- * One server with three addresses: h2c (`listen … http2` on a plain address: prior knowledge),
- * plain HTTP/1.1, and TLS with h2 by ALPN; `return 200`, a proxied GET with upstream keep-alive,
- * and WebSocket upgrades to the backend. Debian's nginx 1.22 predates `http2 on`, so both read the
- * `listen` parameter (wsgate warns that it is deprecated, as nginx 1.28 does).
- */
-function http2Config(peer: PeerName, ports: Ports, backend: number, prefix: string): string {
-  return `worker_processes 1;
-worker_rlimit_nofile ${NOFILE};
-pid logs/nginx.pid;
-error_log logs/error.log error;
-events {
-    worker_connections ${NOFILE};
-}
-http {
-    access_log off;
-    # nginx's default (1000) ends an HTTP/2 connection every 1000 streams: h2load would count the
-    # streams in flight then as failed.
-    keepalive_requests 1000000;
-    map $http_upgrade $connection_upgrade {
-        default upgrade;
-        '' close;
-    }
-    upstream backend {
-        server 127.0.0.1:${backend};
-        keepalive 32;
-    }
-    server {
-        listen 127.0.0.1:${ports.h2c} http2;
-        listen 127.0.0.1:${ports.h1};
-        listen 127.0.0.1:${ports.tls} ssl http2;
-        ssl_certificate ${join(prefix, "cert.pem")};
-        ssl_certificate_key ${join(prefix, "key.pem")};
-${peer === "wsgate" ? "        wsgate_http2_websocket on;\n" : ""}        location = /return {
-            return 200 "ok\\n";
-        }
-        location = /proxy {
-            proxy_pass http://backend;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }
-        location / {
-            proxy_pass http://backend;
-            proxy_http_version 1.1;
-            proxy_set_header Upgrade $http_upgrade;
-            proxy_set_header Connection $connection_upgrade;
-        }
-    }
-}
-`;
-}
-
-interface Proxy {
-  readonly ports: Ports;
-  readonly pid: number | undefined;
-  readonly child: ChildProcess;
-  /** Stops it; returns its error-log and stderr lines. */
-  stop(): Promise<string[]>;
-}
-
-async function startProxy(peer: PeerName, backend: number): Promise<Proxy> {
-  const prefix = mkdtempSync(join(tmpdir(), `wsgate-bench-h2-${peer}-`));
-  mkdirSync(join(prefix, "logs"));
-  execFileSync(
-    "openssl",
-    [
-      ...["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"],
-      ...["-subj", "/CN=localhost", "-keyout", join(prefix, "key.pem"), "-out", join(prefix, "cert.pem")],
-    ],
-    { stdio: "ignore" },
-  );
-  const ports = { h2c: await freePort(), h1: await freePort(), tls: await freePort() };
-  writeFileSync(join(prefix, "nginx.conf"), http2Config(peer, ports, backend, prefix));
-  const globals = "daemon off; master_process off;";
-  const argv =
-    peer === "nginx"
-      ? [NGINX!, "-p", prefix + "/", "-c", join(prefix, "nginx.conf"), "-g", globals]
-      : [process.execPath, join(ROOT, "bin", "wsgate.js"), "-p", prefix, "-c", "nginx.conf", "-g", globals];
-  const env = peer === "wsgate" ? withMallocTrim(process.env) : process.env;
-  const child = pinned(PROXY_CORE, argv, "ignore", env);
-  const output = lines(child, () => undefined);
-  for (const port of Object.values(ports)) await waitForPort(port, child, peer);
-  return {
-    ports,
-    pid: child.pid,
-    child,
-    stop: async () => {
-      const crashed = exited(child) ? [`${peer} had exited: code ${child.exitCode}, signal ${child.signalCode}`] : [];
-      await stop(child, "SIGTERM");
-      let log = "";
-      try {
-        log = readFileSync(join(prefix, "logs", "error.log"), "latin1");
-      } catch {
-        // no log written
-      }
-      rmSync(prefix, { recursive: true, force: true });
-      // The deprecation warning of `listen … http2` is expected: the configuration has to be 1.22's.
-      const said = (log + output.stderr()).split("\n").filter((line) => line.trim() !== "" && !/deprecated/.test(line));
-      return [...crashed, ...said];
-    },
-  };
-}
-
-function startBackend(): Promise<{ child: ChildProcess; port: number }> {
-  const child = pinned(LOAD_CORE, [process.execPath, join(DIST, "echo-backend.js"), "0", "raw"]);
-  return new Promise((resolve, reject) => {
-    const output = lines(child, (line) => {
-      const match = /^ready (\d+)$/.exec(line);
-      if (match) resolve({ child, port: Number(match[1]) });
-    });
-    child.once("exit", () => reject(new Error(`backend exited: ${output.stderr()}`)));
-  });
-}
-
 // ---------------------------------------------------------------- measurements
 
 /** One measured figure set: the work done, the proxy's CPU over it, latencies. */
@@ -215,9 +77,17 @@ export interface Measure {
   readonly count: number;
   readonly perSecond: number;
   readonly proxyCpuS: number;
+  /** The measured window's length, for the proxy's share of its core. */
+  readonly windowS: number;
   readonly p50us: number;
   readonly p99us: number;
   readonly problems: string[];
+}
+
+/** What h2load asks for: a URL, over HTTP/2 unless `h1`. */
+interface Target {
+  readonly url: string;
+  readonly h1?: boolean;
 }
 
 /** A child's whole run to its exit, with a deadline; its stdout and stderr. */
@@ -234,9 +104,12 @@ async function runToExit(child: ChildProcess, deadlineMs: number, onLine: (line:
 }
 
 /** h2load for `seconds` after a 1-second warm-up run; the proxy's CPU over the measured run only. */
-async function h2loadPhase(h2load: string, url: string, proxy: Proxy, seconds: number): Promise<Measure> {
+async function h2loadPhase(h2load: string, target: Target, proxy: Proxy, seconds: number): Promise<Measure> {
+  const { url, h1 } = target;
+  // HTTP/2: 10 connections × 10 streams; HTTP/1.1: 100 connections, one request at a time on each.
+  const shape = h1 ? { clients: 100, streams: 1, h1 } : { clients: 10, streams: 10 };
   const run = (runSeconds: number, logFile?: string): ChildProcess =>
-    pinned(LOAD_CORE, [h2load, ...h2loadArgs({ url, clients: 10, streams: 10, seconds: runSeconds, logFile })]);
+    pinned(LOAD_CORE, [h2load, ...h2loadArgs({ url, ...shape, seconds: runSeconds, logFile })]);
   await runToExit(run(1), 60_000);
   const logFile = join(mkdtempSync(join(tmpdir(), "wsgate-bench-h2load-")), "requests.log");
   const cpu0 = cpuSeconds(proxy.pid);
@@ -250,9 +123,19 @@ async function h2loadPhase(h2load: string, url: string, proxy: Proxy, seconds: n
   const problems: string[] = [];
   const bad = summary.failed + summary.errored + summary.timeout;
   if (bad > 0) problems.push(`${url}: ${bad} requests failed, errored or timed out`);
-  if (summary.status2xx !== summary.done) problems.push(`${url}: ${summary.done - summary.status2xx} answers not 2xx`);
+  // h2load may count a response that ended after the window among the 2xx, never among "done".
+  if (summary.done > summary.status2xx) problems.push(`${url}: ${summary.done - summary.status2xx} answers not 2xx`);
   const [p50, p99] = percentiles(durations, 50, 99);
-  return { count: summary.succeeded, perSecond: summary.perSecond, proxyCpuS, p50us: p50!, p99us: p99!, problems };
+  const windowS = summary.elapsedS;
+  return {
+    count: summary.succeeded,
+    perSecond: summary.perSecond,
+    proxyCpuS,
+    windowS,
+    p50us: p50!,
+    p99us: p99!,
+    problems,
+  };
 }
 
 type Json = Record<string, number | string | undefined>;
@@ -278,53 +161,96 @@ async function loadPhase(argv: readonly string[], proxy: Proxy, seconds: number)
     count: Number(result["trips"]),
     perSecond: Number(result["perSecond"]),
     proxyCpuS,
+    windowS: Number(result["elapsedS"]),
     p50us: Number(result["p50us"]),
     p99us: Number(result["p99us"]),
     problems,
   };
 }
 
-const NOTHING: Measure = { count: NaN, perSecond: NaN, proxyCpuS: NaN, p50us: NaN, p99us: NaN, problems: [] };
+const NOTHING: Measure = {
+  count: NaN,
+  perSecond: NaN,
+  proxyCpuS: NaN,
+  windowS: NaN,
+  p50us: NaN,
+  p99us: NaN,
+  problems: [],
+};
 
 /** What is measured, by label, for one peer (a label missing: not measured for that peer). */
 type PeerFigures = Map<string, Measure>;
 
-async function benchmarkPeer(peer: PeerName, options: Options, h2load: string | undefined): Promise<PeerFigures> {
-  const figures: PeerFigures = new Map();
+/** One workload: a label, and how to measure it through a proxy (undefined: not for this peer). */
+interface Workload {
+  readonly label: string;
+  readonly run: (peer: PeerName, proxy: Proxy) => Promise<Measure> | undefined;
+}
+
+function workloads(options: Options, h2load: string | undefined): Workload[] {
+  const out: Workload[] = [];
+  const { seconds } = options;
+  if (options.only.includes("requests") && h2load) {
+    const request = (label: string, target: (ports: Ports) => Target): Workload => ({
+      label,
+      run: (_peer, proxy) => h2loadPhase(h2load, target(proxy.ports), proxy, seconds),
+    });
+    out.push(
+      request("h2c return 200", ({ h2c }) => ({ url: `http://127.0.0.1:${h2c}/return` })),
+      request("h2c proxied GET", ({ h2c }) => ({ url: `http://127.0.0.1:${h2c}/proxy` })),
+      request("h2 (TLS) return 200", ({ tls }) => ({ url: `https://127.0.0.1:${tls}/return` })),
+      request("HTTP/1.1 return 200", ({ h1 }) => ({ url: `http://127.0.0.1:${h1}/return`, h1: true })),
+      request("HTTP/1.1 proxied GET", ({ h1 }) => ({ url: `http://127.0.0.1:${h1}/proxy`, h1: true })),
+    );
+  }
+  if (options.only.includes("tunnels")) {
+    out.push({
+      label: "HTTP/1.1 tunnels",
+      run: (_peer, proxy) =>
+        loadPhase([join(DIST, "load.js"), "rtt", String(proxy.ports.h1), "connections=100", "size=64"], proxy, seconds),
+    });
+    out.push({
+      label: "RFC 8441 tunnels",
+      run: (peer, proxy) =>
+        peer === "nginx"
+          ? undefined
+          : loadPhase(
+              [join(DIST, "h2-tunnels.js"), String(proxy.ports.h2c), "connections=10", "streams=10", "size=64"],
+              proxy,
+              seconds,
+            ),
+    });
+  }
+  return out;
+}
+
+/**
+ * Every proxy started at once (each on core 0: the one not under load idles), then each workload
+ * through each peer in turn, so that a slow minute of a shared machine lands on both alike.
+ */
+async function benchmark(options: Options, h2load: string | undefined): Promise<Map<PeerName, PeerFigures>> {
+  const all = new Map<PeerName, PeerFigures>(options.peers.map((peer) => [peer, new Map()]));
   const backend = await startBackend();
-  const say = (text: string): boolean => process.stderr.write(`bench: ${peer}: ${text}\n`);
-  let proxy: Proxy | undefined;
-  const problems: string[] = [];
+  const proxies = new Map<PeerName, Proxy>();
   try {
-    proxy = await startProxy(peer, backend.port);
-    const { h2c, h1, tls } = proxy.ports;
-    if (options.only.includes("requests") && h2load) {
-      for (const [label, url] of [
-        ["h2c return 200", `http://127.0.0.1:${h2c}/return`],
-        ["h2c proxied GET", `http://127.0.0.1:${h2c}/proxy`],
-        ["h2 (TLS) return 200", `https://127.0.0.1:${tls}/return`],
-      ] as const) {
-        say(label);
-        figures.set(label, await h2loadPhase(h2load, url, proxy, options.seconds));
-      }
-    }
-    if (options.only.includes("tunnels")) {
-      say("HTTP/1.1 tunnels");
-      const h1Args = [join(DIST, "load.js"), "rtt", String(h1), "connections=100", "size=64"];
-      figures.set("HTTP/1.1 tunnels", await loadPhase(h1Args, proxy, options.seconds));
-      if (peer === "wsgate") {
-        say("RFC 8441 tunnels");
-        const h2Args = [join(DIST, "h2-tunnels.js"), String(h2c), "connections=10", "streams=10", "size=64"];
-        figures.set("RFC 8441 tunnels", await loadPhase(h2Args, proxy, options.seconds));
+    for (const peer of options.peers) proxies.set(peer, await startProxy(peer, backend.port));
+    for (const workload of workloads(options, h2load)) {
+      for (const [peer, proxy] of proxies) {
+        const measuring = workload.run(peer, proxy);
+        if (!measuring) continue;
+        process.stderr.write(`bench: ${peer}: ${workload.label}\n`);
+        all.get(peer)!.set(workload.label, await measuring);
       }
     }
   } finally {
-    if (proxy) problems.push(...(await proxy.stop()));
+    for (const [peer, proxy] of proxies) {
+      // What the proxy said in its error log or on stderr goes in the report's problems.
+      const problems = await proxy.stop();
+      if (problems.length > 0) all.get(peer)!.set("(the proxy's log)", { ...NOTHING, problems });
+    }
     await stop(backend.child);
   }
-  // What the proxy said in its error log or on stderr goes in the report's problems.
-  if (problems.length > 0) figures.set("(the proxy's log)", { ...NOTHING, problems });
-  return figures;
+  return all;
 }
 
 // ---------------------------------------------------------------- report
@@ -345,6 +271,7 @@ export function report(all: ReadonlyMap<PeerName, PeerFigures>, options: Options
     ["per second", (m) => m?.perSecond, 0],
     ["proxy CPU µs per unit", cpuUs, 1],
     ["per proxy core-second", (m) => 1e6 / (cpuUs(m) ?? NaN), 0],
+    ["proxy CPU % of its core", (m) => (m ? (m.proxyCpuS / m.windowS) * 100 : undefined), 0],
     ["p50 latency µs", (m) => m?.p50us, 0],
     ["p99 latency µs", (m) => m?.p99us, 0],
   ];
@@ -387,8 +314,7 @@ async function main(): Promise<void> {
   if (!h2load && options.only.includes("requests"))
     process.stderr.write("bench: no h2load (scripts/install-bench-deps.sh installs it); leaving out the requests\n");
   const started = Date.now();
-  const all = new Map<PeerName, PeerFigures>();
-  for (const peer of options.peers) all.set(peer, await benchmarkPeer(peer, options, h2load));
+  const all = await benchmark(options, h2load);
   process.stdout.write(report(all, options));
   process.stderr.write(`bench: done in ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
 }
