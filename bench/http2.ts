@@ -9,7 +9,7 @@
  *   node dist/bench/http2.js [--seconds S] [--peers nginx,wsgate] [--only requests,tunnels]
  *
  * requests: h2load (scripts/install-bench-deps.sh) with 10 connections × 10
- *   streams for S seconds, after a 1-second warm-up run, against `return 200`
+ *   streams for S seconds, after a 2-second warm-up run, against `return 200`
  *   and a proxied GET (upstream keep-alive), in clear text (h2c, prior
  *   knowledge) and over TLS (h2 by ALPN): requests/s, the proxy's CPU per
  *   request (user+sys of /proc/PID/stat over h2load's run), p50/p99 latency
@@ -103,14 +103,15 @@ async function runToExit(child: ChildProcess, deadlineMs: number, onLine: (line:
   return { code, stdout: out, stderr: output.stderr() };
 }
 
-/** h2load for `seconds` after a 1-second warm-up run; the proxy's CPU over the measured run only. */
+/** h2load for `seconds` after a 2-second warm-up run; the proxy's CPU over the measured run only. */
 async function h2loadPhase(h2load: string, target: Target, proxy: Proxy, seconds: number): Promise<Measure> {
   const { url, h1 } = target;
   // HTTP/2: 10 connections × 10 streams; HTTP/1.1: 100 connections, one request at a time on each.
   const shape = h1 ? { clients: 100, streams: 1, h1 } : { clients: 10, streams: 10 };
   const run = (runSeconds: number, logFile?: string): ChildProcess =>
     pinned(LOAD_CORE, [h2load, ...h2loadArgs({ url, ...shape, seconds: runSeconds, logFile })]);
-  await runToExit(run(1), 60_000);
+  // Two seconds of warm-up: a freshly started wsgate is still compiling its hot paths after one.
+  await runToExit(run(2), 60_000);
   const logFile = join(mkdtempSync(join(tmpdir(), "wsgate-bench-h2load-")), "requests.log");
   const cpu0 = cpuSeconds(proxy.pid);
   const done = await runToExit(run(seconds, logFile), (seconds + 60) * 1000);
@@ -293,7 +294,7 @@ export function report(all: ReadonlyMap<PeerName, PeerFigures>, options: Options
     [...all.get(peer)!.values()].flatMap((m) => m.problems.map((line) => `- ${peer}: ${line}`)),
   );
   return [
-    `${options.seconds} s per measurement (after 1 s of warm-up); peers: ${peers.join(", ")}; ` +
+    `${options.seconds} s per measurement (after 2 s of warm-up for requests, 1 s for tunnels); peers: ${peers.join(", ")}; ` +
       "unit: a request (h2load rows), a 64-byte round trip (tunnel rows); nginx's RFC 8441 row is its HTTP/1.1 tunnel",
     "",
     `| ${header.join(" | ")} |`,
