@@ -6,10 +6,12 @@
  * byte for byte, as bench/load.ts does for HTTP/1.1 tunnels), the next out.
  *
  *   node dist/bench/h2-tunnels.js PORT [connections=10] [streams=10] [size=64] [seconds=5] [warmup=1] [backend=raw]
+ *   node dist/bench/h2-tunnels.js PORT mode=idle [connections=20] [streams=100]   open, hold, echo once on a stdin line
  *
  * Output as bench/load.ts's: {"event":"go"} when the measured window starts,
  * then {"event":"result",…} with round trips, rate, p50/p99 latency and the
- * generator's own CPU over the window.
+ * generator's own CPU over the window. In idle mode: {"event":"opened",…} once
+ * every tunnel is open, then {"event":"result",…} with how many echoed.
  */
 
 import { connect, type ClientHttp2Session, type ClientHttp2Stream } from "node:http2";
@@ -81,9 +83,15 @@ interface Options {
   readonly backend: BackendKind;
 }
 
-export async function tunnels(options: Options): Promise<object> {
-  const frame = clientFrame(options.size);
-  const reply = echoOf(options.size, options.backend);
+interface Opened {
+  readonly sessions: ClientHttp2Session[];
+  readonly streams: ClientHttp2Stream[];
+  readonly failed: number;
+  readonly firstError: string | undefined;
+}
+
+/** `connections` sessions with `streams` tunnels each, the sessions opened in parallel; failures counted. */
+async function openAll(options: Pick<Options, "port" | "connections" | "streams">): Promise<Opened> {
   const sessions: ClientHttp2Session[] = [];
   const streams: ClientHttp2Stream[] = [];
   let failed = 0;
@@ -107,6 +115,14 @@ export async function tunnels(options: Options): Promise<object> {
       }
     }),
   );
+  return { sessions, streams, failed, firstError };
+}
+
+/** Closed loop of one frame per tunnel: round trips/s and latency over the window. */
+export async function tunnels(options: Options): Promise<object> {
+  const frame = clientFrame(options.size);
+  const reply = echoOf(options.size, options.backend);
+  const { sessions, streams, failed, firstError } = await openAll(options);
   let trips = 0;
   let errors = 0;
   let closed = 0;
@@ -165,6 +181,64 @@ export async function tunnels(options: Options): Promise<object> {
   return result;
 }
 
+/**
+ * Open the tunnels and hold them idle; once a line arrives on stdin (or at once with stdin closed),
+ * every tunnel sends one frame and must get its echo back intact within `timeoutS` — as
+ * bench/load.ts's idle mode does for HTTP/1.1 tunnels, so the caller can read the proxy's memory
+ * between "opened" and the echoes.
+ */
+export async function idle(options: Options & { timeoutS: number }): Promise<object> {
+  const { sessions, streams, failed, firstError } = await openAll(options);
+  let closedWhileIdle = 0;
+  let idling = true;
+  for (const stream of streams)
+    stream.once("close", () => {
+      if (idling) closedWhileIdle++;
+    });
+  emit("opened", { opened: streams.length, connections: sessions.length, failed, firstError });
+  await new Promise<void>((resolve) => {
+    process.stdin.once("data", () => resolve());
+    process.stdin.once("end", () => resolve());
+    process.stdin.once("error", () => resolve());
+  });
+  idling = false;
+  process.stdin.pause();
+  const frame = clientFrame(16);
+  const reply = echoOf(16, options.backend);
+  let mismatches = 0;
+  const outcomes = await Promise.all(
+    streams.map(
+      (stream) =>
+        new Promise<boolean>((resolve) => {
+          const reader = new EchoReader(reply);
+          const timer = setTimeout(() => done(false), options.timeoutS * 1000);
+          const done = (ok: boolean): void => {
+            clearTimeout(timer);
+            mismatches += reader.mismatches;
+            resolve(ok && reader.mismatches === 0);
+          };
+          stream.on("data", (chunk: Buffer) => {
+            if (reader.push(chunk) > 0) done(true);
+          });
+          if (stream.destroyed) return done(false);
+          stream.write(frame);
+        }),
+    ),
+  );
+  const result = {
+    requested: options.connections * options.streams,
+    opened: streams.length,
+    failed,
+    firstError,
+    closedWhileIdle,
+    echoed: outcomes.filter(Boolean).length,
+    mismatches,
+  };
+  emit("result", result);
+  for (const session of sessions) session.destroy();
+  return result;
+}
+
 async function main(argv: readonly string[]): Promise<void> {
   const [portText, ...rest] = argv;
   const pairs = new Map(rest.map((pair) => pair.split("=", 2) as [string, string]));
@@ -177,7 +251,7 @@ async function main(argv: readonly string[]): Promise<void> {
   if (!Number.isInteger(port) || port <= 0) throw new Error(`bad port ${String(portText)}`);
   const backend = (pairs.get("backend") ?? "raw") as BackendKind;
   if (backend !== "ws" && backend !== "raw") throw new Error(`bad backend=${String(backend)}`);
-  await tunnels({
+  const options: Options = {
     port,
     backend,
     connections: num("connections", 10),
@@ -185,7 +259,9 @@ async function main(argv: readonly string[]): Promise<void> {
     size: num("size", 64),
     seconds: num("seconds", 5),
     warmup: num("warmup", 1),
-  });
+  };
+  if (pairs.get("mode") === "idle") await idle({ ...options, timeoutS: num("timeout", 20) });
+  else await tunnels(options);
 }
 
 if (process.argv[1]?.endsWith("h2-tunnels.js")) {

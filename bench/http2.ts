@@ -6,7 +6,7 @@
  * through one, then the other, so a slow minute of a shared machine lands on
  * both. bench/RESULTS.md ("HTTP/2") has the method and the figures.
  *
- *   node dist/bench/http2.js [--seconds S] [--peers nginx,wsgate] [--only requests,tunnels]
+ *   node dist/bench/http2.js [--seconds S] [--peers nginx,wsgate] [--only requests,tunnels,idle] [--idle N]
  *
  * requests: h2load (scripts/install-bench-deps.sh) with 10 connections × 10
  *   streams for S seconds, after a 2-second warm-up run, against `return 200`
@@ -21,6 +21,10 @@
  *   (bench/load.ts rtt); nginx has no RFC 8441, so its figure is its
  *   HTTP/1.1 tunnel: round trips/s, the proxy's CPU per round trip, and the
  *   round trips one core of the proxy carries per second.
+ * idle: N idle tunnels (--idle, 2000) through a freshly started proxy, over
+ *   HTTP/1.1 through both and over RFC 8441 (100 streams a connection)
+ *   through wsgate: the proxy's RSS growth per tunnel; then every tunnel
+ *   must echo once.
  */
 
 import type { ChildProcess } from "node:child_process";
@@ -28,19 +32,22 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { durationsFromLog, findH2load, h2loadArgs, parseH2loadSummary, percentiles } from "./h2load.js";
-import { LOAD_CORE, cpuSeconds, killAll, killChildrenOnExit, lines, pinned, stop } from "./processes.js";
+import { LOAD_CORE, cpuSeconds, killAll, killChildrenOnExit, lines, pinned, statusKb, stop } from "./processes.js";
 import { DIST, NGINX, PEERS, startBackend, startProxy, type PeerName, type Ports, type Proxy } from "./http2-peers.js";
 
-const PARTS = ["requests", "tunnels"] as const;
+const PARTS = ["requests", "tunnels", "idle"] as const;
 type Part = (typeof PARTS)[number];
 
 interface Options {
   readonly seconds: number;
   readonly peers: readonly PeerName[];
   readonly only: readonly Part[];
+  /** Idle tunnels to open for the memory figure. */
+  readonly idle: number;
 }
 
-const USAGE = "usage: node dist/bench/http2.js [--seconds S] [--peers nginx,wsgate] [--only requests,tunnels]";
+const USAGE =
+  "usage: node dist/bench/http2.js [--seconds S] [--peers nginx,wsgate] [--only requests,tunnels,idle] [--idle N]";
 
 function parseOptions(argv: readonly string[]): Options {
   const values = new Map<string, string>();
@@ -50,7 +57,8 @@ function parseOptions(argv: readonly string[]): Options {
       process.stdout.write(USAGE + "\n");
       process.exit(0);
     }
-    if (!["--seconds", "--peers", "--only"].includes(flag)) throw new Error(`unknown option ${flag}\n${USAGE}`);
+    if (!["--seconds", "--peers", "--only", "--idle"].includes(flag))
+      throw new Error(`unknown option ${flag}\n${USAGE}`);
     const value = argv[i + 1];
     if (value === undefined) throw new Error(`${flag} needs a value`);
     values.set(flag, value);
@@ -67,7 +75,10 @@ function parseOptions(argv: readonly string[]): Options {
     process.stderr.write("bench: no nginx at /usr/sbin/nginx or /usr/bin/nginx; leaving it out\n");
     peers = peers.filter((peer) => peer !== "nginx");
   }
-  return { seconds, peers, only: list("--only", PARTS) };
+  // A multiple of 100: the RFC 8441 tunnels are opened 100 to a connection.
+  const idle = Math.max(100, Math.round(Number(values.get("--idle") ?? 2000) / 100) * 100);
+  if (!Number.isFinite(idle)) throw new Error("--idle: not a number");
+  return { seconds, peers, only: list("--only", PARTS), idle };
 }
 
 // ---------------------------------------------------------------- measurements
@@ -81,6 +92,9 @@ export interface Measure {
   readonly windowS: number;
   readonly p50us: number;
   readonly p99us: number;
+  /** Idle tunnels: the proxy's RSS growth per tunnel, and how many echoed afterwards. */
+  readonly kbPerUnit?: number;
+  readonly echoed?: number;
   readonly problems: string[];
 }
 
@@ -182,10 +196,49 @@ const NOTHING: Measure = {
 /** What is measured, by label, for one peer (a label missing: not measured for that peer). */
 type PeerFigures = Map<string, Measure>;
 
+/**
+ * Open N idle tunnels through a proxy, its RSS before and 1 s after, then every tunnel must echo
+ * once (as bench/run.ts's idle phase): kbPerUnit is the growth per open tunnel.
+ */
+async function idlePhase(argv: readonly string[], proxy: Proxy): Promise<Measure> {
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const rss0 = statusKb(proxy.pid, "VmRSS");
+  let rss1 = NaN;
+  let opened = 0;
+  let result: Json | undefined;
+  const child = pinned(LOAD_CORE, [process.execPath, ...argv, "backend=raw"], "pipe");
+  child.stdin!.on("error", () => undefined);
+  const done = await runToExit(child, 180_000, (line) => {
+    const event = JSON.parse(line) as Json;
+    if (event["event"] === "opened") {
+      opened = Number(event["opened"]);
+      // Let the proxy settle before reading its memory, then ask for the echoes.
+      setTimeout(() => {
+        rss1 = statusKb(proxy.pid, "VmRSS");
+        child.stdin!.end("echo\n");
+      }, 1000);
+    } else if (event["event"] === "result") result = event;
+  });
+  if (!result) throw new Error(`${argv[0]} idle failed (exit ${done.code}): ${done.stderr.trim()}`);
+  const echoed = Number(result["echoed"]);
+  const problems = ["failed", "closedWhileIdle", "mismatches"]
+    .filter((key) => Number(result![key] ?? 0) > 0)
+    .map(
+      (key) => `${argv[0]} idle: ${key}=${result![key]}${result!["firstError"] ? ` (${result!["firstError"]})` : ""}`,
+    );
+  if (echoed < opened) problems.push(`${argv[0]} idle: ${opened - echoed} of ${opened} tunnels did not echo`);
+  const kbPerUnit = opened > 0 ? (rss1 - rss0) / opened : NaN;
+  return { ...NOTHING, count: opened, kbPerUnit, echoed, problems };
+}
+
 /** One workload: a label, and how to measure it through a proxy (undefined: not for this peer). */
 interface Workload {
   readonly label: string;
-  readonly run: (peer: PeerName, proxy: Proxy) => Promise<Measure> | undefined;
+  /** Measured on a freshly started proxy (memory: the workloads before grew its heap). */
+  readonly fresh?: boolean;
+  /** RFC 8441, which nginx does not have. */
+  readonly wsgateOnly?: boolean;
+  readonly run: (proxy: Proxy) => Promise<Measure>;
 }
 
 function workloads(options: Options, h2load: string | undefined): Workload[] {
@@ -194,7 +247,7 @@ function workloads(options: Options, h2load: string | undefined): Workload[] {
   if (options.only.includes("requests") && h2load) {
     const request = (label: string, target: (ports: Ports) => Target): Workload => ({
       label,
-      run: (_peer, proxy) => h2loadPhase(h2load, target(proxy.ports), proxy, seconds),
+      run: (proxy) => h2loadPhase(h2load, target(proxy.ports), proxy, seconds),
     });
     out.push(
       request("h2c return 200", ({ h2c }) => ({ url: `http://127.0.0.1:${h2c}/return` })),
@@ -207,19 +260,36 @@ function workloads(options: Options, h2load: string | undefined): Workload[] {
   if (options.only.includes("tunnels")) {
     out.push({
       label: "HTTP/1.1 tunnels",
-      run: (_peer, proxy) =>
+      run: (proxy) =>
         loadPhase([join(DIST, "load.js"), "rtt", String(proxy.ports.h1), "connections=100", "size=64"], proxy, seconds),
     });
     out.push({
       label: "RFC 8441 tunnels",
-      run: (peer, proxy) =>
-        peer === "nginx"
-          ? undefined
-          : loadPhase(
-              [join(DIST, "h2-tunnels.js"), String(proxy.ports.h2c), "connections=10", "streams=10", "size=64"],
-              proxy,
-              seconds,
-            ),
+      wsgateOnly: true,
+      run: (proxy) =>
+        loadPhase(
+          [join(DIST, "h2-tunnels.js"), String(proxy.ports.h2c), "connections=10", "streams=10", "size=64"],
+          proxy,
+          seconds,
+        ),
+    });
+  }
+  if (options.only.includes("idle")) {
+    const n = options.idle;
+    out.push({
+      label: "idle HTTP/1.1 tunnels",
+      fresh: true,
+      run: (proxy) => idlePhase([join(DIST, "load.js"), "idle", String(proxy.ports.h1), `connections=${n}`], proxy),
+    });
+    out.push({
+      label: "idle RFC 8441 tunnels",
+      fresh: true,
+      wsgateOnly: true,
+      run: (proxy) =>
+        idlePhase(
+          [join(DIST, "h2-tunnels.js"), String(proxy.ports.h2c), "mode=idle", `connections=${n / 100}`, "streams=100"],
+          proxy,
+        ),
     });
   }
   return out;
@@ -233,22 +303,28 @@ async function benchmark(options: Options, h2load: string | undefined): Promise<
   const all = new Map<PeerName, PeerFigures>(options.peers.map((peer) => [peer, new Map()]));
   const backend = await startBackend();
   const proxies = new Map<PeerName, Proxy>();
+  const said = new Map<PeerName, string[]>(options.peers.map((peer) => [peer, []]));
   try {
     for (const peer of options.peers) proxies.set(peer, await startProxy(peer, backend.port));
     for (const workload of workloads(options, h2load)) {
-      for (const [peer, proxy] of proxies) {
-        const measuring = workload.run(peer, proxy);
-        if (!measuring) continue;
+      for (const peer of options.peers) {
+        if (workload.wsgateOnly && peer !== "wsgate") continue;
+        let proxy = proxies.get(peer)!;
+        if (workload.fresh) {
+          proxies.delete(peer);
+          said.get(peer)!.push(...(await proxy.stop()));
+          proxy = await startProxy(peer, backend.port);
+          proxies.set(peer, proxy);
+        }
         process.stderr.write(`bench: ${peer}: ${workload.label}\n`);
-        all.get(peer)!.set(workload.label, await measuring);
+        all.get(peer)!.set(workload.label, await workload.run(proxy));
       }
     }
   } finally {
-    for (const [peer, proxy] of proxies) {
-      // What the proxy said in its error log or on stderr goes in the report's problems.
-      const problems = await proxy.stop();
+    for (const [peer, proxy] of proxies) said.get(peer)!.push(...(await proxy.stop()));
+    // What the proxies said in their error logs or on stderr goes in the report's problems.
+    for (const [peer, problems] of said)
       if (problems.length > 0) all.get(peer)!.set("(the proxy's log)", { ...NOTHING, problems });
-    }
     await stop(backend.child);
   }
   return all;
@@ -275,19 +351,21 @@ export function report(all: ReadonlyMap<PeerName, PeerFigures>, options: Options
     ["proxy CPU % of its core", (m) => (m ? (m.proxyCpuS / m.windowS) * 100 : undefined), 0],
     ["p50 latency µs", (m) => m?.p50us, 0],
     ["p99 latency µs", (m) => m?.p99us, 0],
+    ["proxy memory KB per idle tunnel", (m) => m?.kbPerUnit, 1],
+    ["tunnels echoing afterwards", (m) => m?.echoed, 0],
   ];
   for (const label of labels) {
     for (const [figure, value, digits] of rowsOf) {
       // nginx has no RFC 8441: its HTTP/1.1 tunnel stands beside wsgate's RFC 8441 tunnel.
       const source = (peer: PeerName): Measure | undefined =>
         all.get(peer)!.get(label) ??
-        (label === "RFC 8441 tunnels" && peer === "nginx" ? all.get(peer)!.get("HTTP/1.1 tunnels") : undefined);
+        (peer === "nginx" ? all.get(peer)!.get(label.replace("RFC 8441", "HTTP/1.1")) : undefined);
       const cells = peers.map((peer) => fixed(value(source(peer)), digits));
       if (peers.length === 2) {
         const ratio = (value(source("wsgate")) ?? NaN) / (value(source("nginx")) ?? NaN);
         cells.push(Number.isFinite(ratio) ? `${ratio.toFixed(2)}x` : "-");
       }
-      rows.push([label, figure, ...cells]);
+      if (cells.slice(0, peers.length).some((text) => text !== "-")) rows.push([label, figure, ...cells]);
     }
   }
   const problems = peers.flatMap((peer) =>

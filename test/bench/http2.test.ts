@@ -4,7 +4,7 @@
  * h2load 1.52 printed), the percentiles, and the RFC 8441 load generator
  * (bench/h2-tunnels.ts), run for a fraction of a second through a real wsgate
  * with `wsgate_http2_websocket on` to the raw echo backend: tunnels open and
- * every echoed byte matches. When a server does not offer extended CONNECT,
+ * every echoed byte matches, in the closed loop and after idling. When a server does not offer extended CONNECT,
  * the generator says so instead of measuring nothing.
  */
 
@@ -147,6 +147,20 @@ describe("HTTP/2 benchmark: the RFC 8441 load generator", () => {
     assert.equal(result["errors"], 0);
     assert.equal(result["closed"], 0);
     assert.ok(Number(result["p99us"]) >= Number(result["p50us"]));
+  });
+
+  test("idle mode: the tunnels open, and with stdin closed every one echoes once", async () => {
+    const { code, events, stderr } = await runTunnels([String(ports[0]), "mode=idle", "connections=2", "streams=5"]);
+    assert.equal(code, 0, stderr);
+    assert.deepEqual(
+      events.map((event) => event["event"]),
+      ["opened", "result"],
+    );
+    assert.equal(events[0]!["opened"], 10);
+    const result = events[1]!;
+    assert.equal(result["echoed"], 10);
+    assert.equal(result["mismatches"], 0);
+    assert.equal(result["closedWhileIdle"], 0);
   });
 
   test("a server without SETTINGS_ENABLE_CONNECT_PROTOCOL: the generator fails and says why", async () => {
