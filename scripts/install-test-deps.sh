@@ -1,30 +1,45 @@
 #!/usr/bin/env bash
-# What the tests need beyond npm packages: Debian's nginx (package nginx-light),
-# to run the same configurations under nginx and wsgate (test/support/nginx.ts).
+# What the tests need beyond npm packages, from Debian: nginx (package
+# nginx-light), to run the same configurations under nginx and wsgate
+# (test/support/nginx.ts), and Chromium (package chromium), the real browser
+# of test/browser/ (test/support/chromium.ts, driven by playwright-core).
 #
-# Idempotent: does nothing when nginx is already installed. Installs it when
-# missing and we are root with apt-get (apt-get update only when the package
-# lists do not know nginx-light yet, or the install failed without one).
-# Otherwise prints why not and exits 0: the tests that need nginx then skip
-# and say so. Never leaves an nginx service running: the package's own start
-# is refused through policy-rc.d, and an nginx the install started anyway is
+# Idempotent: does nothing for a package already installed. Installs what is
+# missing when we are root with apt-get (apt-get update only when the package
+# lists do not know the package yet, or the install failed without one).
+# Otherwise prints why not and exits 0: the tests that need it then skip and
+# say so. Never leaves an nginx service running: the package's own start is
+# refused through policy-rc.d, and an nginx the install started anyway is
 # stopped by its pid.
 set -euo pipefail
 
 have_nginx() {
   command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]
 }
+have_chromium() {
+  [ -x /usr/bin/chromium ]
+}
 
-if have_nginx; then
+# Package, then the tests that skip without it.
+missing=()
+if ! have_nginx; then missing+=("nginx-light:the tests that compare with nginx"); fi
+if ! have_chromium; then missing+=("chromium:the browser tests (test/browser/)"); fi
+if [ "${#missing[@]}" = 0 ]; then
   exit 0
 fi
-if [ "$(id -u)" != "0" ]; then
-  echo "install-test-deps: nginx is missing and we are not root, so it is not installed; the tests that compare with nginx will be skipped" >&2
+
+skipped() {
+  local entry
+  for entry in "${missing[@]}"; do
+    echo "install-test-deps: ${entry%%:*} is missing and $1; ${entry#*:} will be skipped" >&2
+  done
   exit 0
+}
+if [ "$(id -u)" != "0" ]; then
+  skipped "we are not root, so it is not installed"
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
-  echo "install-test-deps: nginx is missing and there is no apt-get to install nginx-light; the tests that compare with nginx will be skipped" >&2
-  exit 0
+  skipped "there is no apt-get to install it"
 fi
 
 export DEBIAN_FRONTEND=noninteractive
@@ -51,27 +66,32 @@ cleanup() {
 trap cleanup EXIT
 
 candidate() {
-  apt-cache policy nginx-light 2>/dev/null | awk '/Candidate:/ { print $2 }'
+  apt-cache policy "$1" 2>/dev/null | awk '/Candidate:/ { print $2 }'
 }
 updated=0
-if [ -z "$(candidate)" ] || [ "$(candidate)" = "(none)" ]; then
-  apt-get update -qq
-  updated=1
-fi
-install() {
-  apt-get install -y -qq --no-install-recommends nginx-light >/dev/null
+update() {
+  if [ "$updated" = 0 ]; then
+    apt-get update -qq || true
+    updated=1
+  fi
 }
-if ! install; then
-  if [ "$updated" = 1 ]; then
-    echo "install-test-deps: apt-get install nginx-light failed; the tests that compare with nginx will be skipped" >&2
-    exit 0
+install() {
+  apt-get install -y -qq --no-install-recommends "$1" >/dev/null
+}
+
+for entry in "${missing[@]}"; do
+  package="${entry%%:*}"
+  if [ -z "$(candidate "$package")" ] || [ "$(candidate "$package")" = "(none)" ]; then
+    update
   fi
-  apt-get update -qq
-  if ! install; then
-    echo "install-test-deps: apt-get install nginx-light failed; the tests that compare with nginx will be skipped" >&2
-    exit 0
+  if ! install "$package"; then
+    if [ "$updated" = 0 ]; then
+      update
+      if install "$package"; then continue; fi
+    fi
+    echo "install-test-deps: apt-get install $package failed; ${entry#*:} will be skipped" >&2
   fi
-fi
+done
 
 # If the install started nginx anyway (a policy-rc.d that was already there said yes), stop that one.
 after_pid="$(running_pid)"
@@ -85,5 +105,8 @@ if [ -n "$after_pid" ] && [ "$after_pid" != "$before_pid" ]; then
 fi
 
 if have_nginx; then
-  echo "install-test-deps: installed $(nginx -v 2>&1)" >&2
+  echo "install-test-deps: nginx: $(nginx -v 2>&1)" >&2
+fi
+if have_chromium; then
+  echo "install-test-deps: chromium: $(/usr/bin/chromium --version 2>/dev/null || echo installed)" >&2
 fi
