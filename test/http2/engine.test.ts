@@ -21,7 +21,7 @@ import {
   type RecordingBackend,
 } from "../support/backend.js";
 import { freePort, httpConf, startWsgate, type WsgateProcess } from "../support/proxy.js";
-import { h2Request, h2Session, h2WebSocket, readResponse } from "../support/h2-client.js";
+import { destroySessions, h2Request, h2Session, h2WebSocket, readResponse } from "../support/h2-client.js";
 import { until, withTimeout } from "../support/wait.js";
 import type { Socket } from "node:net";
 import { switchingProtocols } from "../e2e/wire.js";
@@ -93,6 +93,7 @@ describe("HTTP/2 (h2c with prior knowledge)", () => {
   });
 
   after(async () => {
+    destroySessions();
     await wsgate?.stop();
     await backend?.close();
   });

@@ -22,9 +22,20 @@ export interface H2Response {
   readonly body: Buffer;
 }
 
+/** Every session h2Session() opened that is not closed yet: destroySessions() ends them (a suite's after()). */
+const openSessions = new Set<ClientHttp2Session>();
+
+/** End every session still open, so that the test process can exit and wsgate's graceful stop need not wait. */
+export function destroySessions(): void {
+  for (const session of openSessions) session.destroy();
+  openSessions.clear();
+}
+
 /** A session to `url` ("http://127.0.0.1:PORT" for h2c, "https://…" for h2), its settings received. */
 export async function h2Session(url: string, options: Parameters<typeof connect>[1] = {}): Promise<ClientHttp2Session> {
   const session = connect(url, options);
+  openSessions.add(session);
+  session.once("close", () => openSessions.delete(session));
   session.on("error", () => undefined);
   await withTimeout(
     new Promise<void>((resolve, reject) => {
