@@ -150,12 +150,19 @@ export class Http2Sessions {
       stream.close(constants.NGHTTP2_REFUSED_STREAM);
       return;
     }
+    const options = { limits: srv, websocket: srv.wsgateHttp2Websocket, newKey: freshWebSocketKey };
+    const request = requestFromStream(raw, options, !stream.endAfterHeaders);
+    if (request.connectionError) {
+      // A header past large_client_header_buffers fails the connection (ngx_http_v2_connection_error()).
+      this.log(state, request.connectionError.reason);
+      // With an error, Node's final GOAWAY carries the code (goaway() then destroy() ends with NO_ERROR).
+      state.session.destroy(new Error(request.connectionError.reason), request.connectionError.code);
+      return;
+    }
     state.open++;
     state.requests++;
     stream.once("aborted", () => this.countReset(state));
     stream.once("close", () => this.streamClosed(state));
-    const options = { limits: srv, websocket: srv.wsgateHttp2Websocket, newKey: freshWebSocketKey };
-    const request = requestFromStream(raw, options, !stream.endAfterHeaders);
     const socket = new StreamSocket(stream, state.peer, {
       chunkBody: request.bodyToStreamEnd === true,
       extendedConnect: request.extendedConnect,
