@@ -12,7 +12,8 @@ import { describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import { constants } from "node:http2";
 import { listenTracked, peersWith, skipWithoutNginx, type Peer, type ScriptedBackend } from "./peers.js";
-import { clientStart, frame, FRAME, headers, rawH2, type H2Outcome } from "../support/h2-frames.js";
+import { clientStart, frame, FRAME, headers, outcome, rawH2, type H2Outcome } from "../support/h2-frames.js";
+import { exchange } from "../support/sockets.js";
 import { until } from "../support/wait.js";
 
 const skip = skipWithoutNginx();
@@ -191,5 +192,15 @@ describe("malformed HTTP/2 against nginx", { skip }, () => {
     await compare(headers(1, [...GET, ["host", "a.test"]]), answered(1));
     // nginx 1.22 and 1.28 both make :authority a Host header where it stands: a second one is a duplicate.
     await compare(headers(1, [...GET, ["host", "other.test"]]), answered(1));
+  });
+
+  test("a bad preface: 1.22 ends the h2c-only address with GOAWAY, 1.28 (and wsgate) read HTTP/1.x", async () => {
+    const bad = "PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n";
+    const fromNginx = outcome(await exchange(peers.nginx!.port, bad), true);
+    assert.equal(fromNginx.goaway, constants.NGHTTP2_PROTOCOL_ERROR);
+    // Since 1.25.1 an address with `listen … http2` (or `http2 on`) takes HTTP/2 only when the whole preface
+    // comes (ngx_http_wait_request_handler()); other bytes are HTTP/1.x, and "PRI * HTTP/2.0" is no request.
+    const fromWsgate = (await exchange(peers.wsgate!.port, bad)).toString("latin1");
+    assert.match(fromWsgate, /^HTTP\/1\.1 400 /);
   });
 });
