@@ -194,6 +194,18 @@ describe("malformed HTTP/2 against nginx", { skip }, () => {
     await compare(headers(1, [...GET, ["host", "other.test"]]), answered(1));
   });
 
+  test("an answer complete before the request body has ended: RST_STREAM NO_ERROR, logged 200", async () => {
+    const post: Fields = [[":method", "POST"], ...without(":method")];
+    const { seen: result } = await compare(headers(1, post, false), (o) => o.resets.has(1));
+    assert.deepEqual(result, { statuses: { 1: 200 }, resets: { 1: constants.NGHTTP2_NO_ERROR }, goaway: null });
+    const last = (peer: Peer): string | undefined => peer.readLog("h2.log").trim().split("\n").at(-1);
+    await until(() => last(peers.wsgate!)?.startsWith("POST"), 3000, "the access-log line");
+    assert.equal(
+      last(peers.wsgate!)!.replaceAll(String(peers.wsgate!.port), "P"),
+      last(peers.nginx!)!.replaceAll(String(peers.nginx!.port), "P"),
+    );
+  });
+
   test("a bad preface: 1.22 ends the h2c-only address with GOAWAY, 1.28 (and wsgate) read HTTP/1.x", async () => {
     const bad = "PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n";
     const fromNginx = outcome(await exchange(peers.nginx!.port, bad), true);

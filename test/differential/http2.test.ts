@@ -56,8 +56,16 @@ async function startUpstream(): Promise<ScriptedBackend & { readonly received: R
         body = buffered.subarray(end + 4, end + 4 + length);
       }
       buffered = Buffer.alloc(0);
-      received.push({ head, body: body.toString("latin1") });
+      received.push({ head, body: digest(body) });
       const path = head.split(" ")[1] ?? "";
+      if (path.includes("chunked-reply")) {
+        // A chunked answer with headers HTTP/2 has no place for: they must not reach the stream.
+        socket.end(
+          "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nKeep-Alive: timeout=5\r\n" +
+            "Connection: keep-alive\r\n\r\n6\r\nchunk \r\n5\r\nreply\r\n0\r\n\r\n",
+        );
+        return;
+      }
       const large = /^\/large\/(\d+)/.exec(path);
       const reply = large
         ? Buffer.alloc(Number(large[1]), "x")
@@ -95,6 +103,9 @@ function conf(root: string, upstream: number, listen: string, certs?: TestCerts)
     location /p11u/ { ${proxy("1.1", "off")} }
     location /large/ { ${proxy("1.1", "on")} }
     location = /ret { return 200 "returned $request_method\\n"; }
+    location = /small { client_max_body_size 4; return 200 "small\\n"; }
+    location = /moved { return 301 /ret; }
+    location = /empty { return 204; }
     location = /gone { return 404; }
     location /custom/ { error_page 404 /err404.html; }
     location = /vars { return 200 "$server_protocol $http2 [$request] [$http_host] [$host] $connection_requests [$http_cookie]\\n"; }
@@ -108,6 +119,7 @@ function makeRoot(): string {
   mkdirSync(join(root, "dir"));
   writeFileSync(join(root, "dir", "index.html"), "<p>dir index</p>\n");
   writeFileSync(join(root, "big.bin"), Buffer.alloc(5 * 1024 * 1024 + 123, "b"));
+  writeFileSync(join(root, "upload.bin"), Buffer.alloc(900 * 1024 + 7, "u"));
   return root;
 }
 
@@ -224,7 +236,6 @@ const CURL_CASES: ReadonlyArray<readonly [string, readonly string[]]> = [
   ["POST without a length, unbuffered (1.1)", ["-H", "Transfer-Encoding: chunked", "-d", "unsized", "/p11u/chunk"]],
   ["POST without a length, unbuffered (1.0)", ["-H", "Transfer-Encoding: chunked", "-d", "unsized", "/p10u/chunk"]],
   ["return", ["/ret"]],
-  ["POST to return", ["-d", "x=1", "/ret"]],
   ["return 404", ["/gone"]],
   ["static 404", ["/missing.html"]],
   ["error_page 404", ["/custom/missing"]],
@@ -236,6 +247,16 @@ const CURL_CASES: ReadonlyArray<readonly [string, readonly string[]]> = [
   ["a large proxied response", ["/large/3000000"]],
   ["variables, cookies in two fields", ["-H", "Cookie: a=1", "-H", "Cookie: b=2", "/vars?q=1"]],
   ["a Host header", ["-H", "Host: other.test", "/vars"]],
+  ["a chunked upstream answer, Keep-Alive and all", ["/p11/chunked-reply"]],
+  ["Expect: 100-continue (no interim answer over HTTP/2)", ["-H", "Expect: 100-continue", "-d", "x=1", "/p11/expect"]],
+  ["return 301 with a relative URL", ["/moved"]],
+  ["return 204", ["/empty"]],
+  ["a 900 kB body (1.1)", ["--data-binary", "@ROOT/upload.bin", "/p11/upload"]],
+  ["a 900 kB body, unbuffered (1.1)", ["--data-binary", "@ROOT/upload.bin", "/p11u/upload"]],
+  [
+    "a 900 kB body without a length (1.0)",
+    ["-H", "Transfer-Encoding: chunked", "--data-binary", "@ROOT/upload.bin", "/p10/up"],
+  ],
 ];
 
 function suite(name: string, listen: string, scheme: "http" | "https", curlFlags: readonly string[]): void {
@@ -263,7 +284,9 @@ function suite(name: string, listen: string, scheme: "http" | "https", curlFlags
       test(`curl: ${title}`, async () => {
         const path = args.at(-1)!;
         const outcome = await same(peers, upstream, async (peer) =>
-          comparableCurl(await curl([...curlFlags, ...args.slice(0, -1), url(peer, path)])),
+          comparableCurl(
+            await curl([...curlFlags, ...args.slice(0, -1).map((arg) => arg.replace("ROOT", root)), url(peer, path)]),
+          ),
         );
         assert.match(outcome.result.head[0]!, /^HTTP\/2 \d{3}$/);
         assert.match(outcome.log[0]!, /\|HTTP\/2\.0\|h2c?\|/);
@@ -271,12 +294,18 @@ function suite(name: string, listen: string, scheme: "http" | "https", curlFlags
     }
 
     test("Node's client: bodies with and without content-length, cookies as an array, :authority", async () => {
-      const requests: ReadonlyArray<readonly [Record<string, string | string[]>, string?]> = [
+      const requests: ReadonlyArray<readonly [Record<string, string | string[]>, (string | Buffer)?]> = [
         [{ ":path": "/p11/node", ":method": "POST", "content-length": "5" }, "abcde"],
         [{ ":path": "/p11u/node", ":method": "POST" }, "no length here"],
         [{ ":path": "/p10/node", ":method": "PUT" }, "put body"],
         [{ ":path": "/vars", cookie: ["c=3", "d=4", "e=5"] }],
         [{ ":path": "/vars", ":authority": "auth.test" }],
+        // nginx answers these before the body has come, then resets the stream with NO_ERROR (which curl
+        // 7.88 reports as an error): Node's client takes the answer.
+        [{ ":path": "/ret", ":method": "POST", "content-length": "3" }, "x=1"],
+        [{ ":path": "/small", ":method": "POST", "content-length": "10" }, "0123456789"],
+        [{ ":path": "/small", ":method": "POST" }, "0123456789"],
+        [{ ":path": "/p11/", ":method": "POST", "content-length": "2000000" }, Buffer.alloc(2_000_000)],
       ];
       for (const [headers, body] of requests) {
         await same(peers, upstream, async (peer) => {
