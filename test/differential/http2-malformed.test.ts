@@ -194,6 +194,12 @@ describe("malformed HTTP/2 against nginx", { skip }, () => {
     await compare(headers(1, [...GET, ["host", "other.test"]]), answered(1));
   });
 
+  test("an invalid header name ignored (ignore_invalid_headers): logged, and the request served", async () => {
+    const result = await compare(headers(1, [...GET, ["x_under", "1"]]), answered(1));
+    assert.deepEqual(result.seen.statuses, { 1: 200 });
+    assert.match(result.log.join("\n"), /client sent invalid header: "x_under"/);
+  });
+
   test("an answer complete before the request body has ended: RST_STREAM NO_ERROR, logged 200", async () => {
     const post: Fields = [[":method", "POST"], ...without(":method")];
     const { seen: result } = await compare(headers(1, post, false), (o) => o.resets.has(1));

@@ -32,6 +32,13 @@ export interface StreamRequest {
    * info in the connection's context ("while processing HTTP/2 connection").
    */
   readonly connectionError?: { readonly code: number; readonly reason: string };
+  /** Lines nginx logs at info as it reads the fields (an invalid header ignored), with the host known then. */
+  readonly notices?: readonly StreamNotice[];
+}
+
+export interface StreamNotice {
+  readonly reason: string;
+  readonly host?: string;
 }
 
 /** Options of the conversion. */
@@ -59,6 +66,7 @@ export function requestFromStream(
   let total = 0;
   let length = 0;
   let host: string | undefined;
+  const notices: StreamNotice[] = [];
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
     const value = rawHeaders[i + 1]!;
@@ -81,7 +89,10 @@ export function requestFromStream(
     }
     const check = checkName(name, value, options.limits);
     if (check === "error") return refused(400, `client sent invalid header: "${name}"`, host);
-    if (check === "ignored") continue;
+    if (check === "ignored") {
+      notices.push({ reason: `client sent invalid header: "${name}"`, ...(host !== undefined ? { host } : {}) });
+      continue;
+    }
     if (name === "host") {
       // ngx_http_process_host() runs as the field arrives: a second Host (or one after :authority) is refused.
       if (host !== undefined)
@@ -98,7 +109,8 @@ export function requestFromStream(
   }
   if (cookies.length > 0) headers.push(["cookie", cookies.join("; ")]);
   const unsized = bodyFollows && !headers.some(([name]) => name === "content-length");
-  return build(pseudo, headers, length, options, unsized, host);
+  const request = build(pseudo, headers, length, options, unsized, host);
+  return notices.length > 0 ? { ...request, notices } : request;
 }
 
 function build(
