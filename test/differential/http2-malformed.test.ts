@@ -151,6 +151,28 @@ describe("malformed HTTP/2 against nginx", { skip }, () => {
     });
   }
 
+  test("an invalid :method: 400, logged with the host known when the field came", async () => {
+    const fields: Fields = GET.map(([field, v]) => [field, field === ":method" ? "get" : v] as const);
+    const result = await compare(headers(1, fields), answered(1));
+    assert.deepEqual(result.seen.statuses, { 1: 400 });
+    assert.match(result.log.join("\n"), /client sent invalid method: "get"/);
+  });
+
+  // nginx 1.22 answers 400 and logs "client sent invalid :path header" / "… :scheme header"; nghttp2 resets
+  // these streams with PROTOCOL_ERROR before wsgate sees them (and the later ngx_http_v2.c read for this,
+  // where ngx_http_v2_pseudo_header() declines, resets them too).
+  const invalid: ReadonlyArray<readonly [string, string]> = [
+    [":path", "x"],
+    [":scheme", "1http"],
+  ];
+  for (const [name, value] of invalid) {
+    test(`an invalid ${name} (${value}): nghttp2 resets the stream`, async () => {
+      const fields: Fields = GET.map(([field, v]) => [field, field === name ? value : v] as const);
+      const nginxSees = { statuses: { 1: 400 }, resets: {}, goaway: null };
+      await resetByNghttp2(headers(1, fields), nginxSees, new RegExp(`client sent invalid ${name} header`));
+    });
+  }
+
   test("a pseudo-header after a regular one: nginx serves it, nghttp2 resets the stream", async () => {
     // ngx_http_v2_pseudo_header() has no order check, in 1.22 as in 1.28.
     const { nginx, wsgate } = await both(headers(1, [...without(":path"), ["x-a", "1"], [":path", "/x"]]), answered(1));

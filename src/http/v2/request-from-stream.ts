@@ -79,6 +79,9 @@ export function requestFromStream(
       // nginx takes a pseudo-header after regular ones too (nghttp2 resets such a stream before it comes here).
       if (!PSEUDO.has(name)) return refused(400, `client sent unknown pseudo-header "${name}"`, host);
       if (pseudo.has(name)) return refused(400, `client sent duplicate ${name} header`, host);
+      // ngx_http_v2_parse_method() judges the method as the field arrives: the host is the one known so far.
+      if (name === ":method" && value !== "" && !/^[A-Z_-]+$/.test(value))
+        return refused(400, `client sent invalid method: "${value}"`, host);
       pseudo.set(name, value);
       // nginx 1.28 adds :authority to the headers as "host", where it stands (ngx_http_v2_parse_authority()).
       if (name === ":authority") {
