@@ -72,7 +72,9 @@ function infoLines(peer: Peer, from: number): string[] {
     .errorLog()
     .split("\n")
     .slice(from)
-    .filter((line) => / \[info\] /.test(line) && / client (sent|exceeded)|concurrent streams|invalid/.test(line))
+    .filter(
+      (line) => / \[info\] /.test(line) && / client (sent|exceeded|prematurely)|concurrent streams|invalid/.test(line),
+    )
     .map((line) => line.replace(/^\S+ \S+ (\[\w+\]) \d+#\d+: (\*\d+ )?/, "$1 ").replaceAll(`:${peer.port}`, ":PORT"));
 }
 
@@ -220,6 +222,13 @@ describe("malformed HTTP/2 against nginx", { skip }, () => {
     const result = await compare(headers(1, [...GET, ["x_under", "1"]]), answered(1));
     assert.deepEqual(result.seen.statuses, { 1: 200 });
     assert.match(result.log.join("\n"), /client sent invalid header: "x_under"/);
+  });
+
+  test("content-length with no body (END_STREAM on the HEADERS): nginx answers 400, nghttp2 resets", async () => {
+    const post: Fields = [[":method", "POST"], ...without(":method"), ["content-length", "10"]];
+    // nginx: 400 and "client prematurely closed stream" (ngx_http_v2_run_request()); nghttp2 resets it first.
+    const nginxSees = { statuses: { 1: 400 }, resets: {}, goaway: null };
+    await resetByNghttp2(headers(1, post, true), nginxSees, /client prematurely closed stream/);
   });
 
   test("an answer complete before the request body has ended: RST_STREAM NO_ERROR, logged 200", async () => {
