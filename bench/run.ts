@@ -17,22 +17,34 @@
  * phase has a deadline) and every process started here is stopped by its PID.
  */
 
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { connect, createServer } from "node:net";
+import type { ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { withMallocTrim } from "../src/process/malloc-env.js";
+import {
+  LOAD_CORE,
+  NOFILE,
+  PROXY_CORE,
+  cpuSeconds,
+  exited,
+  freePort,
+  killAll,
+  killChildrenOnExit,
+  lines,
+  pinned,
+  sleep,
+  statusKb,
+  stop,
+  waitForPort,
+} from "./processes.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const LOAD = join(ROOT, "dist", "bench", "load.js");
 const BACKEND = join(ROOT, "dist", "bench", "echo-backend.js");
+killChildrenOnExit();
 const NGINX = ["/usr/sbin/nginx", "/usr/bin/nginx"].find((path) => existsSync(path));
-const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "latin1" }).trim()) || 100;
-const NOFILE = 20000;
-const PROXY_CORE = 0;
-const LOAD_CORE = 1;
 
 const PHASES = ["rtt", "throughput", "upgrades", "http", "idle"] as const;
 type Phase = (typeof PHASES)[number];
@@ -118,149 +130,6 @@ function parseOptions(argv: readonly string[]): Options {
     workers: value("--workers") === undefined ? undefined : Math.max(1, Math.floor(num("--workers", 1))),
     rounds: Math.max(1, Math.floor(num("--rounds", quick ? 1 : 3))),
   };
-}
-
-// ---------------------------------------------------------------- processes
-
-const children = new Set<ChildProcess>();
-
-/** Start `argv` pinned to `core` ("0", "0-1"), with the open-file limit raised to NOFILE (or as far as the hard limit allows). */
-function pinned(
-  core: number | string,
-  argv: readonly string[],
-  stdin: "pipe" | "ignore" = "ignore",
-  env: NodeJS.ProcessEnv = process.env,
-): ChildProcess {
-  const script = `ulimit -n ${NOFILE} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec taskset -c ${core} "$@"`;
-  const child = spawn("bash", ["-c", script, "bench", ...argv], { stdio: [stdin, "pipe", "pipe"], env });
-  children.add(child);
-  child.once("exit", () => children.delete(child));
-  return child;
-}
-
-function exited(child: ChildProcess): boolean {
-  return child.exitCode !== null || child.signalCode !== null;
-}
-
-/** Stop a child we started, by its PID: `signal`, then SIGKILL after 5 s. */
-function stop(child: ChildProcess, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
-  if (exited(child)) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-    child.once("exit", () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill(signal);
-  });
-}
-
-function killAll(): void {
-  for (const child of children) if (!exited(child)) child.kill("SIGKILL");
-}
-process.on("exit", killAll);
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.on(signal, () => {
-    killAll();
-    process.exit(130);
-  });
-}
-
-/** Calls `onLine` with every line the child writes to stdout; collects stderr. */
-function lines(child: ChildProcess, onLine: (line: string) => void): { stderr: () => string } {
-  let out = "";
-  let err = "";
-  child.stdout!.on("data", (chunk: Buffer) => {
-    out += chunk.toString("latin1");
-    for (let nl = out.indexOf("\n"); nl !== -1; nl = out.indexOf("\n")) {
-      const line = out.slice(0, nl);
-      out = out.slice(nl + 1);
-      onLine(line);
-    }
-  });
-  child.stderr!.on("data", (chunk: Buffer) => {
-    if (err.length < 64 * 1024) err += chunk.toString("latin1");
-  });
-  return { stderr: () => err };
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (typeof address !== "object" || !address) throw new Error("no free port");
-  return address.port;
-}
-
-async function waitForPort(port: number, child: ChildProcess, what: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    if (exited(child)) throw new Error(`${what} exited before listening`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, "127.0.0.1");
-      socket.once("connect", () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once("error", () => resolve(false));
-    });
-    if (ok) return;
-    await sleep(25);
-  }
-  throw new Error(`${what}: nothing listening on ${port} after 10 s`);
-}
-
-// ---------------------------------------------------------------- /proc
-
-/** Fields of /proc/PID/stat from field 3 on (fields[0] is field 3), or undefined when the process is gone. */
-function statFields(pid: number): string[] | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  } catch {
-    return undefined;
-  }
-}
-
-/** `pid` and its child processes (a master and its workers). */
-function processTree(pid: number): number[] {
-  const tree = [pid];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    if (Number(statFields(Number(entry))?.[4 - 3]) === pid) tree.push(Number(entry));
-  }
-  return tree;
-}
-
-/** user+sys CPU seconds of a process and its children: /proc/PID/stat fields 14 and 15, in clock ticks. */
-function cpuSeconds(pid: number | undefined): number {
-  if (pid === undefined) return NaN;
-  let ticks = 0;
-  for (const member of processTree(pid)) {
-    const fields = statFields(member);
-    if (fields) ticks += Number(fields[14 - 3]) + Number(fields[15 - 3]);
-  }
-  return ticks / CLK_TCK;
-}
-
-/** A /proc/PID/status line in kB (VmRSS, VmHWM), summed over the process and its children. */
-function statusKb(pid: number | undefined, field: "VmRSS" | "VmHWM"): number {
-  if (pid === undefined) return NaN;
-  const tree = processTree(pid);
-  if (tree.length > 1) return tree.reduce((sum, member) => sum + statusKb1(member, field), 0);
-  return statusKb1(pid, field);
-}
-
-function statusKb1(pid: number, field: "VmRSS" | "VmHWM"): number {
-  try {
-    const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, "latin1"));
-    return Number(match?.[1] ?? NaN);
-  } catch {
-    return NaN;
-  }
 }
 
 // ---------------------------------------------------------------- peers

@@ -23,6 +23,8 @@ import {
 import { freePort, httpConf, startWsgate, type WsgateProcess } from "../support/proxy.js";
 import { h2Request, h2Session, h2WebSocket, readResponse } from "../support/h2-client.js";
 import { until, withTimeout } from "../support/wait.js";
+import type { Socket } from "node:net";
+import { switchingProtocols } from "../e2e/wire.js";
 
 const LOG_FORMAT = `log_format h2 '$request|$status|$server_protocol|$http2|$http_host|$connection_requests';`;
 
@@ -54,6 +56,7 @@ function conf(port: number, backend: number, extra = ""): string {
 
 describe("HTTP/2 (h2c with prior knowledge)", () => {
   let backend: RecordingBackend;
+  const rawTunnels: Socket[] = [];
   let wsgate: WsgateProcess;
   let port: number;
   let url: string;
@@ -68,6 +71,17 @@ describe("HTTP/2 (h2c with prior knowledge)", () => {
         body: Buffer.alloc(Number(large[1]), "x"),
       };
     if (request.target.startsWith("/hold")) return "hold";
+    if (request.target.startsWith("/raw-tunnel")) {
+      // A 101, then the socket is the test's: it reads and writes as the test decides.
+      const key = header(request, "sec-websocket-key") ?? "";
+      return {
+        takeover: (upstream: Socket) => {
+          upstream.write(switchingProtocols(key));
+          rawTunnels.push(upstream);
+        },
+      };
+    }
+    if (request.target.startsWith("/no-upgrade")) return { status: 200, headers: [], body: "a page\n" };
     return defaultHandler(request, socket);
   };
 
@@ -222,6 +236,49 @@ describe("HTTP/2 (h2c with prior knowledge)", () => {
     }
   });
 
+  test("WebSocket over HTTP/2 holds back both ways: a side that stops reading stops the other, and no byte is lost", async () => {
+    const session = await h2Session(url);
+    try {
+      const ws = await h2WebSocket(session, "/raw-tunnel");
+      assert.equal(ws.status, 200);
+      const upstream = rawTunnels.at(-1)!;
+      // Client → upstream, with the upstream not reading: most of 32 MB must stay with the client.
+      upstream.pause();
+      const total = 32 * 1024 * 1024;
+      const chunk = Buffer.alloc(64 * 1024, 7);
+      for (let sent = 0; sent < total; sent += chunk.length) ws.stream.write(chunk);
+      await new Promise((resolve) => setTimeout(resolve, 1000)); // nothing to wait for: what stays queued is the point
+      assert.ok(ws.stream.writableLength > total - 12 * 1024 * 1024, `client still holds ${ws.stream.writableLength}`);
+      let received = 0;
+      upstream.on("data", (data: Buffer) => (received += data.length));
+      upstream.resume();
+      await until(() => received === total, 20_000, "every byte at the upstream");
+      // Upstream → client, with the client not reading: the upstream's writes back up.
+      ws.stream.pause();
+      for (let sent = 0; sent < total; sent += chunk.length) upstream.write(chunk);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      assert.ok(upstream.writableLength > total - 12 * 1024 * 1024, `upstream still holds ${upstream.writableLength}`);
+      let delivered = 0;
+      ws.stream.removeAllListeners("data");
+      ws.stream.on("data", (data: Buffer) => (delivered += data.length));
+      ws.stream.resume();
+      await until(() => delivered === total, 20_000, "every byte at the client");
+      upstream.destroy();
+    } finally {
+      session.close();
+    }
+  });
+
+  test("an extended CONNECT answered 2xx without an upgrade is a 502: a 2xx would open the WebSocket", async () => {
+    const session = await h2Session(url);
+    try {
+      const ws = await h2WebSocket(session, "/no-upgrade");
+      assert.equal(ws.status, 502);
+    } finally {
+      session.close();
+    }
+  });
+
   test("a header larger than large_client_header_buffers: GOAWAY ENHANCE_YOUR_CALM, as nginx", async () => {
     // ngx_http_v2_state_field_len(): "client sent too large header field", a connection error (1.22 and 1.28).
     const session = await h2Session(url);
@@ -231,6 +288,21 @@ describe("HTTP/2 (h2c with prior knowledge)", () => {
     assert.equal(await withTimeout(goaway, 5000, "GOAWAY"), constants.NGHTTP2_ENHANCE_YOUR_CALM);
     session.destroy();
     await until(() => wsgate.errorLog().includes("client sent too large header field"), 3000, "the error log line");
+  });
+
+  test("an HPACK bomb (a header indexed once and repeated): its connection ends, the server serves the next", async () => {
+    const session = await h2Session(url, { maxSendHeaderBlockLength: 100_000_000 });
+    const ended = new Promise<void>((resolve) => session.once("close", () => resolve()));
+    // Node's encoder indexes the value once: ~4 KB on the wire, 800 KB decoded, 12 times the header limits.
+    const bomb = session.request({ ":path": "/fixed", "x-bomb": Array.from({ length: 200 }, () => "v".repeat(4000)) });
+    bomb.on("error", () => undefined);
+    await withTimeout(ended, 5000, "the bomb's connection to end");
+    const next = await h2Session(url);
+    try {
+      assert.equal((await h2Request(next, { ":path": "/fixed" })).status, 200);
+    } finally {
+      next.close();
+    }
   });
 
   test("rapid reset: a client resetting streams past the budget gets GOAWAY ENHANCE_YOUR_CALM", async () => {

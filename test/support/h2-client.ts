@@ -14,6 +14,7 @@ import {
 } from "node:http2";
 import { randomBytes } from "node:crypto";
 import { withTimeout } from "./wait.js";
+import { frame } from "./ws-frame.js";
 
 export interface H2Response {
   readonly status: number;
@@ -74,24 +75,7 @@ export function readResponse(stream: ClientHttp2Stream, timeoutMs = 10_000): Pro
 
 /** A client frame: FIN set, masked. */
 export function clientFrame(opcode: number, payload: Buffer | string): Buffer {
-  const data = typeof payload === "string" ? Buffer.from(payload) : payload;
-  const mask = randomBytes(4);
-  const length = data.length;
-  const head =
-    length < 126
-      ? Buffer.from([0x80 | opcode, 0x80 | length])
-      : length < 65536
-        ? Buffer.from([0x80 | opcode, 0x80 | 126, length >> 8, length & 0xff])
-        : Buffer.concat([Buffer.from([0x80 | opcode, 0x80 | 127]), bigLength(length)]);
-  const masked = Buffer.alloc(length);
-  for (let i = 0; i < length; i++) masked[i] = data[i]! ^ mask[i & 3]!;
-  return Buffer.concat([head, mask, masked]);
-}
-
-function bigLength(length: number): Buffer {
-  const buf = Buffer.alloc(8);
-  buf.writeBigUInt64BE(BigInt(length));
-  return buf;
+  return frame(opcode, typeof payload === "string" ? Buffer.from(payload) : payload, randomBytes(4));
 }
 
 export interface ServerFrame {
