@@ -120,6 +120,7 @@ export class ResponseToStream {
       this.stream.respond({ ":status": 502 }, { endStream: true });
       this.state = { kind: "none" };
       this.complete = true;
+      setImmediate(() => this.stopClientBody());
       return;
     }
     out[":status"] = upgraded ? 200 : status;
