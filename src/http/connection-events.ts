@@ -24,7 +24,7 @@ export interface ConnectionEvents {
   /** A complete head; the connection is now in "request" state. */
   onHead(connection: ClientConnection, head: RequestHead): void;
   /** The head could not be parsed; `requestLine` when the line itself was read. */
-  onBadHead(connection: ClientConnection, status: number, reason: string, requestLine?: string): void;
+  onBadHead(connection: ClientConnection, status: number, reason: string, requestLine?: string, host?: string): void;
   /** The client went away or timed out while a request was in flight. */
   onAbort(connection: ClientConnection, reason: AbortReason): void;
   /** client_header_timeout with part of a request read: nginx logs a 408. */

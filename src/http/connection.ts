@@ -356,7 +356,7 @@ export class ClientConnection implements ConnectionInfo {
     requestCounter.total++;
     if (result.kind === "error") {
       this.reader.reset();
-      this.events.onBadHead(this, result.status, result.reason, result.requestLine);
+      this.events.onBadHead(this, result.status, result.reason, result.requestLine, result.host);
       return;
     }
     this.pending = this.reader.takeRest();

@@ -12,7 +12,7 @@
 
 import type { HttpConf, LocConf } from "../config/model.js";
 import type { AccessLog } from "../log/access-log.js";
-import type { ErrorLog } from "../log/error-log.js";
+import type { ErrorLog, RequestLogContext } from "../log/error-log.js";
 import type { UpstreamGroup } from "../upstream/group.js";
 import type { ClientConnection, ConnectionEvents } from "./connection.js";
 import { HttpRequest } from "./request.js";
@@ -209,8 +209,8 @@ export class RequestFlow implements ConnectionEvents, ContentFlow {
     return this.services.connectionStats();
   }
 
-  onBadHead(connection: ClientConnection, status: number, reason: string, requestLine?: string): void {
-    this.defaultLog(connection).log("info", reason, this.contextFor(connection, requestLine));
+  onBadHead(connection: ClientConnection, status: number, reason: string, requestLine?: string, host?: string): void {
+    this.defaultLog(connection).log("info", reason, this.streamContext(connection, requestLine, host));
     const head: RequestHead = {
       method: "",
       target: "",
@@ -365,7 +365,20 @@ export class RequestFlow implements ConnectionEvents, ContentFlow {
     return this.services.errorLogFor(this.services.serversFor(connection).defaultServer.loc);
   }
 
-  private contextFor(connection: ClientConnection, requestLine?: string): Parameters<ErrorLog["log"]>[2] {
+  /**
+   * An HTTP/2 stream's headers are refused as they are read, before nginx has a request line: its log line
+   * says "while reading client request headers" and names the host the headers had so far.
+   */
+  private streamContext(connection: ClientConnection, requestLine?: string, host?: string): RequestLogContext {
+    if (connection.http2 === undefined) return this.contextFor(connection, requestLine);
+    return {
+      ...this.contextFor(connection, requestLine),
+      action: "while reading client request headers",
+      ...(host !== undefined ? { host } : {}),
+    };
+  }
+
+  private contextFor(connection: ClientConnection, requestLine?: string): RequestLogContext {
     return {
       connectionId: connection.id,
       client: connection.remoteAddress,

@@ -39,7 +39,14 @@ export interface RequestHead {
 export type HeadParse =
   | { readonly kind: "incomplete" }
   | { readonly kind: "head"; readonly head: RequestHead }
-  | { readonly kind: "error"; readonly status: number; readonly reason: string; readonly requestLine?: string };
+  | {
+      readonly kind: "error";
+      readonly status: number;
+      readonly reason: string;
+      readonly requestLine?: string;
+      /** HTTP/2: the Host the stream's headers had when they were refused (nginx's log line names it). */
+      readonly host?: string;
+    };
 
 export type HeadLimits = Pick<
   SrvConf,

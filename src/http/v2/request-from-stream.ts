@@ -14,8 +14,8 @@
  * version, subprotocols and extensions as it sent them.
  */
 
+import { constants } from "node:http2";
 import type { HeadLimits, HeadParse, RequestHead } from "../request-head.js";
-import { STATUS_HEADER_TOO_LARGE } from "../request-head.js";
 
 export type StreamHeadLimits = HeadLimits;
 
@@ -27,6 +27,18 @@ export interface StreamRequest {
   readonly head: boolean;
   /** A body without content-length: the engine reads it as chunks (stream-socket.ts frames it so). */
   readonly bodyToStreamEnd?: boolean;
+  /**
+   * The whole connection fails (ngx_http_v2_connection_error()): GOAWAY with this code, `reason` logged at
+   * info in the connection's context ("while processing HTTP/2 connection").
+   */
+  readonly connectionError?: { readonly code: number; readonly reason: string };
+  /** Lines nginx logs at info as it reads the fields (an invalid header ignored), with the host known then. */
+  readonly notices?: readonly StreamNotice[];
+}
+
+export interface StreamNotice {
+  readonly reason: string;
+  readonly host?: string;
 }
 
 /** Options of the conversion. */
@@ -53,35 +65,55 @@ export function requestFromStream(
   const { size, count } = options.limits.largeClientHeaderBuffers;
   let total = 0;
   let length = 0;
-  let regular = false;
+  let host: string | undefined;
+  const notices: StreamNotice[] = [];
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
     const value = rawHeaders[i + 1]!;
     length += name.length + value.length + 4;
-    if (name.length > size || value.length > size)
-      return refused(STATUS_HEADER_TOO_LARGE, "client sent too large header field");
+    // ngx_http_v2_state_field_len() and ngx_http_v2_state_process_header(): the connection fails.
+    if (name.length > size || value.length > size) return connectionFailed("client sent too large header field");
     total += name.length + value.length;
-    if (total > size * count) return refused(STATUS_HEADER_TOO_LARGE, "client sent too large header");
+    if (total > size * count) return connectionFailed("client sent too large header");
     if (name.startsWith(":")) {
-      if (!PSEUDO.has(name)) return refused(400, `client sent unknown pseudo-header "${name}"`);
-      if (regular) return refused(400, `client sent pseudo-header "${name}" after regular headers`);
-      if (pseudo.has(name)) return refused(400, `client sent duplicate ${name} header`);
+      // nginx takes a pseudo-header after regular ones too (nghttp2 resets such a stream before it comes here).
+      if (!PSEUDO.has(name)) return refused(400, `client sent unknown pseudo-header "${name}"`, host);
+      if (pseudo.has(name)) return refused(400, `client sent duplicate ${name} header`, host);
+      // ngx_http_v2_parse_method() judges the method as the field arrives: the host is the one known so far.
+      if (name === ":method" && value !== "" && !/^[A-Z_-]+$/.test(value))
+        return refused(400, `client sent invalid method: "${value}"`, host);
       pseudo.set(name, value);
-      // nginx 1.28 adds :authority to the headers as "host", where it stands.
-      if (name === ":authority") headers.push(["host", value]);
+      // nginx 1.28 adds :authority to the headers as "host", where it stands (ngx_http_v2_parse_authority()).
+      if (name === ":authority") {
+        headers.push(["host", value]);
+        host = value;
+      }
       continue;
     }
-    regular = true;
     const check = checkName(name, value, options.limits);
-    if (check === "error") return refused(400, `client sent invalid header: "${name}"`);
-    if (check === "ignored") continue;
+    if (check === "error") return refused(400, `client sent invalid header: "${name}"`, host);
+    if (check === "ignored") {
+      notices.push({ reason: `client sent invalid header: "${name}"`, ...(host !== undefined ? { host } : {}) });
+      continue;
+    }
+    if (name === "host") {
+      // ngx_http_process_host() runs as the field arrives: a second Host (or one after :authority) is refused.
+      if (host !== undefined)
+        return refused(
+          400,
+          `client sent duplicate host header: "host: ${value}", previous value: "host: ${host}"`,
+          host,
+        );
+      host = value;
+    }
     if (name === "cookie") cookies.push(value);
     else headers.push([name, value]);
-    if (headers.length > options.limits.maxHeaders) return refused(400, "client sent too many header lines");
+    if (headers.length > options.limits.maxHeaders) return refused(400, "client sent too many header lines", host);
   }
   if (cookies.length > 0) headers.push(["cookie", cookies.join("; ")]);
   const unsized = bodyFollows && !headers.some(([name]) => name === "content-length");
-  return build(pseudo, headers, length, options, unsized);
+  const request = build(pseudo, headers, length, options, unsized, host);
+  return notices.length > 0 ? { ...request, notices } : request;
 }
 
 function build(
@@ -90,6 +122,7 @@ function build(
   length: number,
   options: StreamRequestOptions,
   unsized: boolean,
+  host: string | undefined,
 ): StreamRequest {
   let method = pseudo.get(":method");
   const path = pseudo.get(":path");
@@ -97,19 +130,19 @@ function build(
   const extendedConnect = method === "CONNECT" && protocol !== undefined;
   if (extendedConnect) {
     if (!options.websocket || protocol.toLowerCase() !== "websocket")
-      return refused(400, `client sent unsupported ":protocol" header`);
+      return refused(400, `client sent unsupported ":protocol" header`, host);
     method = "GET";
     headers.push(["upgrade", "websocket"], ["connection", "upgrade"], ["sec-websocket-key", options.newKey()]);
   } else if (protocol !== undefined) {
-    return refused(400, `client sent ":protocol" header without CONNECT method`);
+    return refused(400, `client sent ":protocol" header without CONNECT method`, host);
   }
-  if (method === undefined || method === "") return refused(400, `client sent no :method header`);
-  if (method === "CONNECT") return refused(405, "client sent CONNECT method");
-  if (!/^[A-Z_-]+$/.test(method)) return refused(400, `client sent invalid method: "${method}"`);
-  if (pseudo.get(":scheme") === undefined) return refused(400, "client sent no :scheme header");
-  if (path === undefined || path === "") return refused(400, "client sent no :path header");
+  if (method === undefined || method === "") return refused(400, `client sent no :method header`, host);
+  if (method === "CONNECT") return refused(405, "client sent CONNECT method", host);
+  if (!/^[A-Z_-]+$/.test(method)) return refused(400, `client sent invalid method: "${method}"`, host);
+  if (pseudo.get(":scheme") === undefined) return refused(400, "client sent no :scheme header", host);
+  if (path === undefined || path === "") return refused(400, "client sent no :path header", host);
   if (!path.startsWith("/") && !(method === "OPTIONS" && path === "*"))
-    return refused(400, `client sent invalid :path header: "${path}"`);
+    return refused(400, `client sent invalid :path header: "${path}"`, host);
   const requestLine = `${method} ${path} HTTP/2.0`;
   const bodyToStreamEnd = unsized && !extendedConnect;
   const head: RequestHead = {
@@ -143,6 +176,17 @@ function checkName(name: string, value: string, limits: StreamHeadLimits): "ok" 
   return invalid && limits.ignoreInvalidHeaders ? "ignored" : "ok";
 }
 
-function refused(status: number, reason: string): StreamRequest {
-  return { parse: { kind: "error", status, reason }, extendedConnect: false, head: false };
+/** The stream is answered `status`; the log line has the host the headers had so far, as nginx's has. */
+function refused(status: number, reason: string, host: string | undefined): StreamRequest {
+  const parse = { kind: "error", status, reason, ...(host !== undefined ? { host } : {}) } as const;
+  return { parse, extendedConnect: false, head: false };
+}
+
+function connectionFailed(reason: string): StreamRequest {
+  return {
+    parse: { kind: "error", status: 400, reason },
+    extendedConnect: false,
+    head: false,
+    connectionError: { code: constants.NGHTTP2_ENHANCE_YOUR_CALM, reason },
+  };
 }

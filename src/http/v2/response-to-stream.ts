@@ -73,7 +73,11 @@ export class ResponseToStream {
     }
     if (this.state.kind === "close" || this.state.kind === "tunnel") {
       this.complete = true;
-      this.stream.end(() => done());
+      const tunnel = this.state.kind === "tunnel";
+      this.stream.end(() => {
+        if (!tunnel) this.stopClientBody();
+        done();
+      });
       return;
     }
     done();
@@ -116,6 +120,7 @@ export class ResponseToStream {
       this.stream.respond({ ":status": 502 }, { endStream: true });
       this.state = { kind: "none" };
       this.complete = true;
+      setImmediate(() => this.stopClientBody());
       return;
     }
     out[":status"] = upgraded ? 200 : status;
@@ -132,7 +137,11 @@ export class ResponseToStream {
       this.fail();
       return;
     }
-    if (bodiless && !upgraded) this.complete = true;
+    if (bodiless && !upgraded) {
+      this.complete = true;
+      // After the HEADERS just queued (a frame submitted later is sent later).
+      setImmediate(() => this.stopClientBody());
+    }
   }
 
   private body(chunk: Buffer, done: Done): void {
@@ -177,7 +186,10 @@ export class ResponseToStream {
       return;
     }
     if (last) {
-      this.stream.end(data, () => done());
+      this.stream.end(data, () => {
+        this.stopClientBody();
+        done();
+      });
       return;
     }
     if (data.length === 0) {
@@ -185,6 +197,16 @@ export class ResponseToStream {
       return;
     }
     this.stream.write(data, () => done());
+  }
+
+  /**
+   * ngx_http_v2_close_stream(): the response is out whole while the client's side is still open (a body
+   * not sent to its end, and no longer wanted): RST_STREAM NO_ERROR tells it to stop.
+   */
+  private stopClientBody(): void {
+    if (this.stream.destroyed || this.stream.closed) return;
+    if (this.stream.state.remoteClose) return;
+    this.stream.close(constants.NGHTTP2_NO_ERROR);
   }
 
   private fail(): void {

@@ -26,7 +26,7 @@ import type { ServerConf } from "../../config/model.js";
 import type { ErrorLog, RequestLogContext } from "../../log/error-log.js";
 import type { ProxyProtocolFacts, TlsFacts } from "../../vars/source.js";
 import { freshWebSocketKey, StreamSocket, type StreamPeer } from "./stream-socket.js";
-import { requestFromStream, type StreamRequest } from "./request-from-stream.js";
+import { requestFromStream, type StreamNotice, type StreamRequest } from "./request-from-stream.js";
 import { stripMappedV4 } from "../client-address.js";
 
 /** The connection a session runs on, as its streams' requests see it. */
@@ -150,12 +150,20 @@ export class Http2Sessions {
       stream.close(constants.NGHTTP2_REFUSED_STREAM);
       return;
     }
+    const options = { limits: srv, websocket: srv.wsgateHttp2Websocket, newKey: freshWebSocketKey };
+    const request = requestFromStream(raw, options, !stream.endAfterHeaders);
+    if (request.connectionError) {
+      // A header past large_client_header_buffers fails the connection (ngx_http_v2_connection_error()).
+      this.log(state, request.connectionError.reason);
+      // With an error, Node's final GOAWAY carries the code (goaway() then destroy() ends with NO_ERROR).
+      state.session.destroy(new Error(request.connectionError.reason), request.connectionError.code);
+      return;
+    }
+    for (const notice of request.notices ?? []) this.logHeaders(state, notice);
     state.open++;
     state.requests++;
     stream.once("aborted", () => this.countReset(state));
     stream.once("close", () => this.streamClosed(state));
-    const options = { limits: srv, websocket: srv.wsgateHttp2Websocket, newKey: freshWebSocketKey };
-    const request = requestFromStream(raw, options, !stream.endAfterHeaders);
     const socket = new StreamSocket(stream, state.peer, {
       chunkBody: request.bodyToStreamEnd === true,
       extendedConnect: request.extendedConnect,
@@ -201,6 +209,17 @@ export class Http2Sessions {
   private closed(state: Session): void {
     this.sessions.delete(state);
     if (this.sessions.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+
+  /** A stream's line as nginx's request log writes it while the fields are read (no request line yet). */
+  private logHeaders(state: Session, notice: StreamNotice): void {
+    state.facts.errorLog.log("info", notice.reason, {
+      connectionId: state.facts.id,
+      client: state.peer.remoteAddress,
+      server: state.facts.server.names[0] ?? "",
+      ...(notice.host !== undefined ? { host: notice.host } : {}),
+      action: "while reading client request headers",
+    });
   }
 
   private log(state: Session, message: string): void {

@@ -16,6 +16,7 @@
 import { Duplex } from "node:stream";
 import { randomBytes } from "node:crypto";
 import { constants, type ServerHttp2Stream } from "node:http2";
+import { ChunkedDecoder } from "../../core/chunked.js";
 import { ResponseToStream } from "./response-to-stream.js";
 
 /** What the socket reports of the connection the stream belongs to. */
@@ -27,6 +28,7 @@ export interface StreamPeer {
 }
 
 const CRLF = Buffer.from("\r\n");
+const HEAD_END = Buffer.from("\r\n\r\n");
 const LAST_CHUNK = Buffer.from("0\r\n\r\n");
 
 export class StreamSocket extends Duplex {
@@ -40,6 +42,7 @@ export class StreamSocket extends Duplex {
   /** The body goes to the engine in chunked framing: its end is the stream's end (no content-length). */
   private readonly chunkBody: boolean;
   private timeoutMs = 0;
+  private readonly counter = new SentCounter();
 
   constructor(
     readonly stream: ServerHttp2Stream,
@@ -121,8 +124,9 @@ export class StreamSocket extends Duplex {
 
   /** Counted as they are given (as a TCP socket's bytesWritten counts what it buffers): the access log reads it at once. */
   override write(chunk: unknown, encoding?: unknown, callback?: unknown): boolean {
-    if (typeof chunk === "string") this.bytesWritten += Buffer.byteLength(chunk, encoding as BufferEncoding);
-    else if (chunk instanceof Uint8Array) this.bytesWritten += chunk.length;
+    if (typeof chunk === "string")
+      this.bytesWritten += this.counter.count(Buffer.from(chunk, encoding as BufferEncoding));
+    else if (chunk instanceof Uint8Array) this.bytesWritten += this.counter.count(Buffer.from(chunk));
     return super.write(chunk, encoding as BufferEncoding, callback as (error?: Error | null) => void);
   }
 
@@ -148,6 +152,47 @@ export class StreamSocket extends Duplex {
   private streamClosed(): void {
     // The client reset the stream, or the session went away: the engine sees a closed socket.
     if (!this.destroyed) this.destroy();
+  }
+}
+
+/**
+ * The engine's bytes as the client is sent them, counted as they are given: the head whole (the engine
+ * subtracts it for $body_bytes_sent), a chunked body without its framing — the stream carries the data
+ * alone, and nginx's $body_bytes_sent over HTTP/2 counts what the DATA frames carry.
+ */
+class SentCounter {
+  private head: Buffer | undefined = Buffer.alloc(0);
+  private decoder: ChunkedDecoder | undefined;
+  private bodyEnded = false;
+
+  count(bytes: Buffer): number {
+    if (this.head === undefined) return this.body(bytes);
+    const seen = Buffer.concat([this.head, bytes]);
+    const end = seen.indexOf(HEAD_END);
+    if (end === -1) {
+      this.head = seen;
+      return bytes.length;
+    }
+    const headText = seen.toString("latin1", 0, end);
+    const rest = seen.subarray(end + HEAD_END.length);
+    const headCount = bytes.length - rest.length;
+    // An interim head (1xx other than 101) is followed by another head.
+    if (/^HTTP\/\d\.\d 1\d\d/.test(headText) && !/^HTTP\/\d\.\d 101/.test(headText)) {
+      this.head = Buffer.alloc(0);
+      return headCount + this.count(rest);
+    }
+    this.head = undefined;
+    if (/\r\ntransfer-encoding:[^\r]*chunked/i.test(headText)) this.decoder = new ChunkedDecoder();
+    return headCount + this.body(rest);
+  }
+
+  private body(bytes: Buffer): number {
+    if (!this.decoder) return bytes.length;
+    if (this.bodyEnded) return 0;
+    let data = 0;
+    // Invalid framing: response-to-stream.ts resets the stream; nothing more is sent.
+    if (this.decoder.feed(bytes, (piece) => (data += piece.length)) !== "more") this.bodyEnded = true;
+    return data;
   }
 }
 
