@@ -104,6 +104,8 @@ export class Http2Sessions {
         maxHeaderListSize: 2 * size * count,
       },
       maxHeaderListPairs: 2 * srv.maxHeaders + 16,
+      maxSessionRejectedStreams: 100,
+      maxSessionInvalidFrames: 1000,
     });
     const state = new Session(session, facts, {
       remoteAddress: stripMappedV4(socket.remoteAddress ?? ""),
