@@ -50,11 +50,7 @@ async function tlsTo(port: number, name: string, socket?: Socket): Promise<TLSSo
 async function sessionOver(socket: Socket, scheme: "http" | "https"): Promise<ClientHttp2Session> {
   const session = h2Connect(`${scheme}://localhost`, { createConnection: () => socket });
   session.on("error", () => undefined);
-  await withTimeout(
-    new Promise((resolve) => session.once("remoteSettings", resolve)),
-    5000,
-    "the server's SETTINGS",
-  );
+  await withTimeout(new Promise((resolve) => session.once("remoteSettings", resolve)), 5000, "the server's SETTINGS");
   return session;
 }
 

@@ -14,19 +14,52 @@ import * as assert from "node:assert/strict";
 import { startRecordingBackend, type RecordingBackend } from "../support/backend.js";
 import { freePort, waitFor, type WsgateProcess, startWsgate } from "../support/proxy.js";
 import { FLAG, FRAME, frame, getHeaders, goawayOf, headerBlock, rawH2, type RawH2 } from "../support/h2-frames.js";
-import { h2Session, h2WebSocket } from "../support/h2-client.js";
+import { h2Request, h2Session, h2WebSocket } from "../support/h2-client.js";
 import { echoBackend, killAll, processConf, startedWorkers, writeConf, type EchoBackend } from "../process/harness.js";
 import { withTimeout } from "../support/wait.js";
+import { readFileSync } from "node:fs";
+import { connect as tcpConnect } from "node:net";
+import { Duplex } from "node:stream";
+import { connect as tlsConnect, type TLSSocket } from "node:tls";
+import { connect as h2Connect } from "node:http2";
+import { makeCerts } from "../tls/certs.js";
 
 const NO_ERROR = 0;
 
+/**
+ * A TLS client (ALPN h2) whose writes after its ClientHello are held until release(): the server's
+ * handshake cannot end before then.
+ */
+async function gatedTls(port: number): Promise<{ tls: TLSSocket; held: Buffer[]; release: () => void }> {
+  const tcp = tcpConnect({ host: "127.0.0.1", port });
+  tcp.on("error", () => undefined);
+  await withTimeout(new Promise((resolve) => tcp.once("connect", resolve)), 5000, "a TCP connection");
+  const held: Buffer[] = [];
+  let writes = 0;
+  let holding = true;
+  const wire = new Duplex({
+    read: () => undefined,
+    write: (chunk: Buffer, _encoding, done) => {
+      if (writes++ > 0 && holding) {
+        held.push(chunk);
+        done();
+      } else tcp.write(chunk, () => done());
+    },
+  });
+  tcp.on("data", (chunk: Buffer) => wire.push(chunk));
+  tcp.on("close", () => wire.destroy());
+  const tls = tlsConnect({ socket: wire, servername: "a.test", ALPNProtocols: ["h2"], rejectUnauthorized: false });
+  tls.on("error", () => undefined);
+  const release = (): void => {
+    holding = false;
+    tcp.write(Buffer.concat(held.splice(0)));
+  };
+  return { tls, held, release };
+}
+
 function exitOf(wsgate: WsgateProcess, ms: number): Promise<number | null> {
   if (!wsgate.alive()) return Promise.resolve(wsgate.child.exitCode);
-  return withTimeout(
-    new Promise((resolve) => wsgate.child.once("exit", (code) => resolve(code))),
-    ms,
-    "wsgate's exit",
-  );
+  return withTimeout(new Promise((resolve) => wsgate.child.once("exit", (code) => resolve(code))), ms, "wsgate's exit");
 }
 
 /** A recording backend: `?delay=MS` answers late, a POST is answered with its body's length. */
@@ -137,9 +170,11 @@ describe("HTTP/2 across shutdown and reload (master, 2 workers)", () => {
     main: string,
     server: (port: number, backend: number) => string,
     backend: { port: number; close: () => Promise<void> },
+    files: Record<string, string> = {},
   ): Promise<{ wsgate: WsgateProcess; port: number }> {
     const port = await freePort();
-    const wsgate = await startWsgate({ conf: processConf(`worker_processes 2; ${main}`, server(port, backend.port)) });
+    const conf = processConf(`worker_processes 2; ${main}`, server(port, backend.port));
+    const wsgate = await startWsgate({ conf, files });
     started.push({ wsgate, close: () => backend.close() });
     return { wsgate, port };
   }
@@ -158,7 +193,11 @@ describe("HTTP/2 across shutdown and reload (master, 2 workers)", () => {
 
   test("HUP: the old workers drain their HTTP/2 connections; new connections get the new configuration", async () => {
     const backend = await slowBackend();
-    const { wsgate, port } = await start("", (p, b) => h2Server(p, b, "location = /which { return 200 old; }"), backend);
+    const { wsgate, port } = await start(
+      "",
+      (p, b) => h2Server(p, b, "location = /which { return 200 old; }"),
+      backend,
+    );
     const inFlight = await openInFlight(port, backend);
     writeConf(
       wsgate.prefix,
@@ -180,6 +219,39 @@ describe("HTTP/2 across shutdown and reload (master, 2 workers)", () => {
     assert.match(wsgate.errorLog(), /signal 1 \(SIGHUP\) received, reconfiguring/);
   });
 
+  test("QUIT: a preface half sent is closed at once; a TLS handshake that ends later is served its first flight, then GOAWAY", async () => {
+    const backend = await slowBackend();
+    const tlsPort = await freePort();
+    const certs = makeCerts();
+    const files = {
+      "a.test.crt": readFileSync(certs.aCrt, "latin1"),
+      "a.test.key": readFileSync(certs.aKey, "latin1"),
+    };
+    const tlsServer = `server { listen 127.0.0.1:${tlsPort} ssl; http2 on; ssl_certificate a.test.crt;
+      ssl_certificate_key a.test.key; location / { return 200 late; } }`;
+    const { wsgate, port } = await start("", (p, b) => `${h2Server(p, b)}\n${tlsServer}`, backend, files);
+    certs.remove();
+    const half = await rawH2(port);
+    half.socket.write("PRI * HTTP/2.0\r\n");
+    // The client's second flight (its Finished, then the preface and a request) is held back past the signal.
+    const gated = await gatedTls(tlsPort);
+    await waitFor(() => gated.held.length > 0, 5000, "the client's second flight");
+    const signalled = Date.now();
+    process.kill(wsgate.pid, "SIGQUIT");
+    await half.waitClosed(2000);
+    assert.ok(Date.now() - signalled < 2000, "closed at once, not at client_header_timeout");
+    await waitFor(() => / gracefully shutting down\n/.test(wsgate.errorLog()), 5000, "the worker's shutdown notice");
+    const session = h2Connect("https://a.test", { createConnection: () => gated.tls });
+    session.on("error", () => undefined);
+    const goaway = new Promise<number>((resolve) => session.once("goaway", (code: number) => resolve(code)));
+    const first = h2Request(session, { ":path": "/first" });
+    gated.release();
+    assert.equal((await first).body.toString(), "late");
+    assert.equal(await withTimeout(goaway, 5000, "GOAWAY"), NO_ERROR);
+    await withTimeout(new Promise((resolve) => session.once("close", resolve)), 5000, "the close");
+    assert.equal(await exitOf(wsgate, 10_000), 0);
+  });
+
   async function tunnelAtShutdown(
     main: string,
     name: string,
@@ -190,7 +262,10 @@ describe("HTTP/2 across shutdown and reload (master, 2 workers)", () => {
   }
 
   test("RFC 8441 tunnel under wsgate_close_frames on: works until worker_shutdown_timeout, then 1001 both ways", async () => {
-    const { wsgate, backend, port } = await tunnelAtShutdown("worker_shutdown_timeout 1s; wsgate_close_frames on;", "F");
+    const { wsgate, backend, port } = await tunnelAtShutdown(
+      "worker_shutdown_timeout 1s; wsgate_close_frames on;",
+      "F",
+    );
     const session = await h2Session(`http://127.0.0.1:${port}`);
     const ws = await h2WebSocket(session, "/");
     assert.equal(ws.status, 200);

@@ -80,7 +80,8 @@ export function getHeaders(streamId: number, path: string, bodyFollows = false, 
 /** SETTINGS parameters by identifier (RFC 9113 6.5.2; 8 is ENABLE_CONNECT_PROTOCOL, RFC 8441). */
 export function parseSettings(payload: Buffer): Map<number, number> {
   const settings = new Map<number, number>();
-  for (let at = 0; at + 6 <= payload.length; at += 6) settings.set(payload.readUInt16BE(at), payload.readUInt32BE(at + 2));
+  for (let at = 0; at + 6 <= payload.length; at += 6)
+    settings.set(payload.readUInt16BE(at), payload.readUInt32BE(at + 2));
   return settings;
 }
 
