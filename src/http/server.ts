@@ -235,7 +235,13 @@ export class HttpServer {
         socket.resume();
         return;
       }
-      const facts = { id: id ?? takeConnectionId(), startMs: acceptedMs, protocol: "h2c", server, proxyProtocol } as const;
+      const facts = {
+        id: id ?? takeConnectionId(),
+        startMs: acceptedMs,
+        protocol: "h2c",
+        server,
+        proxyProtocol,
+      } as const;
       this.startHttp2(socket, binding, facts);
     };
     sniffPreface(socket, server.srv.clientHeaderTimeoutMs, decide, () => {

@@ -287,6 +287,28 @@ describe("HTTP/2 across shutdown and reload (master, 2 workers)", () => {
     session.destroy();
   });
 
+  test("RFC 8441 tunnels under wsgate_shutdown_drain: each gets 1001 within the drain, both ways", async () => {
+    const { wsgate, backend, port } = await tunnelAtShutdown("wsgate_shutdown_drain 500ms;", "D");
+    const session = await h2Session(`http://127.0.0.1:${port}`);
+    const tunnels = [await h2WebSocket(session, "/"), await h2WebSocket(session, "/")];
+    for (const [i, ws] of tunnels.entries()) {
+      ws.send(`t${i}`);
+      assert.equal((await ws.frames.next()).payload.toString(), `D:t${i}`);
+    }
+    const signalled = Date.now();
+    process.kill(wsgate.pid, "SIGQUIT");
+    for (const ws of tunnels) {
+      const close = await ws.frames.next(5000);
+      assert.equal(close.opcode, 8);
+      assert.equal(close.payload.readUInt16BE(0), 1001);
+      ws.send(close.payload.subarray(0, 2), 8);
+    }
+    assert.ok(Date.now() - signalled < 3000, "within the drain, not at a timeout");
+    assert.equal(await exitOf(wsgate, 10_000), 0);
+    assert.deepEqual(backend.closeCodes, [1001, 1001]);
+    session.destroy();
+  });
+
   test("RFC 8441 tunnel by default: kept after QUIT until worker_shutdown_timeout, then cut without a close frame", async () => {
     const { wsgate, port } = await tunnelAtShutdown("worker_shutdown_timeout 1s;", "N");
     const session = await h2Session(`http://127.0.0.1:${port}`);
