@@ -24,6 +24,9 @@ import { until, withTimeout } from "../support/wait.js";
 
 const skip = opensslSkip();
 
+/** Every client socket of the tests, destroyed at the end so that none keeps the runner alive. */
+const opened: Socket[] = [];
+
 const LOG = `log_format h2 '$server_name|$server_protocol|$http2|$ssl_alpn_protocol|$proxy_protocol_addr|$request';`;
 
 /** A TLS connection offering h2 and http/1.1 to `name`; resolves once the handshake is done. */
@@ -35,6 +38,7 @@ async function tlsTo(port: number, name: string, socket?: Socket): Promise<TLSSo
     rejectUnauthorized: false,
   });
   tls.on("error", () => undefined);
+  opened.push(tls);
   await withTimeout(
     new Promise<void>((resolve, reject) => {
       tls.once("secureConnect", resolve);
@@ -57,6 +61,7 @@ async function sessionOver(socket: Socket, scheme: "http" | "https"): Promise<Cl
 async function tcpTo(port: number): Promise<Socket> {
   const socket = tcpConnect({ host: "127.0.0.1", port });
   socket.on("error", () => undefined);
+  opened.push(socket);
   await withTimeout(new Promise((resolve) => socket.once("connect", resolve)), 5000, "a TCP connection");
   return socket;
 }
@@ -91,6 +96,7 @@ describe("HTTP/2 addresses: ALPN per server, listen … http2, proxy_protocol, s
   });
 
   after(async () => {
+    for (const socket of opened) socket.destroy();
     await wsgate?.stop();
     certs?.remove();
   });
