@@ -41,6 +41,8 @@ export class HttpServer {
   /** HTTP/2 connections (src/http/v2/): each stream becomes a ClientConnection of its own. */
   private readonly http2 = new Http2Sessions((opened) => this.openStream(opened));
   private readonly bindingOfSession = new WeakMap<SessionFacts, Binding>();
+  /** Sockets of `http2 on` addresses whose first bytes may still be the preface (h2c). */
+  private readonly prefaceWaits = new Set<Socket>();
 
   private readonly errorLog: ErrorLog;
   private readonly errorLogs: ErrorLogs;
@@ -152,6 +154,8 @@ export class HttpServer {
    */
   closeIdleConnections(): void {
     for (const connection of this.connections) connection.closeWhenIdle();
+    // Still waiting for a request or the rest of a preface: idle, closed at once as nginx closes them.
+    for (const socket of this.prefaceWaits) socket.destroy();
     this.http2.closeAll();
   }
 
@@ -222,8 +226,10 @@ export class HttpServer {
       return;
     }
     this.waiting.add(socket);
+    this.prefaceWaits.add(socket);
     const decide = (verdict: "http2" | "http1"): void => {
       this.waiting.delete(socket);
+      this.prefaceWaits.delete(socket);
       if (verdict === "http1") {
         this.open(socket, binding, id, acceptedMs).proxyProtocol = proxyProtocol;
         socket.resume();
@@ -240,6 +246,7 @@ export class HttpServer {
     };
     sniffPreface(socket, server.srv.clientHeaderTimeoutMs, decide, () => {
       this.waiting.delete(socket);
+      this.prefaceWaits.delete(socket);
       this.checkIdle();
     });
   }

@@ -74,6 +74,8 @@ class Session {
 export class Http2Sessions {
   private readonly sessions = new Set<Session>();
   private readonly idleWaiters: Array<() => void> = [];
+  /** Graceful shutdown or reload has begun: a connection that starts HTTP/2 now is told GOAWAY at once. */
+  private closing = false;
 
   constructor(private readonly openStream: (stream: OpenedStream) => void) {}
 
@@ -119,6 +121,9 @@ export class Http2Sessions {
     session.on("timeout", () => this.onIdle(state));
     session.once("close", () => this.closed(state));
     session.setTimeout(facts.server.loc.keepaliveTimeoutMs);
+    // Begun after the shutdown (a handshake or a preface that ended late): as nginx, the streams of the
+    // client's first flight are served, then the connection closes.
+    if (this.closing) session.once("remoteSettings", () => setImmediate(() => this.goAway(state)));
     const keepaliveTime = facts.server.loc.keepaliveTimeMs;
     if (keepaliveTime > 0) {
       const timer = setTimeout(() => this.goAway(state), Math.max(0, facts.startMs + keepaliveTime - Date.now()));
@@ -129,6 +134,7 @@ export class Http2Sessions {
 
   /** Graceful shutdown or reload: GOAWAY everywhere; streams in flight complete. */
   closeAll(): void {
+    this.closing = true;
     for (const session of this.sessions) this.goAway(session);
   }
 
