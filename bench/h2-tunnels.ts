@@ -15,8 +15,9 @@
  */
 
 import { connect, type ClientHttp2Session, type ClientHttp2Stream } from "node:http2";
-import { EchoReader, clientFrame, echoOf, type BackendKind } from "./load.js";
+import { EchoReader, clientFrame, echoOf, loadArguments, type BackendKind } from "./load.js";
 import { percentiles } from "./h2load.js";
+import { untilStdin } from "./processes.js";
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -196,11 +197,7 @@ export async function idle(options: Options & { timeoutS: number }): Promise<obj
       if (idling) closedWhileIdle++;
     });
   emit("opened", { opened: streams.length, connections: sessions.length, failed, firstError });
-  await new Promise<void>((resolve) => {
-    process.stdin.once("data", () => resolve());
-    process.stdin.once("end", () => resolve());
-    process.stdin.once("error", () => resolve());
-  });
+  await untilStdin();
   idling = false;
   process.stdin.pause();
   const frame = clientFrame(16);
@@ -241,16 +238,7 @@ export async function idle(options: Options & { timeoutS: number }): Promise<obj
 
 async function main(argv: readonly string[]): Promise<void> {
   const [portText, ...rest] = argv;
-  const pairs = new Map(rest.map((pair) => pair.split("=", 2) as [string, string]));
-  const num = (key: string, fallback: number): number => {
-    const value = Number(pairs.get(key) ?? fallback);
-    if (!Number.isFinite(value) || value < 0) throw new Error(`bad ${key}=${pairs.get(key)}`);
-    return value;
-  };
-  const port = Number(portText);
-  if (!Number.isInteger(port) || port <= 0) throw new Error(`bad port ${String(portText)}`);
-  const backend = (pairs.get("backend") ?? "raw") as BackendKind;
-  if (backend !== "ws" && backend !== "raw") throw new Error(`bad backend=${String(backend)}`);
+  const { port, backend, options: pairs, num } = loadArguments(portText, rest, "raw");
   const options: Options = {
     port,
     backend,

@@ -7,12 +7,12 @@
  */
 
 import { execFileSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { withMallocTrim } from "../src/process/malloc-env.js";
-import { LOAD_CORE, NOFILE, PROXY_CORE, exited, freePort, lines, pinned, stop, waitForPort } from "./processes.js";
+import { LOAD_CORE, NOFILE, PROXY_CORE, freePort, lines, pinned, stopProxy, waitForPort } from "./processes.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const DIST = join(ROOT, "dist", "bench");
@@ -112,20 +112,8 @@ export async function startProxy(peer: PeerName, backend: number): Promise<Proxy
     ports,
     pid: child.pid,
     child,
-    stop: async () => {
-      const crashed = exited(child) ? [`${peer} had exited: code ${child.exitCode}, signal ${child.signalCode}`] : [];
-      await stop(child, "SIGTERM");
-      let log = "";
-      try {
-        log = readFileSync(join(prefix, "logs", "error.log"), "latin1");
-      } catch {
-        // no log written
-      }
-      rmSync(prefix, { recursive: true, force: true });
-      // The deprecation warning of `listen … http2` is expected: the configuration has to be 1.22's.
-      const said = (log + output.stderr()).split("\n").filter((line) => line.trim() !== "" && !/deprecated/.test(line));
-      return [...crashed, ...said];
-    },
+    // The deprecation warning of `listen … http2` is expected: the configuration has to be 1.22's.
+    stop: () => stopProxy(child, peer, prefix, output, /deprecated/),
   };
 }
 

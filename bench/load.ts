@@ -25,6 +25,7 @@
  */
 
 import { connect, type Socket } from "node:net";
+import { untilStdin } from "./processes.js";
 
 export const KEY = "dGhlIHNhbXBsZSBub25jZQ==";
 /** Sec-WebSocket-Accept for KEY (RFC 6455 §1.3's example). */
@@ -366,11 +367,7 @@ export async function idle(
     });
   }
   emit("opened", { opened: opened.length, failed, firstError, openS: (Date.now() - started) / 1000 });
-  await new Promise<void>((resolve) => {
-    process.stdin.once("data", () => resolve());
-    process.stdin.once("end", () => resolve());
-    process.stdin.once("error", () => resolve());
-  });
+  await untilStdin();
   idling = false;
   process.stdin.pause();
   const frame = clientFrame(16);
@@ -494,8 +491,17 @@ export async function http(options: Common & { concurrency: number }): Promise<o
   return result;
 }
 
-export async function main(argv: readonly string[]): Promise<void> {
-  const [mode, portText, ...rest] = argv;
+/** A load process's arguments: the port, then `key=value` pairs; `num` reads a number among them. */
+export function loadArguments(
+  portText: string | undefined,
+  rest: readonly string[],
+  defaultBackend: BackendKind,
+): {
+  port: number;
+  backend: BackendKind;
+  options: Map<string, string>;
+  num: (key: string, fallback: number) => number;
+} {
   const options = new Map(rest.map((pair) => pair.split("=", 2) as [string, string]));
   const num = (key: string, fallback: number): number => {
     const value = Number(options.get(key) ?? fallback);
@@ -504,8 +510,14 @@ export async function main(argv: readonly string[]): Promise<void> {
   };
   const port = Number(portText);
   if (!Number.isInteger(port) || port <= 0) throw new Error(`bad port ${String(portText)}`);
-  const backend = (options.get("backend") ?? "ws") as BackendKind;
+  const backend = (options.get("backend") ?? defaultBackend) as BackendKind;
   if (backend !== "ws" && backend !== "raw") throw new Error(`bad backend=${String(backend)}`);
+  return { port, backend, options, num };
+}
+
+export async function main(argv: readonly string[]): Promise<void> {
+  const [mode, portText, ...rest] = argv;
+  const { port, backend, num } = loadArguments(portText, rest, "ws");
   const common: Common = { port, backend, seconds: num("seconds", 5), warmup: num("warmup", 1) };
   switch (mode) {
     case "rtt":

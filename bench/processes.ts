@@ -8,7 +8,8 @@
  */
 
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { connect, createServer } from "node:net";
 
 const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "latin1" }).trim()) || 100;
@@ -157,4 +158,37 @@ function statusKb1(pid: number, field: "VmRSS" | "VmHWM"): number {
   } catch {
     return NaN;
   }
+}
+
+/**
+ * Stop a proxy started in `prefix`, remove the prefix, and return what it said that was not expected:
+ * a crash first, then its error log's and stderr's lines (those matching `expected` left out).
+ */
+export async function stopProxy(
+  child: ChildProcess,
+  name: string,
+  prefix: string,
+  output: { stderr: () => string },
+  expected?: RegExp,
+): Promise<string[]> {
+  const crashed = exited(child) ? [`${name} had exited: code ${child.exitCode}, signal ${child.signalCode}`] : [];
+  await stop(child, "SIGTERM");
+  let log = "";
+  try {
+    log = readFileSync(join(prefix, "logs", "error.log"), "latin1");
+  } catch {
+    // no log written
+  }
+  rmSync(prefix, { recursive: true, force: true });
+  const said = (log + output.stderr()).split("\n").filter((line) => line.trim() !== "" && !expected?.test(line));
+  return [...crashed, ...said];
+}
+
+/** Resolves when the parent writes a line, or closes our stdin: a load process's "go on". */
+export function untilStdin(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    process.stdin.once("data", () => resolve());
+    process.stdin.once("end", () => resolve());
+    process.stdin.once("error", () => resolve());
+  });
 }

@@ -18,7 +18,7 @@
  */
 
 import type { ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -38,6 +38,7 @@ import {
   statusKb,
   stop,
   waitForPort,
+  stopProxy,
 } from "./processes.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -194,18 +195,7 @@ async function startProxy(name: PeerName, backendPort: number, workers: number |
     port,
     pid: child.pid,
     child,
-    stop: async () => {
-      const crashed = exited(child) ? [`${name} had exited: code ${child.exitCode}, signal ${child.signalCode}`] : [];
-      await stop(child, "SIGTERM");
-      let log = "";
-      try {
-        log = readFileSync(join(prefix, "logs", "error.log"), "latin1");
-      } catch {
-        // no log written
-      }
-      rmSync(prefix, { recursive: true, force: true });
-      return [...crashed, ...(log + output.stderr()).split("\n").filter((line) => line.trim() !== "")];
-    },
+    stop: () => stopProxy(child, name, prefix, output),
   };
 }
 

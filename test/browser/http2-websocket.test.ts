@@ -172,19 +172,24 @@ describe("wss:// from Chromium over HTTP/2 (RFC 8441)", { skip, timeout: 120_000
     }
   }
 
-  test("wsgate_http2_websocket on: the page and its WebSocket on one HTTP/2 connection", async () => {
-    const lines = await visit("on");
+  /** The page's log line (always over HTTP/2) and the WebSocket's, which must read `expected`. */
+  async function pageAndSocket(
+    mode: "on" | "off",
+    expected: readonly [protocol: string, http2: string, status: string, request: string],
+  ): Promise<{ page: string; socket: string }> {
+    const lines = await visit(mode);
     const pageLine = lines.find((line) => line.request === "GET / HTTP/2.0");
     assert.ok(pageLine, `the page over HTTP/2:\n${JSON.stringify(lines)}`);
     assert.deepEqual([pageLine.protocol, pageLine.http2, pageLine.status], ["HTTP/2.0", "h2", "200"]);
     const ws = lines.find((line) => line.request.startsWith("GET /ws "));
-    assert.deepEqual(
-      ws && [ws.protocol, ws.http2, ws.status, ws.request],
-      ["HTTP/2.0", "h2", "200", "GET /ws HTTP/2.0"],
-      JSON.stringify(lines),
-    );
+    assert.deepEqual(ws && [ws.protocol, ws.http2, ws.status, ws.request], expected, JSON.stringify(lines));
+    return { page: pageLine.connection, socket: ws!.connection };
+  }
+
+  test("wsgate_http2_websocket on: the page and its WebSocket on one HTTP/2 connection", async () => {
+    const connections = await pageAndSocket("on", ["HTTP/2.0", "h2", "200", "GET /ws HTTP/2.0"]);
     // RFC 8441: the WebSocket is a stream of the page's connection, not a connection of its own.
-    assert.equal(ws!.connection, pageLine.connection);
+    assert.equal(connections.socket, connections.page);
     // The upstream saw an ordinary HTTP/1.1 handshake.
     const handshake = backend.requests.at(-1)!;
     assert.equal(handshake.target, "/ws");
@@ -193,16 +198,7 @@ describe("wss:// from Chromium over HTTP/2 (RFC 8441)", { skip, timeout: 120_000
   });
 
   test("wsgate_http2_websocket off: the same page works, its WebSocket an HTTP/1.1 upgrade", async () => {
-    const lines = await visit("off");
-    const pageLine = lines.find((line) => line.request === "GET / HTTP/2.0");
-    assert.ok(pageLine, `the page over HTTP/2:\n${JSON.stringify(lines)}`);
-    assert.deepEqual([pageLine.protocol, pageLine.http2, pageLine.status], ["HTTP/2.0", "h2", "200"]);
-    const ws = lines.find((line) => line.request.startsWith("GET /ws "));
-    assert.deepEqual(
-      ws && [ws.protocol, ws.http2, ws.status, ws.request],
-      ["HTTP/1.1", "", "101", "GET /ws HTTP/1.1"],
-      JSON.stringify(lines),
-    );
-    assert.notEqual(ws!.connection, pageLine.connection);
+    const connections = await pageAndSocket("off", ["HTTP/1.1", "", "101", "GET /ws HTTP/1.1"]);
+    assert.notEqual(connections.socket, connections.page);
   });
 });

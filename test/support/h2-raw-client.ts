@@ -10,60 +10,15 @@
 
 import { connect as tcpConnect, type Socket } from "node:net";
 import { withTimeout } from "./wait.js";
+import { FLAG, FRAME, PREFACE, frame, headerBlock } from "./h2-frames.js";
 
-export const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
-
-export const FRAME = {
-  DATA: 0x0,
-  HEADERS: 0x1,
-  RST_STREAM: 0x3,
-  SETTINGS: 0x4,
-  PING: 0x6,
-  GOAWAY: 0x7,
-  WINDOW_UPDATE: 0x8,
-} as const;
-
-export const FLAG = { END_STREAM: 0x1, ACK: 0x1, END_HEADERS: 0x4 } as const;
+export { FLAG, FRAME, PREFACE, frame, headerBlock } from "./h2-frames.js";
 
 export interface Frame {
   readonly type: number;
   readonly flags: number;
   readonly streamId: number;
   readonly payload: Buffer;
-}
-
-/** One frame's bytes. */
-export function frame(type: number, flags: number, streamId: number, payload: Buffer = Buffer.alloc(0)): Buffer {
-  const head = Buffer.alloc(9);
-  head.writeUIntBE(payload.length, 0, 3);
-  head[3] = type;
-  head[4] = flags;
-  head.writeUInt32BE(streamId & 0x7fffffff, 5);
-  return Buffer.concat([head, payload]);
-}
-
-/** HPACK integer with an N-bit prefix (RFC 7541 5.1). */
-function hpackInt(value: number, prefixBits: number, first: number): Buffer {
-  const max = (1 << prefixBits) - 1;
-  if (value < max) return Buffer.from([first | value]);
-  const bytes = [first | max];
-  let rest = value - max;
-  while (rest >= 128) {
-    bytes.push((rest & 0x7f) | 0x80);
-    rest >>= 7;
-  }
-  bytes.push(rest);
-  return Buffer.from(bytes);
-}
-
-function hpackString(text: string): Buffer {
-  const bytes = Buffer.from(text, "latin1");
-  return Buffer.concat([hpackInt(bytes.length, 7, 0), bytes]);
-}
-
-/** A header block: each field a literal without indexing, with a new name. */
-export function headerBlock(fields: ReadonlyArray<readonly [string, string]>): Buffer {
-  return Buffer.concat(fields.flatMap(([name, value]) => [Buffer.from([0x00]), hpackString(name), hpackString(value)]));
 }
 
 /** A HEADERS frame for a GET of `path` (END_STREAM unless `bodyFollows`). */
