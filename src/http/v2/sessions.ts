@@ -102,7 +102,7 @@ export class Http2Sessions {
         maxConcurrentStreams: srv.http2MaxConcurrentStreams,
         initialWindowSize: srv.http2BodyPrereadSize,
         enableConnectProtocol: srv.wsgateHttp2Websocket,
-        // Past nginx's own limit (checked per request with its status), nghttp2 refuses the stream: an HPACK bomb stops here.
+        // Past nginx's own limit (request-from-stream.ts ends the connection, as nginx), nghttp2 stops decoding: an HPACK bomb ends here.
         maxHeaderListSize: 2 * size * count,
       },
       maxHeaderListPairs: 2 * srv.maxHeaders + 16,

@@ -126,7 +126,9 @@ export class StreamSocket extends Duplex {
   override write(chunk: unknown, encoding?: unknown, callback?: unknown): boolean {
     if (typeof chunk === "string")
       this.bytesWritten += this.counter.count(Buffer.from(chunk, encoding as BufferEncoding));
-    else if (chunk instanceof Uint8Array) this.bytesWritten += this.counter.count(Buffer.from(chunk));
+    // A view, never a copy: a tunnel's bytes pass here.
+    else if (chunk instanceof Uint8Array)
+      this.bytesWritten += this.counter.count(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
     return super.write(chunk, encoding as BufferEncoding, callback as (error?: Error | null) => void);
   }
 
