@@ -7,4 +7,5 @@ npm run build
 npm run lint
 # Only the *.test.js files: under a test/ folder Node would take every .js file for a test.
 mapfile -t tests < <(find dist/test -name '*.test.js' | sort)
-node --test "${tests[@]}"
+# Two files at a time: most of the suite waits on timeouts and peers, not on the CPU.
+node --test --test-concurrency=2 "${tests[@]}"
