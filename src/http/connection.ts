@@ -19,13 +19,13 @@
 
 import type { Socket } from "node:net";
 import type { SrvConf } from "../config/model.js";
-import { ChunkedDecoder } from "../core/chunked.js";
 import type { ConnectionInfo } from "./request.js";
 import { HeadReader, type HeadParse, type RequestHead } from "./request-head.js";
 import { Deadline } from "./deadlines.js";
 import type { BodyFraming } from "./request-headers.js";
 import type { ProxyProtocolFacts, TlsFacts } from "../vars/source.js";
 import { stripMappedV4 } from "./client-address.js";
+import { BodyFeed } from "./body-feed.js";
 import { requestCounter, takeConnectionId } from "./connection-ids.js";
 import { resetSocket } from "./socket-reset.js";
 import {
@@ -70,11 +70,10 @@ export class ClientConnection implements ConnectionInfo {
   private resetting = false;
   /** The head of the request in flight (a crash logs it). */
   private head: RequestHead | undefined;
-  private sink: BodySink | undefined;
+  /** The body of the request in flight, once asked for and until it has ended. */
+  private body: BodyFeed | undefined;
   /** Whether the current request's body has been asked for (read, streamed or discarded). */
   private bodyStarted = false;
-  private bodyLeft = 0;
-  private chunked: ChunkedDecoder | undefined;
   private bodyPaused = false;
   /** Close instead of waiting for another request (graceful shutdown). */
   private closeWhenDone = false;
@@ -143,14 +142,13 @@ export class ClientConnection implements ConnectionInfo {
       sink.end();
       return;
     }
-    this.sink = sink;
-    if (framing.kind === "length") this.bodyLeft = framing.length;
-    else this.chunked = new ChunkedDecoder();
+    this.body = new BodyFeed(framing, sink);
     const buffered = this.pending;
     this.pending = undefined;
     if (buffered) this.feedBody(buffered);
-    // Reading may have stopped while the bytes waited for a sink (hold()).
-    if (this.sink && !this.bodyPaused) this.socket.resume();
+    // Reading may have stopped while the bytes waited for a sink (hold()). The request may have ended
+    // meanwhile (a bad chunk answered 400), taking its body with it.
+    if (this.body?.open === true && !this.bodyPaused) this.socket.resume();
   }
 
   /**
@@ -187,9 +185,8 @@ export class ClientConnection implements ConnectionInfo {
     this.onAbortHandler = undefined;
     this.head = undefined;
     // An unread body cannot be told apart from the next request: close.
-    const bodyUnread = this.sink !== undefined || this.bodyLeft > 0;
-    this.sink = undefined;
-    this.chunked = undefined;
+    const bodyUnread = this.body?.open === true;
+    this.body = undefined;
     if (!keepAlive || bodyUnread || this.closeWhenDone) {
       this.close();
       return;
@@ -331,7 +328,7 @@ export class ClientConnection implements ConnectionInfo {
         this.readHead(chunk);
         return;
       case "request":
-        if (this.sink) this.feedBody(chunk);
+        if (this.body?.open) this.feedBody(chunk);
         else this.hold(chunk);
         return;
       default:
@@ -368,38 +365,11 @@ export class ClientConnection implements ConnectionInfo {
   }
 
   private feedBody(chunk: Buffer): void {
-    const sink = this.sink!;
-    let rest: Buffer | undefined;
-    let more = true;
-    if (this.chunked) {
-      const result = this.chunked.feed(chunk, (data) => {
-        more = sink.data(data) && more;
-      });
-      if (result === "invalid") {
-        this.sink = undefined;
-        this.bodyBytesRead += chunk.length;
-        sink.fail(400, "client sent invalid chunked body");
-        return;
-      }
-      if (result === "done") {
-        rest = this.chunked.rest;
-        this.sink = undefined;
-        this.chunked = undefined;
-        sink.end();
-      }
-    } else {
-      const take = Math.min(this.bodyLeft, chunk.length);
-      more = sink.data(take === chunk.length ? chunk : chunk.subarray(0, take));
-      this.bodyLeft -= take;
-      if (take < chunk.length) rest = chunk.subarray(take);
-      if (this.bodyLeft === 0) {
-        this.sink = undefined;
-        sink.end();
-      }
-    }
-    this.bodyBytesRead += chunk.length - (rest?.length ?? 0);
-    if (rest && rest.length > 0) this.hold(rest);
-    if (!more && this.sink) this.pauseBody();
+    const body = this.body!;
+    const fed = body.feed(chunk);
+    this.bodyBytesRead += fed.used;
+    if (fed.rest && fed.rest.length > 0) this.hold(fed.rest);
+    if (!fed.more && body.open) this.pauseBody();
   }
 
   /** Bytes past the current request: the next request's, or a tunnel's first. */
@@ -411,11 +381,7 @@ export class ClientConnection implements ConnectionInfo {
   /** @internal socket listener */
   onEnd(): void {
     if (this.state === "request") {
-      if (this.sink) {
-        const sink = this.sink;
-        this.sink = undefined;
-        sink.fail(400, "client prematurely closed connection");
-      }
+      this.body?.abandon("client prematurely closed connection");
       this.abortRequest("closed");
     }
     this.destroy();
