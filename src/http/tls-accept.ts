@@ -20,6 +20,7 @@ import type { ClientConnection } from "./connection.js";
 import { takeConnectionId } from "./connection-ids.js";
 import { selectServer, type AddressServers } from "./select-server.js";
 import { clientHelloServerName } from "./client-hello.js";
+import { stripMappedV4 } from "./client-address.js";
 
 /** Makes the connection the HTTP engine runs on; `plain` for HTTP sent to the TLS address. */
 export type OpenConnection = (socket: Socket, id: number, plain: boolean) => ClientConnection;
@@ -208,8 +209,4 @@ function handshakeFailure(err: Error): string {
   const code = (err as NodeJS.ErrnoException).code;
   if (code === "ECONNRESET") return "SSL_do_handshake() failed (104: Connection reset by peer)";
   return "peer closed connection in SSL handshake";
-}
-
-function stripMappedV4(address: string): string {
-  return address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
 }

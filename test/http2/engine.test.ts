@@ -313,6 +313,7 @@ describe("HTTP/2 (h2c with prior knowledge)", () => {
     for (let batch = 0; batch < 10 && !session.destroyed && !session.closed; batch++) {
       const streams = Array.from({ length: 20 }, () => session.request({ ":path": "/hold" }));
       for (const stream of streams) stream.on("error", () => undefined);
+      // Let the batch's HEADERS go out before the resets (a stream reset before its HEADERS is never sent).
       await new Promise((resolve) => setTimeout(resolve, 5));
       for (const stream of streams) stream.close(constants.NGHTTP2_CANCEL);
     }
