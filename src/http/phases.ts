@@ -13,7 +13,7 @@ import type { LocationConf } from "../config/model.js";
 import type { ErrorLog } from "../log/error-log.js";
 import { runScript, type ScriptOutcome } from "./rewrite-script.js";
 import { recordMatch } from "../vars/captures.js";
-import { accessPhase as checkAccess } from "./access-phase.js";
+import { accessPhases, type AccessResult } from "./access-phase.js";
 import { runRealip } from "./realip.js";
 
 /** What the phases ask of the request flow. */
@@ -23,8 +23,14 @@ export interface PhaseHooks {
   afterFindConfig(r: HttpRequest): number | undefined;
 }
 
-/** "content": run the location's content handler; otherwise the script answered. */
-export type PhaseOutcome = { readonly kind: "content" } | Exclude<ScriptOutcome, { kind: "next" }>;
+/**
+ * "content": run the location's content handler; "wait": a check of the access phases answers later, with
+ * the outcome; otherwise the script or a check answered.
+ */
+export type PhaseOutcome =
+  | { readonly kind: "content" }
+  | { readonly kind: "wait"; readonly until: Promise<PhaseOutcome> }
+  | Exclude<ScriptOutcome, { kind: "next" }>;
 
 const CONTENT: PhaseOutcome = { kind: "content" };
 
@@ -66,7 +72,7 @@ function fromFindConfig(r: HttpRequest, hooks: PhaseHooks, skipFirstFind = false
       if (outcome) return outcome;
     }
     // Post rewrite: a URI changed by `rewrite` (without break) is looked up again.
-    if (!r.uriChanged) return accessPhase(r, hooks) ?? CONTENT;
+    if (!r.uriChanged) return accessPhase(r, hooks);
     if (--r.uriChanges === 0) {
       hooks
         .errorLogFor(r)
@@ -77,13 +83,18 @@ function fromFindConfig(r: HttpRequest, hooks: PhaseHooks, skipFirstFind = false
 }
 
 /**
- * The preaccess phase (realip with the location's settings), then the access phase: allow/deny
- * and auth_basic under `satisfy` (access-phase.ts).
+ * The preaccess phase (realip with the location's settings, then limit_req and limit_conn), the access
+ * phase (allow/deny, auth_basic … under `satisfy`) and the post-access phase (access-phase.ts).
  */
-function accessPhase(r: HttpRequest, hooks: PhaseHooks): PhaseOutcome | undefined {
+function accessPhase(r: HttpRequest, hooks: PhaseHooks): PhaseOutcome {
   runRealip(r, r.loc);
-  const refusal = checkAccess(r, hooks.errorLogFor(r));
-  if (refusal === undefined) return undefined;
+  const result = accessPhases(r, { log: hooks.errorLogFor(r) });
+  if (result instanceof Promise) return { kind: "wait", until: result.then(accessOutcome) };
+  return accessOutcome(result);
+}
+
+function accessOutcome(refusal: AccessResult): PhaseOutcome {
+  if (refusal === undefined) return CONTENT;
   return { kind: "status", status: refusal.status, ...(refusal.headers ? { headers: refusal.headers } : {}) };
 }
 

@@ -15,7 +15,7 @@ import type { AccessLog } from "../log/access-log.js";
 import type { ErrorLog, RequestLogContext } from "../log/error-log.js";
 import type { UpstreamGroup } from "../upstream/group.js";
 import type { ClientConnection, ConnectionEvents } from "./connection.js";
-import { HttpRequest } from "./request.js";
+import { HttpRequest, runCleanups } from "./request.js";
 import type { RequestHead } from "./request-head.js";
 import { requestFacts, type RequestFacts } from "./request-headers.js";
 import { selectServer, type AddressServers } from "./select-server.js";
@@ -173,6 +173,10 @@ export class RequestFlow implements ConnectionEvents, ContentFlow {
 
   /** The phases ended: run the content handler, or send what the script answered. */
   private afterPhases(r: HttpRequest, outcome: PhaseOutcome): void {
+    if (outcome.kind === "wait") {
+      this.whenChecked(r, outcome.until);
+      return;
+    }
     if (outcome.kind === "status") {
       if (outcome.discardsBody) r.answerExpect((text) => (r.connection as ClientConnection).write(text));
       if (outcome.headers) r.carriedHeaders = outcome.headers;
@@ -184,6 +188,28 @@ export class RequestFlow implements ConnectionEvents, ContentFlow {
       return;
     }
     this.content(r);
+  }
+
+  /**
+   * A check of the access phases answers later: go on then, unless the request ended meanwhile (the client
+   * went away: it was logged 499). A check that fails is an alert and a 500, as a throw elsewhere.
+   */
+  private whenChecked(r: HttpRequest, until: Promise<PhaseOutcome>): void {
+    until.then(
+      (outcome) => {
+        if (r.finished) return;
+        try {
+          this.afterPhases(r, outcome);
+        } catch (err) {
+          this.crash(r, err);
+        }
+      },
+      (err: unknown) => {
+        if (r.finished) return;
+        this.errorLogFor(r).log("alert", uncaughtLine(err), r.logContext());
+        this.respondError(r, 500);
+      },
+    );
   }
 
   /** The try-files and content phases: the location's handler, chosen once per location. */
@@ -349,6 +375,7 @@ export class RequestFlow implements ConnectionEvents, ContentFlow {
     if (r.finished) return;
     r.finished = true;
     this.services.accessLog.write(r.loc.accessLogs, r);
+    runCleanups(r);
   }
 
   /** A request record for errors found before a server was chosen: the address's default server. */

@@ -70,6 +70,8 @@ export class HttpRequest implements VariableSource {
   namedCaptures: Readonly<Record<string, string>> | undefined = undefined;
   /** Set when the response is complete and the access log line written. */
   finished = false;
+  /** What must be undone when the request ends (a held limit_conn slot …): addCleanup(). */
+  cleanups: Array<() => void> | undefined = undefined;
   /** try_files chose a file in a regex location with alias: the URI is added to the alias. */
   addUriToAlias = false;
   /** nginx's r->uri_changes: URI changes and internal redirects left before "rewrite or internal redirection cycle". */
@@ -270,4 +272,21 @@ export class HttpRequest implements VariableSource {
       ...(action !== undefined ? { action } : {}),
     };
   }
+}
+
+/**
+ * Run `cleanup` when `r` ends (its log line written), as nginx's request pool cleanups: at once if it has
+ * ended already (a check that answered after the client went away).
+ */
+export function addCleanup(r: HttpRequest, cleanup: () => void): void {
+  if (r.finished) cleanup();
+  else (r.cleanups ??= []).push(cleanup);
+}
+
+/** The request ended: its cleanups, once. */
+export function runCleanups(r: HttpRequest): void {
+  const cleanups = r.cleanups;
+  if (cleanups === undefined) return;
+  r.cleanups = undefined;
+  for (const cleanup of cleanups) cleanup();
 }
