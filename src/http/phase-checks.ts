@@ -3,8 +3,8 @@
  * modules' handlers (ngx_http_init_phase_handlers() calls a phase's handlers
  * in the reverse of the modules' order in auto/modules): in preaccess
  * limit_req before limit_conn (realip's location pass runs before both, in
- * phases.ts); in access allow/deny, then auth_basic, then the token and
- * subrequest checks.
+ * phases.ts), after wsgate_origin (origin-check.ts says why it is first); in
+ * access allow/deny, then auth_basic, then the token and subrequest checks.
  *
  * A check answers "declined" (not configured here, or nothing to say), "ok"
  * or a status — at once, or later as a Promise.
@@ -14,6 +14,7 @@ import type { ErrorLog } from "../log/error-log.js";
 import { accessDecision } from "./access.js";
 import { authBasic, type AuthAnswer } from "./auth-basic.js";
 import type { HttpRequest } from "./request.js";
+import { originCheck } from "./origin-check.js";
 
 /** What a check may use besides the request. */
 export interface PhaseContext {
@@ -35,6 +36,6 @@ const accessRules: PhaseCheck = (r, context) => {
   return FORBIDDEN;
 };
 
-export const PREACCESS_CHECKS: PhaseCheck[] = [];
+export const PREACCESS_CHECKS: PhaseCheck[] = [(r, context) => originCheck(r, context.log)];
 
 export const ACCESS_CHECKS: PhaseCheck[] = [accessRules, (r, context) => authBasic(r, context.log)];
