@@ -109,9 +109,12 @@ describe("auth_jwt directives", () => {
     }
   });
 
-  test("auth_jwt_key_request is not a directive of wsgate yet", async () => {
-    const err = await refused(`auth_jwt_key_request /jwks;`, `unknown directive "auth_jwt_key_request"`, 3);
-    assert.equal(err.kind, "unknown-directive");
+  test("auth_jwt_key_request and auth_jwt_key_cache are known, not supported yet", async () => {
+    for (const line of ["auth_jwt_key_request /jwks;", "auth_jwt_key_cache 1h;"]) {
+      const name = line.split(" ")[0]!;
+      const err = await refused(line, `"${name}" directive is not supported by wsgate`, 3);
+      assert.equal(err.kind, "unsupported");
+    }
   });
 
   test("a key file is read at load: a bad one names the file and the line", async () => {
