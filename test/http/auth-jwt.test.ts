@@ -80,6 +80,8 @@ function conf(port: number, backend: number): string {
       location /admin/ { auth_jwt_require $is_admin; ${proxied} }
       location /staff/ { auth_jwt_require $jwt_claim_sub; auth_jwt_require $is_admin error=403; ${proxied} }
       location /open/ { auth_jwt off; ${proxied} }
+      location /either/ { satisfy any; allow 127.0.0.1; deny all; ${proxied} }
+      location /neither/ { satisfy any; deny all; ${proxied} }
       location /rotating/ { auth_jwt_key_file sets/$arg_set.json; ${proxied} }
     }
     server {
@@ -223,6 +225,14 @@ describe("auth_jwt", () => {
     await refused("/header/novars", 401);
     await waitFor(() => wsgate.accessLog("jwt.log").includes("/header/novars|"), 3000, "the refused line");
     assert.match(wsgate.accessLog("jwt.log"), /^\/header\/novars\|401\|-\|-\|-\|-$/m);
+  });
+
+  test("satisfy any: allow/deny or the token", async () => {
+    assert.equal((await get(port, "/either/")).status, 200);
+    const reply = await refused("/neither/", 401);
+    assert.equal(reply.headers["www-authenticate"], 'Bearer realm="site"');
+    const token = await sign(hs, { sub: "ivy" });
+    assert.equal((await get(port, "/neither/", { Authorization: `Bearer ${token}` })).status, 200);
   });
 
   test("auth_jwt off cancels the inherited check", async () => {
