@@ -18,8 +18,7 @@
  * `error`.
  */
 
-import type { JwtKey } from "../config/modules/auth-jwt-keys.js";
-import { readKeySet } from "../config/modules/auth-jwt-keys.js";
+import { readKeySet, type JwtKey } from "../config/modules/auth-jwt-keys.js";
 import type { JwtKeySource, JwtRequirement } from "../config/modules/auth-jwt.js";
 import { resolveFromPrefix } from "../config/paths.js";
 import type { ErrorLog } from "../log/error-log.js";
