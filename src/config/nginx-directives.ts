@@ -10,6 +10,8 @@ const GROUPS: readonly string[] = [
   "add_after_body add_before_body add_header add_header_inherit add_trailer add_trailer_inherit",
   "auth_basic auth_basic_user_file auth_delay auth_http auth_http_header auth_http_pass_client_cert",
   "auth_http_timeout auth_request auth_request_set",
+  "auth_jwt auth_jwt_claim_set auth_jwt_header_set auth_jwt_key_cache auth_jwt_key_file auth_jwt_key_request",
+  "auth_jwt_leeway auth_jwt_require auth_jwt_type",
   "autoindex autoindex_exact_size autoindex_format autoindex_localtime",
   "charset charset_map charset_types",
   "client_body_buffer_size client_body_in_file_only client_body_in_single_buffer client_body_temp_path",

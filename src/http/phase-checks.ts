@@ -13,6 +13,7 @@
 import type { ErrorLog } from "../log/error-log.js";
 import { accessDecision } from "./access.js";
 import { authBasic, type AuthAnswer } from "./auth-basic.js";
+import { authJwt } from "./auth-jwt.js";
 import type { HttpRequest } from "./request.js";
 import { originCheck } from "./origin-check.js";
 
@@ -38,4 +39,8 @@ const accessRules: PhaseCheck = (r, context) => {
 
 export const PREACCESS_CHECKS: PhaseCheck[] = [(r, context) => originCheck(r, context.log)];
 
-export const ACCESS_CHECKS: PhaseCheck[] = [accessRules, (r, context) => authBasic(r, context.log)];
+export const ACCESS_CHECKS: PhaseCheck[] = [
+  accessRules,
+  (r, context) => authBasic(r, context.log),
+  (r, context) => authJwt(r, context.log),
+];

@@ -8,6 +8,7 @@ import type { LocConf, LocationConf, ServerConf } from "../config/model.js";
 import type {
   ConnectionCounters,
   HeaderList,
+  JwtFacts,
   ProxyProtocolFacts,
   RequestBodyFacts,
   TlsFacts,
@@ -104,6 +105,8 @@ export class HttpRequest implements VariableSource {
   methodOverride: string | undefined = undefined;
   /** r->limit_rate: undefined until the response's first write evaluates limit_rate (or `set $limit_rate`, X-Accel-Limit-Rate). */
   limitRate: number | undefined = undefined;
+  /** The token auth_jwt accepted ($jwt_claim_NAME …), set in the access phase. */
+  jwt: JwtFacts | undefined = undefined;
   private readonly bytesAtStart: number;
 
   constructor(

@@ -16,6 +16,7 @@ import type { HeaderList, UpstreamTry, VariableSource } from "./source.js";
 import { formatIso8601, formatLocalTime, formatMsec } from "./time.js";
 import { portText, registerRealipVariables } from "./realip-variables.js";
 import { registerSslVariables } from "./ssl-variables.js";
+import { registerJwtVariables } from "./jwt-variables.js";
 import { gzipRatio } from "./gzip-ratio.js";
 import { parseSizeValue } from "../core/sizes.js";
 
@@ -119,6 +120,7 @@ export function registerHttpVariables(registry: VariableRegistry): void {
   for (const [name, get] of Object.entries(FIXED)) registry.define(name, get);
   for (const [name, get] of Object.entries(CHANGING)) registry.define(name, get, false);
   registerRealipVariables(registry);
+  registerJwtVariables(registry);
   registry.defineSetter("limit_rate", setLimitRate);
   registry.defineSetter("args", (r, value) => void r.changeArgs?.(value));
   registry.definePrefix("http_", (suffix) => ({ get: (r) => joinedHeader(r.headers, suffix), cacheable: true }));

@@ -54,6 +54,14 @@ export interface ProxyProtocolFacts {
   readonly tlvs?: Buffer | undefined;
 }
 
+/** The token auth_jwt accepted: its JOSE header and claims ($jwt_header_NAME, $jwt_claim_NAME, $jwt_payload). */
+export interface JwtFacts {
+  readonly header: Readonly<Record<string, unknown>>;
+  readonly claims: Readonly<Record<string, unknown>>;
+  /** The payload as the token carried it (JSON text). */
+  readonly payload: string;
+}
+
 export interface VariableSource {
   /** Per-request cache of cacheable variables by registry index: null is "not found". */
   readonly variableCache: Array<string | null | undefined>;
@@ -118,6 +126,8 @@ export interface VariableSource {
   readonly responseHeaders: HeaderList;
   /** The gzip filter's bytes in and out, once a compressed body is through ($gzip_ratio). */
   readonly gzipCounts?: GzipCounts | undefined;
+  /** The token auth_jwt accepted for this request; undefined before the access phase or without one. */
+  readonly jwt?: JwtFacts | undefined;
   /** r->limit_rate: $limit_rate reads it, `set $limit_rate` writes it; undefined until set or evaluated. */
   limitRate?: number | undefined;
 

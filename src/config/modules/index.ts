@@ -12,6 +12,7 @@ import type { ConfModule } from "../module.js";
 import { ACCESS_MODULE, type AccessLocConf } from "./access.js";
 import { AUTH_BASIC_MODULE, type AuthBasicLocConf } from "./auth-basic.js";
 import { WSGATE_ORIGIN_MODULE, type WsgateOriginLocConf } from "./wsgate-origin.js";
+import { AUTH_JWT_MODULE, type AuthJwtLocConf } from "./auth-jwt.js";
 import { CHARSET_MODULE, type CharsetLocConf } from "./charset.js";
 import { CORE_MODULE, type CoreMainConf } from "./core.js";
 import { GZIP_MODULE, type GzipLocConf } from "./gzip.js";
@@ -69,6 +70,7 @@ export const MODULES = [
   CHARSET_MODULE,
   AUTH_BASIC_MODULE,
   WSGATE_ORIGIN_MODULE,
+  AUTH_JWT_MODULE,
   LIMIT_RATE_MODULE,
   HTTP2_MODULE,
 ] as const satisfies readonly ConfModule[];
@@ -93,6 +95,7 @@ export type LocConf = CoreLocConf &
   CharsetLocConf &
   AuthBasicLocConf &
   WsgateOriginLocConf &
+  AuthJwtLocConf &
   LimitRateLocConf &
   Http2LocConf;
 
