@@ -13,6 +13,7 @@ import type {
   TlsFacts,
   UpstreamTry,
   VariableSource,
+  WsTunnelFacts,
 } from "../vars/source.js";
 import type { RequestHead } from "./request-head.js";
 import type { GzipCounts } from "../vars/gzip-ratio.js";
@@ -104,6 +105,8 @@ export class HttpRequest implements VariableSource {
   methodOverride: string | undefined = undefined;
   /** r->limit_rate: undefined until the response's first write evaluates limit_rate (or `set $limit_rate`, X-Accel-Limit-Rate). */
   limitRate: number | undefined = undefined;
+  /** The WebSocket tunnel's counters, once a tunnel that follows frames started ($wsgate_… variables). */
+  wsTunnel: WsTunnelFacts | undefined = undefined;
   private readonly bytesAtStart: number;
 
   constructor(
