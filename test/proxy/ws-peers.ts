@@ -200,7 +200,7 @@ export interface EchoBackend {
 }
 
 /** A `ws` echo backend (`perMessageDeflate` as given): every message back as it came. */
-export async function echoBackend(perMessageDeflate = false, answerPings = true): Promise<EchoBackend> {
+export async function echoBackend(perMessageDeflate: boolean | object = false, answerPings = true): Promise<EchoBackend> {
   const http: HttpServer = createHttpServer();
   const wss = new WebSocketServer({ server: http, perMessageDeflate, autoPong: answerPings });
   const backend: EchoBackend = {
