@@ -95,7 +95,10 @@ describe("wsgate_ping, wsgate_max_message, wsgate_message_rate", () => {
     ["wsgate_message_rate 5r/s burst=0;", `invalid burst value "burst=0" in FILE:3`],
     ["wsgate_message_rate 5r/s burst=x;", `invalid burst value "burst=x" in FILE:3`],
     ["wsgate_message_rate 5r/s nodelay;", `invalid parameter "nodelay" in FILE:3`],
-    ["wsgate_message_rate 5r/s burst=1 nodelay;", `invalid number of arguments in "wsgate_message_rate" directive in FILE:3`],
+    [
+      "wsgate_message_rate 5r/s burst=1 nodelay;",
+      `invalid number of arguments in "wsgate_message_rate" directive in FILE:3`,
+    ],
     ["wsgate_message_rate 1r/s;\nwsgate_message_rate 1r/s;", `"wsgate_message_rate" directive is duplicate in FILE:4`],
     [
       "server { location / { if ($arg_x) { wsgate_ping 1s; } } }",

@@ -14,7 +14,8 @@ import { freePort, startWsgate, waitFor, type WsgateProcess } from "../support/p
 import { withTimeout } from "../support/wait.js";
 import { closeCodeOf, echo, echoBackend, type EchoBackend } from "./ws-peers.js";
 
-const FORMAT = "log_format ws '$request_uri m=$wsgate_messages_from_client/$wsgate_messages_from_upstream " +
+const FORMAT =
+  "log_format ws '$request_uri m=$wsgate_messages_from_client/$wsgate_messages_from_upstream " +
   "b=$wsgate_bytes_from_client/$wsgate_bytes_from_upstream code=$wsgate_close_code by=$wsgate_closed_by';";
 
 function conf(port: number, backend: number): string {

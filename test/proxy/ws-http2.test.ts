@@ -12,7 +12,8 @@ import { destroySessions, h2Session, h2WebSocket, type H2WebSocket } from "../su
 import { withTimeout } from "../support/wait.js";
 import { clientFrame, rawBackend, serverFrame, type RawBackend, type RawPeer } from "./ws-peers.js";
 
-const FORMAT = "log_format ws '$request_uri $status m=$wsgate_messages_from_client/$wsgate_messages_from_upstream " +
+const FORMAT =
+  "log_format ws '$request_uri $status m=$wsgate_messages_from_client/$wsgate_messages_from_upstream " +
   "b=$wsgate_bytes_from_client/$wsgate_bytes_from_upstream code=$wsgate_close_code by=$wsgate_closed_by';";
 
 function conf(port: number, backend: number): string {
@@ -37,7 +38,10 @@ http {
 }
 
 /** Answer every ping `peer` got with a pong (as a test peer that is alive would), until `stop`. */
-function answerPings(got: { frames: ReadonlyArray<{ opcode: number; payload: Buffer }> }, write: (pong: Buffer) => void): () => void {
+function answerPings(
+  got: { frames: ReadonlyArray<{ opcode: number; payload: Buffer }> },
+  write: (pong: Buffer) => void,
+): () => void {
   let seen = 0;
   const timer = setInterval(() => {
     for (; seen < got.frames.length; seen++) {

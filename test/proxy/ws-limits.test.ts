@@ -109,7 +109,9 @@ describe("WebSocket message limits and protocol checks", () => {
 
   test("an upstream's message over the limit: 1009 to the upstream, 1001 to the client", async () => {
     const t = await tunnel("wsgate_max_message 100;");
-    t.upstream.socket.write(Buffer.concat([serverFrame(2, Buffer.alloc(100, 1)), serverFrame(2, Buffer.alloc(101, 2))]));
+    t.upstream.socket.write(
+      Buffer.concat([serverFrame(2, Buffer.alloc(100, 1)), serverFrame(2, Buffer.alloc(101, 2))]),
+    );
     await closedWith(t, "upstream", 1009);
     assert.equal(t.client.got.frames.filter((f) => f.opcode === 2).length, 1, "only the message at the limit");
   });
@@ -164,7 +166,8 @@ describe("WebSocket message limits and protocol checks", () => {
       assert.equal(to.got.frames.filter((f) => f.opcode !== 8).length, what.includes("inside") ? 1 : 0);
 
       const plain = await tunnel("");
-      const [plainFrom, plainTo] = offender === "client" ? [plain.client, plain.upstream] : [plain.upstream, plain.client];
+      const [plainFrom, plainTo] =
+        offender === "client" ? [plain.client, plain.upstream] : [plain.upstream, plain.client];
       const sent = bytes();
       plainFrom.socket.write(sent);
       await waitFor(() => plainTo.got.raw.length >= sent.length, 3000, "the bytes through a plain tunnel");

@@ -162,7 +162,9 @@ export async function rawBackend(): Promise<RawBackend> {
       if (end === -1) return;
       socket.removeListener("data", onData);
       const key = /sec-websocket-key: *([^\r]+)/i.exec(head.toString("latin1"))?.[1] ?? "";
-      const accept = createHash("sha1").update(key + GUID).digest("base64");
+      const accept = createHash("sha1")
+        .update(key + GUID)
+        .digest("base64");
       socket.write(
         `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
       );
@@ -200,7 +202,10 @@ export interface EchoBackend {
 }
 
 /** A `ws` echo backend (`perMessageDeflate` as given): every message back as it came. */
-export async function echoBackend(perMessageDeflate: boolean | object = false, answerPings = true): Promise<EchoBackend> {
+export async function echoBackend(
+  perMessageDeflate: boolean | object = false,
+  answerPings = true,
+): Promise<EchoBackend> {
   const http: HttpServer = createHttpServer();
   const wss = new WebSocketServer({ server: http, perMessageDeflate, autoPong: answerPings });
   const backend: EchoBackend = {

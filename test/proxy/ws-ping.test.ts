@@ -108,7 +108,10 @@ describe("wsgate_ping", () => {
     assert.equal(await code, 1001);
     await withTimeout(backend.peers[0]!.closed, 5000, "the upstream socket closed");
     await waitFor(() => /did not answer ping/.test(wsgate.errorLog()), 5000, "the error-log line");
-    assert.match(wsgate.errorLog(), /\[info\] .*upstream did not answer ping within 1s while proxying upgraded connection/);
+    assert.match(
+      wsgate.errorLog(),
+      /\[info\] .*upstream did not answer ping within 1s while proxying upgraded connection/,
+    );
   });
 
   test("a ping never lands inside a frame in flight: it waits for the end of a large frame sent slowly", async () => {

@@ -53,15 +53,18 @@ describe("$wsgate_ variables", () => {
 
   async function lineFor(uri: string, count = 1): Promise<string> {
     await waitFor(
-      () => wsgate.accessLog("ws.log").split("\n").filter((line) => line.startsWith(uri + " ")).length >= count,
+      () =>
+        wsgate
+          .accessLog("ws.log")
+          .split("\n")
+          .filter((line) => line.startsWith(uri + " ")).length >= count,
       6000,
       `the access-log line of ${uri}`,
     );
     return wsgate
       .accessLog("ws.log")
       .split("\n")
-      .filter((line) => line.startsWith(uri + " "))
-      [count - 1]!;
+      .filter((line) => line.startsWith(uri + " "))[count - 1]!;
   }
 
   test("a known exchange closed by the client: exact counts, its code, `client`", async () => {
@@ -79,8 +82,14 @@ describe("$wsgate_ variables", () => {
       ]),
     );
     // From the upstream: "hello" and 10 binary bytes, and a pong: 2 messages, 15 bytes.
-    upstream.socket.write(Buffer.concat([serverFrame(1, "hello"), serverFrame(10, "pong"), serverFrame(2, Buffer.alloc(10))]));
-    await waitFor(() => upstream.got.frames.length === 5 && client.got.frames.length === 3, 3000, "every frame through");
+    upstream.socket.write(
+      Buffer.concat([serverFrame(1, "hello"), serverFrame(10, "pong"), serverFrame(2, Buffer.alloc(10))]),
+    );
+    await waitFor(
+      () => upstream.got.frames.length === 5 && client.got.frames.length === 3,
+      3000,
+      "every frame through",
+    );
     client.socket.write(clientFrame(8, closePayload(4001)));
     await upstream.got.next(8, 3000);
     upstream.socket.write(serverFrame(8, closePayload(4001)));
