@@ -2,7 +2,12 @@
  * The tunnel after a 101: bytes flow both ways untouched. Each direction is a
  * pump with back-pressure: when the receiving socket's buffer is full the
  * sending socket stops reading until 'drain'. Nothing is buffered without
- * bound and no byte is looked at in JavaScript.
+ * bound and, in a plain tunnel, no byte is looked at in JavaScript. A
+ * WebSocket tunnel whose location needs message boundaries (wsgate_ping,
+ * wsgate_max_message, wsgate_message_rate, a $wsgate_ variable in its access
+ * log, close frames at shutdown) follows frame headers both ways
+ * (tunnel-close.ts, ws-flow.ts); with wsgate_ping its pings, not
+ * proxy_read_timeout, tell a live tunnel from a dead one.
  *
  * Closing follows nginx (ngx_http_upstream_process_upgraded): when one side
  * ends or fails, what was already read from it is delivered to the other,
@@ -93,9 +98,10 @@ class Tunnel implements TimedTunnel {
     this.framed?.sideEnded(socket === this.client);
   }
 
-  /** wsgate_ping's look, from the idle sweep. */
-  sweepPings(now: number): void {
+  /** wsgate_ping's look, from the idle sweep; false for a tunnel that does not follow frames (not a WebSocket). */
+  sweepPings(now: number): boolean {
     this.framed?.sweepPings(now);
+    return this.framed !== undefined;
   }
 
   expire(how: TimerEnd): void {
