@@ -138,4 +138,23 @@ describe("wsgate_ping", () => {
     assert.deepEqual(frames[0]!.payload, payload);
     assert.equal(frames[1]!.opcode, 9, "then the ping");
   });
+  test("send limits still hold with pings on: a client that stops reading is cut after send_timeout", async () => {
+    const backend = await rawBackend();
+    stops.push(() => backend.close());
+    const wsgate = await start("wsgate_ping 1s 30s; send_timeout 1s;", backend);
+    const client = await rawClient(portOf(wsgate));
+    client.socket.pause();
+    await waitFor(() => backend.peers.length === 1, 5000, "the tunnel at the backend");
+    const upstream = backend.peers[0]!.socket;
+    const chunk = serverFrame(2, Buffer.alloc(64 * 1024, 1));
+    for (let i = 0; i < 256 && upstream.write(chunk); i++);
+    for (let i = 0; i < 64; i++) upstream.write(chunk);
+    await withTimeout(backend.peers[0]!.closed, 8000, "the upstream side closed");
+    await waitFor(() => /client timed out/.test(wsgate.errorLog()), 5000, "the error-log line");
+    assert.match(
+      wsgate.errorLog(),
+      /\[info\] .*client timed out \(110: Connection timed out\) while proxying upgraded connection/,
+    );
+    client.socket.destroy();
+  });
 });
