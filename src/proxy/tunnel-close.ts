@@ -116,15 +116,21 @@ export class FramedTunnel implements FlowOwner, WsTunnelFacts {
 
   /** wsgate_ping, once a sweep: ping a side quiet for the interval; a side quiet past the timeout after its ping is dead. */
   sweepPings(now: number): void {
+    if (this.toClient.state !== 0 || this.toUpstream.state !== 0) return;
+    if (!this.sweepSide(this.toUpstream, now)) this.sweepSide(this.toClient, now);
+  }
+
+  /** The side `from` comes from: pinged when due, ended when dead (true). */
+  private sweepSide(from: FrameFlow, now: number): boolean {
     const ping = this.options.ping;
-    if (!ping || this.toClient.state !== 0 || this.toUpstream.state !== 0) return;
-    for (const from of [this.toUpstream, this.toClient]) {
-      if (from.pingMs > from.heardMs) {
-        if (now - from.pingMs < ping.timeoutMs) continue;
-        this.dead(from, ping.timeoutMs);
-        return;
-      } else if (now - from.heardMs >= ping.intervalMs) this.otherFlow(from).ping();
+    if (!ping) return false;
+    if (from.pingMs <= from.heardMs) {
+      if (now - from.heardMs >= ping.intervalMs) this.otherFlow(from).ping();
+      return false;
     }
+    if (now - from.pingMs < ping.timeoutMs) return false;
+    this.dead(from, ping.timeoutMs);
+    return true;
   }
 
   // FlowOwner: what the flows ask.
