@@ -12,8 +12,11 @@
  * far — before the payload passes, so a per-message size limit can act in
  * time — and each control frame; counters and limits are built on that.
  *
- * It runs only in tunnels that follow frames (tunnel-options.ts), from their
- * first byte: a boundary cannot be found in the middle of a stream.
+ * Frames are followed only from a stream's first byte: a boundary cannot be
+ * found in the middle of one. The tunnel's directions (ws-flow.ts) read
+ * headers with headerSize() and payloadLength() below, in a walker that also
+ * forwards, holds and cuts; FrameCursor is the read-only form of the same
+ * walk. The frames wsgate writes itself (close, ping) are built here too.
  */
 
 import { randomBytes } from "node:crypto";
