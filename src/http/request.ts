@@ -14,6 +14,7 @@ import type {
   TlsFacts,
   UpstreamTry,
   VariableSource,
+  WsTunnelFacts,
 } from "../vars/source.js";
 import type { RequestHead } from "./request-head.js";
 import type { GzipCounts } from "../vars/gzip-ratio.js";
@@ -107,6 +108,8 @@ export class HttpRequest implements VariableSource {
   limitRate: number | undefined = undefined;
   /** The token auth_jwt accepted ($jwt_claim_NAME …), set in the access phase. */
   jwt: JwtFacts | undefined = undefined;
+  /** The WebSocket tunnel's counters, once a tunnel that follows frames started ($wsgate_… variables). */
+  wsTunnel: WsTunnelFacts | undefined = undefined;
   private readonly bytesAtStart: number;
 
   constructor(

@@ -32,6 +32,12 @@ export class LogFormat {
     return new LogFormat(name, escape, compileOps(text, registry, place), registry);
   }
 
+  /** The names of the variables the format prints (lower case). */
+  variableNames(): string[] {
+    const names = this.registry.usedNames();
+    return this.ops.filter((op): op is number => typeof op === "number").map((index) => names[index]!);
+  }
+
   /** The log line for this request, without the trailing newline. */
   render(r: VariableSource): string {
     let line = "";

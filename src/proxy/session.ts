@@ -28,6 +28,7 @@ import type { SpoolError } from "./request-body-buffer.js";
 import { requestBodySource, type RequestBodySource } from "./request-body-source.js";
 import type { ResponseHead } from "./response-head.js";
 import { timeoutLine, type TunnelEnd } from "./tunnel.js";
+import type { TunnelLine } from "./tunnel-close.js";
 import { tryRecord, UpstreamAttempt, type AttemptTimeout, type Guard } from "./upstream-attempt.js";
 import { BODY_FAILURE, TIMED_OUT, timeoutDoing, upstreamErrorVerdict } from "./upstream-failure.js";
 import { buildUpstreamHead, upstreamUri } from "./upstream-request.js";
@@ -229,7 +230,7 @@ export class ProxySession {
     if (this.clientGone) {
       discardResponse(this.ctx, attempt, head, rest, this.guard, relayEnded);
     } else if (next === "upgrade") {
-      upgradeToTunnel(this.ctx, attempt, head, rest, this.guard, (how) => this.tunnelClosed(attempt, how));
+      upgradeToTunnel(this.ctx, attempt, head, rest, this.guard, (how, line) => this.tunnelClosed(attempt, how, line));
     } else if (next === "intercept") {
       this.to("finished");
       this.body.dispose();
@@ -264,15 +265,16 @@ export class ProxySession {
     services.finalize(r, end.keepAlive);
   }
 
-  private tunnelClosed(attempt: UpstreamAttempt, how: TunnelEnd): void {
+  private tunnelClosed(attempt: UpstreamAttempt, how: TunnelEnd, line: TunnelLine | undefined): void {
     if (this.over) return;
     attempt.closeRecord();
     // The tunnel held its peer's connection count until now (least_conn, max_conns).
     attempt.free("ok");
     this.to("finished");
     this.body.dispose();
-    const timedOut = timeoutLine(how);
-    if (timedOut) this.logUpstream(timedOut.level, timedOut.message);
+    // A WebSocket feature's reason for ending the tunnel, else a timer's line.
+    const logged = line ?? timeoutLine(how);
+    if (logged) this.logUpstream(logged.level, logged.message);
     this.ctx.services.finalizeTunnel(this.ctx.r);
   }
 

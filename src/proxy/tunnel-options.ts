@@ -10,12 +10,16 @@
  * does not take what is written to it, proxy_send_timeout while the upstream
  * does not.
  *
- * Per-location WebSocket features to come (pings, message size limits,
- * message counters) are added here as fields; one that needs message
- * boundaries makes `followFrames` true for the location (ws-frames.ts).
+ * The location's WebSocket features (config/modules/websocket.ts: pings,
+ * message size and rate limits) and the $wsgate_ variables its access logs
+ * print need message boundaries: any of them makes `followFrames` true for
+ * the location (ws-flow.ts); a location with none keeps the plain pipe. The
+ * features are named in the options only when on, so the options of the
+ * usual location stay as they were.
  */
 
 import type { Config, LocConf, MainConf, ServerConf } from "../config/model.js";
+import type { WsMessageRate, WsPing } from "../config/modules/websocket.js";
 
 export interface TunnelOptions {
   /** proxy_read_timeout: nothing moved either way for this long ends the tunnel; 0: no limit. */
@@ -28,7 +32,26 @@ export interface TunnelOptions {
   readonly followFrames: boolean;
   /** reset_timedout_connection: the client's send_timeout resets its connection (RST), as nginx's c->timedout. */
   readonly resetTimedout?: boolean;
+  /** wsgate_ping: both sides are pinged; the idle limit does not end the tunnel. */
+  readonly ping?: WsPing;
+  /** wsgate_max_message, payload bytes. */
+  readonly maxMessage?: number;
+  /** wsgate_message_rate, for the client's messages. */
+  readonly messageRate?: WsMessageRate;
+  /** RFC 6455's rules are checked (1002): with any of the three above. */
+  readonly checks?: boolean;
 }
+
+/** The variables a tunnel counts for. */
+const TUNNEL_VARIABLES = new Set([
+  "wsgate_messages_from_client",
+  "wsgate_messages_from_upstream",
+  "wsgate_bytes_from_client",
+  "wsgate_bytes_from_upstream",
+  "wsgate_close_code",
+  "wsgate_closed_by",
+  "wsgate_ping_rtt",
+]);
 
 /** What tunnels read from the main level. */
 export interface TunnelMainConf {
@@ -49,13 +72,15 @@ const byLocation = new WeakMap<LocConf, TunnelOptions>();
 export function tunnelOptionsFor(loc: LocConf, main: TunnelMainConf): TunnelOptions {
   let options = byLocation.get(loc);
   if (options === undefined) {
+    const features = websocketFeatures(loc);
     options = {
       idleTimeoutMs: loc.proxyReadTimeoutMs,
       clientSendTimeoutMs: loc.sendTimeoutMs,
       upstreamSendTimeoutMs: loc.proxySendTimeoutMs,
-      followFrames: main.closeFrames,
+      followFrames: main.closeFrames || features !== undefined || logsTunnelVariables(loc),
       // Named only when on, so the options of the usual location stay as they were.
       ...(loc.resetTimedoutConnection ? { resetTimedout: true } : {}),
+      ...features,
     };
     byLocation.set(loc, options);
   }
@@ -78,4 +103,24 @@ export function recordTunnelMain(config: Config): void {
 /** The main-level tunnel settings of `server`'s configuration (none recorded: no close frames). */
 export function tunnelMainFor(server: ServerConf): TunnelMainConf {
   return mainByServer.get(server) ?? NO_TUNNEL_MAIN;
+}
+
+type WebSocketFeatures = Pick<TunnelOptions, "ping" | "maxMessage" | "messageRate" | "checks">;
+
+/** The location's wsgate_ message features, undefined when none is on. */
+function websocketFeatures(loc: LocConf): WebSocketFeatures | undefined {
+  const { wsgatePing, wsgateMaxMessage, wsgateMessageRate } = loc;
+  if (wsgatePing === false && wsgateMaxMessage === 0 && wsgateMessageRate === false) return undefined;
+  return {
+    checks: true,
+    ...(wsgatePing !== false ? { ping: wsgatePing } : {}),
+    ...(wsgateMaxMessage > 0 ? { maxMessage: wsgateMaxMessage } : {}),
+    ...(wsgateMessageRate !== false ? { messageRate: wsgateMessageRate } : {}),
+  };
+}
+
+/** Whether an access log of the location prints a $wsgate_ tunnel variable. */
+function logsTunnelVariables(loc: LocConf): boolean {
+  if (loc.accessLogs === "off") return false;
+  return loc.accessLogs.some((log) => log.format.variableNames().some((name) => TUNNEL_VARIABLES.has(name)));
 }

@@ -42,6 +42,8 @@ export interface TimedTunnel extends IdleEntry {
   clientQueued: number;
   upstreamQueued: number;
   expire(how: TimerEnd): void;
+  /** wsgate_ping: ping the quiet sides, end a dead one; false when the tunnel has no frames to ping between. */
+  sweepPings?(now: number): boolean;
 }
 
 /** How often stalled tunnels are looked at: a send timeout fires at most this late. */
@@ -82,6 +84,9 @@ function idleExpired(tunnel: TimedTunnel, now: number): boolean {
   // An upstream with more to send, unread because the client is stalled: nginx drops the read timer, send_timeout
   // rules. (A paused socket still reads into its buffer: bytes there mean the upstream sent more.)
   if (tunnel.stalled & CLIENT_SIDE && tunnel.upstream.readableLength > 0) return false;
+  // With wsgate_ping the pings are the liveness check: proxy_read_timeout does not end the tunnel.
+  // (A tunnel that is not a WebSocket one cannot be pinged: its idle limit holds.)
+  if (tunnel.options.ping && tunnel.sweepPings?.(now) === true) return false;
   const limit = tunnel.options.idleTimeoutMs;
   if (limit <= 0 || now - tunnel.lastActiveMs < limit) return false;
   tunnel.expire("upstream timed out");

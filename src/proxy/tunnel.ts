@@ -2,7 +2,12 @@
  * The tunnel after a 101: bytes flow both ways untouched. Each direction is a
  * pump with back-pressure: when the receiving socket's buffer is full the
  * sending socket stops reading until 'drain'. Nothing is buffered without
- * bound and no byte is looked at in JavaScript.
+ * bound and, in a plain tunnel, no byte is looked at in JavaScript. A
+ * WebSocket tunnel whose location needs message boundaries (wsgate_ping,
+ * wsgate_max_message, wsgate_message_rate, a $wsgate_ variable in its access
+ * log, close frames at shutdown) follows frame headers both ways
+ * (tunnel-close.ts, ws-flow.ts); with wsgate_ping its pings, not
+ * proxy_read_timeout, tell a live tunnel from a dead one.
  *
  * Closing follows nginx (ngx_http_upstream_process_upgraded): when one side
  * ends or fails, what was already read from it is delivered to the other,
@@ -22,7 +27,8 @@
 
 import type { Socket } from "node:net";
 import { resetSocket } from "../http/socket-reset.js";
-import { FramedTunnel } from "./tunnel-close.js";
+import { FramedTunnel, type TunnelLine } from "./tunnel-close.js";
+import type { WsTunnelFacts } from "../vars/source.js";
 import type { TunnelOptions } from "./tunnel-options.js";
 import {
   CLIENT_SIDE,
@@ -51,8 +57,8 @@ export interface TunnelStart {
   readonly options: TunnelOptions;
   /** The upgrade is to WebSocket: the tunnel follows its frames if the options say so. */
   readonly websocket?: boolean;
-  /** Called once, when both sockets are closed. */
-  readonly onClose: (how: TunnelEnd) => void;
+  /** Called once, when both sockets are closed; `line`: why wsgate ended it (a WebSocket feature), for the error log. */
+  readonly onClose: (how: TunnelEnd, line: TunnelLine | undefined) => void;
 }
 
 const kTunnel = Symbol("wsgate.tunnel");
@@ -76,7 +82,7 @@ class Tunnel implements TimedTunnel {
     readonly client: TunnelSocket,
     readonly upstream: TunnelSocket,
     readonly options: TunnelOptions,
-    readonly onClose: (how: TunnelEnd) => void,
+    readonly onClose: (how: TunnelEnd, line: TunnelLine | undefined) => void,
   ) {}
 
   other(socket: Socket): TunnelSocket {
@@ -89,6 +95,13 @@ class Tunnel implements TimedTunnel {
 
   end(socket: Socket, reason: "closed" | "error"): void {
     this.how ??= socket === this.client ? `client ${reason}` : `upstream ${reason}`;
+    this.framed?.sideEnded(socket === this.client);
+  }
+
+  /** wsgate_ping's look, from the idle sweep; false for a tunnel that does not follow frames (not a WebSocket). */
+  sweepPings(now: number): boolean {
+    this.framed?.sweepPings(now);
+    return this.framed !== undefined;
   }
 
   expire(how: TimerEnd): void {
@@ -99,6 +112,7 @@ class Tunnel implements TimedTunnel {
       (how === "upstream send timed out" && this.how === "client closed");
     if (flushing) this.how = how;
     else this.how ??= how;
+    this.framed?.expired();
     // Only the client's own timeout marks its connection timed out (c->timedout): that one may end in RST.
     if (how === "client timed out" && this.options.resetTimedout === true) resetSocket(this.client);
     else this.client.destroy();
@@ -112,7 +126,8 @@ class Tunnel implements TimedTunnel {
   }
 }
 
-export function startTunnel(start: TunnelStart): void {
+/** Start the tunnel; the counters of one that follows frames, for its request's $wsgate_ variables. */
+export function startTunnel(start: TunnelStart): WsTunnelFacts | undefined {
   const client = start.client as TunnelSocket;
   const upstream = start.upstream as TunnelSocket;
   const tunnel = new Tunnel(client, upstream, start.options, start.onClose);
@@ -125,11 +140,12 @@ export function startTunnel(start: TunnelStart): void {
     socket.once("close", onClose);
   }
   watchTunnel(tunnel);
-  if (start.options.followFrames && start.websocket) tunnel.framed = new FramedTunnel(client, upstream);
+  if (start.options.followFrames && start.websocket) tunnel.framed = new FramedTunnel(client, upstream, start.options);
   if (start.fromClient && start.fromClient.length > 0) forward(tunnel, client, start.fromClient);
   if (start.fromUpstream && start.fromUpstream.length > 0) forward(tunnel, upstream, start.fromUpstream);
   client.resume();
   upstream.resume();
+  return tunnel.framed;
 }
 
 // The listeners below are shared by every tunnel; `this` is the socket that emitted.
@@ -180,7 +196,7 @@ function onClose(this: TunnelSocket): void {
   if (--tunnel.open > 0) return;
   forgetTunnel(tunnel);
   tunnel.framed?.forget();
-  tunnel.onClose(tunnel.how ?? "client closed");
+  tunnel.onClose(tunnel.how ?? "client closed", tunnel.framed?.line);
 }
 
 /** Send what is queued, then close; a peer that stops reading is cut off after `lingerMs`. */

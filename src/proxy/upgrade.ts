@@ -10,6 +10,7 @@ import type { ResponseHead } from "./response-head.js";
 import { proxiedHead } from "./response-headers.js";
 import { adjustResponseHead } from "./response-rewrite.js";
 import { startTunnel, tunnelMainFor, tunnelOptionsFor, type TunnelEnd } from "./tunnel.js";
+import type { TunnelLine } from "./tunnel-close.js";
 import type { Guard, UpstreamAttempt } from "./upstream-attempt.js";
 
 export function upgradeToTunnel(
@@ -18,7 +19,7 @@ export function upgradeToTunnel(
   upstreamHead: ResponseHead,
   rest: Buffer | undefined,
   guard: Guard,
-  closed: (how: TunnelEnd) => void,
+  closed: (how: TunnelEnd, line: TunnelLine | undefined) => void,
 ): void {
   const { r, services } = ctx;
   const changes = adjustResponseHead(r, ctx.location, upstreamHead);
@@ -36,7 +37,7 @@ export function upgradeToTunnel(
   attempt.handOverToTunnel();
   const { socket: client, leftover } = ctx.connection.detach();
   client.setNoDelay(true);
-  startTunnel({
+  r.wsTunnel = startTunnel({
     client,
     upstream: attempt.socket,
     fromClient: leftover,

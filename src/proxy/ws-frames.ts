@@ -12,8 +12,11 @@
  * far — before the payload passes, so a per-message size limit can act in
  * time — and each control frame; counters and limits are built on that.
  *
- * It runs only in tunnels that follow frames (tunnel-options.ts), from their
- * first byte: a boundary cannot be found in the middle of a stream.
+ * Frames are followed only from a stream's first byte: a boundary cannot be
+ * found in the middle of one. The tunnel's directions (ws-flow.ts) read
+ * headers with headerSize() and payloadLength() below, in a walker that also
+ * forwards, holds and cuts; FrameCursor is the read-only form of the same
+ * walk. The frames wsgate writes itself (close, ping) are built here too.
  */
 
 import { randomBytes } from "node:crypto";
@@ -23,6 +26,8 @@ const MAX_HEADER = 14;
 
 export const OPCODE_CONTINUATION = 0x0;
 export const OPCODE_CLOSE = 0x8;
+export const OPCODE_PING = 0x9;
+export const OPCODE_PONG = 0xa;
 
 /** What a tunnel's per-message features hear from a cursor; every method may be left out. */
 export interface FrameObserver {
@@ -134,13 +139,14 @@ export class FrameCursor {
 }
 
 /** A header's length, from its second byte. */
-function headerSize(second: number): number {
+export function headerSize(second: number): number {
   const lengthCode = second & 0x7f;
   const extended = lengthCode === 126 ? 2 : lengthCode === 127 ? 8 : 0;
   return 2 + extended + (second & 0x80 ? 4 : 0);
 }
 
-function payloadLength(buf: Buffer, at: number, second: number): number {
+/** The payload length of the header at `at` in `buf`, whose second byte is `second`. */
+export function payloadLength(buf: Buffer, at: number, second: number): number {
   const lengthCode = second & 0x7f;
   if (lengthCode < 126) return lengthCode;
   if (lengthCode === 126) return buf.readUInt16BE(at + 2);
@@ -156,8 +162,17 @@ export function closeFrame(code: number, reason: string, masked: boolean): Buffe
   const payload = Buffer.alloc(2 + text.length);
   payload.writeUInt16BE(code, 0);
   text.copy(payload, 2);
-  if (!masked) return Buffer.concat([Buffer.from([0x88, payload.length]), payload]);
+  return controlFrame(OPCODE_CLOSE, payload, masked);
+}
+
+/** A control frame (payload of 125 bytes at most), masked or not; `payload` is not changed. */
+export function controlFrame(opcode: number, payload: Buffer, masked: boolean): Buffer {
+  if (!masked) return Buffer.concat([Buffer.from([0x80 | opcode, payload.length]), payload]);
   const mask = randomBytes(4);
-  for (let i = 0; i < payload.length; i++) payload[i] = payload[i]! ^ mask[i & 3]!;
-  return Buffer.concat([Buffer.from([0x88, 0x80 | payload.length]), mask, payload]);
+  const out = Buffer.allocUnsafe(6 + payload.length);
+  out[0] = 0x80 | opcode;
+  out[1] = 0x80 | payload.length;
+  mask.copy(out, 2);
+  for (let i = 0; i < payload.length; i++) out[6 + i] = payload[i]! ^ mask[i & 3]!;
+  return out;
 }

@@ -17,6 +17,7 @@ import { formatIso8601, formatLocalTime, formatMsec } from "./time.js";
 import { portText, registerRealipVariables } from "./realip-variables.js";
 import { registerSslVariables } from "./ssl-variables.js";
 import { registerJwtVariables } from "./jwt-variables.js";
+import { registerWsgateVariables } from "./wsgate-variables.js";
 import { gzipRatio } from "./gzip-ratio.js";
 import { parseSizeValue } from "../core/sizes.js";
 
@@ -154,6 +155,7 @@ export function registerHttpVariables(registry: VariableRegistry): void {
   registry.definePrefix("arg_", (suffix) => ({ get: (r) => queryArgument(r.args, suffix), cacheable: false }));
   registry.definePrefix("cookie_", (suffix) => ({ get: (r) => cookie(r.headers, suffix), cacheable: true }));
   registerSslVariables(registry);
+  registerWsgateVariables(registry);
 }
 
 /**

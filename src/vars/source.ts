@@ -62,6 +62,21 @@ export interface JwtFacts {
   readonly payload: string;
 }
 
+/** What a WebSocket tunnel that follows frames counted ($wsgate_messages_from_client …). */
+export interface WsTunnelFacts {
+  readonly messagesFromClient: number;
+  readonly messagesFromUpstream: number;
+  /** Payload bytes of data frames. */
+  readonly bytesFromClient: number;
+  readonly bytesFromUpstream: number;
+  /** The code of the first close frame seen or sent; 0: none (or one without a code). */
+  readonly closeCode: number;
+  /** Who closed first: "client", "upstream", "wsgate"; "" while open. */
+  readonly closedBy: string;
+  /** The last round trip of a ping to the client, ms; -1: none. */
+  readonly pingRttMs: number;
+}
+
 export interface VariableSource {
   /** Per-request cache of cacheable variables by registry index: null is "not found". */
   readonly variableCache: Array<string | null | undefined>;
@@ -139,6 +154,8 @@ export interface VariableSource {
   readonly proxyPort?: string | undefined;
   /** The worker's connection counters ($connections_active …), where the HTTP layer provides them. */
   readonly connectionStats?: (() => ConnectionCounters) | undefined;
+  /** The request's WebSocket tunnel, when it follows frames ($wsgate_… variables); undefined otherwise. */
+  readonly wsTunnel?: WsTunnelFacts | undefined;
   /** Captures of the last regex matched for this request ($1 … $9); a match replaces them, as in nginx. */
   captures: readonly string[] | undefined;
   /** Named captures of the regexes matched so far ($name). */

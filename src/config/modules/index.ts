@@ -39,6 +39,7 @@ import { STATIC_MODULE, type StaticLocConf } from "./static.js";
 import { TUNING_MODULE } from "./tuning.js";
 import { UPSTREAM_STATUS_MODULE } from "./upstream-status.js";
 import { UPSTREAM_MODULE } from "./upstream.js";
+import { WEBSOCKET_MODULE, type WebSocketLocConf } from "./websocket.js";
 import { WSGATE_PROCESS_MODULE, type WsgateProcessMainConf } from "./wsgate-process.js";
 
 export const MODULES = [
@@ -73,6 +74,7 @@ export const MODULES = [
   AUTH_JWT_MODULE,
   LIMIT_RATE_MODULE,
   HTTP2_MODULE,
+  WEBSOCKET_MODULE,
 ] as const satisfies readonly ConfModule[];
 
 /** Everything a location may set and inherit. */
@@ -97,7 +99,8 @@ export type LocConf = CoreLocConf &
   WsgateOriginLocConf &
   AuthJwtLocConf &
   LimitRateLocConf &
-  Http2LocConf;
+  Http2LocConf &
+  WebSocketLocConf;
 
 /** Everything a server may set and inherit from the http block. */
 export type SrvConf = CoreSrvConf & SslSrvConf & SslStaplingSrvConf & Http2SrvConf;
