@@ -49,12 +49,21 @@ export interface TimedTunnel extends IdleEntry {
 /** How often stalled tunnels are looked at: a send timeout fires at most this late. */
 const STALL_SWEEP_MS = 250;
 
+/**
+ * How often tunnels with wsgate_ping are looked at: a ping goes out, and a dead side is found, at most this
+ * late — fine enough for intervals of a second, four looks a second only for the tunnels that ping.
+ */
+const PING_SWEEP_MS = 250;
+
 const idle = new IdleSweeper<TimedTunnel>(1000, idleExpired);
+/** Tunnels that ping; one that turns out not to follow frames (not a WebSocket) leaves at its first look. */
+const pings = new IdleSweeper<TimedTunnel>(PING_SWEEP_MS, (tunnel, now) => tunnel.sweepPings?.(now) !== true);
 const stalls = new IdleSweeper<TimedTunnel>(STALL_SWEEP_MS, stallExpired);
 
 /** A new tunnel: its limits count from now. */
 export function watchTunnel(tunnel: TimedTunnel): void {
   idle.add(tunnel);
+  if (tunnel.options.ping) pings.add(tunnel);
 }
 
 /** Bytes wait to be written to `side`: its send limit runs until they are. */
@@ -76,6 +85,7 @@ export function sideDrained(tunnel: TimedTunnel, side: number): void {
 export function forgetTunnel(tunnel: TimedTunnel): void {
   idle.remove(tunnel);
   stalls.remove(tunnel);
+  pings.remove(tunnel);
 }
 
 function idleExpired(tunnel: TimedTunnel, now: number): boolean {
@@ -86,7 +96,7 @@ function idleExpired(tunnel: TimedTunnel, now: number): boolean {
   if (tunnel.stalled & CLIENT_SIDE && tunnel.upstream.readableLength > 0) return false;
   // With wsgate_ping the pings are the liveness check: proxy_read_timeout does not end the tunnel.
   // (A tunnel that is not a WebSocket one cannot be pinged: its idle limit holds.)
-  if (tunnel.options.ping && tunnel.sweepPings?.(now) === true) return false;
+  if (pings.has(tunnel)) return false;
   const limit = tunnel.options.idleTimeoutMs;
   if (limit <= 0 || now - tunnel.lastActiveMs < limit) return false;
   tunnel.expire("upstream timed out");
