@@ -14,10 +14,14 @@ import type { ErrorLog } from "../log/error-log.js";
 import { accessDecision } from "./access.js";
 import { authBasic, type AuthAnswer } from "./auth-basic.js";
 import type { HttpRequest } from "./request.js";
+import type { Subrequest } from "./subrequest.js";
+import { authRequest } from "./auth-request.js";
 
 /** What a check may use besides the request. */
 export interface PhaseContext {
   readonly log: ErrorLog;
+  /** Subrequests of the request (auth_request's). */
+  readonly subrequest: Subrequest;
 }
 
 export type PhaseCheck = (r: HttpRequest, context: PhaseContext) => AuthAnswer | Promise<AuthAnswer>;
@@ -37,4 +41,8 @@ const accessRules: PhaseCheck = (r, context) => {
 
 export const PREACCESS_CHECKS: PhaseCheck[] = [];
 
-export const ACCESS_CHECKS: PhaseCheck[] = [accessRules, (r, context) => authBasic(r, context.log)];
+export const ACCESS_CHECKS: PhaseCheck[] = [
+  accessRules,
+  (r, context) => authBasic(r, context.log),
+  (r, context) => authRequest(r, context),
+];

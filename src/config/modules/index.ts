@@ -11,6 +11,7 @@
 import type { ConfModule } from "../module.js";
 import { ACCESS_MODULE, type AccessLocConf } from "./access.js";
 import { AUTH_BASIC_MODULE, type AuthBasicLocConf } from "./auth-basic.js";
+import { AUTH_REQUEST_MODULE, type AuthRequestLocConf } from "./auth-request.js";
 import { CHARSET_MODULE, type CharsetLocConf } from "./charset.js";
 import { CORE_MODULE, type CoreMainConf } from "./core.js";
 import { GZIP_MODULE, type GzipLocConf } from "./gzip.js";
@@ -67,6 +68,7 @@ export const MODULES = [
   GZIP_MODULE,
   CHARSET_MODULE,
   AUTH_BASIC_MODULE,
+  AUTH_REQUEST_MODULE,
   LIMIT_RATE_MODULE,
   HTTP2_MODULE,
 ] as const satisfies readonly ConfModule[];
@@ -90,6 +92,7 @@ export type LocConf = CoreLocConf &
   GzipLocConf &
   CharsetLocConf &
   AuthBasicLocConf &
+  AuthRequestLocConf &
   LimitRateLocConf &
   Http2LocConf;
 
