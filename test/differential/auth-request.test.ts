@@ -92,8 +92,14 @@ function conf(auth: number, app: number, down: number, dir: string): string {
     location /any-allowed/ { satisfy any; allow 127.0.0.1; deny all; auth_request /auth; ${pass} }
     location /any-denied/ { satisfy any; deny all; auth_request /auth; ${pass} }
     location /all-denied/ { deny all; auth_request /auth; ${pass} }
+    location /basic-too/ { auth_basic x; auth_basic_user_file ${dir}/htpasswd; auth_request /auth; ${pass} }
+    location /basic-any/ {
+      satisfy any; auth_basic x; auth_basic_user_file ${dir}/htpasswd; auth_request /auth; ${pass}
+    }
   }`;
 }
+
+const BASIC = `Authorization: Basic ${Buffer.from("plain:secret").toString("base64")}\r\n`;
 
 /** [method and target, extra header lines, body]. */
 const CASES: Array<[string, string, string]> = [
@@ -118,6 +124,13 @@ const CASES: Array<[string, string, string]> = [
   ["GET /any-denied/", "X-Code: 401\r\n", ""],
   ["GET /any-denied/", "X-Code: 403\r\n", ""],
   ["GET /all-denied/", "X-Code: 200\r\n", ""],
+  ["GET /basic-too/", "X-Code: 200\r\n", ""],
+  ["GET /basic-too/", `X-Code: 403\r\n${BASIC}`, ""],
+  ["GET /basic-too/", `X-Code: 200\r\n${BASIC}`, ""],
+  ["GET /basic-any/", "X-Code: 403\r\n", ""],
+  ["GET /basic-any/", "X-Code: 401\r\n", ""],
+  ["GET /basic-any/", "X-Code: 200\r\n", ""],
+  ["GET /basic-any/", `X-Code: 403\r\n${BASIC}`, ""],
 ];
 
 /** The reply, Date and Server aside. */
@@ -143,6 +156,7 @@ describe("differential: auth_request", { skip }, () => {
       dir = makeTempDir("auth-request");
       mkdirSync(join(dir, "files"));
       writeFileSync(join(dir, "files", "ok.txt"), "ok\n");
+      writeFileSync(join(dir, "files", "htpasswd"), "plain:{PLAIN}secret\n");
       app = await startRecordingBackend();
       auth = await startAuthService(authSeen);
       return conf(auth.port, app.port, await freePort(), join(dir, "files"));
