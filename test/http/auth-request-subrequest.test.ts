@@ -53,7 +53,9 @@ describe("subrequests: the engine", () => {
     backend = await startRecordingBackend({
       handler: () => {
         const half = KEYS.length >> 1;
-        const chunks = [KEYS.slice(0, half), KEYS.slice(half)].map((part) => `${part.length.toString(16)}\r\n${part}\r\n`);
+        const chunks = [KEYS.slice(0, half), KEYS.slice(half)].map(
+          (part) => `${part.length.toString(16)}\r\n${part}\r\n`,
+        );
         return {
           raw:
             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Key-Set: v7\r\nTransfer-Encoding: chunked\r\n\r\n" +
@@ -149,7 +151,12 @@ describe("subrequests: the engine", () => {
     assert.equal(main[0]!.method, "POST");
     assert.equal(main[0]!.body.toString(), "hello world");
     serving.accessLog.flush();
-    const lines = readFileSync(join(dir, "logs", "access.log"), "latin1").split("\n").filter(Boolean);
-    assert.ok(lines.every((line) => line.includes('"GET /probe/') || line.includes('"POST /probe/')), lines.join("\n"));
+    const lines = readFileSync(join(dir, "logs", "access.log"), "latin1")
+      .split("\n")
+      .filter(Boolean);
+    assert.ok(
+      lines.every((line) => line.includes('"GET /probe/') || line.includes('"POST /probe/')),
+      lines.join("\n"),
+    );
   });
 });

@@ -29,8 +29,7 @@ function authHandler(held: Socket[]): BackendHandler {
   return (request) => {
     const uri = header(request, "x-original-uri") ?? "";
     if (uri.includes("hold")) return { takeover: (socket: Socket) => void held.push(socket) };
-    if (uri.includes("token=good"))
-      return { status: 204, headers: [["X-User", "alice"]], body: "" };
+    if (uri.includes("token=good")) return { status: 204, headers: [["X-User", "alice"]], body: "" };
     if (uri.includes("token=two"))
       return {
         status: 401,
