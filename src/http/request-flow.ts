@@ -392,8 +392,8 @@ export class RequestFlow implements ConnectionEvents, ContentFlow, SubrequestHos
   private log(r: HttpRequest): void {
     if (r.finished) return;
     r.finished = true;
-    // ngx_http_log_request() runs for the main request: a subrequest is not logged (log_subrequest off).
-    if (r.parent === undefined) this.services.accessLog.write(r.loc.accessLogs, r);
+    // ngx_http_finalize_request(): a subrequest is logged only where log_subrequest is on.
+    if (r.parent === undefined || r.loc.logSubrequest) this.services.accessLog.write(r.loc.accessLogs, r);
     runCleanups(r);
   }
 

@@ -206,6 +206,71 @@ describe("differential: auth_request", { skip }, () => {
   });
 });
 
+describe("differential: log_subrequest", { skip }, () => {
+  let app: RecordingBackend;
+  let auth: ScriptedBackend;
+  const peers = peersWith(
+    async () => {
+      app = await startRecordingBackend();
+      auth = await startAuthService([]);
+      const down = await freePort();
+      return `
+      log_format sub '$request|$uri|$request_method|$status|$upstream_status|$user';
+      server {
+        listen PORT;
+        access_log logs/sub.log sub;
+        location / {
+          auth_request /auth;
+          auth_request_set $user $upstream_http_x_user;
+          proxy_pass http://127.0.0.1:${app.port};
+        }
+        location = /auth {
+          internal;
+          log_subrequest on;
+          proxy_pass_request_body off;
+          proxy_set_header Content-Length "";
+          proxy_pass http://127.0.0.1:${auth.port};
+        }
+        location /quiet/ { auth_request /auth-quiet; proxy_pass http://127.0.0.1:${app.port}; }
+        location = /auth-quiet { internal; return 204; }
+        location /down/ { auth_request /auth-down; proxy_pass http://127.0.0.1:${app.port}; }
+        location = /auth-down { internal; log_subrequest on; proxy_pass http://127.0.0.1:${down}; }
+      }`;
+    },
+    async () => {
+      await app.close();
+      await auth.close();
+    },
+  );
+
+  test("a subrequest's line where log_subrequest is on, before its request's; none elsewhere", async () => {
+    const requests = [
+      ["/a?x=1", "X-Code: 200\r\n"],
+      ["/b", "X-Code: 401\r\n"],
+      ["/quiet/", ""],
+      ["/down/", ""],
+    ];
+    for (const [path, headers] of requests) {
+      const request = `GET ${path!} HTTP/1.1\r\nHost: a\r\n${headers!}Connection: close\r\n\r\n`;
+      const [nginx, wsgate] = await Promise.all([
+        exchange(peers.nginx!.port, request),
+        exchange(peers.wsgate!.port, request),
+      ]);
+      assert.equal(comparable(wsgate), comparable(nginx));
+    }
+    await linesEventually(() => peers.wsgate!.readLog("sub.log"), 7);
+    const lines = (log: string): string[] =>
+      log
+        .split("\n")
+        .filter(Boolean)
+        .map((line) => line.replace(/\d+\.\d+\.\d+\.\d+:\d+/g, "ADDR"));
+    const expected = lines(peers.nginx!.readLog("sub.log"));
+    assert.ok(expected.includes("GET /a?x=1 HTTP/1.1|/auth|GET|200|200|-"), expected.join("\n"));
+    assert.equal(expected.length, 7);
+    assert.deepEqual(lines(peers.wsgate!.readLog("sub.log")), expected);
+  });
+});
+
 describe("differential: auth_request refusals match nginx -t", { skip }, () => {
   let prefix: string;
   before(() => {
@@ -226,6 +291,11 @@ describe("differential: auth_request refusals match nginx -t", { skip }, () => {
       ["auth_request /a;\nauth_request /b;", `"auth_request" directive is duplicate in FILE:4`],
       ["auth_request off;\nauth_request /b;", `"auth_request" directive is duplicate in FILE:4`],
       ["auth_request;", `invalid number of arguments in "auth_request" directive in FILE:3`],
+      [
+        "log_subrequest maybe;",
+        `invalid value "maybe" in "log_subrequest" directive, it must be "on" or "off" in FILE:3`,
+      ],
+      ["log_subrequest on;\nlog_subrequest off;", `"log_subrequest" directive is duplicate in FILE:4`],
       ["auth_request_set $a;", `invalid number of arguments in "auth_request_set" directive in FILE:3`],
       ["auth_request_set a b;", `invalid variable name "a" in FILE:3`],
       ["auth_request_set $remote_addr b;", `the duplicate "remote_addr" variable in FILE:3`],
