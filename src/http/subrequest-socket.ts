@@ -21,6 +21,8 @@ export interface CapturedResponse {
   readonly headers: ReadonlyArray<readonly [string, string]>;
   /** The body, its chunked framing removed; only when kept. */
   readonly body: Buffer | undefined;
+  /** More body came than the limit: the socket was closed there. */
+  readonly tooBig: boolean;
 }
 
 export class SubrequestSocket extends Duplex {
@@ -35,10 +37,17 @@ export class SubrequestSocket extends Duplex {
   private headers: Array<[string, string]> = [];
   private chunked = false;
   private readonly bodyParts: Buffer[] | undefined;
+  /** Body bytes kept so far (framing included), and the most that may be. */
+  private bodyBytes = 0;
+  private tooBig = false;
   /** Called once the response head is complete (a 101 ends the subrequest there: no tunnel is run for it). */
   onHead: ((status: number) => void) | undefined;
 
-  constructor(parent: ConnectionInfo, keepBody: boolean) {
+  constructor(
+    parent: ConnectionInfo,
+    keepBody: boolean,
+    private readonly bodyLimit = Infinity,
+  ) {
     super({ allowHalfOpen: true });
     this.remoteAddress = parent.remoteAddress;
     this.remotePort = parent.remotePort;
@@ -49,7 +58,8 @@ export class SubrequestSocket extends Duplex {
 
   /** What the engine read back: its status, headers and (when kept) body. */
   response(): CapturedResponse {
-    return { status: this.status, headers: this.headers, body: this.bodyParts ? this.decodedBody() : undefined };
+    const body = this.bodyParts ? this.decodedBody() : undefined;
+    return { status: this.status, headers: this.headers, body, tooBig: this.tooBig };
   }
 
   // --- what the engine asks of a socket: no client, so no timer (send_timeout has nobody to wait for) ---
@@ -78,9 +88,20 @@ export class SubrequestSocket extends Duplex {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, done: (error?: Error | null) => void): void {
-    if (this.head === undefined) this.bodyParts?.push(chunk);
+    if (this.head === undefined) this.keep(chunk);
     else this.readHead(chunk);
     done();
+  }
+
+  private keep(chunk: Buffer): void {
+    if (this.bodyParts === undefined || this.tooBig) return;
+    this.bodyBytes += chunk.length;
+    this.bodyParts.push(chunk);
+    // Counted with a chunked body's framing: a little early rather than a little late.
+    if (this.bodyBytes > this.bodyLimit) {
+      this.tooBig = true;
+      setImmediate(() => this.destroy());
+    }
   }
 
   private readHead(chunk: Buffer): void {
@@ -108,15 +129,18 @@ export class SubrequestSocket extends Duplex {
     this.chunked = this.headers.some(
       ([name, value]) => name.toLowerCase() === "transfer-encoding" && /chunked/i.test(value),
     );
-    if (rest.length > 0) this.bodyParts?.push(rest);
+    if (rest.length > 0) this.keep(rest);
     this.onHead?.(status);
   }
 
   private decodedBody(): Buffer {
     const raw = Buffer.concat(this.bodyParts!);
-    if (!this.chunked) return raw;
-    const pieces: Buffer[] = [];
-    new ChunkedDecoder().feed(raw, (piece) => pieces.push(Buffer.from(piece)));
-    return Buffer.concat(pieces);
+    let body = raw;
+    if (this.chunked) {
+      const pieces: Buffer[] = [];
+      new ChunkedDecoder().feed(raw, (piece) => pieces.push(Buffer.from(piece)));
+      body = Buffer.concat(pieces);
+    }
+    return this.tooBig ? body.subarray(0, this.bodyLimit) : body;
   }
 }

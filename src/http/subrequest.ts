@@ -35,6 +35,11 @@ import { SubrequestSocket } from "./subrequest-socket.js";
 export interface SubrequestOptions {
   /** Keep the response body (a JWKS); otherwise it is dropped as it comes (nginx's header_only). */
   readonly body: boolean;
+  /**
+   * The most body bytes kept (nginx's subrequest_output_buffer_size for a subrequest in memory): past it the
+   * subrequest is ended there (its upstream closed) and the result says `tooBig`. No limit when absent.
+   */
+  readonly bodyLimit?: number;
 }
 
 export interface SubrequestResult {
@@ -43,6 +48,8 @@ export interface SubrequestResult {
   readonly headers: ReadonlyArray<readonly [string, string]>;
   /** The body, when asked for. */
   readonly body?: Buffer;
+  /** The body went past `bodyLimit`: `body` holds what came before it. */
+  readonly tooBig?: boolean;
   /** The subrequest itself: its variables ($upstream_http_…, $upstream_status, $sent_http_…) are read in it. */
   readonly request: HttpRequest;
 }
@@ -69,7 +76,7 @@ export function startSubrequest(
   args: string,
   options: SubrequestOptions,
 ): Promise<SubrequestResult> {
-  const socket = new SubrequestSocket(parent.connection, options.body);
+  const socket = new SubrequestSocket(parent.connection, options.body, options.bodyLimit);
   let sr: HttpRequest | undefined;
   const events: ConnectionEvents = {
     onHead: (connection, head) => {
@@ -111,6 +118,7 @@ export function startSubrequest(
         status: captured.status ?? request.status,
         headers: captured.headers,
         ...(captured.body !== undefined ? { body: captured.body } : {}),
+        ...(captured.tooBig ? { tooBig: true } : {}),
         request,
       });
       if (!socket.destroyed) socket.destroy();

@@ -34,9 +34,10 @@ describe("subrequests: the engine", () => {
   /** The last probe's parent and result. */
   let seen: { parent: HttpRequest; result: SubrequestResult } | undefined;
   const probe: PhaseCheck = (r, context) => {
-    const uri = /^\/probe(\/.*)$/.exec(r.uri)?.[1];
-    if (uri === undefined) return { kind: "declined" };
-    return context.subrequest(r, uri, "", { body: true }).then((result) => {
+    const match = /^\/probe(-limit)?(\/.*)$/.exec(r.uri);
+    if (!match) return { kind: "declined" };
+    const options = match[1] ? { body: true, bodyLimit: 100 } : { body: true };
+    return context.subrequest(r, match[2]!, "", options).then((result) => {
       seen = { parent: r, result };
       return { kind: "ok" };
     });
@@ -76,6 +77,7 @@ describe("subrequests: the engine", () => {
           listen 127.0.0.1:${port};
           location / { return 200 "main\\n"; }
           location /probe/ { proxy_pass http://127.0.0.1:${backend.port}/main; }
+          location /probe-limit/ { proxy_pass http://127.0.0.1:${backend.port}/main; }
           location = /returned { internal; default_type application/json; return 200 '${KEYS}'; }
           location /keys/ { internal; root ${dir}; }
           location = /upstream { proxy_pass http://127.0.0.1:${backend.port}/set; }
@@ -139,6 +141,17 @@ describe("subrequests: the engine", () => {
     assert.deepEqual(asked, ["GET /set", "GET /mainupstream"]);
   });
 
+  test("a body past the limit: what came before it, and `tooBig`", async () => {
+    const returned = await get("/probe-limit/returned");
+    assert.equal(returned.tooBig, true);
+    assert.equal(returned.body?.toString(), KEYS.slice(0, 100));
+    const proxied = await get("/probe-limit/upstream");
+    assert.equal(proxied.tooBig, true);
+    assert.ok(KEYS.startsWith(proxied.body!.toString()) && proxied.body!.length <= 100);
+    const whole = await get("/probe/returned");
+    assert.equal(whole.tooBig, undefined);
+  });
+
   test("the client's body is left for the main request; the subrequest writes no access-log line", async () => {
     const before = backend.requests.length;
     seen = undefined;
@@ -155,7 +168,7 @@ describe("subrequests: the engine", () => {
       .split("\n")
       .filter(Boolean);
     assert.ok(
-      lines.every((line) => line.includes('"GET /probe/') || line.includes('"POST /probe/')),
+      lines.every((line) => line.includes('"GET /probe') || line.includes('"POST /probe/')),
       lines.join("\n"),
     );
   });

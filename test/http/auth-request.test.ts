@@ -12,6 +12,7 @@
 import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import { connect, type Socket } from "node:net";
+import { constants } from "node:http2";
 import {
   ECHO_PREFIX,
   header,
@@ -175,5 +176,22 @@ describe("auth_request in front of WebSocket handshakes", () => {
     assert.match(next, /^HTTP\/1.1 403 /);
     assert.ok(wsgate.alive());
     assert.doesNotMatch(wsgate.errorLog(), /\[(alert|crit|emerg)\]/);
+  });
+  test("HTTP/2: the stream reset while the auth service has not answered: its connection closed, 499", async () => {
+    const before = held.length;
+    const session = await h2Session(`http://127.0.0.1:${port}`);
+    try {
+      const stream = session.request({ ":path": "/hold-h2?token=good" });
+      stream.on("error", () => undefined);
+      await until(() => held.length > before, 5000, "the subrequest at the auth service");
+      const authSide = held[held.length - 1]!;
+      const closed = new Promise<void>((resolve) => authSide.once("close", () => resolve()));
+      stream.close(constants.NGHTTP2_CANCEL);
+      await withTimeout(closed, 5000, "the subrequest's upstream connection closed");
+      await until(() => wsgate.accessLog("auth.log").includes("/hold-h2?token=good 499 user=-"), 5000, "the 499 line");
+    } finally {
+      session.close();
+    }
+    assert.ok(wsgate.alive());
   });
 });
