@@ -104,14 +104,18 @@ export function startSubrequest(
   // One request, then the socket ends: its 'finish' says the response is complete.
   connection.closeWhenIdle();
   connection.requests = info.requests - 1;
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     let settled = false;
     const settle = (): void => {
       if (settled) return;
       settled = true;
       const captured = socket.response();
-      // sr exists: the request is made synchronously below, before any event can settle this.
-      const request = sr!;
+      const request = sr;
+      // A throw before the subrequest's record was made: the check that asked fails (an alert and a 500).
+      if (request === undefined) {
+        reject(new Error(`the subrequest "${uri}" could not start`));
+        return;
+      }
       // The upstream's finalization set the connection's log action: the parent's next lines carry it.
       if (request.upstreamTries.length > 0) parent.logAction = "while sending to client";
       resolve({
