@@ -96,6 +96,16 @@ function conf(auth: number, app: number, down: number, dir: string): string {
     location /basic-any/ {
       satisfy any; auth_basic x; auth_basic_user_file ${dir}/htpasswd; auth_request /auth; ${pass}
     }
+  }
+  server {
+    listen PORT;
+    server_name srv-level;
+    access_log logs/auth.log authlog;
+    # The auth location inherits auth_request: its subrequest skips the access phase, so it does not loop.
+    auth_request /auth;
+    auth_request_set $user $upstream_http_x_user;
+    location / { proxy_set_header X-User $user; ${pass} }
+    location = /auth { internal; proxy_pass_request_body off; proxy_set_header Content-Length ""; proxy_pass http://127.0.0.1:${auth}; }
   }`;
 }
 
@@ -182,8 +192,22 @@ describe("differential: auth_request", { skip }, () => {
     });
   }
 
+  for (const code of ["200", "401"]) {
+    test(`auth_request at the server level, its auth location included: X-Code ${code}`, async () => {
+      const request = `GET /srv HTTP/1.1\r\nHost: srv-level\r\nX-Code: ${code}\r\nConnection: close\r\n\r\n`;
+      const before = [authSeen.length, app.heads.length];
+      const nginx = await exchange(peers.nginx!.port, request);
+      const nginxSent = [sent(authSeen.slice(before[0])), sent(app.heads.slice(before[1]))];
+      const middle = [authSeen.length, app.heads.length];
+      const wsgate = await exchange(peers.wsgate!.port, request);
+      assert.equal(comparable(wsgate), comparable(nginx));
+      assert.deepEqual([sent(authSeen.slice(middle[0])), sent(app.heads.slice(middle[1]))], nginxSent);
+      assert.equal(nginxSent[0]!.length, 1);
+    });
+  }
+
   test("the access-log and error-log lines match", async () => {
-    await linesEventually(() => peers.wsgate!.readLog("auth.log"), CASES.length);
+    await linesEventually(() => peers.wsgate!.readLog("auth.log"), CASES.length + 2);
     assert.deepEqual(comparableLog(peers.wsgate!.readLog("auth.log")), comparableLog(peers.nginx!.readLog("auth.log")));
     const expected = comparableErrors(peers.nginx!.errorLog());
     assert.ok(expected.some((entry) => entry.includes("auth request unexpected status: 302")));
