@@ -80,6 +80,10 @@ function conf(auth: number, app: number, down: number, dir: string): string {
       proxy_set_header X-Original-URI $request_uri;
       proxy_pass http://127.0.0.1:${auth};
     }
+    location /plain/ { auth_request /auth-plain; ${pass} }
+    location = /auth-plain { internal; proxy_pass http://127.0.0.1:${auth}; }
+    location /unpassed/ { auth_request /auth-unpassed; ${pass} }
+    location = /auth-unpassed { internal; proxy_pass_request_body off; proxy_pass http://127.0.0.1:${auth}; }
     location /returns/ { auth_request /auth-return; ${pass} }
     location = /auth-return { internal; return 204; }
     location /refuses/ { auth_request /auth-refuse; ${pass} }
@@ -121,6 +125,9 @@ const CASES: Array<[string, string, string]> = [
   ["GET /f", "X-Code: 302\r\n", ""],
   ["POST /post", "X-Code: 200\r\nContent-Type: text/plain\r\nContent-Length: 11\r\n", "hello world"],
   ["POST /post-refused", "X-Code: 403\r\nContent-Length: 5\r\n", "hello"],
+  ["POST /plain/", "X-Code: 200\r\nContent-Length: 5\r\n", "hello"],
+  ["POST /plain/", "X-Code: 200\r\nTransfer-Encoding: chunked\r\n", "5\r\nhello\r\n0\r\n\r\n"],
+  ["POST /unpassed/", "X-Code: 200\r\nContent-Length: 5\r\n", "hello"],
   ["GET /auth", "", ""],
   ["GET /nested/closed/", "X-Code: 401\r\n", ""],
   ["GET /nested/open/", "X-Code: 401\r\n", ""],
