@@ -7,7 +7,9 @@
  * (proxy_pass, `return`, static files …), its response read back instead of
  * sent: the status, the headers and, when asked for, the body. It has no
  * body of its own (auth_request's "fake request body": nothing is read from
- * the client, whose body stays for the main request) and is not logged.
+ * the client, whose body stays for the main request; the proxy still
+ * announces the parent's Content-Length, as nginx does) and is logged only
+ * where log_subrequest is on.
  *
  * Why an in-memory socket rather than a writer that captures: every content
  * handler writes its answer to the request's connection (the proxy's
