@@ -59,7 +59,7 @@ async function startAuthService(received: string[]): Promise<ScriptedBackend> {
 function conf(auth: number, app: number, down: number, dir: string): string {
   const pass = `proxy_pass http://127.0.0.1:${app};`;
   return `
-  log_format authlog '$request_uri $status user=$user role=$role st=$st';
+  log_format authlog '$request_uri $status user=$user role=$role st=$st sent=$sent';
   server {
     listen PORT;
     access_log logs/auth.log authlog;
@@ -68,6 +68,7 @@ function conf(auth: number, app: number, down: number, dir: string): string {
       auth_request_set $user $upstream_http_x_user;
       auth_request_set $role "role:$upstream_http_x_role";
       auth_request_set $st $upstream_status;
+      auth_request_set $sent $sent_http_x_role;
       proxy_set_header X-User $user;
       add_header X-St $st always;
       ${pass}
@@ -232,8 +233,8 @@ describe("differential: auth_request", { skip }, () => {
     assert.ok(authSeen.every((head) => !head.includes("hello")));
     assert.ok(!app.heads.some((head) => head.startsWith("GET /c ") || head.startsWith("POST /post-refused ")));
     const log = peers.wsgate!.readLog("auth.log");
-    assert.match(log, /^\/a\?x=1 200 user=alice role=role:admin st=200$/m);
-    assert.match(log, /^\/c 401 user=alice role=role:admin st=401$/m);
+    assert.match(log, /^\/a\?x=1 200 user=alice role=role:admin st=200 sent=admin$/m);
+    assert.match(log, /^\/c 401 user=alice role=role:admin st=401 sent=admin$/m);
   });
 });
 
