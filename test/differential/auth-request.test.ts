@@ -85,6 +85,15 @@ function conf(auth: number, app: number, down: number, dir: string): string {
     location = /auth-plain { internal; proxy_pass http://127.0.0.1:${auth}; }
     location /unpassed/ { auth_request /auth-unpassed; ${pass} }
     location = /auth-unpassed { internal; proxy_pass_request_body off; proxy_pass http://127.0.0.1:${auth}; }
+    location /ws/ {
+      auth_request /auth;
+      auth_request_set $user $upstream_http_x_user;
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection upgrade;
+      proxy_set_header X-User $user;
+      ${pass}
+    }
     location /returns/ { auth_request /auth-return; ${pass} }
     location = /auth-return { internal; return 204; }
     location /refuses/ { auth_request /auth-refuse; ${pass} }
@@ -116,6 +125,9 @@ function conf(auth: number, app: number, down: number, dir: string): string {
 
 const BASIC = `Authorization: Basic ${Buffer.from("plain:secret").toString("base64")}\r\n`;
 
+/** A WebSocket handshake's lines (the test's Connection: close aside: nginx tunnels on Upgrade alone). */
+const UPGRADE = "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+
 /** [method and target, extra header lines, body]. */
 const CASES: Array<[string, string, string]> = [
   ["GET /a?x=1", "X-Code: 200\r\n", ""],
@@ -129,6 +141,9 @@ const CASES: Array<[string, string, string]> = [
   ["POST /plain/", "X-Code: 200\r\nContent-Length: 5\r\n", "hello"],
   ["POST /plain/", "X-Code: 200\r\nTransfer-Encoding: chunked\r\n", "5\r\nhello\r\n0\r\n\r\n"],
   ["POST /unpassed/", "X-Code: 200\r\nContent-Length: 5\r\n", "hello"],
+  ["GET /ws/chat", `X-Code: 200\r\n${UPGRADE}`, ""],
+  ["GET /ws/chat", `X-Code: 401\r\n${UPGRADE}`, ""],
+  ["GET /ws/chat", `X-Code: 403\r\n${UPGRADE}`, ""],
   ["GET /auth", "", ""],
   ["GET /nested/closed/", "X-Code: 401\r\n", ""],
   ["GET /nested/open/", "X-Code: 401\r\n", ""],
@@ -232,7 +247,12 @@ describe("differential: auth_request", { skip }, () => {
     }
     assert.ok(authSeen.every((head) => !head.includes("hello")));
     assert.ok(!app.heads.some((head) => head.startsWith("GET /c ") || head.startsWith("POST /post-refused ")));
+    // The handshake reached the WebSocket backend only when allowed, once per peer, with the user.
+    const handshakes = app.heads.filter((head) => head.startsWith("GET /ws/chat "));
+    assert.equal(handshakes.length, 2);
+    for (const head of handshakes) assert.match(head, /\r\nX-User: alice\r\n[^]*\r\nX-Code: 200\r\n/);
     const log = peers.wsgate!.readLog("auth.log");
+    assert.match(log, /^\/ws\/chat 101 user=alice /m);
     assert.match(log, /^\/a\?x=1 200 user=alice role=role:admin st=200 sent=admin$/m);
     assert.match(log, /^\/c 401 user=alice role=role:admin st=401 sent=admin$/m);
   });
