@@ -6,8 +6,12 @@
  * `return`, one served by a static file (present: 200; missing: 404 → 500),
  * one whose service is down (502 in the subrequest → 500); auth_request_set
  * into a header sent upstream, a response header and the access log;
- * satisfy any with allow/deny; a POST whose body reaches the main upstream
- * and not the auth service; `auth_request off` in a nested location; the
+ * and $sent_http_… read in the subrequest; satisfy any with allow/deny and
+ * with auth_basic (both challenges kept); a POST whose body reaches the main
+ * upstream and not the auth service (which is still told the parent's
+ * Content-Length unless the location drops it, as nginx's docs warn);
+ * WebSocket handshakes let through and refused; `auth_request off` in a
+ * nested location and auth_request at the server level; log_subrequest; the
  * error-log lines; and nginx -t's refusals.
  */
 
