@@ -106,11 +106,13 @@ export function startSubrequest(
   // One request, then the socket ends: its 'finish' says the response is complete.
   connection.closeWhenIdle();
   connection.requests = info.requests - 1;
+  const hold: Held = { socket };
   return new Promise((resolve, reject) => {
     let settled = false;
     const settle = (): void => {
       if (settled) return;
       settled = true;
+      hold.socket = undefined;
       const captured = socket.response();
       const request = sr;
       // A throw before the subrequest's record was made: the check that asked fails (an alert and a 500).
@@ -149,10 +151,23 @@ export function startSubrequest(
     // ngx_http_subrequest() makes no request of the connection's: stub_status does not count it.
     requestCounter.total--;
     // The parent's client left: the subrequest's "client" leaves too.
-    addCleanup(parent, () => {
-      if (!socket.destroyed) socket.destroy();
-    });
+    addCleanup(parent, closer(hold));
   });
+}
+
+/** The socket of a subrequest in flight; none once it has settled. */
+interface Held {
+  socket: SubrequestSocket | undefined;
+}
+
+/**
+ * The parent's cleanup, made apart so that it holds nothing of the subrequest once settled: the parent may
+ * live for hours (a tunnel), and its cleanups with it.
+ */
+function closer(hold: Held): () => void {
+  return () => {
+    if (hold.socket && !hold.socket.destroyed) hold.socket.destroy();
+  };
 }
 
 /** The subrequest's record: the parent's server, client and headers, an internal request for `uri`. */
