@@ -41,7 +41,7 @@ export const NGINX_HTTP_MODULES: readonly NginxModule[] = [
   optional("http_mp4_module", "mp4"),
   optional("http_gunzip_module", "gunzip"),
   optional("http_gzip_static_module", "gzip_static"),
-  optional("http_auth_request_module", "auth_request"),
+  optional("http_auth_request_module", "auth_request", "auth_request_set"),
   optional("http_random_index_module", "random_index"),
   optional("http_secure_link_module", "secure_link"),
   optional("http_slice_module", "slice"),

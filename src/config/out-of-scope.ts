@@ -54,7 +54,6 @@ const MODULES: ReadonlyArray<readonly [string, readonly string[]]> = [
   ["ngx_http_userid_module", ["userid*"]],
   ["ngx_http_geo_module", ["geo"]],
   ["ngx_http_referer_module", ["valid_referers", "referer_hash_"]],
-  ["ngx_http_auth_request_module", ["auth_request*"]],
   ["ngx_http_gunzip_module", ["gunzip*"]],
   ["ngx_google_perftools_module", ["google_perftools_profiles"]],
 ];

@@ -101,7 +101,8 @@ class AccessRun {
     const { status } = answer;
     if (this.all || (status !== 401 && status !== 403)) return refusal(answer);
     if (this.code !== 401) this.code = status;
-    if (status === 401 || this.headers === undefined) this.headers = answer.headers;
+    // Each check's headers go to r->headers_out and stay there: auth_basic's and auth_request's challenges both.
+    if (answer.headers) this.headers = this.headers ? [...this.headers, ...answer.headers] : answer.headers;
     return "next";
   }
 

@@ -70,6 +70,8 @@ function mediaType(value: string): string {
 /** ngx_http_gzip_ok(): whether this client may have this response compressed. */
 export function gzipAccepted(r: HttpRequest, response: HeaderList): boolean {
   const loc = r.loc;
+  // r != r->main: a subrequest's response is read by wsgate, never compressed.
+  if (r.parent !== undefined) return false;
   const accept = first(r.headers, "accept-encoding");
   if (accept === undefined || accept.length < 4) return false;
   if (!accept.startsWith("gzip,") && !acceptsGzip(accept)) return false;

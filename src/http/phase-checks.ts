@@ -16,10 +16,14 @@ import { authBasic, type AuthAnswer } from "./auth-basic.js";
 import { authJwt } from "./auth-jwt.js";
 import type { HttpRequest } from "./request.js";
 import { originCheck } from "./origin-check.js";
+import type { Subrequest } from "./subrequest.js";
+import { authRequest } from "./auth-request.js";
 
 /** What a check may use besides the request. */
 export interface PhaseContext {
   readonly log: ErrorLog;
+  /** Subrequests of the request (auth_request's). */
+  readonly subrequest: Subrequest;
 }
 
 export type PhaseCheck = (r: HttpRequest, context: PhaseContext) => AuthAnswer | Promise<AuthAnswer>;
@@ -43,4 +47,5 @@ export const ACCESS_CHECKS: PhaseCheck[] = [
   accessRules,
   (r, context) => authBasic(r, context.log),
   (r, context) => authJwt(r, context.log),
+  (r, context) => authRequest(r, context),
 ];

@@ -15,12 +15,15 @@ import { runScript, type ScriptOutcome } from "./rewrite-script.js";
 import { recordMatch } from "../vars/captures.js";
 import { accessPhases, type AccessResult } from "./access-phase.js";
 import { runRealip } from "./realip.js";
+import type { Subrequest } from "./subrequest.js";
 
 /** What the phases ask of the request flow. */
 export interface PhaseHooks {
   errorLogFor(r: HttpRequest): ErrorLog;
   /** Checks nginx makes once a location is found (client_max_body_size); a status ends the request. */
   afterFindConfig(r: HttpRequest): number | undefined;
+  /** Subrequests, for the checks of the access phase that make one (auth_request). */
+  readonly subrequest: Subrequest;
 }
 
 /**
@@ -87,8 +90,10 @@ function fromFindConfig(r: HttpRequest, hooks: PhaseHooks, skipFirstFind = false
  * phase (allow/deny, auth_basic … under `satisfy`) and the post-access phase (access-phase.ts).
  */
 function accessPhase(r: HttpRequest, hooks: PhaseHooks): PhaseOutcome {
+  // ngx_http_core_access_phase() (and limit_req, limit_conn, realip): a subrequest is let through.
+  if (r.parent !== undefined) return CONTENT;
   runRealip(r, r.loc);
-  const result = accessPhases(r, { log: hooks.errorLogFor(r) });
+  const result = accessPhases(r, { log: hooks.errorLogFor(r), subrequest: hooks.subrequest });
   if (result instanceof Promise) return { kind: "wait", until: result.then(accessOutcome) };
   return accessOutcome(result);
 }

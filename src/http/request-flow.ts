@@ -32,6 +32,7 @@ import { parseTarget } from "./uri.js";
 import { uncaughtLine } from "../log/uncaught.js";
 import { requestHeadersRead } from "../vars/http-variables.js";
 import { recordMatch } from "../vars/captures.js";
+import { startSubrequest, type Subrequest, type SubrequestHost } from "./subrequest.js";
 
 export interface FlowServices {
   readonly http: HttpConf;
@@ -62,7 +63,7 @@ const EMPTY_FACTS: RequestFacts = {
   expectContinue: false,
 };
 
-export class RequestFlow implements ConnectionEvents, ContentFlow {
+export class RequestFlow implements ConnectionEvents, ContentFlow, SubrequestHost {
   readonly upstreams: ReadonlyMap<string, UpstreamGroup>;
   readonly keepsResponseHeaders: boolean;
   readonly requestHeadersRead: ReadonlySet<string>;
@@ -146,6 +147,22 @@ export class RequestFlow implements ConnectionEvents, ContentFlow {
     this.afterPhases(r, runPhases(r, this.phaseHooks));
   }
 
+  /** A subrequest of `r` (subrequest.ts): auth_request's, a key set's fetch. */
+  readonly subrequest: Subrequest = (r, uri, args, options) => startSubrequest(this, r, uri, args, options);
+
+  /** A subrequest's record is made (on its own connection): from the server rewrite phase, as a client's. */
+  runSubrequest(sr: HttpRequest): void {
+    sr.connectionStats = () => this.services.connectionStats();
+    sr.errorLog = () => this.errorLogFor(sr);
+    sr.reportError = (level, message, context) => this.errorLogFor(sr).log(level, message, context);
+    this.inFlight.set(sr.connection as ClientConnection, sr);
+    onUninitializedVariable(sr, (name) => {
+      if (sr.loc.uninitializedVariableWarn)
+        this.errorLogFor(sr).log("warn", `using uninitialized "${name}" variable`, sr.logContext());
+    });
+    this.afterPhases(sr, runPhases(sr, this.phaseHooks));
+  }
+
   /** What the rewrite phases need from the flow. */
   private readonly phaseHooks: PhaseHooks = {
     errorLogFor: (r) => this.errorLogFor(r),
@@ -153,6 +170,7 @@ export class RequestFlow implements ConnectionEvents, ContentFlow {
       enterLocation(r);
       return this.checkBodySize(r);
     },
+    subrequest: this.subrequest,
   };
 
   /** nginx's find-config check: a declared body past client_max_body_size. */
@@ -374,7 +392,8 @@ export class RequestFlow implements ConnectionEvents, ContentFlow {
   private log(r: HttpRequest): void {
     if (r.finished) return;
     r.finished = true;
-    this.services.accessLog.write(r.loc.accessLogs, r);
+    // ngx_http_finalize_request(): a subrequest is logged only where log_subrequest is on.
+    if (r.parent === undefined || r.loc.logSubrequest) this.services.accessLog.write(r.loc.accessLogs, r);
     runCleanups(r);
   }
 

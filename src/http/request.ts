@@ -104,6 +104,14 @@ export class HttpRequest implements VariableSource {
   realAddress: RealAddress | undefined = undefined;
   /** The method after an error_page redirect turned it into GET. */
   methodOverride: string | undefined = undefined;
+  /**
+   * c->log->action as a subrequest's upstream left it ("while sending to client", set by
+   * ngx_http_upstream_finalize_request() for the whole connection): lines that name no action of their own
+   * carry it.
+   */
+  logAction: string | undefined = undefined;
+  /** The request a subrequest was made for (r->parent); undefined for a request from the client. */
+  parent: HttpRequest | undefined = undefined;
   /** r->limit_rate: undefined until the response's first write evaluates limit_rate (or `set $limit_rate`, X-Accel-Limit-Rate). */
   limitRate: number | undefined = undefined;
   /** The token auth_jwt accepted ($jwt_claim_NAME …), set in the access phase. */
@@ -269,13 +277,15 @@ export class HttpRequest implements VariableSource {
       client: this.remoteAddress,
       server: this.serverName,
       request: this.head.requestLine,
+      // ngx_http_log_error_handler(): a line about a subrequest names its URI.
+      ...(this.parent !== undefined ? { subrequest: this.uri } : {}),
       ...(upstream !== undefined
         ? { upstream }
         : this.upstreamForLog !== undefined
           ? { upstream: this.upstreamForLog }
           : {}),
       ...(hostHeader !== undefined ? { host: hostHeader } : {}),
-      ...(action !== undefined ? { action } : {}),
+      ...(action !== undefined ? { action } : this.logAction !== undefined ? { action: this.logAction } : {}),
     };
   }
 }

@@ -15,6 +15,8 @@ export interface RequestLogContext {
   readonly client?: string;
   readonly server?: string;
   readonly request?: string;
+  /** The URI of the subrequest the line is about. */
+  readonly subrequest?: string;
   readonly upstream?: string;
   readonly host?: string;
   /** "while connecting to upstream", "while reading response header from upstream" … */
@@ -65,6 +67,7 @@ export function formatLine(level: LogLevel, message: string, context?: RequestLo
     if (context.client !== undefined) line += `, client: ${context.client}`;
     if (context.server !== undefined) line += `, server: ${context.server}`;
     if (context.request !== undefined) line += `, request: "${context.request}"`;
+    if (context.subrequest !== undefined) line += `, subrequest: "${context.subrequest}"`;
     if (context.upstream !== undefined) line += `, upstream: "${context.upstream}"`;
     if (context.host !== undefined) line += `, host: "${context.host}"`;
   }

@@ -74,6 +74,9 @@ export function requestBodySource(ctx: ProxyContext, events: BodyEvents, guard: 
     const client = framing.kind === "none" ? NO_BODY : new BufferedBody(ctx, events, guard, false);
     return new SetBody(ctx, client);
   }
+  // A subrequest's body is nginx's empty one (auth_request's): nothing is sent, yet the parent's
+  // Content-Length is announced, as r->headers_in is the parent's (unless proxy_set_header drops it).
+  if (r.parent !== undefined) return subrequestBody(r.parent.facts.framing);
   if (framing.kind === "none") {
     // client_body_in_file_only: "Content-Length: 0" is a body, read into an empty file (nginx's "empty body").
     const empty = loc.clientBodyInFileOnly !== "off" && r.headers.some(([name]) => /^content-length$/i.test(name));
@@ -88,6 +91,11 @@ export function requestBodySource(ctx: ProxyContext, events: BodyEvents, guard: 
     return new BufferedBody(ctx, events, guard, true);
   }
   return new StreamedBody(ctx, events, guard);
+}
+
+function subrequestBody(parent: BodyFraming): RequestBodySource {
+  const announced: UpstreamBody = parent.kind === "length" ? parent : { kind: "none" };
+  return { ...NO_BODY, upstreamFraming: () => announced };
 }
 
 const NO_BODY: RequestBodySource = {

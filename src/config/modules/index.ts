@@ -13,6 +13,7 @@ import { ACCESS_MODULE, type AccessLocConf } from "./access.js";
 import { AUTH_BASIC_MODULE, type AuthBasicLocConf } from "./auth-basic.js";
 import { WSGATE_ORIGIN_MODULE, type WsgateOriginLocConf } from "./wsgate-origin.js";
 import { AUTH_JWT_MODULE, type AuthJwtLocConf } from "./auth-jwt.js";
+import { AUTH_REQUEST_MODULE, type AuthRequestLocConf } from "./auth-request.js";
 import { CHARSET_MODULE, type CharsetLocConf } from "./charset.js";
 import { CORE_MODULE, type CoreMainConf } from "./core.js";
 import { GZIP_MODULE, type GzipLocConf } from "./gzip.js";
@@ -72,6 +73,7 @@ export const MODULES = [
   AUTH_BASIC_MODULE,
   WSGATE_ORIGIN_MODULE,
   AUTH_JWT_MODULE,
+  AUTH_REQUEST_MODULE,
   LIMIT_RATE_MODULE,
   HTTP2_MODULE,
   WEBSOCKET_MODULE,
@@ -98,6 +100,7 @@ export type LocConf = CoreLocConf &
   AuthBasicLocConf &
   WsgateOriginLocConf &
   AuthJwtLocConf &
+  AuthRequestLocConf &
   LimitRateLocConf &
   Http2LocConf &
   WebSocketLocConf;

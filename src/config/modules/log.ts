@@ -1,5 +1,6 @@
 /**
- * ngx_http_log_module (log_format, access_log) and the http-level error_log.
+ * ngx_http_log_module (log_format, access_log) and the http-level error_log
+ * and log_subrequest of ngx_http_core_module.
  */
 
 import type { ErrorLogTarget } from "../model.js";
@@ -7,7 +8,7 @@ import type { ConfModule } from "../module.js";
 import type { DirectiveNode } from "../parser.js";
 import { resolveFromPrefix, type Prefixes } from "../paths.js";
 import { placeOf, type DirectiveSpec } from "../table.js";
-import { parseSize, parseTimeMs, valueError } from "../values.js";
+import { locFlag, parseSize, parseTimeMs, valueError } from "../values.js";
 import { parseErrorLog } from "./core.js";
 import type { HttpBuild } from "../build-scope.js";
 import { LogFormat, parseEscape } from "../../log/format.js";
@@ -21,6 +22,8 @@ export interface LogLocConf {
   accessLogs: readonly AccessLogTarget[] | "off";
   /** The error_log lines of the nearest level that has any; undefined: the main level's. */
   errorLogs: readonly ErrorLogTarget[] | undefined;
+  /** log_subrequest: a subrequest (auth_request's) writes its own access-log line. */
+  logSubrequest: boolean;
 }
 
 const ACCESS_LOG_CONTEXTS = ["http", "server", "location", "if-in-location", "limit_except"] as const;
@@ -68,6 +71,7 @@ const LOG_DIRECTIVES: readonly DirectiveSpec[] = [
       loc.errorLogs = [...(loc.errorLogs ?? []), parseErrorLog(node, scope.prefixes)];
     },
   },
+  locFlag("log_subrequest", "logSubrequest"),
 ];
 
 export const LOG_MODULE: ConfModule<LogLocConf> = {
@@ -85,6 +89,7 @@ export const LOG_MODULE: ConfModule<LogLocConf> = {
       },
     ],
     errorLogs: undefined,
+    logSubrequest: false,
   }),
 };
 

@@ -43,3 +43,8 @@ export function defineSetVariable(registry: VariableRegistry, name: string, node
     return "";
   });
 }
+
+/** Whether `set` made `name` a variable of this configuration (auth_request_set may then store into it too). */
+export function isSetVariable(registry: VariableRegistry, name: string): boolean {
+  return setNames.get(registry)?.has(name) === true;
+}
