@@ -18,10 +18,9 @@
  * `error`.
  */
 
-import { readKeySet, type JwtKey } from "../config/modules/auth-jwt-keys.js";
-import type { JwtKeySource, JwtRequirement } from "../config/modules/auth-jwt.js";
-import { resolveFromPrefix } from "../config/paths.js";
+import type { JwtRequirement } from "../config/modules/auth-jwt.js";
 import type { ErrorLog } from "../log/error-log.js";
+import { keysOf, type KeyContext, type KeysFound } from "./auth-jwt-key-sources.js";
 import type { AuthAnswer } from "./auth-basic.js";
 import { verifyJwt, type Verdict } from "./auth-jwt-verify.js";
 import type { HttpRequest } from "./request.js";
@@ -33,10 +32,8 @@ const INTERNAL_ERROR: AuthAnswer = { kind: "status", status: 500 };
 /** The token a request's verdict was reached for: an internal redirect back into the phase verifies nothing again. */
 const verdicts = new WeakMap<HttpRequest, { readonly token: string; readonly verdict: Promise<Verdict> }>();
 
-/** Keys of key-file lists read at load, joined once per list. */
-const joinedKeys = new WeakMap<readonly JwtKeySource[], readonly JwtKey[]>();
-
-export function authJwt(r: HttpRequest, log: ErrorLog): AuthAnswer | Promise<AuthAnswer> {
+export function authJwt(r: HttpRequest, context: KeyContext): AuthAnswer | Promise<AuthAnswer> {
+  const { log } = context;
   const setting = r.loc.authJwt;
   if (setting === undefined || setting.off) return DECLINED;
   const realm = setting.realm.evaluate(r);
@@ -46,15 +43,30 @@ export function authJwt(r: HttpRequest, log: ErrorLog): AuthAnswer | Promise<Aut
     log.log("info", "no JWT was provided", r.logContext());
     return challenge(realm, false);
   }
-  const keys = keysOf(r, log);
+  const entry = verdicts.get(r);
+  if (entry !== undefined && entry.token === token) return settle(r, log, realm, entry.verdict);
+  const keys = keysOf(r, context);
+  if (keys instanceof Promise) return keys.then((found) => verify(r, log, realm, token, found));
+  return verify(r, log, realm, token, keys);
+}
+
+/** Verify `token` with the keys found (once per request and token), then answer. */
+function verify(
+  r: HttpRequest,
+  log: ErrorLog,
+  realm: string,
+  token: string,
+  keys: KeysFound,
+): AuthAnswer | Promise<AuthAnswer> {
   if (keys === "error") return INTERNAL_ERROR;
-  let entry = verdicts.get(r);
-  if (entry === undefined || entry.token !== token) {
-    entry = { token, verdict: verifyJwt(token, keys, r.loc.authJwtLeewayMs, Date.now()) };
-    verdicts.set(r, entry);
-  }
-  return entry.verdict.then(
-    (verdict) => answer(r, log, realm, verdict),
+  const verdict = verifyJwt(token, keys, r.loc.authJwtLeewayMs, Date.now());
+  verdicts.set(r, { token, verdict });
+  return settle(r, log, realm, verdict);
+}
+
+function settle(r: HttpRequest, log: ErrorLog, realm: string, verdict: Promise<Verdict>): Promise<AuthAnswer> {
+  return verdict.then(
+    (settled) => answer(r, log, realm, settled),
     (err: unknown) => {
       log.log("error", `JWT verification failed (${(err as Error).message})`, r.logContext());
       return INTERNAL_ERROR;
@@ -95,30 +107,4 @@ function bearerToken(r: HttpRequest): string | undefined {
   const field = r.headers.find(([name]) => name.toLowerCase() === "authorization");
   const match = field && /^bearer +(\S+) *$/i.exec(field[1]);
   return match?.[1];
-}
-
-/** The keys for this request; undefined where no auth_jwt_key_file applies; "error" when a file cannot be used. */
-function keysOf(r: HttpRequest, log: ErrorLog): readonly JwtKey[] | undefined | "error" {
-  const sources = r.loc.authJwtKeyFiles;
-  if (sources === undefined) return undefined;
-  const joined = joinedKeys.get(sources);
-  if (joined) return joined;
-  const keys: JwtKey[] = [];
-  let perRequest = false;
-  for (const source of sources) {
-    if (source.kind === "loaded") {
-      keys.push(...source.keys);
-      continue;
-    }
-    perRequest = true;
-    const path = source.path.evaluate(r);
-    const set = readKeySet(path.startsWith("/") ? path : resolveFromPrefix(source.confPrefix, path));
-    if ("error" in set) {
-      log.log("error", set.error, r.logContext());
-      return "error";
-    }
-    keys.push(...set.keys);
-  }
-  if (!perRequest) joinedKeys.set(sources, keys);
-  return keys;
 }

@@ -46,6 +46,6 @@ export const PREACCESS_CHECKS: PhaseCheck[] = [(r, context) => originCheck(r, co
 export const ACCESS_CHECKS: PhaseCheck[] = [
   accessRules,
   (r, context) => authBasic(r, context.log),
-  (r, context) => authJwt(r, context.log),
+  (r, context) => authJwt(r, context),
   (r, context) => authRequest(r, context),
 ];

@@ -80,7 +80,7 @@ describe("auth_jwt directives", () => {
     );
     const limited = locationOf(config.http!.servers[0]!, "/").limitExcept!.location.loc;
     assert.equal(limited.authJwt?.off, false);
-    assert.equal(limited.authJwtKeyFiles?.length, 1);
+    assert.equal(limited.authJwtKeySources?.length, 1);
   });
 
   test("values refused with nginx's words", async () => {
@@ -109,12 +109,20 @@ describe("auth_jwt directives", () => {
     }
   });
 
-  test("auth_jwt_key_request and auth_jwt_key_cache are known, not supported yet", async () => {
-    for (const line of ["auth_jwt_key_request /jwks;", "auth_jwt_key_cache 1h;"]) {
-      const name = line.split(" ")[0]!;
-      const err = await refused(line, `"${name}" directive is not supported by wsgate`, 3);
-      assert.equal(err.kind, "unsupported");
-    }
+  test("auth_jwt_key_request and auth_jwt_key_cache: contexts and values", async () => {
+    await refused(
+      `server { if ($host) { auth_jwt_key_request /jwks; } }`,
+      `"auth_jwt_key_request" directive is not allowed here`,
+      3,
+    );
+    await refused(
+      `server { location / { limit_except GET { auth_jwt_key_cache 1h; } } }`,
+      `"auth_jwt_key_cache" directive is not allowed here`,
+      3,
+    );
+    await refused(`auth_jwt_key_cache 1h;\nauth_jwt_key_cache 2h;`, `"auth_jwt_key_cache" directive is duplicate`, 4);
+    await refused(`auth_jwt_key_cache 500ms;`, `"auth_jwt_key_cache" directive invalid value`, 3);
+    await refused(`auth_jwt_key_request;`, `invalid number of arguments in "auth_jwt_key_request" directive`, 3);
   });
 
   test("a key file is read at load: a bad one names the file and the line", async () => {
@@ -164,7 +172,7 @@ describe("auth_jwt directives", () => {
     const plain = locationOf(server, "/plain").loc;
     assert.equal(plain.authJwt?.off, false);
     assert.deepEqual(
-      plain.authJwtKeyFiles?.map((source) => (source.kind === "loaded" ? source.keys.length : -1)),
+      plain.authJwtKeySources?.map((source) => (source.kind === "loaded" ? source.keys.length : -1)),
       [3],
     );
     assert.equal(plain.authJwtLeewayMs, 30_000);
@@ -173,7 +181,7 @@ describe("auth_jwt directives", () => {
       [[["$arg_a"], 401]],
     );
     const own = locationOf(server, "/own").loc;
-    assert.equal(own.authJwtKeyFiles?.length, 2);
+    assert.equal(own.authJwtKeySources?.length, 2);
     assert.deepEqual(
       own.authJwtRequire?.map((r) => [r.values.map((v) => v.source), r.status]),
       [[["$arg_b"], 403]],
@@ -186,7 +194,7 @@ describe("auth_jwt directives", () => {
     const { config } = await load(`server { location / { } }`);
     const loc = locationOf(config.http!.servers[0]!, "/").loc;
     assert.equal(loc.authJwt, undefined);
-    assert.equal(loc.authJwtKeyFiles, undefined);
+    assert.equal(loc.authJwtKeySources, undefined);
     assert.equal(loc.authJwtLeewayMs, 0);
   });
 });

@@ -1,7 +1,8 @@
 /**
  * ngx_http_auth_jwt_module as nginx.org documents it (the commercial
  * module; open-source nginx has none, so `-V` names no switch for it):
- * `auth_jwt`, `auth_jwt_key_file`, `auth_jwt_type`, `auth_jwt_leeway`,
+ * `auth_jwt`, `auth_jwt_key_file`, `auth_jwt_key_request`,
+ * `auth_jwt_key_cache`, `auth_jwt_type`, `auth_jwt_leeway`,
  * `auth_jwt_require`, `auth_jwt_claim_set`, `auth_jwt_header_set`. The
  * check runs in the access phase after auth_basic (http/auth-jwt.ts).
  *
@@ -9,12 +10,14 @@
  * auth_jwt, auth_jwt_key_file, auth_jwt_type and auth_jwt_require in http,
  * server, location and limit_except; auth_jwt_leeway in http, server,
  * location; auth_jwt_claim_set and auth_jwt_header_set in http only, where
- * they define a variable. Several auth_jwt_key_file (1.21.1) and several
- * auth_jwt_require are allowed on one level; a level that has any replaces
- * the lists it would inherit, as nginx merges arrays.
+ * they define a variable; auth_jwt_key_request in the contexts of
+ * auth_jwt_key_file, auth_jwt_key_cache in http, server, location. Several
+ * auth_jwt_key_file and auth_jwt_key_request (1.21.1) and several
+ * auth_jwt_require are allowed on one level; key files and key requests
+ * make one list of key sources, and a level that has any replaces the list
+ * it would inherit, as nginx merges arrays.
  *
- * Not here: `auth_jwt_key_request` (keys from a subrequest) and
- * `auth_jwt_key_cache`; `auth_jwt_type encrypted|nested` (JWE) is refused.
+ * Not here: `auth_jwt_type encrypted|nested` (JWE) is refused.
  */
 
 import type { ConfModule } from "../module.js";
@@ -35,10 +38,14 @@ export type AuthJwtSetting =
   | { readonly off: true }
   | { readonly off: false; readonly realm: ComplexValue; readonly token: ComplexValue | undefined };
 
-/** One `auth_jwt_key_file`: keys read at load, or a path with variables read per request. */
+/**
+ * One `auth_jwt_key_file` (keys read at load, or a path with variables read per request) or one
+ * `auth_jwt_key_request` (a key set fetched by a subrequest to the URI).
+ */
 export type JwtKeySource =
   | { readonly kind: "loaded"; readonly path: string; readonly keys: readonly JwtKey[] }
-  | { readonly kind: "per-request"; readonly path: ComplexValue; readonly confPrefix: string };
+  | { readonly kind: "per-request"; readonly path: ComplexValue; readonly confPrefix: string }
+  | { readonly kind: "request"; readonly uri: ComplexValue };
 
 /** One `auth_jwt_require`: every value non-empty and not "0", else `status`. */
 export interface JwtRequirement {
@@ -48,7 +55,9 @@ export interface JwtRequirement {
 
 export interface AuthJwtLocConf {
   authJwt: AuthJwtSetting | undefined;
-  authJwtKeyFiles: readonly JwtKeySource[] | undefined;
+  authJwtKeySources: readonly JwtKeySource[] | undefined;
+  /** auth_jwt_key_cache: how long keys read per request (a key request, a key file with variables) are kept; 0: not. */
+  authJwtKeyCacheMs: number;
   authJwtType: "signed" | undefined;
   /** auth_jwt_leeway, in milliseconds (whole seconds, as nginx's ngx_conf_set_sec_slot). */
   authJwtLeewayMs: number;
@@ -136,7 +145,27 @@ export const AUTH_JWT_MODULE: ConfModule<AuthJwtLocConf> = {
       handle: (scope, node) => {
         const compile = (text: string): ComplexValue => ComplexValue.compile(text, scope.http!.registry, placeOf(node));
         const source = keySource(node, scope.prefixes.confPrefix, compile);
-        scope.loc!.authJwtKeyFiles = [...(scope.loc!.authJwtKeyFiles ?? []), source];
+        scope.loc!.authJwtKeySources = [...(scope.loc!.authJwtKeySources ?? []), source];
+      },
+    },
+    {
+      name: "auth_jwt_key_request",
+      contexts: JWT_CONTEXTS,
+      args: [1],
+      handle: (scope, node) => {
+        const uri = ComplexValue.compile(node.args[0]!, scope.http!.registry, placeOf(node));
+        scope.loc!.authJwtKeySources = [...(scope.loc!.authJwtKeySources ?? []), { kind: "request", uri }];
+      },
+    },
+    {
+      name: "auth_jwt_key_cache",
+      contexts: ["http", "server", "location"],
+      args: [1],
+      handle: (scope, node) => {
+        const value = node.args[0]!;
+        // ngx_conf_set_sec_slot(), as auth_jwt_leeway.
+        if (value.includes("ms")) throw directiveError(node, "invalid value");
+        setOnce(scope.loc!, "authJwtKeyCacheMs", parseTimeMs(node, value), node);
       },
     },
     {
@@ -181,7 +210,8 @@ export const AUTH_JWT_MODULE: ConfModule<AuthJwtLocConf> = {
   ] satisfies DirectiveSpec[],
   createLoc: () => ({
     authJwt: undefined,
-    authJwtKeyFiles: undefined,
+    authJwtKeySources: undefined,
+    authJwtKeyCacheMs: 0,
     authJwtType: undefined,
     authJwtLeewayMs: 0,
     authJwtRequire: undefined,
