@@ -14,6 +14,8 @@ import type { ErrorLog } from "../log/error-log.js";
 import { accessDecision } from "./access.js";
 import { authBasic, type AuthAnswer } from "./auth-basic.js";
 import type { HttpRequest } from "./request.js";
+import { limitConnCheck } from "./limit-conn.js";
+import { limitReqCheck } from "./limit-req.js";
 
 /** What a check may use besides the request. */
 export interface PhaseContext {
@@ -35,6 +37,6 @@ const accessRules: PhaseCheck = (r, context) => {
   return FORBIDDEN;
 };
 
-export const PREACCESS_CHECKS: PhaseCheck[] = [];
+export const PREACCESS_CHECKS: PhaseCheck[] = [limitReqCheck, limitConnCheck];
 
 export const ACCESS_CHECKS: PhaseCheck[] = [accessRules, (r, context) => authBasic(r, context.log)];

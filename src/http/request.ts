@@ -104,6 +104,10 @@ export class HttpRequest implements VariableSource {
   methodOverride: string | undefined = undefined;
   /** r->limit_rate: undefined until the response's first write evaluates limit_rate (or `set $limit_rate`, X-Accel-Limit-Rate). */
   limitRate: number | undefined = undefined;
+  /** r->main->limit_conn_status: set once limit_conn has counted the request (an internal redirect is not counted again). */
+  limitConnStatus: "PASSED" | "REJECTED" | "REJECTED_DRY_RUN" | undefined = undefined;
+  /** r->main->limit_req_status: set once limit_req has decided (an internal redirect is not counted again). */
+  limitReqStatus: "PASSED" | "DELAYED" | "REJECTED" | "DELAYED_DRY_RUN" | "REJECTED_DRY_RUN" | undefined = undefined;
   private readonly bytesAtStart: number;
 
   constructor(
