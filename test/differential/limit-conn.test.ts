@@ -16,7 +16,9 @@ import { comparableHead, skipWithoutNginx, startPeer, type Peer } from "./peers.
 import { exchange, hasWholeResponse } from "../support/sockets.js";
 import { waitFor } from "../support/proxy.js";
 import { loadConfig } from "../../src/config/load.js";
-import { makeTempDir, nginxTest, removeTempDir, writeTree } from "../support/config-files.js";
+import { hasNginx, makeTempDir, NGINX_BINARY, nginxTest, removeTempDir, writeTree } from "../support/config-files.js";
+import { runCli } from "../cli/run-cli.js";
+import { spawnSync } from "node:child_process";
 
 const skip = skipWithoutNginx();
 
@@ -224,6 +226,35 @@ describe("limit_conn and limit_req: configuration errors as nginx -t", () => {
       await expectRefusal(rule, `zero size shared memory zone "one"`);
     });
   }
+
+  test("-t says the syntax is ok before the zero size zone, as nginx finds it after reading", async () => {
+    const prefix = makeTempDir();
+    try {
+      writeTree(prefix, { "nginx.conf": `events {}\nhttp {\n  limit_conn one 1;\n}\n` });
+      const file = join(prefix, "nginx.conf");
+      const wsgate = await runCli(["-t", "-p", `${prefix}/`, "-c", file]);
+      assert.equal(wsgate.code, 1);
+      const lines = (text: string): string[] =>
+        text
+          .trim()
+          .split("\n")
+          .map((line) => line.replace(/^\w+: /, ""));
+      const expected = [
+        `the configuration file ${file} syntax is ok`,
+        `[emerg] zero size shared memory zone "one"`,
+        `configuration file ${file} test failed`,
+      ];
+      assert.deepEqual(lines(wsgate.stderr), expected);
+      if (hasNginx()) {
+        const nginx = spawnSync(NGINX_BINARY, ["-t", "-p", `${prefix}/`, "-c", file, "-e", join(prefix, "error.log")], {
+          encoding: "latin1",
+        });
+        assert.deepEqual(lines(nginx.stderr), expected);
+      }
+    } finally {
+      removeTempDir(prefix);
+    }
+  });
 
   test("a zone may be used before it is defined", async () => {
     const prefix = makeTempDir();

@@ -101,7 +101,7 @@ export const SHARED_ZONES_MODULE: ConfModule<object, object, SharedZonesMainConf
   // ngx_init_cycle(): a zone named but never defined.
   finalizeServers: (_servers, { http }) => {
     for (const zone of tables.get(http)?.values() ?? []) {
-      if (zone.size === 0) throw new ConfigError("invalid-value", `zero size shared memory zone "${zone.name}"`);
+      if (zone.size === 0) throw new ConfigError("cycle", `zero size shared memory zone "${zone.name}"`);
     }
   },
 };
