@@ -41,6 +41,7 @@ export class ZoneClient implements SharedZones {
   constructor(
     private readonly send: (message: FromWorker) => boolean,
     private readonly errorLog: () => ErrorLog | undefined,
+    private readonly answerMs = ZONE_ANSWER_MS,
   ) {}
 
   apply<K extends OpName>(op: OpOf<K>): ZoneAnswers[K] | Promise<ZoneAnswers[K]> {
@@ -50,7 +51,7 @@ export class ZoneClient implements SharedZones {
     }
     const id = this.nextId++;
     return new Promise<ZoneAnswers[K]>((resolve, reject) => {
-      const timer = setTimeout(() => this.timedOut(id), ZONE_ANSWER_MS);
+      const timer = setTimeout(() => this.timedOut(id), this.answerMs);
       this.pending.set(id, { op, resolve: resolve as Pending["resolve"], reject, timer });
       if (!this.send({ wsgate: "zone", id, op })) this.timedOut(id);
     });
@@ -80,7 +81,7 @@ export class ZoneClient implements SharedZones {
     this.abandoned.set(id, pending.op);
     const zones = pending.op.op === "req-check" ? pending.op.limits.map((l) => l.zone.name) : [pending.op.zone.name];
     const names = zones.map((name) => `"${name}"`).join(", ");
-    this.errorLog()?.log("alert", `the master process did not answer within ${ZONE_ANSWER_MS}ms for zone ${names}`);
+    this.errorLog()?.log("alert", `the master process did not answer within ${this.answerMs}ms for zone ${names}`);
     pending.reject(new ZoneUnavailable());
   }
 }
