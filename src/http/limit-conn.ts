@@ -7,7 +7,8 @@
  * slots this request took are given back at once, "limiting connections by
  * zone" is logged at limit_conn_log_level, and limit_conn_status answers
  * (with limit_conn_dry_run on: logged with ", dry run," and let through). A
- * zone without room for a new key refuses the same way, without the line.
+ * zone without room for a new key refuses the same way, with the slab
+ * allocator's [crit] line instead.
  * The request's outcome is $limit_conn_status; once set (r->main's), an
  * internal redirect is not counted again.
  */
@@ -20,6 +21,9 @@ import { zoneRef } from "./zone-refs.js";
 
 const DECLINED: AuthAnswer = { kind: "declined" };
 const MAX_KEY = 255;
+
+/** The zone's answer, or "unavailable": the master did not answer in time (refused as a full zone is). */
+type Outcome = ConnTake | "unavailable";
 
 export const limitConnCheck: PhaseCheck = (r, context) => {
   if (r.limitConnStatus !== undefined || r.loc.limitConns.length === 0) return DECLINED;
@@ -53,8 +57,8 @@ class ConnRun {
       const answer = sharedZones().apply({ op: "conn-take", zone, key, limit: rule.conn });
       if (answer instanceof Promise) {
         return answer
-          .catch((err: unknown): ConnTake => {
-            if (err instanceof ZoneUnavailable) return "full";
+          .catch((err: unknown): Outcome => {
+            if (err instanceof ZoneUnavailable) return "unavailable";
             throw err;
           })
           .then((later) => this.answered(i, zone, key, later) ?? this.step(i + 1));
@@ -66,16 +70,19 @@ class ConnRun {
   }
 
   /** A refusal, or undefined to go on with the next limit. */
-  private answered(i: number, zone: ZoneRef, key: string, answer: ConnTake): AuthAnswer | undefined {
+  private answered(i: number, zone: ZoneRef, key: string, answer: Outcome): AuthAnswer | undefined {
     if (answer === "passed") {
       if (this.held.push([zone, key]) === 1) addCleanup(this.r, () => this.giveBack());
       return undefined;
     }
     const conf = this.r.loc;
+    const name = conf.limitConns[i]!.zone.name;
     if (answer === "limited") {
       const dry = conf.limitConnDryRun ? ", dry run," : "";
-      const name = conf.limitConns[i]!.zone.name;
       this.context.log.log(conf.limitConnLogLevel, `limiting connections${dry} by zone "${name}"`, this.r.logContext());
+    } else if (answer === "full") {
+      // ngx_slab_alloc_locked() failing in a limit_conn zone (whose pool logs it, unlike limit_req's).
+      this.context.log.log("crit", `ngx_slab_alloc() failed: no memory in limit_conn_zone "${name}"`);
     }
     // ngx_http_limit_conn_cleanup_all(): what this request took so far goes back now.
     this.giveBack();

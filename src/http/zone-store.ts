@@ -130,6 +130,11 @@ export class ZoneStore {
     return undefined;
   }
 
+  /** Make the zones of a configuration now (nginx makes them when it reads it), so a reload can check their keys. */
+  declare(refs: Iterable<ZoneRef>): void {
+    for (const ref of refs) this.zoneFor(ref);
+  }
+
   /** Keep only the zones of these identities (the configurations whose workers still run). */
   retain(identities: ReadonlySet<string>): void {
     for (const identity of this.zones.keys()) if (!identities.has(identity)) this.zones.delete(identity);

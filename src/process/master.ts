@@ -71,6 +71,7 @@ class Master {
   ) {
     this.errorLog = new ErrorLog(config.main.errorLogs, this.files);
     this.generation = { id: 1, config, load: workerLoad(config, options), count: workerCount(config) };
+    this.zones.declare(config);
   }
 
   async start(): Promise<void> {
@@ -280,6 +281,7 @@ class Master {
       const old = this.generation;
       this.generation = generation;
       this.retarget();
+      this.zones.declare(config);
       this.zones.retain([old.config, config]);
       const quit: ToWorker = { wsgate: "quit" };
       for (const worker of this.workers) {

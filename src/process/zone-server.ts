@@ -55,6 +55,11 @@ export class ZoneServer {
     return this.store.conflict(refsOf(config));
   }
 
+  /** The zones of a configuration about to be used, made now (nginx makes them as it reads the configuration). */
+  declare(config: Config): void {
+    this.store.declare(refsOf(config));
+  }
+
   /** Keep the zones these configurations name (the one in force and the one being retired). */
   retain(configs: readonly Config[]): void {
     this.store.retain(new Set(configs.flatMap((config) => refsOf(config).map(zoneIdentity))));

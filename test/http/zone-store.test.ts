@@ -141,6 +141,13 @@ describe("shared zones: limit_req", () => {
     assert.equal(store.conflict([{ ...req, key: "$remote_addr", size: 2 * 1024 * 1024 }]), undefined, "another size");
     store.apply({ op: "conn-take", zone: conn, key: "k", limit: 1 }, 1);
     assert.match(store.conflict([{ ...conn, key: "$uri" }]) ?? "", /^limit_conn_zone "perip" uses the "\$uri" key/);
+    const unused: ZoneRef = { ...req, name: "unused" };
+    store.declare([unused]);
+    assert.match(
+      store.conflict([{ ...unused, key: "$uri" }]) ?? "",
+      /^limit_req "unused" uses the "\$uri" key/,
+      "declared, never used",
+    );
     store.retain(new Set([zoneIdentity(conn)]));
     assert.equal(store.apply({ op: "req-check", limits: [limit(req, "k")] }, 1).excess, 0, "a new zone");
     assert.equal(store.connHeld(conn, "k"), 1, "kept");
