@@ -11,6 +11,12 @@
  *
  * The zones live in the owner by identity (use, name, size), so a reload that
  * keeps a zone's name and size keeps its contents, as nginx reuses a zone.
+ * Nothing here depends on how connections reach a worker.
+ *
+ * Another use (summed counters, upstream peer state) adds its operations to
+ * ZoneOp, its answers to ZoneAnswers and its state to zone-store.ts; an
+ * operation that awaits nothing (as "conn-give") costs one message and no
+ * round trip, and frequent ones may be gathered per tick before sending.
  */
 
 import type { ZoneKind } from "../config/modules/shared-zones.js";
