@@ -3,7 +3,8 @@
  * slot until it closes (a second request from the address gets 503, a third
  * after the close passes), limit_conn_status and limit_conn_log_level (the
  * "limiting connections by zone" line at that level), limit_conn_dry_run
- * (logged ", dry run," and let through), an empty key not counted,
+ * (logged ", dry run," and let through), an empty key not counted, two
+ * limits in a location (refused by the second, no slot of the first kept),
  * $limit_conn_status in the access log, and the -t errors of the directives.
  */
 
@@ -104,6 +105,8 @@ function conf(backend: number): string {
   limit_conn_zone $binary_remote_addr zone=dry:1m;
   limit_conn_zone $binary_remote_addr zone=st:1m;
   limit_conn_zone $http_x_key zone=keyed:1m;
+  limit_conn_zone $binary_remote_addr zone=pa:1m;
+  limit_conn_zone $binary_remote_addr zone=pb:1m;
   server {
     listen PORT;
     access_log logs/lc.log lc;
@@ -112,6 +115,8 @@ function conf(backend: number): string {
     location /dry { limit_conn dry 1; limit_conn_dry_run on; ${pass} }
     location /st { limit_conn st 1; limit_conn_status 429; limit_conn_log_level info; ${pass} }
     location /keyed { limit_conn keyed 1; ${pass} }
+    location /pair { limit_conn pa 2; limit_conn pb 1; ${pass} }
+    location /pa { limit_conn pa 2; ${pass} }
   }`;
 }
 
@@ -145,12 +150,18 @@ describe("differential: limit_conn", { skip }, () => {
       await waitFor(() => logLines() > before, 5000, `the log line of the ${path} tunnel`);
       seen.push(await get(peer, path));
     }
+    // Refused by its second limit (the line names "pb"), a request keeps no slot of its first: /pa has room.
+    const tunnel = await openTunnel(peer.port, "/pair");
+    seen.push(await get(peer, "/pair"), await get(peer, "/pa"));
+    tunnel.destroy();
     return seen;
   }
 
   test("statuses and responses: the tunnel holds its slot until it closes", () => {
     const [nginx, wsgate] = [outcomes.get("nginx")!, outcomes.get("wsgate")!];
     assert.match(nginx[2]!, /^HTTP\/1\.1 503/);
+    assert.match(nginx.at(-2)!, /^HTTP\/1\.1 503/, "/pair refused by its second limit");
+    assert.match(nginx.at(-1)!, /^HTTP\/1\.1 200/, "/pa has room: the refused request's slot did not stay");
     assert.deepEqual(wsgate, nginx);
   });
 
@@ -171,7 +182,7 @@ describe("differential: limit_conn", { skip }, () => {
         .filter((line) => line.includes("limiting connections"))
         .map((line) => line.replace(/^\S+ \S+ (\[\w+\]) \d+#\d+: \*\d+ /, "$1 "));
     const [nginx, wsgate] = peers.map(lines);
-    assert.equal(nginx!.length, 3, nginx!.join("\n"));
+    assert.equal(nginx!.length, 4, nginx!.join("\n"));
     assert.deepEqual(wsgate, nginx);
   });
 });
