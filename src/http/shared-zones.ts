@@ -22,9 +22,12 @@
 import type { ZoneKind } from "../config/modules/shared-zones.js";
 import { LOCAL_HOLDER, ZoneStore } from "./zone-store.js";
 
+/** The uses whose zones the store holds (an upstream's `zone` is accepted and kept per worker). */
+export type StoredKind = Exclude<ZoneKind, "upstream">;
+
 /** A zone as an operation names it: enough for the owner to find it, or make it on first use. */
 export interface ZoneRef {
-  readonly kind: ZoneKind;
+  readonly kind: StoredKind;
   readonly name: string;
   readonly size: number;
   /** The key's text in the configuration ("$binary_remote_addr"), checked across reloads. */

@@ -4,11 +4,16 @@
  */
 
 import type { SharedZoneDecl } from "../config/modules/shared-zones.js";
-import type { ZoneRef } from "./shared-zones.js";
+import type { StoredKind, ZoneRef } from "./shared-zones.js";
 
-const refs = new WeakMap<SharedZoneDecl, ZoneRef>();
+const refs = new WeakMap<SharedZoneDecl<StoredKind>, ZoneRef>();
 
-export function zoneRef(zone: SharedZoneDecl): ZoneRef {
+/** A zone the store holds (limit_conn, limit_req); not an upstream's. */
+export function isStored(zone: SharedZoneDecl): zone is SharedZoneDecl<StoredKind> {
+  return zone.kind !== "upstream";
+}
+
+export function zoneRef(zone: SharedZoneDecl<StoredKind>): ZoneRef {
   let ref = refs.get(zone);
   if (ref === undefined) {
     ref = { kind: zone.kind, name: zone.name, size: zone.size, key: zone.key?.source ?? "" };

@@ -9,7 +9,7 @@
  */
 
 import type { Config } from "../config/model.js";
-import { zoneRef } from "../http/zone-refs.js";
+import { isStored, zoneRef } from "../http/zone-refs.js";
 import { zoneIdentity, ZoneStore } from "../http/zone-store.js";
 import type { ZoneRef } from "../http/shared-zones.js";
 import type { ErrorLog } from "../log/error-log.js";
@@ -67,5 +67,5 @@ export class ZoneServer {
 }
 
 function refsOf(config: Config): ZoneRef[] {
-  return [...config.main.sharedZones.values()].map(zoneRef);
+  return [...config.main.sharedZones.values()].filter(isStored).map(zoneRef);
 }

@@ -226,13 +226,22 @@ describe("limit_conn and limit_req: configuration errors as nginx -t", () => {
     [`${reqZone} limit_req zone=one; limit_req zone=one burst=2;`, `"limit_req" directive is duplicate`],
     ["limit_req_status 399;", "value must be between 400 and 599"],
     ["limit_req_log_level crit;", `invalid value "crit"`],
+    [
+      "upstream u { server 127.0.0.1:1; zone z 64k; } limit_conn_zone $binary_remote_addr zone=z:1m;",
+      `the shared memory zone "z" is already declared for a different use`,
+    ],
   ] as const) {
     test(rule, async () => {
       await expectRefusal(rule, `${message} in FILE:3`);
     });
   }
 
-  for (const rule of ["limit_conn one 1;", "limit_req zone=one;", "server { location / { limit_req zone=one; } }"]) {
+  for (const rule of [
+    "limit_conn one 1;",
+    "limit_req zone=one;",
+    "server { location / { limit_req zone=one; } }",
+    "upstream u { server 127.0.0.1:1; zone one; }",
+  ]) {
     test(`${rule} without its zone: "zero size shared memory zone", without a place`, async () => {
       await expectRefusal(rule, `zero size shared memory zone "one"`);
     });

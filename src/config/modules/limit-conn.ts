@@ -15,7 +15,7 @@ import { dryRunSlot, logLevelSlot, parseAtoi, statusSlot, type LimitLogLevel } f
 
 /** One `limit_conn` of a level. */
 export interface LimitConnRule {
-  readonly zone: SharedZoneDecl;
+  readonly zone: SharedZoneDecl<"limit_conn">;
   /** Connections allowed at once per key (1 … 65535). */
   readonly conn: number;
 }

@@ -19,7 +19,7 @@ export const NO_DELAY = Math.floor(Number.MAX_SAFE_INTEGER / 1000) * 1000;
 
 /** One `limit_req` of a level. */
 export interface LimitReqRule {
-  readonly zone: SharedZoneDecl;
+  readonly zone: SharedZoneDecl<"limit_req">;
   /** burst × 1000. */
   readonly burst: number;
   /** delay × 1000 (0 by default: every excess request waits; NO_DELAY for `nodelay`). */
@@ -75,7 +75,7 @@ const LIMIT_REQ_DIRECTIVES: readonly DirectiveSpec[] = [
     contexts: HTTP_CONTEXTS,
     args: [1, 2, 3],
     handle: (scope, node) => {
-      let zone: SharedZoneDecl | undefined;
+      let zone: SharedZoneDecl<"limit_req"> | undefined;
       let burst = 0;
       let delay = 0;
       for (const arg of node.args) {

@@ -21,12 +21,12 @@ import { parseSizeValue } from "../../core/sizes.js";
 import type { ComplexValue } from "../../vars/complex-value.js";
 
 /** The uses of a zone (nginx's shm_zone->tag: the module that declared it). */
-export type ZoneKind = "limit_conn" | "limit_req";
+export type ZoneKind = "limit_conn" | "limit_req" | "upstream";
 
 /** One zone of the configuration. `size` and `key` are filled when its defining directive is read. */
-export interface SharedZoneDecl {
+export interface SharedZoneDecl<K extends ZoneKind = ZoneKind> {
   readonly name: string;
-  readonly kind: ZoneKind;
+  readonly kind: K;
   /** Bytes; 0 while only referenced. */
   size: number;
   /** The key the zone counts by (its defining directive's first argument). */
@@ -54,17 +54,17 @@ function tableOf(scope: BuildScope): Map<string, SharedZoneDecl> {
 }
 
 /** ngx_shared_memory_add(): the zone `name` for `kind`, created (size may be 0) or found; nginx's refusals. */
-export function addSharedZone(
+export function addSharedZone<K extends ZoneKind>(
   scope: BuildScope,
   node: DirectiveNode,
   name: string,
   size: number,
-  kind: ZoneKind,
-): SharedZoneDecl {
+  kind: K,
+): SharedZoneDecl<K> {
   const table = tableOf(scope);
   const zone = table.get(name);
   if (zone === undefined) {
-    const created: SharedZoneDecl = { name, kind, size, key: undefined, rate: 0 };
+    const created: SharedZoneDecl<K> = { name, kind, size, key: undefined, rate: 0 };
     table.set(name, created);
     return created;
   }
@@ -78,7 +78,7 @@ export function addSharedZone(
       `the size ${size} of shared memory zone "${name}" conflicts with already declared size ${zone.size}`,
     );
   }
-  return zone;
+  return zone as SharedZoneDecl<K>;
 }
 
 /** nginx's page size: a zone must hold at least 8 pages ("is too small"). */
