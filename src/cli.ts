@@ -100,6 +100,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     config = await loadConfig(loadOptions);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
+    if (err.kind === "cycle" && options.test && !options.quiet) {
+      stderr(`${PROGRAM}: the configuration file ${resolveFromPrefix(prefix, confFile)} syntax is ok`);
+    }
     emerg(err.message, startupLog);
     if (options.test) stderr(`${PROGRAM}: configuration file ${resolveFromPrefix(prefix, confFile)} test failed`);
     return 1;

@@ -14,7 +14,8 @@ export type ConfigErrorKind =
   | "invalid-value"
   | "duplicate"
   | "include" // a file that cannot be read
-  | "host-not-found";
+  | "host-not-found"
+  | "cycle"; // found once the file is read (ngx_init_cycle(): shared memory): -t has said "syntax is ok" by then
 
 export interface SourcePlace {
   readonly file: string;

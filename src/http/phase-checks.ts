@@ -18,6 +18,8 @@ import type { HttpRequest } from "./request.js";
 import { originCheck } from "./origin-check.js";
 import type { Subrequest } from "./subrequest.js";
 import { authRequest } from "./auth-request.js";
+import { limitConnCheck } from "./limit-conn.js";
+import { limitReqCheck } from "./limit-req.js";
 
 /** What a check may use besides the request. */
 export interface PhaseContext {
@@ -41,7 +43,11 @@ const accessRules: PhaseCheck = (r, context) => {
   return FORBIDDEN;
 };
 
-export const PREACCESS_CHECKS: PhaseCheck[] = [(r, context) => originCheck(r, context.log)];
+export const PREACCESS_CHECKS: PhaseCheck[] = [
+  (r, context) => originCheck(r, context.log),
+  limitReqCheck,
+  limitConnCheck,
+];
 
 export const ACCESS_CHECKS: PhaseCheck[] = [
   accessRules,

@@ -118,6 +118,10 @@ export class HttpRequest implements VariableSource {
   jwt: JwtFacts | undefined = undefined;
   /** The WebSocket tunnel's counters, once a tunnel that follows frames started ($wsgate_… variables). */
   wsTunnel: WsTunnelFacts | undefined = undefined;
+  /** r->main->limit_conn_status: set once limit_conn has counted the request (an internal redirect is not counted again). */
+  limitConnStatus: "PASSED" | "REJECTED" | "REJECTED_DRY_RUN" | undefined = undefined;
+  /** r->main->limit_req_status: set once limit_req has decided (an internal redirect is not counted again). */
+  limitReqStatus: "PASSED" | "DELAYED" | "REJECTED" | "DELAYED_DRY_RUN" | "REJECTED_DRY_RUN" | undefined = undefined;
   private readonly bytesAtStart: number;
 
   constructor(

@@ -2,8 +2,12 @@
  * The messages between the master and its workers, over the IPC channel of
  * child_process.fork. The master sends each accepted connection with a "conn"
  * message carrying the socket; control messages take the place of the
- * signals nginx's master sends its workers over its channel.
+ * signals nginx's master sends its workers over its channel. Operations on
+ * the shared zones (src/http/shared-zones.ts) go to the master, which holds
+ * them, as "zone" messages; those that await an answer carry an id (0: none).
  */
+
+import type { OpName, ZoneAnswers, ZoneOp } from "../http/shared-zones.js";
 
 /** How a worker loads the configuration its master checked: the same options, the texts the master read. */
 export interface WorkerLoad {
@@ -25,7 +29,9 @@ export type ToWorker =
   | { readonly wsgate: "sync"; readonly id: number }
   | { readonly wsgate: "quit" }
   | { readonly wsgate: "stop" }
-  | { readonly wsgate: "reopen" };
+  | { readonly wsgate: "reopen" }
+  /** The master's answer to the "zone" operation `id`. */
+  | { readonly wsgate: "zone-answer"; readonly id: number; readonly answer: ZoneAnswers[OpName] };
 
 export type FromWorker =
   | { readonly wsgate: "ready" }
@@ -33,7 +39,9 @@ export type FromWorker =
   /** The worker has its copies of these connections (acknowledged once per tick). */
   | { readonly wsgate: "got"; readonly ids: readonly number[] }
   /** Every "conn" up to `id` not acknowledged by now never arrived. */
-  | { readonly wsgate: "synced"; readonly id: number };
+  | { readonly wsgate: "synced"; readonly id: number }
+  /** An operation on the shared zones; answered with "zone-answer" unless `id` is 0. */
+  | { readonly wsgate: "zone"; readonly id: number; readonly op: ZoneOp };
 
 /** Set in a worker's environment. */
 export const WORKER_MARK = "WSGATE_WORKER";

@@ -31,6 +31,7 @@ import { configWarnings, isRoot, logStartNotices } from "./startup-notices.js";
 import { resolveIdentity } from "./user.js";
 import { BINARY_UPGRADE } from "./runtime.js";
 import { ConnectionRouter } from "./connection-router.js";
+import { ZoneServer } from "./zone-server.js";
 import { forkWorker, whenReady, workerCount, workerLoad, type Generation, type Worker } from "./worker-process.js";
 
 export { workerCount } from "./worker-process.js";
@@ -56,6 +57,8 @@ class Master {
   private readonly workers = new Set<Worker>();
   private generation: Generation;
   private readonly router = new ConnectionRouter(() => this.errorLog);
+  /** The shared zones (limit_conn, limit_req), held here for every worker. */
+  private readonly zones = new ZoneServer(() => this.errorLog);
   private stopping: "graceful" | "fast" | undefined;
   private reloading: Promise<void> = Promise.resolve();
   private removeSignals: () => void = () => undefined;
@@ -68,6 +71,7 @@ class Master {
   ) {
     this.errorLog = new ErrorLog(config.main.errorLogs, this.files);
     this.generation = { id: 1, config, load: workerLoad(config, options), count: workerCount(config) };
+    this.zones.declare(config);
   }
 
   async start(): Promise<void> {
@@ -168,12 +172,15 @@ class Master {
     this.errorLog.log("notice", `start worker process ${worker.pid}`);
     worker.child.on("error", (err) => this.errorLog.log("alert", `worker process ${worker.pid}: ${err.message}`));
     worker.child.once("exit", (code, signal) => this.reap(worker, code, signal));
+    // Its limit_conn slots go back; "close" too, for a message read after "exit".
+    worker.child.once("close", () => this.zones.release(worker));
     return worker;
   }
 
   private onWorkerMessage(worker: Worker, message: FromWorker): void {
     if (message.wsgate === "got") this.router.acknowledged(worker, message.ids);
     else if (message.wsgate === "synced") this.router.synced(worker, message.id);
+    else if (message.wsgate === "zone") this.zones.serve(worker, message);
     else if (message.wsgate === "ready") {
       worker.ready = true;
       this.retarget();
@@ -183,6 +190,7 @@ class Master {
   /** A worker exited: nginx's lines; replace it unless it was told to go or cannot start. */
   private reap(worker: Worker, code: number | null, signal: NodeJS.Signals | null): void {
     this.workers.delete(worker);
+    this.zones.release(worker);
     this.errorLog.log("notice", receivedLine("SIGCHLD", ""));
     if (signal) this.errorLog.log("alert", `worker process ${worker.pid} exited on signal ${signalNumber(signal)}`);
     else this.errorLog.log("notice", `worker process ${worker.pid} exited with code ${code ?? 0}`);
@@ -249,6 +257,8 @@ class Master {
     const opened: string[] = [];
     try {
       config = await loadConfig(this.options);
+      const conflict = this.zones.conflict(config);
+      if (conflict !== undefined) throw new Error(conflict);
       for (const warning of configWarnings(config)) this.errorLog.log("warn", warning);
       if (config.main.user && isRoot()) resolveIdentity(config.main.user.user, config.main.user.group);
       files = new LogFiles();
@@ -271,6 +281,8 @@ class Master {
       const old = this.generation;
       this.generation = generation;
       this.retarget();
+      this.zones.declare(config);
+      this.zones.retain([old.config, config]);
       const quit: ToWorker = { wsgate: "quit" };
       for (const worker of this.workers) {
         if (worker.generation === generation.id) continue;

@@ -20,6 +20,8 @@ import { drainConnections, openServing, reopenLogs, type Serving } from "./servi
 import { resolveIdentity, switchIdentity } from "./user.js";
 import { isRoot } from "./startup-notices.js";
 import { exitOnUncaught } from "./crash.js";
+import { useSharedZones } from "../http/shared-zones.js";
+import { ZoneClient } from "./zone-client.js";
 
 export function runWorker(): Promise<number> {
   process.title = "wsgate: worker process";
@@ -28,9 +30,14 @@ export function runWorker(): Promise<number> {
     let config: Config | undefined;
     let stopping: "graceful" | "fast" | undefined;
 
-    const send = (message: FromWorker): void => {
-      if (process.connected) process.send?.(message);
+    const send = (message: FromWorker): boolean => {
+      if (!process.connected || !process.send) return false;
+      process.send(message);
+      return true;
     };
+    // The shared zones are the master's: limit_conn and limit_req ask it.
+    const zones = new ZoneClient(send, () => serving?.errorLog);
+    useSharedZones(zones);
 
     const exit = (code: number): void => {
       if (serving) {
@@ -127,6 +134,9 @@ export function runWorker(): Promise<number> {
           break;
         case "reopen":
           if (serving) reopenLogs(serving);
+          break;
+        case "zone-answer":
+          zones.answered(message.id, message.answer);
           break;
       }
     });

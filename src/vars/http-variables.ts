@@ -98,6 +98,9 @@ const CHANGING: Record<string, Getter> = {
   upstream_bytes_received: (r) => perTry(r, (t) => String(t.bytesReceived)),
   upstream_bytes_sent: (r) => perTry(r, (t) => String(t.bytesSent)),
   limit_rate: (r) => String(r.limitRate ?? 0),
+  // ngx_http_limit_conn_module's and ngx_http_limit_req_module's (NGX_HTTP_VAR_NOCACHEABLE).
+  limit_conn_status: (r) => r.limitConnStatus,
+  limit_req_status: (r) => r.limitReqStatus,
   // No proxy cache: nginx's value without a cache status (not found).
   upstream_cache_status: () => undefined,
   upstream_response_length: (r) => perTry(r, (t) => String(t.responseLength ?? 0)),

@@ -145,6 +145,10 @@ export interface VariableSource {
   readonly jwt?: JwtFacts | undefined;
   /** r->limit_rate: $limit_rate reads it, `set $limit_rate` writes it; undefined until set or evaluated. */
   limitRate?: number | undefined;
+  /** r->main->limit_conn_status as $limit_conn_status prints it (PASSED …); undefined until limit_conn decided. */
+  readonly limitConnStatus?: string | undefined;
+  /** r->main->limit_req_status as $limit_req_status prints it (PASSED, DELAYED …); undefined until limit_req decided. */
+  readonly limitReqStatus?: string | undefined;
 
   // The upstream side: one entry per try, as nginx's comma-separated lists.
   readonly upstreamTries: ReadonlyArray<UpstreamTry>;

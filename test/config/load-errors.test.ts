@@ -357,11 +357,11 @@ describe("loader errors, as nginx reports them", () => {
     await expectError(
       {
         files: {
-          "conf/nginx.conf": `${EVENTS}http {\n  limit_req_zone $binary_remote_addr zone=one:1m rate=1r/s;\n}\n`,
+          "conf/nginx.conf": `${EVENTS}http {\n  proxy_cookie_path off;\n}\n`,
         },
       },
       {
-        message: `"limit_req_zone" directive is not supported by wsgate`,
+        message: `"proxy_cookie_path" directive is not supported by wsgate`,
         at: ["conf/nginx.conf", 3],
         kind: "unsupported",
         nginxAgrees: false,

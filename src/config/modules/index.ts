@@ -22,6 +22,9 @@ import { HTTP_CORE_MODULE, type CoreLocConf, type CoreSrvConf } from "./http-cor
 import { HTTP2_MODULE, type Http2LocConf, type Http2SrvConf } from "./http2.js";
 import { LIMIT_EXCEPT_MODULE } from "./limit-except.js";
 import { LIMIT_RATE_MODULE, type LimitRateLocConf } from "./limit-rate.js";
+import { LIMIT_CONN_MODULE, type LimitConnLocConf } from "./limit-conn.js";
+import { LIMIT_REQ_MODULE, type LimitReqLocConf } from "./limit-req.js";
+import { SHARED_ZONES_MODULE, type SharedZonesMainConf } from "./shared-zones.js";
 import { LOG_MODULE, type LogLocConf } from "./log.js";
 import { MAP_MODULE } from "./map.js";
 import { PROXY_BUFFERS_MODULE, type ProxyBuffersLocConf } from "./proxy-buffers.js";
@@ -77,6 +80,9 @@ export const MODULES = [
   LIMIT_RATE_MODULE,
   HTTP2_MODULE,
   WEBSOCKET_MODULE,
+  SHARED_ZONES_MODULE,
+  LIMIT_CONN_MODULE,
+  LIMIT_REQ_MODULE,
 ] as const satisfies readonly ConfModule[];
 
 /** Everything a location may set and inherit. */
@@ -103,13 +109,15 @@ export type LocConf = CoreLocConf &
   AuthRequestLocConf &
   LimitRateLocConf &
   Http2LocConf &
-  WebSocketLocConf;
+  WebSocketLocConf &
+  LimitConnLocConf &
+  LimitReqLocConf;
 
 /** Everything a server may set and inherit from the http block. */
 export type SrvConf = CoreSrvConf & SslSrvConf & SslStaplingSrvConf & Http2SrvConf;
 
 /** The process's settings (main and events contexts). */
-export type MainConf = CoreMainConf & WsgateProcessMainConf;
+export type MainConf = CoreMainConf & WsgateProcessMainConf & SharedZonesMainConf;
 
 type Modules = (typeof MODULES)[number];
 type Slices<Level extends 0 | 1 | 2> = Modules extends infer M

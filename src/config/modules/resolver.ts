@@ -12,6 +12,7 @@ import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
 import { locationLevels, type HttpBuild } from "../build-scope.js";
 import { ConfigError, type SourcePlace } from "../../core/errors.js";
+import { addSharedZone } from "./shared-zones.js";
 import type { ConfModule } from "../module.js";
 import type { DirectiveNode } from "../parser.js";
 import { HTTP_CONTEXTS, placeOf, type DirectiveSpec } from "../table.js";
@@ -90,17 +91,9 @@ const RESOLVER_DIRECTIVES: readonly DirectiveSpec[] = [
         }
         if (size < MIN_ZONE_SIZE) throw valueError(node, `zone "${name}" is too small`);
       }
-      // ngx_shared_memory_add(): groups may share a zone; a size given twice must be the same.
-      for (const other of scope.http!.upstreams.values()) {
-        const zone = other.zone;
-        if (other === scope.upstream || zone?.name !== name || zone.size === 0 || size === 0) continue;
-        if (zone.size !== size) {
-          throw valueError(
-            node,
-            `the size ${size} of shared memory zone "${name}" conflicts with already declared size ${zone.size}`,
-          );
-        }
-      }
+      // ngx_shared_memory_add(): groups may share a zone; a size given twice must be the same; a name
+      // another use (limit_conn_zone …) declared is refused; one never given a size is "zero size".
+      addSharedZone(scope, node, name, size, "upstream");
       scope.upstream!.zone = { name, size };
     },
   },
