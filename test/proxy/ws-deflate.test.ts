@@ -12,30 +12,17 @@ import { randomBytes } from "node:crypto";
 import { WebSocket } from "ws";
 import { freePort, startWsgate, waitFor, type WsgateProcess } from "../support/proxy.js";
 import { withTimeout } from "../support/wait.js";
-import { closeCodeOf, echo, echoBackend, type EchoBackend } from "./ws-peers.js";
-
-const FORMAT =
-  "log_format ws '$request_uri m=$wsgate_messages_from_client/$wsgate_messages_from_upstream " +
-  "b=$wsgate_bytes_from_client/$wsgate_bytes_from_upstream code=$wsgate_close_code by=$wsgate_closed_by';";
+import { closeCodeOf, echo, echoBackend, type EchoBackend, loggedConf, wsProxy } from "./ws-peers.js";
 
 function conf(port: number, backend: number): string {
-  const proxy = `proxy_pass http://127.0.0.1:${backend}; proxy_http_version 1.1;
-        proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection "upgrade";`;
-  return `pid logs/nginx.pid;
-error_log logs/error.log info;
-events {}
-http {
-  ${FORMAT}
-  server {
-    listen 127.0.0.1:${port};
-    access_log logs/ws.log ws;
-    location /ping { wsgate_ping 500ms 1s; proxy_read_timeout 1s; ${proxy} }
+  const proxy = wsProxy(backend);
+  return loggedConf(
+    port,
+    `location /ping { wsgate_ping 500ms 1s; proxy_read_timeout 1s; ${proxy} }
     location /max { wsgate_max_message 10k; ${proxy} }
     location /rate { wsgate_message_rate 5r/s burst=2; ${proxy} }
-    location /counted { ${proxy} }
-  }
-}
-`;
+    location /counted { ${proxy} }`,
+  );
 }
 
 function openDeflate(url: string): Promise<WebSocket> {
@@ -109,7 +96,9 @@ describe("permessage-deflate under the WebSocket features", () => {
     assert.equal(await echo(ws, text), text);
     ws.close(1000);
     await waitFor(() => /^\/counted /m.test(wsgate.accessLog("ws.log")), 5000, "the access-log line");
-    const line = /^\/counted m=(\d+)\/(\d+) b=(\d+)\/(\d+) code=1000 by=client$/m.exec(wsgate.accessLog("ws.log"));
+    const line = /^\/counted 101 m=(\d+)\/(\d+) b=(\d+)\/(\d+) code=1000 by=client rtt=$/m.exec(
+      wsgate.accessLog("ws.log"),
+    );
     assert.ok(line, wsgate.accessLog("ws.log"));
     assert.deepEqual([line[1], line[2]], ["1", "1"]);
     assert.ok(Number(line[3]) > 0 && Number(line[3]) < 1000, `compressed from the client: ${line[3]} bytes`);

@@ -10,31 +10,26 @@ import * as assert from "node:assert/strict";
 import { freePort, startWsgate, waitFor, type WsgateProcess } from "../support/proxy.js";
 import { destroySessions, h2Session, h2WebSocket, type H2WebSocket } from "../support/h2-client.js";
 import { withTimeout } from "../support/wait.js";
-import { clientFrame, rawBackend, serverFrame, type RawBackend, type RawPeer } from "./ws-peers.js";
-
-const FORMAT =
-  "log_format ws '$request_uri $status m=$wsgate_messages_from_client/$wsgate_messages_from_upstream " +
-  "b=$wsgate_bytes_from_client/$wsgate_bytes_from_upstream code=$wsgate_close_code by=$wsgate_closed_by';";
+import {
+  clientFrame,
+  rawBackend,
+  serverFrame,
+  type RawBackend,
+  type RawPeer,
+  loggedConf,
+  wsProxy,
+} from "./ws-peers.js";
 
 function conf(port: number, backend: number): string {
-  const proxy = `proxy_pass http://127.0.0.1:${backend}; proxy_http_version 1.1;
-        proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection "upgrade";`;
-  return `pid logs/nginx.pid;
-error_log logs/error.log info;
-events {}
-http {
-  ${FORMAT}
-  server {
-    listen 127.0.0.1:${port};
-    http2 on;
+  const proxy = wsProxy(backend);
+  return loggedConf(
+    port,
+    `http2 on;
     wsgate_http2_websocket on;
-    access_log logs/ws.log ws;
     location /ping { wsgate_ping 500ms 1s; proxy_read_timeout 1s; ${proxy} }
     location /max { wsgate_max_message 100; ${proxy} }
-    location /rate { wsgate_message_rate 1r/s; ${proxy} }
-  }
-}
-`;
+    location /rate { wsgate_message_rate 1r/s; ${proxy} }`,
+  );
 }
 
 /** Answer every ping `peer` got with a pong (as a test peer that is alive would), until `stop`. */
@@ -133,7 +128,7 @@ describe("WebSocket features over HTTP/2 (RFC 8441)", () => {
     ws.stream.write(clientFrame(8, Buffer.from([0x03, 0xe8])));
     upstream.socket.write(serverFrame(8, Buffer.from([0x03, 0xe8])));
     await waitFor(() => /^\/max /m.test(wsgate.accessLog("ws.log")), 5000, "the access-log line");
-    assert.match(wsgate.accessLog("ws.log"), /^\/max 200 m=1\/0 b=2\/0 code=1009 by=wsgate$/m);
+    assert.match(wsgate.accessLog("ws.log"), /^\/max 200 m=1\/0 b=2\/0 code=1009 by=wsgate rtt=$/m);
   });
 
   test("wsgate_message_rate: a burst gets 1008; a protocol error from the stream gets 1002", async () => {

@@ -241,6 +241,33 @@ export async function echoBackend(
   return backend;
 }
 
+/** An access-log format named `ws` with every per-tunnel variable. */
+export const TUNNEL_LOG_FORMAT =
+  "log_format ws '$request_uri $status m=$wsgate_messages_from_client/$wsgate_messages_from_upstream " +
+  "b=$wsgate_bytes_from_client/$wsgate_bytes_from_upstream code=$wsgate_close_code by=$wsgate_closed_by rtt=$wsgate_ping_rtt';";
+
+/** A location's lines that proxy WebSockets to `backend`. */
+export function wsProxy(backend: number): string {
+  return `proxy_pass http://127.0.0.1:${backend}; proxy_http_version 1.1;
+        proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection "upgrade";`;
+}
+
+/** nginx.conf with one server on `port` (its body `server`) logging to logs/ws.log in TUNNEL_LOG_FORMAT. */
+export function loggedConf(port: number, server: string): string {
+  return `pid logs/nginx.pid;
+error_log logs/error.log info;
+events {}
+http {
+  ${TUNNEL_LOG_FORMAT}
+  server {
+    listen 127.0.0.1:${port};
+    access_log logs/ws.log ws;
+    ${server}
+  }
+}
+`;
+}
+
 /** nginx.conf with one server on `port` whose location / proxies WebSockets to `backend`, with `features` in it. */
 export function featureConf(port: number, backend: number, features: string, http = ""): string {
   return `pid logs/nginx.pid;

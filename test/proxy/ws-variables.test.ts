@@ -11,29 +11,25 @@ import * as assert from "node:assert/strict";
 import { freePort, startWsgate, waitFor, type WsgateProcess } from "../support/proxy.js";
 import { openWs } from "../support/sockets.js";
 import { withTimeout } from "../support/wait.js";
-import { clientFrame, closePayload, rawBackend, rawClient, serverFrame, type RawBackend } from "./ws-peers.js";
-
-const FORMAT =
-  "log_format ws '$request_uri $status m=$wsgate_messages_from_client/$wsgate_messages_from_upstream " +
-  "b=$wsgate_bytes_from_client/$wsgate_bytes_from_upstream code=$wsgate_close_code by=$wsgate_closed_by rtt=$wsgate_ping_rtt';";
+import {
+  clientFrame,
+  closePayload,
+  rawBackend,
+  rawClient,
+  serverFrame,
+  type RawBackend,
+  loggedConf,
+  wsProxy,
+} from "./ws-peers.js";
 
 function conf(port: number, backend: number): string {
-  const proxy = `proxy_pass http://127.0.0.1:${backend}; proxy_http_version 1.1;
-        proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection "upgrade";`;
-  return `pid logs/nginx.pid;
-error_log logs/error.log info;
-events {}
-http {
-  ${FORMAT}
-  server {
-    listen 127.0.0.1:${port};
-    access_log logs/ws.log ws;
-    location / { ${proxy} }
+  const proxy = wsProxy(backend);
+  return loggedConf(
+    port,
+    `location / { ${proxy} }
     location /ping { wsgate_ping 300ms; ${proxy} }
-    location = /plain { return 200 "plain\\n"; }
-  }
-}
-`;
+    location = /plain { return 200 "plain\\n"; }`,
+  );
 }
 
 describe("$wsgate_ variables", () => {
