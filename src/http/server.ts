@@ -11,6 +11,7 @@ import { systemErrorText } from "../core/errors.js";
 import type { AccessLog } from "../log/access-log.js";
 import type { ErrorLog, ErrorLogs } from "../log/error-log.js";
 import { UpstreamGroup } from "../upstream/group.js";
+import { oneRequestConnection } from "./one-request-connection.js";
 import { ClientConnection } from "./connection.js";
 import { requestCounter, takeConnectionId } from "./connection-ids.js";
 import type { ConnectionStats, ContentHandlers } from "./content-handler.js";
@@ -275,20 +276,20 @@ export class HttpServer {
   /** A stream's request: a connection of its own that serves it once, then closes. */
   private openStream(opened: OpenedStream): void {
     const { session } = opened;
-    const connection = new ClientConnection(
-      opened.socket as unknown as Socket,
+    const connection = oneRequestConnection(
+      opened.socket,
       session.server.srv,
       this.flow,
       session.server.loc.keepaliveTimeoutMs,
-      session.id,
-      session.startMs,
+      {
+        id: session.id,
+        startMs: session.startMs,
+        http2: session.protocol,
+        tls: session.tls,
+        proxyProtocol: session.proxyProtocol,
+        requests: opened.requests,
+      },
     );
-    connection.http2 = session.protocol;
-    connection.tls = session.tls;
-    connection.proxyProtocol = session.proxyProtocol;
-    // One request per connection: closed once it is answered (marked before the count says it served others).
-    connection.closeWhenIdle();
-    connection.requests = opened.requests - 1;
     this.bindingOf.set(connection, this.bindingOfSession.get(session)!);
     connection.guard(() => connection.beginRequest(opened.request.parse));
   }

@@ -26,8 +26,8 @@
  * proxy closes the upstream connection, nothing is left behind.
  */
 
-import type { Socket } from "node:net";
-import { ClientConnection, type ConnectionEvents } from "./connection.js";
+import type { ClientConnection, ConnectionEvents } from "./connection.js";
+import { oneRequestConnection } from "./one-request-connection.js";
 import { requestCounter } from "./connection-ids.js";
 import { addCleanup, HttpRequest } from "./request.js";
 import type { RequestHead } from "./request-head.js";
@@ -91,21 +91,8 @@ export function startSubrequest(
     resetsOnTimeout: () => false,
     onCrash: (connection, err, head) => host.onCrash(connection, err, head),
   };
-  const info = parent.connection;
-  const connection = new ClientConnection(
-    socket as unknown as Socket,
-    parent.server.srv,
-    events,
-    0,
-    info.id,
-    info.startMs,
-  );
-  connection.http2 = info.http2;
-  connection.tls = info.tls;
-  connection.proxyProtocol = info.proxyProtocol;
   // One request, then the socket ends: its 'finish' says the response is complete.
-  connection.closeWhenIdle();
-  connection.requests = info.requests - 1;
+  const connection = oneRequestConnection(socket, parent.server.srv, events, 0, parent.connection);
   const hold: Held = { socket };
   return new Promise((resolve, reject) => {
     let settled = false;

@@ -10,24 +10,10 @@
 
 import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
-import { createServer, request, type Server } from "node:http";
+import { createServer, type Server } from "node:http";
 import { startRecordingBackend, type RecordingBackend } from "../support/backend.js";
 import { freePort, httpConf, startWsgate, waitFor, type WsgateProcess } from "../support/proxy.js";
-import { withTimeout } from "../support/wait.js";
-import { epoch, keySet, makeKey, sign, type TestKey } from "../support/jwt.js";
-
-function get(port: number, path: string, token?: string): Promise<number> {
-  const reply = new Promise<number>((resolve, reject) => {
-    const headers = token !== undefined ? { Authorization: `Bearer ${token}` } : {};
-    const req = request({ host: "127.0.0.1", port, path, headers, agent: false }, (res) => {
-      res.resume();
-      res.on("end", () => resolve(res.statusCode ?? 0));
-    });
-    req.on("error", reject);
-    req.end();
-  });
-  return withTimeout(reply, 5000, `GET ${path}`);
-}
+import { bearerStatus, epoch, keySet, makeKey, sign, type TestKey } from "../support/jwt.js";
 
 describe("auth_jwt_key_request and auth_jwt_key_cache", () => {
   let backend: RecordingBackend;
@@ -80,38 +66,38 @@ describe("auth_jwt_key_request and auth_jwt_key_cache", () => {
   test("the key set comes from the provider through an internal location, each time without a cache", async () => {
     const token = await sign(key, { sub: "ana", exp: epoch(300) });
     const hits = providerHits;
-    assert.equal(await get(port, "/fresh/1", token), 200);
-    assert.equal(await get(port, "/fresh/2", token), 200);
+    assert.equal(await bearerStatus(port, "/fresh/1", token), 200);
+    assert.equal(await bearerStatus(port, "/fresh/2", token), 200);
     assert.equal(providerHits - hits, 2);
     const forged = await sign(other, { sub: "ana", exp: epoch(300) }, { kid: "current", alg: "RS256" });
-    assert.equal(await get(port, "/fresh/3", forged), 401);
+    assert.equal(await bearerStatus(port, "/fresh/3", forged), 401);
   });
 
   test("auth_jwt_key_cache asks the provider once for the period", async () => {
     const token = await sign(key, { sub: "bo", exp: epoch(300) });
     const hits = providerHits;
-    for (let i = 0; i < 4; i++) assert.equal(await get(port, `/cached/${i}`, token), 200);
+    for (let i = 0; i < 4; i++) assert.equal(await bearerStatus(port, `/cached/${i}`, token), 200);
     assert.equal(providerHits - hits, 1);
   });
 
   test("key requests and key files add up; a key set can be a static file", async () => {
-    assert.equal(await get(port, "/both/a", await sign(key, { sub: "x" })), 200);
-    assert.equal(await get(port, "/both/b", await sign(other, { sub: "y" })), 200);
-    assert.equal(await get(port, "/static/a", await sign(key, { sub: "z" })), 200);
-    assert.equal(await get(port, "/static/b", await sign(other, { sub: "z" })), 401);
+    assert.equal(await bearerStatus(port, "/both/a", await sign(key, { sub: "x" })), 200);
+    assert.equal(await bearerStatus(port, "/both/b", await sign(other, { sub: "y" })), 200);
+    assert.equal(await bearerStatus(port, "/static/a", await sign(key, { sub: "z" })), 200);
+    assert.equal(await bearerStatus(port, "/static/b", await sign(other, { sub: "z" })), 401);
   });
 
   test("a provider that fails or answers no key set is a 500, the backend never contacted", async () => {
     const token = await sign(key, { sub: "cy", exp: epoch(300) });
     const before = backend.requests.length;
     providerAnswer = { status: 503, body: "down" };
-    assert.equal(await get(port, "/fresh/down", token), 500);
+    assert.equal(await bearerStatus(port, "/fresh/down", token), 500);
     await waitFor(() => wsgate.errorLog().includes('JWT key request "/jwks" answered 503'), 3000);
     providerAnswer = { status: 200, body: "<html>" };
-    assert.equal(await get(port, "/fresh/html", token), 500);
+    assert.equal(await bearerStatus(port, "/fresh/html", token), 500);
     await waitFor(() => wsgate.errorLog().includes('invalid JSON Web Key Set from "/jwks"'), 3000);
     assert.equal(backend.requests.length, before);
     providerAnswer = { status: 200, body: keySet(key) };
-    assert.equal(await get(port, "/fresh/back", token), 200);
+    assert.equal(await bearerStatus(port, "/fresh/back", token), 200);
   });
 });

@@ -9,13 +9,12 @@
 
 import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
-import { request } from "node:http";
 import { WebSocket } from "ws";
 import { ECHO_PREFIX, header, startRecordingBackend, type RecordingBackend } from "../support/backend.js";
 import { freePort, httpConf, startWsgate, type WsgateProcess } from "../support/proxy.js";
 import { destroySessions, h2Session, h2WebSocket } from "../support/h2-client.js";
 import { withTimeout } from "../support/wait.js";
-import { epoch, keySet, makeKey, sign, type TestKey } from "../support/jwt.js";
+import { bearerStatus, epoch, keySet, makeKey, sign, type TestKey } from "../support/jwt.js";
 
 function conf(port: number, backend: number, pinned: readonly number[]): string {
   return httpConf(`
@@ -57,19 +56,6 @@ function handshake(url: string): Promise<{ status: number; ws?: WebSocket }> {
     ws.once("error", reject);
   });
   return withTimeout(outcome, 5000, `the handshake of ${url}`);
-}
-
-function status(port: number, path: string, token: string): Promise<number> {
-  const reply = new Promise<number>((resolve, reject) => {
-    const headers = { Authorization: `Bearer ${token}` };
-    const req = request({ host: "127.0.0.1", port, path, headers, agent: false }, (res) => {
-      res.resume();
-      res.on("end", () => resolve(res.statusCode ?? 0));
-    });
-    req.on("error", reject);
-    req.end();
-  });
-  return withTimeout(reply, 5000, `GET ${path}`);
 }
 
 describe("auth_jwt at the WebSocket handshake", () => {
@@ -164,7 +150,7 @@ describe("auth_jwt at the WebSocket handshake", () => {
     for (let round = 0; round < 3; round++) {
       for (const user of users) {
         const counts = pinned.map((b) => b.requests.length);
-        assert.equal(await status(port, `/pinned/${user}`, await sign(key, { sub: user })), 200);
+        assert.equal(await bearerStatus(port, `/pinned/${user}`, await sign(key, { sub: user })), 200);
         const hit = pinned.findIndex((b, i) => b.requests.length === counts[i]! + 1);
         assert.notEqual(hit, -1, `${user} reached no pinned backend`);
         if (round === 0) chosen.set(user, hit);

@@ -5,6 +5,8 @@
  * forgeries (another key, an altered payload, `alg: none`).
  */
 
+import { request } from "node:http";
+import { withTimeout } from "./wait.js";
 import { exportJWK, generateKeyPair, generateSecret, SignJWT, type CryptoKey, type JWK, type JWTPayload } from "jose";
 
 export interface TestKey {
@@ -59,4 +61,18 @@ export function unsecured(claims: JWTPayload, kid?: string): string {
 /** Seconds since the epoch, `offset` seconds from now. */
 export function epoch(offset = 0): number {
   return Math.floor(Date.now() / 1000) + offset;
+}
+
+/** The status of a GET of `path` on 127.0.0.1:`port`, with `Authorization: Bearer TOKEN` when a token is given. */
+export function bearerStatus(port: number, path: string, token?: string): Promise<number> {
+  const reply = new Promise<number>((resolve, reject) => {
+    const headers = token !== undefined ? { Authorization: `Bearer ${token}` } : {};
+    const req = request({ host: "127.0.0.1", port, path, headers, agent: false }, (res) => {
+      res.resume();
+      res.on("end", () => resolve(res.statusCode ?? 0));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+  return withTimeout(reply, 5000, `GET ${path}`);
 }
