@@ -13,7 +13,7 @@ import * as assert from "node:assert/strict";
 import { request } from "node:http";
 import { join } from "node:path";
 import { header, startRecordingBackend, type RecordingBackend } from "../support/backend.js";
-import { freePort, httpConf, startWsgate, waitFor, type WsgateProcess } from "../support/proxy.js";
+import { freePorts, httpConf, startWsgate, waitFor, type WsgateProcess } from "../support/proxy.js";
 import { withTimeout } from "../support/wait.js";
 import { epoch, keySet, makeKey, sign, unsecured, withPayload, type TestKey } from "../support/jwt.js";
 
@@ -54,7 +54,7 @@ const ALGORITHMS = [
   "EdDSA",
 ];
 
-function conf(port: number, backend: number): string {
+function conf(port: number, unchecked: number, backend: number): string {
   const proxied = `proxy_pass http://backend;
         proxy_set_header X-User $jwt_claim_sub;
         proxy_set_header X-Email $jwt_email;
@@ -85,7 +85,7 @@ function conf(port: number, backend: number): string {
       location /rotating/ { auth_jwt_key_file sets/$arg_set.json; ${proxied} }
     }
     server {
-      listen 127.0.0.1:${port + 1};
+      listen 127.0.0.1:${unchecked};
       location / { auth_jwt "unchecked"; ${proxied} }
     }`);
 }
@@ -94,6 +94,8 @@ describe("auth_jwt", () => {
   let backend: RecordingBackend;
   let wsgate: WsgateProcess;
   let port: number;
+  /** The server whose auth_jwt has no key file. */
+  let unchecked: number;
   const keys = new Map<string, TestKey>();
   let stranger: TestKey;
   let hs: TestKey;
@@ -103,9 +105,9 @@ describe("auth_jwt", () => {
     hs = keys.get("HS256")!;
     stranger = await makeKey("HS256", hs.kid);
     backend = await startRecordingBackend();
-    port = await freePort();
+    [port, unchecked] = (await freePorts(2)) as [number, number];
     wsgate = await startWsgate({
-      conf: conf(port, backend.port),
+      conf: conf(port, unchecked, backend.port),
       files: { "keys.json": keySet(...keys.values()), "sets/current.json": keySet(keys.get("ES256")!) },
     });
   });
@@ -249,12 +251,12 @@ describe("auth_jwt", () => {
 
   test("without auth_jwt_key_file the signature is not checked, as documented; the times are", async () => {
     const forged = withPayload(await sign(hs, { sub: "x" }), { sub: "henry" });
-    const reply = await get(port + 1, "/", { Authorization: `Bearer ${forged}` });
+    const reply = await get(unchecked, "/", { Authorization: `Bearer ${forged}` });
     assert.equal(reply.status, 200);
     assert.equal(header(backend.requests[backend.requests.length - 1]!, "x-user"), "henry");
     const expired = withPayload(forged, { sub: "henry", exp: epoch(-60) });
     const before = backend.requests.length;
-    assert.equal((await get(port + 1, "/", { Authorization: `Bearer ${expired}` })).status, 401);
+    assert.equal((await get(unchecked, "/", { Authorization: `Bearer ${expired}` })).status, 401);
     assert.equal(backend.requests.length, before);
   });
 });
