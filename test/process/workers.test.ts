@@ -45,7 +45,13 @@ describe("worker processes", () => {
   ): Promise<{ wsgate: WsgateProcess; port: number; backend: EchoBackend }> {
     const backend = await echoBackend("W");
     const port = await freePort();
-    const wsgate = await startWsgate({ conf: processConf(main, proxyServer(port, backend.port), events) });
+    const wsgate = await startWsgate({ conf: processConf(main, proxyServer(port, backend.port), events) }).catch(
+      async (err: unknown) => {
+        // A start that fails leaves no backend listening behind it (the test process would never exit).
+        await backend.close();
+        throw err;
+      },
+    );
     started.push({ wsgate, backend });
     return { wsgate, port, backend };
   }

@@ -29,7 +29,7 @@ export interface StartOptions {
    * modules in parallel at start and a lower limit fails the start itself.
    */
   readonly openFileLimit?: number;
-  /** How long to wait for the pid file. */
+  /** How long to wait for the pid file (15 s by default). */
   readonly startMs?: number;
   /** The environment (the test runner's by default). */
   readonly env?: NodeJS.ProcessEnv;
@@ -142,7 +142,8 @@ export async function startWsgate(options: StartOptions): Promise<WsgateProcess>
         if (!running()) throw new Error("exited");
         return existsSync(pidPath);
       },
-      options.startMs ?? 5000,
+      // A start takes about a second; a machine busy with other suites can make it several.
+      options.startMs ?? 15_000,
       "the pid file",
     );
   } catch {
