@@ -44,7 +44,7 @@ export class FigureClient {
     return new Promise((resolve) => {
       const timer = setTimeout(() => this.timedOut(id), this.waitMs);
       this.pending.set(id, { own, resolve, timer });
-      if (!this.send({ wsgate: "figures", id })) this.timedOut(id);
+      if (!this.send({ wsgate: "figures", id, own })) this.timedOut(id);
     });
   };
 

@@ -45,8 +45,12 @@ export class FigureServer {
     private readonly answerMs = FIGURES_ANSWER_MS,
   ) {}
 
-  /** A worker's "figures" `id`: every other process's, sent back once gathered. */
-  serve(asker: Worker, id: number): void {
+  /**
+   * A worker's "figures" `id`: every other process's, sent back once gathered. Its own, which it
+   * adds to the answer, are kept as its last known: what a worker has shown is never lost.
+   */
+  serve(asker: Worker, id: number, own: ProcessFigures): void {
+    if (!this.gone.has(asker)) this.last.set(asker, own);
     void this.gather(asker).then((figures) => send(asker, { wsgate: "figures-answer", id, figures }));
   }
 

@@ -51,8 +51,8 @@ export type FromWorker =
   | { readonly wsgate: "synced"; readonly id: number }
   /** An operation on the shared zones; answered with "zone-answer" unless `id` is 0. */
   | { readonly wsgate: "zone"; readonly id: number; readonly op: ZoneOp }
-  /** The worker wants the server's figures; answered with "figures-answer". */
-  | { readonly wsgate: "figures"; readonly id: number }
+  /** The worker wants the server's figures (`own`: its own now); answered with "figures-answer". */
+  | { readonly wsgate: "figures"; readonly id: number; readonly own: ProcessFigures }
   /** The worker's own figures: the answer to "figures-ask" `id`, or (id 0) its push once a second. */
   | { readonly wsgate: "figures-own"; readonly id: number; readonly figures: ProcessFigures };
 

@@ -194,7 +194,7 @@ class Master {
     if (message.wsgate === "got") this.router.acknowledged(worker, message.ids);
     else if (message.wsgate === "synced") this.router.synced(worker, message.id);
     else if (message.wsgate === "zone") this.zones.serve(worker, message);
-    else if (message.wsgate === "figures") this.figures.serve(worker, message.id);
+    else if (message.wsgate === "figures") this.figures.serve(worker, message.id, message.own);
     else if (message.wsgate === "figures-own") this.figures.received(worker, message);
     else if (message.wsgate === "ready") {
       worker.ready = true;
