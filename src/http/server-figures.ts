@@ -55,6 +55,21 @@ export function ownFigures(
   return { connections, metrics: metrics.snapshot(), ...(view ? { upstreams: view } : {}) };
 }
 
+let others: ConnectionStats = NO_CONNECTIONS;
+
+/**
+ * The other processes' connections as last heard: a worker's process layer sets them about once a
+ * second. $connections_active, $connections_reading, … read this process's own, exact, plus these.
+ */
+export function useOtherConnections(stats: ConnectionStats): void {
+  others = stats;
+}
+
+/** `own` with the other processes' connections as last heard (`own` alone in a single process). */
+export function withOtherProcesses(own: ConnectionStats): ConnectionStats {
+  return others === NO_CONNECTIONS ? own : sumConnections([own, others]);
+}
+
 /** Every process's figures, summed; `upstreams` merged over the processes, this one's groups giving the list. */
 export async function serverFigures(
   connections: ConnectionStats,

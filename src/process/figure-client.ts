@@ -4,14 +4,22 @@
  * "figures" and adds its own figures, read when it asked, to the master's
  * answer; it answers the master's "figures-ask" with its own, and sends them
  * unasked once a second and as it exits, so the master always has recent
- * figures of every worker, and the counters of one that exits.
+ * figures of every worker, and the counters of one that exits. In return for
+ * a push the master tells the other processes' connections, which this
+ * worker's $connections_* variables add to its own.
  *
  * An answer that does not come within FIGURES_WAIT_MS (a master stuck, or
  * gone) leaves the worker's own figures only, with an alert in the log.
  */
 
 import type { ErrorLog } from "../log/error-log.js";
-import type { FigureGatherer, ProcessFigures } from "../http/server-figures.js";
+import {
+  sumConnections,
+  useOtherConnections,
+  type FigureGatherer,
+  type ProcessFigures,
+} from "../http/server-figures.js";
+import type { ConnectionStats } from "../http/content-handler.js";
 import type { FromWorker } from "./ipc.js";
 
 /** How long a worker waits for the master's answer (the master waits FIGURES_ANSWER_MS for each worker). */
@@ -55,6 +63,12 @@ export class FigureClient {
     this.pending.delete(id);
     clearTimeout(pending.timer);
     pending.resolve([pending.own, ...figures]);
+    useOtherConnections(sumConnections(figures.map((f) => f.connections)));
+  }
+
+  /** The master's "figures-others", in return for a push. */
+  others(connections: ConnectionStats): void {
+    useOtherConnections(connections);
   }
 
   /** The master's "figures-ask" (id), or a push (0). */

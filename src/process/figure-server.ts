@@ -18,7 +18,7 @@
  */
 
 import type { ProcessFigures } from "../http/server-figures.js";
-import { monotonicPart, sumFigures } from "../http/server-figures.js";
+import { monotonicPart, sumConnections, sumFigures } from "../http/server-figures.js";
 import type { FromWorker, ToWorker } from "./ipc.js";
 import type { Worker } from "./worker-process.js";
 
@@ -54,10 +54,17 @@ export class FigureServer {
     void this.gather(asker).then((figures) => send(asker, { wsgate: "figures-answer", id, figures }));
   }
 
-  /** A worker's "figures-own": kept as its last known, and the answer to a gathering if it waits. */
+  /**
+   * A worker's "figures-own": kept as its last known, and the answer to a gathering if it waits; a push
+   * is answered with the other processes' connections (for its $connections_* variables).
+   */
   received(worker: Worker, message: Extract<FromWorker, { wsgate: "figures-own" }>): void {
     if (this.gone.has(worker)) return;
     this.last.set(worker, message.figures);
+    if (message.id === 0) {
+      const connections = sumConnections(this.collect(worker).map((figures) => figures.connections));
+      send(worker, { wsgate: "figures-others", connections });
+    }
     const gathering = this.gatherings.get(message.id);
     if (gathering?.waiting.delete(worker) && gathering.waiting.size === 0) gathering.finish();
   }

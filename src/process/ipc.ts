@@ -8,9 +8,11 @@
  * The server's figures (stub_status, metrics) are gathered the same way: a
  * worker asks with "figures", the master asks every worker with
  * "figures-ask" and answers with everyone's ("figures-answer"); each worker
- * also sends its own once a second unasked ("figures-own" with id 0).
+ * also sends its own once a second unasked ("figures-own" with id 0), and is
+ * told the other processes' connections in return ("figures-others").
  */
 
+import type { ConnectionStats } from "../http/content-handler.js";
 import type { ProcessFigures } from "../http/server-figures.js";
 import type { OpName, ZoneAnswers, ZoneOp } from "../http/shared-zones.js";
 
@@ -40,7 +42,9 @@ export type ToWorker =
   /** The master wants this worker's own figures, for its gathering `id`. */
   | { readonly wsgate: "figures-ask"; readonly id: number }
   /** The master's answer to the worker's "figures" `id`: every other process's figures. */
-  | { readonly wsgate: "figures-answer"; readonly id: number; readonly figures: readonly ProcessFigures[] };
+  | { readonly wsgate: "figures-answer"; readonly id: number; readonly figures: readonly ProcessFigures[] }
+  /** The answer to a worker's push: the other processes' connections, summed ($connections_*). */
+  | { readonly wsgate: "figures-others"; readonly connections: ConnectionStats };
 
 export type FromWorker =
   | { readonly wsgate: "ready" }

@@ -160,6 +160,9 @@ export function runWorker(): Promise<number> {
         case "figures-answer":
           figures.answered(message.id, message.figures);
           break;
+        case "figures-others":
+          figures.others(message.connections);
+          break;
       }
     });
     // The master is gone: nobody hands out connections, or will stop this worker.

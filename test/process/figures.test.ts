@@ -5,7 +5,8 @@
  * request's own connection included, every connection accepted, handled and
  * requested counted once), and follow as tunnels close; a worker killed, or a
  * reload that retires a generation, never makes accepts, handled or requests
- * go back; wsgate_upstream_status merges both workers' view of each peer.
+ * go back; wsgate_upstream_status merges both workers' view of each peer;
+ * $connections_active and $connections_writing read the whole server's too.
  */
 
 import { after, describe, test } from "node:test";
@@ -32,7 +33,7 @@ pid logs/nginx.pid;
 error_log logs/error.log info;
 events {}
 http {
-  log_format pids '$pid $status $request_uri';
+  log_format pids '$pid $status $request_uri $connections_active $connections_writing';
   access_log logs/access.log pids;
   upstream u { server 127.0.0.1:${backend}; }
   server {
@@ -266,5 +267,36 @@ describe("the server's figures, summed over the workers", () => {
       writing: 1,
       waiting: 0,
     });
+  });
+
+  test("$connections_active and $connections_writing count every worker's connections", async () => {
+    const { wsgate, port, url } = await start();
+    const n = 4;
+    const tunnels = await openTunnels(url, n);
+    // Each worker hears the other's figures once a second: both log the whole server's within a few.
+    const lines = (): string[][] =>
+      wsgate
+        .accessLog()
+        .split("\n")
+        .filter((line) => line.includes(" /plain/"))
+        .map((line) => line.split(" "));
+    let i = 0;
+    const both = await until(
+      async () => {
+        await get(port, `/plain/${i++}`);
+        await waitFor(() => lines().length === i, 3000, "the request's log line");
+        const whole = lines().filter((line) => line[3] === String(n + 1));
+        return new Set(whole.map((line) => line[0])).size === 2 ? whole : undefined;
+      },
+      8000,
+      "both workers logging every connection",
+    );
+    // At log time the request is no longer writing (nginx frees it first); its connection is active.
+    assert.ok(
+      both.every((line) => line[4] === String(n)),
+      both.join("\n"),
+    );
+    for (const ws of tunnels) ws.close();
+    await Promise.all(tunnels.map((ws) => closeCode(ws)));
   });
 });
