@@ -27,7 +27,7 @@ import {
   type Started,
 } from "./harness.js";
 
-function conf(port: number, backend: number): string {
+function conf(port: number, backend: number, dead = 1): string {
   return `worker_processes 2;
 pid logs/nginx.pid;
 error_log logs/error.log info;
@@ -36,6 +36,7 @@ http {
   log_format pids '$pid $status $request_uri $connections_active $connections_writing';
   access_log logs/access.log pids;
   upstream u { server 127.0.0.1:${backend}; }
+  upstream v { server 127.0.0.1:${dead} max_fails=1 fail_timeout=60s; server 127.0.0.1:${backend} backup; }
   server {
     listen 127.0.0.1:${port};
     location /ws {
@@ -45,6 +46,7 @@ http {
       proxy_set_header Connection "upgrade";
     }
     location /plain { proxy_pass http://u; }
+    location /failing { proxy_pass http://v; }
     location = /status { stub_status; }
     location = /upstreams { wsgate_upstream_status; }
   }
@@ -104,9 +106,9 @@ interface PeerView {
   readonly down_in?: number;
 }
 
-async function peers(port: number): Promise<PeerView[]> {
+async function peers(port: number, group = "u"): Promise<PeerView[]> {
   const status = JSON.parse(await get(port, "/upstreams")) as { upstreams: Record<string, { peers: PeerView[] }> };
-  return status.upstreams["u"]!.peers;
+  return status.upstreams[group]!.peers;
 }
 
 function pidsOf(wsgate: WsgateProcess, status: string): string[] {
@@ -298,5 +300,22 @@ describe("the server's figures, summed over the workers", () => {
     );
     for (const ws of tunnels) ws.close();
     await Promise.all(tunnels.map((ws) => closeCode(ws)));
+  });
+
+  test("a peer one worker sees failed and the other up is partly down, failures and requests summed", async () => {
+    const dead = await freePort();
+    const backend = await echoBackend("F");
+    const port = await freePort();
+    const wsgate = await startWsgate({ conf: conf(port, backend.port, dead) });
+    started.push({ wsgate, backend });
+    // One worker tries the dead peer, fails (max_fails=1) and passes the request to the backup.
+    assert.match(await get(port, "/failing/1"), /F \/failing\/1/);
+    const [failing, backup] = await peers(port, "v");
+    assert.deepEqual(
+      [failing!.state, failing!.fails, failing!.requests, failing!.workers, failing!.down_in],
+      ["partly-down", 1, 1, 2, 1],
+    );
+    assert.deepEqual([backup!.state, backup!.requests, backup!.workers, backup!.down_in], ["up", 1, 2, 0]);
+    assert.match(wsgate.errorLog(), /connect\(\) failed \(111: Connection refused\)/);
   });
 });
