@@ -33,6 +33,7 @@ import { uncaughtLine } from "../log/uncaught.js";
 import { requestHeadersRead } from "../vars/http-variables.js";
 import { recordMatch } from "../vars/captures.js";
 import { startSubrequest, type Subrequest, type SubrequestHost } from "./subrequest.js";
+import { withOtherProcesses } from "./server-figures.js";
 
 export interface FlowServices {
   readonly http: HttpConf;
@@ -113,8 +114,9 @@ export class RequestFlow implements ConnectionEvents, ContentFlow, SubrequestHos
     );
     if (serverMatch) recordMatch(r, serverMatch);
     // ngx_http_free_request() takes the request off the writing count before it is logged.
+    // $connections_*: the whole server's, as nginx's shared counters (the other workers' as last heard).
     r.connectionStats = () => {
-      const stats = this.services.connectionStats();
+      const stats = withOtherProcesses(this.services.connectionStats());
       return r.finished ? { ...stats, writing: Math.max(0, stats.writing - 1) } : stats;
     };
     r.errorLog = () => this.errorLogFor(r);
@@ -152,7 +154,7 @@ export class RequestFlow implements ConnectionEvents, ContentFlow, SubrequestHos
 
   /** A subrequest's record is made (on its own connection): from the server rewrite phase, as a client's. */
   runSubrequest(sr: HttpRequest): void {
-    sr.connectionStats = () => this.services.connectionStats();
+    sr.connectionStats = () => withOtherProcesses(this.services.connectionStats());
     sr.errorLog = () => this.errorLogFor(sr);
     sr.reportError = (level, message, context) => this.errorLogFor(sr).log(level, message, context);
     this.inFlight.set(sr.connection as ClientConnection, sr);

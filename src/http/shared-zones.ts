@@ -1,8 +1,7 @@
 /**
- * How a request reaches nginx's shared memory zones (limit_conn, limit_req;
- * later the summed counters and upstream peer state) whichever process holds
- * them. nginx's workers share the zones' memory; Node's processes cannot, so
- * one process owns every zone (the master, or the only process with
+ * How a request reaches nginx's shared memory zones (limit_conn, limit_req)
+ * whichever process holds them. nginx's workers share the zones' memory;
+ * Node's processes cannot, so one process owns every zone (the master, or the only process with
  * `master_process off`) and the others ask it: each operation is one message
  * that the owner carries out whole (zone-store.ts), so an operation is as
  * exact as nginx's under its zone mutex. The owner's answer comes now (the
@@ -13,10 +12,13 @@
  * keeps a zone's name and size keeps its contents, as nginx reuses a zone.
  * Nothing here depends on how connections reach a worker.
  *
- * Another use (summed counters, upstream peer state) adds its operations to
- * ZoneOp, its answers to ZoneAnswers and its state to zone-store.ts; an
- * operation that awaits nothing (as "conn-give") costs one message and no
- * round trip, and frequent ones may be gathered per tick before sending.
+ * Another use of state the master holds adds its operations to ZoneOp, its
+ * answers to ZoneAnswers and its state to zone-store.ts; an operation that
+ * awaits nothing (as "conn-give") costs one message and no round trip, and
+ * frequent ones may be gathered per tick before sending. The summed counters
+ * and the upstream peers' state are the workers' own, not the master's: they
+ * go over the same channel the other way, the master asking every worker
+ * (server-figures.ts, src/process/figure-server.ts).
  */
 
 import type { ZoneKind } from "../config/modules/shared-zones.js";

@@ -5,8 +5,15 @@
  * signals nginx's master sends its workers over its channel. Operations on
  * the shared zones (src/http/shared-zones.ts) go to the master, which holds
  * them, as "zone" messages; those that await an answer carry an id (0: none).
+ * The server's figures (stub_status, metrics) are gathered the same way: a
+ * worker asks with "figures", the master asks every worker with
+ * "figures-ask" and answers with everyone's ("figures-answer"); each worker
+ * also sends its own once a second unasked ("figures-own" with id 0), and is
+ * told the other processes' connections in return ("figures-others").
  */
 
+import type { ConnectionStats } from "../http/content-handler.js";
+import type { ProcessFigures } from "../http/server-figures.js";
 import type { OpName, ZoneAnswers, ZoneOp } from "../http/shared-zones.js";
 
 /** How a worker loads the configuration its master checked: the same options, the texts the master read. */
@@ -31,7 +38,13 @@ export type ToWorker =
   | { readonly wsgate: "stop" }
   | { readonly wsgate: "reopen" }
   /** The master's answer to the "zone" operation `id`. */
-  | { readonly wsgate: "zone-answer"; readonly id: number; readonly answer: ZoneAnswers[OpName] };
+  | { readonly wsgate: "zone-answer"; readonly id: number; readonly answer: ZoneAnswers[OpName] }
+  /** The master wants this worker's own figures, for its gathering `id`. */
+  | { readonly wsgate: "figures-ask"; readonly id: number }
+  /** The master's answer to the worker's "figures" `id`: every other process's figures. */
+  | { readonly wsgate: "figures-answer"; readonly id: number; readonly figures: readonly ProcessFigures[] }
+  /** The answer to a worker's push: the other processes' connections, summed ($connections_*). */
+  | { readonly wsgate: "figures-others"; readonly connections: ConnectionStats };
 
 export type FromWorker =
   | { readonly wsgate: "ready" }
@@ -41,7 +54,11 @@ export type FromWorker =
   /** Every "conn" up to `id` not acknowledged by now never arrived. */
   | { readonly wsgate: "synced"; readonly id: number }
   /** An operation on the shared zones; answered with "zone-answer" unless `id` is 0. */
-  | { readonly wsgate: "zone"; readonly id: number; readonly op: ZoneOp };
+  | { readonly wsgate: "zone"; readonly id: number; readonly op: ZoneOp }
+  /** The worker wants the server's figures (`own`: its own now); answered with "figures-answer". */
+  | { readonly wsgate: "figures"; readonly id: number; readonly own: ProcessFigures }
+  /** The worker's own figures: the answer to "figures-ask" `id`, or (id 0) its push once a second. */
+  | { readonly wsgate: "figures-own"; readonly id: number; readonly figures: ProcessFigures };
 
 /** Set in a worker's environment. */
 export const WORKER_MARK = "WSGATE_WORKER";

@@ -32,6 +32,9 @@ import { resolveIdentity } from "./user.js";
 import { BINARY_UPGRADE } from "./runtime.js";
 import { ConnectionRouter } from "./connection-router.js";
 import { ZoneServer } from "./zone-server.js";
+import { FigureServer } from "./figure-server.js";
+import { countProcessFigures } from "./process-metrics.js";
+import { NO_CONNECTIONS, ownFigures } from "../http/server-figures.js";
 import { forkWorker, whenReady, workerCount, workerLoad, type Generation, type Worker } from "./worker-process.js";
 
 export { workerCount } from "./worker-process.js";
@@ -59,6 +62,11 @@ class Master {
   private readonly router = new ConnectionRouter(() => this.errorLog);
   /** The shared zones (limit_conn, limit_req), held here for every worker. */
   private readonly zones = new ZoneServer(() => this.errorLog);
+  /** The server's figures (stub_status, metrics), gathered here from every worker. */
+  private readonly figures = new FigureServer(
+    () => this.workers,
+    () => ownFigures(NO_CONNECTIONS),
+  );
   private stopping: "graceful" | "fast" | undefined;
   private reloading: Promise<void> = Promise.resolve();
   private removeSignals: () => void = () => undefined;
@@ -72,6 +80,7 @@ class Master {
     this.errorLog = new ErrorLog(config.main.errorLogs, this.files);
     this.generation = { id: 1, config, load: workerLoad(config, options), count: workerCount(config) };
     this.zones.declare(config);
+    countProcessFigures("master");
   }
 
   async start(): Promise<void> {
@@ -172,8 +181,12 @@ class Master {
     this.errorLog.log("notice", `start worker process ${worker.pid}`);
     worker.child.on("error", (err) => this.errorLog.log("alert", `worker process ${worker.pid}: ${err.message}`));
     worker.child.once("exit", (code, signal) => this.reap(worker, code, signal));
-    // Its limit_conn slots go back; "close" too, for a message read after "exit".
-    worker.child.once("close", () => this.zones.release(worker));
+    // Its limit_conn slots go back; "close" too, for a message read after "exit". Its counters are
+    // retired once its channel has closed, so that the figures it sent as it exited are in.
+    worker.child.once("close", () => {
+      this.zones.release(worker);
+      this.figures.retire(worker);
+    });
     return worker;
   }
 
@@ -181,6 +194,8 @@ class Master {
     if (message.wsgate === "got") this.router.acknowledged(worker, message.ids);
     else if (message.wsgate === "synced") this.router.synced(worker, message.id);
     else if (message.wsgate === "zone") this.zones.serve(worker, message);
+    else if (message.wsgate === "figures") this.figures.serve(worker, message.id, message.own);
+    else if (message.wsgate === "figures-own") this.figures.received(worker, message);
     else if (message.wsgate === "ready") {
       worker.ready = true;
       this.retarget();

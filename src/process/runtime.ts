@@ -12,6 +12,7 @@ import { onSignals, receivedLine } from "./signals.js";
 import { drainConnections, openServing, reopenLogs } from "./serving.js";
 import { logStartNotices } from "./startup-notices.js";
 import { exitOnUncaught } from "./crash.js";
+import { countProcessFigures } from "./process-metrics.js";
 
 export interface Running {
   readonly server: HttpServer | undefined;
@@ -24,6 +25,7 @@ export interface Running {
 
 /** Start serving; throws (with nginx's message) when a log, socket or pid file cannot be opened. */
 export async function startRuntime(config: Config): Promise<Running> {
+  countProcessFigures("single");
   const serving = openServing(config);
   const { server, errorLog, files, accessLog } = serving;
   const failed = async (err: unknown): Promise<never> => {

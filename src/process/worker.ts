@@ -22,6 +22,9 @@ import { isRoot } from "./startup-notices.js";
 import { exitOnUncaught } from "./crash.js";
 import { useSharedZones } from "../http/shared-zones.js";
 import { ZoneClient } from "./zone-client.js";
+import { NO_CONNECTIONS, ownFigures, useFigureGatherer } from "../http/server-figures.js";
+import { FigureClient } from "./figure-client.js";
+import { countProcessFigures } from "./process-metrics.js";
 
 export function runWorker(): Promise<number> {
   process.title = "wsgate: worker process";
@@ -38,6 +41,17 @@ export function runWorker(): Promise<number> {
     // The shared zones are the master's: limit_conn and limit_req ask it.
     const zones = new ZoneClient(send, () => serving?.errorLog);
     useSharedZones(zones);
+    // So are the server's figures: stub_status asks the master, which asks every worker.
+    countProcessFigures("worker");
+    const figures = new FigureClient(
+      send,
+      () => {
+        const flow = serving?.server?.flow;
+        return ownFigures(flow?.connectionStats() ?? NO_CONNECTIONS, flow?.upstreams);
+      },
+      () => serving?.errorLog,
+    );
+    useFigureGatherer(figures.gather);
 
     const exit = (code: number): void => {
       if (serving) {
@@ -47,6 +61,7 @@ export function runWorker(): Promise<number> {
       }
       removeSignals();
       removeUncaught();
+      figures.stop();
       if (process.connected) process.disconnect();
       resolveExit(code);
     };
@@ -90,6 +105,7 @@ export function runWorker(): Promise<number> {
         return;
       }
       send({ wsgate: "ready" });
+      figures.startPushing();
     };
 
     // The master closes its copy of a connection once the worker has it: one message per tick.
@@ -137,6 +153,15 @@ export function runWorker(): Promise<number> {
           break;
         case "zone-answer":
           zones.answered(message.id, message.answer);
+          break;
+        case "figures-ask":
+          figures.tell(message.id);
+          break;
+        case "figures-answer":
+          figures.answered(message.id, message.figures);
+          break;
+        case "figures-others":
+          figures.others(message.connections);
           break;
       }
     });

@@ -1,11 +1,17 @@
 /**
  * ngx_http_stub_status_module: the connection and request counters as
- * plain text, in nginx's exact layout (trailing spaces included).
+ * plain text, in nginx's exact layout (trailing spaces included), for the
+ * whole server as nginx's shared counters are: every worker's figures summed
+ * (src/http/server-figures.ts), the exited workers' accepts, handled and
+ * requests included. This request is active and writing in its worker's
+ * figures, read as it is served; an upgraded connection (a tunnel) is active
+ * and writing until it closes, as nginx frees its request only then.
  */
 
 import { ownResponseHead } from "../http/own-response.js";
 import type { HttpRequest } from "../http/request.js";
 import { sendWhole } from "../http/response-writer.js";
+import { serverFigures } from "../http/server-figures.js";
 import { discardBody, type StaticServices } from "./services.js";
 
 export function stubStatusText(s: ReturnType<StaticServices["connectionStats"]>): string {
@@ -23,7 +29,12 @@ export function serveStubStatus(r: HttpRequest, services: StaticServices): void 
     services.respondError(r, 405);
     return;
   }
-  const body = stubStatusText(services.connectionStats());
-  const head = ownResponseHead(r, { status: 200, contentType: "text/plain", contentLength: body.length });
-  sendWhole(r, 200, head, body, (req, keepAlive) => services.finalize(req, keepAlive));
+  serverFigures(services.connectionStats()).then(
+    (figures) => {
+      const body = stubStatusText(figures.connections);
+      const head = ownResponseHead(r, { status: 200, contentType: "text/plain", contentLength: body.length });
+      sendWhole(r, 200, head, body, (req, keepAlive) => services.finalize(req, keepAlive));
+    },
+    (err: unknown) => services.crash(r, err),
+  );
 }

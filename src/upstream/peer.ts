@@ -29,6 +29,8 @@ export interface Peer {
   active: number;
   /** Marked down by wsgate_health_check. */
   checkDown: boolean;
+  /** Times the peer was taken (a request or tunnel sent to it), for wsgate_upstream_status. */
+  requests: number;
 }
 
 export function makePeers(server: UpstreamServerConf): Peer[] {
@@ -48,6 +50,7 @@ export function makePeers(server: UpstreamServerConf): Peer[] {
     checkedMs: 0,
     active: 0,
     checkDown: false,
+    requests: 0,
   }));
 }
 
@@ -73,6 +76,7 @@ export function usable(peer: Peer, nowMs: number): boolean {
 /** A peer is taken: count the connection, restart fail_timeout's window if it has passed. */
 export function take(peer: Peer, nowMs: number): Peer {
   peer.active++;
+  peer.requests++;
   if (nowMs - peer.checkedMs > peer.failTimeoutMs) peer.checkedMs = nowMs;
   return peer;
 }
