@@ -49,6 +49,7 @@ export default tseslint.config(
         window: "readonly",
         document: "readonly",
         EventSource: "readonly",
+        ResizeObserver: "readonly",
         requestAnimationFrame: "readonly",
         cancelAnimationFrame: "readonly",
         uPlot: "readonly",

@@ -48,7 +48,7 @@
     { id: "chart-open", series: ["open tunnels", "active connections"], format: number },
     { id: "chart-upgrades", series: ["upgrades/s", "closes/s"], format: number },
     { id: "chart-messages", series: ["from clients", "from upstreams"], format: number },
-    { id: "chart-bytes", series: ["from clients", "from upstreams"], format: bytes },
+    { id: "chart-bytes", series: ["from clients", "from upstreams"], format: bytes, top: 1024 },
     { id: "chart-http", series: ["requests/s"], format: number },
     { id: "chart-handshake", series: ["mean ms"], format: number },
   ];
@@ -63,7 +63,11 @@
       height: CHART_HEIGHT,
       legend: { live: false },
       cursor: { drag: { x: false, y: false } },
-      scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(max, 1) * 1.1] } },
+      scales: {
+        // At least a minute wide, so that the first seconds read as seconds.
+        x: { time: true, range: (u, min, max) => [Math.min(min, max - 60), max] },
+        y: { range: (u, min, max) => [0, Math.max(max, chart.top || 1) * 1.1] },
+      },
       axes: [{}, { size: 60, values: (u, ticks) => ticks.map((tick) => chart.format(tick)) }],
       series: [{}].concat(
         chart.series.map((label, i) => ({
@@ -233,10 +237,16 @@
   }
 
   for (const chart of CHARTS) makeChart(chart);
+  // A chart follows its container: a window resized, a scroll bar come or gone, the grid refolded.
   let resizing = 0;
-  window.addEventListener("resize", () => {
+  const later = () => {
     cancelAnimationFrame(resizing);
     resizing = requestAnimationFrame(resize);
-  });
+  };
+  window.addEventListener("resize", later);
+  if (typeof ResizeObserver === "function") {
+    const observer = new ResizeObserver(later);
+    for (const chart of CHARTS) observer.observe(byId(chart.id));
+  }
   listen();
 })();
