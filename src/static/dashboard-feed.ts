@@ -32,6 +32,21 @@ export const BACKLOG_LIMIT = 64 * 1024;
 /** How long the page's EventSource waits before it reconnects (the stream's `retry:` field). */
 const RETRY_MS = 2000;
 
+/**
+ * What to do with the next event given what waits in the socket: write it; skip it (the reader
+ * is behind: the next snapshot replaces it); or, stalled since `stalledSince` for send_timeout,
+ * give the reader up.
+ */
+export function backlogVerdict(
+  waiting: number,
+  stalledSince: number,
+  now: number,
+  sendTimeoutMs: number,
+): "write" | "skip" | "timeout" {
+  if (waiting <= BACKLOG_LIMIT) return "write";
+  return stalledSince !== 0 && now - stalledSince >= sendTimeoutMs ? "timeout" : "skip";
+}
+
 class Feed {
   /** Since when snapshots have been skipped for a full socket (0: not stalled). */
   private stalledSince = 0;
@@ -43,18 +58,22 @@ class Feed {
     private readonly chunked: boolean,
   ) {}
 
-  /** One event; skipped while the socket holds more than BACKLOG_LIMIT. */
+  /** One event; skipped while the socket holds more than BACKLOG_LIMIT, the reader cut off after send_timeout. */
   send(event: string): void {
     if (!this.open) return;
-    const socket = connectionOf(this.r).socket;
-    if (socket.writableLength > BACKLOG_LIMIT) {
-      const now = Date.now();
-      if (this.stalledSince === 0) this.stalledSince = now;
-      else if (now - this.stalledSince >= this.r.loc.sendTimeoutMs) this.timedOut();
-      return;
+    const now = Date.now();
+    const verdict = backlogVerdict(
+      connectionOf(this.r).socket.writableLength,
+      this.stalledSince,
+      now,
+      this.r.loc.sendTimeoutMs,
+    );
+    if (verdict === "timeout") this.timedOut();
+    else if (verdict === "skip") this.stalledSince ||= now;
+    else {
+      this.stalledSince = 0;
+      this.write(event);
     }
-    this.stalledSince = 0;
-    this.write(event);
   }
 
   /** The end of the response: the last chunk, the connection closed once it is sent. */

@@ -2,13 +2,15 @@
  * What the dashboard's feed sends (src/static/dashboard-figures.ts): the
  * server's figures reduced to numbers. The WebSocket and upstream families
  * are made here, in a registry of the test's own, with the names and labels
- * the proxy counts them under; a snapshot without them reads as zeros.
+ * the proxy counts them under; a snapshot without them reads as zeros. And
+ * how the feed treats a reader that falls behind (src/static/dashboard-feed.ts).
  */
 
 import { describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import { mergeSnapshots, MetricsRegistry } from "../../src/core/metrics.js";
 import { dashboardSnapshot, quantile } from "../../src/static/dashboard-figures.js";
+import { BACKLOG_LIMIT, backlogVerdict } from "../../src/static/dashboard-feed.js";
 
 const CONNECTIONS = { active: 7, accepted: 20, handled: 19, requests: 33, reading: 1, writing: 4, waiting: 2 };
 const BUCKETS = [0.001, 0.01, 0.1, 1];
@@ -122,5 +124,18 @@ describe("quantiles from a histogram's buckets (Prometheus' histogram_quantile)"
   test("a rank in +Inf reads the highest bound; nothing observed reads -1", () => {
     assert.equal(quantile(0.99, [1, 2], [0, 1, 9]), 2);
     assert.equal(quantile(0.5, [1, 2], [0, 0, 0]), -1);
+  });
+});
+
+describe("a slow reader of the feed", () => {
+  test("events are skipped while the backlog is over the limit, the reader given up after send_timeout", () => {
+    assert.equal(backlogVerdict(0, 0, 1000, 60_000), "write");
+    assert.equal(backlogVerdict(BACKLOG_LIMIT, 0, 1000, 60_000), "write");
+    // Behind: skipped, the first time and until send_timeout has passed since.
+    assert.equal(backlogVerdict(BACKLOG_LIMIT + 1, 0, 1000, 60_000), "skip");
+    assert.equal(backlogVerdict(BACKLOG_LIMIT + 1, 1000, 60_999, 60_000), "skip");
+    assert.equal(backlogVerdict(BACKLOG_LIMIT + 1, 1000, 61_000, 60_000), "timeout");
+    // Caught up: written again, whatever came before.
+    assert.equal(backlogVerdict(10, 1000, 61_000, 60_000), "write");
   });
 });
