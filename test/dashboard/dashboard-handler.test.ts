@@ -226,23 +226,28 @@ describe("the dashboard served by wsgate", { timeout: 60_000 }, () => {
 });
 
 describe("the feed at a graceful shutdown", { timeout: 30_000 }, () => {
-  test("QUIT ends an open feed with its last chunk and wsgate exits", async () => {
-    const port = await freePort();
-    const wsgate = await startWsgate({
-      conf: httpConf(`server { listen 127.0.0.1:${port}; location /dashboard { wsgate_dashboard; } }`),
+  for (const [mode, main] of [
+    ["with workers", ""],
+    ["in one process (master_process off)", "master_process off;"],
+  ] as const) {
+    test(`${mode}: QUIT ends an open feed with its last chunk and wsgate exits`, async () => {
+      const port = await freePort();
+      const wsgate = await startWsgate({
+        conf: httpConf(`server { listen 127.0.0.1:${port}; location /dashboard { wsgate_dashboard; } }`, main),
+      });
+      try {
+        const feed = new FeedReader(port, "/dashboard/events");
+        await withTimeout(feed.response, 5000, "the feed's head");
+        await feed.snapshots(2);
+        const exited = new Promise<number | null>((resolve) => wsgate.child.once("exit", (code) => resolve(code)));
+        process.kill(wsgate.pid, "SIGQUIT");
+        // The response ended as a chunked response ends (not cut), and the process is gone well before any timeout.
+        await until(() => feed.ended, 5000, "the end of the feed");
+        assert.equal(await withTimeout(exited, 5000, "wsgate's exit"), 0);
+        assert.match(wsgate.accessLog(), /"GET \/dashboard\/events HTTP\/1.1" 200 /);
+      } finally {
+        await wsgate.stop();
+      }
     });
-    try {
-      const feed = new FeedReader(port, "/dashboard/events");
-      await withTimeout(feed.response, 5000, "the feed's head");
-      await feed.snapshots(2);
-      const exited = new Promise<number | null>((resolve) => wsgate.child.once("exit", (code) => resolve(code)));
-      process.kill(wsgate.pid, "SIGQUIT");
-      // The response ended as a chunked response ends (not cut), and the process is gone well before any timeout.
-      await until(() => feed.ended, 5000, "the end of the feed");
-      assert.equal(await withTimeout(exited, 5000, "wsgate's exit"), 0);
-      assert.match(wsgate.accessLog(), /"GET \/dashboard\/events HTTP\/1.1" 200 /);
-    } finally {
-      await wsgate.stop();
-    }
-  });
+  }
 });
