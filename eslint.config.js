@@ -40,4 +40,20 @@ export default tseslint.config(
       "@typescript-eslint/no-misused-promises": "error",
     },
   },
+  {
+    // The dashboard's page script runs in the browser, with uPlot loaded before it.
+    files: ["dashboard/**/*.js"],
+    languageOptions: {
+      sourceType: "script",
+      globals: {
+        window: "readonly",
+        document: "readonly",
+        EventSource: "readonly",
+        ResizeObserver: "readonly",
+        requestAnimationFrame: "readonly",
+        cancelAnimationFrame: "readonly",
+        uPlot: "readonly",
+      },
+    },
+  },
 );

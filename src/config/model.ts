@@ -56,6 +56,8 @@ export interface LocationConf {
   proxyPass: ProxyPass | undefined;
   /** wsgate_upstream_status: the location answers with the upstreams' state. */
   readonly upstreamStatus?: boolean;
+  /** wsgate_dashboard: the location serves the live dashboard of the server's figures. */
+  readonly dashboard?: boolean;
   /** Not inherited, as nginx's try_files and stub_status. */
   tryFiles?: TryFiles | undefined;
   stubStatus?: boolean | undefined;

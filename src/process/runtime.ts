@@ -58,15 +58,18 @@ export async function startRuntime(config: Config): Promise<Running> {
     if (stopping && how === "graceful") return;
     stopping = true;
     void (async () => {
-      await server?.stopListening();
+      // Accepting stops at once; the listeners' close waits for every connection, so nothing waits for it first.
+      const listening = server?.stopListening();
       if (how === "fast" || !server || server.openConnections === 0) {
         server?.destroyConnections();
+        await listening;
         exit();
         return;
       }
       errorLog.log("notice", "gracefully shutting down");
       await drainConnections(server, config.main);
       server.destroyConnections();
+      await listening;
       exit();
     })();
   };

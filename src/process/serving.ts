@@ -12,6 +12,7 @@ import { HttpServer } from "../http/server.js";
 import { contentHandlers } from "./content-modules.js";
 import { closesWithFrames, recordTunnelMain } from "../proxy/tunnel-options.js";
 import { CLOSE_WAIT_MS, framedTunnels, goAwaySpread } from "../proxy/tunnel-close.js";
+import { endFeeds } from "../static/dashboard-feed.js";
 
 export interface Serving {
   readonly files: LogFiles;
@@ -53,13 +54,15 @@ export function reopenLogs(serving: Serving): void {
 
 /**
  * A graceful shutdown once the process accepts no more: idle keep-alive
- * connections close now, requests in flight finish, tunnels stay until they
- * close — or, with `wsgate_shutdown_drain`, are closed with 1001 frames spread
+ * connections close now, requests in flight finish (the dashboard's live
+ * feeds end at once), tunnels stay until they close — or, with `wsgate_shutdown_drain`, are closed with 1001 frames spread
  * over the drain time. When `worker_shutdown_timeout` expires what is left is
  * cut (nginx), or, with close frames, sent 1001 and cut shortly after.
  */
 export async function drainConnections(server: HttpServer, main: MainConf): Promise<void> {
   server.closeIdleConnections();
+  // The dashboard's live feeds are responses that never end by themselves: they end now.
+  endFeeds();
   let finishDrain: (() => void) | undefined;
   if (main.wsgateShutdownDrainMs !== undefined) finishDrain = goAwaySpread(framedTunnels(), main.wsgateShutdownDrainMs);
   const limit = main.workerShutdownTimeoutMs;
