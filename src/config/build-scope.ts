@@ -76,6 +76,8 @@ export interface LocationBuild {
   proxyPass?: ProxyPass;
   /** wsgate_upstream_status. */
   upstreamStatus?: boolean;
+  /** wsgate_metrics. */
+  metrics?: boolean;
   tryFiles?: TryFiles;
   stubStatus?: boolean;
   readonly place: SourcePlace;

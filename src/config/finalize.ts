@@ -77,6 +77,7 @@ function finalizeLocation(location: LocationBuild, parent: LocConf): LocationCon
     locations: location.locations.map((child) => finalizeLocation(child, loc)),
     proxyPass: location.proxyPass,
     ...(location.upstreamStatus ? { upstreamStatus: true } : {}),
+    ...(location.metrics ? { metrics: true } : {}),
     tryFiles: location.tryFiles,
     stubStatus: location.stubStatus,
     place: location.place,

@@ -56,6 +56,8 @@ export interface LocationConf {
   proxyPass: ProxyPass | undefined;
   /** wsgate_upstream_status: the location answers with the upstreams' state. */
   readonly upstreamStatus?: boolean;
+  /** wsgate_metrics: the location answers with the metrics in Prometheus' text format. */
+  readonly metrics?: boolean;
   /** Not inherited, as nginx's try_files and stub_status. */
   tryFiles?: TryFiles | undefined;
   stubStatus?: boolean | undefined;

@@ -42,6 +42,7 @@ import { SSL_STAPLING_MODULE, type SslStaplingSrvConf } from "./ssl-stapling.js"
 import { STATIC_MODULE, type StaticLocConf } from "./static.js";
 import { TUNING_MODULE } from "./tuning.js";
 import { UPSTREAM_STATUS_MODULE } from "./upstream-status.js";
+import { WSGATE_METRICS_MODULE } from "./wsgate-metrics.js";
 import { UPSTREAM_MODULE } from "./upstream.js";
 import { WEBSOCKET_MODULE, type WebSocketLocConf } from "./websocket.js";
 import { WSGATE_PROCESS_MODULE, type WsgateProcessMainConf } from "./wsgate-process.js";
@@ -57,6 +58,7 @@ export const MODULES = [
   RESOLVER_MODULE,
   UPSTREAM_MODULE,
   UPSTREAM_STATUS_MODULE,
+  WSGATE_METRICS_MODULE,
   WSGATE_PROCESS_MODULE,
   REWRITE_MODULE,
   HEADERS_MODULE,
