@@ -54,11 +54,11 @@ describe("wsgate_metrics", () => {
   });
 
   test("refusals: twice, with an argument, outside a location", async () => {
-    await refuses("location = /m { wsgate_metrics;\nwsgate_metrics; }", `"wsgate_metrics" directive is duplicate`, 5);
+    await refuses("location = /m { wsgate_metrics;\nwsgate_metrics; }", `"wsgate_metrics" directive is duplicate`, 6);
     await refuses(
       "location = /m { wsgate_metrics on; }",
       `invalid number of arguments in "wsgate_metrics" directive`,
-      4,
+      5,
     );
     await refuses("wsgate_metrics;", `"wsgate_metrics" directive is not allowed here`, 5);
   });
