@@ -43,8 +43,12 @@ export async function metricsBackend(): Promise<MetricsBackend> {
   };
 }
 
-/** nginx.conf: `main` (master_process off, worker_processes 1 …), the named upstream `back`, `/metrics`. */
-export function metricsConf(port: number, backend: number, main: string): string {
+/**
+ * nginx.conf: `main` (master_process off, worker_processes 1 …), the named upstream `back`, `/metrics`, and
+ * `/dead` to the upstream `dead` of ports nothing listens on (`dead`, when given).
+ */
+export function metricsConf(port: number, backend: number, main: string, dead: readonly number[] = []): string {
+  const deadServers = dead.map((p) => `server 127.0.0.1:${p};`).join(" ");
   return `pid logs/nginx.pid;
 error_log logs/error.log info;
 ${main}
@@ -52,6 +56,7 @@ events {}
 http {
   access_log logs/access.log;
   upstream back { server 127.0.0.1:${backend}; }
+  ${dead.length > 0 ? `upstream dead { ${deadServers} }` : ""}
   server {
     listen 127.0.0.1:${port};
     location / {
@@ -63,6 +68,7 @@ http {
     location = /metrics { wsgate_metrics; }
     location = /plain { return 200 "plain\\n"; }
     location = /nope { return 404; }
+    ${dead.length > 0 ? "location = /dead { proxy_pass http://dead; }" : ""}
   }
 }
 `;
@@ -71,9 +77,10 @@ http {
 export async function startMetricsWsgate(
   backend: number,
   main: string,
+  dead: readonly number[] = [],
 ): Promise<{ wsgate: WsgateProcess; port: number }> {
   const port = await freePort();
-  const wsgate = await startWsgate({ conf: metricsConf(port, backend, main) });
+  const wsgate = await startWsgate({ conf: metricsConf(port, backend, main, dead) });
   return { wsgate, port };
 }
 

@@ -8,7 +8,7 @@
 
 import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
-import type { WsgateProcess } from "../support/proxy.js";
+import { freePorts, type WsgateProcess } from "../support/proxy.js";
 import { exchange, hasWholeResponse } from "../support/sockets.js";
 import { delay, until } from "../support/wait.js";
 import { prometheusMissing, promtoolCheck, samples } from "./exposition.js";
@@ -28,10 +28,13 @@ for (const [name, main] of [
     let port: number;
     /** Scrapes answered so far: each is a 200 of its own once logged. */
     let scrapes = 0;
+    /** Two ports nothing listens on: the upstream `dead`. */
+    let dead: number[];
 
     before(async () => {
       backend = await metricsBackend();
-      ({ wsgate, port } = await startMetricsWsgate(backend.port, main));
+      dead = await freePorts(2);
+      ({ wsgate, port } = await startMetricsWsgate(backend.port, main, dead));
     });
     after(async () => {
       await wsgate?.stop();
@@ -122,6 +125,19 @@ for (const [name, main] of [
       assert.equal(last.get('wsgate_http_requests_total{status="101"}'), N);
       assert.equal(last.get('wsgate_http_requests_total{status="404"}'), 1);
       assert.equal(last.get("wsgate_http_request_duration_seconds_count"), 2 + before + 1);
+    });
+
+    test("an upstream whose peers refuse: each try fails, each peer is seen down (max_fails=1)", async () => {
+      assert.equal((await get(port, "/dead")).status, 502);
+      const all = (await scrape()).all;
+      for (const p of dead) {
+        const labels = `upstream="dead",peer="127.0.0.1:${p}"`;
+        assert.equal(all.get(`wsgate_upstream_requests_total{${labels}}`), 1, labels);
+        assert.equal(all.get(`wsgate_upstream_failures_total{${labels}}`), 1, labels);
+        assert.equal(all.get(`wsgate_upstream_up{${labels}}`), 0, labels);
+        assert.equal(all.get(`wsgate_upstream_response_seconds_count{${labels}}`), 0, "no response head");
+      }
+      assert.equal(all.get('wsgate_http_requests_total{status="502"}'), 1);
     });
 
     test("promtool check metrics accepts the real output", { skip: prometheusMissing() }, async () => {
