@@ -4,6 +4,12 @@
  * upgrade, tunnels closed by the client (4000), by the upstream (4001) and
  * by a TCP cut; /metrics shows exactly those numbers, the open-tunnel gauges
  * follow the closes, and promtool accepts the real output.
+ *
+ * With two workers the same numbers hold once every worker's figures are
+ * summed through the master (server-figures.ts's gatherer): until that is
+ * installed the suite is a `todo` (SUMMED_OVER_WORKERS below); a gauge of
+ * the state each worker sees (wsgate_upstream_up) then sums to the number of
+ * workers that see the peer up.
  */
 
 import { after, before, describe, test } from "node:test";
@@ -17,11 +23,15 @@ import { closed, get, metricsBackend, REPLY, startMetricsWsgate, talk, type Metr
 const N = 3;
 const M = 4;
 const MESSAGE = "hello";
+/** Set to true once the workers' figures are gathered through the master. */
+const SUMMED_OVER_WORKERS = false;
 
-for (const [name, main] of [
-  ["a single process", "master_process off;"],
-  ["one worker", "worker_processes 1;"],
+for (const [name, main, workers] of [
+  ["a single process", "master_process off;", 1],
+  ["one worker", "worker_processes 1;", 1],
+  ["two workers", "worker_processes 2;", 2],
 ] as const) {
+  const todo = workers > 1 && !SUMMED_OVER_WORKERS ? "until the workers' figures are summed by the master" : false;
   describe(`wsgate_metrics: a known exchange (${name})`, () => {
     let backend: MetricsBackend;
     let wsgate: WsgateProcess;
@@ -61,12 +71,12 @@ for (const [name, main] of [
       );
     }
 
-    test("tunnels, messages, bytes, handshakes, HTTP requests and the upstream peer, exactly", async () => {
+    test("tunnels, messages, bytes, handshakes, HTTP requests and the upstream peer, exactly", { todo }, async () => {
       const peer = `upstream="back",peer="127.0.0.1:${backend.port}"`;
       const first = await get(port, "/metrics");
       scrapes++;
       assert.equal(first.type, "text/plain; version=0.0.4; charset=utf-8");
-      assert.match(first.body, /^wsgate_upstream_up\{upstream="back",peer="127\.0\.0\.1:\d+"\} 1$/m);
+      assert.equal(samples(first.body).get(`wsgate_upstream_up{${peer}}`), workers);
 
       assert.equal((await get(port, "/plain")).status, 200);
       assert.equal((await get(port, "/plain")).status, 200);
@@ -127,27 +137,28 @@ for (const [name, main] of [
       assert.equal(last.get("wsgate_http_request_duration_seconds_count"), 2 + before + 1);
     });
 
-    test("an upstream whose peers refuse: each try fails, each peer is seen down (max_fails=1)", async () => {
+    test("an upstream whose peers refuse: each try fails, each peer is seen down (max_fails=1)", { todo }, async () => {
       assert.equal((await get(port, "/dead")).status, 502);
       const all = (await scrape()).all;
       for (const p of dead) {
         const labels = `upstream="dead",peer="127.0.0.1:${p}"`;
         assert.equal(all.get(`wsgate_upstream_requests_total{${labels}}`), 1, labels);
         assert.equal(all.get(`wsgate_upstream_failures_total{${labels}}`), 1, labels);
-        assert.equal(all.get(`wsgate_upstream_up{${labels}}`), 0, labels);
+        // The worker that tried them sees them down; another worker has not tried them.
+        assert.equal(all.get(`wsgate_upstream_up{${labels}}`), workers - 1, labels);
         assert.equal(all.get(`wsgate_upstream_response_seconds_count{${labels}}`), 0, "no response head");
       }
       assert.equal(all.get('wsgate_http_requests_total{status="502"}'), 1);
     });
 
-    test("promtool check metrics accepts the real output", { skip: prometheusMissing() }, async () => {
+    test("promtool check metrics accepts the real output", { skip: prometheusMissing(), todo }, async () => {
       const { text } = await scrape();
       const verdict = await promtoolCheck(text);
       assert.equal(verdict.code, 0, `${verdict.output}\n${text}`);
       assert.equal(verdict.output.trim(), "", "no lint remarks");
     });
 
-    test("HEAD answers the head, other methods 405", async () => {
+    test("HEAD answers the head, other methods 405", { todo }, async () => {
       const head = await get(port, "/metrics", { method: "HEAD" });
       assert.equal(head.status, 200);
       assert.equal(head.body, "");
