@@ -58,11 +58,15 @@ export interface PeerSeries {
 }
 
 const byKey = new Map<string, PeerSeries>();
-/** The configuration's peers, whose state is read when a snapshot is taken (by their `up` series). */
-const watched = new Map<Series, Peer>();
+/** A configured group's peer finds its series without making a key (a fresh address peer makes one). */
+const byPeer = new WeakMap<Peer, PeerSeries>();
+/** The configuration's groups, whose peers' state is read when a snapshot is taken (their current peers). */
+const watched = new Set<UpstreamGroup>();
 
 /** The series of `peer` of `group`, made the first time. */
 export function peerSeries(group: string, peer: Peer): PeerSeries {
+  const known = byPeer.get(peer);
+  if (known !== undefined) return known;
   const key = `${group} ${peer.address.text}`;
   let series = byKey.get(key);
   if (series === undefined) {
@@ -75,20 +79,26 @@ export function peerSeries(group: string, peer: Peer): PeerSeries {
     };
     byKey.set(key, series);
   }
+  byPeer.set(peer, series);
   return series;
 }
 
 /** The configuration's groups: their peers are shown, up or not, before any request reaches them. */
 export function recordUpstreams(groups: Iterable<UpstreamGroup>): void {
   for (const group of groups) {
-    for (const peer of [...group.peers, ...group.backups]) {
-      peerSeries(group.name, peer);
-      watched.set(up.series(group.name, peer.address.text), peer);
-    }
+    watched.add(group);
+    for (const peer of [...group.peers, ...group.backups]) peerSeries(group.name, peer);
   }
 }
 
+/** Each peer's state now; the peers of a `resolve` server as they are now (an address gone keeps its last state). */
 metrics.onCollect(() => {
   const now = Date.now();
-  for (const [series, peer] of watched) series.value = isDown(peer) || failedRecently(peer, now) ? 0 : 1;
+  for (const group of watched) {
+    for (const list of [group.peers, group.backups]) {
+      for (const peer of list) {
+        up.series(group.name, peer.address.text).value = isDown(peer) || failedRecently(peer, now) ? 0 : 1;
+      }
+    }
+  }
 });
