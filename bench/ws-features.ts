@@ -1,7 +1,9 @@
 /**
  * What the WebSocket features cost: the plain tunnel against one with
  * `wsgate_ping` and the $wsgate_ message counters on (frames followed, the
- * protocol checks on, counts kept), in the same run, on the same machine.
+ * protocol checks on, counts kept), and against one whose configuration has a
+ * `wsgate_metrics` location (every tunnel follows frames and counts its
+ * messages for the metrics), in the same run, on the same machine.
  *
  *   node dist/bench/ws-features.js [--seconds S] [--rounds N] [--idle N]
  *
@@ -44,7 +46,8 @@ const LOAD = join(ROOT, "dist", "bench", "load.js");
 const BACKEND = join(ROOT, "dist", "bench", "echo-backend.js");
 killChildrenOnExit();
 
-type Kind = "plain" | "featured";
+type Kind = "plain" | "featured" | "metrics";
+const KINDS = ["plain", "featured", "metrics"] as const;
 
 const FEATURES = `
         wsgate_ping 30s 10s;
@@ -66,7 +69,7 @@ http {
             proxy_http_version 1.1;
             proxy_set_header Upgrade $http_upgrade;
             proxy_set_header Connection "upgrade";${kind === "featured" ? FEATURES : ""}
-        }
+        }${kind === "metrics" ? "\n        location = /metrics { wsgate_metrics; }" : ""}
     }
 }
 `;
@@ -159,6 +162,15 @@ async function idleRun(proxy: Proxy, count: number): Promise<{ kbPerTunnel: numb
   return { kbPerTunnel: (after - before) / opened, echoed: Number(result["echoed"]), opened };
 }
 
+/** The messages the metrics counted each way, as /metrics says (the counting was on). */
+async function countedMessages(proxy: Proxy): Promise<string> {
+  const res = await fetch(`http://127.0.0.1:${proxy.port}/metrics`, { signal: AbortSignal.timeout(5000) });
+  const text = await res.text();
+  return [...text.matchAll(/^wsgate_websocket_messages_total\{direction="(\w+)"\} (\d+)$/gm)]
+    .map((m) => `${m[1]} ${m[2]}`)
+    .join(", ");
+}
+
 const median = (values: readonly number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 async function main(): Promise<void> {
@@ -183,19 +195,21 @@ async function main(): Promise<void> {
     const rtt: Record<Kind, Array<{ usPerTrip: number; perSecond: number; problems: number }>> = {
       plain: [],
       featured: [],
+      metrics: [],
     };
     for (let round = 0; round < rounds; round++) {
-      for (const kind of ["plain", "featured"] as const) {
+      for (const kind of KINDS) {
         const proxy = await startProxy(kind, backendPort);
         const run = await rttRound(proxy, seconds);
         rtt[kind].push(run);
         say(`round ${round + 1} ${kind}: ${run.usPerTrip.toFixed(1)} µs/trip, ${run.perSecond.toFixed(0)} trips/s`);
+        if (kind === "metrics") say(`metrics counted: ${await countedMessages(proxy)}`);
         const said = await proxy.stop();
         if (said.length > 0) say(`${kind} said: ${said.join(" | ")}`);
       }
     }
     const idle: Partial<Record<Kind, { kbPerTunnel: number; echoed: number; opened: number }>> = {};
-    for (const kind of ["plain", "featured"] as const) {
+    for (const kind of KINDS) {
       const proxy = await startProxy(kind, backendPort);
       idle[kind] = await idleRun(proxy, idleCount);
       say(
@@ -205,14 +219,23 @@ async function main(): Promise<void> {
     }
     const plain = median(rtt.plain.map((r) => r.usPerTrip));
     const featured = median(rtt.featured.map((r) => r.usPerTrip));
+    const counted = median(rtt.metrics.map((r) => r.usPerTrip));
     process.stdout.write(
       JSON.stringify(
         {
           rounds,
           seconds,
-          usPerTrip: { plain, featured, ratio: featured / plain },
-          rounds_us: { plain: rtt.plain.map((r) => r.usPerTrip), featured: rtt.featured.map((r) => r.usPerTrip) },
-          problems: { plain: rtt.plain.map((r) => r.problems), featured: rtt.featured.map((r) => r.problems) },
+          usPerTrip: { plain, featured, ratio: featured / plain, metrics: counted, metricsRatio: counted / plain },
+          rounds_us: {
+            plain: rtt.plain.map((r) => r.usPerTrip),
+            featured: rtt.featured.map((r) => r.usPerTrip),
+            metrics: rtt.metrics.map((r) => r.usPerTrip),
+          },
+          problems: {
+            plain: rtt.plain.map((r) => r.problems),
+            featured: rtt.featured.map((r) => r.problems),
+            metrics: rtt.metrics.map((r) => r.problems),
+          },
           idle,
         },
         null,

@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # What the tests need beyond npm packages, from Debian: nginx (package
 # nginx-light), to run the same configurations under nginx and wsgate
-# (test/support/nginx.ts), and Chromium (package chromium), the real browser
-# of test/browser/ (test/support/chromium.ts, driven by playwright-core).
+# (test/support/nginx.ts), Chromium (package chromium), the real browser
+# of test/browser/ (test/support/chromium.ts, driven by playwright-core), and
+# Prometheus (package prometheus: promtool and the server), which checks and
+# scrapes wsgate_metrics in test/metrics/.
 #
 # Idempotent: does nothing for a package already installed. Installs what is
 # missing when we are root with apt-get (apt-get update only when the package
 # lists do not know the package yet, or the install failed without one).
 # Otherwise prints why not and exits 0: the tests that need it then skip and
-# say so. Never leaves an nginx service running: the package's own start is
-# refused through policy-rc.d, and an nginx the install started anyway is
-# stopped by its pid.
+# say so. Never leaves an nginx or prometheus service running: the packages'
+# own start is refused through policy-rc.d, and one the install started
+# anyway is stopped by its pid.
 set -euo pipefail
 
 have_nginx() {
@@ -19,11 +21,15 @@ have_nginx() {
 have_chromium() {
   [ -x /usr/bin/chromium ]
 }
+have_prometheus() {
+  [ -x /usr/bin/promtool ] && [ -x /usr/bin/prometheus ]
+}
 
 # Package, then the tests that skip without it.
 missing=()
 if ! have_nginx; then missing+=("nginx-light:the tests that compare with nginx"); fi
 if ! have_chromium; then missing+=("chromium:the browser tests (test/browser/)"); fi
+if ! have_prometheus; then missing+=("prometheus:the Prometheus tests (test/metrics/)"); fi
 if [ "${#missing[@]}" = 0 ]; then
   exit 0
 fi
@@ -51,6 +57,11 @@ running_pid() {
   if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then echo "$pid"; fi
 }
 before_pid="$(running_pid)"
+# The same for a prometheus server already running (the package's service runs /usr/bin/prometheus).
+prometheus_pids() {
+  pgrep -x prometheus 2>/dev/null | sort || true
+}
+prometheus_before="$(prometheus_pids)"
 
 # The package's postinst starts the service through invoke-rc.d; exit 101 refuses it.
 policy=/usr/sbin/policy-rc.d
@@ -104,9 +115,19 @@ if [ -n "$after_pid" ] && [ "$after_pid" != "$before_pid" ]; then
   kill -KILL "$after_pid" 2>/dev/null || true
 fi
 
+# A prometheus service the install started anyway: only a pid that was not there before is stopped.
+for pid in $(prometheus_pids); do
+  if ! grep -qx "$pid" <<<"$prometheus_before"; then
+    kill -TERM "$pid" 2>/dev/null || true
+  fi
+done
+
 if have_nginx; then
   echo "install-test-deps: nginx: $(nginx -v 2>&1)" >&2
 fi
 if have_chromium; then
   echo "install-test-deps: chromium: $(/usr/bin/chromium --version 2>/dev/null || echo installed)" >&2
+fi
+if have_prometheus; then
+  echo "install-test-deps: prometheus: $(/usr/bin/promtool --version 2>&1 | head -n 1)" >&2
 fi

@@ -78,6 +78,8 @@ export interface LocationBuild {
   upstreamStatus?: boolean;
   /** wsgate_dashboard. */
   dashboard?: boolean;
+  /** wsgate_metrics. */
+  metrics?: boolean;
   tryFiles?: TryFiles;
   stubStatus?: boolean;
   readonly place: SourcePlace;

@@ -78,6 +78,7 @@ function finalizeLocation(location: LocationBuild, parent: LocConf): LocationCon
     proxyPass: location.proxyPass,
     ...(location.upstreamStatus ? { upstreamStatus: true } : {}),
     ...(location.dashboard ? { dashboard: true } : {}),
+    ...(location.metrics ? { metrics: true } : {}),
     tryFiles: location.tryFiles,
     stubStatus: location.stubStatus,
     place: location.place,

@@ -58,6 +58,8 @@ export interface LocationConf {
   readonly upstreamStatus?: boolean;
   /** wsgate_dashboard: the location serves the live dashboard of the server's figures. */
   readonly dashboard?: boolean;
+  /** wsgate_metrics: the location answers with the metrics in Prometheus' text format. */
+  readonly metrics?: boolean;
   /** Not inherited, as nginx's try_files and stub_status. */
   tryFiles?: TryFiles | undefined;
   stubStatus?: boolean | undefined;

@@ -6,7 +6,8 @@
  *
  * A snapshot is the registry's figures as plain data (JSON over IPC), so the
  * figures of every worker can be summed into one (`mergeSnapshots`): counters,
- * gauges and histogram buckets of the same family and labels add up; series
+ * gauges and histogram buckets of the same family and labels add up (a
+ * family of states takes the lowest value instead: `merge: "min"`); series
  * that carry a process's own labels (`pid`) stay apart. Gauges whose value is
  * read when asked (open connections, resident memory) are `collect`
  * callbacks, run when a snapshot is taken.
@@ -21,6 +22,12 @@ export interface FamilySpec {
   readonly labels?: readonly string[];
   /** Histograms: the upper bounds of the buckets, ascending (+Inf is implied). */
   readonly buckets?: readonly number[];
+  /**
+   * How processes' values of one series become the server's: added up (the default: counts), or the
+   * lowest (a state every process must agree on, as a peer that is up for the group only when every
+   * worker sees it up).
+   */
+  readonly merge?: "sum" | "min";
 }
 
 /** One series of a family: a value, or a histogram's buckets. */
@@ -128,7 +135,7 @@ export function mergeSnapshots(snapshots: readonly MetricsSnapshot[]): MetricsSn
         merged = { spec: family.spec, series: new Map() };
         families.set(family.spec.name, merged);
       }
-      for (const series of family.series) addSeries(merged.series, series);
+      for (const series of family.series) addSeries(merged.series, series, family.spec.merge === "min");
     }
   }
   return [...families.values()].map(({ spec, series }) => ({ spec, series: [...series.values()] }));
@@ -142,7 +149,7 @@ interface MutableSeries {
   count?: number;
 }
 
-function addSeries(into: Map<string, MutableSeries>, series: FamilySnapshot["series"][number]): void {
+function addSeries(into: Map<string, MutableSeries>, series: FamilySnapshot["series"][number], lowest: boolean): void {
   const key = series.labels.join("\u0000");
   const found = into.get(key);
   if (found === undefined) {
@@ -150,7 +157,7 @@ function addSeries(into: Map<string, MutableSeries>, series: FamilySnapshot["ser
     into.set(key, counts ? { ...rest, counts: [...counts] } : rest);
     return;
   }
-  found.value += series.value;
+  found.value = lowest ? Math.min(found.value, series.value) : found.value + series.value;
   if (series.counts && found.counts) {
     for (let i = 0; i < series.counts.length; i++) found.counts[i] = (found.counts[i] ?? 0) + series.counts[i]!;
     found.sum = (found.sum ?? 0) + (series.sum ?? 0);

@@ -32,6 +32,7 @@ import { parseTarget } from "./uri.js";
 import { uncaughtLine } from "../log/uncaught.js";
 import { requestHeadersRead } from "../vars/http-variables.js";
 import { recordMatch } from "../vars/captures.js";
+import { countRequest } from "./http-metrics.js";
 import { startSubrequest, type Subrequest, type SubrequestHost } from "./subrequest.js";
 import { withOtherProcesses } from "./server-figures.js";
 
@@ -377,7 +378,7 @@ export class RequestFlow implements ConnectionEvents, ContentFlow, SubrequestHos
   }
 
   finalizeTunnel(r: HttpRequest): void {
-    this.log(r);
+    this.log(r, true);
   }
 
   /**
@@ -391,11 +392,12 @@ export class RequestFlow implements ConnectionEvents, ContentFlow, SubrequestHos
     this.log(r);
   }
 
-  private log(r: HttpRequest): void {
+  private log(r: HttpRequest, tunnel = false): void {
     if (r.finished) return;
     r.finished = true;
     // ngx_http_finalize_request(): a subrequest is logged only where log_subrequest is on.
     if (r.parent === undefined || r.loc.logSubrequest) this.services.accessLog.write(r.loc.accessLogs, r);
+    if (r.parent === undefined) countRequest(r.status, r.startMs, r.facts.upgrade, tunnel);
     runCleanups(r);
   }
 

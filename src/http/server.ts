@@ -10,6 +10,7 @@ import type { HttpConf, ListenConf } from "../config/model.js";
 import { systemErrorText } from "../core/errors.js";
 import type { AccessLog } from "../log/access-log.js";
 import type { ErrorLog, ErrorLogs } from "../log/error-log.js";
+import { recordUpstreams } from "../upstream/peer-metrics.js";
 import { UpstreamGroup } from "../upstream/group.js";
 import { oneRequestConnection } from "./one-request-connection.js";
 import { ClientConnection } from "./connection.js";
@@ -63,6 +64,7 @@ export class HttpServer {
     this.errorLog = errorLogs.main;
     this.errorLogs = errorLogs;
     for (const [name, conf] of http.upstreams) this.upstreams.set(name, new UpstreamGroup(conf));
+    recordUpstreams(this.upstreams.values());
     this.bindings = planBindings(http);
     this.flow = new RequestFlow({
       http,

@@ -248,6 +248,11 @@ function timeText(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
 }
 
+/** The framed tunnels open now, as they are (the metrics add up their counts when asked). */
+export function openFramedTunnels(): ReadonlySet<FramedTunnel> {
+  return framed;
+}
+
 /** Every framed tunnel of this process, now. */
 export function framedTunnels(): FramedTunnel[] {
   return [...framed];

@@ -13,12 +13,14 @@
  * The location's WebSocket features (config/modules/websocket.ts: pings,
  * message size and rate limits) and the $wsgate_ variables its access logs
  * print need message boundaries: any of them makes `followFrames` true for
- * the location (ws-flow.ts); a location with none keeps the plain pipe. The
+ * the location (ws-flow.ts), as does a `wsgate_metrics` or
+ * `wsgate_dashboard` location anywhere in the configuration, for every
+ * WebSocket tunnel: the metrics count messages (ws-metrics.ts). A location with none keeps the plain pipe. The
  * features are named in the options only when on, so the options of the
  * usual location stay as they were.
  */
 
-import type { Config, LocConf, MainConf, ServerConf } from "../config/model.js";
+import type { Config, LocConf, LocationConf, MainConf, ServerConf } from "../config/model.js";
 import type { WsMessageRate, WsPing } from "../config/modules/websocket.js";
 
 export interface TunnelOptions {
@@ -57,6 +59,8 @@ const TUNNEL_VARIABLES = new Set([
 export interface TunnelMainConf {
   /** Tunnels are ended with close frames at shutdown (`wsgate_close_frames`, `wsgate_shutdown_drain`). */
   readonly closeFrames: boolean;
+  /** A `wsgate_metrics` or `wsgate_dashboard` location exists: every WebSocket tunnel counts its messages. */
+  readonly countsMessages?: boolean;
 }
 
 export const NO_TUNNEL_MAIN: TunnelMainConf = { closeFrames: false };
@@ -77,7 +81,8 @@ export function tunnelOptionsFor(loc: LocConf, main: TunnelMainConf): TunnelOpti
       idleTimeoutMs: loc.proxyReadTimeoutMs,
       clientSendTimeoutMs: loc.sendTimeoutMs,
       upstreamSendTimeoutMs: loc.proxySendTimeoutMs,
-      followFrames: main.closeFrames || features !== undefined || logsTunnelVariables(loc),
+      followFrames:
+        main.closeFrames || main.countsMessages === true || features !== undefined || logsTunnelVariables(loc),
       // Named only when on, so the options of the usual location stay as they were.
       ...(loc.resetTimedoutConnection ? { resetTimedout: true } : {}),
       ...features,
@@ -96,8 +101,19 @@ export function tunnelOptionsFor(loc: LocConf, main: TunnelMainConf): TunnelOpti
 const mainByServer = new WeakMap<ServerConf, TunnelMainConf>();
 
 export function recordTunnelMain(config: Config): void {
-  const main: TunnelMainConf = { closeFrames: closesWithFrames(config.main) };
-  for (const server of config.http?.servers ?? []) mainByServer.set(server, main);
+  const servers = config.http?.servers ?? [];
+  const main: TunnelMainConf = {
+    closeFrames: closesWithFrames(config.main),
+    ...(servers.some((server) => hasMetrics(server.locations)) ? { countsMessages: true } : {}),
+  };
+  for (const server of servers) mainByServer.set(server, main);
+}
+
+/** Whether a location among these (nested ones included) shows the metrics: wsgate_metrics or wsgate_dashboard. */
+function hasMetrics(locations: readonly LocationConf[]): boolean {
+  return locations.some(
+    (location) => location.metrics === true || location.dashboard === true || hasMetrics(location.locations),
+  );
 }
 
 /** The main-level tunnel settings of `server`'s configuration (none recorded: no close frames). */

@@ -13,6 +13,7 @@ import type { TLSSocket } from "node:tls";
 import type { LocConf, UpstreamAddress } from "../config/model.js";
 import type { Peer, PeerOutcome, UpstreamGroup } from "../upstream/group.js";
 import type { UpstreamConnection } from "../upstream/keepalive-pool.js";
+import { peerSeries, type PeerSeries } from "../upstream/peer-metrics.js";
 import {
   closeAfterFailedCheck,
   connectTls,
@@ -82,6 +83,9 @@ export class UpstreamAttempt {
   /** What a cached connection had carried before this try: $upstream_bytes_* count this request's only. */
   private readonly readBase: number;
   private readonly writtenBase: number;
+  /** The peer's metrics; `tunnelled`: it counts a tunnel of this try until the try is freed. */
+  private readonly series: PeerSeries;
+  private tunnelled = false;
 
   constructor(
     private readonly group: UpstreamGroup,
@@ -96,6 +100,8 @@ export class UpstreamAttempt {
   ) {
     this.peer = peer;
     this.address = peer.address;
+    this.series = peerSeries(group.name, peer);
+    this.series.requests.value++;
     // A TLS connection is cached apart from a plain one to the same peer.
     const poolKey = tls ? `${peer.address.text} ssl` : peer.address.text;
     const cached = group.keepalive?.take(poolKey);
@@ -225,6 +231,7 @@ export class UpstreamAttempt {
     this.offTimeout?.();
     this.offTimeout = undefined;
     this.socket.setTimeout(this.loc.proxyReadTimeoutMs);
+    this.series.response.observe((Date.now() - this.startMs) / 1000);
   }
 
   /** The try is over for the peer: its connection count goes down, its health is updated (once). */
@@ -232,6 +239,8 @@ export class UpstreamAttempt {
     const peer = this.peer;
     if (!peer) return false;
     this.peer = undefined;
+    if (outcome === "failed") this.series.failures.value++;
+    if (this.tunnelled) this.series.tunnels.value--;
     return this.group.free(peer, outcome, Date.now());
   }
 
@@ -281,6 +290,10 @@ export class UpstreamAttempt {
    * still names a failure in nginx's words ("while proxying upgraded connection").
    */
   handOverToTunnel(): void {
+    if (this.peer) {
+      this.tunnelled = true;
+      this.series.tunnels.value++;
+    }
     this.watch.stop();
     for (const off of this.unbind) if (off !== this.offError) off();
     this.unbind = [this.offError];

@@ -43,6 +43,7 @@ import { STATIC_MODULE, type StaticLocConf } from "./static.js";
 import { TUNING_MODULE } from "./tuning.js";
 import { UPSTREAM_STATUS_MODULE } from "./upstream-status.js";
 import { DASHBOARD_MODULE } from "./dashboard.js";
+import { WSGATE_METRICS_MODULE } from "./wsgate-metrics.js";
 import { UPSTREAM_MODULE } from "./upstream.js";
 import { WEBSOCKET_MODULE, type WebSocketLocConf } from "./websocket.js";
 import { WSGATE_PROCESS_MODULE, type WsgateProcessMainConf } from "./wsgate-process.js";
@@ -59,6 +60,7 @@ export const MODULES = [
   UPSTREAM_MODULE,
   UPSTREAM_STATUS_MODULE,
   DASHBOARD_MODULE,
+  WSGATE_METRICS_MODULE,
   WSGATE_PROCESS_MODULE,
   REWRITE_MODULE,
   HEADERS_MODULE,
