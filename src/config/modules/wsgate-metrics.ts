@@ -5,21 +5,6 @@
  * tunnel count its messages (src/proxy/tunnel-options.ts).
  */
 
-import type { ConfModule } from "../module.js";
-import { directiveError } from "../values.js";
+import { contentFlagModule } from "./content-flag.js";
 
-export const WSGATE_METRICS_MODULE: ConfModule = {
-  name: "wsgate_metrics",
-  directives: [
-    {
-      name: "wsgate_metrics",
-      contexts: ["location"],
-      args: [0],
-      handle: (scope, node) => {
-        const location = scope.location!;
-        if (location.metrics) throw directiveError(node, "is duplicate");
-        location.metrics = true;
-      },
-    },
-  ],
-};
+export const WSGATE_METRICS_MODULE = contentFlagModule("wsgate_metrics", "metrics");
