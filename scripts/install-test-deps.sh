@@ -4,7 +4,9 @@
 # (test/support/nginx.ts), Chromium (package chromium), the real browser
 # of test/browser/ (test/support/chromium.ts, driven by playwright-core), and
 # Prometheus (package prometheus: promtool and the server), which checks and
-# scrapes wsgate_metrics in test/metrics/.
+# scrapes wsgate_metrics in test/metrics/, and Redis (package redis-server),
+# which the chat, push and Socket.IO examples fan messages out through
+# (examples/, test/examples/).
 #
 # Idempotent: does nothing for a package already installed. Installs what is
 # missing when we are root with apt-get (apt-get update only when the package
@@ -12,7 +14,7 @@
 # Otherwise prints why not and exits 0: the tests that need it then skip and
 # say so. Never leaves an nginx or prometheus service running: the packages'
 # own start is refused through policy-rc.d, and one the install started
-# anyway is stopped by its pid.
+# anyway is stopped by its pid (a redis-server too).
 set -euo pipefail
 
 have_nginx() {
@@ -24,12 +26,16 @@ have_chromium() {
 have_prometheus() {
   [ -x /usr/bin/promtool ] && [ -x /usr/bin/prometheus ]
 }
+have_redis() {
+  [ -x /usr/bin/redis-server ]
+}
 
 # Package, then the tests that skip without it.
 missing=()
 if ! have_nginx; then missing+=("nginx-light:the tests that compare with nginx"); fi
 if ! have_chromium; then missing+=("chromium:the browser tests (test/browser/)"); fi
 if ! have_prometheus; then missing+=("prometheus:the Prometheus tests (test/metrics/)"); fi
+if ! have_redis; then missing+=("redis-server:the chat, push and Socket.IO example tests"); fi
 if [ "${#missing[@]}" = 0 ]; then
   exit 0
 fi
@@ -62,6 +68,10 @@ prometheus_pids() {
   pgrep -x prometheus 2>/dev/null | sort || true
 }
 prometheus_before="$(prometheus_pids)"
+redis_pids() {
+  pgrep -x redis-server 2>/dev/null | sort || true
+}
+redis_before="$(redis_pids)"
 
 # The package's postinst starts the service through invoke-rc.d; exit 101 refuses it.
 policy=/usr/sbin/policy-rc.d
@@ -122,6 +132,13 @@ for pid in $(prometheus_pids); do
   fi
 done
 
+# The same for a redis-server service the install started anyway.
+for pid in $(redis_pids); do
+  if ! grep -qx "$pid" <<<"$redis_before"; then
+    kill -TERM "$pid" 2>/dev/null || true
+  fi
+done
+
 if have_nginx; then
   echo "install-test-deps: nginx: $(nginx -v 2>&1)" >&2
 fi
@@ -130,4 +147,7 @@ if have_chromium; then
 fi
 if have_prometheus; then
   echo "install-test-deps: prometheus: $(/usr/bin/promtool --version 2>&1 | head -n 1)" >&2
+fi
+if have_redis; then
+  echo "install-test-deps: redis: $(/usr/bin/redis-server --version 2>&1 | head -n 1)" >&2
 fi
