@@ -71,9 +71,7 @@ async function main(): Promise<void> {
   if (missing) throw new Error(missing);
   const redis = await startRedis();
   const stops: Array<() => Promise<void>> = [() => redis.stop()];
-  let wsgate: ChildProcess | undefined;
   const stopAll = async (): Promise<void> => {
-    if (wsgate && wsgate.exitCode === null) wsgate.kill("SIGQUIT");
     for (const stop of stops.reverse()) await stop();
   };
   try {
@@ -89,21 +87,26 @@ async function main(): Promise<void> {
     await stopAll();
     throw error;
   }
-  wsgate = spawn(
+  const wsgate = spawn(
     process.execPath,
     [join(ROOT, "bin", "wsgate.js"), "-p", EXAMPLE_DIR + "/", "-c", "nginx.conf", "-g", "daemon off;"],
     { stdio: "inherit" },
   );
-  console.log(`redis on ${redis.url}, Socket.IO servers a on :3001 and b on :3002, wsgate on http://127.0.0.1:3000/`);
-  console.log(`try: node dist/examples/socketio/client.js (or any socket.io-client on http://127.0.0.1:3000/chat)`);
-  const wsgateExited = new Promise<void>((resolve) => wsgate!.once("exit", () => resolve()));
-  const signalled = new Promise<void>((resolve) => {
-    process.once("SIGINT", () => resolve());
-    process.once("SIGTERM", () => resolve());
+  const wsgateExited = new Promise<void>((resolve) => wsgate.once("exit", () => resolve()));
+  stops.push(async () => {
+    if (wsgate.exitCode === null && wsgate.signalCode === null) wsgate.kill("SIGTERM");
+    await wsgateExited;
   });
-  await Promise.race([wsgateExited, signalled]);
+  console.log(`redis on ${redis.url}, Socket.IO servers a on :3001 and b on :3002, wsgate on http://127.0.0.1:3000/`);
+  console.log("try: node dist/examples/socketio/client.js (any socket.io-client on http://127.0.0.1:3000/chat)");
+  await Promise.race([
+    wsgateExited,
+    new Promise<void>((resolve) => {
+      process.once("SIGINT", () => resolve());
+      process.once("SIGTERM", () => resolve());
+    }),
+  ]);
   await stopAll();
-  await wsgateExited;
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
