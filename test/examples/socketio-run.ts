@@ -16,10 +16,19 @@ import { io, type Socket } from "socket.io-client";
 import { startRedis, type RunningRedis } from "../../examples/shared/redis-server.js";
 import { EXAMPLE_DIR, spawnSocketIoServer, type SpawnedServer } from "../../examples/socketio/start.js";
 import type { ChatMessage } from "../../examples/socketio/server.js";
-import { freePorts, startWsgate, type WsgateProcess } from "../support/proxy.js";
+import { startNginx } from "../support/nginx.js";
+import { freePorts, startWsgate } from "../support/proxy.js";
 import { substitute, type Substitution } from "./run-example.js";
 
 export type Sticky = "hash" | "ip_hash";
+/** Which server runs the configuration: wsgate, or nginx itself for comparison. */
+export type Proxy = "wsgate" | "nginx";
+
+/** What the tests need of the proxy, either one. */
+export interface RunningProxy {
+  accessLog(): string;
+  stop(): Promise<unknown>;
+}
 
 export interface SocketIoPorts {
   readonly listen: number;
@@ -55,13 +64,16 @@ export function confPrefix(conf: string): string {
 export interface RunningSocketIoExample {
   readonly url: string;
   readonly ports: SocketIoPorts;
-  readonly wsgate: WsgateProcess;
+  readonly proxy: RunningProxy;
   readonly servers: readonly SpawnedServer[];
   stop(): Promise<void>;
 }
 
-/** Redis, servers "a" and "b", wsgate; everything started is stopped if a later start fails. */
-export async function startSocketIoExample(sticky: Sticky = "hash"): Promise<RunningSocketIoExample> {
+/** Redis, servers "a" and "b", the proxy; everything started is stopped if a later start fails. */
+export async function startSocketIoExample(
+  sticky: Sticky = "hash",
+  proxyName: Proxy = "wsgate",
+): Promise<RunningSocketIoExample> {
   const stops: Array<() => Promise<unknown>> = [];
   const stopAll = async (): Promise<void> => {
     for (const stop of stops.reverse()) await stop();
@@ -71,18 +83,24 @@ export async function startSocketIoExample(sticky: Sticky = "hash"): Promise<Run
     stops.push(() => redis.stop());
     const [listen, a, b] = await freePorts(3);
     const ports = { listen: listen!, a: a!, b: b! };
+    // Both servers start at once (each takes a second or two to load Socket.IO and reach Redis).
+    const started = await Promise.allSettled([
+      spawnSocketIoServer("a", ports.a, redis.url),
+      spawnSocketIoServer("b", ports.b, redis.url),
+    ]);
     const servers: SpawnedServer[] = [];
-    for (const [name, port] of [
-      ["a", ports.a],
-      ["b", ports.b],
-    ] as const) {
-      const server = await spawnSocketIoServer(name, port, redis.url);
-      stops.push(() => server.stop());
-      servers.push(server);
+    for (const result of started) {
+      if (result.status === "fulfilled") {
+        stops.push(() => result.value.stop());
+        servers.push(result.value);
+      }
     }
-    const wsgate = await startWsgate({ conf: socketIoConf(ports, sticky) });
-    stops.push(() => wsgate.stop());
-    return { url: `http://127.0.0.1:${ports.listen}`, ports, wsgate, servers, stop: stopAll };
+    for (const result of started) if (result.status === "rejected") throw result.reason;
+    const conf = socketIoConf(ports, sticky);
+    const proxy: RunningProxy =
+      proxyName === "wsgate" ? await startWsgate({ conf }) : await startNginx({ conf, full: true });
+    stops.push(() => proxy.stop());
+    return { url: `http://127.0.0.1:${ports.listen}`, ports, proxy, servers, stop: stopAll };
   } catch (error) {
     await stopAll();
     throw error;
