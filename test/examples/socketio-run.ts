@@ -27,6 +27,7 @@ export type Proxy = "wsgate" | "nginx";
 /** What the tests need of the proxy, either one. */
 export interface RunningProxy {
   accessLog(): string;
+  errorLog(): string;
   stop(): Promise<unknown>;
 }
 

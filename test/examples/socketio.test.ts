@@ -103,6 +103,8 @@ for (const proxy of ["wsgate", "nginx"] as const) {
           await waitFor(() => upgraded.test(example.proxy.accessLog()), 5000, "the 101 line");
           const log = example.proxy.accessLog();
           assert.match(log, /"GET \/socket\.io\/\?EIO=4&transport=polling&t=[^ ]+ HTTP\/1\.1" 200 /);
+          // Neither the upgrade nor the tunnel's close is an error (the server closes first on a client's close).
+          assert.doesNotMatch(example.proxy.errorLog(), /\[(error|crit|alert|emerg)\]/);
           assert.match(
             log,
             new RegExp(`"POST /socket\\.io/\\?EIO=4&transport=polling&t=[^ ]+&sid=${escape(sid)} HTTP/1\\.1" 200 `),
