@@ -179,7 +179,11 @@ class Master {
     const worker = forkWorker(generation, (from, message) => this.onWorkerMessage(from, message));
     this.workers.add(worker);
     this.errorLog.log("notice", `start worker process ${worker.pid}`);
-    worker.child.on("error", (err) => this.errorLog.log("alert", `worker process ${worker.pid}: ${err.message}`));
+    worker.child.on("error", (err: NodeJS.ErrnoException) => {
+      // A message to a worker whose channel is closing (it is exiting; its exit is reaped and logged) is no fault.
+      if (err.code === "EPIPE" || err.code === "ERR_IPC_CHANNEL_CLOSED") return;
+      this.errorLog.log("alert", `worker process ${worker.pid}: ${err.message}`);
+    });
     worker.child.once("exit", (code, signal) => this.reap(worker, code, signal));
     // Its limit_conn slots go back; "close" too, for a message read after "exit". Its counters are
     // retired once its channel has closed, so that the figures it sent as it exited are in.
