@@ -3,21 +3,29 @@
  * (examples/push/nginx.conf), in the foreground. Ctrl-C stops all of them.
  */
 
-import { startPushCluster } from "./cluster.js";
+import { startPushCluster, type PushCluster } from "./cluster.js";
+
+let cluster: PushCluster | undefined;
+let stopping = false;
+
+/** Stop everything; a signal during the start is kept and acted on once the start is over. */
+function stop(): void {
+  if (stopping) return;
+  stopping = true;
+  if (cluster !== undefined) void cluster.stop().then(() => process.exit());
+}
 
 async function start(): Promise<void> {
-  const cluster = await startPushCluster({ fixedPorts: true, stdio: "inherit" });
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+  cluster = await startPushCluster({ fixedPorts: true, stdio: "inherit" });
+  if (stopping) {
+    await cluster.stop();
+    return;
+  }
   console.log(`push example on ${cluster.url}/ (Redis on ${cluster.redis.port}, backends on ${cluster.backends.map((b) => b.port).join(", ")})
   subscribe:  npx wscat -c "ws://127.0.0.1:${cluster.port}/subscribe?topics=news"
   publish:    curl -d '{"topic":"news","message":"hello"}' ${cluster.url}/publish`);
-  let stopping = false;
-  const stop = (): void => {
-    if (stopping) return;
-    stopping = true;
-    void cluster.stop().then(() => process.exit(0));
-  };
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
   // Any part that dies takes the example down with it.
   for (const proc of [cluster.wsgate, ...cluster.backends]) {
     proc.child.once("exit", (code, signal) => {
