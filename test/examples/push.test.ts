@@ -117,6 +117,36 @@ describe("examples/push: notifications over two backends and Redis", { skip: red
     await bad.arrayBuffer();
     assert.equal(bad.status, 400);
   });
+
+  // Last: it kills a backend.
+  test("a backend that dies: its subscribers are closed, new ones and publishes go to the live one", async () => {
+    const dead = cluster.backends[1]!;
+    const onDead = subscribers.filter((s) => s.backend === dead.name);
+    assert.ok(onDead.length > 0);
+    const closed = onDead.map((s) => new Promise((resolve) => s.ws.once("close", resolve)));
+    dead.child.kill("SIGKILL");
+    // wsgate closes the client side of every tunnel whose upstream went away.
+    await withTimeout(Promise.all(closed), 10_000, "the dead backend's subscribers closing");
+    const again = await subscribe(cluster, "news");
+    subscribers.push(again);
+    assert.equal(again.backend, "backend-1");
+    // Publishes keep working: a refused connection to the dead one goes on to the next (proxy_next_upstream).
+    for (let n = 0; n < 4; n++) {
+      const response = await fetch(`${cluster.url}/publish`, {
+        method: "POST",
+        body: JSON.stringify({ topic: "news", message: `after ${n}` }),
+        signal: AbortSignal.timeout(10_000),
+      });
+      const body = (await response.json()) as { backend: string; backends: number };
+      assert.equal(response.status, 202);
+      assert.deepEqual([body.backend, body.backends], ["backend-1", 1]);
+    }
+    await until(() => again.received.length === 4, 10_000, "the notifications after the backend died");
+    assert.deepEqual(
+      again.received.map((n) => n.message),
+      ["after 0", "after 1", "after 2", "after 3"],
+    );
+  });
 });
 
 describe("examples/push/load.ts, a small run", { skip: redisMissing(), timeout: 120_000 }, () => {
