@@ -143,7 +143,7 @@ async function route(req: IncomingMessage, res: ServerResponse, options: Backend
     try {
       name = String((JSON.parse(body) as { name?: unknown }).name ?? "").trim();
     } catch {
-      return reply(res, 400, { error: "a JSON body {\"name\": …} is expected" });
+      return reply(res, 400, { error: 'a JSON body {"name": …} is expected' });
     }
     if (!NAME.test(name)) return reply(res, 400, { error: "a name is 1-32 letters, digits, spaces, '.', '-' or '_'" });
     const token = await new SignJWT({})

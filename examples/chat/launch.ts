@@ -49,6 +49,8 @@ export interface RunningChat {
   readonly wsgate: ChildProcess;
   /** What wsgate's access log holds so far. */
   accessLog(): string;
+  /** What wsgate's error log holds so far. */
+  errorLog(): string;
   stop(): Promise<void>;
 }
 
@@ -86,6 +88,7 @@ export async function startChat(options: ChatOptions = {}): Promise<RunningChat>
       backends,
       wsgate,
       accessLog: () => readIfThere(join(runDir, "logs", "access.log")),
+      errorLog: () => readIfThere(join(runDir, "logs", "error.log")),
       stop: stopAll,
     };
   } catch (err) {
