@@ -139,12 +139,8 @@ async function route(req: IncomingMessage, res: ServerResponse, options: Backend
   if (url.pathname === "/healthz") return reply(res, 200, { ok: true, backend: options.id });
   if (url.pathname === "/login" && req.method === "POST") {
     const body = await readBody(req);
-    let name = "";
-    try {
-      name = String((JSON.parse(body) as { name?: unknown }).name ?? "").trim();
-    } catch {
-      return reply(res, 400, { error: 'a JSON body {"name": …} is expected' });
-    }
+    const name = nameOf(body);
+    if (name === undefined) return reply(res, 400, { error: 'a JSON body {"name": …} is expected' });
     if (!NAME.test(name)) return reply(res, 400, { error: "a name is 1-32 letters, digits, spaces, '.', '-' or '_'" });
     const token = await new SignJWT({})
       .setProtectedHeader({ alg: "HS256", kid: "chat" })
@@ -155,6 +151,14 @@ async function route(req: IncomingMessage, res: ServerResponse, options: Backend
     return reply(res, 200, { token, backend: options.id });
   }
   return reply(res, 404, { error: "not found" });
+}
+
+function nameOf(body: string): string | undefined {
+  try {
+    return String((JSON.parse(body) as { name?: unknown }).name ?? "").trim();
+  } catch {
+    return undefined;
+  }
 }
 
 function reply(res: ServerResponse, status: number, body: unknown): void {

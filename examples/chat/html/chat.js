@@ -2,6 +2,7 @@
 // name), open ws://…/chat?room=R&token=T through wsgate, show the room's
 // history and live messages, and reconnect with backoff when the connection
 // drops (a backend that died: wsgate sends the new connection to a live one).
+/* global document, fetch, location, WebSocket */
 "use strict";
 
 const statusLine = document.getElementById("status");
@@ -68,6 +69,10 @@ async function connect() {
     if (event.type === "welcome") {
       attempt = 0;
       status("connected to room " + event.room + " as " + event.user + " on backend " + event.backend);
+      const before = document.body.dataset.backend;
+      if (before && before !== event.backend) {
+        show({ type: "notice", text: "reconnected: backend " + before + " → backend " + event.backend }, false);
+      }
       document.body.dataset.backend = event.backend;
       for (const old of event.history) show(old, true);
       return;
