@@ -17,7 +17,10 @@ async function start(): Promise<void> {
     backendPorts: [ports[0]!, ports[1]!],
     redisPort: env["REDIS_PORT"] ? Number(env["REDIS_PORT"]) : undefined,
   });
-  console.log(`redis-server on ${chat.redis.url}; backends on 127.0.0.1:${ports.join(", 127.0.0.1:")}`);
+  console.log(`redis-server on ${chat.redis.url} (pid ${chat.redis.child.pid})`);
+  for (const backend of chat.backends) {
+    console.log(`backend ${backend.id} on 127.0.0.1:${backend.port} (pid ${backend.child.pid})`);
+  }
   console.log(`chat at ${chat.url}  (open it in two browser windows; logs in ${chat.runDir}/logs)`);
   let stopping = false;
   const stop = (): void => {

@@ -85,6 +85,16 @@ describe("examples/chat with ws clients", { skip, timeout: 60_000 }, () => {
     assert.doesNotMatch(chat.accessLog(), / 40[13] upstream=127/, "refused before any backend");
   });
 
+  test("a message over wsgate_max_message 4k closes the tunnel with 1009", async () => {
+    const fay = track(await joinThroughWsgate(chat.port, "fay", "big"));
+    const gus = track(await joinThroughWsgate(chat.port, "gus", "big"));
+    fay.ws.send("x".repeat(4097));
+    assert.equal(await fay.closed, 1009);
+    // The backend publishes Fay's leave when her tunnel ends: had it got the message, it would come first.
+    await until(() => gus.events.some((e) => e.type === "leave" && e.user === "fay"), 5000, "fay's leave");
+    assert.ok(!gus.events.some((e) => e.type === "message"), "the backend never got the message");
+  });
+
   test("a killed backend: its users reconnect through wsgate to the live one, the health check takes it out", async () => {
     const dan = track(await joinThroughWsgate(chat.port, "dan", "ops"));
     const eve = track(await joinThroughWsgate(chat.port, "eve", "ops"));
