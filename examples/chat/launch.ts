@@ -35,9 +35,12 @@ export interface ChatOptions {
 export interface RunningBackend {
   readonly id: string;
   readonly port: number;
+  /** The current process (a new one after restart()). */
   readonly child: ChildProcess;
   /** Kill it at once (SIGKILL), as a crash would. */
   kill(): Promise<void>;
+  /** Start it again on its port (after kill()); resolves once it listens. */
+  restart(): Promise<void>;
 }
 
 export interface RunningChat {
@@ -69,8 +72,8 @@ export async function startChat(options: ChatOptions = {}): Promise<RunningChat>
     const redis = await startRedis(options.redisPort, startMs);
     started.push(() => redis.stop());
     const backends = backendPorts.map((backendPort, i) => {
-      const backend = spawnBackend(String.fromCharCode(97 + i), backendPort, redis.url, secret);
-      started.push(backend.kill);
+      const backend = spawnBackend(String.fromCharCode(97 + i), backendPort, redis.url, secret, startMs);
+      started.push(() => backend.kill());
       return backend;
     });
     for (const backend of backends) await listening(backend.port, backend.child, startMs, `backend ${backend.id}`);
@@ -112,18 +115,32 @@ function writeRunDir(runDir: string, port: number, backendPorts: readonly number
   symlinkSync(join(CHAT_DIR, "html"), join(runDir, "html"));
 }
 
-function spawnBackend(id: string, port: number, redisUrl: string, secret: Buffer): RunningBackend {
-  const child = spawn(process.execPath, [BACKEND_JS], {
-    stdio: ["ignore", "ignore", "inherit"],
-    env: {
-      ...process.env,
-      CHAT_PORT: String(port),
-      CHAT_BACKEND_ID: id,
-      REDIS_URL: redisUrl,
-      CHAT_JWT_SECRET: secret.toString("base64url"),
+function spawnBackend(id: string, port: number, redisUrl: string, secret: Buffer, startMs: number): RunningBackend {
+  const run = (): ChildProcess =>
+    spawn(process.execPath, [BACKEND_JS], {
+      stdio: ["ignore", "ignore", "inherit"],
+      env: {
+        ...process.env,
+        CHAT_PORT: String(port),
+        CHAT_BACKEND_ID: id,
+        REDIS_URL: redisUrl,
+        CHAT_JWT_SECRET: secret.toString("base64url"),
+      },
+    });
+  let child = run();
+  return {
+    id,
+    port,
+    get child() {
+      return child;
     },
-  });
-  return { id, port, child, kill: () => stopChild(child, "SIGKILL") };
+    kill: () => stopChild(child, "SIGKILL"),
+    restart: async () => {
+      await stopChild(child, "SIGKILL");
+      child = run();
+      await listening(port, child, startMs, `backend ${id}`);
+    },
+  };
 }
 
 /** Send `signal`, SIGKILL after 3 s; resolves once the child exited. */

@@ -122,6 +122,33 @@ describe("examples/chat with ws clients", { skip, timeout: 60_000 }, () => {
       10_000,
       "the health check's line",
     );
+
+    // Back on its feet: two passed checks bring it back, and a new room may land on it again.
+    await dead.restart();
+    await until(
+      () =>
+        chat
+          .errorLog()
+          .includes(`upstream server 127.0.0.1:${dead.port} in upstream "chat" is up after 2 passed checks`),
+      10_000,
+      "the health check's line for its return",
+    );
+    // Its passive failures (max_fails=1, fail_timeout=10s, nginx's defaults) from the reconnects may still
+    // hold it out for a while after the checks pass: wait for fail_timeout to run out.
+    const back = await until(
+      async () => {
+        for (let i = 0; i < 20; i++) {
+          const user = await joinThroughWsgate(chat.port, "gil", `room-${i}`);
+          user.ws.terminate();
+          if (user.welcome.backend === dead.id) return user;
+        }
+        return undefined;
+      },
+      15_000,
+      "a room's handshake reaching the restarted backend",
+      500,
+    );
+    assert.ok(back, "some room's handshake reached the restarted backend");
   });
 });
 
