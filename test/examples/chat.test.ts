@@ -6,7 +6,7 @@
  * a valid token (401) or from a foreign page (403) before any backend sees
  * it; and when a room's backend is killed its users reconnect through
  * wsgate to the live one and carry on, while the health check marks the
- * dead one down.
+ * dead one down; restarted, it is marked up and takes handshakes again.
  */
 
 import { after, before, describe, test } from "node:test";
