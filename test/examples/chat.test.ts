@@ -11,6 +11,8 @@
 
 import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { SignJWT } from "jose";
 import { redisMissing } from "../../examples/shared/redis-server.js";
 import { startChat, type RunningChat } from "../../examples/chat/launch.js";
@@ -75,8 +77,18 @@ describe("examples/chat with ws clients", { skip, timeout: 60_000 }, () => {
       .setExpirationTime("5m")
       .sign(new Uint8Array(32).fill(7));
     assert.equal(await handshakeStatus(`${base}&token=${forged}`, origin), 401);
-    const expired = await new SignJWT({}).setProtectedHeader({ alg: "HS256", kid: "chat" }).sign(new Uint8Array(1));
-    assert.equal(await handshakeStatus(`${base}&token=${expired}`, origin), 401);
+    // Signed with the example's own key (from the key file wsgate reads), but expired a minute ago.
+    const jwks = JSON.parse(readFileSync(join(chat.runDir, "chat-keys.json"), "utf8")) as { keys: [{ k: string }] };
+    const secret = Buffer.from(jwks.keys[0].k, "base64url");
+    const sign = (exp: number): Promise<string> =>
+      new SignJWT({})
+        .setProtectedHeader({ alg: "HS256", kid: "chat" })
+        .setSubject("old")
+        .setExpirationTime(exp)
+        .sign(secret);
+    const now = Math.floor(Date.now() / 1000);
+    assert.equal(await handshakeStatus(`${base}&token=${await sign(now - 60)}`, origin), 401);
+    assert.equal(await handshakeStatus(`${base}&token=${await sign(now + 60)}`, origin), 101, "the same key, in time");
     const token = await login(chat.port, "eve");
     assert.equal(await handshakeStatus(`${base}&token=${token}`, { Origin: "http://evil.example" }), 403);
     assert.equal(await handshakeStatus(`${base}&token=${token}`, origin), 101);
