@@ -9,11 +9,11 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startRedis, type RunningRedis } from "../shared/redis-server.js";
+import { accepts } from "../shared/ports.js";
 
 /** The project root, from dist/examples/chat/. */
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
@@ -161,17 +161,6 @@ async function listening(port: number, child: ChildProcess, ms: number, what: st
     if (Date.now() > deadline) throw new Error(`${what} is not listening on port ${port} after ${ms} ms`);
     await new Promise((done) => setTimeout(done, 50));
   }
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((done) => {
-    const socket = connect(port, "127.0.0.1");
-    socket.once("connect", () => {
-      socket.destroy();
-      done(true);
-    });
-    socket.once("error", () => done(false));
-  });
 }
 
 function readIfThere(path: string): string {

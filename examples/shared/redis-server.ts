@@ -7,7 +7,7 @@
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { connect, createServer } from "node:net";
+import { accepts, freePort } from "./ports.js";
 
 export const REDIS_SERVER = "/usr/bin/redis-server";
 
@@ -26,17 +26,8 @@ export function redisMissing(): string | false {
     : `${REDIS_SERVER} is not installed (scripts/install-test-deps.sh installs it)`;
 }
 
-/** A port that was free a moment ago on 127.0.0.1. */
-export function freeRedisPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
-}
+/** A port that was free a moment ago on 127.0.0.1 (for Redis or anything else of an example). */
+export const freeRedisPort = freePort;
 
 /** Start redis-server on 127.0.0.1:`port` (a free one by default); resolves once it accepts connections. */
 export async function startRedis(port?: number, startMs = 10_000): Promise<RunningRedis> {
@@ -68,15 +59,4 @@ export async function startRedis(port?: number, startMs = 10_000): Promise<Runni
       clearTimeout(timer);
     },
   };
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, "127.0.0.1");
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
 }

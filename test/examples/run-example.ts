@@ -19,10 +19,10 @@ import {
   utimesSync,
   writeFileSync,
 } from "node:fs";
-import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join, relative, sep } from "node:path";
 import { ROOT, WSGATE_BIN } from "../support/proxy.js";
+import { accepts } from "../../examples/shared/ports.js";
 
 /** The project root, from dist/test/examples/. */
 export const EXAMPLE_DIR = join(ROOT, "examples", "multi-site");
@@ -119,17 +119,6 @@ function listening(): Set<number> | undefined {
     if (fields[3] === "0A" && fields[1]) ports.add(Number.parseInt(fields[1].slice(fields[1].indexOf(":") + 1), 16));
   }
   return ports;
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((done) => {
-    const socket = connect(port, "127.0.0.1");
-    socket.once("connect", () => {
-      socket.destroy();
-      done(true);
-    });
-    socket.once("error", () => done(false));
-  });
 }
 
 /** Copy the example to a fresh prefix, write its nginx.conf with these ports, start `kind` in the foreground. */

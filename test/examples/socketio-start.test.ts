@@ -8,25 +8,14 @@
 
 import * as assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { connect } from "node:net";
 import { fileURLToPath } from "node:url";
 import { test } from "node:test";
 import { redisMissing } from "../../examples/shared/redis-server.js";
 import { connectChat, within } from "./socketio-run.js";
+import { accepts } from "../../examples/shared/ports.js";
 
 const START_JS = fileURLToPath(new URL("../../examples/socketio/start.js", import.meta.url));
 const PORTS = [3000, 3001, 3002];
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, "127.0.0.1");
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
-}
 
 const taken = (await Promise.all(PORTS.map(accepts))).some(Boolean);
 const skip = redisMissing() || (taken ? "one of ports 3000, 3001, 3002 is in use" : false);
