@@ -3,9 +3,13 @@
  * users in (two pages), they chat through wsgate and the backends; then the
  * room's backend is killed, both pages reconnect by themselves (backoff,
  * fresh token) through wsgate to the live backend, and carry on — the
- * message from before the crash still in their history. Screenshots in
- * $TMPDIR/wsgate-browser/; with WSGATE_DOCS_SCREENSHOT=1 the last one also
- * replaces examples/chat/screenshot.png, the example's README picture.
+ * message from before the crash still in their history. Then the killed
+ * backend comes back, and a third page that lands on it chats with the first
+ * two, still on the other backend: through wsgate to two backends, through
+ * Redis between them. Screenshots in
+ * $TMPDIR/wsgate-browser/; with WSGATE_DOCS_SCREENSHOT=1 the one after the
+ * crash replaces examples/chat/screenshot.png (the README's picture is the
+ * third page's, chat-cy-other-backend.png).
  */
 
 import { after, before, describe, test } from "node:test";
@@ -25,6 +29,9 @@ const skip = redisMissing() || chromiumSkip();
 describe("examples/chat in Chromium", { skip, timeout: 120_000 }, () => {
   let chat: RunningChat;
   let browser: RunningChromium;
+  /** The first test's pages and the backend it killed, for the second. */
+  let pages: { ann: Page; bob: Page } | undefined;
+  let killed: string | undefined;
 
   before(async () => {
     mkdirSync(ARTEFACTS, { recursive: true });
@@ -92,6 +99,8 @@ describe("examples/chat in Chromium", { skip, timeout: 120_000 }, () => {
 
     const dead = chat.backends.find((b) => b.id === backend)!;
     await dead.kill();
+    killed = backend;
+    pages = { ann, bob };
     const [annNow, bobNow] = await Promise.all([connected(ann, backend), connected(bob, backend)]);
     assert.equal(annNow, bobNow);
     assert.notEqual(annNow, backend);
@@ -107,5 +116,33 @@ describe("examples/chat in Chromium", { skip, timeout: 120_000 }, () => {
     const last = await screenshot(ann, "chat-ann-after.png");
     // The example's README picture is replaced only when asked: a test run leaves the source tree as it was.
     if (process.env["WSGATE_DOCS_SCREENSHOT"] === "1") copyFileSync(last, join(CHAT_DIR, "screenshot.png"));
+  });
+
+  test("the killed backend comes back: a new page lands on it and chats with the pages on the other", async () => {
+    assert.ok(pages && killed !== undefined, "the first test ran");
+    const { ann, bob } = pages;
+    const other = await backendOf(ann);
+    await chat.backends.find((b) => b.id === killed)!.restart();
+    // The health check takes it back (passes=2), then nginx's fail_timeout (10 s) lets it be chosen again:
+    // a page joining the room lands on it once the hash sends the room there again.
+    let cy: Page | undefined;
+    const deadline = Date.now() + 40_000;
+    while (cy === undefined) {
+      const page = await open("cy", "lobby");
+      if ((await backendOf(page)) === killed) cy = page;
+      else {
+        await page.close();
+        assert.ok(Date.now() < deadline, "no page reached the backend that came back");
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+    }
+    assert.notEqual(await backendOf(cy), other, "two pages on two backends");
+    // Through wsgate to two backends, through Redis between them.
+    await say(cy, "hello from the other backend");
+    await shows(ann, "cy: hello from the other backend");
+    await shows(bob, "cy: hello from the other backend");
+    await say(bob, "welcome back");
+    await shows(cy, "bob: welcome back");
+    await screenshot(cy, "chat-cy-other-backend.png");
   });
 });
