@@ -6,7 +6,7 @@
 import { appendFileSync, writeSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ConfigError, SystemError, systemErrorText } from "./core/errors.js";
+import { ConfigError, ListenError, SystemError, systemErrorText } from "./core/errors.js";
 import { loadConfig, type LoadOptions } from "./config/load.js";
 import type { Config } from "./config/model.js";
 import { resolveFromPrefix } from "./config/paths.js";
@@ -14,14 +14,10 @@ import { configureArguments } from "./config/configure-arguments.js";
 import { CliError, parseCli, type CliOptions } from "./cli-options.js";
 import { formatLine } from "./log/error-log.js";
 import { readPidFile } from "./process/pidfile.js";
-import { startRuntime } from "./process/runtime.js";
-import { startMaster } from "./process/master.js";
 import { isWorkerProcess } from "./process/ipc.js";
-import { runWorker } from "./process/worker.js";
 import { configWarnings } from "./process/startup-notices.js";
 import { SIGNAL_FOR_COMMAND, SIGNAL_NUMBER } from "./process/signals.js";
 import { daemonize, isDaemonChild, reportToParent } from "./process/daemon.js";
-import { ListenError } from "./http/server.js";
 import { NGINX_VERSION, WSGATE_VERSION } from "./version.js";
 
 const PROGRAM = "wsgate";
@@ -57,7 +53,8 @@ function usage(prefix: string): string {
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
-  if (isWorkerProcess()) return runWorker();
+  // Each role loads only its own code: a master does not carry a worker's HTTP stack (memory at rest).
+  if (isWorkerProcess()) return (await import("./process/worker.js")).runWorker();
   let options: CliOptions;
   try {
     options = parseCli(argv);
@@ -154,7 +151,9 @@ function sendSignal(config: Config, command: string): number {
 async function serve(config: Config, loadOptions: LoadOptions): Promise<number> {
   if (config.main.daemon && !isDaemonChild()) return daemonize();
   try {
-    const running = config.main.masterProcess ? await startMaster(config, loadOptions) : await startRuntime(config);
+    const running = config.main.masterProcess
+      ? await (await import("./process/master.js")).startMaster(config, loadOptions)
+      : await (await import("./process/runtime.js")).startRuntime(config);
     reportToParent({ ok: true });
     return await running.exited;
   } catch (err) {

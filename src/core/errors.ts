@@ -103,3 +103,6 @@ export const ERRNO_NUMBER: Record<string, number> = {
   EADDRINUSE: 98,
   EADDRNOTAVAIL: 99,
 };
+
+/** A listening socket could not be opened: nginx's `bind() to … failed (…)` message. */
+export class ListenError extends Error {}

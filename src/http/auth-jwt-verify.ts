@@ -12,9 +12,16 @@
  * chooses the keys and reads the claims.
  */
 
-import { compactVerify, decodeProtectedHeader } from "jose";
+import type * as Jose from "jose";
 import type { JwtKey } from "../config/modules/auth-jwt-keys.js";
 import type { JwtFacts } from "../vars/source.js";
+
+/**
+ * jose is loaded with the first token to verify: a worker whose configuration has no
+ * auth_jwt does not carry it (about 8 MB of resident memory at start).
+ */
+let joseModule: Promise<typeof Jose> | undefined;
+const jose = (): Promise<typeof Jose> => (joseModule ??= import("jose"));
 
 /** The JWS algorithms of the documentation, with PS256/384/512 (1.29.0). */
 const ALGORITHMS: ReadonlySet<string> = new Set([
@@ -49,6 +56,7 @@ export async function verifyJwt(
   const parts = token.split(".");
   if (parts.length === 5) return { refused: "JWT is encrypted (JWE), wsgate accepts signed tokens only" };
   if (parts.length !== 3) return { refused: "JWT is malformed" };
+  const { decodeProtectedHeader } = await jose();
   let header: Record<string, unknown>;
   try {
     header = decodeProtectedHeader(token) as Record<string, unknown>;
@@ -104,6 +112,7 @@ async function verifiedPayload(
   if (candidates.length === 0) {
     return { refused: kid === undefined ? `no JWT key for algorithm "${alg}"` : `no JWT key with kid ${quoted(kid)}` };
   }
+  const { compactVerify } = await jose();
   for (const candidate of candidates) {
     try {
       const { payload } = await compactVerify(token, candidate.key, { algorithms: [alg] });

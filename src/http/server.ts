@@ -28,7 +28,8 @@ import { readProxyHeader } from "./proxy-protocol-accept.js";
 import { PROXY_PROTOCOL_PEEK } from "./proxy-protocol.js";
 import { stripMappedV4 } from "./client-address.js";
 
-export class ListenError extends Error {}
+import { ListenError } from "../core/errors.js";
+export { ListenError };
 
 export class HttpServer {
   private readonly bindings: Binding[];

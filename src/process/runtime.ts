@@ -8,7 +8,7 @@ import type { Config } from "../config/model.js";
 import type { ErrorLog } from "../log/error-log.js";
 import type { HttpServer } from "../http/server.js";
 import { removePidFile, writePidFile } from "./pidfile.js";
-import { onSignals, receivedLine } from "./signals.js";
+import { BINARY_UPGRADE, onSignals, receivedLine } from "./signals.js";
 import { drainConnections, openServing, reopenLogs } from "./serving.js";
 import { logStartNotices } from "./startup-notices.js";
 import { exitOnUncaught } from "./crash.js";
@@ -118,7 +118,3 @@ export async function startRuntime(config: Config): Promise<Running> {
 
   return { server, errorLog, exited, stop };
 }
-
-/** USR2/WINCH: nginx's binary upgrade, which wsgate does not do. */
-export const BINARY_UPGRADE =
-  "changing binary (SIGUSR2, SIGWINCH) is not supported by wsgate: to run a new version, start it and stop this one; to apply a new configuration, reload";

@@ -46,3 +46,7 @@ export function onSignals(actions: SignalActions): () => void {
     for (const [signal, action] of entries) process.off(signal, action);
   };
 }
+
+/** USR2/WINCH: nginx's binary upgrade, which wsgate does not do. */
+export const BINARY_UPGRADE =
+  "changing binary (SIGUSR2, SIGWINCH) is not supported by wsgate: to run a new version, start it and stop this one; to apply a new configuration, reload";
