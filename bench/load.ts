@@ -450,11 +450,13 @@ export async function http(options: Common & { concurrency: number }): Promise<o
   let errors = 0;
   let reconnects = 0;
   let stopping = false;
+  const samples = new Samples();
   const sockets = new Set<Socket>();
   const open = (): void => {
     const socket = connect({ port: options.port, host: "127.0.0.1", noDelay: true });
     sockets.add(socket);
     let buffered: Buffer = Buffer.alloc(0);
+    let sentAt = process.hrtime.bigint();
     socket.on("data", (chunk: Buffer) => {
       buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
       for (;;) {
@@ -465,7 +467,10 @@ export async function http(options: Common & { concurrency: number }): Promise<o
         if (buffered.length < end + 4 + length) return;
         buffered = buffered.subarray(end + 4 + length);
         responses++;
+        const now = process.hrtime.bigint();
+        samples.add(Number(now - sentAt) / 1000);
         if (!head.startsWith("HTTP/1.1 200 ")) notOk++;
+        sentAt = now;
         if (!stopping) socket.write(HTTP_GET);
       }
     });
@@ -478,14 +483,27 @@ export async function http(options: Common & { concurrency: number }): Promise<o
         open();
       }
     });
+    sentAt = process.hrtime.bigint();
     socket.write(HTTP_GET);
   };
   for (let i = 0; i < options.concurrency; i++) open();
   const { elapsedS, cpuS } = await window(options.warmup, options.seconds, () => {
     responses = notOk = errors = reconnects = 0;
+    samples.clear();
   });
   stopping = true;
-  const result = { responses, perSecond: responses / elapsedS, notOk, errors, reconnects, elapsedS, cpuS };
+  const [p50, p99] = samples.percentiles(50, 99);
+  const result = {
+    responses,
+    perSecond: responses / elapsedS,
+    p50us: p50,
+    p99us: p99,
+    notOk,
+    errors,
+    reconnects,
+    elapsedS,
+    cpuS,
+  };
   emit("result", result);
   for (const socket of sockets) socket.destroy();
   return result;

@@ -151,6 +151,24 @@ export function statusKb(pid: number | undefined, field: "VmRSS" | "VmHWM"): num
   return statusKb1(pid, field);
 }
 
+/**
+ * Anonymous memory in kB (/proc/PID/smaps_rollup), summed over the process and its children: the
+ * process's own heap and stacks, without the mapped program files, which RSS counts in every
+ * process that maps them (a master and its workers map the same Node binary) and which PSS shares
+ * out among every process on the machine that maps them (so it changes with what else runs).
+ */
+export function anonymousKb(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  return processTree(pid).reduce((sum, member) => {
+    try {
+      const match = /^Anonymous:\s+(\d+) kB/m.exec(readFileSync(`/proc/${member}/smaps_rollup`, "latin1"));
+      return sum + Number(match?.[1] ?? NaN);
+    } catch {
+      return NaN;
+    }
+  }, 0);
+}
+
 function statusKb1(pid: number, field: "VmRSS" | "VmHWM"): number {
   try {
     const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, "latin1"));

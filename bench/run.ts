@@ -5,7 +5,7 @@
  * wsgate/nginx column. Each proxy runs alone on core 0 (`taskset -c 0`); the
  * backend and the load generator share core 1. bench/RESULTS.md has the method.
  *
- *   npm run bench -- [--quick] [--only rtt,throughput,upgrades,http,idle] [--peers direct,nginx,wsgate]
+ *   npm run bench -- [--quick] [--only rtt,throughput,upgrades,http,idle] [--peers direct,nginx,wsgate,wsgate-ts]
  *                    [--idle N] [--seconds S] [--warmup S] [--backend ws|raw] [--json FILE]
  *                    [--workers N] [--rounds N]
  *
@@ -34,6 +34,7 @@ import {
   killChildrenOnExit,
   lines,
   pinned,
+  anonymousKb,
   sleep,
   statusKb,
   stop,
@@ -49,7 +50,8 @@ const NGINX = ["/usr/sbin/nginx", "/usr/bin/nginx"].find((path) => existsSync(pa
 
 const PHASES = ["rtt", "throughput", "upgrades", "http", "idle"] as const;
 type Phase = (typeof PHASES)[number];
-const PEERS = ["direct", "nginx", "wsgate"] as const;
+/** `wsgate-ts`: wsgate with its native tunnel turned off (WSGATE_NATIVE_TUNNEL=off), the TypeScript tunnel. */
+const PEERS = ["direct", "nginx", "wsgate", "wsgate-ts"] as const;
 type PeerName = (typeof PEERS)[number];
 type Backend = "ws" | "raw";
 
@@ -113,7 +115,7 @@ function parseOptions(argv: readonly string[]): Options {
     if (!Number.isFinite(n) || n < 0) throw new Error(`${flag}: not a number`);
     return n;
   };
-  let peers = list("--peers", PEERS, PEERS);
+  let peers = list("--peers", PEERS, ["direct", "nginx", "wsgate"]);
   if (!NGINX && peers.includes("nginx")) {
     process.stderr.write("bench: no nginx at /usr/sbin/nginx or /usr/bin/nginx; leaving it out\n");
     peers = peers.filter((peer) => peer !== "nginx");
@@ -187,7 +189,8 @@ async function startProxy(name: PeerName, backendPort: number, workers: number |
       ? [NGINX!, "-p", prefix + "/", "-c", join(prefix, "nginx.conf"), "-g", globals]
       : [process.execPath, join(ROOT, "bin", "wsgate.js"), "-p", prefix, "-c", "nginx.conf", "-g", globals];
   // A single wsgate process gets the heap setting its master gives its workers (src/process/malloc-env.ts).
-  const env = name === "wsgate" ? withMallocTrim(process.env) : process.env;
+  let env = name === "nginx" ? process.env : withMallocTrim(process.env);
+  if (name === "wsgate-ts") env = { ...env, WSGATE_NATIVE_TUNNEL: "off" };
   const child = pinned(workers === undefined || workers === 1 ? PROXY_CORE : `0-${workers - 1}`, argv, "ignore", env);
   const output = lines(child, () => undefined);
   await waitForPort(port, child, name);
@@ -261,7 +264,9 @@ async function runPhase(
 
 interface IdleRun {
   readonly result: Json;
+  /** The fresh proxy's resident memory before the tunnels open: memory at rest. */
   readonly rssBeforeKb: number;
+  readonly anonymousBeforeKb: number;
   readonly rssAfterKb: number;
   readonly kbPerConnection: number;
 }
@@ -270,6 +275,7 @@ interface IdleRun {
 async function runIdle(proxy: Proxy, options: Options): Promise<IdleRun> {
   await sleep(500);
   const rssBeforeKb = statusKb(proxy.pid, "VmRSS");
+  const anonymousBeforeKb = anonymousKb(proxy.pid);
   const child = pinned(
     LOAD_CORE,
     [process.execPath, LOAD, "idle", String(proxy.port), `backend=${options.backend}`, `connections=${options.idle}`],
@@ -296,7 +302,13 @@ async function runIdle(proxy: Proxy, options: Options): Promise<IdleRun> {
   const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
   clearTimeout(limit);
   if (!result) throw new Error(`load idle failed (exit ${code}): ${output.stderr().trim()}`);
-  return { result, rssBeforeKb, rssAfterKb, kbPerConnection: opened > 0 ? (rssAfterKb - rssBeforeKb) / opened : NaN };
+  return {
+    result,
+    rssBeforeKb,
+    anonymousBeforeKb,
+    rssAfterKb,
+    kbPerConnection: opened > 0 ? (rssAfterKb - rssBeforeKb) / opened : NaN,
+  };
 }
 
 interface PeerResults {
@@ -418,6 +430,7 @@ const ROWS: Row[] = [
   { label: "proxy CPU µs per upgrade", value: (p) => cpuPer(p.upgrades, "upgrades"), digits: 1 },
   { label: "HTTP requests/s (50 keep-alive conns)", value: (p) => num(p.http?.result["perSecond"]), digits: 0 },
   { label: "proxy CPU µs per HTTP request", value: (p) => cpuPer(p.http, "responses"), digits: 1 },
+  { label: "HTTP p99 latency µs", value: (p) => num(p.http?.result["p99us"]), digits: 0 },
   { label: "memory per idle connection KB", value: (p) => p.idle?.kbPerConnection, digits: 1 },
   {
     label: "idle connections echoing afterwards",
@@ -428,6 +441,16 @@ const ROWS: Row[] = [
     label: "proxy RSS before → with idle conns MB",
     value: (p) => (p.idle ? `${mb(p.idle.rssBeforeKb)} → ${mb(p.idle.rssAfterKb)}` : undefined),
     noRatio: true,
+  },
+  {
+    label: "resident memory at start (RSS) MB",
+    value: (p) => (p.idle ? p.idle.rssBeforeKb / 1024 : undefined),
+    digits: 1,
+  },
+  {
+    label: "its own memory at start (anonymous pages) MB",
+    value: (p) => (p.idle ? p.idle.anonymousBeforeKb / 1024 : undefined),
+    digits: 1,
   },
   { label: "proxy peak RSS after the load phases MB", value: (p) => (p.peakRssKb ?? NaN) / 1024, digits: 1 },
 ];
@@ -455,14 +478,14 @@ function table(header: readonly string[], rows: readonly (readonly string[])[]):
 
 function report(all: Map<PeerName, PeerResults>, options: Options): string {
   const peers = [...all.keys()];
-  const ratio = all.has("wsgate") && all.has("nginx");
-  const header = ["", ...peers, ...(ratio ? ["wsgate/nginx"] : [])];
+  const compared = all.has("nginx") ? peers.filter((peer) => peer.startsWith("wsgate")) : [];
+  const header = ["", ...peers, ...compared.map((peer) => `${peer}/nginx`)];
   const main = ROWS.map((row) => {
     const values = peers.map((peer) => row.value(all.get(peer)!, all));
     const cells = values.map((value) => cell(value, row.digits));
-    if (ratio) {
-      const w = row.value(all.get("wsgate")!, all);
-      const n = row.value(all.get("nginx")!, all);
+    const n = row.value(all.get("nginx")!, all);
+    for (const peer of compared) {
+      const w = row.value(all.get(peer)!, all);
       cells.push(
         !row.noRatio && typeof w === "number" && typeof n === "number" && Number.isFinite(w / n) && n !== 0
           ? `${(w / n).toFixed(2)}x`
