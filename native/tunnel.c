@@ -227,7 +227,7 @@ static void close_sides(tunnel *t) {
     } else if (!s->dead) {
       // What the peer sent after the end is read and dropped, so that close() sends a FIN, not an RST.
       shutdown(s->fd, SHUT_WR);
-      while (recv(s->fd, shared, sizeof shared, MSG_DONTWAIT) > 0) {
+      for (int n = 0; n < 16 && recv(s->fd, shared, sizeof shared, MSG_DONTWAIT) > 0; n++) {
       }
     }
     close(s->fd);
@@ -398,13 +398,16 @@ static napi_value start(napi_env env, napi_callback_info info) {
     t->s[i].t = t;
     t->s[i].fd = dup(fds[i]);
   }
-  if (t->s[CLIENT].fd < 0 || t->s[UPSTREAM].fd < 0 || uv_poll_init(g_loop, &t->s[CLIENT].poll, t->s[CLIENT].fd) != 0 ||
-      uv_poll_init(g_loop, &t->s[UPSTREAM].poll, t->s[UPSTREAM].fd) != 0) {
-    // Nothing is polled yet; the slot was not given out.
+  int polled = 0;
+  while (polled < 2 && t->s[polled].fd >= 0 && uv_poll_init(g_loop, &t->s[polled].poll, t->s[polled].fd) == 0) polled++;
+  if (polled < 2) {
+    // Out of descriptors (or not a socket): give back what was taken; an initialized poll is freed once closed.
+    g_free[g_nfree++] = slot;
     for (int i = 0; i < 2; i++)
       if (t->s[i].fd >= 0) close(t->s[i].fd);
-    g_free[g_nfree++] = slot;
-    free(t);
+    t->handles = polled;
+    if (polled == 0) free(t);
+    else uv_close((uv_handle_t *)&t->s[CLIENT].poll, on_handle_closed);
     return throw_error(env, "start: cannot take the descriptors");
   }
   t->handles = 2;
@@ -467,28 +470,6 @@ static napi_value destroy(napi_env env, napi_callback_info info) {
   return end_value(env, how, counts);
 }
 
-/* counts(slot): [how, clientRead, clientWritten, upstreamRead, upstreamWritten] of an open tunnel. */
-static napi_value counts(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  tunnel *t = argc >= 1 ? arg_tunnel(env, argv[0]) : NULL;
-  napi_value undefined;
-  napi_get_undefined(env, &undefined);
-  if (t == NULL) return undefined;
-  double c[4];
-  counts_of(t, c);
-  return end_value(env, t->how, c);
-}
-
-/* open(): how many tunnels are open here. */
-static napi_value open_count(napi_env env, napi_callback_info info) {
-  (void)info;
-  napi_value v;
-  napi_create_uint32(env, g_open, &v);
-  return v;
-}
-
 /* init(onEnd): the function told of every tunnel's end, once per process. */
 static napi_value init(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -520,8 +501,6 @@ static napi_value module_init(napi_env env, napi_value exports) {
       {"init", NULL, init, NULL, NULL, NULL, napi_default, NULL},
       {"start", NULL, start, NULL, NULL, NULL, napi_default, NULL},
       {"destroy", NULL, destroy, NULL, NULL, NULL, napi_default, NULL},
-      {"counts", NULL, counts, NULL, NULL, NULL, napi_default, NULL},
-      {"open", NULL, open_count, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

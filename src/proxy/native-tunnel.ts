@@ -153,7 +153,16 @@ export function startNativeTunnel(start: TunnelStart): boolean {
     (start as { fromUpstream: Buffer | undefined }).fromUpstream = fromUpstream;
     return false;
   }
-  const tunnel: NativeTunnel = { slot, client, upstream, onClose: start.onClose, base, how: undefined, live: true, open: 2 };
+  const tunnel: NativeTunnel = {
+    slot,
+    client,
+    upstream,
+    onClose: start.onClose,
+    base,
+    how: undefined,
+    live: true,
+    open: 2,
+  };
   tunnels.set(slot, tunnel);
   for (const socket of [client, upstream]) {
     socket[kTunnel] = tunnel;
