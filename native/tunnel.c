@@ -90,47 +90,43 @@ static uint32_t g_nfree;
 static void update(tunnel *t);
 static void finish(tunnel *t);
 
-static int ended_by(int which, int error) {
-  if (which == CLIENT) return error ? END_CLIENT_ERROR : END_CLIENT_CLOSED;
-  return error ? END_UPSTREAM_ERROR : END_UPSTREAM_CLOSED;
+/* Forget what waits for a side. */
+static void drop(side *s) {
+  free(s->wait);
+  s->wait = NULL;
+  s->wait_len = s->wait_off = 0;
 }
 
 /* A side ended (EOF) or failed: nothing more is read; what waits for the sides still up is delivered, then both close. */
 static void side_ended(tunnel *t, int which, int error) {
-  if (t->how == END_NONE) t->how = ended_by(which, error);
+  if (t->how == END_NONE)
+    t->how = which == CLIENT ? (error ? END_CLIENT_ERROR : END_CLIENT_CLOSED)
+                             : (error ? END_UPSTREAM_ERROR : END_UPSTREAM_CLOSED);
   if (error) {
     t->s[which].dead = 1;
-    free(t->s[which].wait);
-    t->s[which].wait = NULL;
-    t->s[which].wait_len = t->s[which].wait_off = 0;
+    drop(&t->s[which]);
   }
   t->closing = 1;
 }
 
 static int waiting(const side *s) { return s->wait != NULL; }
 
-/* Write what waits for side `which`; 0 when it is all written, 1 when some is left, -1 when the side failed. */
-static int flush(tunnel *t, int which) {
+/* Write what waits for side `which`, as much as it takes. */
+static void flush(tunnel *t, int which) {
   side *s = &t->s[which];
   while (s->wait) {
     size_t left = s->wait_len - s->wait_off;
     ssize_t n = send(s->fd, s->wait + s->wait_off, left, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return 1;
-      side_ended(t, which, 1);
-      return -1;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) side_ended(t, which, 1);
+      return;
     }
     s->written += (double)n;
     s->wait_off += (size_t)n;
     t->last_ms = uv_now(g_loop);
-    if (s->wait_off == s->wait_len) {
-      free(s->wait);
-      s->wait = NULL;
-      s->wait_len = s->wait_off = 0;
-    }
+    if (s->wait_off == s->wait_len) drop(s);
   }
-  return 0;
 }
 
 /* Keep `len` bytes for side `which`: only what a write could not take. */
@@ -231,8 +227,7 @@ static void close_sides(tunnel *t) {
       }
     }
     close(s->fd);
-    free(s->wait);
-    s->wait = NULL;
+    drop(s);
     uv_close((uv_handle_t *)&s->poll, on_handle_closed);
   }
   g_slots[t->slot] = NULL;
@@ -261,10 +256,7 @@ static void report(uint32_t slot, int how, const double counts[4]) {
 }
 
 static void counts_of(const tunnel *t, double counts[4]) {
-  counts[0] = t->s[CLIENT].read;
-  counts[1] = t->s[CLIENT].written;
-  counts[2] = t->s[UPSTREAM].read;
-  counts[3] = t->s[UPSTREAM].written;
+  for (int i = 0; i < 2; i++) counts[2 * i] = t->s[i].read, counts[2 * i + 1] = t->s[i].written;
 }
 
 static void finish(tunnel *t) {
