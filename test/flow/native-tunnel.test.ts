@@ -4,7 +4,7 @@
  * WSGATE_NATIVE_TUNNEL=off (scripts/test.sh runs this file both ways). The
  * first test says which path ran, through the debug line wsgate writes for
  * each tunnel it hands to the addon; the others hold on both: bytes exact
- * both ways with the access log's counts, leftovers of the handshake first
+ * both ways with the access log's counts, a backend that stops reading, leftovers of the handshake first
  * and in order, a reset from either side, the send timeouts, and the
  * graceful shutdown with tunnels open.
  */
@@ -42,6 +42,7 @@ http {
     listen 127.0.0.1:${port};
     location / { ${proxied} proxy_read_timeout 5s; send_timeout 1s; proxy_send_timeout 1s; }
     location /framed { ${proxied} wsgate_max_message 1m; }
+    location /slow { ${proxied} proxy_send_timeout 60s; }
   }
 }
 `;
@@ -208,6 +209,48 @@ describe("plain tunnels, on the native or the TypeScript path", () => {
     await until(() => Buffer.concat(received).length >= fromBackend.length + 5, 5000, "the backend's bytes");
     assert.deepEqual(Buffer.concat(received), Buffer.concat([fromBackend, Buffer.from("after")]));
     assert.deepEqual(await backendGot, Buffer.concat([early, late]));
+    socket.destroy();
+  });
+
+  test("a backend that stops reading: the client is held back, and every byte arrives once it reads", async () => {
+    const chunk = Buffer.alloc(1024 * 1024, 0x33);
+    const total = 64;
+    let peer: Socket | undefined;
+    const hash = createHash("sha256");
+    let got = 0;
+    const { socket } = await open(
+      {
+        then: (s) => {
+          peer = s;
+          s.pause();
+          s.on("data", (data: Buffer) => {
+            hash.update(data);
+            got += data.length;
+          });
+        },
+      },
+      undefined,
+      "/slow",
+    );
+    let written = 0;
+    const sent = createHash("sha256");
+    const pump = (): void => {
+      while (written < total) {
+        written++;
+        sent.update(chunk);
+        if (!socket.write(chunk)) {
+          socket.once("drain", pump);
+          return;
+        }
+      }
+    };
+    pump();
+    // A sleep on purpose: while the backend reads nothing for this long, the client must be held back.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    assert.ok(written < total / 2, `the client got to write ${written} MB of ${total} while the backend read nothing`);
+    peer!.resume();
+    await until(() => got === total * chunk.length || undefined, 20_000, "every byte at the backend");
+    assert.equal(hash.digest("hex"), sent.digest("hex"));
     socket.destroy();
   });
 
