@@ -35,14 +35,8 @@ enum { CLIENT = 0, UPSTREAM = 1 };
 
 /* Why a tunnel ended: the index into the JS side's list of TunnelEnd reasons (native-tunnel.ts). */
 enum {
-  END_NONE = 0,
-  END_CLIENT_CLOSED,
-  END_UPSTREAM_CLOSED,
-  END_CLIENT_ERROR,
-  END_UPSTREAM_ERROR,
-  END_UPSTREAM_TIMED_OUT,
-  END_CLIENT_TIMED_OUT,
-  END_UPSTREAM_SEND_TIMED_OUT,
+  END_NONE, END_CLIENT_CLOSED, END_UPSTREAM_CLOSED, END_CLIENT_ERROR, END_UPSTREAM_ERROR,
+  END_UPSTREAM_TIMED_OUT, END_CLIENT_TIMED_OUT, END_UPSTREAM_SEND_TIMED_OUT
 };
 
 #define BUFFER_SIZE (64 * 1024)
@@ -414,6 +408,8 @@ static napi_value start(napi_env env, napi_callback_info info) {
   g_slots[slot] = t;
   g_open++;
   if (arg_bytes(env, argv[2], &t->s[UPSTREAM]) != 0 || arg_bytes(env, argv[3], &t->s[CLIENT]) != 0) {
+    // The sockets go back to the TypeScript tunnel untouched: only the duplicates are closed, no shutdown().
+    t->s[CLIENT].dead = t->s[UPSTREAM].dead = 1;
     close_sides(t);
     return throw_error(env, "start: out of memory");
   }
@@ -423,11 +419,6 @@ static napi_value start(napi_env env, napi_callback_info info) {
   napi_value result;
   napi_create_uint32(env, slot, &result);
   return result;
-}
-
-static tunnel *arg_tunnel(napi_env env, napi_value v) {
-  uint32_t slot = arg_uint(env, v);
-  return slot < g_nslots ? g_slots[slot] : NULL;
 }
 
 /* What the JS side gets back from destroy(): [how, clientRead, clientWritten, upstreamRead, upstreamWritten]. */
@@ -448,10 +439,9 @@ static napi_value destroy(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  tunnel *t = argc >= 1 ? arg_tunnel(env, argv[0]) : NULL;
-  napi_value undefined;
-  napi_get_undefined(env, &undefined);
-  if (t == NULL) return undefined;
+  uint32_t slot = argc >= 1 ? arg_uint(env, argv[0]) : UINT32_MAX;
+  tunnel *t = slot < g_nslots ? g_slots[slot] : NULL;
+  if (t == NULL) return NULL; /* undefined: not open */
   bool reset = false;
   if (argc >= 2) napi_get_value_bool(env, argv[1], &reset);
   double counts[4];
@@ -475,9 +465,7 @@ static napi_value init(napi_env env, napi_callback_info info) {
   napi_create_string_utf8(env, "wsgate.tunnel", NAPI_AUTO_LENGTH, &name);
   if (napi_async_init(env, NULL, name, &g_async) != napi_ok) return throw_error(env, "init: async context");
   napi_create_reference(env, argv[0], 1, &g_on_end);
-  napi_value undefined;
-  napi_get_undefined(env, &undefined);
-  return undefined;
+  return NULL;
 }
 
 static napi_value module_init(napi_env env, napi_value exports) {
