@@ -30,6 +30,7 @@ import { resetSocket } from "../http/socket-reset.js";
 import { FramedTunnel, type TunnelLine } from "./tunnel-close.js";
 import type { WsTunnelFacts } from "../vars/source.js";
 import type { TunnelOptions } from "./tunnel-options.js";
+import { startNativeTunnel } from "./native-tunnel.js";
 import {
   CLIENT_SIDE,
   UPSTREAM_SIDE,
@@ -57,6 +58,8 @@ export interface TunnelStart {
   readonly options: TunnelOptions;
   /** The upgrade is to WebSocket: the tunnel follows its frames if the options say so. */
   readonly websocket?: boolean;
+  /** Called when the native tunnel (native-tunnel.ts) took the tunnel over. */
+  readonly onNative?: () => void;
   /** Called once, when both sockets are closed; `line`: why wsgate ended it (a WebSocket feature), for the error log. */
   readonly onClose: (how: TunnelEnd, line: TunnelLine | undefined) => void;
 }
@@ -128,6 +131,11 @@ class Tunnel implements TimedTunnel {
 
 /** Start the tunnel; the counters of one that follows frames, for its request's $wsgate_ variables. */
 export function startTunnel(start: TunnelStart): WsTunnelFacts | undefined {
+  // A tunnel with no frames to follow may go to the native tunnel, when it is built.
+  if (!(start.options.followFrames && start.websocket) && startNativeTunnel(start)) {
+    start.onNative?.();
+    return undefined;
+  }
   const client = start.client as TunnelSocket;
   const upstream = start.upstream as TunnelSocket;
   const tunnel = new Tunnel(client, upstream, start.options, start.onClose);

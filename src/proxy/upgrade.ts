@@ -57,5 +57,6 @@ export function upgradeToTunnel(
     options: tunnelOptionsFor(ctx.location.loc, tunnelMainFor(r.server)),
     websocket: head.headers.some(([name, value]) => /^upgrade$/i.test(name) && /^\s*websocket\s*$/i.test(value)),
     onClose,
+    onNative: () => services.errorLogFor(r).log("debug", "upgraded connection handed to the native tunnel"),
   });
 }

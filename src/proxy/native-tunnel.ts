@@ -1,0 +1,220 @@
+/**
+ * The optional native tunnel (native/tunnel.c, built at install by
+ * scripts/build-native.mjs where a compiler is present): a plain tunnel —
+ * both sockets plain TCP, no frames to follow — is handed to C after the
+ * 101, which moves its bytes with read/write, keeps its back-pressure,
+ * half-close and timers as tunnel.ts does, and tells JavaScript once, at the
+ * end, why it ended and how many bytes went each way. Without the addon, or
+ * with WSGATE_NATIVE_TUNNEL=off, every tunnel is the TypeScript one.
+ *
+ * The addon takes dup()s of both descriptors; the Node sockets' handles are
+ * closed and the sockets stay as shells, not destroyed, so that what listens
+ * for their 'close' (the connection count, limit_conn, the graceful
+ * shutdown's wait, the upstream's accounting) hears it when the tunnel ends,
+ * and their byte counts ($bytes_sent, $upstream_bytes_received) are the
+ * socket's before the hand-over plus the addon's. Destroying a shell (the
+ * fast shutdown, worker_shutdown_timeout) ends its native tunnel.
+ *
+ * Nothing read or queued by Node is lost or reordered: the hand-over happens
+ * only when neither socket has bytes waiting to be written, and the bytes
+ * Node already read (the head's leftovers, the sockets' read buffers) go to
+ * the addon first, as the bytes waiting for the other side.
+ */
+
+import { createRequire } from "node:module";
+import { Socket } from "node:net";
+import type { TunnelEnd, TunnelStart } from "./tunnel.js";
+
+interface Addon {
+  init(onEnd: (slot: number, how: number, cr: number, cw: number, ur: number, uw: number) => void): void;
+  start(
+    clientFd: number,
+    upstreamFd: number,
+    fromClient: Buffer | undefined,
+    fromUpstream: Buffer | undefined,
+    idleMs: number,
+    clientSendMs: number,
+    upstreamSendMs: number,
+    resetTimedout: boolean,
+  ): number;
+  destroy(slot: number, reset: boolean): [number, number, number, number, number] | undefined;
+  open(): number;
+}
+
+/** The addon's end codes, in its order (native/tunnel.c); 0: no reason recorded, as tunnel.ts's default. */
+const ENDS: readonly TunnelEnd[] = [
+  "client closed",
+  "client closed",
+  "upstream closed",
+  "client error",
+  "upstream error",
+  "upstream timed out",
+  "client timed out",
+  "upstream send timed out",
+];
+
+interface Handle {
+  fd?: number;
+  readStop(): number;
+  close(): void;
+  onread: unknown;
+}
+type ShellSocket = Socket & { _handle: Handle | null; encrypted?: boolean };
+
+/** One native tunnel: its two shells and the request's end. */
+interface NativeTunnel {
+  readonly slot: number;
+  readonly client: ShellSocket;
+  readonly upstream: ShellSocket;
+  readonly onClose: TunnelStart["onClose"];
+  /** The sockets' counts at the hand-over: client read, written, upstream read, written. */
+  readonly base: readonly [number, number, number, number];
+  how: TunnelEnd | undefined;
+  /** The addon still runs it. */
+  live: boolean;
+  /** Shells not yet closed. */
+  open: number;
+}
+
+const tunnels = new Map<number, NativeTunnel>();
+const kTunnel = Symbol("wsgate.nativeTunnel");
+type Marked = ShellSocket & { [kTunnel]?: NativeTunnel };
+
+const addon = loadAddon();
+
+/** The addon, unless it is absent or turned off; why not, for the tests and the start. */
+function loadAddon(): Addon | undefined {
+  if (process.env.WSGATE_NATIVE_TUNNEL === "off") return undefined;
+  try {
+    // From the package root: this file is dist/src/proxy/native-tunnel.js.
+    const path = new URL("../../../build/Release/wsgate_tunnel.node", import.meta.url);
+    const loaded = createRequire(import.meta.url)(path.pathname) as Addon;
+    loaded.init(ended);
+    return loaded;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether tunnels may go native in this process. */
+export function nativeTunnelLoaded(): boolean {
+  return addon !== undefined;
+}
+
+/** Native tunnels open in this process. */
+export function nativeTunnelsOpen(): number {
+  return tunnels.size;
+}
+
+/** The socket's descriptor when it is a plain TCP socket with nothing waiting to be written, else -1. */
+function plainFd(socket: ShellSocket): number {
+  if (socket.encrypted === true || !(socket instanceof Socket) || socket.destroyed || socket.connecting) return -1;
+  if (socket.writableLength > 0 || socket.writableEnded || socket.readableEnded) return -1;
+  const fd = socket._handle?.fd;
+  return typeof fd === "number" && fd >= 0 ? fd : -1;
+}
+
+/** Bytes Node read from the socket and nobody took yet, after `first`. */
+function unread(socket: Socket, first: Buffer | undefined): Buffer | undefined {
+  const chunks: Buffer[] = first && first.length > 0 ? [first] : [];
+  for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read() as Buffer | null) {
+    chunks.push(chunk);
+  }
+  return chunks.length === 0 ? undefined : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+}
+
+/** Take the tunnel over when it is a plain one and the addon is here; false: the TypeScript tunnel runs it. */
+export function startNativeTunnel(start: TunnelStart): boolean {
+  if (addon === undefined) return false;
+  const client = start.client as Marked;
+  const upstream = start.upstream as Marked;
+  const clientFd = plainFd(client);
+  const upstreamFd = plainFd(upstream);
+  if (clientFd < 0 || upstreamFd < 0) return false;
+  const base = [client.bytesRead, client.bytesWritten, upstream.bytesRead, upstream.bytesWritten] as const;
+  const fromClient = unread(client, start.fromClient);
+  const fromUpstream = unread(upstream, start.fromUpstream);
+  const { options } = start;
+  let slot: number;
+  try {
+    slot = addon.start(
+      clientFd,
+      upstreamFd,
+      fromClient,
+      fromUpstream,
+      options.idleTimeoutMs,
+      options.clientSendTimeoutMs,
+      options.upstreamSendTimeoutMs,
+      options.resetTimedout === true,
+    );
+  } catch {
+    // Out of descriptors or memory: the read bytes go back to the TypeScript tunnel, which gets the same error.
+    (start as { fromClient: Buffer | undefined }).fromClient = fromClient;
+    (start as { fromUpstream: Buffer | undefined }).fromUpstream = fromUpstream;
+    return false;
+  }
+  const tunnel: NativeTunnel = {
+    slot,
+    client,
+    upstream,
+    onClose: start.onClose,
+    base,
+    how: undefined,
+    live: true,
+    open: 2,
+  };
+  tunnels.set(slot, tunnel);
+  for (const socket of [client, upstream]) {
+    socket[kTunnel] = tunnel;
+    closeHandle(socket);
+    // A shell has no descriptor: a reset or a write to it fails quietly, as the socket of a closed tunnel.
+    socket.on("error", ignore);
+    socket.once("close", onShellClose);
+  }
+  return true;
+}
+
+function ignore(): void {}
+
+/** Close the Node handle (the addon holds its own descriptor) without the socket hearing of it. */
+function closeHandle(socket: ShellSocket): void {
+  const handle = socket._handle!;
+  handle.readStop();
+  handle.onread = ignore;
+  socket._handle = null;
+  handle.close();
+}
+
+/** The addon ended the tunnel. */
+function ended(slot: number, how: number, cr: number, cw: number, ur: number, uw: number): void {
+  const tunnel = tunnels.get(slot);
+  if (tunnel !== undefined) settle(tunnel, how, [cr, cw, ur, uw]);
+}
+
+/** The tunnel is over: the shells take their final counts and close; the request hears once both have. */
+function settle(tunnel: NativeTunnel, how: number, counts: readonly number[]): void {
+  tunnels.delete(tunnel.slot);
+  tunnel.live = false;
+  tunnel.how = ENDS[how] ?? "client closed";
+  const [cr, cw, ur, uw] = tunnel.base;
+  fixCounts(tunnel.client, cr + counts[0]!, cw + counts[1]!);
+  fixCounts(tunnel.upstream, ur + counts[2]!, uw + counts[3]!);
+  tunnel.client.destroy();
+  tunnel.upstream.destroy();
+}
+
+function fixCounts(socket: Socket, read: number, written: number): void {
+  Object.defineProperty(socket, "bytesRead", { value: read });
+  Object.defineProperty(socket, "bytesWritten", { value: written });
+}
+
+/** A shell closed: at the tunnel's end, or destroyed from outside (a fast shutdown), which ends the tunnel now. */
+function onShellClose(this: Marked): void {
+  const tunnel = this[kTunnel]!;
+  if (tunnel.live) {
+    const end = addon!.destroy(tunnel.slot, false);
+    settle(tunnel, end?.[0] ?? 0, end?.slice(1) ?? [0, 0, 0, 0]);
+  }
+  if (--tunnel.open > 0) return;
+  tunnel.onClose(tunnel.how ?? "client closed", undefined);
+}
