@@ -5,7 +5,7 @@
  * address; specific addresses are bound on their own otherwise.
  */
 
-import { createServer, type Server, type Socket } from "node:net";
+import type { Server, Socket } from "node:net";
 import type { HttpConf, ListenConf } from "../config/model.js";
 import { systemErrorText } from "../core/errors.js";
 import type { AccessLog } from "../log/access-log.js";
@@ -27,8 +27,9 @@ import type { ProxyProtocolFacts, TlsFacts } from "../vars/source.js";
 import { readProxyHeader } from "./proxy-protocol-accept.js";
 import { PROXY_PROTOCOL_PEEK } from "./proxy-protocol.js";
 import { stripMappedV4 } from "./client-address.js";
+import { bindListen, listenOn, type ListenHandle } from "./listen-socket.js";
 
-export class ListenError extends Error {}
+export { ListenError } from "./listen-socket.js";
 
 export class HttpServer {
   private readonly bindings: Binding[];
@@ -77,30 +78,37 @@ export class HttpServer {
     });
   }
 
-  /** Open every listening socket; fails with nginx's bind() message. */
+  /** `master_process off`: bind and listen on every socket of the configuration; fails with nginx's bind() message. */
   async listen(): Promise<void> {
     for (const binding of this.bindings) {
-      const server = createServer({ noDelay: true, pauseOnConnect: false }, (socket) => this.accept(socket, binding));
-      await new Promise<void>((resolve, reject) => {
-        const onError = (err: Error): void => {
-          reject(new ListenError(`bind() to ${binding.listen.text} failed (${systemErrorText(err)})`));
-        };
-        server.once("error", onError);
-        const host = binding.listen.host === "" ? "0.0.0.0" : binding.listen.host;
-        server.listen(
-          { host, port: binding.listen.port, backlog: binding.listen.backlog, ipv6Only: binding.listen.ipv6only },
-          () => {
-            server.off("error", onError);
-            // From now on an error is a failed accept(); the socket keeps listening.
-            server.on("error", (err) => this.errorLog.log("alert", `accept() failed (${systemErrorText(err)})`));
-            resolve();
-          },
-        );
-      });
-      this.listeners.push(server);
+      const handle = await bindListen(binding.listen);
+      try {
+        await this.acceptOn(handle, binding.listen.text);
+      } catch (err) {
+        handle.close();
+        throw err;
+      }
     }
     this.startHealthChecks();
     await this.firstLookups();
+  }
+
+  /**
+   * Listen and accept on `handle`, the bound socket of the listen `listenText`
+   * (a worker's copy of its master's socket, or the single process's own).
+   * False when this configuration has no such listen.
+   */
+  async acceptOn(handle: ListenHandle, listenText: string): Promise<boolean> {
+    const binding = this.bindings.find((b) => b.listen.text === listenText);
+    if (!binding) return false;
+    const server = await listenOn(
+      handle,
+      binding.listen,
+      (socket) => this.accept(socket, binding),
+      (err) => this.acceptFailed(err),
+    );
+    this.listeners.push(server);
+    return true;
   }
 
   /** Active health checks (wsgate_health_check) run in every process that serves requests. */
@@ -129,15 +137,13 @@ export class HttpServer {
     this.connectionLimitText = `${workerConnections} worker_connections are not enough`;
   }
 
-  /** A connection accepted by the master on the listening socket for `listenText`. */
-  adopt(socket: Socket, listenText: string): void {
-    const binding = this.bindings.find((b) => b.listen.text === listenText);
-    if (!binding) {
-      socket.destroy();
-      return;
-    }
-    socket.on("error", () => undefined);
-    this.accept(socket, binding);
+  /**
+   * A failed accept(), logged as nginx's ngx_event_accept() logs it: crit when out of descriptors, alert otherwise.
+   * libuv has already closed the connections pending on the socket when it was out of descriptors (src/http/listen-socket.ts).
+   */
+  private acceptFailed(err: NodeJS.ErrnoException): void {
+    const exhausted = err.code === "EMFILE" || err.code === "ENFILE";
+    this.errorLog.log(exhausted ? "crit" : "alert", `accept4() failed (${systemErrorText(err)})`);
   }
 
   /** Stop accepting; open connections go on. */
