@@ -5,9 +5,8 @@
  * address; specific addresses are bound on their own otherwise.
  */
 
-import type { Server, Socket } from "node:net";
+import type { Socket } from "node:net";
 import type { HttpConf, ListenConf } from "../config/model.js";
-import { systemErrorText } from "../core/errors.js";
 import type { AccessLog } from "../log/access-log.js";
 import type { ErrorLog, ErrorLogs } from "../log/error-log.js";
 import { recordUpstreams } from "../upstream/peer-metrics.js";
@@ -27,13 +26,14 @@ import type { ProxyProtocolFacts, TlsFacts } from "../vars/source.js";
 import { readProxyHeader } from "./proxy-protocol-accept.js";
 import { PROXY_PROTOCOL_PEEK } from "./proxy-protocol.js";
 import { stripMappedV4 } from "./client-address.js";
-import { bindListen, listenOn, type ListenHandle } from "./listen-socket.js";
+import { bindListen, type ListenHandle } from "./listen-socket.js";
+import { ListeningSockets } from "./listeners.js";
 
 export { ListenError } from "./listen-socket.js";
 
 export class HttpServer {
   private readonly bindings: Binding[];
-  private readonly listeners: Server[] = [];
+  private readonly listeners: ListeningSockets;
   private readonly connections = new Set<ClientConnection>();
   /** Sockets of `listen … ssl` addresses whose first bytes have not come yet. */
   private readonly waiting = new Set<Socket>();
@@ -67,6 +67,11 @@ export class HttpServer {
     for (const [name, conf] of http.upstreams) this.upstreams.set(name, new UpstreamGroup(conf));
     recordUpstreams(this.upstreams.values());
     this.bindings = planBindings(http);
+    this.listeners = new ListeningSockets(
+      this.bindings,
+      (socket, binding) => this.accept(socket, binding),
+      this.errorLog,
+    );
     this.flow = new RequestFlow({
       http,
       errorLogFor: (loc) => errorLogs.forLocation(loc),
@@ -80,15 +85,14 @@ export class HttpServer {
 
   /** `master_process off`: bind and listen on every socket of the configuration; fails with nginx's bind() message. */
   async listen(): Promise<void> {
-    for (const binding of this.bindings) {
-      const handle = await bindListen(binding.listen);
-      try {
-        await this.acceptOn(handle, binding.listen.text);
-      } catch (err) {
-        handle.close();
-        throw err;
-      }
-    }
+    for (const binding of this.bindings) await this.acceptOn(await bindListen(binding.listen), binding.listen.text);
+    // Only an accept error of EMFILE (which libuv would repeat in a loop) closes a socket here: it is bound again.
+    const rebind = (listen: ListenConf): void => {
+      bindListen(listen)
+        .then((handle) => this.acceptOn(handle, listen.text))
+        .catch((err: unknown) => this.errorLog.log("alert", err instanceof Error ? err.message : String(err)));
+    };
+    this.listeners.reacquireWith(rebind, false);
     this.startHealthChecks();
     await this.firstLookups();
   }
@@ -96,19 +100,14 @@ export class HttpServer {
   /**
    * Listen and accept on `handle`, the bound socket of the listen `listenText`
    * (a worker's copy of its master's socket, or the single process's own).
-   * False when this configuration has no such listen.
    */
-  async acceptOn(handle: ListenHandle, listenText: string): Promise<boolean> {
-    const binding = this.bindings.find((b) => b.listen.text === listenText);
-    if (!binding) return false;
-    const server = await listenOn(
-      handle,
-      binding.listen,
-      (socket) => this.accept(socket, binding),
-      (err) => this.acceptFailed(err),
-    );
-    this.listeners.push(server);
-    return true;
+  acceptOn(handle: ListenHandle, listenText: string): Promise<void> {
+    return this.listeners.acceptOn(handle, listenText);
+  }
+
+  /** A worker: pause accepting before descriptors run out; `reacquire` asks the master for a socket again. */
+  pauseBeforeDescriptorsRunOut(reacquire: (listen: ListenConf) => void): void {
+    this.listeners.reacquireWith(reacquire, true);
   }
 
   /** Active health checks (wsgate_health_check) run in every process that serves requests. */
@@ -137,20 +136,10 @@ export class HttpServer {
     this.connectionLimitText = `${workerConnections} worker_connections are not enough`;
   }
 
-  /**
-   * A failed accept(), logged as nginx's ngx_event_accept() logs it: crit when out of descriptors, alert otherwise.
-   * libuv has already closed the connections pending on the socket when it was out of descriptors (src/http/listen-socket.ts).
-   */
-  private acceptFailed(err: NodeJS.ErrnoException): void {
-    const exhausted = err.code === "EMFILE" || err.code === "ENFILE";
-    this.errorLog.log(exhausted ? "crit" : "alert", `accept4() failed (${systemErrorText(err)})`);
-  }
-
   /** Stop accepting; open connections go on. */
   async stopListening(): Promise<void> {
     this.closeUpstreams();
-    await Promise.all(this.listeners.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
-    this.listeners.length = 0;
+    await this.listeners.close();
   }
 
   get openConnections(): number {

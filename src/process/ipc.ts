@@ -48,6 +48,8 @@ export type ToWorker =
 export type FromWorker =
   | { readonly wsgate: "ready" }
   | { readonly wsgate: "failed"; readonly message: string }
+  /** The worker closed its copy of this listening socket to pause accepting (out of descriptors): it wants it again. */
+  | { readonly wsgate: "listen-again"; readonly listen: string }
   /** An operation on the shared zones; answered with "zone-answer" unless `id` is 0. */
   | { readonly wsgate: "zone"; readonly id: number; readonly op: ZoneOp }
   /** The worker wants the server's figures (`own`: its own now); answered with "figures-answer". */

@@ -188,6 +188,10 @@ class Master {
     else if (message.wsgate === "figures") this.figures.serve(worker, message.id, message.own);
     else if (message.wsgate === "figures-own") this.figures.received(worker, message);
     else if (message.wsgate === "ready") worker.ready = true;
+    else if (message.wsgate === "listen-again") {
+      const handle = this.listeners.get(message.listen);
+      if (handle && !worker.leaving) sendListen(worker, message.listen, handle);
+    }
   }
 
   /** A worker exited: nginx's lines; replace it unless it was told to go or cannot start. */

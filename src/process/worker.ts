@@ -34,6 +34,7 @@ export function runWorker(): Promise<number> {
     let config: Config | undefined;
     let stopping: "graceful" | "fast" | undefined;
     const sockets = new ListenSockets();
+    let accepting = false;
 
     const send = (message: FromWorker): boolean => {
       if (!process.connected || !process.send) return false;
@@ -102,7 +103,10 @@ export function runWorker(): Promise<number> {
         await serving.server?.firstLookups();
         const server = serving.server;
         if (server) {
+          // Sockets closed to pause accepting (out of descriptors) are asked for again.
+          server.pauseBeforeDescriptorsRunOut((listen) => send({ wsgate: "listen-again", listen: listen.text }));
           for (const listen of server.listens) await server.acceptOn(await sockets.take(listen.text), listen.text);
+          accepting = true;
         }
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
@@ -131,8 +135,13 @@ export function runWorker(): Promise<number> {
           void start(message.load);
           break;
         case "listen":
-          if (handle && stopping) handle.close();
-          else if (handle) sockets.give(message.listen, handle);
+          if (!handle) break;
+          if (stopping) handle.close();
+          else if (accepting && serving?.server) {
+            serving.server.acceptOn(handle, message.listen).catch((err: unknown) => {
+              serving?.errorLog.log("alert", err instanceof Error ? err.message : String(err));
+            });
+          } else sockets.give(message.listen, handle);
           break;
         case "quit":
           stop("graceful");
