@@ -3,13 +3,13 @@
  * child_process.fork, it loads the configuration from the texts the master
  * read, opens its logs, switches to `user` when started by root, listens on
  * the copies of the listening sockets the master hands it ("listen"
- * messages), says "ready", and accepts its connections itself. On "quit" it
- * stops accepting and finishes what it has. The master's
- * "quit"/"stop"/"reopen" messages do what QUIT/TERM/USR1 do; the worker answers those signals itself too (a terminal's
- * Ctrl-C reaches every process of the group). A worker whose master is gone
- * exits at once. An uncaught exception (outside any connection, whose own
- * guard would have closed just that connection) ends the worker: the master
- * replaces it.
+ * messages), says "ready", and accepts its connections itself. The master's
+ * "quit"/"stop"/"reopen" messages do what QUIT/TERM/USR1 do (at "quit" it
+ * stops accepting and finishes what it has); the worker answers those
+ * signals itself too (a terminal's Ctrl-C reaches every process of the
+ * group). A worker whose master is gone exits at once. An uncaught exception
+ * (outside any connection, whose own guard would have closed just that
+ * connection) ends the worker: the master replaces it.
  */
 
 import type { ListenHandle } from "../http/listen-socket.js";

@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { runCli } from "../cli/run-cli.js";
 import { freePorts, waitFor } from "../support/proxy.js";
 import { exchange } from "../support/sockets.js";
+import { until } from "../support/wait.js";
 import {
   alive,
   echoBackend,
@@ -85,9 +86,8 @@ describe("-s against a daemonised master", () => {
     assert.equal(reload.code, 0, reload.stderr);
     assert.match(reload.stderr, /\[notice\] \d+#\d+: signal process started\n$/);
     await waitFor(() => startedWorkers(log()).length === 4, 15_000, "the new workers");
-    let backend = "";
-    for (let i = 0; i < 100 && backend !== "B"; i++) backend = await backendNow();
-    assert.equal(backend, "B");
+    // The new workers accept once they have loaded the configuration: ask until one answers.
+    await until(async () => (await backendNow()) === "B", 15_000, "a new worker's answer", 50);
     assert.match(
       log(),
       new RegExp(`\\[notice\\] ${master}#${master}: signal 1 \\(SIGHUP\\) received, reconfiguring\\n`),
