@@ -25,6 +25,8 @@ export class ListenError extends Error {}
 /** A bound TCP socket (libuv's handle): sent to workers as it is ("net.Native"), listened on with listenOn(). */
 export interface ListenHandle {
   close(): void;
+  /** Fills `out` with the bound address; a negative libuv error instead when the bind failed. */
+  getsockname(out: object): number;
 }
 
 type CreateServerHandle = (
@@ -57,6 +59,13 @@ export async function bindListen(listen: ListenConf): Promise<ListenHandle> {
   const handle = create(address, listen.port, family, undefined, listen.ipv6only ? UV_TCP_IPV6ONLY : 0);
   if (typeof handle === "number") {
     throw new ListenError(`bind() to ${listen.text} failed (${systemErrorText(uvError(handle))})`);
+  }
+  // libuv keeps a bind()'s EADDRINUSE for the listen() to come (uv__tcp_bind's delayed_error); its
+  // getsockname() reports it first, so that the master, which never listens, sees it at once.
+  const delayed = handle.getsockname({});
+  if (delayed < 0) {
+    handle.close();
+    throw new ListenError(`bind() to ${listen.text} failed (${systemErrorText(uvError(delayed))})`);
   }
   return handle;
 }
