@@ -5,9 +5,8 @@
  * address; specific addresses are bound on their own otherwise.
  */
 
-import { createServer, type Server, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import type { HttpConf, ListenConf } from "../config/model.js";
-import { systemErrorText } from "../core/errors.js";
 import type { AccessLog } from "../log/access-log.js";
 import type { ErrorLog, ErrorLogs } from "../log/error-log.js";
 import { recordUpstreams } from "../upstream/peer-metrics.js";
@@ -27,13 +26,12 @@ import type { ProxyProtocolFacts, TlsFacts } from "../vars/source.js";
 import { readProxyHeader } from "./proxy-protocol-accept.js";
 import { PROXY_PROTOCOL_PEEK } from "./proxy-protocol.js";
 import { stripMappedV4 } from "./client-address.js";
-
-import { ListenError } from "../core/errors.js";
-export { ListenError };
+import { bindListen, type ListenHandle } from "./listen-socket.js";
+import { ListeningSockets } from "./listeners.js";
 
 export class HttpServer {
   private readonly bindings: Binding[];
-  private readonly listeners: Server[] = [];
+  private readonly listeners: ListeningSockets;
   private readonly connections = new Set<ClientConnection>();
   /** Sockets of `listen … ssl` addresses whose first bytes have not come yet. */
   private readonly waiting = new Set<Socket>();
@@ -67,6 +65,11 @@ export class HttpServer {
     for (const [name, conf] of http.upstreams) this.upstreams.set(name, new UpstreamGroup(conf));
     recordUpstreams(this.upstreams.values());
     this.bindings = planBindings(http);
+    this.listeners = new ListeningSockets(
+      this.bindings,
+      (socket, binding) => this.accept(socket, binding),
+      this.errorLog,
+    );
     this.flow = new RequestFlow({
       http,
       errorLogFor: (loc) => errorLogs.forLocation(loc),
@@ -78,30 +81,31 @@ export class HttpServer {
     });
   }
 
-  /** Open every listening socket; fails with nginx's bind() message. */
+  /** `master_process off`: bind and listen on every socket of the configuration; fails with nginx's bind() message. */
   async listen(): Promise<void> {
-    for (const binding of this.bindings) {
-      const server = createServer({ noDelay: true, pauseOnConnect: false }, (socket) => this.accept(socket, binding));
-      await new Promise<void>((resolve, reject) => {
-        const onError = (err: Error): void => {
-          reject(new ListenError(`bind() to ${binding.listen.text} failed (${systemErrorText(err)})`));
-        };
-        server.once("error", onError);
-        const host = binding.listen.host === "" ? "0.0.0.0" : binding.listen.host;
-        server.listen(
-          { host, port: binding.listen.port, backlog: binding.listen.backlog, ipv6Only: binding.listen.ipv6only },
-          () => {
-            server.off("error", onError);
-            // From now on an error is a failed accept(); the socket keeps listening.
-            server.on("error", (err) => this.errorLog.log("alert", `accept() failed (${systemErrorText(err)})`));
-            resolve();
-          },
-        );
-      });
-      this.listeners.push(server);
-    }
+    for (const binding of this.bindings) await this.acceptOn(await bindListen(binding.listen), binding.listen.text);
+    // Only an accept error of EMFILE (which libuv would repeat in a loop) closes a socket here: it is bound again.
+    const rebind = (listen: ListenConf): void => {
+      bindListen(listen)
+        .then((handle) => this.acceptOn(handle, listen.text))
+        .catch((err: unknown) => this.errorLog.log("alert", err instanceof Error ? err.message : String(err)));
+    };
+    this.listeners.reacquireWith(rebind, false);
     this.startHealthChecks();
     await this.firstLookups();
+  }
+
+  /**
+   * Listen and accept on `handle`, the bound socket of the listen `listenText`
+   * (a worker's copy of its master's socket, or the single process's own).
+   */
+  acceptOn(handle: ListenHandle, listenText: string): Promise<void> {
+    return this.listeners.acceptOn(handle, listenText);
+  }
+
+  /** A worker: pause accepting before descriptors run out; `reacquire` asks the master for a socket again. */
+  pauseBeforeDescriptorsRunOut(reacquire: (listen: ListenConf) => void): void {
+    this.listeners.reacquireWith(reacquire, true);
   }
 
   /** Active health checks (wsgate_health_check) run in every process that serves requests. */
@@ -130,22 +134,10 @@ export class HttpServer {
     this.connectionLimitText = `${workerConnections} worker_connections are not enough`;
   }
 
-  /** A connection accepted by the master on the listening socket for `listenText`. */
-  adopt(socket: Socket, listenText: string): void {
-    const binding = this.bindings.find((b) => b.listen.text === listenText);
-    if (!binding) {
-      socket.destroy();
-      return;
-    }
-    socket.on("error", () => undefined);
-    this.accept(socket, binding);
-  }
-
   /** Stop accepting; open connections go on. */
   async stopListening(): Promise<void> {
     this.closeUpstreams();
-    await Promise.all(this.listeners.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
-    this.listeners.length = 0;
+    await this.listeners.close();
   }
 
   get openConnections(): number {

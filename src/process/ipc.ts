@@ -1,8 +1,9 @@
 /**
  * The messages between the master and its workers, over the IPC channel of
- * child_process.fork. The master sends each accepted connection with a "conn"
- * message carrying the socket; control messages take the place of the
- * signals nginx's master sends its workers over its channel. Operations on
+ * child_process.fork. The master sends each worker its copy of every
+ * listening socket with a "listen" message carrying the socket; the worker
+ * accepts on it itself. Control messages take the place of the signals
+ * nginx's master sends its workers over its channel. Operations on
  * the shared zones (src/http/shared-zones.ts) go to the master, which holds
  * them, as "zone" messages; those that await an answer carry an id (0: none).
  * The server's figures (stub_status, metrics) are gathered the same way: a
@@ -30,10 +31,8 @@ export interface WorkerLoad {
 
 export type ToWorker =
   | { readonly wsgate: "start"; readonly load: WorkerLoad }
-  /** Sent with the accepted socket; `listen` names its listening socket ("0.0.0.0:8020"). */
-  | { readonly wsgate: "conn"; readonly id: number; readonly listen: string }
-  /** Answered with "synced" once every "conn" sent before it has been acknowledged or was lost. */
-  | { readonly wsgate: "sync"; readonly id: number }
+  /** Sent with a bound listening socket; `listen` names it ("0.0.0.0:8020"). */
+  | { readonly wsgate: "listen"; readonly listen: string }
   | { readonly wsgate: "quit" }
   | { readonly wsgate: "stop" }
   | { readonly wsgate: "reopen" }
@@ -49,10 +48,8 @@ export type ToWorker =
 export type FromWorker =
   | { readonly wsgate: "ready" }
   | { readonly wsgate: "failed"; readonly message: string }
-  /** The worker has its copies of these connections (acknowledged once per tick). */
-  | { readonly wsgate: "got"; readonly ids: readonly number[] }
-  /** Every "conn" up to `id` not acknowledged by now never arrived. */
-  | { readonly wsgate: "synced"; readonly id: number }
+  /** The worker closed its copy of this listening socket to pause accepting (out of descriptors): it wants it again. */
+  | { readonly wsgate: "listen-again"; readonly listen: string }
   /** An operation on the shared zones; answered with "zone-answer" unless `id` is 0. */
   | { readonly wsgate: "zone"; readonly id: number; readonly op: ZoneOp }
   /** The worker wants the server's figures (`own`: its own now); answered with "figures-answer". */

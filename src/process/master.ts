@@ -1,26 +1,28 @@
 /**
- * The master process (`master_process on`, nginx's default). It holds the
- * listening sockets for its whole life, forks `worker_processes` workers
- * (src/process/worker-process.ts), and hands each accepted connection to the
- * next ready worker of the current generation in turn
- * (src/process/connection-router.ts). It acts on the signals: TERM/INT fast
+ * The master process (`master_process on`, nginx's default). It binds the
+ * listening sockets and holds them for its whole life, forks
+ * `worker_processes` workers (src/process/worker-process.ts) and hands each
+ * of them a copy of every listening socket of its configuration; the workers
+ * listen and accept for themselves, as nginx's do, and the master never
+ * accepts (src/http/listen-socket.ts). It acts on the signals: TERM/INT fast
  * shutdown, QUIT graceful shutdown, HUP reload, USR1 reopen logs; it replaces
- * a worker that dies, one that crashed included (src/process/crash.ts).
+ * a worker that dies, one that crashed included (src/process/crash.ts), and
+ * hands the new one the sockets.
  *
  * Reload: the new configuration is read and checked first; if bad, the error
- * is logged and nothing changes. Otherwise new listening sockets are opened,
- * new workers started; once every one is ready, connections go to them only,
- * the old workers are told to quit gracefully, and listening sockets the new
+ * is logged and nothing changes. Otherwise new listening sockets are bound,
+ * new workers started with the sockets of the new configuration; once every
+ * one accepts and is ready, the old workers are told to quit gracefully (they
+ * stop accepting and finish what they have), and listening sockets the new
  * configuration no longer names are closed. A socket whose `listen` stays is
- * never closed, so no connection attempt is refused during a reload.
+ * never closed: a connection arriving while no worker accepts waits in its
+ * backlog, so none is refused during a reload.
  */
 
-import { createServer, type Server } from "node:net";
-import { systemErrorText } from "../core/errors.js";
 import { loadConfig, type LoadOptions } from "../config/load.js";
 import type { Config, ListenConf } from "../config/model.js";
 import { planBindings } from "../http/bindings.js";
-import { ListenError } from "../core/errors.js";
+import { bindListen, type ListenHandle } from "../http/listen-socket.js";
 import { ErrorLog } from "../log/error-log.js";
 import { LogFiles } from "../log/files.js";
 import { uncaughtLine } from "../log/uncaught.js";
@@ -29,12 +31,19 @@ import { removePidFile, writePidFile } from "./pidfile.js";
 import { BINARY_UPGRADE, onSignals, receivedLine, signalNumber } from "./signals.js";
 import { configWarnings, isRoot, logStartNotices } from "./startup-notices.js";
 import { resolveIdentity } from "./user.js";
-import { ConnectionRouter } from "./connection-router.js";
 import { ZoneServer } from "./zone-server.js";
 import { FigureServer } from "./figure-server.js";
 import { countProcessFigures } from "./process-metrics.js";
 import { NO_CONNECTIONS, ownFigures } from "../http/server-figures.js";
-import { forkWorker, whenReady, workerCount, workerLoad, type Generation, type Worker } from "./worker-process.js";
+import {
+  forkWorker,
+  sendListen,
+  whenReady,
+  workerCount,
+  workerLoad,
+  type Generation,
+  type Worker,
+} from "./worker-process.js";
 
 export { workerCount } from "./worker-process.js";
 
@@ -55,10 +64,10 @@ export async function startMaster(config: Config, options: LoadOptions): Promise
 class Master {
   private files = new LogFiles();
   private errorLog: ErrorLog;
-  private readonly listeners = new Map<string, Server>();
+  /** The bound listening sockets, by nginx's address text; the workers get copies. */
+  private readonly listeners = new Map<string, ListenHandle>();
   private readonly workers = new Set<Worker>();
   private generation: Generation;
-  private readonly router = new ConnectionRouter(() => this.errorLog);
   /** The shared zones (limit_conn, limit_req), held here for every worker. */
   private readonly zones = new ZoneServer(() => this.errorLog);
   /** The server's figures (stub_status, metrics), gathered here from every worker. */
@@ -86,7 +95,7 @@ class Master {
     const config = this.generation.config;
     try {
       if (config.main.user && isRoot()) resolveIdentity(config.main.user.user, config.main.user.group);
-      for (const listen of listensOf(config)) this.listeners.set(listen.text, await this.bind(listen));
+      for (const listen of listensOf(config)) this.listeners.set(listen.text, await bindListen(listen));
       logStartNotices(config, this.errorLog, "master");
       this.errorLog.log("notice", "start worker processes");
       await this.startGeneration(this.generation);
@@ -100,7 +109,8 @@ class Master {
       process.off("uncaughtException", this.onUncaught);
       if (err instanceof Error) this.errorLog.log("emerg", err.message);
       for (const worker of this.workers) worker.child.kill("SIGKILL");
-      for (const server of this.listeners.values()) server.close();
+      for (const handle of this.listeners.values()) handle.close();
+      this.listeners.clear();
       this.files.closeAll();
       throw err;
     }
@@ -132,32 +142,6 @@ class Master {
   // sockets, which a reload (HUP) rebuilds.
   private readonly onUncaught = (err: Error): void => this.errorLog.log("alert", uncaughtLine(err));
 
-  /** Open one listening socket; its connections are handed to the workers. Fails with nginx's bind() message. */
-  private bind(listen: ListenConf): Promise<Server> {
-    const server = createServer({ pauseOnConnect: true, noDelay: true }, (socket) =>
-      this.router.route(socket, listen.text),
-    );
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error): void => {
-        reject(new ListenError(`bind() to ${listen.text} failed (${systemErrorText(err)})`));
-      };
-      server.once("error", onError);
-      const host = listen.host === "" ? "0.0.0.0" : listen.host;
-      server.listen({ host, port: listen.port, backlog: listen.backlog, ipv6Only: listen.ipv6only }, () => {
-        server.off("error", onError);
-        server.on("error", (err) => this.errorLog.log("alert", `accept() failed (${systemErrorText(err)})`));
-        resolve(server);
-      });
-    });
-  }
-
-  /** The ready workers of the current generation take the connections from now on. */
-  private retarget(): void {
-    this.router.setTargets(
-      [...this.workers].filter((w) => w.ready && !w.leaving && w.generation === this.generation.id),
-    );
-  }
-
   /** Start the workers of `generation`; resolves when all are ready, rejects with the first failure. */
   private async startGeneration(generation: Generation): Promise<Worker[]> {
     const started: Worker[] = [];
@@ -177,6 +161,11 @@ class Master {
   private spawn(generation: Generation): Worker {
     const worker = forkWorker(generation, (from, message) => this.onWorkerMessage(from, message));
     this.workers.add(worker);
+    // Its copies of the listening sockets: it accepts on them once its configuration is loaded.
+    for (const listen of listensOf(generation.config)) {
+      const handle = this.listeners.get(listen.text);
+      if (handle) sendListen(worker, listen.text, handle);
+    }
     this.errorLog.log("notice", `start worker process ${worker.pid}`);
     worker.child.on("error", (err: NodeJS.ErrnoException) => {
       // A message to a worker whose channel is closing (it is exiting; its exit is reaped and logged) is no fault.
@@ -194,14 +183,13 @@ class Master {
   }
 
   private onWorkerMessage(worker: Worker, message: FromWorker): void {
-    if (message.wsgate === "got") this.router.acknowledged(worker, message.ids);
-    else if (message.wsgate === "synced") this.router.synced(worker, message.id);
-    else if (message.wsgate === "zone") this.zones.serve(worker, message);
+    if (message.wsgate === "zone") this.zones.serve(worker, message);
     else if (message.wsgate === "figures") this.figures.serve(worker, message.id, message.own);
     else if (message.wsgate === "figures-own") this.figures.received(worker, message);
-    else if (message.wsgate === "ready") {
-      worker.ready = true;
-      this.retarget();
+    else if (message.wsgate === "ready") worker.ready = true;
+    else if (message.wsgate === "listen-again") {
+      const handle = this.listeners.get(message.listen);
+      if (handle && !worker.leaving) sendListen(worker, message.listen, handle);
     }
   }
 
@@ -212,9 +200,6 @@ class Master {
     this.errorLog.log("notice", receivedLine("SIGCHLD", ""));
     if (signal) this.errorLog.log("alert", `worker process ${worker.pid} exited on signal ${signalNumber(signal)}`);
     else this.errorLog.log("notice", `worker process ${worker.pid} exited with code ${code ?? 0}`);
-    this.retarget();
-    // Connections it never got go to another worker (or wait for one).
-    this.router.rehome(worker);
     if (this.stopping) {
       if (this.workers.size === 0) this.exit();
       return;
@@ -230,9 +215,8 @@ class Master {
   private stop(how: "graceful" | "fast"): void {
     if (this.stopping === "fast" || this.stopping === how) return;
     this.stopping = how;
-    for (const server of this.listeners.values()) server.close();
+    for (const handle of this.listeners.values()) handle.close();
     this.listeners.clear();
-    this.router.stop();
     const message: ToWorker = { wsgate: how === "fast" ? "stop" : "quit" };
     for (const worker of this.workers) {
       worker.leaving = true;
@@ -283,7 +267,7 @@ class Master {
       const errorLog = new ErrorLog(config.main.errorLogs, files);
       for (const listen of listensOf(config)) {
         if (this.listeners.has(listen.text)) continue;
-        this.listeners.set(listen.text, await this.bind(listen));
+        this.listeners.set(listen.text, await bindListen(listen));
         opened.push(listen.text);
       }
       const generation: Generation = {
@@ -295,10 +279,9 @@ class Master {
       this.errorLog.log("notice", "start worker processes");
       await this.startGeneration(generation);
       if (this.stopping) return;
-      // The new workers take every new connection from now on; the old ones finish what they have.
+      // The new workers accept; the old ones stop accepting and finish what they have.
       const old = this.generation;
       this.generation = generation;
-      this.retarget();
       this.zones.declare(config);
       this.zones.retain([old.config, config]);
       const quit: ToWorker = { wsgate: "quit" };
@@ -308,9 +291,9 @@ class Master {
         if (worker.child.connected) worker.child.send(quit);
       }
       const keep = new Set(listensOf(config).map((listen) => listen.text));
-      for (const [text, server] of this.listeners) {
+      for (const [text, handle] of this.listeners) {
         if (keep.has(text)) continue;
-        server.close();
+        handle.close();
         this.listeners.delete(text);
       }
       if (old.config.main.pid !== config.main.pid) {

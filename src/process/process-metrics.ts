@@ -47,11 +47,20 @@ export function countProcessFigures(kind: ProcessKind): void {
           })
           .series(...labels);
   metrics.onCollect(() => {
-    rss.value = process.memoryUsage.rss();
+    // libuv reads the RSS from /proc/self/stat: out of descriptors it throws EMFILE; the last figure stays.
+    rss.value = residentBytes() ?? rss.value;
     const usage = process.cpuUsage();
     cpu.value = (usage.user + usage.system) / 1e6;
     if (fds) fds.value = openDescriptors() ?? fds.value;
   });
+}
+
+function residentBytes(): number | undefined {
+  try {
+    return process.memoryUsage.rss();
+  } catch {
+    return undefined;
+  }
 }
 
 /** The entries of /proc/self/fd, less the one reading it opens; undefined where there is no /proc. */

@@ -5,10 +5,10 @@
  * (one per configuration loaded).
  */
 
-import { fork, type ChildProcess } from "node:child_process";
+import { fork, type ChildProcess, type SendHandle } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { availableParallelism } from "node:os";
-import type { Socket } from "node:net";
+import type { ListenHandle } from "../http/listen-socket.js";
 import { SystemError } from "../core/errors.js";
 import type { LoadOptions } from "../config/load.js";
 import type { Config } from "../config/model.js";
@@ -18,27 +18,13 @@ import { WORKER_MARK, type FromWorker, type ToWorker, type WorkerLoad } from "./
 /** How long a new worker may take to load its configuration and say "ready". */
 const WORKER_START_MS = 30_000;
 
-/** A connection handed to a worker and not yet acknowledged. */
-export interface InFlight {
-  readonly socket: Socket;
-  readonly listen: string;
-}
-
 export interface Worker {
   readonly child: ChildProcess;
   readonly pid: number;
   readonly generation: number;
   ready: boolean;
-  /** Told to quit or stop: gets no connections, is not replaced. */
+  /** Told to quit or stop: is not replaced. */
   leaving: boolean;
-  /**
-   * Connections sent and not yet acknowledged, oldest first. The master keeps
-   * its copy of each until the worker says it has it; should the worker die
-   * first, the connection goes to another worker instead of being lost.
-   */
-  readonly inflight: Map<number, InFlight>;
-  /** A "sync" is due or awaited. */
-  syncing: boolean;
 }
 
 /** The workers of one configuration. */
@@ -82,13 +68,22 @@ export function forkWorker(generation: Generation, onMessage: (worker: Worker, m
     generation: generation.id,
     ready: false,
     leaving: false,
-    inflight: new Map(),
-    syncing: false,
   };
   child.on("message", (message: FromWorker) => onMessage(worker, message));
   const start: ToWorker = { wsgate: "start", load: generation.load };
   child.send(start);
   return worker;
+}
+
+/**
+ * Send the worker its copy of the listening socket `listen` (a raw libuv
+ * handle travels as child_process's "net.Native": the master's stays open).
+ * A worker that is going away never gets it; its exit is reaped as usual.
+ */
+export function sendListen(worker: Worker, listen: string, handle: ListenHandle): void {
+  if (!worker.child.connected) return;
+  const message: ToWorker = { wsgate: "listen", listen };
+  worker.child.send(message, handle as unknown as SendHandle, () => undefined);
 }
 
 /** Resolves when the worker says "ready"; rejects when it fails, exits or takes too long. */

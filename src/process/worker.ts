@@ -1,17 +1,18 @@
 /**
  * A worker process (`master_process on`): started by the master with
  * child_process.fork, it loads the configuration from the texts the master
- * read, opens its logs, switches to `user` when started by root, says
- * "ready", then serves the connections the master hands it. It owns no
- * listening socket. The master's "quit"/"stop"/"reopen" messages do what
- * QUIT/TERM/USR1 do; the worker answers those signals itself too (a terminal's
- * Ctrl-C reaches every process of the group). A worker whose master is gone
- * exits at once. An uncaught exception (outside any connection, whose own
- * guard would have closed just that connection) ends the worker: the master
- * replaces it.
+ * read, opens its logs, switches to `user` when started by root, listens on
+ * the copies of the listening sockets the master hands it ("listen"
+ * messages), says "ready", and accepts its connections itself. The master's
+ * "quit"/"stop"/"reopen" messages do what QUIT/TERM/USR1 do (at "quit" it
+ * stops accepting and finishes what it has); the worker answers those
+ * signals itself too (a terminal's Ctrl-C reaches every process of the
+ * group). A worker whose master is gone exits at once. An uncaught exception
+ * (outside any connection, whose own guard would have closed just that
+ * connection) ends the worker: the master replaces it.
  */
 
-import type { Socket } from "node:net";
+import type { ListenHandle } from "../http/listen-socket.js";
 import { loadConfig } from "../config/load.js";
 import type { Config } from "../config/model.js";
 import type { FromWorker, ToWorker } from "./ipc.js";
@@ -32,6 +33,8 @@ export function runWorker(): Promise<number> {
     let serving: Serving | undefined;
     let config: Config | undefined;
     let stopping: "graceful" | "fast" | undefined;
+    const sockets = new ListenSockets();
+    let accepting = false;
 
     const send = (message: FromWorker): boolean => {
       if (!process.connected || !process.send) return false;
@@ -74,7 +77,9 @@ export function runWorker(): Promise<number> {
         return;
       }
       const { server, errorLog } = serving;
-      server?.closeUpstreams();
+      sockets.closeAll();
+      // Accepting stops at once; the listeners' close waits for every connection, so nothing waits for it.
+      void server?.stopListening();
       void (async () => {
         if (how === "graceful") {
           errorLog.log("notice", "gracefully shutting down");
@@ -96,6 +101,13 @@ export function runWorker(): Promise<number> {
         if (identity) switchIdentity(identity);
         serving.server?.startHealthChecks();
         await serving.server?.firstLookups();
+        const server = serving.server;
+        if (server) {
+          // Sockets closed to pause accepting (out of descriptors) are asked for again.
+          server.pauseBeforeDescriptorsRunOut((listen) => send({ wsgate: "listen-again", listen: listen.text }));
+          for (const listen of server.listens) await server.acceptOn(await sockets.take(listen.text), listen.text);
+          accepting = true;
+        }
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
         serving?.errorLog.log("emerg", message);
@@ -108,17 +120,6 @@ export function runWorker(): Promise<number> {
       figures.startPushing();
     };
 
-    // The master closes its copy of a connection once the worker has it: one message per tick.
-    let unacknowledged: number[] = [];
-    const flushAcknowledgements = (): void => {
-      if (unacknowledged.length === 0) return;
-      send({ wsgate: "got", ids: unacknowledged });
-      unacknowledged = [];
-    };
-    const acknowledge = (id: number): void => {
-      if (unacknowledged.push(id) === 1) setImmediate(flushAcknowledgements);
-    };
-
     // nginx's model: a worker that crashes is replaced by the master (src/process/crash.ts).
     const removeUncaught = exitOnUncaught(
       (line) => {
@@ -128,19 +129,19 @@ export function runWorker(): Promise<number> {
       () => serving?.accessLog.flush(),
     );
 
-    process.on("message", (message: ToWorker, handle?: Socket) => {
+    process.on("message", (message: ToWorker, handle?: ListenHandle) => {
       switch (message.wsgate) {
         case "start":
           void start(message.load);
           break;
-        case "conn":
-          acknowledge(message.id);
-          if (handle && serving?.server) serving.server.adopt(handle, message.listen);
-          else handle?.destroy();
-          break;
-        case "sync":
-          flushAcknowledgements();
-          send({ wsgate: "synced", id: message.id });
+        case "listen":
+          if (!handle) break;
+          if (stopping) handle.close();
+          else if (accepting && serving?.server) {
+            serving.server.acceptOn(handle, message.listen).catch((err: unknown) => {
+              serving?.errorLog.log("alert", err instanceof Error ? err.message : String(err));
+            });
+          } else sockets.give(message.listen, handle);
           break;
         case "quit":
           stop("graceful");
@@ -165,7 +166,7 @@ export function runWorker(): Promise<number> {
           break;
       }
     });
-    // The master is gone: nobody hands out connections, or will stop this worker.
+    // The master is gone: nobody will replace or stop this worker.
     process.on("disconnect", () => {
       if (!stopping) stop("fast");
     });
@@ -184,4 +185,34 @@ export function runWorker(): Promise<number> {
       SIGWINCH: say("SIGWINCH", "ignoring"),
     });
   });
+}
+
+/** The listening sockets the master hands this worker, each taken once its configuration is ready to accept. */
+class ListenSockets {
+  private readonly given = new Map<string, ListenHandle>();
+  private readonly waiting = new Map<string, (handle: ListenHandle) => void>();
+
+  give(listen: string, handle: ListenHandle): void {
+    const waiter = this.waiting.get(listen);
+    this.waiting.delete(listen);
+    if (waiter) waiter(handle);
+    else {
+      this.given.get(listen)?.close();
+      this.given.set(listen, handle);
+    }
+  }
+
+  /** The socket of `listen`, once the master's message has come (it was sent right after the fork). */
+  take(listen: string): Promise<ListenHandle> {
+    const handle = this.given.get(listen);
+    this.given.delete(listen);
+    if (handle) return Promise.resolve(handle);
+    return new Promise((resolve) => this.waiting.set(listen, resolve));
+  }
+
+  /** Stopping: sockets not taken yet are closed. */
+  closeAll(): void {
+    for (const handle of this.given.values()) handle.close();
+    this.given.clear();
+  }
 }

@@ -19,6 +19,7 @@ import {
   alive,
   closeCode,
   echoBackend,
+  holderOf,
   openWs,
   roundTrip,
   startedWorkers,
@@ -199,20 +200,30 @@ describe("the server's figures, summed over the workers", () => {
     for (const ws of tunnels.slice(2)) ws.close();
     await Promise.all(tunnels.slice(2).map((ws) => closeCode(ws)));
     await waitFor(() => pidsOf(wsgate, "101").length === n, 5000, "a log line per tunnel");
-    assert.equal(new Set(pidsOf(wsgate, "101")).size, 2, "the tunnels were spread over both workers");
-    assert.equal(new Set(pidsOf(wsgate, "200")).size, 2, "both workers answered status requests");
+    // Which worker accepted each is the kernel's choice (workers.test.ts checks that both accept): every
+    // tunnel was logged by one of them, and the counts above summed them all.
+    const workers = startedWorkers(wsgate.errorLog());
+    assert.ok(
+      pidsOf(wsgate, "101").every((pid) => workers.includes(Number(pid))),
+      "tunnels logged by the workers",
+    );
   });
 
   test("a worker killed: accepts, handled and requests do not go back; its tunnels leave Active", async () => {
     const { wsgate, port, url } = await start();
-    await openTunnels(url, 4);
+    const tunnels = await openTunnels(url, 4);
     for (let i = 0; i < 4; i++) await get(port, `/plain/${i}`);
     const before = await stubStatus(port);
     assert.equal(before.accepts, 9);
     assert.equal(before.active, 5);
     const workers = startedWorkers(wsgate.errorLog()).filter(alive);
     assert.equal(workers.length, 2);
-    process.kill(workers[0]!, "SIGKILL");
+    // The kernel chose the worker that accepted each tunnel: kill the one holding the first.
+    const localPort = (ws: WebSocket): number =>
+      (ws as unknown as { _socket: { localPort: number } })._socket.localPort;
+    const holders = tunnels.map((ws) => holderOf(port, localPort(ws), workers));
+    const surviving = holders.filter((pid) => pid !== holders[0]).length;
+    process.kill(holders[0]!, "SIGKILL");
     await waitFor(() => startedWorkers(wsgate.errorLog()).length === 3, 10_000, "the worker replaced");
     let asked = 0;
     const replaced = await until(
@@ -229,7 +240,7 @@ describe("the server's figures, summed over the workers", () => {
       [replaced.accepts, replaced.handled, replaced.requests],
       [before.accepts + asked, before.handled + asked, before.requests + asked],
     );
-    assert.equal(replaced.active, 2 + 1, "the surviving worker's two tunnels and this request");
+    assert.equal(replaced.active, surviving + 1, "the surviving worker's tunnels and this request");
   });
 
   test("a reload: the old workers' counters stay in the totals, their tunnels count while they serve", async () => {

@@ -6,7 +6,7 @@
 
 import * as assert from "node:assert/strict";
 import { EventEmitter } from "node:events";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer, request } from "node:http";
 import { join } from "node:path";
 import { WebSocket, WebSocketServer } from "ws";
@@ -146,6 +146,36 @@ export function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Which of `pids` holds the connection a client made from local port
+ * `clientPort` to wsgate's `port` (the kernel chose the worker that accepted
+ * it): the socket's inode from /proc/net/tcp, then the process whose
+ * descriptors include it. Undefined when none does (yet).
+ */
+export function holderOf(port: number, clientPort: number, pids: readonly number[]): number | undefined {
+  const hex = (n: number): string => n.toString(16).toUpperCase().padStart(4, "0");
+  let inode: string | undefined;
+  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    for (const line of readFileSync(table, "latin1").split("\n").slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      if (fields[1]?.endsWith(`:${hex(port)}`) && fields[2]?.endsWith(`:${hex(clientPort)}`)) inode = fields[9];
+    }
+  }
+  if (inode === undefined) return undefined;
+  const link = `socket:[${inode}]`;
+  for (const pid of pids) {
+    const dir = `/proc/${pid}/fd`;
+    for (const fd of readdirSync(dir)) {
+      try {
+        if (readlinkSync(`${dir}/${fd}`) === link) return pid;
+      } catch {
+        // closed meanwhile
+      }
+    }
+  }
+  return undefined;
 }
 
 /** Kill every wsgate process in `pids` still alive (SIGKILL), checking its command line first: for `after` hooks. */

@@ -2,8 +2,11 @@
  * Reload under load: WebSocket clients keep echoing on long-lived tunnels and
  * new connections keep opening while the master is reloaded five times, once
  * with a broken configuration. No message on an old tunnel is lost or
- * duplicated, no connection attempt is refused, the broken configuration
- * changes nothing, and each good one is in force for new connections.
+ * duplicated, no connection attempt is refused (while no worker accepts, a
+ * connection waits in the listen backlog), the broken configuration changes
+ * nothing, and each good one is in force for new connections once the old
+ * workers have stopped accepting (until then both generations accept, as in
+ * nginx).
  */
 
 import { after, before, describe, test } from "node:test";
@@ -133,6 +136,8 @@ describe("reload (HUP) under load", () => {
     const slow = httpGet(port, "/slow?delay=1500");
     await a.requested("/slow?delay=1500");
     let inForce = "A";
+    let goodReloads = 0;
+    const shuttingDown = (): number => (wsgate.errorLog().match(/gracefully shutting down\n/g) ?? []).length;
     for (const [index, step] of steps.entries()) {
       if (step.backend) {
         await reloadTo(conf(step.backend));
@@ -144,6 +149,9 @@ describe("reload (HUP) under load", () => {
           `reload ${index + 1}: new connections to reach ${want}`,
           50,
         );
+        // The old workers log this once they have closed their listening sockets: from then on only the new accept.
+        goodReloads++;
+        await waitFor(() => shuttingDown() >= 2 * goodReloads, 10_000, `reload ${index + 1}: the old workers to quit`);
         inForce = want;
       } else {
         const emergs = (): number => (wsgate.errorLog().match(/\[emerg\]/g) ?? []).length;
