@@ -116,7 +116,19 @@ describe("limits shared by the workers", () => {
     return { wsgate, port, url: `ws://127.0.0.1:${port}` };
   }
 
+  // The kernel, not a turn, gives each connection to a worker: with ten connections both workers get
+  // some nearly always (bench/spread.ts), and a round in which one worker got all is run again on a
+  // fresh server, since it would not show the sharing.
+  async function untilSpread(round: () => Promise<boolean>): Promise<void> {
+    for (let attempt = 1; attempt <= 3; attempt++) if (await round()) return;
+    assert.fail("three rounds in a row served by one worker only");
+  }
+
   test("limit_conn perip 10 over two workers: the 11th tunnel gets 503; closing one lets a new one in", async () => {
+    await untilSpread(limitConnRound);
+  });
+
+  async function limitConnRound(): Promise<boolean> {
     const { wsgate, url } = await start();
     const held: WebSocket[] = [];
     for (let i = 0; i < 10; i++) held.push(await openWs(`${url}/ws`));
@@ -131,7 +143,6 @@ describe("limits shared by the workers", () => {
     await waitFor(() => logLines(wsgate).filter((line) => line[1] === "101").length === 11, 5000, "11 tunnel lines");
     const lines = logLines(wsgate);
     const tunnels = lines.filter((line) => line[1] === "101");
-    assert.equal(new Set(tunnels.map((line) => line[0])).size, 2, "the tunnels were spread over both workers");
     assert.ok(tunnels.every((line) => line[3] === "PASSED"));
     const refused = lines.filter((line) => line[1] === "503");
     assert.ok(refused.length >= 2 && refused.every((line) => line[3] === "REJECTED"), lines.join("\n"));
@@ -139,21 +150,26 @@ describe("limits shared by the workers", () => {
       wsgate.errorLog(),
       /\[error\] \d+#\d+: \*\d+ limiting connections by zone "perip", client: 127\.0\.0\.1/,
     );
-  });
+    return new Set(tunnels.map((line) => line[0])).size === 2;
+  }
 
   test("limit_req counts the requests of both workers: burst=4 lets 5 of 10 through", async () => {
+    await untilSpread(limitReqRound);
+  });
+
+  async function limitReqRound(): Promise<boolean> {
     const { wsgate, port } = await start();
     const statuses: number[] = [];
     for (let i = 0; i < 10; i++) statuses.push(await get(port, "/req"));
     assert.deepEqual(statuses, [200, 200, 200, 200, 200, 503, 503, 503, 503, 503]);
     await waitFor(() => logLines(wsgate).length === 10, 3000, "10 log lines");
     const lines = logLines(wsgate);
-    assert.equal(new Set(lines.map((line) => line[0])).size, 2, "both workers served");
     assert.deepEqual(
       lines.map((line) => line[4]),
       ["PASSED", "PASSED", "PASSED", "PASSED", "PASSED", "REJECTED", "REJECTED", "REJECTED", "REJECTED", "REJECTED"],
     );
-  });
+    return new Set(lines.map((line) => line[0])).size === 2;
+  }
 
   test("a worker killed with its slots held gives them back", async () => {
     const { wsgate, port, url } = await start();
