@@ -20,7 +20,7 @@ import type { RequestHead } from "./request-head.js";
 import type { GzipCounts } from "../vars/gzip-ratio.js";
 import type { RequestFacts } from "./request-headers.js";
 import type { ErrorLog, RequestLogContext } from "../log/error-log.js";
-import { variableName } from "../vars/http-variables.js";
+import { isHeaderOfVariable } from "../vars/http-variables.js";
 import { documentRoot, mapUriToPath } from "./paths.js";
 import { realpathSync } from "node:fs";
 import { systemErrorText } from "../core/errors.js";
@@ -96,6 +96,8 @@ export class HttpRequest implements VariableSource {
   expectTested = false;
   /** nginx's r->keepalive = 0, set by keep-alive.ts (a closing error, a location's keepalive settings …); read it through keepAliveAllowed(). */
   keepAliveLost = false;
+  /** The request flow took this request in: a read of a `set` variable before any `set` may warn. */
+  warnsUninitialized = false;
   /** The body is being thrown away (r->discard_body): client_max_body_size is not checked again. */
   discardBody = false;
   /** The upstream of a proxying that ended in an error_page: nginx keeps naming it in error-log lines. */
@@ -264,7 +266,7 @@ export class HttpRequest implements VariableSource {
   keepOnlyHeaders(names: ReadonlySet<string>): void {
     const headers = this.head.headers;
     let kept = 0;
-    for (const header of headers) if (names.has(variableName(header[0]))) headers[kept++] = header;
+    for (const header of headers) if (readByVariable(header[0], names)) headers[kept++] = header;
     headers.length = kept;
   }
 
@@ -309,4 +311,10 @@ export function runCleanups(r: HttpRequest): void {
   if (cleanups === undefined) return;
   r.cleanups = undefined;
   for (const cleanup of cleanups) cleanup();
+}
+
+/** names.has(variableName(headerName)), without a string made per header (the set is the few names variables read). */
+function readByVariable(headerName: string, names: ReadonlySet<string>): boolean {
+  for (const name of names) if (isHeaderOfVariable(headerName, name)) return true;
+  return false;
 }
