@@ -79,6 +79,10 @@ export class RequestFlow implements ConnectionEvents, ContentFlow, SubrequestHos
       variables.usesPrefix("upstream_http_") ||
       variables.usesPrefix("upstream_cookie_");
     this.requestHeadersRead = requestHeadersRead(variables.usedNames());
+    onUninitializedVariable(variables, (r, name) => {
+      if (!(r instanceof HttpRequest) || !r.warnsUninitialized || !r.loc.uninitializedVariableWarn) return;
+      this.errorLogFor(r).log("warn", `using uninitialized "${name}" variable`, r.logContext());
+    });
   }
 
   errorLogFor(r: HttpRequest): ErrorLog {
@@ -122,10 +126,7 @@ export class RequestFlow implements ConnectionEvents, ContentFlow, SubrequestHos
     };
     r.errorLog = () => this.errorLogFor(r);
     this.inFlight.set(connection, r);
-    onUninitializedVariable(r, (name) => {
-      if (r.loc.uninitializedVariableWarn)
-        this.errorLogFor(r).log("warn", `using uninitialized "${name}" variable`, r.logContext());
-    });
+    r.warnsUninitialized = true;
     connection.setKeepaliveTimeout(r.loc.keepaliveTimeoutMs);
     if (head.method === "CONNECT" || head.method === "TRACE") {
       // ngx_http_process_request_header(): refused before the request is handled, so never kept alive.
@@ -159,10 +160,7 @@ export class RequestFlow implements ConnectionEvents, ContentFlow, SubrequestHos
     sr.errorLog = () => this.errorLogFor(sr);
     sr.reportError = (level, message, context) => this.errorLogFor(sr).log(level, message, context);
     this.inFlight.set(sr.connection as ClientConnection, sr);
-    onUninitializedVariable(sr, (name) => {
-      if (sr.loc.uninitializedVariableWarn)
-        this.errorLogFor(sr).log("warn", `using uninitialized "${name}" variable`, sr.logContext());
-    });
+    sr.warnsUninitialized = true;
     this.afterPhases(sr, runPhases(sr, this.phaseHooks));
   }
 
