@@ -12,7 +12,8 @@
  *        [--cpu-prof DIR | --callgrind DIR]
  *
  * A build is a directory holding bin/wsgate.js and its dist/ (a copy of an
- * older build, or `.`); `nginx` is Debian's nginx. `--cpu-prof DIR` starts
+ * older build, or `.`), optionally followed by Node flags for it
+ * (`.+--max-semi-space-size=64`); `nginx` is Debian's nginx. `--cpu-prof DIR` starts
  * every wsgate with Node's `--cpu-prof`: one .cpuprofile per build in DIR,
  * written when the proxy stops (scripts/cpuprofile-top.mjs sums it).
  * `--callgrind DIR` runs every wsgate under `valgrind --tool=callgrind`, zeroes
@@ -104,7 +105,9 @@ async function startPeer(build: string, backend: number, log: string, tools: Too
   const port = await freePort();
   writeFileSync(join(prefix, "nginx.conf"), config(port, backend, log));
   const globals = "daemon off; master_process off;";
-  const nodeFlags = tools.profileDir ? ["--cpu-prof", `--cpu-prof-dir=${tools.profileDir}`] : [];
+  // "DIR+--flag+--flag": the build started with these Node flags (a V8 heap setting against none).
+  const [dir, ...extraFlags] = build.split("+") as [string, ...string[]];
+  const nodeFlags = [...extraFlags, ...(tools.profileDir ? ["--cpu-prof", `--cpu-prof-dir=${tools.profileDir}`] : [])];
   const callgrind = build === "nginx" || !tools.callgrindDir ? undefined : mkdtempSync(join(tools.callgrindDir, "cg-"));
   const valgrind = callgrind ? ["valgrind", "--tool=callgrind", `--callgrind-out-file=${callgrind}/out.%p`] : [];
   const argv =
@@ -114,7 +117,7 @@ async function startPeer(build: string, backend: number, log: string, tools: Too
           ...valgrind,
           process.execPath,
           ...nodeFlags,
-          join(resolve(build), "bin", "wsgate.js"),
+          join(resolve(dir), "bin", "wsgate.js"),
           "-p",
           prefix,
           "-c",
