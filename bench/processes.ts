@@ -94,8 +94,8 @@ export async function freePort(): Promise<number> {
   return address.port;
 }
 
-export async function waitForPort(port: number, child: ChildProcess, what: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
+export async function waitForPort(port: number, child: ChildProcess, what: string, waitMs = 10_000): Promise<void> {
+  const deadline = Date.now() + waitMs;
   while (Date.now() < deadline) {
     if (exited(child)) throw new Error(`${what} exited before listening`);
     const ok = await new Promise<boolean>((resolve) => {
@@ -109,7 +109,7 @@ export async function waitForPort(port: number, child: ChildProcess, what: strin
     if (ok) return;
     await sleep(25);
   }
-  throw new Error(`${what}: nothing listening on ${port} after 10 s`);
+  throw new Error(`${what}: nothing listening on ${port} after ${waitMs / 1000} s`);
 }
 
 /** Fields of /proc/PID/stat from field 3 on (fields[0] is field 3), or undefined when the process is gone. */

@@ -13,6 +13,8 @@ export interface Binding {
   readonly servers: AddressServers;
   /** Specific addresses on the same port, served through this wildcard socket. */
   readonly byLocalAddress: Map<string, AddressServers>;
+  /** A socket on one IPv4 address: every connection's local address, known without a getsockname(). */
+  readonly localAddress?: string;
 }
 
 interface AddressEntry {
@@ -101,7 +103,19 @@ export function planBindings(http: HttpConf): Binding[] {
     const family = entry.listen.host.includes(":") ? 6 : 4;
     const wildcard = wildcards.get(`${family}:${entry.listen.port}`);
     if (wildcard) wildcard.byLocalAddress.set(entry.listen.host, index(entry));
-    else bindings.push({ listen: entry.listen, servers: index(entry), byLocalAddress: new Map() });
+    else {
+      const binding = { listen: entry.listen, servers: index(entry), byLocalAddress: new Map() };
+      bindings.push(isCanonicalIPv4(entry.listen.host) ? { ...binding, localAddress: entry.listen.host } : binding);
+    }
   }
   return bindings;
+}
+
+/** "127.0.0.1", as Node reports a local address; not "localhost", nor an address written with leading zeros. */
+function isCanonicalIPv4(host: string): boolean {
+  const octets = host.split(".");
+  return (
+    octets.length === 4 &&
+    octets.every((octet) => /^\d{1,3}$/.test(octet) && String(Number(octet)) === octet && Number(octet) < 256)
+  );
 }

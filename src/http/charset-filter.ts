@@ -128,5 +128,5 @@ function noMap(r: HttpRequest, input: CharsetInput, src: string, dst: string, un
 }
 
 function logError(r: HttpRequest, input: CharsetInput, message: string): void {
-  r.errorLog?.().log("error", message, r.logContext(input.action));
+  r.errorLog()?.log("error", message, r.logContext(input.action));
 }

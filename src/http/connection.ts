@@ -104,6 +104,11 @@ export class ClientConnection implements ConnectionInfo {
     this.deadline.set(srv.clientHeaderTimeoutMs);
   }
 
+  /** The listening socket's own address, when it listens on one: no getsockname() needed. */
+  knowLocalAddress(address: string, port: number): void {
+    this.local = { address, port };
+  }
+
   get localAddress(): string {
     this.local ??= { address: stripMappedV4(this.socket.localAddress ?? ""), port: this.socket.localPort ?? 0 };
     return this.local.address;

@@ -18,6 +18,7 @@
  */
 
 import type { LocConf } from "../config/model.js";
+import { isHeader } from "../core/header-name.js";
 import type { HeaderList } from "../vars/source.js";
 import { parseHttpTime } from "./http-time.js";
 import type { HttpRequest } from "./request.js";
@@ -229,6 +230,6 @@ export function varyLines(loc: LocConf, verdict: GzipVerdict): Array<[string, st
 }
 
 function first(headers: HeaderList, lower: string): string | undefined {
-  for (const [name, value] of headers) if (name.toLowerCase() === lower) return value;
+  for (const [name, value] of headers) if (isHeader(name, lower)) return value;
   return undefined;
 }

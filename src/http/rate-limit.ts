@@ -70,7 +70,7 @@ export function sizeOf(r: HttpRequest, value: SizeValue): number {
   const text = value.evaluate(r);
   const size = parseSizeValue(text);
   if (size === undefined) {
-    r.reportError?.("error", `invalid size "${text}"`, r.logContext("while sending response to client"));
+    r.reportError("error", `invalid size "${text}"`, r.logContext("while sending response to client"));
     return 0;
   }
   return size;

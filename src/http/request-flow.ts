@@ -16,6 +16,7 @@ import type { ErrorLog, RequestLogContext } from "../log/error-log.js";
 import type { UpstreamGroup } from "../upstream/group.js";
 import type { ClientConnection, ConnectionEvents } from "./connection.js";
 import { HttpRequest, runCleanups } from "./request.js";
+import { flowHooks } from "./request-hooks.js";
 import type { RequestHead } from "./request-head.js";
 import { requestFacts, type RequestFacts } from "./request-headers.js";
 import { selectServer, type AddressServers } from "./select-server.js";
@@ -34,7 +35,6 @@ import { requestHeadersRead } from "../vars/http-variables.js";
 import { recordMatch } from "../vars/captures.js";
 import { countRequest } from "./http-metrics.js";
 import { startSubrequest, type Subrequest, type SubrequestHost } from "./subrequest.js";
-import { withOtherProcesses } from "./server-figures.js";
 
 export interface FlowServices {
   readonly http: HttpConf;
@@ -79,6 +79,10 @@ export class RequestFlow implements ConnectionEvents, ContentFlow, SubrequestHos
       variables.usesPrefix("upstream_http_") ||
       variables.usesPrefix("upstream_cookie_");
     this.requestHeadersRead = requestHeadersRead(variables.usedNames());
+    onUninitializedVariable(variables, (r, name) => {
+      if (!(r instanceof HttpRequest) || !r.warnsUninitialized || !r.loc.uninitializedVariableWarn) return;
+      this.errorLogFor(r).log("warn", `using uninitialized "${name}" variable`, r.logContext());
+    });
   }
 
   errorLogFor(r: HttpRequest): ErrorLog {
@@ -114,18 +118,9 @@ export class RequestFlow implements ConnectionEvents, ContentFlow, SubrequestHos
       Date.now(),
     );
     if (serverMatch) recordMatch(r, serverMatch);
-    // ngx_http_free_request() takes the request off the writing count before it is logged.
-    // $connections_*: the whole server's, as nginx's shared counters (the other workers' as last heard).
-    r.connectionStats = () => {
-      const stats = withOtherProcesses(this.services.connectionStats());
-      return r.finished ? { ...stats, writing: Math.max(0, stats.writing - 1) } : stats;
-    };
-    r.errorLog = () => this.errorLogFor(r);
+    r.hooks = this.hooks.request;
     this.inFlight.set(connection, r);
-    onUninitializedVariable(r, (name) => {
-      if (r.loc.uninitializedVariableWarn)
-        this.errorLogFor(r).log("warn", `using uninitialized "${name}" variable`, r.logContext());
-    });
+    r.warnsUninitialized = true;
     connection.setKeepaliveTimeout(r.loc.keepaliveTimeoutMs);
     if (head.method === "CONNECT" || head.method === "TRACE") {
       // ngx_http_process_request_header(): refused before the request is handled, so never kept alive.
@@ -144,25 +139,27 @@ export class RequestFlow implements ConnectionEvents, ContentFlow, SubrequestHos
       this.respondError(r, 497);
       return;
     }
-    r.reportError = (level, message, context) => this.errorLogFor(r).log(level, message, context);
+    r.reportsErrors = true;
     // The post-read phase: realip with the server's settings, before the server's rewrite script.
     runRealip(r, r.server.loc);
     this.afterPhases(r, runPhases(r, this.phaseHooks));
   }
+
+  /** The error log and counters lent to every request (HttpRequest.hooks). */
+  private readonly hooks = flowHooks(
+    (r) => this.errorLogFor(r),
+    () => this.services.connectionStats(),
+  );
 
   /** A subrequest of `r` (subrequest.ts): auth_request's, a key set's fetch. */
   readonly subrequest: Subrequest = (r, uri, args, options) => startSubrequest(this, r, uri, args, options);
 
   /** A subrequest's record is made (on its own connection): from the server rewrite phase, as a client's. */
   runSubrequest(sr: HttpRequest): void {
-    sr.connectionStats = () => withOtherProcesses(this.services.connectionStats());
-    sr.errorLog = () => this.errorLogFor(sr);
-    sr.reportError = (level, message, context) => this.errorLogFor(sr).log(level, message, context);
+    sr.hooks = this.hooks.subrequest;
+    sr.reportsErrors = true;
     this.inFlight.set(sr.connection as ClientConnection, sr);
-    onUninitializedVariable(sr, (name) => {
-      if (sr.loc.uninitializedVariableWarn)
-        this.errorLogFor(sr).log("warn", `using uninitialized "${name}" variable`, sr.logContext());
-    });
+    sr.warnsUninitialized = true;
     this.afterPhases(sr, runPhases(sr, this.phaseHooks));
   }
 
@@ -235,7 +232,7 @@ export class RequestFlow implements ConnectionEvents, ContentFlow, SubrequestHos
 
   /** The try-files and content phases: the location's handler, chosen once per location. */
   private content(r: HttpRequest): void {
-    r.reportError ??= (level, message, context) => this.errorLogFor(r).log(level, message, context);
+    r.reportsErrors = true;
     this.services.content.run(r, this);
   }
 
@@ -405,7 +402,7 @@ export class RequestFlow implements ConnectionEvents, ContentFlow, SubrequestHos
   private startRequest(connection: ClientConnection, head: RequestHead, facts: RequestFacts): HttpRequest {
     const server = this.services.serversFor(connection).defaultServer;
     const r = new HttpRequest(connection, head, facts, "", "", head.target, server, undefined, Date.now());
-    r.errorLog = () => this.errorLogFor(r);
+    r.hooks = this.hooks.early;
     answeredBeforeHandler(r);
     this.inFlight.set(connection, r);
     return r;

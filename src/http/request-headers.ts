@@ -6,6 +6,7 @@
 
 import type { RequestHead } from "./request-head.js";
 import { parseAuthority, validateHost } from "./host.js";
+import { isHeader } from "../core/header-name.js";
 
 export type BodyFraming =
   { readonly kind: "none" } | { readonly kind: "length"; readonly length: number } | { readonly kind: "chunked" };
@@ -23,21 +24,7 @@ export interface RequestFacts {
 
 export type FactsResult = { readonly ok: RequestFacts } | { readonly status: number; readonly reason: string };
 
-/** Headers that may appear once; a second one is refused as nginx's unique header lines are. */
-const UNIQUE = new Set([
-  "host",
-  "authorization",
-  "content-length",
-  "transfer-encoding",
-  "if-modified-since",
-  "if-unmodified-since",
-  "if-match",
-  "if-none-match",
-  "user-agent",
-]);
-
-/** Of those, the ones nginx refuses a second time (ngx_http_process_unique_header_line): 400. */
-const REFUSED_TWICE = new Set(["host", "content-length", "transfer-encoding", "authorization"]);
+type Header = readonly [string, string];
 
 export function requestFacts(head: RequestHead): FactsResult {
   let hostHeader: string | undefined;
@@ -46,25 +33,32 @@ export function requestFacts(head: RequestHead): FactsResult {
   let connectionType: "close" | "keep-alive" | undefined;
   let upgrade = false;
   let expectContinue = false;
-  const seen = new Map<string, readonly [string, string]>();
-  for (const [name, value] of head.headers) {
-    const lower = name.toLowerCase();
-    if (UNIQUE.has(lower)) {
-      const previous = seen.get(lower);
-      if (previous && REFUSED_TWICE.has(lower)) {
-        const what = lower === "host" ? "host header" : "header line";
-        return refuse(
-          `client sent duplicate ${what}: "${name}: ${value}", previous value: "${previous[0]}: ${previous[1]}"`,
-        );
-      }
-      seen.set(lower, [name, value]);
-    }
-    if (lower === "host") hostHeader = value;
-    else if (lower === "content-length") contentLength = value;
-    else if (lower === "transfer-encoding") transferEncoding = value;
-    else if (lower === "connection") connectionType = connectionTypeOf(value) ?? connectionType;
-    else if (lower === "upgrade") upgrade = true;
-    else if (lower === "expect" && value.toLowerCase() === "100-continue") expectContinue = true;
+  // The first line of each header nginx refuses a second time (ngx_http_process_unique_header_line): 400.
+  let firstHost: Header | undefined;
+  let firstLength: Header | undefined;
+  let firstCoding: Header | undefined;
+  let firstAuthorization: Header | undefined;
+  // Names compared without a lower-cased copy of each (this runs for every header of every request).
+  for (const header of head.headers) {
+    const [name, value] = header;
+    if (isHeader(name, "host")) {
+      if (firstHost) return duplicate("host header", header, firstHost);
+      firstHost = header;
+      hostHeader = value;
+    } else if (isHeader(name, "content-length")) {
+      if (firstLength) return duplicate("header line", header, firstLength);
+      firstLength = header;
+      contentLength = value;
+    } else if (isHeader(name, "transfer-encoding")) {
+      if (firstCoding) return duplicate("header line", header, firstCoding);
+      firstCoding = header;
+      transferEncoding = value;
+    } else if (isHeader(name, "authorization")) {
+      if (firstAuthorization) return duplicate("header line", header, firstAuthorization);
+      firstAuthorization = header;
+    } else if (isHeader(name, "connection")) connectionType = connectionTypeOf(value) ?? connectionType;
+    else if (isHeader(name, "upgrade")) upgrade = true;
+    else if (isHeader(name, "expect") && value.toLowerCase() === "100-continue") expectContinue = true;
   }
 
   const host = requestHost(head.target, hostHeader);
@@ -92,6 +86,10 @@ function connectionTypeOf(value: string): "close" | "keep-alive" | undefined {
   if (lower.includes("close")) return "close";
   if (lower.includes("keep-alive")) return "keep-alive";
   return undefined;
+}
+
+function duplicate(what: string, [name, value]: Header, [firstName, firstValue]: Header): FactsResult {
+  return refuse(`client sent duplicate ${what}: "${name}: ${value}", previous value: "${firstName}: ${firstValue}"`);
 }
 
 function refuse(reason: string, status = 400): { status: number; reason: string } {

@@ -20,11 +20,18 @@ import type { RequestHead } from "./request-head.js";
 import type { GzipCounts } from "../vars/gzip-ratio.js";
 import type { RequestFacts } from "./request-headers.js";
 import type { ErrorLog, RequestLogContext } from "../log/error-log.js";
-import { variableName } from "../vars/http-variables.js";
+import { isHeaderOfVariable } from "../vars/http-variables.js";
 import { documentRoot, mapUriToPath } from "./paths.js";
 import { realpathSync } from "node:fs";
 import { systemErrorText } from "../core/errors.js";
 import type { RealAddress } from "./realip.js";
+
+/** What the request flow lends a request (HttpRequest.hooks). */
+export interface RequestHooks {
+  errorLogFor(r: HttpRequest): ErrorLog;
+  /** The worker's connection counters ($connections_active …); undefined where the flow gives none. */
+  connectionStats(r: HttpRequest): ConnectionCounters | undefined;
+}
 
 /** What a request needs from the connection it arrived on. */
 export interface ConnectionInfo {
@@ -64,8 +71,13 @@ export class HttpRequest implements VariableSource {
   proxyPort: string | undefined = undefined;
   /** The body once read ($request_body, $request_body_file). */
   requestBody: RequestBodyFacts | undefined = undefined;
-  /** The worker's connection counters ($connections_active …), set by the request flow. */
-  connectionStats: (() => ConnectionCounters) | undefined = undefined;
+  /**
+   * What the request flow lends every request it takes in (one object for all of them, not closures per
+   * request): the error log in force, the worker's connection counters. Undefined outside a flow.
+   */
+  hooks: RequestHooks | undefined = undefined;
+  /** Errors found while evaluating (realpath, a size, a TLV) go to the error log: set when the flow says so. */
+  reportsErrors = false;
   /** $pipe, fixed when the request is made. */
   readonly pipelined: boolean;
   captures: readonly string[] | undefined = undefined;
@@ -96,6 +108,8 @@ export class HttpRequest implements VariableSource {
   expectTested = false;
   /** nginx's r->keepalive = 0, set by keep-alive.ts (a closing error, a location's keepalive settings …); read it through keepAliveAllowed(). */
   keepAliveLost = false;
+  /** The request flow took this request in: a read of a `set` variable before any `set` may warn. */
+  warnsUninitialized = false;
   /** The body is being thrown away (r->discard_body): client_max_body_size is not checked again. */
   discardBody = false;
   /** The upstream of a proxying that ended in an error_page: nginx keeps naming it in error-log lines. */
@@ -163,7 +177,7 @@ export class HttpRequest implements VariableSource {
   }
   /** $proxy_protocol_tlv_* reports a broken TLV at error level, as nginx, in the request's context. */
   get variableError(): (message: string) => void {
-    return (message) => this.reportError?.("error", message, this.logContext());
+    return (message) => this.reportError("error", message, this.logContext());
   }
   get serverAddress(): string {
     return this.connection.localAddress;
@@ -226,17 +240,25 @@ export class HttpRequest implements VariableSource {
    * WWW-Authenticate): they stay on whatever answers, an error_page too.
    */
   carriedHeaders: ReadonlyArray<readonly [string, string]> | undefined = undefined;
-  /** The error log of the location in force, for response filters that log (set by the request flow). */
-  errorLog: (() => ErrorLog) | undefined = undefined;
-  /** Where $realpath_root reports a failed realpath(), and a response an invalid limit_rate (set by the content phase). */
-  reportError: ((level: "crit" | "error", message: string, context: RequestLogContext) => void) | undefined = undefined;
+  /** The error log of the location in force, for response filters that log; undefined outside a request flow. */
+  errorLog(): ErrorLog | undefined {
+    return this.hooks?.errorLogFor(this);
+  }
+  /** The worker's connection counters ($connections_active …), where the request flow gives them. */
+  connectionStats(): ConnectionCounters | undefined {
+    return this.hooks?.connectionStats(this);
+  }
+  /** Where $realpath_root reports a failed realpath(), and a response an invalid limit_rate (once reportsErrors). */
+  reportError(level: "crit" | "error", message: string, context: RequestLogContext): void {
+    if (this.reportsErrors) this.errorLog()?.log(level, message, context);
+  }
   get realpathRoot(): string | undefined {
     const root = this.documentRoot;
     try {
       return realpathSync.native(root);
     } catch (err) {
       const context = this.logContext(this.finished ? "while logging request" : undefined);
-      this.reportError?.("crit", `realpath() "${root}" failed (${systemErrorText(err)})`, context);
+      this.reportError("crit", `realpath() "${root}" failed (${systemErrorText(err)})`, context);
       return undefined;
     }
   }
@@ -264,7 +286,7 @@ export class HttpRequest implements VariableSource {
   keepOnlyHeaders(names: ReadonlySet<string>): void {
     const headers = this.head.headers;
     let kept = 0;
-    for (const header of headers) if (names.has(variableName(header[0]))) headers[kept++] = header;
+    for (const header of headers) if (readByVariable(header[0], names)) headers[kept++] = header;
     headers.length = kept;
   }
 
@@ -309,4 +331,10 @@ export function runCleanups(r: HttpRequest): void {
   if (cleanups === undefined) return;
   r.cleanups = undefined;
   for (const cleanup of cleanups) cleanup();
+}
+
+/** names.has(variableName(headerName)), without a string made per header (the set is the few names variables read). */
+function readByVariable(headerName: string, names: ReadonlySet<string>): boolean {
+  for (const name of names) if (isHeaderOfVariable(headerName, name)) return true;
+  return false;
 }

@@ -195,7 +195,7 @@ export class HttpServer {
     this.handled++;
     const defaultLoc = binding.servers.defaultServer.loc;
     socket.setNoDelay(defaultLoc.tcpNodelay);
-    const servers = this.addressServers(binding, socket.localAddress ?? "");
+    const servers = this.addressServers(binding, socket);
     if (servers.proxyProtocol) {
       this.readProxyHeader(socket, binding, servers);
       return;
@@ -262,7 +262,7 @@ export class HttpServer {
     const binding = this.bindingOf.get(connection)!;
     connection.detach();
     this.connections.delete(connection);
-    const servers = this.addressServers(binding, socket.localAddress ?? "");
+    const servers = this.addressServers(binding, socket);
     const server = tls.serverName ? selectServer(servers, tls.serverName.toLowerCase()).server : servers.defaultServer;
     const facts = { id: connection.id, startMs: connection.startMs, protocol: "h2", server, tls } as const;
     this.startHttp2(socket, binding, { ...facts, proxyProtocol: connection.proxyProtocol });
@@ -359,6 +359,7 @@ export class HttpServer {
       acceptedMs,
     );
     this.bindingOf.set(connection, binding);
+    if (binding.localAddress !== undefined) connection.knowLocalAddress(binding.localAddress, binding.listen.port);
     this.connections.add(connection);
     socket.once("close", () => {
       this.connections.delete(connection);
@@ -399,8 +400,10 @@ export class HttpServer {
   }
 
   /** The servers of the address a connection arrived on (a specific address under a wildcard socket). */
-  private addressServers(binding: Binding, localAddress: string): AddressServers {
+  private addressServers(binding: Binding, socket: Socket): AddressServers {
+    // Only a wildcard socket with specific addresses on its port needs getsockname() to choose (as nginx).
     if (binding.byLocalAddress.size === 0) return binding.servers;
+    const localAddress = socket.localAddress ?? "";
     const address = localAddress.startsWith("::ffff:") ? localAddress.slice(7) : localAddress;
     return binding.byLocalAddress.get(address) ?? binding.servers;
   }

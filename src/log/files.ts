@@ -55,7 +55,11 @@ function openLogFile(path: string): number {
 
 /** write(2) the whole string; a log line must not be lost to a short write. */
 export function writeAll(fd: number, text: string): void {
+  // The string goes to write(2) as it is (no Buffer made per line); in latin1 a byte is a character, so
+  // what a short write left is the rest of the string.
+  const written = writeSync(fd, text, null, "latin1");
+  if (written === text.length) return;
   const data = Buffer.from(text, "latin1");
-  let offset = 0;
+  let offset = written;
   while (offset < data.length) offset += writeSync(fd, data, offset);
 }

@@ -16,7 +16,9 @@ import { readResponseBody, responseFraming, type BodyOutcome, type ResponseFrami
 import type { ResponseHead } from "./response-head.js";
 import { passedHeaders, proxiedHead, relayBodyEnd } from "./response-headers.js";
 import { GzipBody } from "../http/gzip-body.js";
-import { CONTENT_ENCODING, gzipHeaders, gzipVerdict, varyLines } from "../http/gzip-filter.js";
+import { CONTENT_ENCODING, gzipHeaders, gzipVerdict, varyLines, type GzipVerdict } from "../http/gzip-filter.js";
+import type { HttpRequest } from "../http/request.js";
+import type { LocConf } from "../config/model.js";
 import type { GzipCounts } from "../vars/gzip-ratio.js";
 import { adjustResponseHead } from "./response-rewrite.js";
 import { acceptAccelLimitRate, upstreamReadLimiter } from "./upstream-rate.js";
@@ -31,6 +33,17 @@ export interface RelayEnd {
   readonly keepAlive: boolean;
   /** The response's last bytes to the client (the last chunk when re-chunked). */
   finishClient(): void;
+}
+
+/** The gzip filter's verdict on the head the client would get. */
+function gzipOf(r: HttpRequest, head: ResponseHead, loc: LocConf, added: ReadonlyArray<[string, string]>): GzipVerdict {
+  const passed = passedHeaders(head, loc);
+  return gzipVerdict(r, {
+    status: head.status,
+    contentType: passed.find(([name]) => name.toLowerCase() === "content-type")?.[1],
+    contentLength: head.contentLength,
+    headers: [...passed, ...added],
+  });
 }
 
 export function relayResponse(
@@ -48,13 +61,8 @@ export function relayResponse(
   const framing = responseFraming(changes.head, upstreamMethod(r));
   // A HEAD client gets the head only (r->header_only), whatever the upstream sends after it.
   const clientFraming = r.method === "HEAD" ? "none" : framing.kind;
-  const passed = passedHeaders(changes.head, loc);
-  const verdict = gzipVerdict(r, {
-    status: changes.head.status,
-    contentType: passed.find(([name]) => name.toLowerCase() === "content-type")?.[1],
-    contentLength: changes.head.contentLength,
-    headers: [...passed, ...changes.added],
-  });
+  // Without gzip in force the verdict is "none" (gzipVerdict's first test): no header list is made for it.
+  const verdict = r.loc.gzip ? gzipOf(r, changes.head, loc, changes.added) : "none";
   const gzip = verdict === "gzip";
   const head = gzip ? { ...changes.head, headers: gzipHeaders(changes.head.headers) } : changes.head;
   // A compressed body's length is not known before it ends; an empty body still becomes a gzip stream

@@ -11,6 +11,7 @@ import { charsetContentType, splitContentType } from "../http/charset-filter.js"
 import { expiresLines } from "../http/expires.js";
 import type { HttpRequest } from "../http/request.js";
 import { parseHttpTime } from "../static/conditional.js";
+import { isHeader } from "../core/header-name.js";
 
 export interface FilteredHead {
   readonly headers: Array<[string, string]>;
@@ -20,7 +21,7 @@ export interface FilteredHead {
 
 export function filterUpstreamHead(r: HttpRequest, status: number, upstream: Array<[string, string]>): FilteredHead {
   const hidden = r.loc.proxyHideHeaders;
-  const copied = (name: string): number => upstream.findIndex(([other]) => other.toLowerCase() === name);
+  const copied = (name: string): number => upstream.findIndex(([other]) => isHeader(other, name));
   const visible = (name: string): number => (hidden.includes(name) ? -1 : copied(name));
   let headers = upstream;
   const added: Array<[string, string]> = [];
@@ -63,6 +64,6 @@ export function filterUpstreamHead(r: HttpRequest, status: number, upstream: Arr
 }
 
 function lastIndex(headers: ReadonlyArray<[string, string]>, name: string): number {
-  for (let i = headers.length - 1; i >= 0; i--) if (headers[i]![0].toLowerCase() === name) return i;
+  for (let i = headers.length - 1; i >= 0; i--) if (isHeader(headers[i]![0], name)) return i;
   return -1;
 }

@@ -19,12 +19,12 @@ import type { ResponseHead } from "./response-head.js";
 
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "transfer-encoding", "proxy-connection"]);
 const HIDDEN_BY_DEFAULT: ReadonlySet<string> = new Set(HIDDEN_HEADERS);
-/**
- * Written by the header filter in its own place, before the other headers.
- * (Last-Modified and Location, which nginx also places for its own
- * responses, keep the upstream's order on a proxied one.)
+/*
+ * Content-Type and Content-Length (the first of each) are written by the
+ * header filter in its own place, before the other headers. (Last-Modified
+ * and Location, which nginx also places for its own responses, keep the
+ * upstream's order on a proxied one.)
  */
-const PLACED = ["content-type", "content-length"] as const;
 
 /** What the rewrite of the head (proxy_redirect, add_header) adds in the filter's places. */
 export interface HeadExtras {
@@ -78,23 +78,29 @@ function composeHead(
   connection: ReadonlyArray<[string, string]>,
   extras: HeadExtras,
 ): ClientHead {
-  const passed = upstream.headers.filter(([name]) => passes(name.toLowerCase(), loc, chunked));
-  const placed = new Map<string, [string, string]>();
-  const others: Array<[string, string]> = [];
-  for (const header of passed) {
-    const lower = header[0].toLowerCase();
-    if ((PLACED as readonly string[]).includes(lower) && !placed.has(lower)) placed.set(lower, header);
-    else others.push(header);
-  }
+  // One pass over the upstream's headers, each name lower-cased once.
+  let contentType: [string, string] | undefined;
+  let contentLength: [string, string] | undefined;
   // An upstream Server or Date let through by proxy_pass_header replaces wsgate's own, in the upstream's place.
-  const upstreamSends = (name: string): boolean => others.some(([other]) => other.toLowerCase() === name);
-  const sent: Array<[string, string]> = [];
-  if (!upstreamSends("server")) sent.push(["Server", loc.serverTokens === "off" ? SERVER_TOKEN_BARE : SERVER_TOKEN]);
-  if (!upstreamSends("date")) sent.push(["Date", formatHttpDate(Date.now())]);
-  for (const name of PLACED) {
-    const header = placed.get(name);
-    if (header) sent.push(header);
+  let sendsServer = false;
+  let sendsDate = false;
+  const others: Array<[string, string]> = [];
+  for (const header of upstream.headers) {
+    const lower = header[0].toLowerCase();
+    if (!passes(lower, loc, chunked)) continue;
+    if (lower === "content-type" && !contentType) contentType = header;
+    else if (lower === "content-length" && !contentLength) contentLength = header;
+    else {
+      if (lower === "server") sendsServer = true;
+      else if (lower === "date") sendsDate = true;
+      others.push(header);
+    }
   }
+  const sent: Array<[string, string]> = [];
+  if (!sendsServer) sent.push(["Server", loc.serverTokens === "off" ? SERVER_TOKEN_BARE : SERVER_TOKEN]);
+  if (!sendsDate) sent.push(["Date", formatHttpDate(Date.now())]);
+  if (contentType) sent.push(contentType);
+  if (contentLength) sent.push(contentLength);
   if (extras.placedLocation !== undefined) sent.push(["Location", extras.placedLocation]);
   if (chunked) sent.push(["Transfer-Encoding", "chunked"]);
   sent.push(...connection);

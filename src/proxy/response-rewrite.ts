@@ -16,6 +16,7 @@ import { addHeaderLines } from "../http/add-header.js";
 import { statusLine } from "../http/status.js";
 import type { ResponseHead } from "./response-head.js";
 import { filterUpstreamHead } from "./response-filters.js";
+import { isHeader } from "../core/header-name.js";
 
 export interface HeadChanges {
   /** The head with Location/Refresh rewritten (a placed Location removed from the list). */
@@ -31,11 +32,13 @@ export function adjustResponseHead(r: HttpRequest, location: LocationConf, upstr
   const redirects = redirectsFor(location);
   let placedLocation: string | undefined;
   let headers = upstream.headers;
-  if (redirects.length > 0) {
+  if (
+    redirects.length > 0 &&
+    upstream.headers.some(([name]) => isHeader(name, "location") || isHeader(name, "refresh"))
+  ) {
     headers = [];
     for (const header of upstream.headers) {
-      const lower = header[0].toLowerCase();
-      if (lower === "location" && header[1] !== "") {
+      if (isHeader(header[0], "location") && header[1] !== "") {
         const rewritten = rewriteRedirect(r, redirects, header[1], 0);
         if (
           rewritten !== undefined &&
@@ -47,7 +50,7 @@ export function adjustResponseHead(r: HttpRequest, location: LocationConf, upstr
           continue;
         }
         headers.push(rewritten === undefined ? header : [header[0], rewritten]);
-      } else if (lower === "refresh") {
+      } else if (isHeader(header[0], "refresh")) {
         const at = header[1].toLowerCase().indexOf("url=");
         const rewritten = at === -1 ? undefined : rewriteRedirect(r, redirects, header[1], at + 4);
         headers.push(rewritten === undefined ? header : [header[0], rewritten]);
@@ -64,14 +67,22 @@ export function adjustResponseHead(r: HttpRequest, location: LocationConf, upstr
   };
 }
 
+const NO_REDIRECTS: readonly ProxyRedirect[] = [];
+/** nginx's default proxy_redirect of a location, made once per location. */
+const defaults = new WeakMap<LocationConf, readonly ProxyRedirect[]>();
+
 /** The proxy_redirect lines in force; nginx's default when none was written at any level. */
 function redirectsFor(location: LocationConf): readonly ProxyRedirect[] {
   const configured = location.loc.proxyRedirects;
-  if (configured === "off") return [];
+  if (configured === "off") return NO_REDIRECTS;
   if (configured !== undefined) return configured;
-  const pass = location.proxyPass;
-  if (!pass) return [];
-  return [defaultRedirect(location)];
+  if (!location.proxyPass) return NO_REDIRECTS;
+  let redirects = defaults.get(location);
+  if (!redirects) {
+    redirects = [defaultRedirect(location)];
+    defaults.set(location, redirects);
+  }
+  return redirects;
 }
 
 /** The first line that matches, from `prefix` on; undefined when none does. */

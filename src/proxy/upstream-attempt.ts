@@ -86,6 +86,8 @@ export class UpstreamAttempt {
   /** The peer's metrics; `tunnelled`: it counts a tunnel of this try until the try is freed. */
   private readonly series: PeerSeries;
   private tunnelled = false;
+  /** proxy_read_timeout is on the socket (Node restarts it at each read: the head's arrival restarted it). */
+  private readTimerArmed = false;
 
   constructor(
     private readonly group: UpstreamGroup,
@@ -217,7 +219,7 @@ export class UpstreamAttempt {
   /** The whole request is in the socket: once the upstream took it, `then`, and proxy_read_timeout runs. */
   requestWritten(then: () => void): void {
     this.watch.whenFlushed(() => {
-      this.socket.setTimeout(this.loc.proxyReadTimeoutMs);
+      this.armReadTimer();
       then();
     });
   }
@@ -230,8 +232,14 @@ export class UpstreamAttempt {
     this.watch.stop();
     this.offTimeout?.();
     this.offTimeout = undefined;
-    this.socket.setTimeout(this.loc.proxyReadTimeoutMs);
+    // Once armed, the read that brought the head has just restarted it: setting it again would only make a new timer.
+    if (!this.readTimerArmed) this.armReadTimer();
     this.series.response.observe((Date.now() - this.startMs) / 1000);
+  }
+
+  private armReadTimer(): void {
+    this.readTimerArmed = true;
+    this.socket.setTimeout(this.loc.proxyReadTimeoutMs);
   }
 
   /** The try is over for the peer: its connection count goes down, its health is updated (once). */

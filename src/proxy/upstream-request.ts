@@ -10,22 +10,34 @@
 import type { HeaderSetting, LocConf, LocationConf, ProxyPass } from "../config/model.js";
 import type { HttpRequest } from "../http/request.js";
 import { escapeUri } from "../http/uri.js";
+import { isHeader } from "../core/header-name.js";
 
 /** How the body goes upstream: as the client framed it, or re-framed for HTTP/1.0. */
 export type UpstreamBody =
   { readonly kind: "none" } | { readonly kind: "length"; readonly length: number } | { readonly kind: "chunked" };
 
-type PlanEntry =
-  | { readonly name: string; readonly kind: "value"; readonly setting: HeaderSetting }
-  | { readonly name: string; readonly kind: "host" | "close" | "length" | "chunked" | "drop" };
+/**
+ * A location's upstream head, compiled once from its settings: whole lines
+ * that never change ("Connection: close\r\n", adjacent ones joined), and the
+ * lines whose value each request gives (a proxy_set_header with variables,
+ * Host, the body's framing), each with its "Name: " ready.
+ */
+type Piece =
+  | string
+  | { readonly prefix: string; readonly kind: "value"; readonly setting: HeaderSetting }
+  | { readonly prefix: string; readonly kind: "host" | "length" | "chunked" };
 
-interface HeaderPlan {
-  readonly entries: readonly PlanEntry[];
-  /** Lower-cased names the plan owns: the client's headers of these names are not passed. */
-  readonly owned: ReadonlySet<string>;
+interface HeadTemplate {
+  /** " HTTP/1.1\r\n": what follows the request line's URI. */
+  readonly versionLine: string;
+  readonly pieces: readonly Piece[];
+  /** Lower-cased names the template owns: the client's headers of these names are not passed. */
+  readonly owned: readonly string[];
 }
 
-const DEFAULTS: ReadonlyArray<{ name: string; kind: "host" | "close" | "length" | "chunked" | "drop" }> = [
+type DefaultKind = "host" | "close" | "length" | "chunked" | "drop";
+
+const DEFAULTS: ReadonlyArray<{ name: string; kind: DefaultKind }> = [
   { name: "Host", kind: "host" },
   { name: "Connection", kind: "close" },
   { name: "Content-Length", kind: "length" },
@@ -36,28 +48,40 @@ const DEFAULTS: ReadonlyArray<{ name: string; kind: "host" | "close" | "length" 
   { name: "Upgrade", kind: "drop" },
 ];
 
-const plans = new WeakMap<LocConf, HeaderPlan>();
+const templates = new WeakMap<LocConf, HeadTemplate>();
 
-/** The plan is made once per location's settings, on first use. */
-function planFor(loc: LocConf): HeaderPlan {
-  let plan = plans.get(loc);
-  if (!plan) {
-    const entries: PlanEntry[] = loc.proxySetHeaders.map((setting) => ({
-      name: setting.name,
-      kind: "value" as const,
-      setting,
-    }));
-    const owned = new Set(entries.map((entry) => entry.name.toLowerCase()));
-    for (const entry of DEFAULTS) {
-      if (!owned.has(entry.name.toLowerCase())) {
-        entries.push(entry);
-        owned.add(entry.name.toLowerCase());
-      }
-    }
-    plan = { entries, owned };
-    plans.set(loc, plan);
+/** The template is made once per location's settings, on first use. */
+function templateFor(loc: LocConf): HeadTemplate {
+  let template = templates.get(loc);
+  if (!template) {
+    template = compileTemplate(loc);
+    templates.set(loc, template);
   }
-  return plan;
+  return template;
+}
+
+function compileTemplate(loc: LocConf): HeadTemplate {
+  const pieces: Piece[] = [];
+  const add = (piece: Piece): void => {
+    const last = pieces[pieces.length - 1];
+    if (typeof piece === "string" && typeof last === "string") pieces[pieces.length - 1] = last + piece;
+    else pieces.push(piece);
+  };
+  const owned = new Set<string>();
+  for (const setting of loc.proxySetHeaders) {
+    owned.add(setting.name.toLowerCase());
+    const constant = setting.value.constant;
+    const prefix = `${setting.name}: `;
+    if (constant === undefined) add({ prefix, kind: "value", setting });
+    else if (constant !== "") add(`${prefix}${stripLineBreaks(constant)}\r\n`);
+  }
+  for (const { name, kind } of DEFAULTS) {
+    if (owned.has(name.toLowerCase())) continue;
+    owned.add(name.toLowerCase());
+    if (kind === "close") add(`${name}: close\r\n`);
+    else if (kind !== "drop") add({ prefix: `${name}: `, kind });
+  }
+  return { versionLine: ` HTTP/${loc.proxyHttpVersion}\r\n`, pieces, owned: [...owned] };
 }
 
 /** The method each request's upstream request was sent with, where proxy_method changed it. */
@@ -73,35 +97,41 @@ export function buildUpstreamHead(r: HttpRequest, pass: ProxyPass, location: Loc
   // proxy_method, evaluated for this request; else the client's method.
   const method = loc.proxyMethod ? loc.proxyMethod.evaluate(r) : r.method;
   if (loc.proxyMethod) sentMethods.set(r, method);
-  let head = `${method} ${upstreamUri(r, pass, location)} HTTP/${loc.proxyHttpVersion}\r\n`;
-  const plan = planFor(loc);
-  for (const entry of plan.entries) {
-    const value = entryValue(entry, r, pass, body);
-    if (value !== "") head += `${entry.name}: ${stripLineBreaks(value)}\r\n`;
+  const template = templateFor(loc);
+  let head = method + " " + upstreamUri(r, pass, location) + template.versionLine;
+  for (const piece of template.pieces) {
+    if (typeof piece === "string") {
+      head += piece;
+      continue;
+    }
+    const value = pieceValue(piece, r, pass, body);
+    if (value !== "") head += piece.prefix + stripLineBreaks(value) + "\r\n";
   }
   if (loc.proxyPassRequestHeaders) {
     for (const [name, value] of r.headers) {
-      if (!plan.owned.has(name.toLowerCase())) head += `${name}: ${value}\r\n`;
+      if (!owns(template.owned, name)) head += name + ": " + value + "\r\n";
     }
   }
   return head + "\r\n";
 }
 
-function entryValue(entry: PlanEntry, r: HttpRequest, pass: ProxyPass, body: UpstreamBody): string {
-  switch (entry.kind) {
+function pieceValue(piece: Exclude<Piece, string>, r: HttpRequest, pass: ProxyPass, body: UpstreamBody): string {
+  switch (piece.kind) {
     case "value":
-      return entry.setting.value.evaluate(r);
+      return piece.setting.value.evaluate(r);
     case "host":
       return pass.proxyHost;
-    case "close":
-      return "close";
     case "length":
       return body.kind === "length" ? String(body.length) : "";
     case "chunked":
       return body.kind === "chunked" ? "chunked" : "";
-    case "drop":
-      return "";
   }
+}
+
+/** Whether `name` is one of the lower-cased `owned` (compared without a lower-cased copy per header). */
+function owns(owned: readonly string[], name: string): boolean {
+  for (const lower of owned) if (isHeader(name, lower)) return true;
+  return false;
 }
 
 /**

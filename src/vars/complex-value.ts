@@ -22,6 +22,13 @@ export class ComplexValue {
     return new ComplexValue(registry, parse(text, registry, place), text);
   }
 
+  /** The value when it holds no variable nor capture (the same for every request); else undefined. */
+  get constant(): string | undefined {
+    const parts = this.parts;
+    if (parts.length === 0) return "";
+    return parts.length === 1 && typeof parts[0] === "string" ? parts[0] : undefined;
+  }
+
   evaluate(r: VariableSource): string {
     const parts = this.parts;
     if (parts.length === 1 && typeof parts[0] === "string") return parts[0];

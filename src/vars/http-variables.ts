@@ -183,11 +183,27 @@ export function variableName(headerName: string): string {
   return headerName.toLowerCase().replace(/-/g, "_");
 }
 
+/** variableName(headerName) === name, without making the string: it runs for every header a variable looks at. */
+export function isHeaderOfVariable(headerName: string, name: string): boolean {
+  if (headerName.length !== name.length) return false;
+  for (let i = 0; i < name.length; i++) {
+    let c = headerName.charCodeAt(i);
+    if (c >= 0x41 && c <= 0x5a) c += 0x20;
+    else if (c === 0x2d) c = 0x5f;
+    if (c !== name.charCodeAt(i)) {
+      // A character outside ASCII lower-cases as toLowerCase() does it.
+      if (c < 0x80) return false;
+      return variableName(headerName) === name;
+    }
+  }
+  return true;
+}
+
 function joinedHeader(headers: HeaderList, suffix: string): string | undefined {
   const separator = suffix === "cookie" ? "; " : ", ";
   let value: string | undefined;
   for (const [name, v] of headers) {
-    if (variableName(name) === suffix) value = value === undefined ? v : value + separator + v;
+    if (isHeaderOfVariable(name, suffix)) value = value === undefined ? v : value + separator + v;
   }
   return value;
 }

@@ -157,7 +157,7 @@ export interface VariableSource {
   /** $proxy_port: the port of proxy_pass's URL, or the scheme's ("80", "443"); "" before a proxy_pass. */
   readonly proxyPort?: string | undefined;
   /** The worker's connection counters ($connections_active …), where the HTTP layer provides them. */
-  readonly connectionStats?: (() => ConnectionCounters) | undefined;
+  connectionStats?(): ConnectionCounters | undefined;
   /** The request's WebSocket tunnel, when it follows frames ($wsgate_… variables); undefined otherwise. */
   readonly wsTunnel?: WsTunnelFacts | undefined;
   /** Captures of the last regex matched for this request ($1 … $9); a match replaces them, as in nginx. */

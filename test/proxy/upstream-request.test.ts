@@ -45,6 +45,14 @@ http {
         location = /exact { proxy_pass http://127.0.0.1:9001/other; }
         location ~ ^/rx/ { proxy_pass http://127.0.0.1:9001; }
         location /bare/ { proxy_pass_request_headers off; proxy_pass http://127.0.0.1:9001; }
+        location /const/ {
+            proxy_pass http://127.0.0.1:9001;
+            proxy_http_version 1.1;
+            proxy_set_header X-A "one";
+            proxy_set_header X-B $uri;
+            proxy_set_header X-C two;
+            proxy_set_header X-D "";
+        }
     }
 }
 `;
@@ -181,6 +189,23 @@ describe("buildUpstreamHead: proxy_set_header", () => {
       head,
       "GET /set/a HTTP/1.0\r\nX-Forwarded-For: 10.0.0.1, 192.0.2.7\r\nX-Uri: /set/a\r\nhost: example.test:8080\r\n" +
         "Connection: close\r\nX-Other: o\r\n\r\n",
+    );
+  });
+
+  test("constant values between variable ones keep their order; an empty constant is not sent; names match in any case", () => {
+    const raw =
+      "GET /const/a HTTP/1.1\r\nHost: h\r\nx-A: spoof\r\nX-d: spoof\r\nKEEP-ALIVE: 1\r\nconnection: keep-alive\r\n" +
+      "X-Other: o\r\n\r\n";
+    assert.equal(
+      upstreamHead(raw),
+      "GET /const/a HTTP/1.1\r\nX-A: one\r\nX-B: /const/a\r\nX-C: two\r\nHost: 127.0.0.1:9001\r\n" +
+        "Connection: close\r\nX-Other: o\r\n\r\n",
+    );
+    // The second request through the same location's compiled head gives its own values.
+    assert.equal(
+      upstreamHead("POST /const/b HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n", { kind: "length", length: 2 }),
+      "POST /const/b HTTP/1.1\r\nX-A: one\r\nX-B: /const/b\r\nX-C: two\r\nHost: 127.0.0.1:9001\r\n" +
+        "Connection: close\r\nContent-Length: 2\r\n\r\n",
     );
   });
 

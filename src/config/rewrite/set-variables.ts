@@ -19,11 +19,14 @@ import type { VariableSource } from "../../vars/source.js";
  */
 const setNames = new WeakMap<VariableRegistry, Set<string>>();
 
-/** Who hears of an uninitialized read (the request flow registers each request's error log). */
-const warners = new WeakMap<VariableSource, (name: string) => void>();
+/** Who hears of an uninitialized read: the request flow, once per configuration (not a hook per request). */
+const warners = new WeakMap<VariableRegistry, (r: VariableSource, name: string) => void>();
 
-export function onUninitializedVariable(r: VariableSource, warn: (name: string) => void): void {
-  warners.set(r, warn);
+export function onUninitializedVariable(
+  registry: VariableRegistry,
+  warn: (r: VariableSource, name: string) => void,
+): void {
+  warners.set(registry, warn);
 }
 
 export function defineSetVariable(registry: VariableRegistry, name: string, node: DirectiveNode): void {
@@ -39,7 +42,7 @@ export function defineSetVariable(registry: VariableRegistry, name: string, node
   if (registry.isDefined(name)) throw valueError(node, `the duplicate "${name}" variable`);
   names.add(name);
   registry.define(name, (r) => {
-    warners.get(r)?.(name);
+    warners.get(registry)?.(r, name);
     return "";
   });
 }
