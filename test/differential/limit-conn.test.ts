@@ -13,7 +13,7 @@ import * as assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { connect, createServer, type Server, type Socket } from "node:net";
-import { comparableHead, skipWithoutNginx, startPeer, type Peer } from "./peers.js";
+import { comparableHead, settledLog, skipWithoutNginx, startPeer, type Peer } from "./peers.js";
 import { exchange, hasWholeResponse } from "../support/sockets.js";
 import { waitFor } from "../support/proxy.js";
 import { loadConfig } from "../../src/config/load.js";
@@ -165,8 +165,10 @@ describe("differential: limit_conn", { skip }, () => {
     assert.deepEqual(wsgate, nginx);
   });
 
-  test("$limit_conn_status in the access log", () => {
-    const [nginx, wsgate] = peers.map((peer) => peer.readLog("lc.log").split("\n").filter(Boolean).sort());
+  test("$limit_conn_status in the access log", async () => {
+    const [nginx, wsgate] = (await Promise.all(peers.map((peer) => settledLog(peer, "lc.log")))).map((lines) =>
+      lines.sort(),
+    );
     assert.ok(
       nginx!.some((line) => line.endsWith(" REJECTED_DRY_RUN")),
       nginx!.join("\n"),

@@ -13,7 +13,7 @@
 
 import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
-import { comparableHead, skipWithoutNginx, startPeer, startRecordingBackend, type Peer } from "./peers.js";
+import { comparableHead, settledLog, skipWithoutNginx, startPeer, startRecordingBackend, type Peer } from "./peers.js";
 import { exchange, hasWholeResponse } from "../support/sockets.js";
 import type { RecordingBackend } from "./peers.js";
 
@@ -124,8 +124,8 @@ describe("differential: limit_req", { skip }, () => {
     );
   });
 
-  test("$limit_req_status in the access log", () => {
-    const [nginx, wsgate] = peers.map((peer) => peer.readLog("lr.log").split("\n").filter(Boolean));
+  test("$limit_req_status in the access log", async () => {
+    const [nginx, wsgate] = await Promise.all(peers.map((peer) => settledLog(peer, "lr.log")));
     for (const status of ["PASSED", "REJECTED", "DELAYED", "REJECTED_DRY_RUN"]) {
       assert.ok(
         nginx!.some((line) => line.endsWith(` ${status}`)),

@@ -271,3 +271,26 @@ export async function listenTracked(
     },
   };
 }
+
+/**
+ * A peer's log file once it has stopped growing (no new line for 300 ms, at most 3 s): either
+ * proxy writes a request's line after the response is sent, so the client may hold the last
+ * response before its line is in the file.
+ */
+export async function settledLog(peer: Peer, name: string): Promise<string[]> {
+  const read = (): string[] => {
+    try {
+      return peer.readLog(name).split("\n").filter(Boolean);
+    } catch {
+      return [];
+    }
+  };
+  const deadline = Date.now() + 3000;
+  let lines = read();
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const now = read();
+    if (now.length === lines.length || Date.now() > deadline) return now;
+    lines = now;
+  }
+}
