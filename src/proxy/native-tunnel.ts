@@ -7,13 +7,14 @@
  * end, why it ended and how many bytes went each way. Without the addon, or
  * with WSGATE_NATIVE_TUNNEL=off, every tunnel is the TypeScript one.
  *
- * The addon takes dup()s of both descriptors; the Node sockets' handles are
- * closed and the sockets stay as shells, not destroyed, so that what listens
- * for their 'close' (the connection count, limit_conn, the graceful
- * shutdown's wait, the upstream's accounting) hears it when the tunnel ends,
- * and their byte counts ($bytes_sent, $upstream_bytes_received) are the
- * socket's before the hand-over plus the addon's. Destroying a shell (the
- * fast shutdown, worker_shutdown_timeout) ends its native tunnel.
+ * The addon takes dup()s of both descriptors and the Node sockets' handles
+ * are closed. The upstream socket goes at once: the tunnel's end gives its
+ * counts ($upstream_bytes_*) to onClose. The client socket stays as a shell,
+ * not destroyed, so that what listens for its 'close' (the connection count,
+ * the graceful shutdown's wait) hears it when the tunnel ends, and its byte
+ * counts ($bytes_sent) are the socket's before the hand-over plus the
+ * addon's. Destroying the shell (the fast shutdown, worker_shutdown_timeout)
+ * ends its native tunnel.
  *
  * Nothing read or queued by Node is lost or reordered: the hand-over happens
  * only when neither socket has bytes waiting to be written, and the bytes
@@ -61,19 +62,18 @@ interface Handle {
 }
 type ShellSocket = Socket & { _handle: Handle | null; encrypted?: boolean };
 
-/** One native tunnel: its two shells and the request's end. */
+/** One native tunnel: the client's shell and the request's end. */
 interface NativeTunnel {
   readonly slot: number;
   readonly client: ShellSocket;
-  readonly upstream: ShellSocket;
   readonly onClose: TunnelStart["onClose"];
   /** The sockets' counts at the hand-over: client read, written, upstream read, written. */
   readonly base: readonly [number, number, number, number];
   how: TunnelEnd | undefined;
+  /** The upstream socket's counts at the end: read, written. */
+  upstreamBytes: readonly [number, number] | undefined;
   /** The addon still runs it. */
   live: boolean;
-  /** Shells not yet closed. */
-  open: number;
 }
 
 const tunnels = new Map<number, NativeTunnel>();
@@ -156,21 +156,23 @@ export function startNativeTunnel(start: TunnelStart): boolean {
   const tunnel: NativeTunnel = {
     slot,
     client,
-    upstream,
     onClose: start.onClose,
     base,
     how: undefined,
+    upstreamBytes: undefined,
     live: true,
-    open: 2,
   };
   tunnels.set(slot, tunnel);
-  for (const socket of [client, upstream]) {
-    socket[kTunnel] = tunnel;
-    closeHandle(socket);
-    // A shell has no descriptor: a reset or a write to it fails quietly, as the socket of a closed tunnel.
-    socket.on("error", ignore);
-    socket.once("close", onShellClose);
-  }
+  client[kTunnel] = tunnel;
+  closeHandle(client);
+  // A shell has no descriptor: a reset or a write to it fails quietly, as the socket of a closed tunnel.
+  client.on("error", ignore);
+  // `on`, not `once`: 'close' comes once, and once() would add a wrapper and its state to every shell.
+  client.on("close", onShellClose);
+  // Nothing waits for the upstream socket's 'close' (its try let it go): it goes now, and its memory with it.
+  closeHandle(upstream);
+  upstream.on("error", ignore);
+  upstream.destroy();
   return true;
 }
 
@@ -191,16 +193,15 @@ function ended(slot: number, how: number, cr: number, cw: number, ur: number, uw
   if (tunnel !== undefined) settle(tunnel, how, [cr, cw, ur, uw]);
 }
 
-/** The tunnel is over: the shells take their final counts and close; the request hears once both have. */
+/** The tunnel is over: the shell takes its final counts and closes; the request hears once it has. */
 function settle(tunnel: NativeTunnel, how: number, counts: readonly number[]): void {
   tunnels.delete(tunnel.slot);
   tunnel.live = false;
   tunnel.how = ENDS[how] ?? "client closed";
   const [cr, cw, ur, uw] = tunnel.base;
   fixCounts(tunnel.client, cr + counts[0]!, cw + counts[1]!);
-  fixCounts(tunnel.upstream, ur + counts[2]!, uw + counts[3]!);
+  tunnel.upstreamBytes = [ur + counts[2]!, uw + counts[3]!];
   tunnel.client.destroy();
-  tunnel.upstream.destroy();
 }
 
 function fixCounts(socket: Socket, read: number, written: number): void {
@@ -208,13 +209,12 @@ function fixCounts(socket: Socket, read: number, written: number): void {
   Object.defineProperty(socket, "bytesWritten", { value: written });
 }
 
-/** A shell closed: at the tunnel's end, or destroyed from outside (a fast shutdown), which ends the tunnel now. */
+/** The shell closed: at the tunnel's end, or destroyed from outside (a fast shutdown), which ends the tunnel now. */
 function onShellClose(this: Marked): void {
   const tunnel = this[kTunnel]!;
   if (tunnel.live) {
     const end = addon!.destroy(tunnel.slot, false);
     settle(tunnel, end?.[0] ?? 0, end?.slice(1) ?? [0, 0, 0, 0]);
   }
-  if (--tunnel.open > 0) return;
-  tunnel.onClose(tunnel.how ?? "client closed", undefined);
+  tunnel.onClose(tunnel.how ?? "client closed", undefined, tunnel.upstreamBytes);
 }

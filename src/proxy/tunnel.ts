@@ -60,8 +60,11 @@ export interface TunnelStart {
   readonly websocket?: boolean;
   /** Called when the native tunnel (native-tunnel.ts) took the tunnel over. */
   readonly onNative?: () => void;
-  /** Called once, when both sockets are closed; `line`: why wsgate ended it (a WebSocket feature), for the error log. */
-  readonly onClose: (how: TunnelEnd, line: TunnelLine | undefined) => void;
+  /**
+   * Called once, when both sockets are closed; `line`: why wsgate ended it (a WebSocket feature), for the error
+   * log; `upstreamBytes`: the upstream socket's counts (read, written) when the native tunnel let the socket go.
+   */
+  readonly onClose: (how: TunnelEnd, line: TunnelLine | undefined, upstreamBytes?: readonly [number, number]) => void;
 }
 
 const kTunnel = Symbol("wsgate.tunnel");
