@@ -7,14 +7,15 @@
  * end, why it ended and how many bytes went each way. Without the addon, or
  * with WSGATE_NATIVE_TUNNEL=off, every tunnel is the TypeScript one.
  *
- * The addon takes dup()s of both descriptors and the Node sockets' handles
- * are closed. The upstream socket goes at once: the tunnel's end gives its
- * counts ($upstream_bytes_*) to onClose. The client socket stays as a shell,
- * not destroyed, so that what listens for its 'close' (the connection count,
- * the graceful shutdown's wait) hears it when the tunnel ends, and its byte
- * counts ($bytes_sent) are the socket's before the hand-over plus the
- * addon's. Destroying the shell (the fast shutdown, worker_shutdown_timeout)
- * ends its native tunnel.
+ * The addon takes dup()s of both descriptors, and both Node sockets go (a
+ * socket costs a kilobyte, and thousands of tunnels are held). The upstream
+ * socket's counts ($upstream_bytes_*) come to onClose at the end. The client
+ * socket's place is taken by a TunnelShell (onNative gives it to the
+ * connection): what listened for the socket's 'close' (the connection count,
+ * the graceful shutdown's wait) hears the shell's when the tunnel ends, and
+ * its byte counts ($bytes_sent) are the socket's before the hand-over plus
+ * the addon's. Destroying the shell (the fast shutdown,
+ * worker_shutdown_timeout) ends its native tunnel.
  *
  * Nothing read or queued by Node is lost or reordered: the hand-over happens
  * only when neither socket has bytes waiting to be written, and the bytes
@@ -22,6 +23,7 @@
  * the addon first, as the bytes waiting for the other side.
  */
 
+import { EventEmitter } from "node:events";
 import { createRequire } from "node:module";
 import { Socket } from "node:net";
 import type { TunnelEnd, TunnelStart } from "./tunnel.js";
@@ -65,7 +67,7 @@ type ShellSocket = Socket & { _handle: Handle | null; encrypted?: boolean };
 /** One native tunnel: the client's shell and the request's end. */
 interface NativeTunnel {
   readonly slot: number;
-  readonly client: ShellSocket;
+  readonly client: TunnelShell;
   readonly onClose: TunnelStart["onClose"];
   /** The sockets' counts at the hand-over: client read, written, upstream read, written. */
   readonly base: readonly [number, number, number, number];
@@ -77,8 +79,48 @@ interface NativeTunnel {
 }
 
 const tunnels = new Map<number, NativeTunnel>();
-const kTunnel = Symbol("wsgate.nativeTunnel");
-type Marked = ShellSocket & { [kTunnel]?: NativeTunnel };
+
+/**
+ * What stands for the client socket of a native tunnel: its counts, its
+ * 'close' (emitted once, on the next tick, as a socket's), and destroy(),
+ * which ends the tunnel. An EventEmitter and four fields, not a socket with
+ * its stream states.
+ */
+export class TunnelShell extends EventEmitter {
+  destroyed = false;
+  tunnel: NativeTunnel | undefined;
+
+  constructor(
+    public bytesRead: number,
+    public bytesWritten: number,
+  ) {
+    super();
+  }
+
+  destroy(): this {
+    if (this.destroyed) return this;
+    this.destroyed = true;
+    process.nextTick(emitClose, this);
+    return this;
+  }
+
+  /** No descriptor to finish writing on: as a socket without its handle, it closes. */
+  end(): this {
+    return this.destroy();
+  }
+
+  resume(): this {
+    return this;
+  }
+
+  setTimeout(): this {
+    return this;
+  }
+}
+
+function emitClose(shell: TunnelShell): void {
+  shell.emit("close", false);
+}
 
 const addon = loadAddon();
 
@@ -123,14 +165,17 @@ function unread(socket: Socket, first: Buffer | undefined): Buffer | undefined {
   return chunks.length === 0 ? undefined : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
 }
 
-/** Take the tunnel over when it is a plain one and the addon is here; false: the TypeScript tunnel runs it. */
-export function startNativeTunnel(start: TunnelStart): boolean {
-  if (addon === undefined) return false;
-  const client = start.client as Marked;
-  const upstream = start.upstream as Marked;
+/**
+ * Take the tunnel over when it is a plain one and the addon is here: the shell that stands for the client
+ * socket from now on; undefined: the TypeScript tunnel runs it.
+ */
+export function startNativeTunnel(start: TunnelStart): TunnelShell | undefined {
+  if (addon === undefined) return undefined;
+  const client = start.client as ShellSocket;
+  const upstream = start.upstream as ShellSocket;
   const clientFd = plainFd(client);
   const upstreamFd = plainFd(upstream);
-  if (clientFd < 0 || upstreamFd < 0) return false;
+  if (clientFd < 0 || upstreamFd < 0) return undefined;
   const base = [client.bytesRead, client.bytesWritten, upstream.bytesRead, upstream.bytesWritten] as const;
   const fromClient = unread(client, start.fromClient);
   const fromUpstream = unread(upstream, start.fromUpstream);
@@ -151,11 +196,12 @@ export function startNativeTunnel(start: TunnelStart): boolean {
     // Out of descriptors or memory: the read bytes go back to the TypeScript tunnel, which gets the same error.
     (start as { fromClient: Buffer | undefined }).fromClient = fromClient;
     (start as { fromUpstream: Buffer | undefined }).fromUpstream = fromUpstream;
-    return false;
+    return undefined;
   }
+  const shell = new TunnelShell(base[0], base[1]);
   const tunnel: NativeTunnel = {
     slot,
-    client,
+    client: shell,
     onClose: start.onClose,
     base,
     how: undefined,
@@ -163,18 +209,25 @@ export function startNativeTunnel(start: TunnelStart): boolean {
     live: true,
   };
   tunnels.set(slot, tunnel);
-  client[kTunnel] = tunnel;
-  closeHandle(client);
-  // A shell has no descriptor: a reset or a write to it fails quietly, as the socket of a closed tunnel.
-  client.on("error", ignore);
-  // `on`, not `once`: 'close' comes once, and once() would add a wrapper and its state to every shell.
-  client.on("close", onShellClose);
-  // Nothing waits for the upstream socket's 'close' (its try let it go): it goes now, and its memory with it.
-  closeHandle(upstream);
-  upstream.on("error", ignore);
-  upstream.destroy();
-  return true;
+  shell.tunnel = tunnel;
+  // What waits for the client socket's 'close' (the connection count) waits for the shell's; once() is
+  // unwrapped, as 'close' comes once.
+  for (const listener of client.rawListeners("close") as Array<{ listener?: Listener } & Listener>) {
+    shell.on("close", listener.listener ?? listener);
+  }
+  shell.on("close", onShellClose);
+  client.removeAllListeners("close");
+  // Nothing waits for the upstream socket's 'close' (its try let it go). Both sockets go now, and their memory.
+  for (const socket of [client, upstream]) {
+    closeHandle(socket);
+    socket.on("error", ignore);
+    socket.destroy();
+  }
+  return shell;
 }
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- EventEmitter's own listener type
+type Listener = (...args: any[]) => void;
 
 function ignore(): void {}
 
@@ -204,14 +257,15 @@ function settle(tunnel: NativeTunnel, how: number, counts: readonly number[]): v
   tunnel.client.destroy();
 }
 
-function fixCounts(socket: Socket, read: number, written: number): void {
-  Object.defineProperty(socket, "bytesRead", { value: read });
-  Object.defineProperty(socket, "bytesWritten", { value: written });
+function fixCounts(shell: TunnelShell, read: number, written: number): void {
+  shell.bytesRead = read;
+  shell.bytesWritten = written;
 }
 
 /** The shell closed: at the tunnel's end, or destroyed from outside (a fast shutdown), which ends the tunnel now. */
-function onShellClose(this: Marked): void {
-  const tunnel = this[kTunnel]!;
+function onShellClose(this: TunnelShell): void {
+  const tunnel = this.tunnel!;
+  this.tunnel = undefined;
   if (tunnel.live) {
     const end = addon!.destroy(tunnel.slot, false);
     settle(tunnel, end?.[0] ?? 0, end?.slice(1) ?? [0, 0, 0, 0]);

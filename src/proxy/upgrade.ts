@@ -59,10 +59,11 @@ export function upgradeToTunnel(
     options: tunnelOptionsFor(ctx.location.loc, tunnelMainFor(r.server)),
     websocket: head.headers.some(([name, value]) => /^upgrade$/i.test(name) && /^\s*websocket\s*$/i.test(value)),
     onClose: record.end.bind(record),
-    onNative: () => {
+    onNative: (shell) => {
       // The upstream socket is gone: the try's last listener (its error line) has nothing to hear.
       attempt.releaseToNativeTunnel();
       record.native();
+      ctx.connection.tunnelShell(shell);
       services.errorLogFor(r).log("debug", "upgraded connection handed to the native tunnel");
     },
   });
