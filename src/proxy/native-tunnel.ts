@@ -23,7 +23,6 @@
  * the addon first, as the bytes waiting for the other side.
  */
 
-import { EventEmitter } from "node:events";
 import { createRequire } from "node:module";
 import { Socket } from "node:net";
 import type { TunnelEnd, TunnelStart } from "./tunnel.js";
@@ -82,25 +81,26 @@ const tunnels = new Map<number, NativeTunnel>();
 
 /**
  * What stands for the client socket of a native tunnel: its counts, its
- * 'close' (emitted once, on the next tick, as a socket's), and destroy(),
- * which ends the tunnel. An EventEmitter and four fields, not a socket with
- * its stream states.
+ * 'close' (heard once, on the next tick, as a socket's), and destroy(),
+ * which ends the tunnel. Four fields and the listeners that waited for the
+ * socket's 'close' — not a socket with its stream states, nor an
+ * EventEmitter, whose listener table is a dictionary of its own.
  */
-export class TunnelShell extends EventEmitter {
+export class TunnelShell {
   destroyed = false;
-  tunnel: NativeTunnel | undefined;
 
   constructor(
     public bytesRead: number,
     public bytesWritten: number,
-  ) {
-    super();
-  }
+    public tunnel: NativeTunnel | undefined,
+    /** What listened for the client socket's 'close' (the connection count), then the tunnel's end. */
+    private readonly closeListeners: readonly Listener[],
+  ) {}
 
   destroy(): this {
     if (this.destroyed) return this;
     this.destroyed = true;
-    process.nextTick(emitClose, this);
+    process.nextTick(shellClosed, this);
     return this;
   }
 
@@ -116,11 +116,19 @@ export class TunnelShell extends EventEmitter {
   setTimeout(): this {
     return this;
   }
+
+  /** @internal the 'close' of a socket, once. */
+  closed(): void {
+    for (const listener of this.closeListeners) listener.call(this, false);
+  }
 }
 
-function emitClose(shell: TunnelShell): void {
-  shell.emit("close", false);
+function shellClosed(shell: TunnelShell): void {
+  shell.closed();
 }
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- EventEmitter's own listener type
+type Listener = (...args: any[]) => void;
 
 const addon = loadAddon();
 
@@ -198,7 +206,11 @@ export function startNativeTunnel(start: TunnelStart): TunnelShell | undefined {
     (start as { fromUpstream: Buffer | undefined }).fromUpstream = fromUpstream;
     return undefined;
   }
-  const shell = new TunnelShell(base[0], base[1]);
+  // What waits for the client socket's 'close' (the connection count) waits for the shell's (once() unwrapped:
+  // it comes once), and the tunnel's end after it, as on the socket.
+  const waiting = client.rawListeners("close") as Array<{ listener?: Listener } & Listener>;
+  const listeners = [...waiting.map((listener) => listener.listener ?? listener), onShellClose];
+  const shell = new TunnelShell(base[0], base[1], undefined, listeners);
   const tunnel: NativeTunnel = {
     slot,
     client: shell,
@@ -210,12 +222,6 @@ export function startNativeTunnel(start: TunnelStart): TunnelShell | undefined {
   };
   tunnels.set(slot, tunnel);
   shell.tunnel = tunnel;
-  // What waits for the client socket's 'close' (the connection count) waits for the shell's; once() is
-  // unwrapped, as 'close' comes once.
-  for (const listener of client.rawListeners("close") as Array<{ listener?: Listener } & Listener>) {
-    shell.on("close", listener.listener ?? listener);
-  }
-  shell.on("close", onShellClose);
   client.removeAllListeners("close");
   // Nothing waits for the upstream socket's 'close' (its try let it go). Both sockets go now, and their memory.
   for (const socket of [client, upstream]) {
@@ -225,9 +231,6 @@ export function startNativeTunnel(start: TunnelStart): TunnelShell | undefined {
   }
   return shell;
 }
-
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- EventEmitter's own listener type
-type Listener = (...args: any[]) => void;
 
 function ignore(): void {}
 
