@@ -150,7 +150,8 @@ export function startTunnel(start: TunnelStart): WsTunnelFacts | undefined {
     socket.on("drain", onDrain);
     socket.on("end", onEnd);
     socket.on("error", onError);
-    socket.once("close", onClose);
+    // `on`, not `once`: 'close' comes once, and once() would add a wrapper and its state to every socket.
+    socket.on("close", onClose);
   }
   watchTunnel(tunnel);
   if (start.options.followFrames && start.websocket) tunnel.framed = new FramedTunnel(client, upstream, start.options);

@@ -12,14 +12,16 @@
  * record and peer — whose end() the tunnel calls.
  */
 
-import type { ProxyContext } from "./context.js";
-import { upstreamUrlFor } from "./context.js";
+import type { Socket } from "node:net";
+import type { LogLevel } from "../config/model.js";
+import { upstreamUrlFor, type ProxyContext } from "./context.js";
 import type { ResponseHead } from "./response-head.js";
 import { proxiedHead } from "./response-headers.js";
 import { adjustResponseHead } from "./response-rewrite.js";
 import { startTunnel, timeoutLine, tunnelMainFor, tunnelOptionsFor, type TunnelEnd } from "./tunnel.js";
 import type { TunnelLine } from "./tunnel-close.js";
 import type { TunnelledTry, UpstreamAttempt } from "./upstream-attempt.js";
+import { upstreamErrorVerdict } from "./upstream-failure.js";
 import { tunnelClosed, tunnelOpened } from "./ws-metrics.js";
 import { countUpgrade } from "../http/http-metrics.js";
 
@@ -47,26 +49,35 @@ export function upgradeToTunnel(
   // The tunnel keeps its own idle time for both sockets; this socket's timer is not needed.
   attempt.socket.setTimeout(0);
   const record = new TunnelRecord(ctx, attempt.handOverToTunnel(), body, openedMs, attempt.address.kind === "unix");
+  const upstream = attempt.socket as RecordedSocket;
+  upstream[kRecord] = record;
+  upstream.on("error", upstreamFailed);
   // The connection is the tunnel's now: no abort reaches the session any more.
   ctx.connection.onAbortHandler = undefined;
   const { socket: client, leftover } = ctx.connection.detach();
   client.setNoDelay(true);
   r.wsTunnel = startTunnel({
     client,
-    upstream: attempt.socket,
+    upstream,
     fromClient: leftover,
     fromUpstream: rest,
     options: tunnelOptionsFor(ctx.location.loc, tunnelMainFor(r.server)),
     websocket: head.headers.some(([name, value]) => /^upgrade$/i.test(name) && /^\s*websocket\s*$/i.test(value)),
     onClose: record.end.bind(record),
     onNative: (shell) => {
-      // The upstream socket is gone: the try's last listener (its error line) has nothing to hear.
-      attempt.releaseToNativeTunnel();
       record.native();
       ctx.connection.tunnelShell(shell);
       services.errorLogFor(r).log("debug", "upgraded connection handed to the native tunnel");
     },
   });
+}
+
+const kRecord = Symbol("wsgate.tunnelRecord");
+type RecordedSocket = Socket & { [kRecord]?: TunnelRecord };
+
+/** The upstream socket failed during the tunnel (shared by every tunnel: no closure per tunnel). */
+function upstreamFailed(this: RecordedSocket, err: Error): void {
+  this[kRecord]?.upstreamError(err);
 }
 
 /** What the end of one tunnel needs: its request, its try's record and peer, the request body to drop. */
@@ -84,26 +95,43 @@ class TunnelRecord {
     this.tried.forgetSocket();
   }
 
+  /** ngx_http_upstream_process_upgraded()'s recv() failure, in the session's words for an error in a tunnel. */
+  upstreamError(err: Error): void {
+    const facts = { connected: true, handshaking: false, unixPeer: undefined, requestSent: true } as const;
+    this.guarded(() => {
+      const verdict = upstreamErrorVerdict(err, { ...facts, responding: "upgrade" });
+      this.log(verdict.level, verdict.message);
+    });
+  }
+
   /** Both sides closed: counted first (a request already over still had a tunnel), then logged. */
   end(how: TunnelEnd, line: TunnelLine | undefined, upstreamBytes?: readonly [number, number]): void {
-    const { r, services } = this.ctx;
-    tunnelClosed(how, Date.now() - this.openedMs, r.wsTunnel);
-    try {
+    tunnelClosed(how, Date.now() - this.openedMs, this.ctx.r.wsTunnel);
+    this.guarded(() => {
       // The tunnel held its peer's connection count until now (least_conn, max_conns).
       this.tried.close(upstreamBytes);
       this.body.dispose();
       // A WebSocket feature's reason for ending the tunnel, else a timer's line.
       const logged = line ?? timeoutLine(how);
-      if (logged) {
-        const url = upstreamUrlFor(this.ctx, this.tried.record.addr, this.unixPeer);
-        services.errorLogFor(r).log(logged.level, logged.message, r.logContext(undefined, url));
-      }
-      services.finalizeTunnel(r);
+      if (logged) this.log(logged.level, logged.message);
+      this.ctx.services.finalizeTunnel(this.ctx.r);
+    });
+  }
+
+  private log(level: LogLevel, message: string): void {
+    const { r, services } = this.ctx;
+    const url = upstreamUrlFor(this.ctx, this.tried.record.addr, this.unixPeer);
+    services.errorLogFor(r).log(level, message, r.logContext(undefined, url));
+  }
+
+  /** A throw is a bug of this request: its peer and body go, and the flow logs an alert (as the session's guard). */
+  private guarded(work: () => void): void {
+    try {
+      work();
     } catch (err) {
-      // A bug of this request: its peer and body go, and the flow logs an alert (as the session's guard).
       this.tried.free();
       this.body.dispose();
-      services.crash(r, err);
+      this.ctx.services.crash(this.ctx.r, err);
     }
   }
 }

@@ -79,7 +79,6 @@ export class UpstreamAttempt {
   private cached = false;
   private offTimeout: (() => void) | undefined;
   private readonly watch: SendWatch;
-  private readonly offError: () => void;
   /** What a cached connection had carried before this try: $upstream_bytes_* count this request's only. */
   private readonly readBase: number;
   private readonly writtenBase: number;
@@ -131,7 +130,7 @@ export class UpstreamAttempt {
       loc.proxySendTimeoutMs,
       this.guard(() => events.timedOut("send")),
     );
-    this.offError = this.on("error", (err: Error) => events.error(err));
+    this.on("error", (err: Error) => events.error(err));
     this.offTimeout = this.on("timeout", () =>
       events.timedOut(this.connected ? "read" : this.handshaking ? "handshake" : "connect"),
     );
@@ -282,14 +281,14 @@ export class UpstreamAttempt {
 
   /**
    * A tunnel takes the socket over (its own listeners, idle and send limits):
-   * the try's listeners and send watch go, but for its error listener, which
-   * still names a failure in nginx's words ("while proxying upgraded connection").
+   * every listener of the try and its send watch go (the tunnel's record names
+   * an error in nginx's words, "while proxying upgraded connection").
    */
   handOverToTunnel(): TunnelledTry {
     if (this.peer) this.series.tunnels.value++;
     this.watch.stop();
-    for (const off of this.unbind) if (off !== this.offError) off();
-    this.unbind = [this.offError];
+    for (const off of this.unbind) off();
+    this.unbind = [];
     this.offTimeout = undefined;
     const peer = this.peer;
     // The tunnel's end frees the peer from here on: the try (its listeners, its request's closures) may go.
@@ -299,11 +298,6 @@ export class UpstreamAttempt {
       peer,
       series: this.series,
     });
-  }
-
-  /** A native tunnel took the connection: the error listener goes too (the socket is a shell that reads nothing). */
-  releaseToNativeTunnel(): void {
-    this.release();
   }
 
   /** Still this request's connection, and open. */
