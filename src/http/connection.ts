@@ -87,7 +87,8 @@ export class ClientConnection implements ConnectionInfo {
   http2: "h2" | "h2c" | undefined;
 
   constructor(
-    readonly socket: Socket,
+    /** The client's socket; after the hand-over to a native tunnel, the shell that stands for it (tunnelShell()). */
+    public socket: Socket,
     readonly srv: SrvConf,
     private readonly events: ConnectionEvents,
     private keepaliveTimeoutMs: number,
@@ -234,6 +235,14 @@ export class ClientConnection implements ConnectionInfo {
     const leftover = this.pending;
     this.pending = undefined;
     return { socket: this.socket, leftover };
+  }
+
+  /**
+   * A native tunnel holds the descriptor now and the socket is gone: `shell` answers for it — the byte counts
+   * ($bytes_sent), its 'close' (this connection's end for the server), destroy() (which ends the tunnel).
+   */
+  tunnelShell(shell: Socket): void {
+    this.socket = shell;
   }
 
   /** Waiting for a request with nothing of it read: nginx may close it to make room (worker_connections). */

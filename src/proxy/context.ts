@@ -10,6 +10,7 @@ import type { ClientConnection } from "../http/connection.js";
 import type { HttpRequest } from "../http/request.js";
 import type { ErrorLog } from "../log/error-log.js";
 import type { UpstreamGroup } from "../upstream/group.js";
+import { upstreamUri } from "./upstream-request.js";
 
 export interface ProxyServices {
   /** The error log in force for a request (its location's error_log, else the main one). */
@@ -44,4 +45,12 @@ export interface ProxyContext {
 /** Log a line about the request, naming the upstream URL when one is given (nginx's ", upstream: …"). */
 export function logFor(ctx: ProxyContext, level: LogLevel, message: string, upstreamUrl?: string): void {
   ctx.services.errorLogFor(ctx.r).log(level, message, ctx.r.logContext(undefined, upstreamUrl));
+}
+
+/** The upstream URL error-log lines name: the try's address, or the group's name before any try. */
+export function upstreamUrlFor(ctx: ProxyContext, addr: string | undefined, unixPeer: boolean): string {
+  const { r, pass, location } = ctx;
+  // nginx separates a unix socket's path from the URI with a ":", as proxy_pass writes it.
+  const separator = unixPeer ? ":" : "";
+  return `${pass.scheme}://${addr ?? pass.upstream}${separator}${upstreamUri(r, pass, location)}`;
 }

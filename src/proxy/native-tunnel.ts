@@ -7,13 +7,15 @@
  * end, why it ended and how many bytes went each way. Without the addon, or
  * with WSGATE_NATIVE_TUNNEL=off, every tunnel is the TypeScript one.
  *
- * The addon takes dup()s of both descriptors; the Node sockets' handles are
- * closed and the sockets stay as shells, not destroyed, so that what listens
- * for their 'close' (the connection count, limit_conn, the graceful
- * shutdown's wait, the upstream's accounting) hears it when the tunnel ends,
- * and their byte counts ($bytes_sent, $upstream_bytes_received) are the
- * socket's before the hand-over plus the addon's. Destroying a shell (the
- * fast shutdown, worker_shutdown_timeout) ends its native tunnel.
+ * The addon takes dup()s of both descriptors, and both Node sockets go (a
+ * socket costs a kilobyte, and thousands of tunnels are held). The upstream
+ * socket's counts ($upstream_bytes_*) come to onClose at the end. The client
+ * socket's place is taken by a TunnelShell (onNative gives it to the
+ * connection): what listened for the socket's 'close' (the connection count,
+ * the graceful shutdown's wait) hears the shell's when the tunnel ends, and
+ * its byte counts ($bytes_sent) are the socket's before the hand-over plus
+ * the addon's. Destroying the shell (the fast shutdown,
+ * worker_shutdown_timeout) ends its native tunnel.
  *
  * Nothing read or queued by Node is lost or reordered: the hand-over happens
  * only when neither socket has bytes waiting to be written, and the bytes
@@ -61,24 +63,72 @@ interface Handle {
 }
 type ShellSocket = Socket & { _handle: Handle | null; encrypted?: boolean };
 
-/** One native tunnel: its two shells and the request's end. */
+/** One native tunnel: the client's shell and the request's end. */
 interface NativeTunnel {
   readonly slot: number;
-  readonly client: ShellSocket;
-  readonly upstream: ShellSocket;
+  readonly client: TunnelShell;
   readonly onClose: TunnelStart["onClose"];
   /** The sockets' counts at the hand-over: client read, written, upstream read, written. */
   readonly base: readonly [number, number, number, number];
   how: TunnelEnd | undefined;
+  /** The upstream socket's counts at the end: read, written. */
+  upstreamBytes: readonly [number, number] | undefined;
   /** The addon still runs it. */
   live: boolean;
-  /** Shells not yet closed. */
-  open: number;
 }
 
 const tunnels = new Map<number, NativeTunnel>();
-const kTunnel = Symbol("wsgate.nativeTunnel");
-type Marked = ShellSocket & { [kTunnel]?: NativeTunnel };
+
+/**
+ * What stands for the client socket of a native tunnel: its counts, its
+ * 'close' (heard once, on the next tick, as a socket's), and destroy(),
+ * which ends the tunnel. Four fields and the listeners that waited for the
+ * socket's 'close' — not a socket with its stream states, nor an
+ * EventEmitter, whose listener table is a dictionary of its own.
+ */
+export class TunnelShell {
+  destroyed = false;
+
+  constructor(
+    public bytesRead: number,
+    public bytesWritten: number,
+    public tunnel: NativeTunnel | undefined,
+    /** What listened for the client socket's 'close' (the connection count), then the tunnel's end. */
+    private readonly closeListeners: readonly Listener[],
+  ) {}
+
+  destroy(): this {
+    if (this.destroyed) return this;
+    this.destroyed = true;
+    process.nextTick(shellClosed, this);
+    return this;
+  }
+
+  /** No descriptor to finish writing on: as a socket without its handle, it closes. */
+  end(): this {
+    return this.destroy();
+  }
+
+  resume(): this {
+    return this;
+  }
+
+  setTimeout(): this {
+    return this;
+  }
+
+  /** @internal the 'close' of a socket, once. */
+  closed(): void {
+    for (const listener of this.closeListeners) listener.call(this, false);
+  }
+}
+
+function shellClosed(shell: TunnelShell): void {
+  shell.closed();
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- EventEmitter's own listener type
+type Listener = (...args: any[]) => void;
 
 const addon = loadAddon();
 
@@ -123,14 +173,17 @@ function unread(socket: Socket, first: Buffer | undefined): Buffer | undefined {
   return chunks.length === 0 ? undefined : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
 }
 
-/** Take the tunnel over when it is a plain one and the addon is here; false: the TypeScript tunnel runs it. */
-export function startNativeTunnel(start: TunnelStart): boolean {
-  if (addon === undefined) return false;
-  const client = start.client as Marked;
-  const upstream = start.upstream as Marked;
+/**
+ * Take the tunnel over when it is a plain one and the addon is here: the shell that stands for the client
+ * socket from now on; undefined: the TypeScript tunnel runs it.
+ */
+export function startNativeTunnel(start: TunnelStart): TunnelShell | undefined {
+  if (addon === undefined) return undefined;
+  const client = start.client as ShellSocket;
+  const upstream = start.upstream as ShellSocket;
   const clientFd = plainFd(client);
   const upstreamFd = plainFd(upstream);
-  if (clientFd < 0 || upstreamFd < 0) return false;
+  if (clientFd < 0 || upstreamFd < 0) return undefined;
   const base = [client.bytesRead, client.bytesWritten, upstream.bytesRead, upstream.bytesWritten] as const;
   const fromClient = unread(client, start.fromClient);
   const fromUpstream = unread(upstream, start.fromUpstream);
@@ -151,27 +204,32 @@ export function startNativeTunnel(start: TunnelStart): boolean {
     // Out of descriptors or memory: the read bytes go back to the TypeScript tunnel, which gets the same error.
     (start as { fromClient: Buffer | undefined }).fromClient = fromClient;
     (start as { fromUpstream: Buffer | undefined }).fromUpstream = fromUpstream;
-    return false;
+    return undefined;
   }
+  // What waits for the client socket's 'close' (the connection count) waits for the shell's (once() unwrapped:
+  // it comes once), and the tunnel's end after it, as on the socket.
+  const waiting = client.rawListeners("close") as Array<{ listener?: Listener } & Listener>;
+  const listeners = [...waiting.map((listener) => listener.listener ?? listener), onShellClose];
+  const shell = new TunnelShell(base[0], base[1], undefined, listeners);
   const tunnel: NativeTunnel = {
     slot,
-    client,
-    upstream,
+    client: shell,
     onClose: start.onClose,
     base,
     how: undefined,
+    upstreamBytes: undefined,
     live: true,
-    open: 2,
   };
   tunnels.set(slot, tunnel);
+  shell.tunnel = tunnel;
+  client.removeAllListeners("close");
+  // Nothing waits for the upstream socket's 'close' (its try let it go). Both sockets go now, and their memory.
   for (const socket of [client, upstream]) {
-    socket[kTunnel] = tunnel;
     closeHandle(socket);
-    // A shell has no descriptor: a reset or a write to it fails quietly, as the socket of a closed tunnel.
     socket.on("error", ignore);
-    socket.once("close", onShellClose);
+    socket.destroy();
   }
-  return true;
+  return shell;
 }
 
 function ignore(): void {}
@@ -191,30 +249,29 @@ function ended(slot: number, how: number, cr: number, cw: number, ur: number, uw
   if (tunnel !== undefined) settle(tunnel, how, [cr, cw, ur, uw]);
 }
 
-/** The tunnel is over: the shells take their final counts and close; the request hears once both have. */
+/** The tunnel is over: the shell takes its final counts and closes; the request hears once it has. */
 function settle(tunnel: NativeTunnel, how: number, counts: readonly number[]): void {
   tunnels.delete(tunnel.slot);
   tunnel.live = false;
   tunnel.how = ENDS[how] ?? "client closed";
   const [cr, cw, ur, uw] = tunnel.base;
   fixCounts(tunnel.client, cr + counts[0]!, cw + counts[1]!);
-  fixCounts(tunnel.upstream, ur + counts[2]!, uw + counts[3]!);
+  tunnel.upstreamBytes = [ur + counts[2]!, uw + counts[3]!];
   tunnel.client.destroy();
-  tunnel.upstream.destroy();
 }
 
-function fixCounts(socket: Socket, read: number, written: number): void {
-  Object.defineProperty(socket, "bytesRead", { value: read });
-  Object.defineProperty(socket, "bytesWritten", { value: written });
+function fixCounts(shell: TunnelShell, read: number, written: number): void {
+  shell.bytesRead = read;
+  shell.bytesWritten = written;
 }
 
-/** A shell closed: at the tunnel's end, or destroyed from outside (a fast shutdown), which ends the tunnel now. */
-function onShellClose(this: Marked): void {
-  const tunnel = this[kTunnel]!;
+/** The shell closed: at the tunnel's end, or destroyed from outside (a fast shutdown), which ends the tunnel now. */
+function onShellClose(this: TunnelShell): void {
+  const tunnel = this.tunnel!;
+  this.tunnel = undefined;
   if (tunnel.live) {
     const end = addon!.destroy(tunnel.slot, false);
     settle(tunnel, end?.[0] ?? 0, end?.slice(1) ?? [0, 0, 0, 0]);
   }
-  if (--tunnel.open > 0) return;
-  tunnel.onClose(tunnel.how ?? "client closed", undefined);
+  tunnel.onClose(tunnel.how ?? "client closed", undefined, tunnel.upstreamBytes);
 }

@@ -17,7 +17,7 @@ import type { AbortReason } from "../http/connection.js";
 import type { LogLevel } from "../config/model.js";
 import type { Selection } from "../upstream/balancer.js";
 import type { UpstreamTry } from "../vars/source.js";
-import type { ProxyContext } from "./context.js";
+import { upstreamUrlFor, type ProxyContext } from "./context.js";
 import { discardResponse } from "./discard-response.js";
 import { interceptResponse, intercepts } from "./intercept.js";
 import { countsAsFailure, failureStatus, statusFailure, TryBudget, type TryFailure } from "./next-upstream.js";
@@ -27,11 +27,9 @@ import { relayResponse, type RelayEnd } from "./relay.js";
 import type { SpoolError } from "./request-body-buffer.js";
 import { requestBodySource, type RequestBodySource } from "./request-body-source.js";
 import type { ResponseHead } from "./response-head.js";
-import { timeoutLine, type TunnelEnd } from "./tunnel.js";
-import type { TunnelLine } from "./tunnel-close.js";
 import { tryRecord, UpstreamAttempt, type AttemptTimeout, type Guard } from "./upstream-attempt.js";
 import { BODY_FAILURE, TIMED_OUT, timeoutDoing, upstreamErrorVerdict } from "./upstream-failure.js";
-import { buildUpstreamHead, upstreamUri } from "./upstream-request.js";
+import { buildUpstreamHead } from "./upstream-request.js";
 import { upgradeToTunnel } from "./upgrade.js";
 import { upstreamTls, UpstreamTlsError, type UpstreamTls } from "../upstream/upstream-tls.js";
 
@@ -230,7 +228,8 @@ export class ProxySession {
     if (this.clientGone) {
       discardResponse(this.ctx, attempt, head, rest, this.guard, relayEnded);
     } else if (next === "upgrade") {
-      upgradeToTunnel(this.ctx, attempt, head, rest, this.guard, (how, line) => this.tunnelClosed(attempt, how, line));
+      // From here the tunnel's own record ends the request: this session, the try and their closures may go.
+      upgradeToTunnel(this.ctx, attempt, head, rest, this.body);
     } else if (next === "intercept") {
       this.to("finished");
       this.body.dispose();
@@ -263,19 +262,6 @@ export class ProxySession {
     }
     end.finishClient();
     services.finalize(r, end.keepAlive);
-  }
-
-  private tunnelClosed(attempt: UpstreamAttempt, how: TunnelEnd, line: TunnelLine | undefined): void {
-    if (this.over) return;
-    attempt.closeRecord();
-    // The tunnel held its peer's connection count until now (least_conn, max_conns).
-    attempt.free("ok");
-    this.to("finished");
-    this.body.dispose();
-    // A WebSocket feature's reason for ending the tunnel, else a timer's line.
-    const logged = line ?? timeoutLine(how);
-    if (logged) this.logUpstream(logged.level, logged.message);
-    this.ctx.services.finalizeTunnel(this.ctx.r);
   }
 
   private upstreamError(attempt: UpstreamAttempt, err: Error): void {
@@ -430,10 +416,7 @@ export class ProxySession {
   }
 
   private get upstreamUrl(): string {
-    const { r, pass, location } = this.ctx;
-    // nginx separates a unix socket's path from the URI with a ":", as proxy_pass writes it.
-    const separator = this.attempt?.address.kind === "unix" ? ":" : "";
-    return `${pass.scheme}://${this.record?.addr ?? pass.upstream}${separator}${upstreamUri(r, pass, location)}`;
+    return upstreamUrlFor(this.ctx, this.record?.addr, this.attempt?.address.kind === "unix");
   }
 
   private logUpstream(level: LogLevel, message: string): void {

@@ -58,10 +58,13 @@ export interface TunnelStart {
   readonly options: TunnelOptions;
   /** The upgrade is to WebSocket: the tunnel follows its frames if the options say so. */
   readonly websocket?: boolean;
-  /** Called when the native tunnel (native-tunnel.ts) took the tunnel over. */
-  readonly onNative?: () => void;
-  /** Called once, when both sockets are closed; `line`: why wsgate ended it (a WebSocket feature), for the error log. */
-  readonly onClose: (how: TunnelEnd, line: TunnelLine | undefined) => void;
+  /** Called when the native tunnel (native-tunnel.ts) took the tunnel over: `shell` stands for the client socket. */
+  readonly onNative?: (shell: Socket) => void;
+  /**
+   * Called once, when both sockets are closed; `line`: why wsgate ended it (a WebSocket feature), for the error
+   * log; `upstreamBytes`: the upstream socket's counts (read, written) when the native tunnel let the socket go.
+   */
+  readonly onClose: (how: TunnelEnd, line: TunnelLine | undefined, upstreamBytes?: readonly [number, number]) => void;
 }
 
 const kTunnel = Symbol("wsgate.tunnel");
@@ -132,8 +135,10 @@ class Tunnel implements TimedTunnel {
 /** Start the tunnel; the counters of one that follows frames, for its request's $wsgate_ variables. */
 export function startTunnel(start: TunnelStart): WsTunnelFacts | undefined {
   // A tunnel with no frames to follow may go to the native tunnel, when it is built.
-  if (!(start.options.followFrames && start.websocket) && startNativeTunnel(start)) {
-    start.onNative?.();
+  const shell = start.options.followFrames && start.websocket ? undefined : startNativeTunnel(start);
+  if (shell !== undefined) {
+    // The shell answers for the socket where the connection uses it after a hand-over (counts, close, destroy).
+    start.onNative?.(shell as unknown as Socket);
     return undefined;
   }
   const client = start.client as TunnelSocket;
@@ -145,7 +150,8 @@ export function startTunnel(start: TunnelStart): WsTunnelFacts | undefined {
     socket.on("drain", onDrain);
     socket.on("end", onEnd);
     socket.on("error", onError);
-    socket.once("close", onClose);
+    // `on`, not `once`: 'close' comes once, and once() would add a wrapper and its state to every socket.
+    socket.on("close", onClose);
   }
   watchTunnel(tunnel);
   if (start.options.followFrames && start.websocket) tunnel.framed = new FramedTunnel(client, upstream, start.options);

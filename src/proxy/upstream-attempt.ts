@@ -79,13 +79,11 @@ export class UpstreamAttempt {
   private cached = false;
   private offTimeout: (() => void) | undefined;
   private readonly watch: SendWatch;
-  private readonly offError: () => void;
   /** What a cached connection had carried before this try: $upstream_bytes_* count this request's only. */
   private readonly readBase: number;
   private readonly writtenBase: number;
-  /** The peer's metrics; `tunnelled`: it counts a tunnel of this try until the try is freed. */
+  /** The peer's metrics (a tunnel of this try is counted until its TunnelledTry frees the peer). */
   private readonly series: PeerSeries;
-  private tunnelled = false;
   /** proxy_read_timeout is on the socket (Node restarts it at each read: the head's arrival restarted it). */
   private readTimerArmed = false;
 
@@ -134,7 +132,7 @@ export class UpstreamAttempt {
       loc.proxySendTimeoutMs,
       this.guard(() => events.timedOut("send")),
     );
-    this.offError = this.on("error", (err: Error) => events.error(err));
+    this.on("error", (err: Error) => events.error(err));
     this.offTimeout = this.on("timeout", () =>
       events.timedOut(this.connected ? "read" : this.handshaking ? "handshake" : "connect"),
     );
@@ -248,15 +246,12 @@ export class UpstreamAttempt {
     if (!peer) return false;
     this.peer = undefined;
     if (outcome === "failed") this.series.failures.value++;
-    if (this.tunnelled) this.series.tunnels.value--;
     return this.group.free(peer, outcome, Date.now());
   }
 
   /** Times and bytes of the try, for $upstream_response_time and friends. */
   closeRecord(): void {
-    if (this.record.responseMs < 0) this.record.responseMs = Date.now() - this.startMs;
-    this.record.bytesReceived = this.socket.bytesRead - this.readBase;
-    this.record.bytesSent = this.socket.bytesWritten - this.writtenBase;
+    closeTryRecord(this.record, this.startMs, this.socket, this.readBase, this.writtenBase);
   }
 
   /** Close the connection: every listener of the try goes, an error after that is nobody's. */
@@ -294,18 +289,23 @@ export class UpstreamAttempt {
 
   /**
    * A tunnel takes the socket over (its own listeners, idle and send limits):
-   * the try's listeners and send watch go, but for its error listener, which
-   * still names a failure in nginx's words ("while proxying upgraded connection").
+   * every listener of the try and its send watch go (the tunnel's record names
+   * an error in nginx's words, "while proxying upgraded connection").
    */
-  handOverToTunnel(): void {
-    if (this.peer) {
-      this.tunnelled = true;
-      this.series.tunnels.value++;
-    }
+  handOverToTunnel(): TunnelledTry {
+    if (this.peer) this.series.tunnels.value++;
     this.watch.stop();
-    for (const off of this.unbind) if (off !== this.offError) off();
-    this.unbind = [this.offError];
+    for (const off of this.unbind) off();
+    this.unbind = [];
     this.offTimeout = undefined;
+    const peer = this.peer;
+    // The tunnel's end frees the peer from here on: the try (its listeners, its request's closures) may go.
+    this.peer = undefined;
+    return new TunnelledTry(this.record, this.startMs, this.socket, this.readBase, this.writtenBase, {
+      group: this.group,
+      peer,
+      series: this.series,
+    });
   }
 
   /** Still this request's connection, and open. */
@@ -319,5 +319,63 @@ export class UpstreamAttempt {
     for (const off of this.unbind) off();
     this.unbind = [];
     this.offTimeout = undefined;
+  }
+}
+
+function closeTryRecord(
+  record: UpstreamTry,
+  startMs: number,
+  socket: { readonly bytesRead: number; readonly bytesWritten: number },
+  readBase: number,
+  writtenBase: number,
+): void {
+  if (record.responseMs < 0) record.responseMs = Date.now() - startMs;
+  record.bytesReceived = socket.bytesRead - readBase;
+  record.bytesSent = socket.bytesWritten - writtenBase;
+}
+
+/**
+ * A try whose connection a tunnel took: all its end needs (the record's times
+ * and counts, the peer to free), so that a tunnel open for hours keeps one
+ * small object and not the try with its request's listeners and closures.
+ */
+export class TunnelledTry {
+  constructor(
+    readonly record: UpstreamTry,
+    private readonly startMs: number,
+    private socket: Socket | undefined,
+    private readonly readBase: number,
+    private readonly writtenBase: number,
+    private held: { group: UpstreamGroup; peer: Peer | undefined; series: PeerSeries } | undefined,
+  ) {}
+
+  /** The native tunnel let the socket go: its counts come to close() instead. */
+  forgetSocket(): void {
+    this.socket = undefined;
+  }
+
+  /**
+   * The tunnel ended: its times and counts ($upstream_response_time, $upstream_bytes_*), from the socket or
+   * `bytes` (read, written: the native tunnel's), and its peer freed (once).
+   */
+  close(bytes?: readonly [number, number]): void {
+    const counts = bytes ?? [this.socket?.bytesRead ?? this.readBase, this.socket?.bytesWritten ?? this.writtenBase];
+    closeTryRecord(
+      this.record,
+      this.startMs,
+      { bytesRead: counts[0], bytesWritten: counts[1] },
+      this.readBase,
+      this.writtenBase,
+    );
+    this.free();
+  }
+
+  /** The peer's connection count goes down (least_conn, max_conns), its tunnel count too; once. */
+  free(): void {
+    const held = this.held;
+    this.held = undefined;
+    if (held?.peer === undefined) return;
+    held.series.tunnels.value--;
+    held.group.free(held.peer, "ok", Date.now());
   }
 }

@@ -265,6 +265,15 @@ describe("plain tunnels, on the native or the TypeScript path", () => {
       resetter.resetAndDestroy();
       await otherClosed;
       await loggedCounts(wsgate, path);
+      if (side === "backend" && !(built && !off)) {
+        // The TypeScript tunnel reads the reset: the line the session wrote, now the tunnel's record, as nginx's.
+        const line = new RegExp(
+          `\\[error\\] \\d+#\\d+: \\*\\d+ recv\\(\\) failed \\(104: Connection reset by peer\\) while proxying ` +
+            `upgraded connection, client: 127\\.0\\.0\\.1, server: [^,]*, request: "GET ${path} HTTP/1\\.1", ` +
+            `upstream: "http://127\\.0\\.0\\.1:\\d+${path}", host: "h"`,
+        );
+        assert.match(wsgate.errorLog(), line);
+      }
     });
   }
 

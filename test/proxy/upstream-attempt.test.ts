@@ -123,10 +123,10 @@ describe("an upstream attempt", () => {
     assert.ok(attempt.socket.listenerCount("error") >= 1, "an error after that is still handled");
   });
 
-  test("handed to a tunnel, the try keeps only its error listener (a tunnel's failure is still logged as nginx does)", async () => {
+  test("handed to a tunnel, the try keeps no listener; its TunnelledTry holds the peer until the tunnel ends", async () => {
     mode = "silent";
     const group = groupFor(port);
-    const { attempt, seen, next } = start(group, timeouts(1000, 1000));
+    const { peer, attempt, next } = start(group, timeouts(1000, 1000));
     await next("connect");
     const before = {
       error: attempt.socket.listenerCount("error"),
@@ -134,13 +134,19 @@ describe("an upstream attempt", () => {
       connect: attempt.socket.listenerCount("connect"),
     };
     readResponseHead(attempt, { head: () => undefined, invalid: () => undefined, closed: () => undefined });
-    attempt.handOverToTunnel();
+    const tried = attempt.handOverToTunnel();
     assert.equal(attempt.socket.listenerCount("data"), 0);
     assert.equal(attempt.socket.listenerCount("timeout"), before.timeout - 1);
     assert.equal(attempt.socket.listenerCount("connect"), before.connect - 1);
-    assert.equal(attempt.socket.listenerCount("error"), before.error);
-    attempt.socket.emit("error", Object.assign(new Error("reset"), { code: "ECONNRESET" }));
-    assert.equal((seen.errors.at(-1) as NodeJS.ErrnoException).code, "ECONNRESET");
+    assert.equal(attempt.socket.listenerCount("error"), before.error - 1, "the tunnel's record names its errors");
+    assert.equal(attempt.free("ok"), false, "the try no longer frees the peer");
+    assert.equal(peer.active, 1, "the tunnel holds the peer's connection count");
+    tried.close([1234, 56]);
+    assert.equal(peer.active, 0);
+    assert.deepEqual([tried.record.bytesReceived, tried.record.bytesSent], [1234, 56], "the native tunnel's counts");
+    tried.free();
+    assert.equal(peer.active, 0, "freed once");
+    attempt.socket.on("error", () => undefined);
     attempt.destroy();
     assert.equal(attempt.socket.listenerCount("connect"), 0);
   });
