@@ -483,7 +483,8 @@ function report(all: Map<PeerName, PeerResults>, options: Options): string {
   const main = ROWS.map((row) => {
     const values = peers.map((peer) => row.value(all.get(peer)!, all));
     const cells = values.map((value) => cell(value, row.digits));
-    const n = row.value(all.get("nginx")!, all);
+    const nginx = all.get("nginx");
+    const n = nginx ? row.value(nginx, all) : undefined;
     for (const peer of compared) {
       const w = row.value(all.get(peer)!, all);
       cells.push(
