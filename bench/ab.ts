@@ -31,13 +31,13 @@ import { join, resolve } from "node:path";
 import { withMallocTrim } from "../src/process/malloc-env.js";
 import {
   LOAD_CORE,
-  NOFILE,
   PROXY_CORE,
   cpuSeconds,
   freePort,
   killChildrenOnExit,
   lines,
   pinned,
+  seedBenchConfig,
   stopProxy,
   waitForPort,
 } from "./processes.js";
@@ -58,26 +58,7 @@ const LOG_FORMATS: Record<string, string> = {
 };
 
 function config(listen: number, backend: number, log: string): string {
-  return `worker_processes 1;
-worker_rlimit_nofile ${NOFILE};
-pid logs/nginx.pid;
-error_log logs/error.log error;
-events { worker_connections ${NOFILE}; }
-http {
-    ${LOG_FORMATS[log]}
-    map $http_upgrade $connection_upgrade { default upgrade; '' close; }
-    upstream websocket { server 127.0.0.1:${backend}; }
-    server {
-        listen 127.0.0.1:${listen};
-        location / {
-            proxy_pass http://websocket;
-            proxy_http_version 1.1;
-            proxy_set_header Upgrade $http_upgrade;
-            proxy_set_header Connection $connection_upgrade;
-        }
-    }
-}
-`;
+  return seedBenchConfig(listen, backend, 1, LOG_FORMATS[log]);
 }
 
 function option(argv: readonly string[], flag: string, fallback: string): string {

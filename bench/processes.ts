@@ -210,3 +210,37 @@ export function untilStdin(): Promise<void> {
     process.stdin.once("error", () => resolve());
   });
 }
+
+/**
+ * The benchmark configuration: the seed's map/upstream/location on `listen`, proxying to `backend`,
+ * `workers` workers, no access log unless `log` names one (a log_format and an access_log line).
+ */
+export function seedBenchConfig(listen: number, backend: number, workers = 1, log = "access_log off;"): string {
+  return `worker_processes ${workers};
+worker_rlimit_nofile ${NOFILE};
+pid logs/nginx.pid;
+error_log logs/error.log error;
+events {
+    worker_connections ${NOFILE};
+}
+http {
+    ${log}
+    map $http_upgrade $connection_upgrade {
+        default upgrade;
+        '' close;
+    }
+    upstream websocket {
+        server 127.0.0.1:${backend};
+    }
+    server {
+        listen 127.0.0.1:${listen};
+        location / {
+            proxy_pass http://websocket;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
+        }
+    }
+}
+`;
+}

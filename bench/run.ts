@@ -25,7 +25,6 @@ import { fileURLToPath } from "node:url";
 import { withMallocTrim } from "../src/process/malloc-env.js";
 import {
   LOAD_CORE,
-  NOFILE,
   PROXY_CORE,
   cpuSeconds,
   exited,
@@ -35,6 +34,7 @@ import {
   lines,
   pinned,
   anonymousKb,
+  seedBenchConfig,
   sleep,
   statusKb,
   stop,
@@ -137,37 +137,6 @@ function parseOptions(argv: readonly string[]): Options {
 
 // ---------------------------------------------------------------- peers
 
-/** The benchmark configuration: the seed's map/upstream/location, one worker (or `workers`), no access log. */
-function benchConfig(listen: number, backend: number, workers = 1): string {
-  return `worker_processes ${workers};
-worker_rlimit_nofile ${NOFILE};
-pid logs/nginx.pid;
-error_log logs/error.log error;
-events {
-    worker_connections ${NOFILE};
-}
-http {
-    access_log off;
-    map $http_upgrade $connection_upgrade {
-        default upgrade;
-        '' close;
-    }
-    upstream websocket {
-        server 127.0.0.1:${backend};
-    }
-    server {
-        listen 127.0.0.1:${listen};
-        location / {
-            proxy_pass http://websocket;
-            proxy_http_version 1.1;
-            proxy_set_header Upgrade $http_upgrade;
-            proxy_set_header Connection $connection_upgrade;
-        }
-    }
-}
-`;
-}
-
 interface Proxy {
   readonly port: number;
   readonly pid: number | undefined;
@@ -181,7 +150,7 @@ async function startProxy(name: PeerName, backendPort: number, workers: number |
   const prefix = mkdtempSync(join(tmpdir(), `wsgate-bench-${name}-`));
   mkdirSync(join(prefix, "logs"));
   const port = await freePort();
-  writeFileSync(join(prefix, "nginx.conf"), benchConfig(port, backendPort, workers));
+  writeFileSync(join(prefix, "nginx.conf"), seedBenchConfig(port, backendPort, workers));
   // One process each by default (the per-core comparison); a master and its workers with --workers.
   const globals = workers === undefined ? "daemon off; master_process off;" : "daemon off;";
   const argv =
