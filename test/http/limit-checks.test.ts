@@ -81,6 +81,7 @@ describe("limit checks in a single process", () => {
     assert.equal(delayed.limitReqStatus, "DELAYED");
     assert.deepEqual(await answer, { kind: "declined" });
     assert.ok(performance.now() - start >= 20, "about 50 ms");
-    assert.match(lines[0]!, /^\[warn\] delaying request, excess: 0\.\d{3}, by zone "r"$/);
+    // The second request within the same millisecond as the first has an excess of exactly 1.000.
+    assert.match(lines[0]!, /^\[warn\] delaying request, excess: (0\.\d{3}|1\.000), by zone "r"$/);
   });
 });
