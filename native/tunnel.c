@@ -61,6 +61,7 @@ struct tunnel {
   side s[2];
   uint32_t slot;
   int how;
+  int err; /* the errno of the failure that ended it (how: an error), for the error log */
   int closing;
   int reset_client;
   int resets;  /* reset_timedout_connection */
@@ -91,11 +92,14 @@ static void drop(side *s) {
   s->wait_len = s->wait_off = 0;
 }
 
-/* A side ended (EOF) or failed: nothing more is read; what waits for the sides still up is delivered, then both close. */
+/* A side ended (EOF: `error` 0) or failed (`error`: its errno): nothing more is read; what waits for the sides still
+   up is delivered, then both close. */
 static void side_ended(tunnel *t, int which, int error) {
-  if (t->how == END_NONE)
+  if (t->how == END_NONE) {
     t->how = which == CLIENT ? (error ? END_CLIENT_ERROR : END_CLIENT_CLOSED)
                              : (error ? END_UPSTREAM_ERROR : END_UPSTREAM_CLOSED);
+    t->err = error;
+  }
   if (error) {
     t->s[which].dead = 1;
     drop(&t->s[which]);
@@ -113,7 +117,7 @@ static void flush(tunnel *t, int which) {
     ssize_t n = send(s->fd, s->wait + s->wait_off, left, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) side_ended(t, which, 1);
+      if (errno != EAGAIN && errno != EWOULDBLOCK) side_ended(t, which, errno);
       return;
     }
     s->written += (double)n;
@@ -142,7 +146,7 @@ static void pump(tunnel *t, int from) {
   do n = recv(src->fd, shared, sizeof shared, 0);
   while (n < 0 && errno == EINTR);
   if (n < 0) {
-    if (errno != EAGAIN && errno != EWOULDBLOCK) side_ended(t, from, 1);
+    if (errno != EAGAIN && errno != EWOULDBLOCK) side_ended(t, from, errno);
     return;
   }
   if (n == 0) {
@@ -157,13 +161,13 @@ static void pump(tunnel *t, int from) {
   while (w < 0 && errno == EINTR);
   if (w < 0) {
     if (errno != EAGAIN && errno != EWOULDBLOCK) {
-      side_ended(t, to, 1);
+      side_ended(t, to, errno);
       return;
     }
     w = 0;
   }
   dst->written += (double)w;
-  if (w < n && keep(dst, shared + w, (size_t)(n - w)) != 0) side_ended(t, to, 1);
+  if (w < n && keep(dst, shared + w, (size_t)(n - w)) != 0) side_ended(t, to, ENOMEM);
 }
 
 static void on_poll(uv_poll_t *handle, int status, int events) {
@@ -171,7 +175,7 @@ static void on_poll(uv_poll_t *handle, int status, int events) {
   tunnel *t = s->t;
   int which = s == &t->s[CLIENT] ? CLIENT : UPSTREAM;
   if (status < 0) {
-    side_ended(t, which, 1);
+    side_ended(t, which, -status); /* libuv's codes are negated errnos */
   } else {
     if ((events & UV_WRITABLE) && waiting(s)) flush(t, which);
     if ((events & UV_READABLE) && !t->closing && !waiting(&t->s[1 - which])) pump(t, which);
@@ -230,17 +234,18 @@ static void close_sides(tunnel *t) {
   sweep_timer();
 }
 
-/* The one call into JavaScript: onEnd(slot, how, clientRead, clientWritten, upstreamRead, upstreamWritten). */
-static void report(uint32_t slot, int how, const double counts[4]) {
+/* The one call into JavaScript: onEnd(slot, how, clientRead, clientWritten, upstreamRead, upstreamWritten, errno). */
+static void report(uint32_t slot, int how, const double counts[4], int err) {
   napi_handle_scope scope;
   if (napi_open_handle_scope(g_env, &scope) != napi_ok) return;
-  napi_value fn, recv, argv[6], result;
+  napi_value fn, recv, argv[7], result;
   napi_get_reference_value(g_env, g_on_end, &fn);
   napi_get_global(g_env, &recv);
   napi_create_uint32(g_env, slot, &argv[0]);
   napi_create_int32(g_env, how, &argv[1]);
   for (int i = 0; i < 4; i++) napi_create_double(g_env, counts[i], &argv[2 + i]);
-  if (napi_make_callback(g_env, g_async, recv, fn, 6, argv, &result) == napi_pending_exception) {
+  napi_create_int32(g_env, err, &argv[6]);
+  if (napi_make_callback(g_env, g_async, recv, fn, 7, argv, &result) == napi_pending_exception) {
     // A throw in the callback is the process's uncaught exception, as from any other event.
     napi_value error;
     napi_get_and_clear_last_exception(g_env, &error);
@@ -257,9 +262,9 @@ static void finish(tunnel *t) {
   double counts[4];
   counts_of(t, counts);
   uint32_t slot = t->slot;
-  int how = t->how;
+  int how = t->how, err = t->err;
   close_sides(t);
-  report(slot, how, counts);
+  report(slot, how, counts, err);
 }
 
 /* A timer ended the tunnel: as tunnel.ts's expire(), a side that was flushing after the other closed names the timer. */

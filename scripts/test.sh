@@ -15,7 +15,8 @@ node --test --test-concurrency=2 "${tests[@]}"
 # addon is built (npm install builds it where a compiler is present). These files open plain tunnels: the tunnel's
 # own cases (test/flow: back-pressure, half-close, idle timeout, the WebSocket cases, native-tunnel), the end-to-end
 # and seed WebSocket suites, the proxy's ws-* suites, the tunnel timers against nginx, reset_timedout_connection,
-# and the process suites that hold tunnels across shutdown, reload and workers.
+# the process suites that hold tunnels across shutdown, reload, workers and shared limits, limit_conn against
+# nginx, the chat/push/Socket.IO examples, and the handshake gates (JWT, Origin, PROXY protocol) over tunnels.
 tunnel_tests=(
   dist/test/flow/{backpressure,idle-timeout,websocket,native-tunnel}.test.js
   dist/test/e2e/{websocket,seed}.test.js
@@ -23,6 +24,9 @@ tunnel_tests=(
   dist/test/proxy/ws-*.test.js
   dist/test/differential/tunnel-timeouts.test.js
   dist/test/http/reset-timedout.test.js
-  dist/test/process/{shutdown,reload,workers}.test.js
+  dist/test/process/{shutdown,reload,workers,limits}.test.js
+  dist/test/differential/limit-conn.test.js
+  dist/test/examples/{chat,push,socketio}.test.js
+  dist/test/http/{auth-jwt-websocket,origin-check,proxy-protocol-workers}.test.js
 )
 WSGATE_NATIVE_TUNNEL=off node --test --test-concurrency=2 "${tunnel_tests[@]}"

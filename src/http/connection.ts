@@ -253,7 +253,7 @@ export class ClientConnection implements ConnectionInfo {
   /**
    * Graceful shutdown: close now if idle between requests (keep-alive), else after the current
    * response. As nginx, a new connection still waiting for its first request is not idle: it is
-   * served once, so that a connection handed to a worker just before a reload is not lost.
+   * served once, so that a connection an old worker accepted just before it quit is not lost.
    */
   closeWhenIdle(): void {
     this.closeWhenDone = true;

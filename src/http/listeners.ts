@@ -85,7 +85,10 @@ export class ListeningSockets {
     this.ceiling = limit - DESCRIPTOR_MARGIN;
   }
 
-  /** Stop accepting for good; resolves once every connection accepted on them has closed (net.Server.close()). */
+  /**
+   * Stop accepting for good; resolves when net.Server.close() does: once its own count of connections is zero,
+   * which a native tunnel leaves at its hand-over (the shutdown waits on HttpServer.whenIdle() instead).
+   */
   async close(): Promise<void> {
     this.stopped = true;
     clearInterval(this.pauseTimer);

@@ -58,7 +58,7 @@ export async function startRuntime(config: Config): Promise<Running> {
     if (stopping && how === "graceful") return;
     stopping = true;
     void (async () => {
-      // Accepting stops at once; the listeners' close waits for every connection, so nothing waits for it first.
+      // Accepting stops at once; what the listeners' close waits for is waited for below, connection by connection.
       const listening = server?.stopListening();
       if (how === "fast" || !server || server.openConnections === 0) {
         server?.destroyConnections();

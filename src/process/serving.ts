@@ -12,7 +12,9 @@ import { HttpServer } from "../http/server.js";
 import { contentHandlers } from "./content-modules.js";
 import { closesWithFrames, recordTunnelMain } from "../proxy/tunnel-options.js";
 import { CLOSE_WAIT_MS, framedTunnels, goAwaySpread } from "../proxy/tunnel-close.js";
+import { tunnelsOpen } from "../proxy/tunnel.js";
 import { endFeeds } from "../static/dashboard-feed.js";
+import { nativeTunnelLoadFailure } from "../proxy/native-tunnel.js";
 
 export interface Serving {
   readonly files: LogFiles;
@@ -26,6 +28,8 @@ export function openServing(config: Config): Serving {
   const files = new LogFiles();
   try {
     const errorLog = new ErrorLog(config.main.errorLogs, files);
+    const nativeFailure = nativeTunnelLoadFailure();
+    if (nativeFailure !== undefined) errorLog.log("warn", nativeFailure);
     const errorLogs = new ErrorLogs(errorLog, files);
     const accessLog = new AccessLog(files);
     let server: HttpServer | undefined;
@@ -77,7 +81,14 @@ export async function drainConnections(server: HttpServer, main: MainConf): Prom
     if (await idleWithin(server, CLOSE_WAIT_MS + 500)) return;
   }
   server.destroyConnections();
+  // nginx's shutdown timer finalizes what it cuts, so each request is logged: a cut tunnel writes its
+  // line once both its sockets have closed (the upstream's after the client's), before the exit.
+  const cutAt = Date.now();
+  while (tunnelsOpen() > 0 && Date.now() - cutAt < CUT_LOG_WAIT_MS) await new Promise((r) => setTimeout(r, 10));
 }
+
+/** How long a shutdown waits, after cutting what was left, for those connections' log lines. */
+const CUT_LOG_WAIT_MS = 1000;
 
 /** Whether every connection closed within `ms`. */
 async function idleWithin(server: HttpServer, ms: number): Promise<boolean> {

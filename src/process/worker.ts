@@ -78,7 +78,7 @@ export function runWorker(): Promise<number> {
       }
       const { server, errorLog } = serving;
       sockets.closeAll();
-      // Accepting stops at once; the listeners' close waits for every connection, so nothing waits for it.
+      // Accepting stops at once; the listeners' close resolves late (or, with native tunnels, early): not waited for.
       void server?.stopListening();
       void (async () => {
         if (how === "graceful") {

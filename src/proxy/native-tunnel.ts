@@ -23,12 +23,18 @@
  * the addon first, as the bytes waiting for the other side.
  */
 
+import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { Socket } from "node:net";
+import { fileURLToPath } from "node:url";
+import { getSystemErrorName } from "node:util";
 import type { TunnelEnd, TunnelStart } from "./tunnel.js";
+import type { TunnelLine } from "./tunnel-close.js";
+import { upstreamErrorVerdict } from "./upstream-failure.js";
 
 interface Addon {
-  init(onEnd: (slot: number, how: number, cr: number, cw: number, ur: number, uw: number) => void): void;
+  /** `errno`: the failure that ended the tunnel, when it was one (else 0). */
+  init(onEnd: (slot: number, how: number, cr: number, cw: number, ur: number, uw: number, errno: number) => void): void;
   start(
     clientFd: number,
     upstreamFd: number,
@@ -40,7 +46,6 @@ interface Addon {
     resetTimedout: boolean,
   ): number;
   destroy(slot: number, reset: boolean): [number, number, number, number, number] | undefined;
-  open(): number;
 }
 
 /** The addon's end codes, in its order (native/tunnel.c); 0: no reason recorded, as tunnel.ts's default. */
@@ -71,6 +76,8 @@ interface NativeTunnel {
   /** The sockets' counts at the hand-over: client read, written, upstream read, written. */
   readonly base: readonly [number, number, number, number];
   how: TunnelEnd | undefined;
+  /** The errno of the failure that ended it (0: none). */
+  errno: number;
   /** The upstream socket's counts at the end: read, written. */
   upstreamBytes: readonly [number, number] | undefined;
   /** The addon still runs it. */
@@ -130,20 +137,29 @@ function shellClosed(shell: TunnelShell): void {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- EventEmitter's own listener type
 type Listener = (...args: any[]) => void;
 
+/** Why an addon that was built could not be loaded (a start notice says so), else undefined. */
+let loadFailure: string | undefined;
 const addon = loadAddon();
 
-/** The addon, unless it is absent or turned off; why not, for the tests and the start. */
+/** The addon, unless it is absent or turned off. */
 function loadAddon(): Addon | undefined {
   if (process.env.WSGATE_NATIVE_TUNNEL === "off") return undefined;
+  // From the package root: this file is dist/src/proxy/native-tunnel.js.
+  const path = fileURLToPath(new URL("../../../build/Release/wsgate_tunnel.node", import.meta.url));
+  if (!existsSync(path)) return undefined;
   try {
-    // From the package root: this file is dist/src/proxy/native-tunnel.js.
-    const path = new URL("../../../build/Release/wsgate_tunnel.node", import.meta.url);
-    const loaded = createRequire(import.meta.url)(path.pathname) as Addon;
+    const loaded = createRequire(import.meta.url)(path) as Addon;
     loaded.init(ended);
     return loaded;
-  } catch {
+  } catch (err) {
+    loadFailure = `the native tunnel ${path} could not be loaded (${err instanceof Error ? err.message : String(err)}), the TypeScript tunnel is used`;
     return undefined;
   }
+}
+
+/** A built addon that failed to load: the warning a serving process logs at start. */
+export function nativeTunnelLoadFailure(): string | undefined {
+  return loadFailure;
 }
 
 /** Whether tunnels may go native in this process. */
@@ -217,6 +233,7 @@ export function startNativeTunnel(start: TunnelStart): TunnelShell | undefined {
     onClose: start.onClose,
     base,
     how: undefined,
+    errno: 0,
     upstreamBytes: undefined,
     live: true,
   };
@@ -244,9 +261,31 @@ function closeHandle(socket: ShellSocket): void {
 }
 
 /** The addon ended the tunnel. */
-function ended(slot: number, how: number, cr: number, cw: number, ur: number, uw: number): void {
+function ended(slot: number, how: number, cr: number, cw: number, ur: number, uw: number, errno: number): void {
   const tunnel = tunnels.get(slot);
-  if (tunnel !== undefined) settle(tunnel, how, [cr, cw, ur, uw]);
+  if (tunnel === undefined) return;
+  tunnel.errno = errno;
+  settle(tunnel, how, [cr, cw, ur, uw]);
+}
+
+/**
+ * The upstream's failure in nginx's words, as the TypeScript tunnel's upstream socket reports it
+ * (ngx_http_upstream_process_upgraded(): "recv() failed (104: Connection reset by peer) while
+ * proxying upgraded connection"); a client's failure is not logged, as there.
+ */
+function failureLine(tunnel: NativeTunnel): TunnelLine | undefined {
+  if (tunnel.how !== "upstream error" || tunnel.errno <= 0) return undefined;
+  const code = getSystemErrorName(-tunnel.errno);
+  const err = Object.assign(new Error(code), { errno: -tunnel.errno, code });
+  const at = {
+    connected: true,
+    handshaking: false,
+    unixPeer: undefined,
+    requestSent: true,
+    responding: "upgrade",
+  } as const;
+  const verdict = upstreamErrorVerdict(err, at);
+  return { level: verdict.level === "info" ? "info" : "error", message: verdict.message };
 }
 
 /** The tunnel is over: the shell takes its final counts and closes; the request hears once it has. */
@@ -273,5 +312,5 @@ function onShellClose(this: TunnelShell): void {
     const end = addon!.destroy(tunnel.slot, false);
     settle(tunnel, end?.[0] ?? 0, end?.slice(1) ?? [0, 0, 0, 0]);
   }
-  tunnel.onClose(tunnel.how ?? "client closed", undefined, tunnel.upstreamBytes);
+  tunnel.onClose(tunnel.how ?? "client closed", failureLine(tunnel), tunnel.upstreamBytes);
 }

@@ -30,7 +30,7 @@ import { resetSocket } from "../http/socket-reset.js";
 import { FramedTunnel, type TunnelLine } from "./tunnel-close.js";
 import type { WsTunnelFacts } from "../vars/source.js";
 import type { TunnelOptions } from "./tunnel-options.js";
-import { startNativeTunnel } from "./native-tunnel.js";
+import { nativeTunnelsOpen, startNativeTunnel } from "./native-tunnel.js";
 import {
   CLIENT_SIDE,
   UPSTREAM_SIDE,
@@ -132,6 +132,14 @@ class Tunnel implements TimedTunnel {
   }
 }
 
+/** TypeScript tunnels not yet ended (both sockets closed and the request told). */
+let openTunnels = 0;
+
+/** Tunnels of this process not yet ended, on either path: a shutdown waits for their log lines. */
+export function tunnelsOpen(): number {
+  return openTunnels + nativeTunnelsOpen();
+}
+
 /** Start the tunnel; the counters of one that follows frames, for its request's $wsgate_ variables. */
 export function startTunnel(start: TunnelStart): WsTunnelFacts | undefined {
   // A tunnel with no frames to follow may go to the native tunnel, when it is built.
@@ -144,6 +152,7 @@ export function startTunnel(start: TunnelStart): WsTunnelFacts | undefined {
   const client = start.client as TunnelSocket;
   const upstream = start.upstream as TunnelSocket;
   const tunnel = new Tunnel(client, upstream, start.options, start.onClose);
+  openTunnels++;
   for (const socket of [client, upstream]) {
     socket[kTunnel] = tunnel;
     socket.on("data", onData);
@@ -207,7 +216,17 @@ function onError(this: TunnelSocket): void {
 
 function onClose(this: TunnelSocket): void {
   const tunnel = this[kTunnel]!;
-  if (--tunnel.open > 0) return;
+  if (--tunnel.open > 0) {
+    // Destroyed from this side (a shutdown cutting connections) with no 'end' or 'error' first: the other
+    // side is closed too, as after an end, so that the tunnel ends and its request is logged.
+    const other = tunnel.other(this);
+    if (!other.writableEnded) {
+      tunnel.end(this, "closed");
+      closeAfterFlush(other, tunnel.lingerMs(other));
+    }
+    return;
+  }
+  openTunnels--;
   forgetTunnel(tunnel);
   tunnel.framed?.forget();
   tunnel.onClose(tunnel.how ?? "client closed", tunnel.framed?.line);
