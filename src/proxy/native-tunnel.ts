@@ -48,7 +48,7 @@ interface Addon {
   destroy(slot: number, reset: boolean): [number, number, number, number, number] | undefined;
 }
 
-/** The addon's end codes, in its order (native/tunnel.c); 0: no reason recorded, as tunnel.ts's default. */
+/** The addon's end codes, in its order (native/tunnel.h); 0: no reason recorded, as tunnel.ts's default. */
 const ENDS: readonly TunnelEnd[] = [
   "client closed",
   "client closed",
