@@ -138,22 +138,23 @@ function shellClosed(shell: TunnelShell): void {
 type Listener = (...args: any[]) => void;
 
 /** Why an addon that was built could not be loaded (a start notice says so), else undefined. */
-let loadFailure: string | undefined;
-const addon = loadAddon();
+/** The addon built at install, from the package root: this file is dist/src/proxy/native-tunnel.js. */
+const ADDON_PATH = fileURLToPath(new URL("../../../build/Release/wsgate_tunnel.node", import.meta.url));
 
-/** The addon, unless it is absent or turned off. */
-function loadAddon(): Addon | undefined {
-  if (process.env.WSGATE_NATIVE_TUNNEL === "off") return undefined;
-  // From the package root: this file is dist/src/proxy/native-tunnel.js.
-  const path = fileURLToPath(new URL("../../../build/Release/wsgate_tunnel.node", import.meta.url));
-  if (!existsSync(path)) return undefined;
+const loaded = process.env.WSGATE_NATIVE_TUNNEL === "off" ? {} : loadAddon(ADDON_PATH);
+const addon = loaded.addon;
+if (addon !== undefined) addon.init(ended);
+/** Why a built addon could not be loaded (a start notice says so), else undefined. */
+const loadFailure = loaded.failure;
+
+/** The addon at `path`: none when it was not built, and why when it is there but cannot be loaded. */
+export function loadAddon(path: string): { readonly addon?: Addon; readonly failure?: string } {
+  if (!existsSync(path)) return {};
   try {
-    const loaded = createRequire(import.meta.url)(path) as Addon;
-    loaded.init(ended);
-    return loaded;
+    return { addon: createRequire(import.meta.url)(path) as Addon };
   } catch (err) {
-    loadFailure = `the native tunnel ${path} could not be loaded (${err instanceof Error ? err.message : String(err)}), the TypeScript tunnel is used`;
-    return undefined;
+    const why = err instanceof Error ? err.message : String(err);
+    return { failure: `the native tunnel ${path} could not be loaded (${why}), the TypeScript tunnel is used` };
   }
 }
 
