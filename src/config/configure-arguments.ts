@@ -12,6 +12,7 @@
  */
 
 import { DIRECTIVES } from "./directives.js";
+import { MODULES } from "./modules/index.js";
 
 export interface NginxModule {
   /** configure's name for it: `--with-<flag>` / `--without-<flag>`. */
@@ -95,7 +96,21 @@ export function moduleSwitches(table: ReadonlyMap<string, unknown> = DIRECTIVES)
   });
 }
 
-/** `configure arguments:` of `-V`: the paths under this prefix, then the module switches. */
+/**
+ * wsgate's own modules as nginx names third-party ones (`--add-module=PATH`): each module with a
+ * `wsgate_` directive, so that a tool reading `-V` learns of wsgate_metrics as of headers-more.
+ */
+export function ownModules(): string[] {
+  return MODULES.flatMap((module) => {
+    const own = module.directives.filter((d) => d.name.startsWith("wsgate_")).map((d) => d.name);
+    if (own.length === 0) return [];
+    // A wsgate_ directive inside one of nginx's modules (wsgate_health_check in upstream) stands for itself.
+    const names = module.name.startsWith("wsgate_") ? [module.name] : own;
+    return names.map((name) => `--add-module=wsgate/${name}`);
+  });
+}
+
+/** `configure arguments:` of `-V`: the paths under this prefix, the module switches, then wsgate's own modules. */
 export function configureArguments(prefix: string): string {
   const paths = [
     `--prefix=${prefix}`,
@@ -104,5 +119,5 @@ export function configureArguments(prefix: string): string {
     "--http-log-path=logs/access.log",
     "--pid-path=logs/nginx.pid",
   ];
-  return [...paths, ...moduleSwitches()].join(" ");
+  return [...paths, ...moduleSwitches(), ...ownModules()].join(" ");
 }

@@ -85,4 +85,20 @@ describe("-V from the directive table", () => {
     withoutRewrite.delete("rewrite");
     assert.ok(moduleSwitches(withoutRewrite).includes("--without-http_rewrite_module"));
   });
+
+  test("wsgate's own modules as nginx's third-party ones: every wsgate_ directive is behind one --add-module", async () => {
+    const { switches } = await switchesOfV();
+    const added = [...switches].filter((s) => s.startsWith("--add-module=wsgate/")).map((s) => s.slice(20));
+    for (const module of MODULES) {
+      for (const directive of module.directives) {
+        if (!directive.name.startsWith("wsgate_")) continue;
+        assert.ok(
+          added.includes(module.name) || added.includes(directive.name),
+          `${directive.name} (${module.name}) in -V: ${added.join(" ")}`,
+        );
+      }
+    }
+    for (const name of ["wsgate_metrics", "wsgate_dashboard", "wsgate_upstream_status", "wsgate_websocket"])
+      assert.ok(added.includes(name), name);
+  });
 });
