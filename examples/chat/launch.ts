@@ -14,6 +14,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startRedis, type RunningRedis } from "../shared/redis-server.js";
 import { accepts } from "../shared/ports.js";
+import { stopChild, whenReady } from "../shared/children.js";
 
 /** The project root, from dist/examples/chat/. */
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
@@ -76,13 +77,14 @@ export async function startChat(options: ChatOptions = {}): Promise<RunningChat>
       started.push(() => backend.kill());
       return backend;
     });
-    for (const backend of backends) await listening(backend.port, backend.child, startMs, `backend ${backend.id}`);
+    for (const backend of backends)
+      await whenReady(backend.child, () => accepts(backend.port), startMs, `backend ${backend.id}`);
     writeRunDir(runDir, port, backendPorts, secret);
     const wsgate = spawn(process.execPath, [WSGATE_JS, "-p", runDir, "-c", "nginx.conf", "-g", "daemon off;"], {
       stdio: ["ignore", "inherit", "inherit"],
     });
-    started.push(() => stopChild(wsgate, "SIGQUIT"));
-    await listening(port, wsgate, startMs, "wsgate");
+    started.push(() => stopChild(wsgate, "SIGQUIT", 3000));
+    await whenReady(wsgate, () => accepts(port), startMs, "wsgate");
     return {
       url: `http://127.0.0.1:${port}/`,
       port,
@@ -134,33 +136,13 @@ function spawnBackend(id: string, port: number, redisUrl: string, secret: Buffer
     get child() {
       return child;
     },
-    kill: () => stopChild(child, "SIGKILL"),
+    kill: () => stopChild(child, "SIGKILL", 3000),
     restart: async () => {
-      await stopChild(child, "SIGKILL");
+      await stopChild(child, "SIGKILL", 3000);
       child = run();
-      await listening(port, child, startMs, `backend ${id}`);
+      await whenReady(child, () => accepts(port), startMs, `backend ${id}`);
     },
   };
-}
-
-/** Send `signal`, SIGKILL after 3 s; resolves once the child exited. */
-async function stopChild(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((done) => child.once("exit", () => done()));
-  child.kill(signal);
-  const timer = setTimeout(() => child.kill("SIGKILL"), 3000);
-  await exited;
-  clearTimeout(timer);
-}
-
-/** Resolves once 127.0.0.1:`port` accepts connections; throws if the child exits or time runs out. */
-async function listening(port: number, child: ChildProcess, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await accepts(port))) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${what} exited before listening`);
-    if (Date.now() > deadline) throw new Error(`${what} is not listening on port ${port} after ${ms} ms`);
-    await new Promise((done) => setTimeout(done, 50));
-  }
 }
 
 function readIfThere(path: string): string {

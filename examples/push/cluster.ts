@@ -13,6 +13,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { freeRedisPort, startRedis, type RunningRedis } from "../shared/redis-server.js";
+import { stopChild, whenReady } from "../shared/children.js";
 
 /** The repository (this file is compiled to dist/examples/push/). */
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
@@ -61,7 +62,7 @@ export async function startPushCluster(options: ClusterOptions = {}): Promise<Pu
   let prefix = EXAMPLE;
   const stop = async (): Promise<void> => {
     // wsgate first (its tunnels close), then the backends, then Redis.
-    for (const proc of [...started].reverse()) await stopProcess(proc.child, "SIGTERM");
+    for (const proc of [...started].reverse()) await stopChild(proc.child, "SIGTERM");
     await redis?.stop();
     if (prefix !== EXAMPLE) rmSync(prefix, { recursive: true, force: true });
   };
@@ -78,7 +79,7 @@ export async function startPushCluster(options: ClusterOptions = {}): Promise<Pu
       const proc = { name, child, pid: child.pid!, port: backendPort };
       started.push(proc);
       collect(child, options.stdio, (text) => (output += text));
-      await waitFor(child, () => output.includes(`ready ${name} `), startMs, name);
+      await whenReady(child, () => output.includes(`ready ${name} `), startMs, name);
       backends.push(proc);
     }
     if (!fixed) prefix = temporaryPrefix(port, backendPorts);
@@ -94,7 +95,7 @@ export async function startPushCluster(options: ClusterOptions = {}): Promise<Pu
     started.push(wsgate);
     collect(child, options.stdio, (text) => (output += text));
     // wsgate writes its pid file once every listening socket is bound.
-    await waitFor(child, () => existsSync(pidFile), startMs, "wsgate");
+    await whenReady(child, () => existsSync(pidFile), startMs, "wsgate");
     return {
       url: `http://127.0.0.1:${port}`,
       port,
@@ -134,25 +135,4 @@ function collect(child: ChildProcess, stdio: ClusterOptions["stdio"], sink: (tex
       if (stdio === "inherit") (stream === child.stdout ? process.stdout : process.stderr).write(chunk);
     });
   }
-}
-
-/** Poll `ready` until it holds, the child exits, or `ms` pass. */
-async function waitFor(child: ChildProcess, ready: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!ready()) {
-    if (child.exitCode !== null || child.signalCode !== null)
-      throw new Error(`${what} exited (${child.exitCode ?? child.signalCode})`);
-    if (Date.now() > deadline) throw new Error(`${what} did not start within ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-/** `signal`, then SIGKILL after 5 s; resolves once the child exited. */
-export async function stopProcess(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  child.kill(signal);
-  const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-  await exited;
-  clearTimeout(timer);
 }

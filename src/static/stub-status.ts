@@ -8,11 +8,9 @@
  * and writing until it closes, as nginx frees its request only then.
  */
 
-import { ownResponseHead } from "../http/own-response.js";
 import type { HttpRequest } from "../http/request.js";
-import { sendWhole } from "../http/response-writer.js";
-import { serverFigures } from "../http/server-figures.js";
-import { discardBody, type StaticServices } from "./services.js";
+import { serveFigures } from "./figures-response.js";
+import type { StaticServices } from "./services.js";
 
 export function stubStatusText(s: ReturnType<StaticServices["connectionStats"]>): string {
   return (
@@ -24,17 +22,10 @@ export function stubStatusText(s: ReturnType<StaticServices["connectionStats"]>)
 }
 
 export function serveStubStatus(r: HttpRequest, services: StaticServices): void {
-  discardBody(r);
-  if (r.method !== "GET" && r.method !== "HEAD") {
-    services.respondError(r, 405);
-    return;
-  }
-  serverFigures(services.connectionStats()).then(
-    (figures) => {
-      const body = stubStatusText(figures.connections);
-      const head = ownResponseHead(r, { status: 200, contentType: "text/plain", contentLength: body.length });
-      sendWhole(r, 200, head, body, (req, keepAlive) => services.finalize(req, keepAlive));
-    },
-    (err: unknown) => services.crash(r, err),
+  serveFigures(
+    r,
+    services,
+    (figures) => ({ body: stubStatusText(figures.connections), contentType: "text/plain" }),
+    (err) => services.crash(r, err),
   );
 }
