@@ -12,7 +12,7 @@ import { HttpServer } from "../http/server.js";
 import { contentHandlers } from "./content-modules.js";
 import { closesWithFrames, recordTunnelMain } from "../proxy/tunnel-options.js";
 import { CLOSE_WAIT_MS, framedTunnels, goAwaySpread } from "../proxy/tunnel-close.js";
-import { tunnelsOpen } from "../proxy/tunnel.js";
+import { whenNoTunnels } from "../proxy/tunnel.js";
 import { endFeeds } from "../static/dashboard-feed.js";
 import { nativeTunnelLoadFailure } from "../proxy/native-tunnel.js";
 
@@ -83,8 +83,9 @@ export async function drainConnections(server: HttpServer, main: MainConf): Prom
   server.destroyConnections();
   // nginx's shutdown timer finalizes what it cuts, so each request is logged: a cut tunnel writes its
   // line once both its sockets have closed (the upstream's after the client's), before the exit.
-  const cutAt = Date.now();
-  while (tunnelsOpen() > 0 && Date.now() - cutAt < CUT_LOG_WAIT_MS) await new Promise((r) => setTimeout(r, 10));
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([whenNoTunnels(), new Promise((resolve) => (timer = setTimeout(resolve, CUT_LOG_WAIT_MS)))]);
+  clearTimeout(timer);
 }
 
 /** How long a shutdown waits, after cutting what was left, for those connections' log lines. */

@@ -158,6 +158,12 @@ export function loadAddon(path: string): { readonly addon?: Addon; readonly fail
   }
 }
 
+/** Told after each native tunnel's end (tunnel.ts: a shutdown waiting for the last one). */
+let nativeEnded: () => void = () => undefined;
+export function onNativeTunnelEnded(hook: () => void): void {
+  nativeEnded = hook;
+}
+
 /** A built addon that failed to load: the warning a serving process logs at start. */
 export function nativeTunnelLoadFailure(): string | undefined {
   return loadFailure;
@@ -314,4 +320,5 @@ function onShellClose(this: TunnelShell): void {
     settle(tunnel, end?.[0] ?? 0, end?.slice(1) ?? [0, 0, 0, 0]);
   }
   tunnel.onClose(tunnel.how ?? "client closed", failureLine(tunnel), tunnel.upstreamBytes);
+  nativeEnded();
 }

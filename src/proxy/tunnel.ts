@@ -30,7 +30,7 @@ import { resetSocket } from "../http/socket-reset.js";
 import { FramedTunnel, type TunnelLine } from "./tunnel-close.js";
 import type { WsTunnelFacts } from "../vars/source.js";
 import type { TunnelOptions } from "./tunnel-options.js";
-import { nativeTunnelsOpen, startNativeTunnel } from "./native-tunnel.js";
+import { nativeTunnelsOpen, onNativeTunnelEnded, startNativeTunnel } from "./native-tunnel.js";
 import {
   CLIENT_SIDE,
   UPSTREAM_SIDE,
@@ -136,9 +136,22 @@ class Tunnel implements TimedTunnel {
 let openTunnels = 0;
 
 /** Tunnels of this process not yet ended, on either path: a shutdown waits for their log lines. */
-export function tunnelsOpen(): number {
+function tunnelsOpen(): number {
   return openTunnels + nativeTunnelsOpen();
 }
+
+const noTunnelWaiters: Array<() => void> = [];
+
+/** Resolves once no tunnel of this process is open (their requests told, so logged). */
+export function whenNoTunnels(): Promise<void> {
+  if (tunnelsOpen() === 0) return Promise.resolve();
+  return new Promise((resolve) => noTunnelWaiters.push(resolve));
+}
+
+function tunnelEnded(): void {
+  if (tunnelsOpen() === 0) for (const resolve of noTunnelWaiters.splice(0)) resolve();
+}
+onNativeTunnelEnded(tunnelEnded);
 
 /** Start the tunnel; the counters of one that follows frames, for its request's $wsgate_ variables. */
 export function startTunnel(start: TunnelStart): WsTunnelFacts | undefined {
@@ -230,6 +243,7 @@ function onClose(this: TunnelSocket): void {
   forgetTunnel(tunnel);
   tunnel.framed?.forget();
   tunnel.onClose(tunnel.how ?? "client closed", tunnel.framed?.line);
+  tunnelEnded();
 }
 
 /** Send what is queued, then close; a peer that stops reading is cut off after `lingerMs`. */
